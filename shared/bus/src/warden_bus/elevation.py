@@ -1,0 +1,159 @@
+"""Just-in-time elevation over NATS: the executor asks, the embedded authority grants a user JWT
+that expires on its own (the server disconnects the holder at `exp`), and drains with it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+import nkeys
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from pydantic import BaseModel
+from warden_contracts import topology as topo
+
+from warden_bus import nats_jwt
+from warden_bus.embedded_auth import AuthMaterial
+from warden_bus.inbound import Verdict, dead_letter_envelope, settle
+from warden_bus.permissions import elevated_permissions, inbox_prefix
+from warden_bus.port import Handler, SubscriptionOptions
+
+log = logging.getLogger("warden.elevation")
+
+
+class ElevationRequest(BaseModel):
+    principal: str
+    justification: str
+    ttl_s: int = 60
+
+
+class ElevationGrant(BaseModel):
+    grant_id: str
+    principal: str
+    expires_at: float
+    nats_jwt: str
+    nats_seed: str
+    # Opaque extras from the authority (the sandbox write token in the embedded mode).
+    extras: dict[str, str] = {}
+
+
+class ElevationRefused(RuntimeError):
+    pass
+
+
+def mint_elevated_user(material: AuthMaterial, principal: str, ttl_s: int) -> tuple[str, str, float]:
+    user = nats_jwt.new_keypair("user")
+    expires_at = time.time() + ttl_s
+    jwt = nats_jwt.user_jwt(material.account_keypair(), user.public_key.decode(), f"{principal}-elevated",
+                            elevated_permissions(principal), expires_at=expires_at)
+    return jwt, nats_jwt.seed_of(user), expires_at
+
+
+GrantFn = Callable[[ElevationRequest], Awaitable[ElevationGrant]]
+ReleaseFn = Callable[[str], Awaitable[None]]
+
+
+async def serve_authority(url: str, creds: str, grant: GrantFn, release: ReleaseFn) -> nats.NATS:
+    """Answer elevation requests; returns the connection so the caller can close it."""
+    nc = await nats.connect(url, user_credentials=creds, inbox_prefix=inbox_prefix("elevation"),
+                            name="warden-elevation", max_reconnect_attempts=-1)
+
+    async def on_request(msg: Msg) -> None:
+        try:
+            granted = await grant(ElevationRequest.model_validate_json(msg.data))
+            await msg.respond(json.dumps({"ok": True, "grant": granted.model_dump()}).encode())
+        except Exception as err:
+            log.warning("elevation refused: %s", err)
+            await msg.respond(json.dumps({"ok": False, "error": str(err)}).encode())
+
+    async def on_release(msg: Msg) -> None:
+        await release(json.loads(msg.data)["grant_id"])
+        if msg.reply:
+            await msg.respond(b'{"ok": true}')
+
+    await nc.subscribe(topo.ELEVATION_REQUEST_SUBJECT, cb=on_request)
+    await nc.subscribe(topo.ELEVATION_RELEASE_SUBJECT, cb=on_release)
+    await nc.flush()
+    return nc
+
+
+class NatsElevationClient:
+    """Used by the executor's standing identity: it can ask, but holds no right to the actions."""
+
+    def __init__(self, url: str, creds: str, identity: str = "executor") -> None:
+        self._url, self._creds, self.identity = url, creds, identity
+
+    async def _request(self, subject: str, body: dict[str, Any]) -> dict[str, Any]:
+        nc = await nats.connect(self._url, user_credentials=self._creds, inbox_prefix=inbox_prefix(self.identity),
+                                allow_reconnect=False, connect_timeout=5)
+        try:
+            reply = await nc.request(subject, json.dumps(body).encode(), timeout=10)
+            return json.loads(reply.data)  # type: ignore[no-any-return]
+        finally:
+            await nc.close()
+
+    async def elevate(self, justification: str, ttl_s: int) -> ElevationGrant:
+        answer = await self._request(topo.ELEVATION_REQUEST_SUBJECT, ElevationRequest(
+            principal=self.identity, justification=justification, ttl_s=ttl_s).model_dump())
+        if not answer.get("ok"):
+            raise ElevationRefused(str(answer.get("error")))
+        return ElevationGrant.model_validate(answer["grant"])
+
+    async def release(self, grant_id: str) -> None:
+        await self._request(topo.ELEVATION_RELEASE_SUBJECT, {"grant_id": grant_id})
+
+
+@dataclass
+class NatsElevatedDrain:
+    """Consume an elevated topic with a granted JWT, then disconnect; the JWT then expires."""
+
+    url: str
+    grant: ElevationGrant
+    identity: str = "executor"
+
+    async def drain(self, topic: str, handler: Handler, *, max_messages: int = 100) -> int:
+        t = topo.topic(topic)
+        keypair = nkeys.from_seed(self.grant.nats_seed.encode())
+        prefix = f"{inbox_prefix(self.identity)}_elevated"
+
+        def jwt_cb() -> bytes:
+            return self.grant.nats_jwt.encode()
+
+        def sign_cb(nonce: str) -> bytes:
+            return base64.b64encode(keypair.sign(nonce.encode()))
+
+        nc = await nats.connect(self.url, user_jwt_cb=jwt_cb, signature_cb=sign_cb, inbox_prefix=prefix,
+                                allow_reconnect=False, connect_timeout=5, name=f"warden-{self.identity}-elevated")
+        handled = 0
+        try:
+            js = nc.jetstream()
+            sub = await js.pull_subscribe_bind(durable=self.identity, stream=t.stream, inbox_prefix=f"{prefix}.".encode())
+            options = SubscriptionOptions()
+            while handled < max_messages and time.time() < self.grant.expires_at:
+                try:
+                    batch = await sub.fetch(batch=1, timeout=1.0)
+                except (NatsTimeout, TimeoutError):
+                    break
+                for msg in batch:
+                    deliveries = msg.metadata.num_delivered or 1
+                    settlement = await settle(t, msg.data, deliveries, handler, options)
+                    if settlement.verdict is Verdict.ACK:
+                        await msg.ack_sync()
+                    elif settlement.verdict is Verdict.RETRY:
+                        await msg.nak(delay=settlement.delay_s)
+                    else:
+                        position = f"{t.stream}:{msg.metadata.sequence.stream}"
+                        letter = dead_letter_envelope(self.identity, t, msg.data, settlement, deliveries, position)
+                        await js.publish(topo.deadletter_subject(self.identity), letter.to_bytes(),
+                                         headers={"Nats-Msg-Id": letter.id})
+                        await msg.term()
+                    handled += 1
+        finally:
+            await nc.close()
+        return handled

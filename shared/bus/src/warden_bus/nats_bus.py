@@ -1,0 +1,110 @@
+"""The bus port over NATS JetStream, through FastStream.
+
+Each service connects as its own operator-mode user; it only binds to durables the admin
+bootstrap created (streams are never declared here) and uses its own inbox prefix.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from faststream.middlewares import AckPolicy
+from faststream.nats import JStream, NatsBroker, PullSub
+from faststream.nats.security import NatsCredentials
+from faststream.nats.annotations import NatsMessage
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from warden_contracts import topology as topo
+from warden_contracts.envelope import Envelope
+
+from warden_bus.inbound import Verdict, dead_letter_envelope, settle
+from warden_bus.permissions import inbox_prefix
+from warden_bus.port import Handler, SubscriptionOptions
+
+log = logging.getLogger("warden.bus")
+
+
+class PublishFailed(RuntimeError):
+    pass
+
+
+class NatsBus:
+    def __init__(self, identity: str, url: str, creds: Path, *, publish_timeout: float = 5.0) -> None:
+        self.identity = identity
+        self._publish_timeout = publish_timeout
+        self._connected = False
+        self.errors: list[str] = []
+        self.broker = NatsBroker(
+            url, security=NatsCredentials(str(creds)), inbox_prefix=inbox_prefix(identity), name=f"warden-{identity}",
+            error_cb=self._on_error, disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect,
+            max_reconnect_attempts=-1, log_level=logging.DEBUG,
+        )
+
+    async def _on_error(self, err: Exception) -> None:
+        # Refused JetStream calls surface as client timeouts; the reason only arrives here.
+        self.errors.append(str(err))
+        log.warning("nats error: %s", err)
+
+    async def _on_disconnect(self) -> None:
+        self._connected = False
+
+    async def _on_reconnect(self) -> None:
+        self._connected = True
+
+    @property
+    def healthy(self) -> bool:
+        return self._connected
+
+    async def publish(self, envelope: Envelope) -> None:
+        topic = topo.topic(envelope.type)
+        subject = topo.deadletter_subject(self.identity) if topic.name == topo.DEADLETTER_TOPIC else topic.name
+        headers = {"Nats-Msg-Id": envelope.id, "ce-type": envelope.type, "ce-correlationid": envelope.correlationid}
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(4), wait=wait_exponential(multiplier=0.2, max=2),
+            retry=retry_if_exception_type(TimeoutError), reraise=True,
+        ):
+            with attempt:
+                ack = await self.broker.publish(
+                    envelope.to_bytes(), subject, headers=headers, stream=topic.stream,
+                    correlation_id=envelope.correlationid, timeout=self._publish_timeout,
+                )
+        if ack is None:
+            raise PublishFailed(f"no acknowledgement for {envelope.id} on {subject}")
+
+    def subscribe(self, topic: str, handler: Handler, options: SubscriptionOptions | None = None) -> None:
+        t = topo.topic(topic)
+        if self.identity not in t.consumers:
+            raise PermissionError(f"{self.identity} does not consume {topic} in the topology")
+        opts = options or SubscriptionOptions()
+
+        async def consume(msg: NatsMessage) -> None:
+            raw_msg = msg.raw_message
+            deliveries = raw_msg.metadata.num_delivered or 1
+            settlement = await settle(t, raw_msg.data, deliveries, handler, opts)
+            if settlement.verdict is Verdict.ACK:
+                await msg.ack()
+            elif settlement.verdict is Verdict.RETRY:
+                await msg.nack(delay=settlement.delay_s)
+            else:
+                position = f"{t.stream}:{raw_msg.metadata.sequence.stream}"
+                letter = dead_letter_envelope(self.identity, t, raw_msg.data, settlement, deliveries, position)
+                log.warning("dead-lettered %s: %s", position, settlement.reason,
+                            extra={"correlationid": letter.correlationid})
+                await self.publish(letter)
+                await msg.reject()
+
+        subscriber: Any = self.broker.subscriber(
+            t.subject_filter, stream=JStream(t.stream, declare=False), durable=self.identity,
+            pull_sub=PullSub(batch_size=opts.batch_size, timeout=1.0),
+            inbox_prefix=f"{inbox_prefix(self.identity)}.".encode(), ack_policy=AckPolicy.MANUAL,
+        )
+        subscriber(consume)
+
+    async def start(self) -> None:
+        await self.broker.start()
+        self._connected = True
+
+    async def stop(self) -> None:
+        self._connected = False
+        await self.broker.stop()

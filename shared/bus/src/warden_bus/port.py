@@ -1,0 +1,56 @@
+"""The bus port the handlers use. Only adapters in this package know a broker.
+
+Handlers receive a validated `Envelope` and signal the outcome by returning (ack) or raising:
+`RetryLater` (redeliver after a delay), `PoisonMessage` (dead-letter now). Any other exception is
+retried with back-off until `max_deliveries`, then dead-lettered. Every dead letter is published
+to the dead-letter topic, which audit records, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from warden_contracts.envelope import Envelope
+
+Handler = Callable[[Envelope], Awaitable[None]]
+
+
+class PoisonMessage(Exception):  # noqa: N818 - a message, not an error of ours
+    """The message can never be processed: dead-letter it with this reason."""
+
+
+class RetryLater(Exception):  # noqa: N818
+    def __init__(self, reason: str, delay: timedelta = timedelta(seconds=2)) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+@dataclass(frozen=True)
+class SubscriptionOptions:
+    max_deliveries: int = 5
+    batch_size: int = 20
+
+
+class Bus(Protocol):
+    identity: str
+
+    async def publish(self, envelope: Envelope) -> None:
+        """Publish and wait for the broker's acknowledgement; de-duplicated on `envelope.id`."""
+
+    def subscribe(self, topic: str, handler: Handler, options: SubscriptionOptions | None = None) -> None:
+        """Register before `start`; consumes through this identity's durable subscription."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    @property
+    def healthy(self) -> bool: ...
+
+
+class ElevatedDrain(Protocol):
+    async def drain(self, topic: str, handler: Handler, *, max_messages: int = 100) -> int:
+        """Consume what is waiting on `topic` under a short-lived identity, then disconnect."""

@@ -1,0 +1,50 @@
+"""Admin bootstrap: streams and durable consumers from the topology. Services never create them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+from warden_contracts import topology as topo
+
+RETENTION = timedelta(days=7)
+DUPLICATE_WINDOW = timedelta(minutes=10)  # the Service Bus default, so both behave alike
+ACK_WAIT = timedelta(seconds=60)
+MAX_DELIVER = 10
+
+
+def stream_config(t: topo.Topic) -> StreamConfig:
+    return StreamConfig(
+        name=t.stream, subjects=[t.subject_filter], retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE, max_age=RETENTION.total_seconds(),
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(), max_msg_size=1024 * 1024,
+    )
+
+
+def consumer_config(t: topo.Topic, durable: str) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=durable, name=durable, ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL, filter_subject=t.subject_filter,
+        ack_wait=ACK_WAIT.total_seconds(),
+        # The adapter dead-letters before this; the broker limit is a backstop.
+        max_deliver=MAX_DELIVER, max_ack_pending=1000,
+    )
+
+
+async def provision(url: str, admin_creds: Path) -> None:
+    nc = await nats.connect(url, user_credentials=str(admin_creds), connect_timeout=5)
+    try:
+        js = nc.jetstream()
+        for t in topo.TOPICS:
+            try:
+                await js.stream_info(t.stream)
+                await js.update_stream(stream_config(t))
+            except NotFoundError:
+                await js.add_stream(stream_config(t))
+            for durable in (*t.consumers, *t.elevated_consumers):
+                await js.add_consumer(t.stream, consumer_config(t, durable))
+    finally:
+        await nc.close()

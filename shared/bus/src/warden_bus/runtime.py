@@ -1,0 +1,140 @@
+"""Process runtime shared by every service: structured logs, health/metrics HTTP, signals.
+
+Composition roots build a `ServiceRuntime` and call `run()`; nothing here knows a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from warden_bus.port import Bus
+
+_STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        body = {"ts": round(record.created, 3), "level": record.levelname, "service": self.service,
+                "logger": record.name, "msg": record.getMessage()}
+        body |= {k: v for k, v in record.__dict__.items() if k not in _STD_ATTRS and v is not None}
+        if record.exc_info:
+            body["exc"] = self.formatException(record.exc_info)
+        return json.dumps(body, default=str)
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # FastStream logs every message at INFO; that is noise in production logs and costs throughput.
+    logging.getLogger("faststream").setLevel(logging.WARNING)
+
+
+@dataclass
+class Counters:
+    values: dict[str, int] = field(default_factory=dict)
+
+    def inc(self, name: str, by: int = 1) -> None:
+        self.values[name] = self.values.get(name, 0) + by
+
+    def render(self, service: str) -> str:
+        lines = [f'warden_{name}_total{{service="{service}"}} {value}' for name, value in sorted(self.values.items())]
+        return "\n".join(lines) + "\n"
+
+
+Background = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ServiceRuntime:
+    name: str
+    bus: Bus
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    routes: list[web.RouteDef] = field(default_factory=list)
+    background: list[Background] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters)
+    on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    bound_port: int | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+
+    def http_app(self) -> web.Application:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.add_routes([web.get("/healthz", self._health), web.get("/metrics", self._metrics), *self.routes])
+        return app
+
+    async def _health(self, _: web.Request) -> web.Response:
+        ok = self.bus.healthy and all(not t.done() for t in self._tasks)
+        return web.json_response({"service": self.name, "healthy": ok, "uptime_s": round(time.time() - self.started_at, 1)},
+                                 status=200 if ok else 503)
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(text=self.counters.render(self.name), content_type="text/plain")
+
+    async def start(self) -> None:
+        for hook in self.on_start:
+            await hook()
+        await self.bus.start()
+        self._runner = web.AppRunner(self.http_app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.http_host, self.http_port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.bound_port = sockets[0].getsockname()[1] if sockets else self.http_port
+        self._tasks = [asyncio.create_task(self._supervise(fn)) for fn in self.background]
+        logging.getLogger("warden").info("%s started", self.name, extra={"http_port": self.bound_port})
+
+    async def _supervise(self, fn: Background) -> None:
+        # A background loop that crashes is restarted, not left dead behind a green health check.
+        while True:
+            try:
+                await fn()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logging.getLogger("warden").exception("background task failed; restarting")
+                await asyncio.sleep(1)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.bus.stop()
+        for hook in self.on_stop:
+            await hook()
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def run(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,97 @@
+"""A real embedded NATS server for tests: operator mode, provisioned from the topology.
+
+Not a fake: the same server, permissions and streams `warden up` uses, on a free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from warden_contracts import topology as topo
+from warden_contracts.envelope import Envelope
+
+from warden_bus.embedded_server import EmbeddedNats
+from warden_bus.nats_bus import NatsBus
+from warden_bus.permissions import inbox_prefix
+from warden_bus.provision import provision
+
+
+@dataclass
+class EmbeddedBroker:
+    server: EmbeddedNats
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def creds(self, identity: str) -> Path:
+        assert self.server.auth
+        return self.server.auth.creds(identity)
+
+    def bus(self, identity: str) -> NatsBus:
+        return NatsBus(identity, self.url, self.creds(identity))
+
+    async def connect(self, identity: str, errors: list[str] | None = None) -> nats.NATS:
+        async def on_error(err: Exception) -> None:
+            if errors is not None:
+                errors.append(str(err))
+
+        return await nats.connect(self.url, user_credentials=str(self.creds(identity)),
+                                  inbox_prefix=inbox_prefix(identity), error_cb=on_error, allow_reconnect=False)
+
+    async def publish_raw(self, topic: str, raw: bytes, msg_id: str | None = None, identity: str = "admin") -> None:
+        nc = await self.connect(identity)
+        try:
+            headers = {"Nats-Msg-Id": msg_id} if msg_id else None
+            await nc.jetstream().publish(topic, raw, headers=headers, timeout=5)
+        finally:
+            await nc.close()
+
+    async def read_all(self, topic: str, *, wait: float = 0.0) -> list[Envelope]:
+        """Everything on a topic's stream so far, read as admin through an ephemeral consumer."""
+        if wait:
+            await asyncio.sleep(wait)
+        t = topo.topic(topic)
+        nc = await self.connect("admin")
+        out: list[Envelope] = []
+        try:
+            js = nc.jetstream()
+            sub = await js.pull_subscribe(t.subject_filter, stream=t.stream, config=ConsumerConfig(
+                ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=5))
+            while True:
+                try:
+                    msgs = await sub.fetch(100, timeout=0.5)
+                except (TimeoutError, nats.errors.TimeoutError):
+                    break
+                out += [Envelope.from_bytes(m.data) for m in msgs]
+            await sub.unsubscribe()
+        finally:
+            await nc.close()
+        return out
+
+    async def wait_for(self, topic: str, predicate: object = None, *, timeout: float = 20.0,
+                       count: int = 1) -> list[Envelope]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = [e for e in await self.read_all(topic) if predicate is None or predicate(e)]  # type: ignore[operator]
+            if len(found) >= count or loop.time() > deadline:
+                return found
+            await asyncio.sleep(0.2)
+
+
+@asynccontextmanager
+async def embedded_broker(data_dir: Path) -> AsyncIterator[EmbeddedBroker]:
+    server = await EmbeddedNats(data_dir).start()
+    try:
+        assert server.auth
+        await provision(server.url, server.auth.creds("admin"))
+        yield EmbeddedBroker(server)
+    finally:
+        await server.stop()

@@ -1,0 +1,74 @@
+"""Policy signs what was approved; the executor runs only what verifies (DESIGN §3).
+
+The signature covers: action id, incident id, kind, target, a hash of the canonical parameters,
+tier, approvers and not-after. A signer port lets Key Vault replace the local key file.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from warden_contracts.canonical import canonical_json, sha256_hex
+from warden_contracts.events import SignedAction
+
+from warden_security.keys import key_id
+
+
+class Signer(Protocol):
+    key_id: str
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+class LocalSigner:
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self.key_id = key_id(key.public_key())
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+
+def params_hash(params: dict[str, Any]) -> str:
+    return sha256_hex(params)
+
+
+def signing_input(action: SignedAction) -> bytes:
+    return canonical_json({
+        "action_id": action.action_id, "incident_id": action.incident_id, "kind": action.kind,
+        "target": action.target, "params_hash": action.params_hash, "tier": action.tier,
+        "approvers": sorted(action.approvers), "not_after": action.not_after.astimezone(UTC).isoformat(),
+        "key_id": action.key_id,
+    })
+
+
+def sign_action(signer: Signer, *, action_id: str, incident_id: str, kind: str, target: str,
+                params: dict[str, Any], tier: int, approvers: list[str], not_after: datetime) -> SignedAction:
+    unsigned = SignedAction(
+        action_id=action_id, incident_id=incident_id, kind=kind, target=target, params=params,
+        params_hash=params_hash(params), tier=tier, approvers=sorted(approvers), not_after=not_after,
+        key_id=signer.key_id, signature="",
+    )
+    signature = base64.b64encode(signer.sign(signing_input(unsigned))).decode()
+    return unsigned.model_copy(update={"signature": signature})
+
+
+def verify_action(action: SignedAction, trusted: dict[str, Ed25519PublicKey], *, now: datetime) -> list[str]:
+    """Every reason not to run this action; empty means the policy's signature holds and it is live."""
+    key = trusted.get(action.key_id)
+    if key is None:
+        return [f"unknown signing key {action.key_id!r}"]
+    problems: list[str] = []
+    try:
+        key.verify(base64.b64decode(action.signature), signing_input(action))
+    except (InvalidSignature, ValueError):
+        problems.append("signature does not verify")
+    if params_hash(action.params) != action.params_hash:
+        problems.append("parameters differ from the approved parameter hash")
+    if action.not_after <= now:
+        problems.append(f"expired at {action.not_after.isoformat()}")
+    return problems
