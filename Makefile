@@ -1,0 +1,34 @@
+# The two commands the README promises, plus their parts.
+# `make demo`: run the product end to end on the embedded default (no cloud, no Docker).
+# `make test`: lint, types, import contracts and the whole test suite.
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+.PHONY: bootstrap demo up test lint typecheck contracts pytest schemas
+
+bootstrap:
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.5,<1"
+	$(UV) sync --frozen 2>/dev/null || $(UV) sync
+
+demo: bootstrap
+	$(UV) run warden demo
+
+up: bootstrap
+	$(UV) run warden up
+
+lint: bootstrap
+	$(UV) run ruff check .
+
+typecheck: bootstrap
+	$(UV) run mypy shared/*/src services/*/src
+
+contracts: bootstrap
+	$(UV) run lint-imports
+
+pytest: bootstrap
+	$(UV) run pytest
+
+test: lint typecheck contracts pytest
+
+schemas: bootstrap
+	$(UV) run python -m warden_contracts.schemas --write

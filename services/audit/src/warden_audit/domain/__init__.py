@@ -1,0 +1,1 @@
+"""Pure audit logic: the hash chain, its line format, verification and the recorder."""

@@ -1,0 +1,1 @@
+"""Implementations of the executor's ports (NATS elevation, sandbox HTTP, SQLite state)."""

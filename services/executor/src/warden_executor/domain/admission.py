@@ -1,0 +1,97 @@
+"""Whether a signed action may run, decided before anything is touched (DESIGN §3).
+
+Order matters and is fixed: the policy's signature and expiry, then idempotency, then the kill
+switch, then the catalog, then the live preflight. The first failing gate gives the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from warden_contracts.catalog import ActionSpec, Catalog, Rollback
+from warden_contracts.events import SignedAction
+from warden_security.action_signing import verify_action
+
+from warden_executor.domain.model import LedgerEntry, LedgerState
+
+CHANGED_SINCE_APPROVAL = "target already recovered / changed since approval"
+
+
+def signature_problems(action: SignedAction, trusted: dict[str, Ed25519PublicKey], now: datetime) -> list[str]:
+    return verify_action(action, trusted, now=now)
+
+
+class Replay(Enum):
+    NEW = "new"  # never seen: may run
+    RESUME = "resume"  # our own delivery, interrupted mid-action: verify only, never act again
+    REDELIVERED_DONE = "redelivered_done"  # our own delivery, finished: the outcome is already out
+    REPLAYED = "replayed"  # the same action id in another message: refuse
+
+
+@dataclass(frozen=True)
+class ReplayVerdict:
+    kind: Replay
+    reason: str = ""
+
+
+def replay_verdict(entry: LedgerEntry | None, envelope_id: str) -> ReplayVerdict:
+    if entry is None:
+        return ReplayVerdict(Replay.NEW)
+    if entry.envelope_id != envelope_id:
+        return ReplayVerdict(Replay.REPLAYED, f"replayed: already {entry.state.value}")
+    if entry.state is LedgerState.STARTED:
+        return ReplayVerdict(Replay.RESUME)
+    return ReplayVerdict(Replay.REDELIVERED_DONE)
+
+
+def catalog_problems(catalog: Catalog, action: SignedAction) -> tuple[ActionSpec | None, list[str]]:
+    """The catalog, not the message, says what an action is; anything off is refused."""
+    problems = catalog.check(action.kind, action.target, action.params)
+    spec = catalog.get(action.kind)
+    if spec is None:
+        return None, problems
+    if spec.tier >= 3:
+        problems.insert(0, f"tier {spec.tier} action {spec.kind!r} is human-only: never executed by the agent")
+    if action.tier != spec.tier:
+        problems.append(f"signed tier {action.tier} differs from the catalog tier {spec.tier}")
+    if spec.verification is None or not spec.verification.checks:
+        problems.append(f"{spec.kind!r} has no verification recipe: success could not be proven")
+    return spec, problems
+
+
+def _observed(view: dict[str, Any], metric: str) -> str:
+    return repr(view.get(metric, "<missing>"))
+
+
+def preflight_changes(spec: ActionSpec, action: SignedAction, view: dict[str, Any]) -> list[str]:
+    """Why the approved action no longer fits the live target; empty when it still does.
+
+    The catalog preflight says which problem must still be visible; the rollback recipe's
+    parameter mapping says which live field the action sets, so an action whose parameters
+    already match the live state (e.g. rollback to the version already running) is a no-op.
+    """
+    changes = [f"{check.describe()} no longer holds (observed {_observed(view, check.metric)})"
+               for check in spec.preflight if not check.holds(view)]
+    if spec.rollback is not None:
+        for param, field in spec.rollback.params_from_before.items():
+            if param in action.params and view.get(field) == action.params[param]:
+                changes.append(f"{field} is already {action.params[param]!r}")
+    return changes
+
+
+def rollback_params(recipe: Rollback, before: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """Parameters for the rollback, taken from the state captured before acting."""
+    if before is None:
+        return {}, ["the state before the action was not captured"]
+    params: dict[str, Any] = {}
+    missing: list[str] = []
+    for param, field in recipe.params_from_before.items():
+        if field in before:
+            params[param] = before[field]
+        else:
+            missing.append(f"before-state has no {field!r} for {param!r}")
+    return params, missing

@@ -1,0 +1,1 @@
+"""Pure planning logic: runbooks, candidate vetting, per-incident decisions. No I/O libraries."""

@@ -1,0 +1,57 @@
+"""Per-incident planner state and the store port that keeps it across restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+from warden_contracts.envelope import Envelope
+from warden_contracts.events import Evidence
+
+from warden_planner.domain.findings import Candidate
+
+
+class IncidentRecord(BaseModel):
+    incident_id: str
+    correlationid: str
+    incident_class: str
+    severity: str
+    environment: str
+    resource_group: str | None = None
+    target: str | None = None
+    closed: bool = False
+    escalated: bool = False
+    outstanding: bool = False  # a proposed plan awaits its outcome
+    attempt: int = 0  # plans published so far
+    runbook: str = ""
+    hypotheses: list[str] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(default_factory=list)  # vetted, ranked
+    tried: list[str] = Field(default_factory=list)  # action kinds that failed
+    actions: dict[str, str] = Field(default_factory=dict)  # action_id -> kind, latest plan only
+    evidence: list[Evidence] = Field(default_factory=list)
+    timeline: list[str] = Field(default_factory=list)
+
+    def remaining(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.kind not in self.tried]
+
+
+class PlannerStore(Protocol):
+    """Atomic: a message's state change, its processed mark and its outgoing messages commit together."""
+
+    async def seen(self, message_id: str) -> bool: ...
+
+    async def load(self, incident_id: str) -> IncidentRecord | None: ...
+
+    async def controls(self) -> dict[str, str]:
+        """'<kind>:<scope>' -> value, e.g. 'kill_switch:global' -> 'on'."""
+        ...
+
+    async def commit(self, message_id: str, *, record: IncidentRecord | None = None,
+                     control: tuple[str, str] | None = None, outgoing: Sequence[Envelope] = ()) -> None: ...
+
+    async def unsent(self) -> list[Envelope]:
+        """Outgoing messages committed but not yet acknowledged by the broker, oldest first."""
+        ...
+
+    async def mark_sent(self, envelope_id: str) -> None: ...

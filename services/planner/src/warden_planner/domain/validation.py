@@ -1,0 +1,30 @@
+"""Vetting: only catalog actions with in-bounds params on allowed targets are ever proposed."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+from warden_contracts.catalog import Catalog
+
+from warden_planner.domain.findings import Candidate
+
+
+def vet(candidates: Iterable[Candidate], catalog: Catalog,
+        do_not_touch: Iterable[str] = ()) -> tuple[list[Candidate], list[str]]:
+    """(valid candidates ranked by confidence, one reason per dropped candidate)."""
+    patterns = tuple(do_not_touch)
+    valid: list[Candidate] = []
+    dropped: list[str] = []
+    for candidate in candidates:
+        problems = catalog.check(candidate.kind, candidate.target, candidate.params)
+        if any(fnmatch.fnmatchcase(candidate.target, p) for p in patterns):
+            problems.append(f"target {candidate.target!r} is on the runbook's do-not-touch list")
+        if any(v.kind == candidate.kind for v in valid):
+            problems.append(f"{candidate.kind} is already a candidate")
+        if problems:
+            dropped.append(f"dropped {candidate.kind} on {candidate.target}: {'; '.join(problems)}")
+        else:
+            valid.append(candidate)
+    valid.sort(key=lambda c: c.confidence, reverse=True)
+    return valid, dropped

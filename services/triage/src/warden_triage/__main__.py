@@ -1,0 +1,3 @@
+from warden_triage.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""Implementations of the triage ports: webhook gateway, SQLite incident store, rule files."""

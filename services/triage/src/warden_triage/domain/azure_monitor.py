@@ -1,0 +1,173 @@
+"""Azure Monitor common alert schema -> `AlertReceived`.
+
+https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-common-schema: `schemaId`
+"azureMonitorCommonAlertSchema", `data.essentials` (the fields every alert shares),
+`data.alertContext` (signal-specific) and optional `data.customProperties`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from warden_contracts.events import AlertReceived, Severity
+
+from warden_triage.domain.sources import NormalisationError, require_mapping
+
+SCHEMA_ID = "azureMonitorCommonAlertSchema"
+SOURCE_KIND = "azure_monitor"
+SIGNAL_TYPES = ("Metric", "Log", "Activity Log")
+MONITOR_CONDITIONS = ("Fired", "Resolved")
+DEFAULT_ENVIRONMENT = "dev"
+MAX_TEXT = 2048
+MAX_DESCRIPTION = 8192
+_RESOURCE_GROUP = re.compile(r"/resourcegroups/([^/]+)", re.IGNORECASE)
+_ESSENTIALS = "data.essentials"
+
+
+def resource_group_of(resource_id: str) -> str | None:
+    match = _RESOURCE_GROUP.search(resource_id)
+    return match.group(1) if match else None
+
+
+def _text(container: Mapping[str, Any], key: str, path: str, *, required: bool = True,
+          max_len: int = MAX_TEXT) -> str | None:
+    value = container.get(key)
+    if value is None:
+        if required:
+            raise NormalisationError(path, "is required")
+        return None
+    if not isinstance(value, str):
+        raise NormalisationError(path, "must be a string")
+    value = value.strip()
+    if required and not value:
+        raise NormalisationError(path, "must not be empty")
+    if len(value) > max_len:
+        raise NormalisationError(path, f"is longer than {max_len} characters")
+    return value
+
+
+def _required_text(container: Mapping[str, Any], key: str, path: str) -> str:
+    value = _text(container, key, path)
+    if value is None:  # unreachable: _text raises for a missing required field
+        raise NormalisationError(path, "is required")
+    return value
+
+
+def _choice(container: Mapping[str, Any], key: str, path: str, allowed: tuple[str, ...]) -> str:
+    value = _required_text(container, key, path)
+    if value not in allowed:
+        raise NormalisationError(path, f"must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+def _parse_time(text: str, path: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise NormalisationError(path, f"is not an ISO 8601 timestamp: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _string_list(container: Mapping[str, Any], key: str, path: str, *, required: bool) -> list[str]:
+    value = container.get(key)
+    if value is None:
+        if required:
+            raise NormalisationError(path, "is required")
+        return []
+    if not isinstance(value, list):
+        raise NormalisationError(path, "must be a list of strings")
+    items: list[str] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip() or len(item) > MAX_TEXT:
+            raise NormalisationError(f"{path}[{index}]", f"must be a non-empty string of at most {MAX_TEXT} characters")
+        items.append(item.strip())
+    if required and not items:
+        raise NormalisationError(path, "must not be empty")
+    return items
+
+
+def _custom_properties(data: Mapping[str, Any]) -> dict[str, str]:
+    value = data.get("customProperties")
+    if value is None:
+        return {}
+    props = require_mapping(value, "data.customProperties")
+    out: dict[str, str] = {}
+    for key, item in props.items():
+        if not isinstance(item, str | int | float | bool):
+            raise NormalisationError(f"data.customProperties.{key}", "must be a string, number or boolean")
+        out[str(key)] = str(item)
+    return out
+
+
+def _context_labels(signal: str, context: Mapping[str, Any]) -> dict[str, str]:
+    """Structural hints from alertContext that classification rules may match on."""
+    labels: dict[str, str] = {}
+    if signal == "Metric":
+        condition = context.get("condition")
+        criteria = condition.get("allOf") if isinstance(condition, Mapping) else None
+        if isinstance(criteria, list) and criteria and isinstance(criteria[0], Mapping):
+            metric = criteria[0].get("metricName")
+            if isinstance(metric, str):
+                labels["metric_name"] = metric
+    elif signal == "Activity Log":
+        for key, label in (("operationName", "operation_name"), ("category", "category")):
+            value = context.get(key)
+            if isinstance(value, str):
+                labels[label] = value
+    return labels
+
+
+def normalise_azure_monitor(payload: Any) -> AlertReceived:
+    """Map one common-schema alert; raise `NormalisationError` naming the first field at fault."""
+    body = require_mapping(payload, "$")
+    schema = body.get("schemaId")
+    if schema != SCHEMA_ID:
+        raise NormalisationError("schemaId", f"must be {SCHEMA_ID!r}, got {schema!r}")
+    data = require_mapping(body.get("data"), "data")
+    essentials = require_mapping(data.get("essentials"), _ESSENTIALS)
+
+    def path(key: str) -> str:
+        return f"{_ESSENTIALS}.{key}"
+
+    alert_id = _required_text(essentials, "alertId", path("alertId"))
+    rule = _required_text(essentials, "alertRule", path("alertRule"))
+    severity = Severity(_choice(essentials, "severity", path("severity"), tuple(s.value for s in Severity)))
+    signal = _choice(essentials, "signalType", path("signalType"), SIGNAL_TYPES)
+    status = _choice(essentials, "monitorCondition", path("monitorCondition"), MONITOR_CONDITIONS)
+    targets = _string_list(essentials, "alertTargetIDs", path("alertTargetIDs"), required=True)
+    items = _string_list(essentials, "configurationItems", path("configurationItems"), required=False)
+    fired_at = _parse_time(_required_text(essentials, "firedDateTime", path("firedDateTime")), path("firedDateTime"))
+    resolved_text = _text(essentials, "resolvedDateTime", path("resolvedDateTime"), required=status == "Resolved")
+    if resolved_text:
+        _parse_time(resolved_text, path("resolvedDateTime"))
+    description = _text(essentials, "description", path("description"), required=False,
+                        max_len=MAX_DESCRIPTION) or ""
+    context_value = data.get("alertContext")
+    context = require_mapping(context_value, "data.alertContext") if context_value is not None else {}
+    props = _custom_properties(data)
+
+    resource_id = targets[0]
+    service = props.get("service") or (items[0] if items else resource_id.rstrip("/").rsplit("/", 1)[-1])
+    labels = {**_context_labels(signal, context), **props}
+    monitoring_service = essentials.get("monitoringService")
+    if isinstance(monitoring_service, str):
+        labels.setdefault("monitoring_service", monitoring_service)
+    return AlertReceived(
+        source_kind=SOURCE_KIND, alert_id=alert_id, rule=rule, status=status,  # type: ignore[arg-type]
+        severity=severity, resource_id=resource_id, service=service,
+        environment=props.get("environment") or DEFAULT_ENVIRONMENT,
+        resource_group=resource_group_of(resource_id), signal=signal, description=description,
+        fired_at=fired_at, labels=labels, raw=dict(body),
+    )
+
+
+class AzureMonitorSource:
+    """Webhook source for `POST /webhooks/azure-monitor`."""
+
+    route = "azure-monitor"
+
+    def normalise(self, payload: Any) -> list[AlertReceived]:
+        return [normalise_azure_monitor(payload)]

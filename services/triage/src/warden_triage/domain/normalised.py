@@ -1,0 +1,42 @@
+"""Pass-through source: a body that already is an `AlertReceived` (what `warden ingest` sends)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from warden_contracts.events import AlertReceived
+
+from warden_triage.domain.sources import NormalisationError, require_mapping
+
+
+_REQUIRED_TEXT = ("source_kind", "alert_id", "rule", "resource_id")
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "$"
+
+
+def parse_normalised(payload: Any) -> AlertReceived:
+    body = require_mapping(payload, "$")
+    try:
+        alert = AlertReceived.model_validate(body)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise NormalisationError(_path(tuple(first["loc"])), first["msg"]) from None
+    for name in _REQUIRED_TEXT:
+        if not str(getattr(alert, name)).strip():
+            raise NormalisationError(name, "must not be empty")
+    return alert
+
+
+class NormalisedSource:
+    """Webhook source for `POST /webhooks/alerts`."""
+
+    route = "alerts"
+
+    def normalise(self, payload: Any) -> list[AlertReceived]:
+        return [parse_normalised(payload)]

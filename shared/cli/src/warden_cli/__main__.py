@@ -1,0 +1,3 @@
+from warden_cli.main import app
+
+app()

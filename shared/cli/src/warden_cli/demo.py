@@ -1,0 +1,110 @@
+"""`warden demo`: two real incidents through the real embedded stack, checked end to end.
+
+1. Autonomous: a memory leak on checkout-api (dev) is fixed by a restart without a human.
+2. Review: a bad deployment of payments-api (prod) is rolled back after alice approves from the CLI.
+Exits non-zero when either does not end as expected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from warden_audit.reader import read_records
+from warden_audit.verify import verify_log
+from warden_contracts.events import ApprovalDecision
+
+from warden_cli.launcher import EmbeddedStack, StackOptions, service_log_tail
+from warden_cli.layout import SERVICES, Layout
+from warden_cli.operations import decide, inject_fault
+from warden_cli.timeline import IncidentView, incidents_from, render
+
+Say = Callable[[str], None]
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class Outcome:
+    name: str
+    incident: IncidentView
+    ok: bool
+    detail: str
+
+
+def _incident_for(layout: Layout, service: str) -> IncidentView | None:
+    views = [v for v in incidents_from(read_records(layout.audit_dir)).values() if v.service == service]
+    return views[0] if views else None
+
+
+async def _wait(layout: Layout, service: str, what: str, check: Callable[[IncidentView], bool],
+                timeout: float) -> IncidentView:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = _incident_for(layout, service)
+        if view is not None and check(view):
+            return view
+        if view is not None and view.of_type("sre.escalation.raised.v1"):
+            raise DemoFailed(f"{service}: escalated instead of {what}:\n{render(view)}")
+        await asyncio.sleep(0.25)
+    view = _incident_for(layout, service)
+    raise DemoFailed(f"{service}: no {what} within {timeout:.0f}s" + (f"\n{render(view)}" if view else ""))
+
+
+def _fixed(view: IncidentView) -> bool:
+    return bool(view.reports("verified")) and view.state == "resolved"
+
+
+async def autonomous_scenario(layout: Layout, say: Say, timeout: float) -> Outcome:
+    say("Scenario 1 (Autonomous): memory leak injected into checkout-api [dev]")
+    await inject_fault(layout, "checkout-api", "memory_leak")
+    view = await _wait(layout, "checkout-api", "verified fix and resolution", _fixed, timeout)
+    approvals = view.of_type("sre.approval.requested.v1")
+    ok = not approvals and view.reports("verified")[0]["kind"] == "restart_service"
+    return Outcome("autonomous", view, ok, "restart verified without a human" if ok else "unexpected path")
+
+
+async def review_scenario(layout: Layout, say: Say, timeout: float) -> Outcome:
+    say("Scenario 2 (Review): bad deployment v3.2.0 of payments-api [prod]")
+    await inject_fault(layout, "payments-api", "bad_deploy", version="v3.2.0")
+    view = await _wait(layout, "payments-api", "approval request", lambda v: bool(v.pending_approvals()), timeout)
+    request = view.pending_approvals()[0]
+    say(f"  approval {request['approval_id']} requested: {request['action']['kind']} {request['action']['params']}"
+        " -> approving as alice (warden approve ... --as alice)")
+    await decide(layout, request["approval_id"], ApprovalDecision.APPROVE, "alice", "demo: rollback is the right call")
+    view = await _wait(layout, "payments-api", "verified fix and resolution", _fixed, timeout)
+    ok = view.reports("verified")[0]["kind"] == "rollback_deployment"
+    return Outcome("review", view, ok, "rollback approved by alice and verified" if ok else "unexpected path")
+
+
+async def run_demo(layout: Layout, say: Say, *, timeout: float = 90.0, tick_s: float = 1.0) -> bool:
+    started = time.monotonic()
+    stack = EmbeddedStack(layout, StackOptions(tick_s=tick_s))
+    say(f"Starting the embedded stack under {layout.root} ...")
+    outcomes: list[Outcome] = []
+    try:
+        await stack.start()
+        say(f"  up in {time.monotonic() - started:.1f}s: webhook {stack.webhook_url}, sandbox {stack.sandbox_url}")
+        for scenario in (autonomous_scenario, review_scenario):
+            outcomes.append(await scenario(layout, say, timeout))
+    except DemoFailed as err:
+        say(f"DEMO FAILED: {err}")
+        for name in SERVICES:
+            say(f"--- last log lines of {name} ---\n{service_log_tail(layout, name, 8)}")
+    finally:
+        await stack.stop()
+    for outcome in outcomes:
+        say("")
+        say(render(outcome.incident))
+        say(f"  => {outcome.name}: {'OK' if outcome.ok else 'FAILED'} - {outcome.detail}")
+    report = verify_log(layout.audit_dir)
+    say("")
+    say(f"warden audit verify: {'OK' if report.ok else 'FAILED'} - {report.records} records"
+        + ("" if report.ok else f", first bad record {report.first_bad_seq}: {report.problem}"))
+    ok = len(outcomes) == 2 and all(o.ok for o in outcomes) and report.ok
+    say(f"Demo {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s")
+    return ok

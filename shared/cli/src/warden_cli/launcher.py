@@ -1,0 +1,180 @@
+"""`warden up`: the whole stack on one machine — embedded NATS, the sandbox, five services.
+
+Each service runs as its own process under its own broker identity; the launcher provisions
+streams and consumers as admin, hosts the elevation authority, waits for every health check
+and shuts everything down on Ctrl-C / SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+from warden_bus.embedded_server import EmbeddedNats, free_port
+from warden_bus.provision import provision
+from warden_security.keys import load_or_create_private_key, public_path
+
+from warden_cli.authority import ElevationAuthority
+from warden_cli.layout import SERVICES, Layout
+
+log = logging.getLogger("warden.launcher")
+
+
+@dataclass
+class StackOptions:
+    tick_s: float = 0.5
+    approval_timeout_s: int | None = None
+    log_level: str = "INFO"
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class Process:
+    name: str
+    port: int
+    popen: subprocess.Popen[bytes]
+
+
+class StackFailed(RuntimeError):
+    pass
+
+
+@dataclass
+class EmbeddedStack:
+    layout: Layout
+    options: StackOptions = field(default_factory=StackOptions)
+    nats: EmbeddedNats | None = None
+    authority: ElevationAuthority | None = None
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.processes['triage'].port}/webhooks/azure-monitor"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.processes['sandbox'].port}"
+
+    def _env(self, service: str, ports: dict[str, int]) -> dict[str, str]:
+        lay, secrets = self.layout, self.layout.secrets()
+        assert self.nats
+        env = {
+            "WARDEN_NATS_URL": self.nats.url, "WARDEN_NATS_CREDS": str(lay.creds(service)),
+            "WARDEN_DATA_DIR": str(lay.root), "WARDEN_HTTP_PORT": str(ports[service]),
+            "WARDEN_LOG_LEVEL": self.options.log_level,
+        }
+        sandbox_url = f"http://127.0.0.1:{ports['sandbox']}"
+        per_service = {
+            "sandbox": {
+                "WARDEN_SANDBOX_PORT": str(ports["sandbox"]), "WARDEN_SANDBOX_TICK_S": str(self.options.tick_s),
+                "WARDEN_SANDBOX_ADMIN_SECRET": secrets["sandbox_admin_secret"],
+                "WARDEN_SANDBOX_TOKEN_PUBKEY": str(public_path(lay.elevation_key)),
+                "WARDEN_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{ports['triage']}/webhooks/azure-monitor",
+                "WARDEN_ALERT_WEBHOOK_TOKEN": secrets["webhook_token"],
+            },
+            "triage": {"WARDEN_WEBHOOK_TOKEN": secrets["webhook_token"]},
+            "planner": {"WARDEN_SANDBOX_URL": sandbox_url},
+            "policy": {
+                "WARDEN_SIGNING_KEY": str(lay.policy_signing_key),
+                "WARDEN_APPROVER_ISSUER_PUBKEY": str(public_path(lay.approver_issuer_key)),
+                **({"WARDEN_APPROVAL_TIMEOUT_S": str(self.options.approval_timeout_s)}
+                   if self.options.approval_timeout_s else {}),
+            },
+            "executor": {"WARDEN_SANDBOX_URL": sandbox_url,
+                         "WARDEN_POLICY_PUBKEY": str(public_path(lay.policy_signing_key))},
+            "audit": {"WARDEN_AUDIT_DIR": str(lay.audit_dir)},
+        }
+        return {**os.environ, **env, **per_service[service], **self.options.extra_env.get(service, {})}
+
+    async def start(self) -> None:
+        lay = self.layout
+        lay.logs.mkdir(parents=True, exist_ok=True)
+        for key in (lay.policy_signing_key, lay.approver_issuer_key, lay.elevation_key):
+            load_or_create_private_key(key)
+        self.nats = await EmbeddedNats(lay.root).start()
+        assert self.nats.auth
+        await provision(self.nats.url, self.nats.auth.creds("admin"))
+        self.authority = ElevationAuthority(self.nats.url, self.nats.auth, lay.elevation_key)
+        await self.authority.start()
+        ports = {name: free_port() for name in SERVICES}
+        for name in SERVICES:
+            with lay.log(name).open("ab") as out:
+                popen = subprocess.Popen([sys.executable, "-m", f"warden_{name}"], env=self._env(name, ports),
+                                         stdout=out, stderr=subprocess.STDOUT, cwd=lay.root)
+            self.processes[name] = Process(name, ports[name], popen)
+        await self._wait_healthy()
+        lay.write_stack({
+            "nats_url": self.nats.url, "webhook_url": self.webhook_url, "sandbox_url": self.sandbox_url,
+            "ports": ports, "pids": {n: p.popen.pid for n, p in self.processes.items()},
+        })
+
+    async def _wait_healthy(self, timeout: float = 60.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        pending = set(self.processes)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while pending:
+                for name in sorted(pending):
+                    proc = self.processes[name]
+                    if proc.popen.poll() is not None:
+                        raise StackFailed(f"{name} exited with {proc.popen.returncode}; see {self.layout.log(name)}")
+                    with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                        async with http.get(f"http://127.0.0.1:{proc.port}/healthz") as resp:
+                            if resp.status == 200:
+                                pending.discard(name)
+                if pending and loop.time() > deadline:
+                    raise StackFailed(f"not healthy after {timeout:.0f}s: {', '.join(sorted(pending))}")
+                await asyncio.sleep(0.2)
+
+    def dead_processes(self) -> list[str]:
+        return [n for n, p in self.processes.items() if p.popen.poll() is not None]
+
+    async def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.popen.poll() is None:
+                proc.popen.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                await asyncio.to_thread(proc.popen.wait, 15)
+            except subprocess.TimeoutExpired:
+                proc.popen.kill()
+        self.processes.clear()
+        if self.authority:
+            await self.authority.stop()
+        if self.nats:
+            await self.nats.stop()
+        with contextlib.suppress(FileNotFoundError):
+            self.layout.stack_file.unlink()
+
+
+async def run_until_signalled(stack: EmbeddedStack, announce: object) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stack.start()
+    try:
+        announce(stack)  # type: ignore[operator]
+        while not stop.is_set():
+            dead = stack.dead_processes()
+            if dead:
+                raise StackFailed(f"service exited: {', '.join(dead)}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+    finally:
+        await stack.stop()
+
+
+def service_log_tail(layout: Layout, service: str, lines: int = 20) -> str:
+    path: Path = layout.log(service)
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

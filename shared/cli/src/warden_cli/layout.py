@@ -1,0 +1,81 @@
+"""Where the embedded stack keeps things under its data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SERVICES = ("sandbox", "triage", "planner", "policy", "executor", "audit")
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def policy_signing_key(self) -> Path:
+        return self.keys / "policy-signing.pem"
+
+    @property
+    def approver_issuer_key(self) -> Path:
+        return self.keys / "approver-issuer.pem"
+
+    @property
+    def elevation_key(self) -> Path:
+        return self.keys / "elevation-authority.pem"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.keys / "secrets.json"
+
+    @property
+    def nats_auth(self) -> Path:
+        return self.root / "nats-auth"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.root / "audit"
+
+    @property
+    def stack_file(self) -> Path:
+        return self.root / "stack.json"
+
+    def creds(self, identity: str) -> Path:
+        return self.nats_auth / f"{identity}.creds"
+
+    def log(self, service: str) -> Path:
+        return self.logs / f"{service}.log"
+
+    def secrets(self) -> dict[str, str]:
+        """Webhook token and sandbox admin secret, created once with owner-only permissions."""
+        if not self.secrets_file.exists():
+            self.keys.mkdir(parents=True, exist_ok=True)
+            values = {"webhook_token": secrets.token_urlsafe(24), "sandbox_admin_secret": secrets.token_urlsafe(24)}
+            fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(values, fh)
+        return json.loads(self.secrets_file.read_text())  # type: ignore[no-any-return]
+
+    def write_stack(self, info: dict[str, Any]) -> None:
+        self.stack_file.write_text(json.dumps(info, indent=2))
+
+    def read_stack(self) -> dict[str, Any]:
+        if not self.stack_file.exists():
+            raise FileNotFoundError(f"no running stack under {self.root}: start one with `warden up`")
+        return json.loads(self.stack_file.read_text())  # type: ignore[no-any-return]
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("WARDEN_DATA_DIR", ".warden")).resolve()

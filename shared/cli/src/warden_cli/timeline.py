@@ -1,0 +1,100 @@
+"""Per-incident views and readable timelines, rebuilt from the audit log alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class IncidentView:
+    incident_id: str
+    service: str | None = None
+    incident_class: str = ""
+    environment: str = ""
+    state: str = "opened"
+    alert_ids: set[str] = field(default_factory=set)
+    action_ids: set[str] = field(default_factory=set)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def of_type(self, topic: str) -> list[dict[str, Any]]:
+        return [r["envelope"]["data"] for r in self.records if r["type"] == topic]
+
+    def reports(self, status: str | None = None) -> list[dict[str, Any]]:
+        return [d for d in self.of_type("sre.action.reported.v1") if status is None or d["status"] == status]
+
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        decided = {d.get("approval_id") for d in self.of_type("sre.policy.decided.v1")
+                   if d.get("outcome") in {"approved", "denied", "expired", "superseded"}}
+        return [d for d in self.of_type("sre.approval.requested.v1") if d["approval_id"] not in decided]
+
+
+def _data(record: dict[str, Any]) -> dict[str, Any]:
+    return record["envelope"].get("data", {})  # type: ignore[no-any-return]
+
+
+def incidents_from(records: Iterable[dict[str, Any]]) -> dict[str, IncidentView]:
+    records = list(records)
+    views: dict[str, IncidentView] = {}
+    for r in records:
+        if r["type"] == "sre.incident.changed.v1":
+            d = _data(r)
+            view = views.setdefault(d["incident_id"], IncidentView(d["incident_id"]))
+            view.service, view.incident_class, view.environment = d.get("service"), d["incident_class"], d["environment"]
+            view.state = d["change"] if d["change"] == "resolved" else ("open" if view.state != "resolved" else view.state)
+            view.alert_ids |= set(d.get("alert_ids", []))
+    for r in records:
+        d = _data(r)
+        if r["correlationid"] in views:
+            view = views[r["correlationid"]]
+            if "action_id" in d:
+                view.action_ids.add(d["action_id"])
+            for action in d.get("actions", []) + ([d["action"]] if isinstance(d.get("action"), dict) else []):
+                view.action_ids.add(action["action_id"])
+    for r in records:
+        d = _data(r)
+        for view in views.values():
+            if (r["correlationid"] == view.incident_id
+                    or (r["type"] == "sre.alert.received.v1" and d.get("alert_id") in view.alert_ids)
+                    or (r["type"] == "sre.elevation.changed.v1"
+                        and any(a in d.get("justification", "") for a in view.action_ids))):
+                view.records.append(r)
+    return views
+
+
+def describe(record: dict[str, Any]) -> str:  # noqa: PLR0911 - one line per message type
+    d, t = _data(record), record["type"]
+    if t == "sre.alert.received.v1":
+        return f"alert      {d['status']} '{d['rule']}' on {d.get('service')} ({d.get('severity')}, {d['source_kind']})"
+    if t == "sre.incident.changed.v1":
+        return f"triage     incident {d['change']}: {d['incident_class']} on {d.get('service')} ({d['alert_count']} alert(s))"
+    if t == "sre.plan.proposed.v1":
+        actions = ", ".join(f"{a['kind']}({a['params']}) conf {a['confidence']}" for a in d.get("actions", []))
+        return f"planner    {d['runbook']}: {d['summary']} | evidence {len(d.get('evidence', []))} | proposes {actions or 'nothing'}"
+    if t == "sre.policy.decided.v1":
+        return (f"policy     {d['kind']} tier {d['tier']} {d['run_mode']} -> {d['outcome'].upper()}"
+                f" ({'; '.join(d.get('reasons', []))})" + (f" approvers {d['approvers']}" if d.get("approvers") else ""))
+    if t == "sre.approval.requested.v1":
+        return f"approval   requested {d['approval_id']} for {d['action']['kind']} tier {d['tier']}, expires {d['expires_at']}"
+    if t == "sre.approval.decided.v1":
+        return f"approval   {d['decision']} via {d.get('channel')} by {record.get('source')} ({d.get('reason', '')})"
+    if t == "sre.action.reported.v1":
+        return f"executor   {d['kind']} on {d['target']}: {d['status'].upper()} {d.get('detail', '')}".rstrip()
+    if t == "sre.elevation.changed.v1":
+        return f"elevation  {d['state']} for {d['principal']} until {d.get('expires_at')} ({d.get('justification')})"
+    if t == "sre.escalation.raised.v1":
+        return f"ESCALATION {d['priority']}: {d['reason']}"
+    if t == "sre.deadletter.v1":
+        return f"deadletter {d['service']}: {d['reason']}"
+    if t == "sre.control.changed.v1":
+        return f"control    {d['kind']} = {d['value']} by {d['changed_by']}"
+    return t
+
+
+def render(view: IncidentView) -> str:
+    head = f"Incident {view.incident_id}  {view.incident_class} on {view.service} [{view.environment}]  state: {view.state}"
+    lines = [head, "-" * len(head)]
+    for r in sorted(view.records, key=lambda r: r["seq"]):
+        lines.append(f"  #{r['seq']:<5} {str(r['envelope'].get('time', ''))[11:23]}  {describe(r)}")
+    return "\n".join(lines)

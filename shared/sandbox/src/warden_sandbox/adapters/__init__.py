@@ -1,0 +1,1 @@
+"""Edges of the sandbox: HTTP API, state file, estate file, alert webhook."""

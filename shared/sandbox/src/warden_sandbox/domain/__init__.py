@@ -1,0 +1,1 @@
+"""Pure simulation logic of the sandbox: no HTTP, files or settings here."""
