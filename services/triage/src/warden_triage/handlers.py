@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from warden_bus.port import Bus
+from warden_bus.runtime import Counters
 from warden_contracts.envelope import Envelope, derived_id, envelope_for
 from warden_contracts.events import AlertReceived, IncidentChanged
 
@@ -24,9 +25,10 @@ def incident_envelope(cause: Envelope, change: IncidentChanged) -> Envelope:
 
 
 class AlertReceivedHandler:
-    def __init__(self, tracker: IncidentTracker, bus: Bus) -> None:
+    def __init__(self, tracker: IncidentTracker, bus: Bus, counters: Counters) -> None:
         self._tracker = tracker
         self._bus = bus
+        self._counters = counters
 
     async def __call__(self, envelope: Envelope) -> None:
         alert = envelope.payload(AlertReceived)
@@ -34,5 +36,6 @@ class AlertReceivedHandler:
         if change is None:
             return
         await self._bus.publish(incident_envelope(envelope, change))
+        self._counters.inc(f"incidents_{change.change.value}")
         log.info("incident %s %s (%s)", change.incident_id, change.change.value, change.incident_class,
                  extra={"correlationid": change.incident_id, "causationid": envelope.id})

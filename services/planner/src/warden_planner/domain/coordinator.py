@@ -1,0 +1,163 @@
+"""Per-incident decisions: when to plan, when to try the next candidate, when to hand off.
+
+Every inbound message is processed at most once (processed-ids in the store); its state change and
+its outgoing messages commit together, and the handler then publishes what is unsent. At most
+`max_attempts` plans are published per incident, then a human gets it: the planner never loops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from warden_contracts.catalog import Catalog
+from warden_contracts.envelope import Envelope
+from warden_contracts.events import (
+    ActionReported,
+    ControlChanged,
+    ControlKind,
+    Evidence,
+    IncidentChanged,
+    IncidentState,
+    ReportStatus,
+)
+
+from warden_planner.domain.messages import escalation_message, plan_message, ranked_actions
+from warden_planner.domain.observer import Clock
+from warden_planner.domain.planner import Planner
+from warden_planner.domain.records import IncidentRecord, PlannerStore
+from warden_planner.domain.validation import vet
+
+FAILED = frozenset({ReportStatus.FAILED, ReportStatus.ROLLED_BACK, ReportStatus.REJECTED})
+KILL_SWITCH = ControlKind.KILL_SWITCH.value
+MAX_EVIDENCE_KEPT = 80
+
+
+class PlanningService:
+    def __init__(self, planner: Planner, store: PlannerStore, catalog: Catalog, clock: Clock,
+                 *, max_attempts: int = 2) -> None:
+        self._planner = planner
+        self._store = store
+        self._catalog = catalog
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def on_incident(self, cause: Envelope) -> None:
+        incident = cause.payload(IncidentChanged)
+        async with self._locks[incident.incident_id]:
+            if await self._store.seen(cause.id):
+                return
+            record = await self._store.load(incident.incident_id)
+            fresh = record is None
+            record = record or _new_record(incident, cause)
+            outgoing = await self._incident_changed(cause, incident, record, fresh)
+            await self._store.commit(cause.id, record=record, outgoing=outgoing)
+
+    async def on_report(self, cause: Envelope) -> None:
+        report = cause.payload(ActionReported)
+        async with self._locks[report.incident_id]:
+            if await self._store.seen(cause.id):
+                return
+            record = await self._store.load(report.incident_id)
+            if record is None:
+                await self._store.commit(cause.id)
+                return
+            outgoing = await self._reported(cause, report, record)
+            await self._store.commit(cause.id, record=record, outgoing=outgoing)
+
+    async def on_control(self, cause: Envelope) -> None:
+        control = cause.payload(ControlChanged)
+        if not await self._store.seen(cause.id):
+            await self._store.commit(cause.id, control=(f"{control.kind.value}:{control.scope}", control.value))
+
+    async def _incident_changed(self, cause: Envelope, incident: IncidentChanged, record: IncidentRecord,
+                                fresh: bool) -> list[Envelope]:
+        if incident.change is IncidentState.RESOLVED:
+            record.closed, record.outstanding = True, False
+            self._note(record, "resolved: incident closed, no further plans")
+            return []
+        if record.closed:
+            self._note(record, f"{incident.change.value} after close ignored")
+            return []
+        if not fresh and (record.outstanding or record.escalated):
+            state = "escalated" if record.escalated else f"plan attempt {record.attempt} outstanding"
+            self._note(record, f"{incident.change.value} ({incident.alert_count} alerts): {state}, no re-plan")
+            return []
+        record.severity = incident.severity.value
+        if record.attempt >= self._max_attempts:
+            return self._escalate(cause, record, f"incident persists after {record.attempt} plans")
+        self._note(record, f"{incident.change.value}: investigating {incident.incident_class} on {incident.service}")
+        return await self._investigate(cause, incident, record)
+
+    async def _investigate(self, cause: Envelope, incident: IncidentChanged,
+                           record: IncidentRecord) -> list[Envelope]:
+        finding = await self._planner.investigate(incident)
+        valid, dropped = vet(finding.candidates, self._catalog, finding.do_not_touch)
+        record.runbook = finding.runbook
+        record.hypotheses = [*finding.hypotheses, *dropped]
+        record.evidence = [*record.evidence, *finding.evidence][-MAX_EVIDENCE_KEPT:]
+        record.candidates, record.tried = valid, []
+        if finding.handoff:
+            return self._escalate(cause, record, finding.handoff)
+        if finding.recovered:
+            return await self._propose(cause, record, finding.summary)
+        if not valid:
+            why = "; ".join(dropped) or "the runbook found no action to take"
+            return self._escalate(cause, record, f"{finding.summary}; no valid catalog action: {why}")
+        return await self._propose(cause, record, finding.summary)
+
+    async def _reported(self, cause: Envelope, report: ActionReported, record: IncidentRecord) -> list[Envelope]:
+        kind = record.actions.get(report.action_id)
+        self._note(record, f"{report.kind} on {report.target}: {report.status.value} {report.detail}".rstrip())
+        if report.evidence:
+            record.evidence.append(Evidence(tool="executor_report", params={"action_id": report.action_id},
+                                            result=report.evidence, untrusted=True, observed_at=self._clock()))
+        if record.closed or record.escalated or not record.outstanding or kind is None:
+            return []
+        if report.status is ReportStatus.VERIFIED:
+            record.outstanding = False
+            return []
+        if report.status not in FAILED:
+            return []
+        record.tried.append(kind)
+        tried = ", ".join(record.tried)
+        remaining = record.remaining()
+        if record.attempt >= self._max_attempts or not remaining:
+            limit = "no candidate left" if not remaining else f"attempt limit {self._max_attempts} reached"
+            return self._escalate(cause, record, f"tried {tried} without success ({report.status.value}: "
+                                                 f"{report.detail or 'no detail'}); {limit}")
+        summary = (f"{kind} {report.status.value} on {report.target}; proposing {remaining[0].kind} "
+                   f"(attempt {record.attempt + 1})")
+        return await self._propose(cause, record, summary)
+
+    async def _propose(self, cause: Envelope, record: IncidentRecord, summary: str) -> list[Envelope]:
+        record.attempt += 1
+        actions = ranked_actions(record)
+        record.actions = {a.action_id: a.kind for a in actions}
+        record.outstanding = bool(actions)
+        kinds = ", ".join(a.kind for a in actions) or "no action"
+        self._note(record, f"plan attempt {record.attempt} ({record.runbook}): {kinds}")
+        advisory = await self._kill_switch_on(record)
+        return [plan_message(cause, record, actions, summary, advisory=advisory)]
+
+    def _escalate(self, cause: Envelope, record: IncidentRecord, reason: str) -> list[Envelope]:
+        record.escalated, record.outstanding = True, False
+        self._note(record, f"escalated: {reason}")
+        return [escalation_message(cause, record, reason)]
+
+    async def _kill_switch_on(self, record: IncidentRecord) -> bool:
+        controls = await self._store.controls()
+        scopes = ("global", record.environment, record.target or "")
+        return any(controls.get(f"{KILL_SWITCH}:{scope}") == "on" for scope in scopes)
+
+    def _note(self, record: IncidentRecord, text: str) -> None:
+        record.timeline.append(f"{self._clock():%Y-%m-%dT%H:%M:%SZ} {text}")
+
+
+def _new_record(incident: IncidentChanged, cause: Envelope) -> IncidentRecord:
+    return IncidentRecord(
+        incident_id=incident.incident_id, correlationid=cause.correlationid,
+        incident_class=incident.incident_class, severity=incident.severity.value,
+        environment=incident.environment, resource_group=incident.resource_group, target=incident.service,
+    )

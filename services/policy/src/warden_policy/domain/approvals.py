@@ -1,0 +1,79 @@
+"""The approval state machine: pending -> approved | denied | expired | superseded.
+
+Transitions return a new record with the same `version`; the store writes it only if the stored
+version still matches (optimistic concurrency) and then increments it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+from warden_contracts.events import Evidence, ProposedAction
+
+from warden_policy.domain.model import RunMode
+
+
+class ApprovalState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+
+
+class TransitionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Approval:
+    approval_id: str
+    incident_id: str
+    correlationid: str
+    # The ApprovalRequested message id: what later transitions are caused by.
+    request_message_id: str
+    action: ProposedAction
+    action_hash: str
+    tier: int
+    environment: str
+    run_mode: RunMode
+    requested_by: str
+    summary: str
+    requested_at: datetime
+    expires_at: datetime
+    evidence: list[Evidence] = field(default_factory=list)
+    state: ApprovalState = ApprovalState.PENDING
+    decided_by: str | None = None
+    reason: str = ""
+    version: int = 1
+
+    def is_due(self, now: datetime) -> bool:
+        return self.state is ApprovalState.PENDING and now >= self.expires_at
+
+    def is_open(self, now: datetime) -> bool:
+        return self.state is ApprovalState.PENDING and now < self.expires_at
+
+    def approve(self, by: str, reason: str, now: datetime) -> Approval:
+        self._require_open(now)
+        return replace(self, state=ApprovalState.APPROVED, decided_by=by, reason=reason)
+
+    def deny(self, by: str, reason: str, now: datetime) -> Approval:
+        self._require_open(now)
+        return replace(self, state=ApprovalState.DENIED, decided_by=by, reason=reason)
+
+    def expire(self, now: datetime) -> Approval:
+        if not self.is_due(now):
+            raise TransitionError(f"approval {self.approval_id} is {self.state.value} and not past its deadline")
+        return replace(self, state=ApprovalState.EXPIRED, reason="approval timed out: no action taken")
+
+    def supersede(self, reason: str) -> Approval:
+        if self.state is not ApprovalState.PENDING:
+            raise TransitionError(f"approval {self.approval_id} is already {self.state.value}")
+        return replace(self, state=ApprovalState.SUPERSEDED, reason=reason)
+
+    def _require_open(self, now: datetime) -> None:
+        if not self.is_open(now):
+            state = "expired" if self.state is ApprovalState.PENDING else self.state.value
+            raise TransitionError(f"approval {self.approval_id} is {state}")
