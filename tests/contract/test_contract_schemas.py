@@ -21,12 +21,19 @@ def test_snapshot_exists_and_change_is_additive(name: str) -> None:
 def test_detects_removed_field_type_change_and_new_required() -> None:
     old = {"properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"]}
     new = {"properties": {"b": {"type": "string"}, "c": {"type": "string"}}, "required": ["c"]}
-    assert sorted(schemas.breaking_changes(old, new)) == ["a: removed", "b: type integer became string", "c: became required"]
+    assert sorted(schemas.breaking_changes(old, new)) == [
+        "a: removed",
+        "b: type integer became string",
+        "c: became required",
+    ]
 
 
 def test_adding_an_optional_field_is_allowed() -> None:
     old = {"properties": {"a": {"type": "string"}}, "required": ["a"]}
-    new = {"properties": {"a": {"type": "string"}, "z": {"anyOf": [{"type": "string"}, {"type": "null"}]}}, "required": ["a"]}
+    new = {
+        "properties": {"a": {"type": "string"}, "z": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+        "required": ["a"],
+    }
     assert schemas.breaking_changes(old, new) == []
 
 

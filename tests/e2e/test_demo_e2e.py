@@ -36,7 +36,11 @@ async def test_demo_runs_both_scenarios_end_to_end(tmp_path: Path) -> None:
     assert approved and approved[0]["approvers"] == ["alice"]
     assert payments.reports("verified")[0]["kind"] == "rollback_deployment"
 
-    verify = subprocess.run([sys.executable, "-m", "warden_cli", "audit", "verify", "--data-dir", str(layout.root)],
-                            capture_output=True, text=True, check=False)
+    verify = subprocess.run(
+        [sys.executable, "-m", "warden_cli", "audit", "verify", "--data-dir", str(layout.root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert verify.returncode == 0, verify.stderr
     assert "audit log OK" in verify.stdout

@@ -42,7 +42,9 @@ async def _try_consume(broker: EmbeddedBroker, identity: str, stream: str, durab
     try:
         js = nc.jetstream()
         with pytest.raises((TimeoutError, nats.errors.TimeoutError)):
-            sub = await js.pull_subscribe_bind(durable=durable, stream=stream, inbox_prefix=f"_INBOX_{identity}.".encode())
+            sub = await js.pull_subscribe_bind(
+                durable=durable, stream=stream, inbox_prefix=f"_INBOX_{identity}.".encode()
+            )
             await sub.fetch(1, timeout=0.5)
         assert await _violation_seen(errors), errors
     finally:

@@ -15,9 +15,17 @@ TOPIC = "sre.incident.changed.v1"
 
 def incident(n: int) -> Envelope:
     payload = IncidentChanged(
-        incident_id=f"inc-{n}", change=IncidentState.OPENED, incident_class="memory_pressure", title="t",
-        service="checkout", resource_id="/r/checkout", environment="dev", severity=Severity.SEV2,
-        fingerprint="fp", alert_count=1, opened_at=datetime.now(UTC),
+        incident_id=f"inc-{n}",
+        change=IncidentState.OPENED,
+        incident_class="memory_pressure",
+        title="t",
+        service="checkout",
+        resource_id="/r/checkout",
+        environment="dev",
+        severity=Severity.SEV2,
+        fingerprint="fp",
+        alert_count=1,
+        opened_at=datetime.now(UTC),
     )
     return envelope_for(TOPIC, payload, source="warden/triage", correlationid=f"inc-{n}")
 
@@ -72,7 +80,12 @@ async def test_bad_input_is_dead_lettered_and_next_message_processed(broker: Emb
         await broker.publish_raw(TOPIC, incident(5).to_bytes())
         letters = await broker.wait_for("sre.deadletter.v1", count=4)
         reasons = sorted(e.data["reason"].split(":")[0] for e in letters)
-        assert reasons == ["cannot plan for this incident", "malformed envelope", "oversize", "schema violation for sre.incident.changed.v1"]
+        assert reasons == [
+            "cannot plan for this incident",
+            "malformed envelope",
+            "oversize",
+            "schema violation for sre.incident.changed.v1",
+        ]
         assert all(e.data["service"] == "planner" for e in letters)
         for _ in range(30):
             if seen:

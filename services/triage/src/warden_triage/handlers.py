@@ -19,8 +19,13 @@ log = logging.getLogger("warden.triage")
 def incident_envelope(cause: Envelope, change: IncidentChanged) -> Envelope:
     """One correlation id per incident; the id is derived so a redelivery republishes the same one."""
     return envelope_for(
-        INCIDENT_TOPIC, change, source=SOURCE, correlationid=change.incident_id, causationid=cause.id,
-        subject=change.incident_id, id=derived_id(cause.id, f"incident-{change.change.value}"),
+        INCIDENT_TOPIC,
+        change,
+        source=SOURCE,
+        correlationid=change.incident_id,
+        causationid=cause.id,
+        subject=change.incident_id,
+        id=derived_id(cause.id, f"incident-{change.change.value}"),
     )
 
 
@@ -37,5 +42,10 @@ class AlertReceivedHandler:
             return
         await self._bus.publish(incident_envelope(envelope, change))
         self._counters.inc(f"incidents_{change.change.value}")
-        log.info("incident %s %s (%s)", change.incident_id, change.change.value, change.incident_class,
-                 extra={"correlationid": change.incident_id, "causationid": envelope.id})
+        log.info(
+            "incident %s %s (%s)",
+            change.incident_id,
+            change.change.value,
+            change.incident_class,
+            extra={"correlationid": change.incident_id, "causationid": envelope.id},
+        )

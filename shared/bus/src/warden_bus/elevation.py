@@ -50,8 +50,13 @@ class ElevationRefused(RuntimeError):
 def mint_elevated_user(material: AuthMaterial, principal: str, ttl_s: int) -> tuple[str, str, float]:
     user = nats_jwt.new_keypair("user")
     expires_at = time.time() + ttl_s
-    jwt = nats_jwt.user_jwt(material.account_keypair(), user.public_key.decode(), f"{principal}-elevated",
-                            elevated_permissions(principal), expires_at=expires_at)
+    jwt = nats_jwt.user_jwt(
+        material.account_keypair(),
+        user.public_key.decode(),
+        f"{principal}-elevated",
+        elevated_permissions(principal),
+        expires_at=expires_at,
+    )
     return jwt, nats_jwt.seed_of(user), expires_at
 
 
@@ -61,8 +66,13 @@ ReleaseFn = Callable[[str], Awaitable[None]]
 
 async def serve_authority(url: str, creds: str, grant: GrantFn, release: ReleaseFn) -> nats.NATS:
     """Answer elevation requests; returns the connection so the caller can close it."""
-    nc = await nats.connect(url, user_credentials=creds, inbox_prefix=inbox_prefix("elevation"),
-                            name="warden-elevation", max_reconnect_attempts=-1)
+    nc = await nats.connect(
+        url,
+        user_credentials=creds,
+        inbox_prefix=inbox_prefix("elevation"),
+        name="warden-elevation",
+        max_reconnect_attempts=-1,
+    )
 
     async def on_request(msg: Msg) -> None:
         try:
@@ -90,17 +100,24 @@ class NatsElevationClient:
         self._url, self._creds, self.identity = url, creds, identity
 
     async def _request(self, subject: str, body: dict[str, Any]) -> dict[str, Any]:
-        nc = await nats.connect(self._url, user_credentials=self._creds, inbox_prefix=inbox_prefix(self.identity),
-                                allow_reconnect=False, connect_timeout=5)
+        nc = await nats.connect(
+            self._url,
+            user_credentials=self._creds,
+            inbox_prefix=inbox_prefix(self.identity),
+            allow_reconnect=False,
+            connect_timeout=5,
+        )
         try:
             reply = await nc.request(subject, json.dumps(body).encode(), timeout=10)
-            return json.loads(reply.data)  # type: ignore[no-any-return]
+            return json.loads(reply.data)
         finally:
             await nc.close()
 
     async def elevate(self, justification: str, ttl_s: int) -> ElevationGrant:
-        answer = await self._request(topo.ELEVATION_REQUEST_SUBJECT, ElevationRequest(
-            principal=self.identity, justification=justification, ttl_s=ttl_s).model_dump())
+        answer = await self._request(
+            topo.ELEVATION_REQUEST_SUBJECT,
+            ElevationRequest(principal=self.identity, justification=justification, ttl_s=ttl_s).model_dump(),
+        )
         if not answer.get("ok"):
             raise ElevationRefused(str(answer.get("error")))
         return ElevationGrant.model_validate(answer["grant"])
@@ -128,12 +145,21 @@ class NatsElevatedDrain:
         def sign_cb(nonce: str) -> bytes:
             return base64.b64encode(keypair.sign(nonce.encode()))
 
-        nc = await nats.connect(self.url, user_jwt_cb=jwt_cb, signature_cb=sign_cb, inbox_prefix=prefix,
-                                allow_reconnect=False, connect_timeout=5, name=f"warden-{self.identity}-elevated")
+        nc = await nats.connect(
+            self.url,
+            user_jwt_cb=jwt_cb,
+            signature_cb=sign_cb,
+            inbox_prefix=prefix,
+            allow_reconnect=False,
+            connect_timeout=5,
+            name=f"warden-{self.identity}-elevated",
+        )
         handled = 0
         try:
             js = nc.jetstream()
-            sub = await js.pull_subscribe_bind(durable=self.identity, stream=t.stream, inbox_prefix=f"{prefix}.".encode())
+            sub = await js.pull_subscribe_bind(
+                durable=self.identity, stream=t.stream, inbox_prefix=f"{prefix}.".encode()
+            )
             options = SubscriptionOptions()
             while handled < max_messages and time.time() < self.grant.expires_at:
                 try:
@@ -150,8 +176,11 @@ class NatsElevatedDrain:
                     else:
                         position = f"{t.stream}:{msg.metadata.sequence.stream}"
                         letter = dead_letter_envelope(self.identity, t, msg.data, settlement, deliveries, position)
-                        await js.publish(topo.deadletter_subject(self.identity), letter.to_bytes(),
-                                         headers={"Nats-Msg-Id": letter.id})
+                        await js.publish(
+                            topo.deadletter_subject(self.identity),
+                            letter.to_bytes(),
+                            headers={"Nats-Msg-Id": letter.id},
+                        )
                         await msg.term()
                     handled += 1
         finally:

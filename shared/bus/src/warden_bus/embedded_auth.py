@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nkeys
 from warden_contracts import topology as topo
@@ -41,8 +42,8 @@ class AuthMaterial:
     def account_keypair(self) -> nkeys.KeyPair:
         return nkeys.from_seed(self.account_seed_path.read_bytes().strip())
 
-    def resolver(self) -> dict[str, str]:
-        return json.loads((self.root / "resolver.json").read_text())  # type: ignore[no-any-return]
+    def resolver(self) -> dict[str, Any]:
+        return dict(json.loads((self.root / "resolver.json").read_text()))
 
     def operator_jwt_path(self) -> Path:
         return self.root / "operator.jwt"

@@ -59,8 +59,9 @@ def parse(topic: topo.Topic, raw: bytes) -> Envelope:
     return envelope
 
 
-async def settle(topic: topo.Topic, raw: bytes, deliveries: int, handler: Handler,
-                 options: SubscriptionOptions) -> Settlement:
+async def settle(
+    topic: topo.Topic, raw: bytes, deliveries: int, handler: Handler, options: SubscriptionOptions
+) -> Settlement:
     envelope: Envelope | None = None
     try:
         envelope = parse(topic, raw)
@@ -73,23 +74,31 @@ async def settle(topic: topo.Topic, raw: bytes, deliveries: int, handler: Handle
             return Settlement(Verdict.DEAD_LETTER, f"gave up after {deliveries} deliveries: {err}", envelope=envelope)
         return Settlement(Verdict.RETRY, str(err), err.delay.total_seconds(), envelope)
     except Exception as err:
-        log.exception("handler failed", extra={"topic": topic.name,
-                                                "correlationid": envelope.correlationid if envelope else None})
+        log.exception(
+            "handler failed", extra={"topic": topic.name, "correlationid": envelope.correlationid if envelope else None}
+        )
         if deliveries >= options.max_deliveries:
             return Settlement(Verdict.DEAD_LETTER, f"handler failed {deliveries} times: {err!r}", envelope=envelope)
         return Settlement(Verdict.RETRY, repr(err), backoff_seconds(deliveries), envelope)
 
 
-def dead_letter_envelope(service: str, topic: topo.Topic, raw: bytes, settlement: Settlement,
-                         deliveries: int, position: str) -> Envelope:
+def dead_letter_envelope(
+    service: str, topic: topo.Topic, raw: bytes, settlement: Settlement, deliveries: int, position: str
+) -> Envelope:
     original = settlement.envelope
     payload = DeadLettered(
-        service=service, topic=topic.name, reason=settlement.reason, deliveries=deliveries,
+        service=service,
+        topic=topic.name,
+        reason=settlement.reason,
+        deliveries=deliveries,
         original_id=original.id if original else None,
-        original_text=raw[:4096].decode("utf-8", errors="replace"), original_size=len(raw),
+        original_text=raw[:4096].decode("utf-8", errors="replace"),
+        original_size=len(raw),
     )
     return envelope_for(
-        topo.DEADLETTER_TOPIC, payload, source=f"warden/{service}",
+        topo.DEADLETTER_TOPIC,
+        payload,
+        source=f"warden/{service}",
         correlationid=original.correlationid if original else f"deadletter:{position}",
         causationid=original.id if original else None,
         id=derived_id(position, f"deadletter/{service}"),

@@ -12,8 +12,8 @@ from typing import Any
 
 from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
-from faststream.nats.security import NatsCredentials
 from faststream.nats.annotations import NatsMessage
+from faststream.nats.security import NatsCredentials
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope
@@ -36,9 +36,15 @@ class NatsBus:
         self._connected = False
         self.errors: list[str] = []
         self.broker = NatsBroker(
-            url, security=NatsCredentials(str(creds)), inbox_prefix=inbox_prefix(identity), name=f"warden-{identity}",
-            error_cb=self._on_error, disconnected_cb=self._on_disconnect, reconnected_cb=self._on_reconnect,
-            max_reconnect_attempts=-1, log_level=logging.DEBUG,
+            url,
+            security=NatsCredentials(str(creds)),
+            inbox_prefix=inbox_prefix(identity),
+            name=f"warden-{identity}",
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnect,
+            reconnected_cb=self._on_reconnect,
+            max_reconnect_attempts=-1,
+            log_level=logging.DEBUG,
         )
 
     async def _on_error(self, err: Exception) -> None:
@@ -61,13 +67,19 @@ class NatsBus:
         subject = topo.deadletter_subject(self.identity) if topic.name == topo.DEADLETTER_TOPIC else topic.name
         headers = {"Nats-Msg-Id": envelope.id, "ce-type": envelope.type, "ce-correlationid": envelope.correlationid}
         async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(4), wait=wait_exponential(multiplier=0.2, max=2),
-            retry=retry_if_exception_type(TimeoutError), reraise=True,
+            stop=stop_after_attempt(4),
+            wait=wait_exponential(multiplier=0.2, max=2),
+            retry=retry_if_exception_type(TimeoutError),
+            reraise=True,
         ):
             with attempt:
                 ack = await self.broker.publish(
-                    envelope.to_bytes(), subject, headers=headers, stream=topic.stream,
-                    correlation_id=envelope.correlationid, timeout=self._publish_timeout,
+                    envelope.to_bytes(),
+                    subject,
+                    headers=headers,
+                    stream=topic.stream,
+                    correlation_id=envelope.correlationid,
+                    timeout=self._publish_timeout,
                 )
         if ack is None:
             raise PublishFailed(f"no acknowledgement for {envelope.id} on {subject}")
@@ -89,15 +101,19 @@ class NatsBus:
             else:
                 position = f"{t.stream}:{raw_msg.metadata.sequence.stream}"
                 letter = dead_letter_envelope(self.identity, t, raw_msg.data, settlement, deliveries, position)
-                log.warning("dead-lettered %s: %s", position, settlement.reason,
-                            extra={"correlationid": letter.correlationid})
+                log.warning(
+                    "dead-lettered %s: %s", position, settlement.reason, extra={"correlationid": letter.correlationid}
+                )
                 await self.publish(letter)
                 await msg.reject()
 
         subscriber: Any = self.broker.subscriber(
-            t.subject_filter, stream=JStream(t.stream, declare=False), durable=self.identity,
+            t.subject_filter,
+            stream=JStream(t.stream, declare=False),
+            durable=self.identity,
             pull_sub=PullSub(batch_size=opts.batch_size, timeout=1.0),
-            inbox_prefix=f"{inbox_prefix(self.identity)}.".encode(), ack_policy=AckPolicy.MANUAL,
+            inbox_prefix=f"{inbox_prefix(self.identity)}.".encode(),
+            ack_policy=AckPolicy.MANUAL,
         )
         subscriber(consume)
 

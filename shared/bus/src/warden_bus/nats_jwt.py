@@ -24,22 +24,27 @@ def _b64(data: bytes) -> str:
 
 def _encode(claims: dict[str, Any], signer: nkeys.KeyPair) -> str:
     claims = {**claims, "iat": int(time.time()), "iss": signer.public_key.decode()}
-    claims["jti"] = base64.b32encode(hashlib.sha256(json.dumps(claims, sort_keys=True).encode()).digest()).decode().rstrip("=")
+    claims["jti"] = (
+        base64.b32encode(hashlib.sha256(json.dumps(claims, sort_keys=True).encode()).digest()).decode().rstrip("=")
+    )
     signing_input = f"{_b64(json.dumps(_HEADER).encode())}.{_b64(json.dumps(claims).encode())}"
     return f"{signing_input}.{_b64(signer.sign(signing_input.encode()))}"
 
 
 def decode_claims(token: str) -> dict[str, Any]:
     payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))  # type: ignore[no-any-return]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def new_keypair(prefix: str) -> nkeys.KeyPair:
     """prefix: 'operator', 'account' or 'user'."""
     import nacl.utils  # nkeys depends on PyNaCl
 
-    kind = {"operator": nkeys.PREFIX_BYTE_OPERATOR, "account": nkeys.PREFIX_BYTE_ACCOUNT,
-            "user": nkeys.PREFIX_BYTE_USER}[prefix]
+    kind = {
+        "operator": nkeys.PREFIX_BYTE_OPERATOR,
+        "account": nkeys.PREFIX_BYTE_ACCOUNT,
+        "user": nkeys.PREFIX_BYTE_USER,
+    }[prefix]
     seed = nkeys.encode_seed(nacl.utils.random(32), kind)
     return nkeys.from_seed(seed)
 
@@ -49,17 +54,33 @@ def seed_of(kp: nkeys.KeyPair) -> str:
 
 
 def operator_jwt(operator: nkeys.KeyPair, name: str, system_account: str) -> str:
-    return _encode({"sub": operator.public_key.decode(), "name": name,
-                    "nats": {"type": "operator", "version": 2, "system_account": system_account}}, operator)
+    return _encode(
+        {
+            "sub": operator.public_key.decode(),
+            "name": name,
+            "nats": {"type": "operator", "version": 2, "system_account": system_account},
+        },
+        operator,
+    )
 
 
 def account_jwt(operator: nkeys.KeyPair, account: nkeys.KeyPair, name: str, *, jetstream: bool) -> str:
-    limits: dict[str, Any] = {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
-                              "wildcards": True, "conn": -1, "leaf": -1}
+    limits: dict[str, Any] = {
+        "subs": -1,
+        "data": -1,
+        "payload": -1,
+        "imports": -1,
+        "exports": -1,
+        "wildcards": True,
+        "conn": -1,
+        "leaf": -1,
+    }
     if jetstream:
         limits |= {"mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1}
-    return _encode({"sub": account.public_key.decode(), "name": name,
-                    "nats": {"limits": limits, "type": "account", "version": 2}}, operator)
+    return _encode(
+        {"sub": account.public_key.decode(), "name": name, "nats": {"limits": limits, "type": "account", "version": 2}},
+        operator,
+    )
 
 
 @dataclass(frozen=True)
@@ -69,12 +90,19 @@ class Permissions:
     allow_responses: bool = False
 
 
-def user_jwt(account: nkeys.KeyPair, user_public_key: str, name: str, perms: Permissions,
-             *, expires_at: float | None = None) -> str:
+def user_jwt(
+    account: nkeys.KeyPair, user_public_key: str, name: str, perms: Permissions, *, expires_at: float | None = None
+) -> str:
     # An empty allow list in a NATS JWT means "no restriction"; ours must mean "nothing".
-    nats: dict[str, Any] = {"pub": {"allow": perms.pub_allow} if perms.pub_allow else {"deny": [">"]},
-                            "sub": {"allow": perms.sub_allow} if perms.sub_allow else {"deny": [">"]},
-                            "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2}
+    nats: dict[str, Any] = {
+        "pub": {"allow": perms.pub_allow} if perms.pub_allow else {"deny": [">"]},
+        "sub": {"allow": perms.sub_allow} if perms.sub_allow else {"deny": [">"]},
+        "subs": -1,
+        "data": -1,
+        "payload": -1,
+        "type": "user",
+        "version": 2,
+    }
     if perms.allow_responses:
         nats["resp"] = {"max": 1, "ttl": 0}
     claims: dict[str, Any] = {"sub": user_public_key, "name": name, "nats": nats}
@@ -86,9 +114,13 @@ def user_jwt(account: nkeys.KeyPair, user_public_key: str, name: str, perms: Per
 def creds_file_text(jwt: str, seed: str) -> str:
     """The `.creds` layout nats clients parse."""
     return (
-        "-----BEGIN NATS USER JWT-----\n" f"{jwt}\n" "------END NATS USER JWT------\n\n"
+        "-----BEGIN NATS USER JWT-----\n"
+        f"{jwt}\n"
+        "------END NATS USER JWT------\n\n"
         "************************* IMPORTANT *************************\n"
         "NKEY Seed printed below can be used to sign and prove identity.\n"
         "NKEYs are sensitive and should be treated as secrets.\n\n"
-        "-----BEGIN USER NKEY SEED-----\n" f"{seed}\n" "------END USER NKEY SEED------\n"
+        "-----BEGIN USER NKEY SEED-----\n"
+        f"{seed}\n"
+        "------END USER NKEY SEED------\n"
     )

@@ -18,11 +18,11 @@ from warden_contracts.envelope import Envelope
 Handler = Callable[[Envelope], Awaitable[None]]
 
 
-class PoisonMessage(Exception):  # noqa: N818 - a message, not an error of ours
+class PoisonMessage(Exception):
     """The message can never be processed: dead-letter it with this reason."""
 
 
-class RetryLater(Exception):  # noqa: N818
+class RetryLater(Exception):
     def __init__(self, reason: str, delay: timedelta = timedelta(seconds=2)) -> None:
         super().__init__(reason)
         self.delay = delay

@@ -18,19 +18,27 @@ MAX_DELIVER = 10
 
 def stream_config(t: topo.Topic) -> StreamConfig:
     return StreamConfig(
-        name=t.stream, subjects=[t.subject_filter], retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE, max_age=RETENTION.total_seconds(),
-        duplicate_window=DUPLICATE_WINDOW.total_seconds(), max_msg_size=1024 * 1024,
+        name=t.stream,
+        subjects=[t.subject_filter],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=RETENTION.total_seconds(),
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        max_msg_size=1024 * 1024,
     )
 
 
 def consumer_config(t: topo.Topic, durable: str) -> ConsumerConfig:
     return ConsumerConfig(
-        durable_name=durable, name=durable, ack_policy=AckPolicy.EXPLICIT,
-        deliver_policy=DeliverPolicy.ALL, filter_subject=t.subject_filter,
+        durable_name=durable,
+        name=durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        filter_subject=t.subject_filter,
         ack_wait=ACK_WAIT.total_seconds(),
         # The adapter dead-letters before this; the broker limit is a backstop.
-        max_deliver=MAX_DELIVER, max_ack_pending=1000,
+        max_deliver=MAX_DELIVER,
+        max_ack_pending=1000,
     )
 
 

@@ -28,8 +28,13 @@ class JsonFormatter(logging.Formatter):
         self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
-        body = {"ts": round(record.created, 3), "level": record.levelname, "service": self.service,
-                "logger": record.name, "msg": record.getMessage()}
+        body = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         body |= {k: v for k, v in record.__dict__.items() if k not in _STD_ATTRS and v is not None}
         if record.exc_info:
             body["exc"] = self.formatException(record.exc_info)
@@ -84,8 +89,10 @@ class ServiceRuntime:
 
     async def _health(self, _: web.Request) -> web.Response:
         ok = self.bus.healthy and all(not t.done() for t in self._tasks)
-        return web.json_response({"service": self.name, "healthy": ok, "uptime_s": round(time.time() - self.started_at, 1)},
-                                 status=200 if ok else 503)
+        return web.json_response(
+            {"service": self.name, "healthy": ok, "uptime_s": round(time.time() - self.started_at, 1)},
+            status=200 if ok else 503,
+        )
 
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(text=self.counters.render(self.name), content_type="text/plain")

@@ -42,8 +42,13 @@ class EmbeddedBroker:
             if errors is not None:
                 errors.append(str(err))
 
-        return await nats.connect(self.url, user_credentials=str(self.creds(identity)),
-                                  inbox_prefix=inbox_prefix(identity), error_cb=on_error, allow_reconnect=False)
+        return await nats.connect(
+            self.url,
+            user_credentials=str(self.creds(identity)),
+            inbox_prefix=inbox_prefix(identity),
+            error_cb=on_error,
+            allow_reconnect=False,
+        )
 
     async def publish_raw(self, topic: str, raw: bytes, msg_id: str | None = None, identity: str = "admin") -> None:
         nc = await self.connect(identity)
@@ -62,8 +67,13 @@ class EmbeddedBroker:
         out: list[Envelope] = []
         try:
             js = nc.jetstream()
-            sub = await js.pull_subscribe(t.subject_filter, stream=t.stream, config=ConsumerConfig(
-                ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=5))
+            sub = await js.pull_subscribe(
+                t.subject_filter,
+                stream=t.stream,
+                config=ConsumerConfig(
+                    ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=5
+                ),
+            )
             while True:
                 try:
                     msgs = await sub.fetch(100, timeout=0.5)
@@ -75,8 +85,9 @@ class EmbeddedBroker:
             await nc.close()
         return out
 
-    async def wait_for(self, topic: str, predicate: object = None, *, timeout: float = 20.0,
-                       count: int = 1) -> list[Envelope]:
+    async def wait_for(
+        self, topic: str, predicate: object = None, *, timeout: float = 20.0, count: int = 1
+    ) -> list[Envelope]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:

@@ -62,7 +62,10 @@ class ElevationAuthority:
         ttl = max(5, min(request.ttl_s, MAX_TTL_S))
         jwt, seed, expires_at = mint_elevated_user(self.material, request.principal, ttl)
         grant = ElevationGrant(
-            grant_id=str(uuid.uuid4()), principal=request.principal, expires_at=expires_at, nats_jwt=jwt,
+            grant_id=str(uuid.uuid4()),
+            principal=request.principal,
+            expires_at=expires_at,
+            nats_jwt=jwt,
             nats_seed=seed,
             extras={"sandbox_token": self._tokens.issue(request.principal, SANDBOX_AUDIENCE, ttl, targets=["*"])},
         )
@@ -91,11 +94,15 @@ class ElevationAuthority:
 
     async def _announce(self, grant_id: str, principal: str, state: str, why: str, expires_at: float | None) -> None:
         payload = ElevationChanged(
-            grant_id=grant_id, principal=principal, state=state,  # type: ignore[arg-type]
-            justification=why, expires_at=datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
+            grant_id=grant_id,
+            principal=principal,
+            state=state,  # type: ignore[arg-type]
+            justification=why,
+            expires_at=datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
             scope=[t.name for t in elevated_for(principal)],
         )
         correlation = why.split("incident ")[-1].split()[0] if "incident " in why else f"elevation:{grant_id}"
-        await self.bus.publish(envelope_for("sre.elevation.changed.v1", payload, source="warden/elevation",
-                                            correlationid=correlation))
+        await self.bus.publish(
+            envelope_for("sre.elevation.changed.v1", payload, source="warden/elevation", correlationid=correlation)
+        )
         log.info("elevation %s for %s (%s)", state, principal, why)

@@ -41,8 +41,9 @@ def _incident_for(layout: Layout, service: str) -> IncidentView | None:
     return views[0] if views else None
 
 
-async def _wait(layout: Layout, service: str, what: str, check: Callable[[IncidentView], bool],
-                timeout: float) -> IncidentView:
+async def _wait(
+    layout: Layout, service: str, what: str, check: Callable[[IncidentView], bool], timeout: float
+) -> IncidentView:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         view = _incident_for(layout, service)
@@ -73,8 +74,10 @@ async def review_scenario(layout: Layout, say: Say, timeout: float) -> Outcome:
     await inject_fault(layout, "payments-api", "bad_deploy", version="v3.2.0")
     view = await _wait(layout, "payments-api", "approval request", lambda v: bool(v.pending_approvals()), timeout)
     request = view.pending_approvals()[0]
-    say(f"  approval {request['approval_id']} requested: {request['action']['kind']} {request['action']['params']}"
-        " -> approving as alice (warden approve ... --as alice)")
+    say(
+        f"  approval {request['approval_id']} requested: {request['action']['kind']} {request['action']['params']}"
+        " -> approving as alice (warden approve ... --as alice)"
+    )
     await decide(layout, request["approval_id"], ApprovalDecision.APPROVE, "alice", "demo: rollback is the right call")
     view = await _wait(layout, "payments-api", "verified fix and resolution", _fixed, timeout)
     ok = view.reports("verified")[0]["kind"] == "rollback_deployment"
@@ -103,8 +106,10 @@ async def run_demo(layout: Layout, say: Say, *, timeout: float = 90.0, tick_s: f
         say(f"  => {outcome.name}: {'OK' if outcome.ok else 'FAILED'} - {outcome.detail}")
     report = verify_log(layout.audit_dir)
     say("")
-    say(f"warden audit verify: {'OK' if report.ok else 'FAILED'} - {report.records} records"
-        + ("" if report.ok else f", first bad record {report.first_bad_seq}: {report.problem}"))
+    say(
+        f"warden audit verify: {'OK' if report.ok else 'FAILED'} - {report.records} records"
+        + ("" if report.ok else f", first bad record {report.first_bad_seq}: {report.problem}")
+    )
     ok = len(outcomes) == 2 and all(o.ok for o in outcomes) and report.ok
     say(f"Demo {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s")
     return ok

@@ -67,14 +67,17 @@ class EmbeddedStack:
         lay, secrets = self.layout, self.layout.secrets()
         assert self.nats
         env = {
-            "WARDEN_NATS_URL": self.nats.url, "WARDEN_NATS_CREDS": str(lay.creds(service)),
-            "WARDEN_DATA_DIR": str(lay.root), "WARDEN_HTTP_PORT": str(ports[service]),
+            "WARDEN_NATS_URL": self.nats.url,
+            "WARDEN_NATS_CREDS": str(lay.creds(service)),
+            "WARDEN_DATA_DIR": str(lay.root),
+            "WARDEN_HTTP_PORT": str(ports[service]),
             "WARDEN_LOG_LEVEL": self.options.log_level,
         }
         sandbox_url = f"http://127.0.0.1:{ports['sandbox']}"
         per_service = {
             "sandbox": {
-                "WARDEN_SANDBOX_PORT": str(ports["sandbox"]), "WARDEN_SANDBOX_TICK_S": str(self.options.tick_s),
+                "WARDEN_SANDBOX_PORT": str(ports["sandbox"]),
+                "WARDEN_SANDBOX_TICK_S": str(self.options.tick_s),
                 "WARDEN_SANDBOX_ADMIN_SECRET": secrets["sandbox_admin_secret"],
                 "WARDEN_SANDBOX_TOKEN_PUBKEY": str(public_path(lay.elevation_key)),
                 "WARDEN_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{ports['triage']}/webhooks/azure-monitor",
@@ -85,11 +88,16 @@ class EmbeddedStack:
             "policy": {
                 "WARDEN_SIGNING_KEY": str(lay.policy_signing_key),
                 "WARDEN_APPROVER_ISSUER_PUBKEY": str(public_path(lay.approver_issuer_key)),
-                **({"WARDEN_APPROVAL_TIMEOUT_S": str(self.options.approval_timeout_s)}
-                   if self.options.approval_timeout_s else {}),
+                **(
+                    {"WARDEN_APPROVAL_TIMEOUT_S": str(self.options.approval_timeout_s)}
+                    if self.options.approval_timeout_s
+                    else {}
+                ),
             },
-            "executor": {"WARDEN_SANDBOX_URL": sandbox_url,
-                         "WARDEN_POLICY_PUBKEY": str(public_path(lay.policy_signing_key))},
+            "executor": {
+                "WARDEN_SANDBOX_URL": sandbox_url,
+                "WARDEN_POLICY_PUBKEY": str(public_path(lay.policy_signing_key)),
+            },
             "audit": {"WARDEN_AUDIT_DIR": str(lay.audit_dir)},
         }
         return {**os.environ, **env, **per_service[service], **self.options.extra_env.get(service, {})}
@@ -107,14 +115,24 @@ class EmbeddedStack:
         ports = {name: free_port() for name in SERVICES}
         for name in SERVICES:
             with lay.log(name).open("ab") as out:
-                popen = subprocess.Popen([sys.executable, "-m", f"warden_{name}"], env=self._env(name, ports),
-                                         stdout=out, stderr=subprocess.STDOUT, cwd=lay.root)
+                popen = subprocess.Popen(
+                    [sys.executable, "-m", f"warden_{name}"],
+                    env=self._env(name, ports),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=lay.root,
+                )
             self.processes[name] = Process(name, ports[name], popen)
         await self._wait_healthy()
-        lay.write_stack({
-            "nats_url": self.nats.url, "webhook_url": self.webhook_url, "sandbox_url": self.sandbox_url,
-            "ports": ports, "pids": {n: p.popen.pid for n, p in self.processes.items()},
-        })
+        lay.write_stack(
+            {
+                "nats_url": self.nats.url,
+                "webhook_url": self.webhook_url,
+                "sandbox_url": self.sandbox_url,
+                "ports": ports,
+                "pids": {n: p.popen.pid for n, p in self.processes.items()},
+            }
+        )
 
     async def _wait_healthy(self, timeout: float = 60.0) -> None:
         loop = asyncio.get_running_loop()

@@ -24,7 +24,9 @@ app = typer.Typer(help="Warden: zero-trust incident response.", no_args_is_help=
 audit_app = typer.Typer(help="The tamper-evident audit log.")
 app.add_typer(audit_app, name="audit")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="stack data directory (default .warden or $WARDEN_DATA_DIR)")]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="stack data directory (default .warden or $WARDEN_DATA_DIR)")
+]
 
 
 def _layout(data_dir: Path | None) -> Layout:
@@ -42,16 +44,19 @@ def up(data_dir: DataDir = None, tick: float = 0.5) -> None:
     layout = _layout(data_dir)
 
     def announce(stack: EmbeddedStack) -> None:
-        typer.echo(f"Warden is up. Data: {layout.root}\n  webhook  {stack.webhook_url}\n"
-                   f"  sandbox  {stack.sandbox_url}\n  logs     {layout.logs}\n  nats     {stack.nats.url if stack.nats else ''}\n"
-                   "Ctrl-C to stop.")
+        typer.echo(
+            f"Warden is up. Data: {layout.root}\n  webhook  {stack.webhook_url}\n"
+            f"  sandbox  {stack.sandbox_url}\n  logs     {layout.logs}\n"
+            f"  nats     {stack.nats.url if stack.nats else ''}\nCtrl-C to stop."
+        )
 
     asyncio.run(run_until_signalled(EmbeddedStack(layout, StackOptions(tick_s=tick)), announce))
 
 
 @app.command()
-def demo(data_dir: DataDir = None, keep: bool = typer.Option(False, help="keep the data directory"),
-         timeout: float = 90.0) -> None:
+def demo(
+    data_dir: DataDir = None, keep: bool = typer.Option(False, help="keep the data directory"), timeout: float = 90.0
+) -> None:
     """Run the Autonomous and the Review scenario through the real stack; non-zero exit on failure."""
     root = data_dir or Path(tempfile.mkdtemp(prefix="warden-demo-"))
     ok = asyncio.run(run_demo(_layout(root), typer.echo, timeout=timeout))
@@ -86,8 +91,10 @@ def approvals(data_dir: DataDir = None) -> None:
     """Approval requests and their state."""
     for approval_id, entry in operations.approval_requests(_layout(data_dir)).items():
         req = entry["request"]
-        typer.echo(f"{approval_id}  {entry['state']:<10} {req['action']['kind']} on {req['action']['target']}"
-                   f" tier {req['tier']} expires {req['expires_at']}")
+        typer.echo(
+            f"{approval_id}  {entry['state']:<10} {req['action']['kind']} on {req['action']['target']}"
+            f" tier {req['tier']} expires {req['expires_at']}"
+        )
 
 
 def _decide(approval_id: str, decision: ApprovalDecision, user: str, reason: str, data_dir: Path | None) -> None:
@@ -99,22 +106,25 @@ def _decide(approval_id: str, decision: ApprovalDecision, user: str, reason: str
 
 
 @app.command()
-def approve(approval_id: str, user: Annotated[str, typer.Option("--as")], reason: str = "",
-            data_dir: DataDir = None) -> None:
+def approve(
+    approval_id: str, user: Annotated[str, typer.Option("--as")], reason: str = "", data_dir: DataDir = None
+) -> None:
     """Approve a pending action as USER (signed by the local identity issuer)."""
     _decide(approval_id, ApprovalDecision.APPROVE, user, reason, data_dir)
 
 
 @app.command()
-def deny(approval_id: str, user: Annotated[str, typer.Option("--as")], reason: str = "",
-         data_dir: DataDir = None) -> None:
+def deny(
+    approval_id: str, user: Annotated[str, typer.Option("--as")], reason: str = "", data_dir: DataDir = None
+) -> None:
     """Deny a pending action as USER."""
     _decide(approval_id, ApprovalDecision.DENY, user, reason, data_dir)
 
 
 @app.command("kill-switch")
-def kill_switch(state: str = typer.Argument(..., help="on | off"), by: str = "operator", reason: str = "",
-                data_dir: DataDir = None) -> None:
+def kill_switch(
+    state: str = typer.Argument(..., help="on | off"), by: str = "operator", reason: str = "", data_dir: DataDir = None
+) -> None:
     """Stop (on) or allow (off) every agent action, effective for every later decision."""
     if state not in {"on", "off"}:
         raise _fail("state must be on or off")
@@ -123,8 +133,9 @@ def kill_switch(state: str = typer.Argument(..., help="on | off"), by: str = "op
 
 
 @app.command()
-def mode(access_level: str = typer.Argument(..., help="reader | privileged"), by: str = "operator",
-         data_dir: DataDir = None) -> None:
+def mode(
+    access_level: str = typer.Argument(..., help="reader | privileged"), by: str = "operator", data_dir: DataDir = None
+) -> None:
     """Set the agent access level; reader takes effect at once."""
     if access_level not in {"reader", "privileged"}:
         raise _fail("access level must be reader or privileged")
@@ -138,7 +149,9 @@ def audit_verify(data_dir: DataDir = None, audit_dir: Path | None = None) -> Non
     directory = audit_dir or _layout(data_dir).audit_dir
     report = verify_log(directory)
     if not report.ok:
-        raise _fail(f"audit log INVALID at record {report.first_bad_seq} ({report.segment}:{report.line}): {report.problem}")
+        raise _fail(
+            f"audit log INVALID at record {report.first_bad_seq} ({report.segment}:{report.line}): {report.problem}"
+        )
     typer.echo(f"audit log OK: {report.records} records")
 
 

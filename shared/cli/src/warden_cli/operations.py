@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from importlib import resources
 from pathlib import Path
@@ -37,7 +38,11 @@ def approval_requests(layout: Layout) -> dict[str, dict[str, Any]]:
         env = record["envelope"]
         data = env.get("data", {})
         if env.get("type") == "sre.approval.requested.v1":
-            found[data["approval_id"]] = {"request": data, "correlationid": env.get("correlationid"), "state": "pending"}
+            found[data["approval_id"]] = {
+                "request": data,
+                "correlationid": env.get("correlationid"),
+                "state": "pending",
+            }
         elif env.get("type") == "sre.policy.decided.v1" and data.get("approval_id") in found:
             outcome = data.get("outcome")
             if outcome in {"approved", "denied", "expired", "superseded"}:
@@ -50,8 +55,9 @@ def sign_in(layout: Layout, user: str, approval_id: str, action_hash: str) -> st
     if user not in users:
         raise OperationError(f"unknown user {user!r}; known: {', '.join(sorted(users))}")
     issuer = TokenIssuer(load_or_create_private_key(layout.approver_issuer_key), LOCAL_APPROVER_ISSUER)
-    return issuer.issue(user, APPROVAL_AUDIENCE, TOKEN_TTL_S, approval_id=approval_id, action_hash=action_hash,
-                        groups=users[user])
+    return issuer.issue(
+        user, APPROVAL_AUDIENCE, TOKEN_TTL_S, approval_id=approval_id, action_hash=action_hash, groups=users[user]
+    )
 
 
 async def _publish(layout: Layout, identity: str, envelope: Any) -> None:
@@ -75,28 +81,43 @@ async def decide(layout: Layout, approval_id: str, decision: ApprovalDecision, u
         raise OperationError(f"no approval request {approval_id!r} in the audit log")
     request = entry["request"]
     token = sign_in(layout, user, request["approval_id"], request["action_hash"])
-    payload = ApprovalDecided(approval_id=request["approval_id"], decision=decision, reason=reason,
-                              identity_token=token, channel="cli")
-    envelope = envelope_for("sre.approval.decided.v1", payload, source=f"warden/cli/{user}",
-                            correlationid=entry["correlationid"], subject=request["incident_id"])
+    payload = ApprovalDecided(
+        approval_id=request["approval_id"], decision=decision, reason=reason, identity_token=token, channel="cli"
+    )
+    envelope = envelope_for(
+        "sre.approval.decided.v1",
+        payload,
+        source=f"warden/cli/{user}",
+        correlationid=entry["correlationid"],
+        subject=request["incident_id"],
+    )
     await _publish(layout, "approver", envelope)
     return str(request["approval_id"])
 
 
 async def set_control(layout: Layout, kind: ControlKind, value: str, by: str, reason: str = "") -> None:
     payload = ControlChanged(kind=kind, value=value, changed_by=by, reason=reason)
-    await _publish(layout, "operator", envelope_for("sre.control.changed.v1", payload, source=f"warden/cli/{by}",
-                                                    correlationid=f"control:{kind.value}"))
+    await _publish(
+        layout,
+        "operator",
+        envelope_for(
+            "sre.control.changed.v1", payload, source=f"warden/cli/{by}", correlationid=f"control:{kind.value}"
+        ),
+    )
 
 
 async def post_alert(layout: Layout, path: Path) -> dict[str, Any]:
     stack, secrets = layout.read_stack(), layout.secrets()
-    body = json.loads(path.read_text())
-    url = stack["webhook_url"] if body.get("schemaId") == "azureMonitorCommonAlertSchema" else \
-        stack["webhook_url"].replace("/webhooks/azure-monitor", "/webhooks/alerts")
-    async with aiohttp.ClientSession() as http, http.post(
-        url, json=body, headers={"Authorization": f"Bearer {secrets['webhook_token']}"}
-    ) as resp:
+    body = json.loads(await asyncio.to_thread(path.read_text))
+    url = (
+        stack["webhook_url"]
+        if body.get("schemaId") == "azureMonitorCommonAlertSchema"
+        else stack["webhook_url"].replace("/webhooks/azure-monitor", "/webhooks/alerts")
+    )
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(url, json=body, headers={"Authorization": f"Bearer {secrets['webhook_token']}"}) as resp,
+    ):
         answer: dict[str, Any] = await resp.json(content_type=None)
         if resp.status >= 400:
             raise OperationError(f"webhook refused the alert ({resp.status}): {answer}")
@@ -105,9 +126,13 @@ async def post_alert(layout: Layout, path: Path) -> dict[str, Any]:
 
 async def inject_fault(layout: Layout, service: str, kind: str, **params: Any) -> None:
     stack, secrets = layout.read_stack(), layout.secrets()
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{stack['sandbox_url']}/v1/admin/faults", json={"service": service, "kind": kind, **params},
-        headers={"X-Sandbox-Admin": secrets["sandbox_admin_secret"]},
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{stack['sandbox_url']}/v1/admin/faults",
+            json={"service": service, "kind": kind, **params},
+            headers={"X-Sandbox-Admin": secrets["sandbox_admin_secret"]},
+        ) as resp,
+    ):
         if resp.status >= 400:
             raise OperationError(f"sandbox refused the fault ({resp.status}): {await resp.text()}")

@@ -25,8 +25,11 @@ class IncidentView:
         return [d for d in self.of_type("sre.action.reported.v1") if status is None or d["status"] == status]
 
     def pending_approvals(self) -> list[dict[str, Any]]:
-        decided = {d.get("approval_id") for d in self.of_type("sre.policy.decided.v1")
-                   if d.get("outcome") in {"approved", "denied", "expired", "superseded"}}
+        decided = {
+            d.get("approval_id")
+            for d in self.of_type("sre.policy.decided.v1")
+            if d.get("outcome") in {"approved", "denied", "expired", "superseded"}
+        }
         return [d for d in self.of_type("sre.approval.requested.v1") if d["approval_id"] not in decided]
 
 
@@ -41,8 +44,14 @@ def incidents_from(records: Iterable[dict[str, Any]]) -> dict[str, IncidentView]
         if r["type"] == "sre.incident.changed.v1":
             d = _data(r)
             view = views.setdefault(d["incident_id"], IncidentView(d["incident_id"]))
-            view.service, view.incident_class, view.environment = d.get("service"), d["incident_class"], d["environment"]
-            view.state = d["change"] if d["change"] == "resolved" else ("open" if view.state != "resolved" else view.state)
+            view.service, view.incident_class, view.environment = (
+                d.get("service"),
+                d["incident_class"],
+                d["environment"],
+            )
+            view.state = (
+                d["change"] if d["change"] == "resolved" else ("open" if view.state != "resolved" else view.state)
+            )
             view.alert_ids |= set(d.get("alert_ids", []))
     for r in records:
         d = _data(r)
@@ -55,45 +64,63 @@ def incidents_from(records: Iterable[dict[str, Any]]) -> dict[str, IncidentView]
     for r in records:
         d = _data(r)
         for view in views.values():
-            if (r["correlationid"] == view.incident_id
-                    or (r["type"] == "sre.alert.received.v1" and d.get("alert_id") in view.alert_ids)
-                    or (r["type"] == "sre.elevation.changed.v1"
-                        and any(a in d.get("justification", "") for a in view.action_ids))):
+            if (
+                r["correlationid"] == view.incident_id
+                or (r["type"] == "sre.alert.received.v1" and d.get("alert_id") in view.alert_ids)
+                or (
+                    r["type"] == "sre.elevation.changed.v1"
+                    and any(a in d.get("justification", "") for a in view.action_ids)
+                )
+            ):
                 view.records.append(r)
     return views
 
 
-def describe(record: dict[str, Any]) -> str:  # noqa: PLR0911 - one line per message type
-    d, t = _data(record), record["type"]
-    if t == "sre.alert.received.v1":
-        return f"alert      {d['status']} '{d['rule']}' on {d.get('service')} ({d.get('severity')}, {d['source_kind']})"
-    if t == "sre.incident.changed.v1":
-        return f"triage     incident {d['change']}: {d['incident_class']} on {d.get('service')} ({d['alert_count']} alert(s))"
-    if t == "sre.plan.proposed.v1":
-        actions = ", ".join(f"{a['kind']}({a['params']}) conf {a['confidence']}" for a in d.get("actions", []))
-        return f"planner    {d['runbook']}: {d['summary']} | evidence {len(d.get('evidence', []))} | proposes {actions or 'nothing'}"
-    if t == "sre.policy.decided.v1":
-        return (f"policy     {d['kind']} tier {d['tier']} {d['run_mode']} -> {d['outcome'].upper()}"
-                f" ({'; '.join(d.get('reasons', []))})" + (f" approvers {d['approvers']}" if d.get("approvers") else ""))
-    if t == "sre.approval.requested.v1":
-        return f"approval   requested {d['approval_id']} for {d['action']['kind']} tier {d['tier']}, expires {d['expires_at']}"
-    if t == "sre.approval.decided.v1":
-        return f"approval   {d['decision']} via {d.get('channel')} by {record.get('source')} ({d.get('reason', '')})"
-    if t == "sre.action.reported.v1":
-        return f"executor   {d['kind']} on {d['target']}: {d['status'].upper()} {d.get('detail', '')}".rstrip()
-    if t == "sre.elevation.changed.v1":
-        return f"elevation  {d['state']} for {d['principal']} until {d.get('expires_at')} ({d.get('justification')})"
-    if t == "sre.escalation.raised.v1":
-        return f"ESCALATION {d['priority']}: {d['reason']}"
-    if t == "sre.deadletter.v1":
-        return f"deadletter {d['service']}: {d['reason']}"
-    if t == "sre.control.changed.v1":
-        return f"control    {d['kind']} = {d['value']} by {d['changed_by']}"
-    return t
+def _plan(d: dict[str, Any]) -> str:
+    actions = ", ".join(f"{a['kind']}({a['params']}) conf {a['confidence']}" for a in d.get("actions", []))
+    evidence = len(d.get("evidence", []))
+    return f"planner    {d['runbook']}: {d['summary']} | evidence {evidence} | proposes {actions or 'nothing'}"
+
+
+def _decision(d: dict[str, Any]) -> str:
+    approvers = f" approvers {d['approvers']}" if d.get("approvers") else ""
+    reasons = "; ".join(d.get("reasons", []))
+    return f"policy     {d['kind']} tier {d['tier']} {d['run_mode']} -> {d['outcome'].upper()} ({reasons}){approvers}"
+
+
+_LINES: dict[str, Any] = {
+    "sre.alert.received.v1": lambda d: (
+        f"alert      {d['status']} '{d['rule']}' on {d.get('service')} ({d.get('severity')}, {d['source_kind']})"
+    ),
+    "sre.incident.changed.v1": lambda d: (
+        f"triage     incident {d['change']}: {d['incident_class']} on {d.get('service')} ({d['alert_count']} alert(s))"
+    ),
+    "sre.plan.proposed.v1": _plan,
+    "sre.policy.decided.v1": _decision,
+    "sre.approval.requested.v1": lambda d: (
+        f"approval   requested {d['approval_id']} for {d['action']['kind']} tier {d['tier']}, expires {d['expires_at']}"
+    ),
+    "sre.approval.decided.v1": lambda d: f"approval   {d['decision']} via {d.get('channel')} ({d.get('reason', '')})",
+    "sre.action.reported.v1": lambda d: (
+        f"executor   {d['kind']} on {d['target']}: {d['status'].upper()} {d.get('detail', '')}".rstrip()
+    ),
+    "sre.elevation.changed.v1": lambda d: (
+        f"elevation  {d['state']} for {d['principal']} until {d.get('expires_at')} ({d.get('justification')})"
+    ),
+    "sre.escalation.raised.v1": lambda d: f"ESCALATION {d['priority']}: {d['reason']}",
+    "sre.deadletter.v1": lambda d: f"deadletter {d['service']}: {d['reason']}",
+    "sre.control.changed.v1": lambda d: f"control    {d['kind']} = {d['value']} by {d['changed_by']}",
+}
+
+
+def describe(record: dict[str, Any]) -> str:
+    line = _LINES.get(record["type"])
+    return str(line(_data(record))) if line else str(record["type"])
 
 
 def render(view: IncidentView) -> str:
-    head = f"Incident {view.incident_id}  {view.incident_class} on {view.service} [{view.environment}]  state: {view.state}"
+    where = f"{view.incident_class} on {view.service} [{view.environment}]"
+    head = f"Incident {view.incident_id}  {where}  state: {view.state}"
     lines = [head, "-" * len(head)]
     for r in sorted(view.records, key=lambda r: r["seq"]):
         lines.append(f"  #{r['seq']:<5} {str(r['envelope'].get('time', ''))[11:23]}  {describe(r)}")

@@ -31,10 +31,20 @@ class ParamSpec(BaseModel):
         expected = {"int": int, "str": str, "bool": bool}[self.type]
         if not isinstance(value, expected) or (self.type == "int" and isinstance(value, bool)):
             return f"{name}: expected {self.type}, got {type(value).__name__}"
+        if isinstance(value, int):
+            return self._check_bounds(name, value)
+        if isinstance(value, str):
+            return self._check_text(name, value)
+        return None
+
+    def _check_bounds(self, name: str, value: int) -> str | None:
         if self.min is not None and value < self.min:
             return f"{name}: {value} is below the minimum {self.min}"
         if self.max is not None and value > self.max:
             return f"{name}: {value} is above the maximum {self.max}"
+        return None
+
+    def _check_text(self, name: str, value: str) -> str | None:
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
             return f"{name}: {value!r} does not match {self.pattern}"
         if self.choices is not None and value not in self.choices:

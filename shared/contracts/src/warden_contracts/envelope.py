@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -41,7 +42,7 @@ class Envelope(BaseModel):
     causationid: str | None = None
     data: dict[str, Any]
 
-    def payload(self, model: type[T]) -> T:
+    def payload(self, model: builtins.type[T]) -> T:
         return model.model_validate(self.data)
 
     def to_bytes(self) -> bytes:
@@ -75,13 +76,23 @@ def envelope_for(
 
 
 def follow_up(
-    cause: Envelope, topic: str, payload: BaseModel, *, source: str, subject: str | None = None,
+    cause: Envelope,
+    topic: str,
+    payload: BaseModel,
+    *,
+    source: str,
+    subject: str | None = None,
     id: str | None = None,
 ) -> Envelope:
     """A message caused by `cause`: same correlation id, causation id = cause.id."""
     return envelope_for(
-        topic, payload, source=source, correlationid=cause.correlationid, causationid=cause.id,
-        subject=subject if subject is not None else cause.subject, id=id,
+        topic,
+        payload,
+        source=source,
+        correlationid=cause.correlationid,
+        causationid=cause.id,
+        subject=subject if subject is not None else cause.subject,
+        id=id,
     )
 
 

@@ -38,20 +38,45 @@ def params_hash(params: dict[str, Any]) -> str:
 
 
 def signing_input(action: SignedAction) -> bytes:
-    return canonical_json({
-        "action_id": action.action_id, "incident_id": action.incident_id, "kind": action.kind,
-        "target": action.target, "params_hash": action.params_hash, "tier": action.tier,
-        "approvers": sorted(action.approvers), "not_after": action.not_after.astimezone(UTC).isoformat(),
-        "key_id": action.key_id,
-    })
+    return canonical_json(
+        {
+            "action_id": action.action_id,
+            "incident_id": action.incident_id,
+            "kind": action.kind,
+            "target": action.target,
+            "params_hash": action.params_hash,
+            "tier": action.tier,
+            "approvers": sorted(action.approvers),
+            "not_after": action.not_after.astimezone(UTC).isoformat(),
+            "key_id": action.key_id,
+        }
+    )
 
 
-def sign_action(signer: Signer, *, action_id: str, incident_id: str, kind: str, target: str,
-                params: dict[str, Any], tier: int, approvers: list[str], not_after: datetime) -> SignedAction:
+def sign_action(
+    signer: Signer,
+    *,
+    action_id: str,
+    incident_id: str,
+    kind: str,
+    target: str,
+    params: dict[str, Any],
+    tier: int,
+    approvers: list[str],
+    not_after: datetime,
+) -> SignedAction:
     unsigned = SignedAction(
-        action_id=action_id, incident_id=incident_id, kind=kind, target=target, params=params,
-        params_hash=params_hash(params), tier=tier, approvers=sorted(approvers), not_after=not_after,
-        key_id=signer.key_id, signature="",
+        action_id=action_id,
+        incident_id=incident_id,
+        kind=kind,
+        target=target,
+        params=params,
+        params_hash=params_hash(params),
+        tier=tier,
+        approvers=sorted(approvers),
+        not_after=not_after,
+        key_id=signer.key_id,
+        signature="",
     )
     signature = base64.b64encode(signer.sign(signing_input(unsigned))).decode()
     return unsigned.model_copy(update={"signature": signature})

@@ -31,8 +31,16 @@ class TokenIssuer:
 
     def issue(self, subject: str, audience: str, ttl_s: int, **claims: Any) -> str:
         now = int(time.time())
-        body = {"iss": self.issuer, "sub": subject, "aud": audience, "iat": now, "nbf": now,
-                "exp": now + ttl_s, "jti": str(uuid.uuid4()), **claims}
+        body = {
+            "iss": self.issuer,
+            "sub": subject,
+            "aud": audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl_s,
+            "jti": str(uuid.uuid4()),
+            **claims,
+        }
         return jwt.encode(body, self.key, algorithm="EdDSA")
 
 
@@ -45,8 +53,12 @@ class TokenVerifier:
 
     def verify(self, token: str, *, require: tuple[str, ...] = ()) -> dict[str, Any]:
         try:
-            return jwt.decode(  # type: ignore[no-any-return]
-                token, self.key, algorithms=["EdDSA"], audience=self.audience, issuer=self.issuer,
+            return jwt.decode(
+                token,
+                self.key,
+                algorithms=["EdDSA"],
+                audience=self.audience,
+                issuer=self.issuer,
                 leeway=self.leeway_s,
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", *require]},
             )

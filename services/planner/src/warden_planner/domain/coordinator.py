@@ -34,8 +34,9 @@ MAX_EVIDENCE_KEPT = 80
 
 
 class PlanningService:
-    def __init__(self, planner: Planner, store: PlannerStore, catalog: Catalog, clock: Clock,
-                 *, max_attempts: int = 2) -> None:
+    def __init__(
+        self, planner: Planner, store: PlannerStore, catalog: Catalog, clock: Clock, *, max_attempts: int = 2
+    ) -> None:
         self._planner = planner
         self._store = store
         self._catalog = catalog
@@ -71,8 +72,9 @@ class PlanningService:
         if not await self._store.seen(cause.id):
             await self._store.commit(cause.id, control=(f"{control.kind.value}:{control.scope}", control.value))
 
-    async def _incident_changed(self, cause: Envelope, incident: IncidentChanged, record: IncidentRecord,
-                                fresh: bool) -> list[Envelope]:
+    async def _incident_changed(
+        self, cause: Envelope, incident: IncidentChanged, record: IncidentRecord, fresh: bool
+    ) -> list[Envelope]:
         if incident.change is IncidentState.RESOLVED:
             record.closed, record.outstanding = True, False
             self._note(record, "resolved: incident closed, no further plans")
@@ -90,8 +92,7 @@ class PlanningService:
         self._note(record, f"{incident.change.value}: investigating {incident.incident_class} on {incident.service}")
         return await self._investigate(cause, incident, record)
 
-    async def _investigate(self, cause: Envelope, incident: IncidentChanged,
-                           record: IncidentRecord) -> list[Envelope]:
+    async def _investigate(self, cause: Envelope, incident: IncidentChanged, record: IncidentRecord) -> list[Envelope]:
         finding = await self._planner.investigate(incident)
         valid, dropped = vet(finding.candidates, self._catalog, finding.do_not_touch)
         record.runbook = finding.runbook
@@ -111,8 +112,15 @@ class PlanningService:
         kind = record.actions.get(report.action_id)
         self._note(record, f"{report.kind} on {report.target}: {report.status.value} {report.detail}".rstrip())
         if report.evidence:
-            record.evidence.append(Evidence(tool="executor_report", params={"action_id": report.action_id},
-                                            result=report.evidence, untrusted=True, observed_at=self._clock()))
+            record.evidence.append(
+                Evidence(
+                    tool="executor_report",
+                    params={"action_id": report.action_id},
+                    result=report.evidence,
+                    untrusted=True,
+                    observed_at=self._clock(),
+                )
+            )
         if record.closed or record.escalated or not record.outstanding or kind is None:
             return []
         if report.status is ReportStatus.VERIFIED:
@@ -125,10 +133,15 @@ class PlanningService:
         remaining = record.remaining()
         if record.attempt >= self._max_attempts or not remaining:
             limit = "no candidate left" if not remaining else f"attempt limit {self._max_attempts} reached"
-            return self._escalate(cause, record, f"tried {tried} without success ({report.status.value}: "
-                                                 f"{report.detail or 'no detail'}); {limit}")
-        summary = (f"{kind} {report.status.value} on {report.target}; proposing {remaining[0].kind} "
-                   f"(attempt {record.attempt + 1})")
+            return self._escalate(
+                cause,
+                record,
+                f"tried {tried} without success ({report.status.value}: {report.detail or 'no detail'}); {limit}",
+            )
+        summary = (
+            f"{kind} {report.status.value} on {report.target}; proposing {remaining[0].kind} "
+            f"(attempt {record.attempt + 1})"
+        )
         return await self._propose(cause, record, summary)
 
     async def _propose(self, cause: Envelope, record: IncidentRecord, summary: str) -> list[Envelope]:
@@ -157,7 +170,11 @@ class PlanningService:
 
 def _new_record(incident: IncidentChanged, cause: Envelope) -> IncidentRecord:
     return IncidentRecord(
-        incident_id=incident.incident_id, correlationid=cause.correlationid,
-        incident_class=incident.incident_class, severity=incident.severity.value,
-        environment=incident.environment, resource_group=incident.resource_group, target=incident.service,
+        incident_id=incident.incident_id,
+        correlationid=cause.correlationid,
+        incident_class=incident.incident_class,
+        severity=incident.severity.value,
+        environment=incident.environment,
+        resource_group=incident.resource_group,
+        target=incident.service,
     )

@@ -39,7 +39,7 @@ class ObserverError(Exception):
     """A tool could not answer (unreachable, timed out, unknown service, malformed answer)."""
 
 
-class ToolNotDeclared(Exception):  # noqa: N818 - a refusal, raised before any call is made
+class ToolNotDeclared(Exception):
     """A runbook called a tool it did not declare."""
 
 
@@ -80,8 +80,9 @@ class EvidenceLog:
             raise ObserverError(f"{tool}({_describe(params)}): {err}") from err
 
     def _record(self, tool: str, params: dict[str, Any], result: dict[str, Any]) -> None:
-        self.items.append(Evidence(tool=tool, params=dict(params), result=result, untrusted=True,
-                                   observed_at=self._clock()))
+        self.items.append(
+            Evidence(tool=tool, params=dict(params), result=result, untrusted=True, observed_at=self._clock())
+        )
 
 
 def _describe(params: dict[str, Any]) -> str:

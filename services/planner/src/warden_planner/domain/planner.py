@@ -21,8 +21,14 @@ class Planner(Protocol):
 
 
 class RunbookPlanner:
-    def __init__(self, tools: ObserverTools, catalog: Catalog, clock: Clock, config: RunbookConfig | None = None,
-                 runbooks: tuple[Runbook, ...] = RUNBOOKS) -> None:
+    def __init__(
+        self,
+        tools: ObserverTools,
+        catalog: Catalog,
+        clock: Clock,
+        config: RunbookConfig | None = None,
+        runbooks: tuple[Runbook, ...] = RUNBOOKS,
+    ) -> None:
         self._tools = tools
         self._catalog = catalog
         self._clock = clock
@@ -35,11 +41,18 @@ class RunbookPlanner:
         if not incident.service:
             reason = f"incident {incident.incident_id} names no service to investigate ({incident.resource_id})"
             return Finding(runbook=runbook.ref, summary=reason, handoff=reason)
-        ctx = RunbookContext(incident=incident, target=incident.service, tools=log, config=self._config,
-                             catalog=self._catalog, now=self._clock())
+        ctx = RunbookContext(
+            incident=incident,
+            target=incident.service,
+            tools=log,
+            config=self._config,
+            catalog=self._catalog,
+            now=self._clock(),
+        )
         try:
             return await runbook.investigate(ctx)
         except (ObserverError, ToolNotDeclared) as err:
             reason = f"investigation stopped: {err}"
-            return Finding(runbook=runbook.ref, summary=reason, hypotheses=[note(reason)], evidence=log.items,
-                           handoff=reason)
+            return Finding(
+                runbook=runbook.ref, summary=reason, hypotheses=[note(reason)], evidence=log.items, handoff=reason
+            )

@@ -47,8 +47,14 @@ class PlannerStore(Protocol):
         """'<kind>:<scope>' -> value, e.g. 'kill_switch:global' -> 'on'."""
         ...
 
-    async def commit(self, message_id: str, *, record: IncidentRecord | None = None,
-                     control: tuple[str, str] | None = None, outgoing: Sequence[Envelope] = ()) -> None: ...
+    async def commit(
+        self,
+        message_id: str,
+        *,
+        record: IncidentRecord | None = None,
+        control: tuple[str, str] | None = None,
+        outgoing: Sequence[Envelope] = (),
+    ) -> None: ...
 
     async def unsent(self) -> list[Envelope]:
         """Outgoing messages committed but not yet acknowledged by the broker, oldest first."""

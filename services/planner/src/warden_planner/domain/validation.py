@@ -10,8 +10,9 @@ from warden_contracts.catalog import Catalog
 from warden_planner.domain.findings import Candidate
 
 
-def vet(candidates: Iterable[Candidate], catalog: Catalog,
-        do_not_touch: Iterable[str] = ()) -> tuple[list[Candidate], list[str]]:
+def vet(
+    candidates: Iterable[Candidate], catalog: Catalog, do_not_touch: Iterable[str] = ()
+) -> tuple[list[Candidate], list[str]]:
     """(valid candidates ranked by confidence, one reason per dropped candidate)."""
     patterns = tuple(do_not_touch)
     valid: list[Candidate] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from warden_contracts.catalog import ActionSpec
 from warden_contracts.events import (
@@ -46,6 +47,6 @@ def approval_requested(approval: Approval, spec: ActionSpec) -> ApprovalRequeste
 
 
 def escalation(incident_id: str, reason: str, evidence: Sequence[Evidence], timeline: Sequence[str],
-               priority: str = "P1") -> EscalationRaised:
-    return EscalationRaised(incident_id=incident_id, priority=priority,  # type: ignore[arg-type]
+               priority: Literal["P1", "P2", "P3"] = "P1") -> EscalationRaised:
+    return EscalationRaised(incident_id=incident_id, priority=priority,
                             reason=reason, raised_by=RAISED_BY, evidence=list(evidence), timeline=list(timeline))

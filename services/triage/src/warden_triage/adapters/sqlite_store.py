@@ -60,21 +60,41 @@ CREATE TABLE IF NOT EXISTS processed (
 );
 """
 
-_INCIDENT_COLUMNS = ("id, fingerprint, class, title, service, resource_id, environment, resource_group, "
-                     "severity, status, opened_at, updated_at, alert_count")
+_SELECT_INCIDENT = (
+    "SELECT id, fingerprint, class, title, service, resource_id, environment, resource_group, "
+    "severity, status, opened_at, updated_at, alert_count FROM incidents"
+)
+_OPEN_INCIDENT = _SELECT_INCIDENT + " WHERE fingerprint = ? AND status = 'open'"
+_INCIDENT_BY_ID = _SELECT_INCIDENT + " WHERE id = ?"
+_SAVE_INCIDENT = (
+    "INSERT OR REPLACE INTO incidents (id, fingerprint, class, title, service, resource_id, environment, "
+    "resource_group, severity, status, opened_at, updated_at, alert_count) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _incident(row: Any) -> Incident:
     return Incident(
-        id=row[0], fingerprint=row[1], incident_class=row[2], title=row[3], service=row[4], resource_id=row[5],
-        environment=row[6], resource_group=row[7], severity=Severity(row[8]), status=IncidentStatus(row[9]),
-        opened_at=datetime.fromisoformat(row[10]), updated_at=datetime.fromisoformat(row[11]), alert_count=row[12],
+        id=row[0],
+        fingerprint=row[1],
+        incident_class=row[2],
+        title=row[3],
+        service=row[4],
+        resource_id=row[5],
+        environment=row[6],
+        resource_group=row[7],
+        severity=Severity(row[8]),
+        status=IncidentStatus(row[9]),
+        opened_at=datetime.fromisoformat(row[10]),
+        updated_at=datetime.fromisoformat(row[11]),
+        alert_count=row[12],
     )
 
 
 def _link(row: Any) -> AlertLink:
-    return AlertLink(alert_id=row[0], incident_id=row[1], status=AlertStatus(row[2]),
-                     updated_at=datetime.fromisoformat(row[3]))
+    return AlertLink(
+        alert_id=row[0], incident_id=row[1], status=AlertStatus(row[2]), updated_at=datetime.fromisoformat(row[3])
+    )
 
 
 class SqliteTransaction(IncidentTransaction):
@@ -96,35 +116,51 @@ class SqliteTransaction(IncidentTransaction):
         return Processed(IncidentChanged.model_validate_json(row[0]) if row[0] else None)
 
     async def mark_processed(self, message_id: str, outcome: IncidentChanged | None, at: datetime) -> None:
-        await self._db.execute("INSERT INTO processed (message_id, processed_at, outcome) VALUES (?, ?, ?)",
-                               (message_id, at.isoformat(), outcome.model_dump_json() if outcome else None))
+        await self._db.execute(
+            "INSERT INTO processed (message_id, processed_at, outcome) VALUES (?, ?, ?)",
+            (message_id, at.isoformat(), outcome.model_dump_json() if outcome else None),
+        )
 
     async def open_incident(self, fingerprint: str) -> Incident | None:
-        row = await self._one(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE fingerprint = ? AND status = 'open'",
-                              fingerprint)
+        row = await self._one(_OPEN_INCIDENT, fingerprint)
         return _incident(row) if row else None
 
     async def incident(self, incident_id: str) -> Incident | None:
-        row = await self._one(f"SELECT {_INCIDENT_COLUMNS} FROM incidents WHERE id = ?", incident_id)
+        row = await self._one(_INCIDENT_BY_ID, incident_id)
         return _incident(row) if row else None
 
     async def save_incident(self, incident: Incident) -> None:
         await self._db.execute(
-            f"INSERT OR REPLACE INTO incidents ({_INCIDENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (incident.id, incident.fingerprint, incident.incident_class, incident.title, incident.service,
-             incident.resource_id, incident.environment, incident.resource_group, incident.severity.value,
-             incident.status.value, incident.opened_at.isoformat(), incident.updated_at.isoformat(),
-             incident.alert_count),
+            _SAVE_INCIDENT,
+            (
+                incident.id,
+                incident.fingerprint,
+                incident.incident_class,
+                incident.title,
+                incident.service,
+                incident.resource_id,
+                incident.environment,
+                incident.resource_group,
+                incident.severity.value,
+                incident.status.value,
+                incident.opened_at.isoformat(),
+                incident.updated_at.isoformat(),
+                incident.alert_count,
+            ),
         )
 
     async def links_of_alert(self, alert_id: str) -> list[AlertLink]:
-        rows = await self._all("SELECT alert_id, incident_id, status, updated_at FROM alerts WHERE alert_id = ? "
-                               "ORDER BY attached_seq", alert_id)
+        rows = await self._all(
+            "SELECT alert_id, incident_id, status, updated_at FROM alerts WHERE alert_id = ? ORDER BY attached_seq",
+            alert_id,
+        )
         return [_link(r) for r in rows]
 
     async def links_of_incident(self, incident_id: str) -> list[AlertLink]:
-        rows = await self._all("SELECT alert_id, incident_id, status, updated_at FROM alerts WHERE incident_id = ? "
-                               "ORDER BY attached_seq", incident_id)
+        rows = await self._all(
+            "SELECT alert_id, incident_id, status, updated_at FROM alerts WHERE incident_id = ? ORDER BY attached_seq",
+            incident_id,
+        )
         return [_link(r) for r in rows]
 
     async def save_link(self, link: AlertLink) -> None:

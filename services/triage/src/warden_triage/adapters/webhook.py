@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol
 
-from aiohttp import web
+from aiohttp import StreamReader, web
 from warden_bus.runtime import Counters
 from warden_contracts import topology as topo
-from warden_contracts.envelope import Envelope, derived_id, envelope_for, new_id
+from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope, derived_id, envelope_for, new_id
 from warden_contracts.events import AlertReceived, DeadLettered
 
 from warden_triage.domain.sources import AlertSource, NormalisationError, SourceRegistry
@@ -35,7 +35,11 @@ class EnvelopePublisher(Protocol):
 def alert_envelope(alert: AlertReceived) -> Envelope:
     """Same alert and condition -> same id, so the broker drops a re-posted alert."""
     return envelope_for(
-        ALERT_TOPIC, alert, source=SOURCE, correlationid=f"alert:{alert.alert_id}", subject=alert.alert_id,
+        ALERT_TOPIC,
+        alert,
+        source=SOURCE,
+        correlationid=f"alert:{alert.alert_id}",
+        subject=alert.alert_id,
         id=derived_id(alert.alert_id, alert.status),
     )
 
@@ -56,7 +60,7 @@ def parse_json(raw: bytes) -> Any:
         raise ValueError("invalid JSON: nested too deeply") from None
 
 
-async def _read_at_most(stream: web.StreamReader | Any, size: int) -> bytes:
+async def _read_at_most(stream: StreamReader, size: int) -> bytes:
     """`StreamReader.read(n)` returns what is buffered; loop until `size` bytes or the end."""
     chunks: list[bytes] = []
     remaining = size
@@ -69,9 +73,16 @@ async def _read_at_most(stream: web.StreamReader | Any, size: int) -> bytes:
     return b"".join(chunks)
 
 
-class Rejected(Exception):  # noqa: N818 - an HTTP outcome, not a failure of ours
-    def __init__(self, status: int, reason: str, field: str | None = None, *,
-                 evidence: bytes | None = None, size: int | None = None) -> None:
+class Rejected(Exception):
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        field: str | None = None,
+        *,
+        evidence: bytes | None = None,
+        size: int | None = None,
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
@@ -107,8 +118,11 @@ class WebhookGateway:
         if not self._authorised(request.headers.get("Authorization", "")):
             self.counters.inc("webhook_unauthorized")
             log.warning("unauthenticated webhook call refused", extra={"route": route, "peer": request.remote})
-            return web.json_response({"error": "missing or invalid bearer token"}, status=401,
-                                     headers={"WWW-Authenticate": 'Bearer realm="warden-triage"'})
+            return web.json_response(
+                {"error": "missing or invalid bearer token"},
+                status=401,
+                headers={"WWW-Authenticate": 'Bearer realm="warden-triage"'},
+            )
         raw = b""
         try:
             raw = await self._read_body(request)
@@ -116,13 +130,25 @@ class WebhookGateway:
         except Rejected as rejected:
             evidence = rejected.evidence if rejected.evidence is not None else raw
             return await self._reject(route, evidence, rejected.size or len(evidence), rejected)
+        envelopes = [alert_envelope(alert) for alert in alerts]
+        oversize = next((e for e in envelopes if len(e.to_bytes()) > MAX_MESSAGE_BYTES), None)
+        if oversize is not None:
+            return await self._reject(
+                route,
+                raw,
+                len(raw),
+                Rejected(
+                    413, f"normalised alert {oversize.subject} exceeds the {MAX_MESSAGE_BYTES}-byte bus message limit"
+                ),
+            )
         accepted = []
-        for alert in alerts:
-            envelope = alert_envelope(alert)
+        for alert, envelope in zip(alerts, envelopes, strict=True):
             try:
                 await self.publisher.publish(envelope)
             except Exception:
-                log.exception("could not publish alert %s", alert.alert_id, extra={"correlationid": envelope.correlationid})
+                log.exception(
+                    "could not publish alert %s", alert.alert_id, extra={"correlationid": envelope.correlationid}
+                )
                 self.counters.inc("webhook_unavailable")
                 return web.json_response({"error": "alert bus unavailable, retry later"}, status=503)
             accepted.append({"alert_id": alert.alert_id, "message_id": envelope.id})
@@ -169,16 +195,22 @@ class WebhookGateway:
         letter_id = new_id()
         field = f" (field {rejected.field})" if rejected.field else ""
         payload = DeadLettered(
-            service=SERVICE, topic=ALERT_TOPIC, reason=f"{where}: HTTP {rejected.status}: {rejected.reason}{field}",
-            deliveries=1, original_text=raw[:DEADLETTER_TEXT_LIMIT].decode("utf-8", errors="replace"),
+            service=SERVICE,
+            topic=ALERT_TOPIC,
+            reason=f"{where}: HTTP {rejected.status}: {rejected.reason}{field}",
+            deliveries=1,
+            original_text=raw[:DEADLETTER_TEXT_LIMIT].decode("utf-8", errors="replace"),
             original_size=size,
         )
-        letter = envelope_for(topo.DEADLETTER_TOPIC, payload, source=SOURCE,
-                              correlationid=f"webhook:{letter_id}", id=letter_id)
+        letter = envelope_for(
+            topo.DEADLETTER_TOPIC, payload, source=SOURCE, correlationid=f"webhook:{letter_id}", id=letter_id
+        )
         try:
             await self.publisher.publish(letter)
         except Exception:
             # The caller still learns why; the failure to record is loud in the logs and metrics.
-            log.exception("could not dead-letter a rejected webhook payload", extra={"correlationid": letter.correlationid})
+            log.exception(
+                "could not dead-letter a rejected webhook payload", extra={"correlationid": letter.correlationid}
+            )
             self.counters.inc("webhook_deadletter_failed")
         return web.json_response(rejected.body(), status=rejected.status)

@@ -32,8 +32,9 @@ def resource_group_of(resource_id: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _text(container: Mapping[str, Any], key: str, path: str, *, required: bool = True,
-          max_len: int = MAX_TEXT) -> str | None:
+def _text(
+    container: Mapping[str, Any], key: str, path: str, *, required: bool = True, max_len: int = MAX_TEXT
+) -> str | None:
     value = container.get(key)
     if value is None:
         if required:
@@ -143,8 +144,7 @@ def normalise_azure_monitor(payload: Any) -> AlertReceived:
     resolved_text = _text(essentials, "resolvedDateTime", path("resolvedDateTime"), required=status == "Resolved")
     if resolved_text:
         _parse_time(resolved_text, path("resolvedDateTime"))
-    description = _text(essentials, "description", path("description"), required=False,
-                        max_len=MAX_DESCRIPTION) or ""
+    description = _text(essentials, "description", path("description"), required=False, max_len=MAX_DESCRIPTION) or ""
     context_value = data.get("alertContext")
     context = require_mapping(context_value, "data.alertContext") if context_value is not None else {}
     props = _custom_properties(data)
@@ -156,11 +156,20 @@ def normalise_azure_monitor(payload: Any) -> AlertReceived:
     if isinstance(monitoring_service, str):
         labels.setdefault("monitoring_service", monitoring_service)
     return AlertReceived(
-        source_kind=SOURCE_KIND, alert_id=alert_id, rule=rule, status=status,  # type: ignore[arg-type]
-        severity=severity, resource_id=resource_id, service=service,
+        source_kind=SOURCE_KIND,
+        alert_id=alert_id,
+        rule=rule,
+        status=status,
+        severity=severity,
+        resource_id=resource_id,
+        service=service,
         environment=props.get("environment") or DEFAULT_ENVIRONMENT,
-        resource_group=resource_group_of(resource_id), signal=signal, description=description,
-        fired_at=fired_at, labels=labels, raw=dict(body),
+        resource_group=resource_group_of(resource_id),
+        signal=signal,
+        description=description,
+        fired_at=fired_at,
+        labels=labels,
+        raw=dict(body),
     )
 
 

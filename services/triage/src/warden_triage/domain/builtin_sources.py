@@ -10,7 +10,8 @@ from warden_triage.domain.sources import SourceRegistry
 
 def builtin_registry() -> SourceRegistry:
     registry = SourceRegistry()
-    registry.register(AzureMonitorSource(), source_kind=AZURE_MONITOR,
-                      fingerprint_fields=("source_kind", "rule", "resource_id"))
+    registry.register(
+        AzureMonitorSource(), source_kind=AZURE_MONITOR, fingerprint_fields=("source_kind", "rule", "resource_id")
+    )
     registry.register(NormalisedSource(), source_kind=None)
     return registry

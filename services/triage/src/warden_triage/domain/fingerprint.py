@@ -26,8 +26,9 @@ def validate_fields(fields: Sequence[str]) -> tuple[str, ...]:
         raise ValueError("a fingerprint needs at least one field")
     for name in fields:
         if name not in STRUCTURAL_FIELDS and not (name.startswith(LABEL_PREFIX) and len(name) > len(LABEL_PREFIX)):
-            raise ValueError(f"{name!r} is not a structural alert field; allowed: "
-                             f"{sorted(STRUCTURAL_FIELDS)} or labels.<name>")
+            raise ValueError(
+                f"{name!r} is not a structural alert field; allowed: {sorted(STRUCTURAL_FIELDS)} or labels.<name>"
+            )
     if len(set(fields)) != len(fields):
         raise ValueError(f"fingerprint fields repeat: {list(fields)}")
     return tuple(fields)
@@ -35,7 +36,7 @@ def validate_fields(fields: Sequence[str]) -> tuple[str, ...]:
 
 def _value(alert: AlertReceived, name: str) -> str | None:
     if name.startswith(LABEL_PREFIX):
-        return alert.labels.get(name[len(LABEL_PREFIX):])
+        return alert.labels.get(name[len(LABEL_PREFIX) :])
     value = getattr(alert, name)
     if value is None:
         return None

@@ -109,8 +109,15 @@ def _more_severe(a: Severity, b: Severity) -> Severity:
 class IncidentTracker:
     """Applies alerts to incidents, one message at a time (an asyncio.Lock serialises them)."""
 
-    def __init__(self, store: IncidentStore, classifier: Classifier, sources: SourceRegistry, *,
-                 clock: Callable[[], datetime] = _utcnow, incident_ids: Callable[[], str] = new_incident_id) -> None:
+    def __init__(
+        self,
+        store: IncidentStore,
+        classifier: Classifier,
+        sources: SourceRegistry,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        incident_ids: Callable[[], str] = new_incident_id,
+    ) -> None:
         self._store = store
         self._classifier = classifier
         self._sources = sources
@@ -143,15 +150,20 @@ class IncidentTracker:
             if attached and attached[0].status == AlertStatus.FIRED:
                 log.info("duplicate firing of %s ignored", alert.alert_id, extra={"correlationid": incident.id})
                 return None
-            incident = replace(incident, alert_count=incident.alert_count + 1, updated_at=now,
-                               severity=_more_severe(incident.severity, alert.severity))
+            incident = replace(
+                incident,
+                alert_count=incident.alert_count + 1,
+                updated_at=now,
+                severity=_more_severe(incident.severity, alert.severity),
+            )
             change = IncidentState.UPDATED
         await tx.save_incident(incident)
         await tx.save_link(AlertLink(alert.alert_id, incident.id, AlertStatus.FIRED, now))
         return await self._changed(tx, incident, change)
 
-    async def _resolved(self, tx: IncidentTransaction, alert: AlertReceived, message_id: str,
-                        now: datetime) -> IncidentChanged | None:
+    async def _resolved(
+        self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, now: datetime
+    ) -> IncidentChanged | None:
         links = await tx.links_of_alert(alert.alert_id)
         if not links:
             log.warning("resolution of unknown alert %s recorded and ignored", alert.alert_id)
@@ -176,18 +188,35 @@ class IncidentTracker:
         incident_class = self._classifier.classify(alert)
         target = alert.service or alert.resource_id
         return Incident(
-            id=self._incident_ids(), fingerprint=fingerprint, incident_class=incident_class.value,
-            title=f"{alert.rule} on {target}", service=alert.service, resource_id=alert.resource_id,
-            environment=alert.environment, resource_group=alert.resource_group, severity=alert.severity,
-            status=IncidentStatus.OPEN, opened_at=now, updated_at=now, alert_count=1,
+            id=self._incident_ids(),
+            fingerprint=fingerprint,
+            incident_class=incident_class.value,
+            title=f"{alert.rule} on {target}",
+            service=alert.service,
+            resource_id=alert.resource_id,
+            environment=alert.environment,
+            resource_group=alert.resource_group,
+            severity=alert.severity,
+            status=IncidentStatus.OPEN,
+            opened_at=now,
+            updated_at=now,
+            alert_count=1,
         )
 
     async def _changed(self, tx: IncidentTransaction, incident: Incident, change: IncidentState) -> IncidentChanged:
         links = await tx.links_of_incident(incident.id)
         return IncidentChanged(
-            incident_id=incident.id, change=change, incident_class=incident.incident_class, title=incident.title,
-            service=incident.service, resource_id=incident.resource_id, environment=incident.environment,
-            resource_group=incident.resource_group, severity=incident.severity, fingerprint=incident.fingerprint,
-            alert_count=incident.alert_count, alert_ids=[link.alert_id for link in links],
+            incident_id=incident.id,
+            change=change,
+            incident_class=incident.incident_class,
+            title=incident.title,
+            service=incident.service,
+            resource_id=incident.resource_id,
+            environment=incident.environment,
+            resource_group=incident.resource_group,
+            severity=incident.severity,
+            fingerprint=incident.fingerprint,
+            alert_count=incident.alert_count,
+            alert_ids=[link.alert_id for link in links],
             opened_at=incident.opened_at,
         )

@@ -9,7 +9,6 @@ from warden_contracts.events import AlertReceived
 
 from warden_triage.domain.sources import NormalisationError, require_mapping
 
-
 _REQUIRED_TEXT = ("source_kind", "alert_id", "rule", "resource_id")
 
 

@@ -45,8 +45,13 @@ class SourceRegistry:
     _by_route: dict[str, RegisteredSource] = field(default_factory=dict)
     _fields_by_kind: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def register(self, source: AlertSource, *, source_kind: str | None,
-                 fingerprint_fields: Sequence[str] = DEFAULT_FINGERPRINT_FIELDS) -> None:
+    def register(
+        self,
+        source: AlertSource,
+        *,
+        source_kind: str | None,
+        fingerprint_fields: Sequence[str] = DEFAULT_FINGERPRINT_FIELDS,
+    ) -> None:
         """`source_kind` None marks a pass-through source whose alerts name their own kind."""
         if source.route in self._by_route:
             raise ValueError(f"webhook route {source.route!r} is already registered")

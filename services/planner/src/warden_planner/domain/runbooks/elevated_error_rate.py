@@ -31,12 +31,21 @@ async def investigate(ctx: RunbookContext) -> Finding:
     if latest and age is not None and age <= window and previous:
         finding.hypotheses += [
             supported(BAD_DEPLOY, f"{latest.version} deployed {age:.0f} min ago, error rate {errors:.2%}"),
-            rejected(DEPENDENCY, "the errors follow a deployment of this service inside the window; a "
-                                 "rollback is reversible and tests the deployment hypothesis first"),
+            rejected(
+                DEPENDENCY,
+                "the errors follow a deployment of this service inside the window; a "
+                "rollback is reversible and tests the deployment hypothesis first",
+            ),
         ]
-        finding.candidates.append(Candidate(
-            kind="rollback_deployment", target=target, params={"to_version": previous}, confidence=0.85,
-            rationale=f"error rate {errors:.2%} since {latest.version}; return to {previous}"))
+        finding.candidates.append(
+            Candidate(
+                kind="rollback_deployment",
+                target=target,
+                params={"to_version": previous},
+                confidence=0.85,
+                rationale=f"error rate {errors:.2%} since {latest.version}; return to {previous}",
+            )
+        )
         finding.summary = f"{target}: error rate {errors:.2%} after deploying {latest.version} {age:.0f} min ago"
         finding.evidence = ctx.tools.items
         return finding
@@ -49,12 +58,16 @@ async def investigate(ctx: RunbookContext) -> Finding:
     if unhealthy:
         names = ", ".join(unhealthy)
         finding.hypotheses.append(supported(DEPENDENCY, f"unhealthy: {names}"))
-        finding.handoff = (f"{target}: error rate {errors:.2%}, no recent deployment; dependency {names} is "
-                           "unhealthy and is the root-cause candidate")
+        finding.handoff = (
+            f"{target}: error rate {errors:.2%}, no recent deployment; dependency {names} is "
+            "unhealthy and is the root-cause candidate"
+        )
     else:
         finding.hypotheses.append(rejected(DEPENDENCY, "every dependency reports healthy"))
-        finding.handoff = (f"{target}: error rate {errors:.2%} with no recent deployment and healthy "
-                           "dependencies; cause unknown, a human must investigate")
+        finding.handoff = (
+            f"{target}: error rate {errors:.2%} with no recent deployment and healthy "
+            "dependencies; cause unknown, a human must investigate"
+        )
     finding.summary = finding.handoff
     finding.evidence = ctx.tools.items
     return finding

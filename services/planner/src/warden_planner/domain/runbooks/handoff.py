@@ -12,8 +12,13 @@ async def investigate(ctx: RunbookContext) -> Finding:
     await ctx.tools.logs(ctx.target, ctx.config.log_lines)
     klass = ctx.incident.incident_class
     reason = f"no runbook for incident class {klass!r}: handing {ctx.target} to a human with the evidence"
-    return Finding(runbook=RUNBOOK.ref, summary=reason, hypotheses=[note(f"class {klass!r} has no runbook")],
-                   evidence=ctx.tools.items, handoff=reason)
+    return Finding(
+        runbook=RUNBOOK.ref,
+        summary=reason,
+        hypotheses=[note(f"class {klass!r} has no runbook")],
+        evidence=ctx.tools.items,
+        handoff=reason,
+    )
 
 
 RUNBOOK = Runbook(

@@ -47,46 +47,84 @@ async def investigate(ctx: RunbookContext) -> Finding:
     return finding
 
 
-def _regression(ctx: RunbookContext, finding: Finding, view: dict[str, Any], memory: float, version: str, age: float,
-                deployments: list[Deployment]) -> None:
+def _regression(
+    ctx: RunbookContext,
+    finding: Finding,
+    view: dict[str, Any],
+    memory: float,
+    version: str,
+    age: float,
+    deployments: list[Deployment],
+) -> None:
     target = ctx.target
     why = f"{version} deployed {age:.0f} min ago, memory {memory:.0f}%"
-    finding.hypotheses += [supported(REGRESSION, why),
-                           rejected(LEAK, f"the running version is only {age:.0f} min old; a fresh deploy "
-                                          "explains the growth more directly")]
+    finding.hypotheses += [
+        supported(REGRESSION, why),
+        rejected(
+            LEAK, f"the running version is only {age:.0f} min old; a fresh deploy explains the growth more directly"
+        ),
+    ]
     previous = previous_version(view, deployments)
     if previous:
-        finding.candidates.append(Candidate(
-            kind="rollback_deployment", target=target, params={"to_version": previous}, confidence=0.75,
-            rationale=f"memory rose to {memory:.0f}% after {version}; return to {previous}"))
+        finding.candidates.append(
+            Candidate(
+                kind="rollback_deployment",
+                target=target,
+                params={"to_version": previous},
+                confidence=0.75,
+                rationale=f"memory rose to {memory:.0f}% after {version}; return to {previous}",
+            )
+        )
     else:
         finding.hypotheses.append(note("no previous version is known: rollback is not possible"))
-    finding.candidates.append(Candidate(
-        kind="restart_service", target=target, params={}, confidence=0.4,
-        rationale="mitigation only: frees memory but keeps the suspect version"))
+    finding.candidates.append(
+        Candidate(
+            kind="restart_service",
+            target=target,
+            params={},
+            confidence=0.4,
+            rationale="mitigation only: frees memory but keeps the suspect version",
+        )
+    )
     finding.summary = f"{target}: memory {memory:.0f}% after deploying {version} {age:.0f} min ago"
 
 
-def _leak(ctx: RunbookContext, finding: Finding, view: dict[str, Any], memory: float, age: float | None,
-          window: int) -> None:
+def _leak(
+    ctx: RunbookContext, finding: Finding, view: dict[str, Any], memory: float, age: float | None, window: int
+) -> None:
     target = ctx.target
     last = "no deployment on record" if age is None else f"last deployment {age:.0f} min ago"
-    finding.hypotheses += [supported(LEAK, f"memory {memory:.0f}%, {last}"),
-                           rejected(REGRESSION, f"no deployment in the last {window} min")]
-    finding.candidates.append(Candidate(
-        kind="restart_service", target=target, params={}, confidence=0.8,
-        rationale=f"memory at {memory:.0f}% with no recent deployment: restart frees the leaked memory"))
+    finding.hypotheses += [
+        supported(LEAK, f"memory {memory:.0f}%, {last}"),
+        rejected(REGRESSION, f"no deployment in the last {window} min"),
+    ]
+    finding.candidates.append(
+        Candidate(
+            kind="restart_service",
+            target=target,
+            params={},
+            confidence=0.8,
+            rationale=f"memory at {memory:.0f}% with no recent deployment: restart frees the leaked memory",
+        )
+    )
     replicas = int(number(view, "replicas"))
     spec = ctx.catalog.get("scale_service")
     ceiling = spec.params["replicas"].max if spec and "replicas" in spec.params else None
     wanted = replicas + 1 if ceiling is None else min(replicas + 1, ceiling)
     if wanted > replicas:
-        finding.candidates.append(Candidate(
-            kind="scale_service", target=target, params={"replicas": wanted}, confidence=0.5,
-            rationale=f"spread the load over {wanted} replicas (from {replicas}) while the leak is found"))
+        finding.candidates.append(
+            Candidate(
+                kind="scale_service",
+                target=target,
+                params={"replicas": wanted},
+                confidence=0.5,
+                rationale=f"spread the load over {wanted} replicas (from {replicas}) while the leak is found",
+            )
+        )
     else:
-        finding.hypotheses.append(note(f"scale_service dropped: {replicas} replicas is already at the "
-                                       f"catalog maximum {ceiling}"))
+        finding.hypotheses.append(
+            note(f"scale_service dropped: {replicas} replicas is already at the catalog maximum {ceiling}")
+        )
     finding.summary = f"{target}: memory {memory:.0f}% with {last}; suspected leak in the running version"
 
 

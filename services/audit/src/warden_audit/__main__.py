@@ -1,0 +1,3 @@
+from warden_audit.app import main
+
+main()

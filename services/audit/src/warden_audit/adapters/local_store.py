@@ -1,0 +1,162 @@
+"""`AuditStore` on local append-only segment files, fsynced per append batch.
+
+A segment is sealed (made read-only) when it holds `segment_records` records; the next append
+starts a new one. On start the log is scanned: chain head, de-dup ids, and a torn last line (a crash
+mid-write: never acknowledged) is cut off. A log whose chain does not link up refuses to start,
+because extending it would bury the damage under valid-looking records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import stat
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from warden_audit.domain.chain import LineParts, MalformedLine, encode_record, split_line
+from warden_audit.domain.recorder import ChainState
+from warden_audit.segments import AuditLogCorrupt, complete_lines, list_segments, segment_path, segments_dir
+
+log = logging.getLogger("warden.audit.store")
+
+SEALED_MODE = 0o444
+
+
+class LocalSegmentStore:
+    def __init__(self, audit_dir: Path, segment_records: int = 10_000, *, recent: int = 1024) -> None:
+        if segment_records < 1:
+            raise ValueError("segment_records must be at least 1")
+        self.audit_dir = audit_dir
+        self.segment_records = segment_records
+        self._recent = recent
+        self._segment = 1
+        self._count = 0  # records in the current segment
+        self._handle: BinaryIO | None = None
+
+    async def recover(self) -> ChainState:
+        return await asyncio.to_thread(self._recover)
+
+    async def append(self, records: Sequence[Mapping[str, Any]]) -> None:
+        lines = [encode_record(r) for r in records]
+        await asyncio.to_thread(self._append, lines)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    # -- blocking parts, run in a worker thread -------------------------------------------------
+
+    def _recover(self) -> ChainState:
+        self._close()
+        self._segment, self._count = 1, 0
+        folder = segments_dir(self.audit_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        segments = list_segments(self.audit_dir)
+        state = ChainState()
+        tail: deque[bytes] = deque(maxlen=self._recent)
+        last_hashed = b""
+        for position, (number, path) in enumerate(segments, 1):
+            if number != position:
+                raise AuditLogCorrupt(f"segment {position:06d} is missing (found {path.name})")
+            data = path.read_bytes()
+            lines, torn = complete_lines(data)
+            if torn:
+                if position != len(segments):
+                    raise AuditLogCorrupt(f"incomplete line inside sealed segment {path.name}")
+                self._truncate(path, len(data) - len(torn))
+            for index, line in enumerate(lines, 1):
+                parts = self._link(state, line, f"{path.name}:{index}")
+                state.message_ids.add(parts.message_id)
+                state.last_seq, state.last_hash, last_hashed = parts.seq, parts.hash, parts.hashed
+                tail.append(line)
+            self._segment, self._count = number, len(lines)
+        if state.last_seq and hashlib.sha256(last_hashed).hexdigest() != state.last_hash:
+            raise AuditLogCorrupt(f"the last record (seq {state.last_seq}) does not match its hash")
+        state.recent = [json.loads(line) for line in tail]
+        if segments and self._count >= self.segment_records:
+            self._seal(segment_path(self.audit_dir, self._segment))  # crash between fill and seal
+        log.info("audit log recovered", extra={"seq": state.last_seq, "segment": self._segment})
+        return state
+
+    @staticmethod
+    def _link(state: ChainState, line: bytes, where: str) -> LineParts:
+        try:
+            parts = split_line(line)
+        except MalformedLine as err:
+            raise AuditLogCorrupt(f"unparsable record at {where}: {err}") from None
+        if parts.seq != state.last_seq + 1 or parts.prev_hash != state.last_hash:
+            raise AuditLogCorrupt(f"chain broken at {where}: expected seq {state.last_seq + 1}")
+        return parts
+
+    def _truncate(self, path: Path, size: int) -> None:
+        lost = path.stat().st_size - size
+        with path.open("r+b") as handle:
+            handle.truncate(size)
+            handle.flush()
+            os.fsync(handle.fileno())
+        log.warning("truncated a torn last line (crash mid-write, never acknowledged)",
+                    extra={"segment": path.name, "bytes_removed": lost})
+
+    def _append(self, lines: list[bytes]) -> None:
+        pending = bytearray()
+        for line in lines:
+            if self._count >= self.segment_records:
+                self._roll(pending)
+            pending += line
+            self._count += 1
+        self._write(pending)
+        if self._count >= self.segment_records:
+            self._roll(bytearray())
+
+    def _write(self, data: bytearray) -> None:
+        if not data:
+            return
+        handle = self._open()
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+        data.clear()
+
+    def _roll(self, pending: bytearray) -> None:
+        """Flush the full segment, seal it and move to the next number (created on first write)."""
+        self._write(pending)
+        self._close()
+        if self._count:
+            self._seal(segment_path(self.audit_dir, self._segment))
+        self._segment += 1
+        self._count = 0
+
+    def _open(self) -> BinaryIO:
+        if self._handle is None:
+            path = segment_path(self.audit_dir, self._segment)
+            created = not path.exists()
+            self._handle = path.open("ab")
+            if created:
+                _fsync_dir(path.parent)
+        return self._handle
+
+    def _seal(self, path: Path) -> None:
+        if stat.S_IMODE(path.stat().st_mode) != SEALED_MODE:
+            path.chmod(SEALED_MODE)
+            log.info("sealed audit segment", extra={"segment": path.name})
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+

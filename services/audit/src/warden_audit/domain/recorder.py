@@ -1,0 +1,145 @@
+"""Appends messages to the chain exactly once, in one serialized order, through the store port.
+
+Concurrent callers are group-committed: whoever holds the lock appends everything queued so far
+in one store call (one fsync), and each caller gets its own result back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from warden_audit.domain.chain import GENESIS_HASH, build_record
+
+Record = dict[str, Any]
+
+
+@dataclass
+class ChainState:
+    """What the store recovers on start: the chain head and every recorded message id."""
+
+    last_seq: int = 0
+    last_hash: str = GENESIS_HASH
+    message_ids: set[str] = field(default_factory=set)
+    recent: list[Record] = field(default_factory=list)  # the last records, oldest first
+
+
+class AuditStore(Protocol):
+    async def recover(self) -> ChainState:
+        """Scan the log (repairing a torn tail) and return its state; also resyncs after a failure."""
+
+    async def append(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Durably append, in order; returns only once the records are on stable storage."""
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """`record` is None only for a duplicate too old to still be in memory."""
+
+    record: Mapping[str, Any] | None
+    duplicate: bool
+
+
+_Pending = tuple[Mapping[str, Any], "asyncio.Future[Recorded]"]
+
+
+class Recorder:
+    def __init__(self, store: AuditStore, clock: Callable[[], datetime], *, recent_limit: int = 1024) -> None:
+        self._store = store
+        self._clock = clock
+        self._recent_limit = recent_limit
+        self._state: ChainState | None = None
+        self._recent: OrderedDict[str, Record] = OrderedDict()
+        self._lock = asyncio.Lock()
+        self._pending: list[_Pending] = []
+        self._inflight: asyncio.Future[None] | None = None
+        self._resync = False
+
+    @property
+    def head(self) -> tuple[int, str]:
+        state = self._require_state()
+        return state.last_seq, state.last_hash
+
+    async def open(self) -> None:
+        self._adopt(await self._store.recover())
+
+    async def close(self) -> None:
+        await self._store.close()
+
+    async def record(self, envelope: Mapping[str, Any]) -> Recorded:
+        """Append `envelope` (JSON-compatible CloudEvent dict) unless its id is already recorded."""
+        self._require_state()
+        future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
+        self._pending.append((envelope, future))
+        async with self._lock:
+            if self._inflight is not None and not self._inflight.done():
+                await asyncio.shield(self._inflight)  # left running by a cancelled holder
+            if self._pending:
+                batch, self._pending = self._pending, []
+                # Shielded: a cancelled caller must not leave a half-known append behind the lock.
+                self._inflight = asyncio.ensure_future(self._commit(batch))
+                await asyncio.shield(self._inflight)
+        return await future
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            if self._resync:
+                self._adopt(await self._store.recover())
+            state = self._require_state()
+            seq, prev = state.last_seq, state.last_hash
+            fresh: list[Record] = []
+            outcomes: list[tuple[asyncio.Future[Recorded], Recorded]] = []
+            seen: dict[str, Record] = {}
+            for envelope, future in batch:
+                message_id = str(envelope["id"])
+                if message_id in state.message_ids or message_id in seen:
+                    earlier = seen.get(message_id) or self._recent.get(message_id)
+                    outcomes.append((future, Recorded(earlier, duplicate=True)))
+                    continue
+                seq += 1
+                record = build_record(seq, prev, envelope, self._clock())
+                prev = record["hash"]
+                seen[message_id] = record
+                fresh.append(record)
+                outcomes.append((future, Recorded(record, duplicate=False)))
+            if fresh:
+                await self._store.append(fresh)
+        except BaseException as err:
+            # The store is the truth: re-read it before the next append instead of guessing.
+            self._resync = True
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(err if isinstance(err, Exception) else RuntimeError(repr(err)))
+            if not isinstance(err, Exception):
+                raise
+            return
+        state.last_seq, state.last_hash = seq, prev
+        state.message_ids.update(seen)
+        self._remember(fresh)
+        for future, outcome in outcomes:
+            if not future.done():
+                future.set_result(outcome)
+
+    def _adopt(self, state: ChainState) -> None:
+        self._state = state
+        self._resync = False
+        self._recent.clear()
+        self._remember(state.recent)
+        state.recent = []
+
+    def _remember(self, records: Sequence[Record]) -> None:
+        for record in records:
+            self._recent[record["message_id"]] = record
+        while len(self._recent) > self._recent_limit:
+            self._recent.popitem(last=False)
+
+    def _require_state(self) -> ChainState:
+        if self._state is None:
+            raise RuntimeError("Recorder.open() must run before recording")
+        return self._state

@@ -1,0 +1,222 @@
+"""One signed action, from admission to a verified (or rolled back, or escalated) outcome.
+
+The domain decides, adapters act: every write goes through the TargetProvider port, every record
+through the Ledger, every message through the Publisher.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from warden_contracts.catalog import ActionSpec, Catalog
+from warden_contracts.envelope import Envelope
+from warden_contracts.events import ReportStatus, SignedAction
+
+from warden_executor.domain import admission as gate
+from warden_executor.domain.controls import ControlStore, kill_switch_reason
+from warden_executor.domain.model import ActResult, Grant, LedgerEntry, LedgerState, TargetNotFound
+from warden_executor.domain.reports import action_report, escalation
+from warden_executor.domain.verification import POLL_INTERVAL_S, Clock, verify
+
+log = logging.getLogger("warden.executor")
+RESUMED = "resumed after interruption"
+
+
+class TargetProvider(Protocol):
+    async def observe(self, target: str) -> dict[str, Any]:
+        """Live state and metrics of the target (read-only, no grant needed)."""
+
+    async def act(self, kind: str, target: str, params: dict[str, Any], grant: Grant) -> ActResult:
+        """Perform a catalog action with the grant's write credential."""
+
+
+class Ledger(Protocol):
+    async def get(self, action_id: str) -> LedgerEntry | None: ...
+
+    async def start(self, entry: LedgerEntry) -> bool:
+        """Insert a `started` row; False when the action id is already there."""
+
+    async def close_unstarted(self, entry: LedgerEntry) -> None:
+        """Record an action refused or skipped before acting (state done) so it never runs later."""
+
+    async def record_before(self, action_id: str, before: dict[str, Any]) -> None: ...
+
+    async def finish(self, action_id: str, outcome: str, detail: str) -> None: ...
+
+    async def abandon(self, action_id: str) -> None:
+        """Forget a `started` row when provably nothing was done yet."""
+
+
+class Publisher(Protocol):
+    async def publish(self, envelope: Envelope) -> None:
+        """Publish and wait for the broker's acknowledgement."""
+
+
+@dataclass
+class Run:
+    cause: Envelope
+    action: SignedAction
+    grant: Grant
+    clock: Clock
+    timeline: list[str] = field(default_factory=list)
+    observations: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        self.timeline.append(f"{self.clock.now().isoformat()} {text}")
+
+    def saw(self, tool: str, result: dict[str, Any]) -> None:
+        self.observations.append((tool, {"target": self.action.target}, result, self.clock.now()))
+
+
+class ActionExecutor:
+    def __init__(self, *, trusted: dict[str, Ed25519PublicKey], catalog: Catalog, ledger: Ledger,
+                 controls: ControlStore, target: TargetProvider, publisher: Publisher, clock: Clock,
+                 poll_interval_s: float = POLL_INTERVAL_S,
+                 on_outcome: Callable[[ReportStatus], None] | None = None) -> None:
+        self._trusted, self._catalog, self._ledger = trusted, catalog, ledger
+        self._controls, self._target, self._publisher, self._clock = controls, target, publisher, clock
+        self._interval = poll_interval_s
+        self._on_outcome = on_outcome
+
+    async def handle(self, cause: Envelope, grant: Grant) -> ReportStatus | None:
+        """Returns the status reported, or None for a redelivery whose outcome is already out."""
+        action = cause.payload(SignedAction)
+        problems = gate.signature_problems(action, self._trusted, self._clock.now())
+        if problems:
+            return await self._refuse(cause, action, "; ".join(problems), remember=False)
+        entry = await self._ledger.get(action.action_id)
+        verdict = gate.replay_verdict(entry, cause.id)
+        if verdict.kind is gate.Replay.REPLAYED:
+            return await self._refuse(cause, action, verdict.reason, remember=False)
+        if verdict.kind is gate.Replay.REDELIVERED_DONE:
+            log.info("action %s already done; redelivery acknowledged", action.action_id,
+                     extra={"correlationid": cause.correlationid})
+            return None
+        if verdict.kind is gate.Replay.RESUME and entry is not None:
+            return await self._resume(Run(cause, action, grant, self._clock), entry)
+        blocked = await kill_switch_reason(self._controls, action.target)
+        if blocked:
+            return await self._refuse(cause, action, blocked, remember=True)
+        spec, problems = gate.catalog_problems(self._catalog, action)
+        if problems or spec is None:
+            return await self._refuse(cause, action, "; ".join(problems), remember=True)
+        try:
+            view = await self._target.observe(action.target)
+        except TargetNotFound as err:
+            return await self._refuse(cause, action, f"target not found: {err}", remember=True)
+        changes = gate.preflight_changes(spec, action, view)
+        if changes:
+            detail = f"{gate.CHANGED_SINCE_APPROVAL}: {'; '.join(changes)}"
+            await self._publish(action_report(cause, action, ReportStatus.SKIPPED, detail, {"observed": view}))
+            await self._ledger.close_unstarted(self._entry(cause, action, LedgerState.DONE, "skipped", detail))
+            return self._outcome(ReportStatus.SKIPPED)
+        return await self._execute(Run(cause, action, grant, self._clock), spec, view)
+
+    async def _refuse(self, cause: Envelope, action: SignedAction, reason: str, *, remember: bool) -> ReportStatus:
+        log.warning("refused action %s: %s", action.action_id, reason, extra={"correlationid": cause.correlationid})
+        await self._publish(action_report(cause, action, ReportStatus.REJECTED, reason))
+        if remember:
+            await self._ledger.close_unstarted(self._entry(cause, action, LedgerState.DONE, "rejected", reason))
+        return self._outcome(ReportStatus.REJECTED)
+
+    async def _execute(self, run: Run, spec: ActionSpec, view: dict[str, Any]) -> ReportStatus:
+        action, grant = run.action, run.grant
+        if not await self._ledger.start(self._entry(run.cause, action, LedgerState.STARTED)):
+            return await self._refuse(run.cause, action, "replayed: already started", remember=False)
+        evidence = {"grant_id": grant.grant_id, "grant_expires_at": grant.expires_at.isoformat(), "observed": view}
+        try:
+            await self._publish(action_report(run.cause, action, ReportStatus.STARTED,
+                                              f"acting under grant {grant.grant_id}", evidence))
+        except BaseException:
+            # Nothing was touched yet: forget the intent so the redelivery starts cleanly.
+            await self._ledger.abandon(action.action_id)
+            raise
+        run.saw("observe", view)
+        run.note(f"started {action.kind} on {action.target} with {action.params} under grant {grant.grant_id}")
+        try:
+            result = await self._target.act(action.kind, action.target, action.params, grant)
+        except Exception as err:
+            run.note(f"{action.kind} call failed: {err}")
+            return await self._fail(run, f"{action.kind} call failed: {err}", {"error": str(err)})
+        await self._ledger.record_before(action.action_id, result.before)
+        run.saw("act.before", result.before)
+        run.note(f"{action.kind} accepted by the target; verifying")
+        return await self._verify_and_settle(run, spec, result.before, resumed=False)
+
+    async def _resume(self, run: Run, entry: LedgerEntry) -> ReportStatus:
+        run.note(f"{RESUMED}: the action may have run; verifying only, never acting again")
+        spec = self._catalog.get(run.action.kind)
+        if spec is None or spec.verification is None:
+            return await self._fail(run, f"{RESUMED}: {run.action.kind!r} cannot be verified", {})
+        return await self._verify_and_settle(run, spec, entry.before, resumed=True)
+
+    async def _verify_and_settle(self, run: Run, spec: ActionSpec, before: dict[str, Any] | None, *,
+                                 resumed: bool) -> ReportStatus:
+        recipe = spec.verification
+        assert recipe is not None  # admission refuses actions without a verification recipe
+        prefix = f"{RESUMED}: " if resumed else ""
+        result = await verify(self._target.observe, run.action.target, recipe, self._clock, self._interval)
+        run.saw("verify", result.observed)
+        evidence = result.evidence(recipe.checks) | {"grant_id": run.grant.grant_id}
+        if result.ok:
+            run.note(f"verified after {result.attempts} observation(s)")
+            detail = f"{prefix}verified: {', '.join(c.describe() for c in recipe.checks)}"
+            return await self._conclude(run, ReportStatus.VERIFIED, detail, evidence)
+        failed = f"verification failed within {recipe.timeout_s:g} s: {'; '.join(result.failing)}"
+        run.note(failed)
+        evidence["failing"] = result.failing
+        if spec.rollback is None:
+            return await self._fail(run, f"{prefix}{failed}; no rollback recipe", evidence)
+        status, detail = await self._rollback(run, spec, before, evidence)
+        return await self._conclude(run, status, f"{prefix}{failed}; {detail}", evidence, escalate=True)
+
+    async def _rollback(self, run: Run, spec: ActionSpec, before: dict[str, Any] | None,
+                        evidence: dict[str, Any]) -> tuple[ReportStatus, str]:
+        assert spec.rollback is not None
+        recipe = spec.rollback
+        params, missing = gate.rollback_params(recipe, before)
+        if missing:
+            run.note(f"rollback impossible: {'; '.join(missing)}")
+            return ReportStatus.FAILED, f"rollback impossible: {'; '.join(missing)}"
+        evidence["rollback"] = {"kind": recipe.kind, "params": params}
+        try:
+            result = await self._target.act(recipe.kind, run.action.target, params, run.grant)
+        except Exception as err:
+            run.note(f"rollback {recipe.kind} {params} failed: {err}")
+            return ReportStatus.FAILED, f"rollback {recipe.kind} {params} failed: {err}"
+        run.saw("rollback.after", result.after)
+        evidence["rollback"]["after"] = result.after
+        run.note(f"rolled back with {recipe.kind} {params}")
+        return ReportStatus.ROLLED_BACK, f"rolled back with {recipe.kind} {params}"
+
+    async def _fail(self, run: Run, detail: str, evidence: dict[str, Any]) -> ReportStatus:
+        return await self._conclude(run, ReportStatus.FAILED, detail, evidence, escalate=True)
+
+    async def _conclude(self, run: Run, status: ReportStatus, detail: str, evidence: dict[str, Any], *,
+                        escalate: bool = False) -> ReportStatus:
+        # The ledger is closed last: a crash before it replays the same derived ids, never the action.
+        run.note(f"reported {status.value}: {detail}")
+        await self._publish(action_report(run.cause, run.action, status, detail, evidence))
+        if escalate:
+            await self._publish(escalation(run.cause, run.action, detail, run.timeline, run.observations))
+        await self._ledger.finish(run.action.action_id, status.value, detail)
+        return self._outcome(status)
+
+    async def _publish(self, envelope: Envelope) -> None:
+        await self._publisher.publish(envelope)
+
+    def _outcome(self, status: ReportStatus) -> ReportStatus:
+        if self._on_outcome is not None:
+            self._on_outcome(status)
+        return status
+
+    @staticmethod
+    def _entry(cause: Envelope, action: SignedAction, state: LedgerState, outcome: str | None = None,
+               detail: str = "") -> LedgerEntry:
+        return LedgerEntry(action_id=action.action_id, envelope_id=cause.id, incident_id=action.incident_id,
+                           kind=action.kind, target=action.target, state=state, outcome=outcome, detail=detail)
+

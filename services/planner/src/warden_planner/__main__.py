@@ -1,0 +1,3 @@
+from warden_planner.app import main
+
+main()

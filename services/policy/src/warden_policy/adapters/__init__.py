@@ -1,0 +1,1 @@
+"""Implementations of the policy service's ports."""

@@ -1,0 +1,112 @@
+"""Use case: a plan was proposed. Gate its top-ranked acceptable action."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from warden_contracts.canonical import action_hash
+from warden_contracts.catalog import Catalog
+from warden_contracts.envelope import Envelope, derived_id
+from warden_contracts.events import DecisionOutcome, PlanProposed, ProposedAction
+
+from warden_policy.domain import messages
+from warden_policy.domain.approvals import Approval
+from warden_policy.domain.model import AccessLevel, effective_controls
+from warden_policy.domain.rules import Decision, DecisionRequest, RulesEngine
+from warden_policy.envelopes import APPROVAL_REQUESTED, DECIDED, ESCALATION, Release, reply
+from warden_policy.ports import Changes, Clock, Slot, StateStore
+from warden_policy.relay import process_once
+
+log = logging.getLogger("warden.policy")
+
+
+class PlanGate:
+    def __init__(self, *, store: StateStore, rules: RulesEngine, catalog: Catalog, release: Release,
+                 clock: Clock, default_access: AccessLevel) -> None:
+        self._store = store
+        self._rules = rules
+        self._catalog = catalog
+        self._release = release
+        self._clock = clock
+        self._default_access = default_access
+
+    async def handle(self, env: Envelope) -> list[Envelope]:
+        plan = env.payload(PlanProposed)
+        if not plan.actions:
+            log.info("plan %s proposes no action; nothing to gate", plan.plan_id,
+                     extra={"correlationid": env.correlationid})
+            return []
+        return await process_once(self._store, self._clock, env.id, lambda: self._decide(env, plan))
+
+    async def _decide(self, env: Envelope, plan: PlanProposed) -> Changes:
+        now = self._clock()
+        stored_controls = await self._store.controls()
+        changes = Changes()
+        timeline: list[str] = []
+        for action in plan.actions:  # ranked: the first acceptable action is the one gated
+            slot = await self._store.live_slot(action.target, now)
+            controls = effective_controls(stored_controls, environment=plan.environment, target=action.target,
+                                          default_access=self._default_access)
+            decision = self._rules.decide(DecisionRequest(
+                incident_id=plan.incident_id, incident_class=plan.incident_class, environment=plan.environment,
+                action=action, controls=controls, target_held_by=slot.action_id if slot else None))
+            timeline.append(f"{action.action_id} {action.kind} on {action.target}: {decision.outcome.value} "
+                            f"({'; '.join(decision.reasons)})")
+            if decision.proposal_defect:
+                changes.outbox.append(self._decided(env, plan, action, decision))
+                continue
+            self._act(env, plan, action, decision, changes, now, timeline)
+            return changes
+        changes.outbox.append(reply(env, ESCALATION, messages.escalation(
+            plan.incident_id, "no acceptable action in the plan: no action taken", plan.evidence, timeline),
+            "escalation"))
+        return changes
+
+    def _decided(self, env: Envelope, plan: PlanProposed, action: ProposedAction, decision: Decision,
+                 approval_id: str | None = None) -> Envelope:
+        payload = messages.decided(plan.incident_id, action, tier=decision.tier, run_mode=decision.run_mode.value,
+                                   outcome=decision.outcome, reasons=decision.reasons, approval_id=approval_id)
+        return reply(env, DECIDED, payload, f"decided/{action.action_id}")
+
+    def _act(self, env: Envelope, plan: PlanProposed, action: ProposedAction, decision: Decision,
+             changes: Changes, now: datetime, timeline: list[str]) -> None:
+        outcome = decision.outcome
+        if outcome is DecisionOutcome.EXECUTE:
+            slot, released = self._release(env, incident_id=plan.incident_id, action=action, tier=decision.tier,
+                                           approvers=[], now=now)
+            changes.acquire.append(slot)
+            changes.outbox += [self._decided(env, plan, action, decision), *released]
+        elif outcome is DecisionOutcome.AWAIT_APPROVAL:
+            approval = self._approval(env, plan, action, decision, now)
+            changes.new_approvals.append(approval)
+            changes.acquire.append(Slot(action.target, action.action_id, plan.incident_id, approval.expires_at))
+            spec = self._catalog.get(action.kind)
+            assert spec is not None, "the rules only ask for approval of catalog actions"
+            changes.outbox += [
+                self._decided(env, plan, action, decision, approval.approval_id),
+                reply(env, APPROVAL_REQUESTED, messages.approval_requested(approval, spec),
+                      f"approval-requested/{action.action_id}"),
+            ]
+        else:  # refused or handed off: no action, and a human gets the evidence
+            busy = any(r.startswith("target_busy") for r in decision.reasons)
+            reason = (f"tier {decision.tier} action {action.kind} on {action.target} handed off to humans"
+                      if outcome is DecisionOutcome.HANDOFF
+                      else f"action {action.kind} on {action.target} refused: no action taken")
+            changes.outbox += [
+                self._decided(env, plan, action, decision),
+                reply(env, ESCALATION, messages.escalation(plan.incident_id, reason, plan.evidence, timeline,
+                                                           priority="P2" if busy else "P1"), "escalation"),
+            ]
+
+    def _approval(self, env: Envelope, plan: PlanProposed, action: ProposedAction, decision: Decision,
+                  now: datetime) -> Approval:
+        return Approval(
+            approval_id=derived_id(env.id, f"approval/{action.action_id}"), incident_id=plan.incident_id,
+            correlationid=env.correlationid,
+            request_message_id=derived_id(env.id, f"approval-requested/{action.action_id}"),
+            action=action, action_hash=action_hash(action.kind, action.target, action.params),
+            tier=decision.tier, environment=plan.environment, run_mode=decision.run_mode,
+            requested_by=plan.requested_by, summary=plan.summary, requested_at=now,
+            expires_at=now + timedelta(seconds=decision.approval_timeout_s), evidence=list(plan.evidence),
+        )

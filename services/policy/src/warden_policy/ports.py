@@ -1,0 +1,90 @@
+"""Ports the use cases depend on; adapters live in `adapters/` (SQLite today, PostgreSQL later)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from warden_contracts.envelope import Envelope
+
+from warden_policy.domain.approvals import Approval
+from warden_policy.domain.model import ControlSetting
+
+Clock = Callable[[], datetime]
+
+
+class Conflict(Exception):
+    """Someone else changed the state this unit of work was decided on: reload and re-decide."""
+
+
+class AlreadyProcessed(Exception):
+    """The triggering message was processed meanwhile (redelivery or a competing replica)."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One in-flight action per target: held while awaiting approval and while executing."""
+
+    target: str
+    action_id: str
+    incident_id: str
+    lease_until: datetime
+
+
+@dataclass
+class Changes:
+    """Everything one unit of work writes, applied atomically together with its outbox."""
+
+    message_id: str | None = None
+    new_approvals: list[Approval] = field(default_factory=list)
+    # Written only where the stored version equals the record's version; the store bumps it.
+    updated_approvals: list[Approval] = field(default_factory=list)
+    # Taken only if free, lapsed, or already held by the same action (lease renewal).
+    acquire: list[Slot] = field(default_factory=list)
+    release: list[tuple[str, str]] = field(default_factory=list)  # (target, action_id)
+    used_tokens: list[tuple[str, datetime]] = field(default_factory=list)  # (jti, token expiry)
+    controls: list[ControlSetting] = field(default_factory=list)
+    outbox: list[Envelope] = field(default_factory=list)
+
+
+class StateStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def outbox_of(self, message_id: str) -> list[Envelope] | None:
+        """What processing `message_id` published, or None if it was never processed."""
+
+    async def get_approval(self, approval_id: str) -> Approval | None: ...
+
+    async def pending_for_incident(self, incident_id: str) -> list[Approval]: ...
+
+    async def due_approvals(self, now: datetime, limit: int = 100) -> list[Approval]: ...
+
+    async def live_slot(self, target: str, now: datetime) -> Slot | None: ...
+
+    async def token_used(self, jti: str) -> bool: ...
+
+    async def controls(self) -> dict[tuple[str, str], str]: ...
+
+    async def apply(self, changes: Changes, now: datetime) -> None:
+        """Atomic; raises Conflict or AlreadyProcessed and then writes nothing."""
+
+    async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]: ...
+
+    async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None: ...
+
+    async def purge(self, older_than: datetime, now: datetime) -> None:
+        """Forget published outbox rows and processed ids older than `older_than`, and lapsed tokens."""
+
+
+class IdentityVerifier(Protocol):
+    """Verifies an approver's identity token; raises warden_security.tokens.TokenRejected."""
+
+    def verify(self, token: str, *, require: tuple[str, ...] = ()) -> dict[str, Any]: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, envelope: Envelope) -> None: ...

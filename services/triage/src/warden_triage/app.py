@@ -1,0 +1,97 @@
+"""Composition root of the triage service: settings, adapters, handlers, HTTP routes."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from warden_bus.nats_bus import NatsBus
+from warden_bus.port import Bus
+from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
+from warden_contracts.envelope import MAX_MESSAGE_BYTES
+
+from warden_triage.adapters.classification_file import load_classifier
+from warden_triage.adapters.sqlite_store import SqliteIncidentStore
+from warden_triage.adapters.webhook import ALERT_TOPIC, WebhookGateway
+from warden_triage.domain.builtin_sources import builtin_registry
+from warden_triage.domain.incidents import IncidentTracker
+from warden_triage.handlers import AlertReceivedHandler
+
+SERVICE = "triage"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_creds: Path | None = None
+    data_dir: Path = Path("data")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=0, ge=0, le=65535)
+    log_level: str = "INFO"
+    webhook_token: SecretStr
+    max_payload_bytes: int = Field(default=256 * 1024, gt=0, le=MAX_MESSAGE_BYTES)
+    classification: Path | None = None
+
+    @field_validator("webhook_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("webhook_token must not be empty")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "state" / "triage.db"
+
+
+_COMPONENTS = ("bus",)
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
+    """Build the service. `overrides` set Settings fields, or replace the `bus` (tests)."""
+    components = {name: overrides.pop(name) for name in _COMPONENTS if name in overrides}
+    if settings is None:
+        settings = Settings(**overrides)
+    elif overrides:
+        settings = Settings(**(settings.model_dump() | overrides))
+
+    bus: Bus = components.get("bus") or _nats_bus(settings)
+    classifier = load_classifier(settings.classification)
+    sources = builtin_registry()
+    store = SqliteIncidentStore(settings.database_path)
+    counters = Counters()
+    tracker = IncidentTracker(store, classifier, sources)
+    bus.subscribe(ALERT_TOPIC, AlertReceivedHandler(tracker, bus, counters))
+    gateway = WebhookGateway(
+        registry=sources,
+        publisher=bus,
+        token=settings.webhook_token.get_secret_value(),
+        max_payload_bytes=settings.max_payload_bytes,
+        counters=counters,
+    )
+    return ServiceRuntime(
+        name=SERVICE,
+        bus=bus,
+        http_host=settings.http_host,
+        http_port=settings.http_port,
+        routes=gateway.routes(),
+        counters=counters,
+        on_start=[store.open],
+        on_stop=[store.close],
+    )
+
+
+def _nats_bus(settings: Settings) -> NatsBus:
+    if settings.nats_creds is None:
+        raise ValueError("WARDEN_NATS_CREDS is required: the path of the triage identity's .creds file")
+    return NatsBus(SERVICE, settings.nats_url, settings.nats_creds)
+
+
+def main() -> None:
+    settings = Settings()  # type: ignore[call-arg]  # required fields come from WARDEN_* variables
+    configure_logging(SERVICE, settings.log_level)
+    asyncio.run(create_app(settings).run())

@@ -1,0 +1,106 @@
+"""Reads an estate description (YAML) into fresh service states.
+
+Validation happens here, at the edge, so a typo in a custom estate fails at start-up with the
+offending field instead of surfacing later as a confusing simulation.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from warden_sandbox.domain.clock import iso
+from warden_sandbox.domain.service import Baseline, Deployment, ServiceState
+
+# A name is `service` or `namespace/service`; the HTTP routes rely on at most one slash, and the
+# last segment may not collide with a sub-resource of /v1/services/{name}.
+NAME_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}(/[a-z0-9][a-z0-9-]{0,62})?"
+RESERVED_SEGMENTS = {"deployments", "logs", "actions"}
+VERSION_PATTERN = r"v[0-9]+(\.[0-9]+){0,2}"
+
+
+class EstateError(ValueError):
+    pass
+
+
+class BaselineSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    memory_pct: float = Field(46.0, ge=30, le=60)
+    error_rate: float = Field(0.004, ge=0, le=0.01)
+    latency_ms: float = Field(120.0, gt=0)
+    queue_depth: int = Field(0, ge=0, le=500)
+    disk_pct: float = Field(35.0, ge=0, le=80)
+
+
+class ServiceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    environment: str = Field(min_length=1)
+    resource_group: str = Field(min_length=1)
+    provider: str = "Microsoft.Web/sites"
+    resource_id: str | None = None
+    version: str = Field(pattern=VERSION_PATTERN)
+    previous_version: str | None = Field(None, pattern=VERSION_PATTERN)
+    replicas: int = Field(2, ge=1, le=10)
+    dependencies: list[str] = Field(default_factory=list)
+    cert_days_left: int = Field(180, gt=14)
+    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str) -> str:
+        if "/" in name and name.rsplit("/", 1)[1] in RESERVED_SEGMENTS:
+            raise ValueError(f"the last segment of {name!r} collides with an API sub-resource")
+        return name
+
+
+class EstateSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subscription_id: str = Field(min_length=1)
+    services: list[ServiceSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EstateSpec:
+        names = [s.name for s in self.services]
+        if len(names) != len(set(names)):
+            raise ValueError("service names must be unique")
+        for svc in self.services:
+            unknown = [d for d in svc.dependencies if d not in names]
+            if unknown:
+                raise ValueError(f"{svc.name}: unknown dependencies {unknown}")
+        return self
+
+
+def _state(spec: ServiceSpec, subscription: str, at: str) -> ServiceState:
+    leaf = spec.name.rsplit("/", 1)[-1]
+    resource_id = spec.resource_id or (
+        f"/subscriptions/{subscription}/resourceGroups/{spec.resource_group}/providers/{spec.provider}/{leaf}")
+    history = [Deployment(v, at, "ci-pipeline") for v in (spec.previous_version, spec.version) if v]
+    base = Baseline(**spec.baseline.model_dump())
+    return ServiceState(
+        name=spec.name, environment=spec.environment, resource_group=spec.resource_group,
+        resource_id=resource_id, version=spec.version, previous_version=spec.previous_version,
+        replicas=spec.replicas, memory_pct=base.memory_pct, error_rate=base.error_rate,
+        latency_ms=base.latency_ms, queue_depth=base.queue_depth, disk_pct=base.disk_pct,
+        cert_days_left=float(spec.cert_days_left), dependencies=list(spec.dependencies),
+        deployments=history, baseline=base,
+    )
+
+
+def load_estate(path: Path | None, now: datetime) -> list[ServiceState]:
+    """Fresh states for the estate at `path` (the bundled estate.yaml when None)."""
+    source = str(path) if path else "estate.yaml (bundled)"
+    try:
+        text = path.read_text() if path else resources.files("warden_sandbox").joinpath("estate.yaml").read_text()
+        spec = EstateSpec.model_validate(yaml.safe_load(text))
+    except (OSError, yaml.YAMLError, ValidationError) as err:
+        raise EstateError(f"cannot load estate {source}: {err}") from err
+    at = iso(now)
+    return [_state(s, spec.subscription_id, at) for s in spec.services]
