@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     service = PlanningService(planner, store, catalog, clock, max_attempts=settings.max_attempts)
     runtime = ServiceRuntime(name=SERVICE, bus=bus, http_port=settings.http_port)
     outbox = Outbox(store, bus, runtime.counters)
-    register(bus, service, outbox)
+    register(bus, service, outbox, runtime.counters)
     runtime.on_start.append(store.open)
     runtime.on_stop += [sandbox.close, store.close]
     # Messages committed before a crash but never acknowledged by the broker go out on start.

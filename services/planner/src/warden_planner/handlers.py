@@ -38,7 +38,7 @@ class Outbox:
                 self._counters.inc(envelope.type.removeprefix("sre.").removesuffix(".v1").replace(".", "_"))
 
 
-def register(bus: Bus, service: PlanningService, outbox: Outbox) -> None:
+def register(bus: Bus, service: PlanningService, outbox: Outbox, counters: Counters) -> None:
     async def incident_changed(envelope: Envelope) -> None:
         await service.on_incident(envelope)
         await outbox.flush()
@@ -49,6 +49,7 @@ def register(bus: Bus, service: PlanningService, outbox: Outbox) -> None:
 
     async def control_changed(envelope: Envelope) -> None:
         await service.on_control(envelope)
+        counters.inc("control_recorded")
 
     bus.subscribe(INCIDENT_TOPIC, incident_changed)
     bus.subscribe(REPORT_TOPIC, action_reported)

@@ -59,8 +59,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     elif overrides:
         settings = Settings(**(settings.model_dump() | overrides))
 
+    classifier = load_classifier(settings.classification)  # a bad rule file stops the start-up here
     bus: Bus = components.get("bus") or _nats_bus(settings)
-    classifier = load_classifier(settings.classification)
     sources = builtin_registry()
     store = SqliteIncidentStore(settings.database_path)
     counters = Counters()

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from warden_contracts.canonical import canonical_json, sha256_hex
 
 GENESIS_HASH = "0" * 64
 HASH_HEX_LEN = 64
 _HASH_MEMBER = b',"hash":"'
+_ID_MEMBER = b'"message_id":"'
+_PREV_MEMBER = b'","prev_hash":"'
+_AT_MEMBER = b'","recorded_at":"'
+_SEQ_MEMBER = b',"seq":'
+_SOURCE_MEMBER = b',"source":'
 
 
 class MalformedLine(ValueError):
@@ -57,8 +61,7 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
     return canonical_json(record) + b"\n"
 
 
-@dataclass(frozen=True, slots=True)
-class LineParts:
+class LineParts(NamedTuple):
     hashed: bytes  # exactly the bytes whose SHA-256 must equal `hash`
     hash: str
     prev_hash: str
@@ -69,22 +72,52 @@ class LineParts:
 def split_line(line: bytes) -> LineParts:
     """Split a stored line (without its newline) into hashed bytes and chain fields.
 
-    Parses only the short scalar tail, never the envelope: this is the hot path of verification
-    and of start-up recovery. Any edited byte changes `hashed`, so the hash check stays total.
+    Reads only the short scalar tail, never the envelope: this is the hot path of verification and
+    of start-up recovery. Any edited byte changes `hashed`, so the hash check stays total. Inside a
+    JSON string every quote is escaped, so a bare `,"` only ever starts a member.
     """
     at = line.rfind(_HASH_MEMBER)
     if at < 0 or not line.startswith(b"{") or not line.endswith(b"}"):
         raise MalformedLine("not a chain record")
-    end = at + len(_HASH_MEMBER) + HASH_HEX_LEN
+    start = at + len(_HASH_MEMBER)
+    end = start + HASH_HEX_LEN
     if line[end : end + 2] != b'",':
         raise MalformedLine("hash member is not 64 characters followed by more fields")
+    hashed = line[:at] + line[end + 1 :]
+    digest = line[start:end].decode("ascii", errors="replace")
+    parts = _split_fast(line, end + 2, hashed, digest)
+    return parts if parts is not None else _split_generic(line[at + 1 :], hashed, digest)
+
+
+def _split_fast(line: bytes, pos: int, hashed: bytes, digest: str) -> LineParts | None:
+    """The tail exactly as `encode_record` writes it, or None to take the general path."""
+    if not line.startswith(_ID_MEMBER, pos):
+        return None
+    id_start = pos + len(_ID_MEMBER)
+    id_end = line.find(_PREV_MEMBER, id_start)
+    if id_end < 0:
+        return None
+    prev_start = id_end + len(_PREV_MEMBER)
+    prev_end = prev_start + HASH_HEX_LEN
+    seq_at = line.find(_SEQ_MEMBER, prev_end)
+    source_at = line.find(_SOURCE_MEMBER, seq_at)
+    raw_id, raw_seq = line[id_start:id_end], line[seq_at + len(_SEQ_MEMBER) : source_at]
+    if (not line.startswith(_AT_MEMBER, prev_end) or seq_at < 0 or source_at < 0 or not raw_seq.isdigit()
+            or b"\\" in raw_id):
+        return None
+    return LineParts(hashed, digest, line[prev_start:prev_end].decode("ascii", errors="replace"),
+                     int(raw_seq), raw_id.decode("utf-8", errors="replace"))
+
+
+def _split_generic(tail_bytes: bytes, hashed: bytes, digest: str) -> LineParts:
+    """Slow path: any flat tail (e.g. fields added later), validated field by field."""
     try:
-        tail = json.loads(b"{" + line[at + 1 :])
+        tail = json.loads(b"{" + tail_bytes)
     except ValueError as err:
         raise MalformedLine(f"unparsable chain fields: {err}") from None
-    seq, prev, digest, message_id = tail.get("seq"), tail.get("prev_hash"), tail.get("hash"), tail.get("message_id")
-    if type(seq) is not int or not isinstance(prev, str) or not isinstance(digest, str) or not isinstance(
-        message_id, str
-    ):
-        raise MalformedLine("missing or mistyped seq / prev_hash / hash / message_id")
-    return LineParts(line[:at] + line[end + 1 :], digest, prev, seq, message_id)
+    seq, prev, message_id = tail.get("seq"), tail.get("prev_hash"), tail.get("message_id")
+    if type(seq) is not int or not isinstance(prev, str) or not isinstance(message_id, str):
+        raise MalformedLine("missing or mistyped seq / prev_hash / message_id")
+    if tail.get("hash") != digest or any(isinstance(v, dict | list) for v in tail.values()):
+        raise MalformedLine("chain fields after the hash must be flat scalars")
+    return LineParts(hashed, digest, prev, seq, message_id)

@@ -6,7 +6,6 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from yarl import URL
 
 from warden_executor.domain.model import (
     ActResult,
@@ -30,9 +29,8 @@ class SandboxTargetProvider:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
 
-    def _url(self, path: str) -> URL:
-        # encoded=True keeps %2F in a service name from being turned back into a path separator.
-        return URL(self._base + path, encoded=True)
+    def _url(self, path: str) -> str:
+        return self._base + path
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

@@ -79,22 +79,42 @@ class SqliteLedger:
     async def get(self, action_id: str) -> LedgerEntry | None:
         async with self._store.db.execute(
             "SELECT action_id, envelope_id, incident_id, kind, target, state, outcome, detail, before "
-            "FROM ledger WHERE action_id = ?", (action_id,),
+            "FROM ledger WHERE action_id = ?",
+            (action_id,),
         ) as cur:
             row = await cur.fetchone()
         if row is None:
             return None
         before: dict[str, Any] | None = json.loads(row[8]) if row[8] else None
-        return LedgerEntry(action_id=row[0], envelope_id=row[1], incident_id=row[2], kind=row[3], target=row[4],
-                           state=LedgerState(row[5]), outcome=row[6], detail=row[7], before=before)
+        return LedgerEntry(
+            action_id=row[0],
+            envelope_id=row[1],
+            incident_id=row[2],
+            kind=row[3],
+            target=row[4],
+            state=LedgerState(row[5]),
+            outcome=row[6],
+            detail=row[7],
+            before=before,
+        )
 
     async def _insert(self, entry: LedgerEntry) -> bool:
         finished = _now() if entry.state is LedgerState.DONE else None
         cur = await self._store.db.execute(
             "INSERT OR IGNORE INTO ledger (action_id, envelope_id, incident_id, kind, target, state, outcome, "
             "detail, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (entry.action_id, entry.envelope_id, entry.incident_id, entry.kind, entry.target, entry.state.value,
-             entry.outcome, entry.detail, _now(), finished),
+            (
+                entry.action_id,
+                entry.envelope_id,
+                entry.incident_id,
+                entry.kind,
+                entry.target,
+                entry.state.value,
+                entry.outcome,
+                entry.detail,
+                _now(),
+                finished,
+            ),
         )
         await self._store.db.commit()
         return cur.rowcount == 1
@@ -106,8 +126,9 @@ class SqliteLedger:
         await self._insert(entry)
 
     async def record_before(self, action_id: str, before: dict[str, Any]) -> None:
-        await self._store.db.execute("UPDATE ledger SET before = ? WHERE action_id = ?",
-                                     (json.dumps(before, default=str), action_id))
+        await self._store.db.execute(
+            "UPDATE ledger SET before = ? WHERE action_id = ?", (json.dumps(before, default=str), action_id)
+        )
         await self._store.db.commit()
 
     async def finish(self, action_id: str, outcome: str, detail: str) -> None:
@@ -131,8 +152,12 @@ class SqliteControls:
             "SELECT scope, engaged, changed_at, changed_by, reason FROM kill_switch ORDER BY scope"
         ) as cur:
             rows = await cur.fetchall()
-        return [KillSwitch(scope=r[0], engaged=bool(r[1]), changed_at=datetime.fromisoformat(r[2]),
-                           changed_by=r[3], reason=r[4]) for r in rows]
+        return [
+            KillSwitch(
+                scope=r[0], engaged=bool(r[1]), changed_at=datetime.fromisoformat(r[2]), changed_by=r[3], reason=r[4]
+            )
+            for r in rows
+        ]
 
     async def save_kill_switch(self, switch: KillSwitch) -> bool:
         # Only a newer change wins, so a redelivered old message cannot undo a newer one.
@@ -141,8 +166,13 @@ class SqliteControls:
             "ON CONFLICT(scope) DO UPDATE SET engaged = excluded.engaged, changed_at = excluded.changed_at, "
             "changed_by = excluded.changed_by, reason = excluded.reason "
             "WHERE excluded.changed_at > kill_switch.changed_at",
-            (switch.scope, int(switch.engaged), switch.changed_at.astimezone(UTC).isoformat(timespec="microseconds"), switch.changed_by,
-             switch.reason),
+            (
+                switch.scope,
+                int(switch.engaged),
+                switch.changed_at.astimezone(UTC).isoformat(timespec="microseconds"),
+                switch.changed_by,
+                switch.reason,
+            ),
         )
         await self._store.db.commit()
         return cur.rowcount == 1

@@ -74,8 +74,11 @@ def preflight_changes(spec: ActionSpec, action: SignedAction, view: dict[str, An
     parameter mapping says which live field the action sets, so an action whose parameters
     already match the live state (e.g. rollback to the version already running) is a no-op.
     """
-    changes = [f"{check.describe()} no longer holds (observed {_observed(view, check.metric)})"
-               for check in spec.preflight if not check.holds(view)]
+    changes = [
+        f"{check.describe()} no longer holds (observed {_observed(view, check.metric)})"
+        for check in spec.preflight
+        if not check.holds(view)
+    ]
     if spec.rollback is not None:
         for param, field in spec.rollback.params_from_before.items():
             if param in action.params and view.get(field) == action.params[param]:

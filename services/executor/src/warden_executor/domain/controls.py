@@ -35,8 +35,13 @@ class KillSwitch:
 def kill_switch_from(change: ControlChanged, at: datetime) -> KillSwitch | None:
     if change.kind is not ControlKind.KILL_SWITCH:
         return None
-    return KillSwitch(scope=change.scope or GLOBAL_SCOPE, engaged=kill_switch_engaged(change.value),
-                      changed_at=at, changed_by=change.changed_by, reason=change.reason)
+    return KillSwitch(
+        scope=change.scope or GLOBAL_SCOPE,
+        engaged=kill_switch_engaged(change.value),
+        changed_at=at,
+        changed_by=change.changed_by,
+        reason=change.reason,
+    )
 
 
 def blocking(switches: list[KillSwitch], target: str | None) -> KillSwitch | None:

@@ -27,8 +27,10 @@ NOT_ELEVATING = "kill switch on: not elevating"
 
 def action_budget_s(catalog: Catalog, call_margin_s: float = 15.0) -> float:
     """Grant time one action may need: the longest verification plus the act and rollback calls."""
-    longest = max((s.verification.settle_s + s.verification.timeout_s
-                   for s in catalog.actions.values() if s.verification), default=0.0)
+    longest = max(
+        (s.verification.settle_s + s.verification.timeout_s for s in catalog.actions.values() if s.verification),
+        default=0.0,
+    )
     return longest + call_margin_s
 
 
@@ -58,9 +60,18 @@ class DrainResult:
 
 
 class DrainCoordinator:
-    def __init__(self, *, elevation: Elevation, source: ApprovedActionSource, executor: GrantedHandler,
-                 controls: ControlStore, clock: Clock, ttl_s: int, action_budget_s: float,
-                 max_actions: int = 50) -> None:
+    def __init__(
+        self,
+        *,
+        elevation: Elevation,
+        source: ApprovedActionSource,
+        executor: GrantedHandler,
+        controls: ControlStore,
+        clock: Clock,
+        ttl_s: int,
+        action_budget_s: float,
+        max_actions: int = 50,
+    ) -> None:
         if ttl_s <= action_budget_s:
             raise ValueError(f"elevation ttl {ttl_s} s cannot cover one action ({action_budget_s:g} s)")
         self._elevation, self._source, self._executor = elevation, source, executor

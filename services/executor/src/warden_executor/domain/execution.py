@@ -73,10 +73,19 @@ class Run:
 
 
 class ActionExecutor:
-    def __init__(self, *, trusted: dict[str, Ed25519PublicKey], catalog: Catalog, ledger: Ledger,
-                 controls: ControlStore, target: TargetProvider, publisher: Publisher, clock: Clock,
-                 poll_interval_s: float = POLL_INTERVAL_S,
-                 on_outcome: Callable[[ReportStatus], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        trusted: dict[str, Ed25519PublicKey],
+        catalog: Catalog,
+        ledger: Ledger,
+        controls: ControlStore,
+        target: TargetProvider,
+        publisher: Publisher,
+        clock: Clock,
+        poll_interval_s: float = POLL_INTERVAL_S,
+        on_outcome: Callable[[ReportStatus], None] | None = None,
+    ) -> None:
         self._trusted, self._catalog, self._ledger = trusted, catalog, ledger
         self._controls, self._target, self._publisher, self._clock = controls, target, publisher, clock
         self._interval = poll_interval_s
@@ -93,8 +102,11 @@ class ActionExecutor:
         if verdict.kind is gate.Replay.REPLAYED:
             return await self._refuse(cause, action, verdict.reason, remember=False)
         if verdict.kind is gate.Replay.REDELIVERED_DONE:
-            log.info("action %s already done; redelivery acknowledged", action.action_id,
-                     extra={"correlationid": cause.correlationid})
+            log.info(
+                "action %s already done; redelivery acknowledged",
+                action.action_id,
+                extra={"correlationid": cause.correlationid},
+            )
             return None
         if verdict.kind is gate.Replay.RESUME and entry is not None:
             return await self._resume(Run(cause, action, grant, self._clock), entry)
@@ -129,8 +141,9 @@ class ActionExecutor:
             return await self._refuse(run.cause, action, "replayed: already started", remember=False)
         evidence = {"grant_id": grant.grant_id, "grant_expires_at": grant.expires_at.isoformat(), "observed": view}
         try:
-            await self._publish(action_report(run.cause, action, ReportStatus.STARTED,
-                                              f"acting under grant {grant.grant_id}", evidence))
+            await self._publish(
+                action_report(run.cause, action, ReportStatus.STARTED, f"acting under grant {grant.grant_id}", evidence)
+            )
         except BaseException:
             # Nothing was touched yet: forget the intent so the redelivery starts cleanly.
             await self._ledger.abandon(action.action_id)
@@ -154,8 +167,9 @@ class ActionExecutor:
             return await self._fail(run, f"{RESUMED}: {run.action.kind!r} cannot be verified", {})
         return await self._verify_and_settle(run, spec, entry.before, resumed=True)
 
-    async def _verify_and_settle(self, run: Run, spec: ActionSpec, before: dict[str, Any] | None, *,
-                                 resumed: bool) -> ReportStatus:
+    async def _verify_and_settle(
+        self, run: Run, spec: ActionSpec, before: dict[str, Any] | None, *, resumed: bool
+    ) -> ReportStatus:
         recipe = spec.verification
         assert recipe is not None  # admission refuses actions without a verification recipe
         prefix = f"{RESUMED}: " if resumed else ""
@@ -174,8 +188,9 @@ class ActionExecutor:
         status, detail = await self._rollback(run, spec, before, evidence)
         return await self._conclude(run, status, f"{prefix}{failed}; {detail}", evidence, escalate=True)
 
-    async def _rollback(self, run: Run, spec: ActionSpec, before: dict[str, Any] | None,
-                        evidence: dict[str, Any]) -> tuple[ReportStatus, str]:
+    async def _rollback(
+        self, run: Run, spec: ActionSpec, before: dict[str, Any] | None, evidence: dict[str, Any]
+    ) -> tuple[ReportStatus, str]:
         assert spec.rollback is not None
         recipe = spec.rollback
         params, missing = gate.rollback_params(recipe, before)
@@ -196,8 +211,9 @@ class ActionExecutor:
     async def _fail(self, run: Run, detail: str, evidence: dict[str, Any]) -> ReportStatus:
         return await self._conclude(run, ReportStatus.FAILED, detail, evidence, escalate=True)
 
-    async def _conclude(self, run: Run, status: ReportStatus, detail: str, evidence: dict[str, Any], *,
-                        escalate: bool = False) -> ReportStatus:
+    async def _conclude(
+        self, run: Run, status: ReportStatus, detail: str, evidence: dict[str, Any], *, escalate: bool = False
+    ) -> ReportStatus:
         # The ledger is closed last: a crash before it replays the same derived ids, never the action.
         run.note(f"reported {status.value}: {detail}")
         await self._publish(action_report(run.cause, run.action, status, detail, evidence))
@@ -215,8 +231,16 @@ class ActionExecutor:
         return status
 
     @staticmethod
-    def _entry(cause: Envelope, action: SignedAction, state: LedgerState, outcome: str | None = None,
-               detail: str = "") -> LedgerEntry:
-        return LedgerEntry(action_id=action.action_id, envelope_id=cause.id, incident_id=action.incident_id,
-                           kind=action.kind, target=action.target, state=state, outcome=outcome, detail=detail)
-
+    def _entry(
+        cause: Envelope, action: SignedAction, state: LedgerState, outcome: str | None = None, detail: str = ""
+    ) -> LedgerEntry:
+        return LedgerEntry(
+            action_id=action.action_id,
+            envelope_id=cause.id,
+            incident_id=action.incident_id,
+            kind=action.kind,
+            target=action.target,
+            state=state,
+            outcome=outcome,
+            detail=detail,
+        )

@@ -26,22 +26,39 @@ def report_id(action_id: str, status: ReportStatus, cause_id: str) -> str:
     return derived_id(action_id, purpose)
 
 
-def action_report(cause: Envelope, action: SignedAction, status: ReportStatus, detail: str,
-                  evidence: dict[str, Any] | None = None) -> Envelope:
+def action_report(
+    cause: Envelope, action: SignedAction, status: ReportStatus, detail: str, evidence: dict[str, Any] | None = None
+) -> Envelope:
     payload = ActionReported(
-        action_id=action.action_id, incident_id=action.incident_id, kind=action.kind, target=action.target,
-        status=status, detail=detail, evidence=evidence or {},
+        action_id=action.action_id,
+        incident_id=action.incident_id,
+        kind=action.kind,
+        target=action.target,
+        status=status,
+        detail=detail,
+        evidence=evidence or {},
     )
-    return follow_up(cause, REPORTED_TOPIC, payload, source=SOURCE,
-                     id=report_id(action.action_id, status, cause.id))
+    return follow_up(cause, REPORTED_TOPIC, payload, source=SOURCE, id=report_id(action.action_id, status, cause.id))
 
 
-def escalation(cause: Envelope, action: SignedAction, reason: str, timeline: list[str],
-               observations: list[tuple[str, dict[str, Any], dict[str, Any], datetime]]) -> Envelope:
+def escalation(
+    cause: Envelope,
+    action: SignedAction,
+    reason: str,
+    timeline: list[str],
+    observations: list[tuple[str, dict[str, Any], dict[str, Any], datetime]],
+) -> Envelope:
     """A manual P1 with everything seen so far; `observations` are (tool, params, result, at)."""
-    evidence = [Evidence(tool=tool, params=params, result=result, untrusted=False, observed_at=at)
-                for tool, params, result, at in observations]
-    payload = EscalationRaised(incident_id=action.incident_id, priority="P1", reason=reason, raised_by=RAISED_BY,
-                               evidence=evidence, timeline=timeline)
-    return follow_up(cause, ESCALATION_TOPIC, payload, source=SOURCE,
-                     id=derived_id(action.action_id, "escalation"))
+    evidence = [
+        Evidence(tool=tool, params=params, result=result, untrusted=False, observed_at=at)
+        for tool, params, result, at in observations
+    ]
+    payload = EscalationRaised(
+        incident_id=action.incident_id,
+        priority="P1",
+        reason=reason,
+        raised_by=RAISED_BY,
+        evidence=evidence,
+        timeline=timeline,
+    )
+    return follow_up(cause, ESCALATION_TOPIC, payload, source=SOURCE, id=derived_id(action.action_id, "escalation"))

@@ -51,8 +51,9 @@ def failing_checks(checks: list[MetricCheck], view: dict[str, Any]) -> list[str]
     return [f"{c.describe()} (observed {view.get(c.metric, '<missing>')!r})" for c in checks if not c.holds(view)]
 
 
-async def verify(observe: Observe, target: str, recipe: Verification, clock: Clock,
-                 interval_s: float = POLL_INTERVAL_S) -> VerificationResult:
+async def verify(
+    observe: Observe, target: str, recipe: Verification, clock: Clock, interval_s: float = POLL_INTERVAL_S
+) -> VerificationResult:
     if recipe.settle_s > 0:
         await clock.sleep(recipe.settle_s)
     deadline = clock.monotonic() + recipe.timeout_s

@@ -40,9 +40,14 @@ CREATE INDEX IF NOT EXISTS outbox_cause ON outbox (cause_id);
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (published_at, seq);
 """
 
-APPROVAL_COLUMNS = ("approval_id, incident_id, correlationid, request_message_id, action, action_hash, tier, "
-                    "environment, run_mode, requested_by, summary, evidence, state, requested_at, expires_at, "
-                    "decided_by, reason, version")
+SELECT_APPROVALS = (
+    "SELECT approval_id, incident_id, correlationid, request_message_id, action, action_hash, tier, environment, "
+    "run_mode, requested_by, summary, evidence, state, requested_at, expires_at, decided_by, reason, version "
+    "FROM approvals ")
+INSERT_APPROVAL = (
+    "INSERT INTO approvals (approval_id, incident_id, correlationid, request_message_id, action, action_hash, tier, "
+    "environment, run_mode, requested_by, summary, evidence, state, requested_at, expires_at, decided_by, reason, "
+    "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def ts(value: datetime) -> str:
@@ -108,16 +113,16 @@ class SqliteStateStore:
         return [Envelope.from_bytes(r["body"].encode()) for r in rows]
 
     async def get_approval(self, approval_id: str) -> Approval | None:
-        rows = await self._rows(f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE approval_id = ?", (approval_id,))
+        rows = await self._rows(SELECT_APPROVALS + "WHERE approval_id = ?", (approval_id,))
         return _approval(rows[0]) if rows else None
 
     async def pending_for_incident(self, incident_id: str) -> list[Approval]:
-        rows = await self._rows(f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE incident_id = ? AND state = ? "
+        rows = await self._rows(SELECT_APPROVALS + "WHERE incident_id = ? AND state = ? "
                                 "ORDER BY requested_at", (incident_id, ApprovalState.PENDING.value))
         return [_approval(r) for r in rows]
 
     async def due_approvals(self, now: datetime, limit: int = 100) -> list[Approval]:
-        rows = await self._rows(f"SELECT {APPROVAL_COLUMNS} FROM approvals WHERE state = ? AND expires_at <= ? "
+        rows = await self._rows(SELECT_APPROVALS + "WHERE state = ? AND expires_at <= ? "
                                 "ORDER BY expires_at LIMIT ?", (ApprovalState.PENDING.value, ts(now), limit))
         return [_approval(r) for r in rows]
 
@@ -155,7 +160,7 @@ class SqliteStateStore:
                 raise AlreadyProcessed(c.message_id) from None
         for a in c.new_approvals:
             try:
-                await db.execute(f"INSERT INTO approvals ({APPROVAL_COLUMNS}) VALUES ({', '.join('?' * 18)})",
+                await db.execute(INSERT_APPROVAL,
                                  _approval_values(a))
             except sqlite3.IntegrityError:
                 raise Conflict(f"approval {a.approval_id} already exists") from None

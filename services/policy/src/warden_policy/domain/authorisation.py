@@ -38,13 +38,13 @@ def decision_problem(approval: Approval, claims: Mapping[str, Any], decision: Ap
     """The reason to reject this decision, or None when it may be applied."""
     if claims.get("approval_id") != approval.approval_id:
         return "token is bound to a different approval"
+    if jti_seen:
+        return "token replayed: jti already used"
     state = _state_problem(approval, now)
     if state:
         return state
     if claims.get("action_hash") != approval.action_hash:
         return "action_hash mismatch: the token approves a different action"
-    if jti_seen:
-        return "token replayed: jti already used"
     subject = str(claims.get("sub", ""))
     if decision is ApprovalDecision.APPROVE and subject == approval.requested_by:
         return f"self-approval: {subject} requested this action"

@@ -34,8 +34,13 @@ class ControlSetting:
     changed_by: str
 
 
-def parse_control(kind: ControlKind, value: str, scope: str, changed_by: str) -> ControlSetting:
-    """Validate an operator command; a command policy cannot honour exactly is refused, not ignored."""
+POLICY_CONTROLS = (ControlKind.KILL_SWITCH, ControlKind.ACCESS_LEVEL)
+
+
+def parse_control(kind: ControlKind, value: str, scope: str, changed_by: str) -> ControlSetting | None:
+    """None for controls other services apply; a policy control it cannot honour exactly is an error."""
+    if kind not in POLICY_CONTROLS:
+        return None
     if scope != GLOBAL_SCOPE and not (scope.startswith(SCOPE_PREFIXES) and scope.split(":", 1)[1]):
         raise InvalidControl(f"unsupported scope {scope!r}: use global, environment:<env> or target:<target>")
     normalised = value.strip().lower()
@@ -43,8 +48,6 @@ def parse_control(kind: ControlKind, value: str, scope: str, changed_by: str) ->
         raise InvalidControl(f"kill_switch value must be on or off, got {value!r}")
     if kind is ControlKind.ACCESS_LEVEL and normalised not in tuple(AccessLevel):
         raise InvalidControl(f"access_level value must be reader or privileged, got {value!r}")
-    if kind not in (ControlKind.KILL_SWITCH, ControlKind.ACCESS_LEVEL):
-        raise InvalidControl(f"policy does not apply control {kind.value!r}")
     return ControlSetting(kind=kind.value, scope=scope, value=normalised, changed_by=changed_by)
 
 

@@ -50,6 +50,11 @@ def _text(
     return value
 
 
+def _resource_name(item: str) -> str:
+    """`configurationItems` hold a name or a full resource id; the service is its last segment."""
+    return item.rstrip("/").rsplit("/", 1)[-1]
+
+
 def _required_text(container: Mapping[str, Any], key: str, path: str) -> str:
     value = _text(container, key, path)
     if value is None:  # unreachable: _text raises for a missing required field
@@ -150,7 +155,7 @@ def normalise_azure_monitor(payload: Any) -> AlertReceived:
     props = _custom_properties(data)
 
     resource_id = targets[0]
-    service = props.get("service") or (items[0] if items else resource_id.rstrip("/").rsplit("/", 1)[-1])
+    service = props.get("service") or _resource_name(items[0] if items else resource_id)
     labels = {**_context_labels(signal, context), **props}
     monitoring_service = essentials.get("monitoringService")
     if isinstance(monitoring_service, str):

@@ -6,7 +6,7 @@ offending field instead of surfacing later as a confusing simulation.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from warden_sandbox.domain.clock import iso
 from warden_sandbox.domain.service import Baseline, Deployment, ServiceState
 
-# A name is `service` or `namespace/service`; the HTTP routes rely on at most one slash, and the
-# last segment may not collide with a sub-resource of /v1/services/{name}.
-NAME_PATTERN = r"[a-z0-9][a-z0-9-]{0,62}(/[a-z0-9][a-z0-9-]{0,62})?"
+# A name is `service` or `namespace/service`: the HTTP routes rely on at most one slash, and the
+# last segment may not collide with a sub-resource of /v1/services/{name}. Patterns are anchored
+# because pydantic searches rather than full-matches.
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}(/[a-z0-9][a-z0-9-]{0,62})?$"
 RESERVED_SEGMENTS = {"deployments", "logs", "actions"}
-VERSION_PATTERN = r"v[0-9]+(\.[0-9]+){0,2}"
+VERSION_PATTERN = r"^v[0-9]+(\.[0-9]+){0,2}$"
 
 
 class EstateError(ValueError):
@@ -30,11 +31,11 @@ class EstateError(ValueError):
 class BaselineSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    memory_pct: float = Field(46.0, ge=30, le=60)
-    error_rate: float = Field(0.004, ge=0, le=0.01)
-    latency_ms: float = Field(120.0, gt=0)
-    queue_depth: int = Field(0, ge=0, le=500)
-    disk_pct: float = Field(35.0, ge=0, le=80)
+    memory_pct: float = Field(default=46.0, ge=30, le=60)
+    error_rate: float = Field(default=0.004, ge=0, le=0.01)
+    latency_ms: float = Field(default=120.0, gt=0)
+    queue_depth: int = Field(default=0, ge=0, le=500)
+    disk_pct: float = Field(default=35.0, ge=0, le=80)
 
 
 class ServiceSpec(BaseModel):
@@ -46,11 +47,11 @@ class ServiceSpec(BaseModel):
     provider: str = "Microsoft.Web/sites"
     resource_id: str | None = None
     version: str = Field(pattern=VERSION_PATTERN)
-    previous_version: str | None = Field(None, pattern=VERSION_PATTERN)
-    replicas: int = Field(2, ge=1, le=10)
+    previous_version: str | None = Field(default=None, pattern=VERSION_PATTERN)
+    replicas: int = Field(default=2, ge=1, le=10)
     dependencies: list[str] = Field(default_factory=list)
-    cert_days_left: int = Field(180, gt=14)
-    baseline: BaselineSpec = Field(default_factory=BaselineSpec)
+    cert_days_left: int = Field(default=180, gt=14)
+    baseline: BaselineSpec = Field(default_factory=lambda: BaselineSpec())
 
     @field_validator("name")
     @classmethod
@@ -78,20 +79,38 @@ class EstateSpec(BaseModel):
         return self
 
 
-def _state(spec: ServiceSpec, subscription: str, at: str) -> ServiceState:
+def _state(spec: ServiceSpec, subscription: str, now: datetime) -> ServiceState:
     leaf = spec.name.rsplit("/", 1)[-1]
     resource_id = spec.resource_id or (
-        f"/subscriptions/{subscription}/resourceGroups/{spec.resource_group}/providers/{spec.provider}/{leaf}")
-    history = [Deployment(v, at, "ci-pipeline") for v in (spec.previous_version, spec.version) if v]
-    base = Baseline(**spec.baseline.model_dump())
-    return ServiceState(
-        name=spec.name, environment=spec.environment, resource_group=spec.resource_group,
-        resource_id=resource_id, version=spec.version, previous_version=spec.previous_version,
-        replicas=spec.replicas, memory_pct=base.memory_pct, error_rate=base.error_rate,
-        latency_ms=base.latency_ms, queue_depth=base.queue_depth, disk_pct=base.disk_pct,
-        cert_days_left=float(spec.cert_days_left), dependencies=list(spec.dependencies),
-        deployments=history, baseline=base,
+        f"/subscriptions/{subscription}/resourceGroups/{spec.resource_group}/providers/{spec.provider}/{leaf}"
     )
+    # A plausible history: the previous release two weeks ago, the current one two days ago.
+    history = [
+        Deployment(v, iso(now - timedelta(days=age)), "ci-pipeline")
+        for v, age in ((spec.previous_version, 14), (spec.version, 2))
+        if v
+    ]
+    base = Baseline(**spec.baseline.model_dump())
+    state = ServiceState(
+        name=spec.name,
+        environment=spec.environment,
+        resource_group=spec.resource_group,
+        resource_id=resource_id,
+        version=spec.version,
+        previous_version=spec.previous_version,
+        replicas=spec.replicas,
+        memory_pct=base.memory_pct,
+        error_rate=base.error_rate,
+        latency_ms=base.latency_ms,
+        queue_depth=base.queue_depth,
+        disk_pct=base.disk_pct,
+        cert_days_left=float(spec.cert_days_left),
+        dependencies=list(spec.dependencies),
+        deployments=history,
+        baseline=base,
+    )
+    state.log(iso(now), "INFO", f"{spec.version} running with {spec.replicas} replicas")
+    return state
 
 
 def load_estate(path: Path | None, now: datetime) -> list[ServiceState]:
@@ -102,5 +121,4 @@ def load_estate(path: Path | None, now: datetime) -> list[ServiceState]:
         spec = EstateSpec.model_validate(yaml.safe_load(text))
     except (OSError, yaml.YAMLError, ValidationError) as err:
         raise EstateError(f"cannot load estate {source}: {err}") from err
-    at = iso(now)
-    return [_state(s, spec.subscription_id, at) for s in spec.services]
+    return [_state(s, spec.subscription_id, now) for s in spec.services]

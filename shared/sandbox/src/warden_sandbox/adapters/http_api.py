@@ -44,7 +44,8 @@ class ApiDeps:
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": message, **extra}, status=status)
+    headers = {"WWW-Authenticate": 'Bearer realm="warden-sandbox"'} if status == 401 else None
+    return web.json_response({"error": message, **extra}, status=status, headers=headers)
 
 
 class SandboxApi:
@@ -64,8 +65,9 @@ class SandboxApi:
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "ticks": self.deps.world.ticks,
-                                  "services": len(self.deps.world.services)})
+        return web.json_response(
+            {"status": "ok", "ticks": self.deps.world.ticks, "services": len(self.deps.world.services)}
+        )
 
     async def list_services(self, request: web.Request) -> web.Response:
         return web.json_response({"services": self.deps.world.views()})
@@ -75,15 +77,16 @@ class SandboxApi:
 
     async def deployments(self, request: web.Request) -> web.Response:
         svc = self.deps.world.get(request.match_info["name"])
-        return web.json_response({"deployments": [
-            {"version": d.version, "at": d.at, "by": d.by} for d in svc.deployments]})
+        return web.json_response(
+            {"deployments": [{"version": d.version, "at": d.at, "by": d.by} for d in svc.deployments]}
+        )
 
     async def logs(self, request: web.Request) -> web.Response:
         svc = self.deps.world.get(request.match_info["name"])
         raw = request.query.get("limit", str(DEFAULT_LOG_LINES))
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_LOG_LINES:
             return _error(422, f"limit must be an integer between 1 and {MAX_LOG_LINES}")
-        return web.json_response({"lines": list(svc.logs)[-int(raw):]})
+        return web.json_response({"lines": list(svc.logs)[-int(raw) :]})
 
     async def action(self, request: web.Request) -> web.Response:
         name, kind = request.match_info["name"], request.match_info["kind"]
@@ -92,8 +95,9 @@ class SandboxApi:
             return claims
         targets = claims.get("targets")
         if not isinstance(targets, list) or not (name in targets or "*" in targets):
-            log.warning("action refused: target not in token",
-                        extra={"service": name, "kind": kind, "sub": claims.get("sub")})
+            log.warning(
+                "action refused: target not in token", extra={"service": name, "kind": kind, "sub": claims.get("sub")}
+            )
             return _error(403, f"token does not grant access to {name!r}")
         self.deps.world.get(name)
         body = await _json_body(request)
@@ -102,15 +106,17 @@ class SandboxApi:
             return _error(422, "params must be a JSON object")
         result = self.deps.world.apply(name, kind, params, now=self.deps.clock(), actor=str(claims["sub"]))
         await self.deps.commit()
-        log.info("action applied", extra={"service": name, "kind": kind, "params": params,
-                                          "sub": claims["sub"], "jti": claims.get("jti")})
+        log.info(
+            "action applied",
+            extra={"service": name, "kind": kind, "params": params, "sub": claims["sub"], "jti": claims.get("jti")},
+        )
         return web.json_response({"before": result.before, "after": result.after})
 
     def _authenticate(self, request: web.Request) -> dict[str, Any] | web.Response:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return _error(401, "missing bearer token", headers_hint="Authorization: Bearer <JWT>")
+            return _error(401, "missing bearer token")
         if self.deps.verifier is None:
             # Fail closed: without a trusted elevation key no write can be authorised.
             return _error(401, "the sandbox has no trusted elevation key configured")
@@ -135,8 +141,10 @@ class SandboxApi:
         fault = self.deps.world.inject_fault(service, kind, body, now=self.deps.clock(), log_text=log_text)
         await self.deps.commit()
         log.info("fault injected", extra={"service": service, "kind": kind, "params": fault.params})
-        return web.json_response({"service": service, "kind": kind, "params": fault.params,
-                                  "view": self.deps.world.get(service).view()}, status=201)
+        return web.json_response(
+            {"service": service, "kind": kind, "params": fault.params, "view": self.deps.world.get(service).view()},
+            status=201,
+        )
 
     async def clear_faults(self, request: web.Request) -> web.Response:
         if not self._admin_ok(request):
@@ -156,17 +164,20 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.read())
     except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body is not valid JSON"}),
-                                 content_type="application/json") from None
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body is not valid JSON"}), content_type="application/json"
+        ) from None
     if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text=json.dumps({"error": "body must be a JSON object"}),
-                                 content_type="application/json")
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "body must be a JSON object"}), content_type="application/json"
+        )
     return body
 
 
 @web.middleware
-async def _domain_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                         ) -> web.StreamResponse:
+async def _domain_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except (UnknownService, UnknownAction) as err:

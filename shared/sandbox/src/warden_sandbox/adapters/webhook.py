@@ -58,8 +58,7 @@ class WebhookSender:
         if status >= 500 or status in RETRYABLE_4XX:
             log.warning("alert webhook failed; will retry", extra={**extra, "status": status})
             return Outcome.RETRY
-        log.error("alert webhook rejected the alert; dropped",
-                  extra={**extra, "status": status, "body": body})
+        log.error("alert webhook rejected the alert; dropped", extra={**extra, "status": status, "body": body})
         return Outcome.DROPPED
 
 

@@ -38,8 +38,10 @@ class AlertRule:
         return _COMPARE[self.operator](self.value(view), self.threshold)
 
     def describe(self, view: dict[str, Any]) -> str:
-        return (f"{self.title} on {view['name']}: {self.metric} is {view[self.metric]} "
-                f"({_SYMBOL[self.operator]} {self.threshold:g})")
+        return (
+            f"{self.title} on {view['name']}: {self.metric} is {view[self.metric]} "
+            f"({_SYMBOL[self.operator]} {self.threshold:g})"
+        )
 
 
 DEFAULT_RULES: tuple[AlertRule, ...] = (
@@ -74,8 +76,9 @@ def origin_alert_id(rule: AlertRule, view: dict[str, Any]) -> str:
     return f"{sub}_{view['resource_group']}_microsoft.insights_metricalerts_{rule.key}_{digest}"
 
 
-def common_alert(rule: AlertRule, view: dict[str, Any], *, alert_uuid: str, condition: str,
-                 fired_at: str, resolved_at: str | None) -> dict[str, Any]:
+def common_alert(
+    rule: AlertRule, view: dict[str, Any], *, alert_uuid: str, condition: str, fired_at: str, resolved_at: str | None
+) -> dict[str, Any]:
     sub = subscription_of(view["resource_id"])
     essentials: dict[str, Any] = {
         "alertId": f"/subscriptions/{sub}/providers/Microsoft.AlertsManagement/alerts/{alert_uuid}",

@@ -72,8 +72,11 @@ def _errors_and_latency(svc: ServiceState, rng: Random, at: str) -> None:
     if bad.ticks == 1:
         svc.log(at, "ERROR", f"5xx spike after deploy {bad.params['version']}")
     elif bad.ticks % SYMPTOM_EVERY == 0:
-        svc.log(at, "ERROR", f"HTTP 500 on POST /api/v1 (build {bad.params['version']}): "
-                             "NullReferenceException in RequestHandler")
+        svc.log(
+            at,
+            "ERROR",
+            f"HTTP 500 on POST /api/v1 (build {bad.params['version']}): NullReferenceException in RequestHandler",
+        )
 
 
 def _crash_loop(svc: ServiceState, at: str) -> bool:
@@ -95,8 +98,7 @@ def _queue(svc: ServiceState, rng: Random, at: str) -> None:
     if missing:
         svc.queue_depth += BACKLOG_GROWTH_PER_MISSING_REPLICA * missing
         if backlog.ticks % SYMPTOM_EVERY == 0:
-            svc.log(at, "WARN", f"consumer lag growing: {svc.queue_depth} messages waiting, "
-                                f"{svc.replicas} consumers")
+            svc.log(at, "WARN", f"consumer lag growing: {svc.queue_depth} messages waiting, {svc.replicas} consumers")
         return
     svc.queue_depth = max(svc.baseline.queue_depth, svc.queue_depth - DRAIN_PER_REPLICA * svc.replicas)
     if svc.queue_depth <= svc.baseline.queue_depth:

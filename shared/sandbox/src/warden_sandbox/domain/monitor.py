@@ -43,8 +43,9 @@ def _new_uuid() -> str:
 
 
 class Monitor:
-    def __init__(self, rules: Iterable[AlertRule] = DEFAULT_RULES, *, deliver: bool,
-                 new_uuid: Callable[[], str] = _new_uuid) -> None:
+    def __init__(
+        self, rules: Iterable[AlertRule] = DEFAULT_RULES, *, deliver: bool, new_uuid: Callable[[], str] = _new_uuid
+    ) -> None:
         self.rules = {rule.key: rule for rule in rules}
         # Without a webhook the monitor still tracks episodes, so history is meaningful.
         self.deliver = deliver
@@ -73,12 +74,25 @@ class Monitor:
                 self.outbox.append(transition.payload)
         return transitions
 
-    def _transition(self, rule: AlertRule, view: dict[str, Any], episode: Episode, condition: str,
-                    resolved_at: str | None) -> AlertTransition:
-        payload = common_alert(rule, view, alert_uuid=episode.alert_uuid, condition=condition,
-                               fired_at=episode.fired_at, resolved_at=resolved_at)
-        return AlertTransition(view["name"], rule.key, condition, resolved_at or episode.fired_at,
-                               payload["data"]["essentials"]["alertId"], payload)
+    def _transition(
+        self, rule: AlertRule, view: dict[str, Any], episode: Episode, condition: str, resolved_at: str | None
+    ) -> AlertTransition:
+        payload = common_alert(
+            rule,
+            view,
+            alert_uuid=episode.alert_uuid,
+            condition=condition,
+            fired_at=episode.fired_at,
+            resolved_at=resolved_at,
+        )
+        return AlertTransition(
+            view["name"],
+            rule.key,
+            condition,
+            resolved_at or episode.fired_at,
+            payload["data"]["essentials"]["alertId"],
+            payload,
+        )
 
     def next_pending(self) -> dict[str, Any] | None:
         return self.outbox[0] if self.outbox else None

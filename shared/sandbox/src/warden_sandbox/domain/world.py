@@ -56,8 +56,7 @@ def _check(specs: dict[str, ParamSpec], params: dict[str, Any], what: str) -> No
 
 
 class World:
-    def __init__(self, services: Iterable[ServiceState], *, rng: Random, catalog: Catalog,
-                 ticks: int = 0) -> None:
+    def __init__(self, services: Iterable[ServiceState], *, rng: Random, catalog: Catalog, ticks: int = 0) -> None:
         self.services = {svc.name: svc for svc in services}
         self.rng = rng
         self.catalog = catalog
@@ -87,8 +86,7 @@ class World:
 
     # -- actions (the remediator's writes) -------------------------------------------------
 
-    def apply(self, name: str, kind: str, params: dict[str, Any], *, now: datetime,
-              actor: str) -> ActionResult:
+    def apply(self, name: str, kind: str, params: dict[str, Any], *, now: datetime, actor: str) -> ActionResult:
         """Entry point for the HTTP API: dispatch by catalog kind after validating params."""
         svc = self.get(name)
         spec = self.catalog.get(kind)
@@ -113,8 +111,9 @@ class World:
     def scale_service(self, name: str, replicas: Any, *, now: datetime, actor: str = "operator") -> ActionResult:
         return self.apply(name, "scale_service", {"replicas": replicas}, now=now, actor=actor)
 
-    def rollback_deployment(self, name: str, to_version: Any, *, now: datetime,
-                            actor: str = "operator") -> ActionResult:
+    def rollback_deployment(
+        self, name: str, to_version: Any, *, now: datetime, actor: str = "operator"
+    ) -> ActionResult:
         return self.apply(name, "rollback_deployment", {"to_version": to_version}, now=now, actor=actor)
 
     def renew_certificate(self, name: str, *, now: datetime, actor: str = "operator") -> ActionResult:
@@ -158,8 +157,9 @@ class World:
 
     # -- faults (the scenario author's writes) ---------------------------------------------
 
-    def inject_fault(self, name: str, kind: str, params: dict[str, Any], *, now: datetime,
-                     log_text: str | None = None) -> Fault:
+    def inject_fault(
+        self, name: str, kind: str, params: dict[str, Any], *, now: datetime, log_text: str | None = None
+    ) -> Fault:
         svc = self.get(name)
         specs = self._fault_specs.get(kind)
         if specs is None:

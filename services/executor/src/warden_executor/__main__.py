@@ -1,0 +1,3 @@
+from warden_executor.app import main
+
+main()

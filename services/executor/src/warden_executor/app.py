@@ -1,0 +1,106 @@
+"""Composition root: the only place that reads settings and picks adapters.
+
+`create_app(settings, **overrides)` accepts replacements for the ports (tests, other clouds):
+bus, elevation, approved_source, target_provider, clock, catalog, trusted_keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from warden_bus.nats_bus import NatsBus
+from warden_bus.port import SubscriptionOptions
+from warden_bus.runtime import ServiceRuntime, configure_logging
+from warden_contracts.catalog import default_catalog
+from warden_contracts.events import ReportStatus
+from warden_security.keys import key_id, load_public_key
+
+from warden_executor.adapters.clock import SystemClock
+from warden_executor.adapters.nats_elevation import NatsApprovedActionSource, NatsElevation
+from warden_executor.adapters.sandbox_http import SandboxTargetProvider
+from warden_executor.adapters.sqlite_store import SqliteControls, SqliteLedger, SqliteStore
+from warden_executor.domain.doorbell import DrainCoordinator, action_budget_s
+from warden_executor.domain.execution import ActionExecutor
+from warden_executor.handlers import Handlers
+
+SERVICE = "executor"
+PENDING_TOPIC = "sre.action.pending.v1"
+CONTROL_TOPIC = "sre.control.changed.v1"
+OVERRIDES = frozenset({"bus", "elevation", "approved_source", "target_provider", "clock", "catalog", "trusted_keys"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_creds: Path
+    data_dir: Path
+    http_port: int = 0
+    log_level: str = "INFO"
+    sandbox_url: str
+    policy_pubkey: Path = Field(description="the policy's Ed25519 public key (PEM) that signs approved actions")
+    elevation_ttl_s: int = Field(120, ge=1, le=3600)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "state" / "executor.db"
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
+    unknown = set(overrides) - OVERRIDES
+    if unknown:
+        raise TypeError(f"unknown overrides: {sorted(unknown)}")
+    s = settings or Settings()  # type: ignore[call-arg]  # fields come from the environment
+    bus = overrides.get("bus") or NatsBus(SERVICE, s.nats_url, s.nats_creds)
+    catalog = overrides.get("catalog") or default_catalog()
+    clock = overrides.get("clock") or SystemClock()
+    trusted = overrides.get("trusted_keys")
+    if trusted is None:
+        public = load_public_key(s.policy_pubkey)
+        trusted = {key_id(public): public}
+    store = SqliteStore(s.db_path)
+    controls = SqliteControls(store)
+    target = overrides.get("target_provider") or SandboxTargetProvider(s.sandbox_url)
+    runtime = ServiceRuntime(SERVICE, bus, http_port=s.http_port)
+
+    def on_outcome(status: ReportStatus) -> None:
+        runtime.counters.inc(f"actions_{status.value}")
+
+    executor = ActionExecutor(
+        trusted=trusted,
+        catalog=catalog,
+        ledger=SqliteLedger(store),
+        controls=controls,
+        target=target,
+        publisher=bus,
+        clock=clock,
+        on_outcome=on_outcome,
+    )
+    coordinator = DrainCoordinator(
+        elevation=overrides.get("elevation") or NatsElevation(s.nats_url, s.nats_creds, SERVICE),
+        source=overrides.get("approved_source") or NatsApprovedActionSource(s.nats_url, SERVICE),
+        executor=executor,
+        controls=controls,
+        clock=clock,
+        ttl_s=s.elevation_ttl_s,
+        action_budget_s=action_budget_s(catalog),
+    )
+    handlers = Handlers(coordinator, controls, runtime.counters.inc)
+    # One doorbell at a time: a drain can outlast the ack wait of a prefetched batch.
+    bus.subscribe(PENDING_TOPIC, handlers.on_doorbell, SubscriptionOptions(batch_size=1))
+    bus.subscribe(CONTROL_TOPIC, handlers.on_control)
+    runtime.on_start.append(store.open)
+    runtime.on_stop.append(store.close)
+    if isinstance(target, SandboxTargetProvider):
+        runtime.on_stop.append(target.close)
+    return runtime
+
+
+def main() -> None:
+    settings = Settings()  # type: ignore[call-arg]
+    configure_logging(SERVICE, settings.log_level)
+    asyncio.run(create_app(settings).run())

@@ -1,0 +1,315 @@
+"""Fakes at the executor's ports (never inside the domain) and signed-action builders."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from warden_contracts.catalog import default_catalog
+from warden_contracts.envelope import Envelope, envelope_for, new_id
+from warden_contracts.events import SignedAction
+from warden_executor.domain.controls import KillSwitch
+from warden_executor.domain.execution import ActionExecutor
+from warden_executor.domain.model import (
+    ActResult,
+    Grant,
+    LedgerEntry,
+    LedgerState,
+    TargetActionFailed,
+    TargetNotFound,
+)
+from warden_security.action_signing import LocalSigner, sign_action
+
+APPROVED = "sre.action.approved.v1"
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    """Virtual time: sleeping advances it, so deadlines are exercised without waiting."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self._now, self._mono, self.slept = now, 1000.0, 0.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    async def sleep(self, seconds: float) -> None:
+        self._now += timedelta(seconds=seconds)
+        self._mono += seconds
+        self.slept += seconds
+        await asyncio.sleep(0)
+
+
+def healthy_view(name: str, **overrides: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "name": name,
+        "environment": "dev",
+        "resource_group": "rg-dev",
+        "resource_id": f"/sandbox/{name}",
+        "replicas": 2,
+        "version": "v1.3",
+        "previous_version": "v1.2",
+        "healthy": 1,
+        "memory_pct": 40.0,
+        "error_rate": 0.001,
+        "latency_ms": 80.0,
+        "queue_depth": 10,
+        "disk_pct": 30.0,
+        "cert_days_left": 90,
+        "restarts": 0,
+        "faults": [],
+        "dependencies": [],
+    }
+    return view | overrides
+
+
+Effect = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+def _restart(view: dict[str, Any], _: dict[str, Any]) -> None:
+    view.update(memory_pct=35.0, healthy=1, restarts=view["restarts"] + 1)
+
+
+def _scale(view: dict[str, Any], params: dict[str, Any]) -> None:
+    view["replicas"] = params["replicas"]
+
+
+def _rollback(view: dict[str, Any], params: dict[str, Any]) -> None:
+    view.update(previous_version=view["version"], version=params["to_version"], error_rate=0.001, healthy=1)
+
+
+def _renew(view: dict[str, Any], _: dict[str, Any]) -> None:
+    view["cert_days_left"] = 365
+
+
+@dataclass
+class InMemoryTarget:
+    """TargetProvider port in memory: applies each catalog action's effect to a service view."""
+
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    effects: dict[str, Effect] = field(
+        default_factory=lambda: {
+            "restart_service": _restart,
+            "scale_service": _scale,
+            "rollback_deployment": _rollback,
+            "renew_certificate": _renew,
+        }
+    )
+    calls: list[tuple[str, str, dict[str, Any], str | None]] = field(default_factory=list)
+    fail_kinds: set[str] = field(default_factory=set)
+    observations: int = 0
+    # Called on every read: lets a test make a service recover (or degrade) over time.
+    on_observe: Callable[[dict[str, Any]], None] | None = None
+
+    async def observe(self, target: str) -> dict[str, Any]:
+        self.observations += 1
+        if target not in self.services:
+            raise TargetNotFound(f"unknown service {target}")
+        if self.on_observe is not None:
+            self.on_observe(self.services[target])
+        return copy.deepcopy(self.services[target])
+
+    async def act(self, kind: str, target: str, params: dict[str, Any], grant: Grant) -> ActResult:
+        self.calls.append((kind, target, dict(params), grant.material.get("sandbox_token")))
+        if kind in self.fail_kinds:
+            raise TargetActionFailed(f"{kind} on {target}: HTTP 500: simulated failure")
+        view = self.services[target]
+        before = copy.deepcopy(view)
+        self.effects[kind](view, params)
+        return ActResult(before=before, after=copy.deepcopy(view))
+
+
+@dataclass
+class InMemoryLedger:
+    rows: dict[str, LedgerEntry] = field(default_factory=dict)
+
+    async def get(self, action_id: str) -> LedgerEntry | None:
+        return self.rows.get(action_id)
+
+    async def start(self, entry: LedgerEntry) -> bool:
+        if entry.action_id in self.rows:
+            return False
+        self.rows[entry.action_id] = entry
+        return True
+
+    async def close_unstarted(self, entry: LedgerEntry) -> None:
+        self.rows.setdefault(entry.action_id, entry)
+
+    async def record_before(self, action_id: str, before: dict[str, Any]) -> None:
+        self.rows[action_id] = _replace(self.rows[action_id], before=before)
+
+    async def finish(self, action_id: str, outcome: str, detail: str) -> None:
+        self.rows[action_id] = _replace(self.rows[action_id], state=LedgerState.DONE, outcome=outcome, detail=detail)
+
+    async def abandon(self, action_id: str) -> None:
+        if self.rows.get(action_id) and self.rows[action_id].state is LedgerState.STARTED:
+            del self.rows[action_id]
+
+
+def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
+    return replace(entry, **changes)
+
+
+@dataclass
+class InMemoryControls:
+    switches: dict[str, KillSwitch] = field(default_factory=dict)
+
+    async def kill_switches(self) -> list[KillSwitch]:
+        return list(self.switches.values())
+
+    async def save_kill_switch(self, switch: KillSwitch) -> bool:
+        old = self.switches.get(switch.scope)
+        if old is not None and old.changed_at >= switch.changed_at:
+            return False
+        self.switches[switch.scope] = switch
+        return True
+
+    def engage(self, scope: str = "global") -> None:
+        self.switches[scope] = KillSwitch(scope, True, START, "operator:alice", "drill")
+
+
+@dataclass
+class RecordingPublisher:
+    published: list[Envelope] = field(default_factory=list)
+
+    async def publish(self, envelope: Envelope) -> None:
+        self.published.append(envelope)
+
+    def of_type(self, topic: str) -> list[Envelope]:
+        return [e for e in self.published if e.type == topic]
+
+    def statuses(self) -> list[str]:
+        return [e.data["status"] for e in self.of_type("sre.action.reported.v1")]
+
+
+@dataclass
+class PolicySigner:
+    """Plays the policy: signs actions with its key and wraps them as approved envelopes."""
+
+    key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+
+    @property
+    def signer(self) -> LocalSigner:
+        return LocalSigner(self.key)
+
+    @property
+    def trusted(self) -> dict[str, Any]:
+        return {self.signer.key_id: self.key.public_key()}
+
+    def action(
+        self,
+        kind: str = "restart_service",
+        target: str = "checkout",
+        params: dict[str, Any] | None = None,
+        *,
+        tier: int = 1,
+        not_after: datetime | None = None,
+        action_id: str | None = None,
+        incident_id: str = "inc-1",
+    ) -> SignedAction:
+        return sign_action(
+            self.signer,
+            action_id=action_id or f"act-{new_id()[:8]}",
+            incident_id=incident_id,
+            kind=kind,
+            target=target,
+            params=params or {},
+            tier=tier,
+            approvers=["alice"],
+            not_after=not_after or START + timedelta(minutes=10),
+        )
+
+
+def approved(action: SignedAction, envelope_id: str | None = None) -> Envelope:
+    return envelope_for(
+        APPROVED, action, source="warden/policy", correlationid=action.incident_id, id=envelope_id or new_id()
+    )
+
+
+def grant(seconds: float = 120, now: datetime = START) -> Grant:
+    return Grant(
+        grant_id=f"grant-{new_id()[:8]}",
+        principal="executor",
+        expires_at=now + timedelta(seconds=seconds),
+        material={"sandbox_token": "token-abc"},
+    )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def policy() -> PolicySigner:
+    return PolicySigner()
+
+
+@pytest.fixture
+def target() -> InMemoryTarget:
+    return InMemoryTarget(
+        services={
+            "checkout": healthy_view("checkout", memory_pct=92.0),
+            "payments": healthy_view("payments", version="v2.0", previous_version="v1.9", error_rate=0.2),
+            "orders": healthy_view("orders", replicas=2, queue_depth=5000),
+        }
+    )
+
+
+@pytest.fixture
+def ledger() -> InMemoryLedger:
+    return InMemoryLedger()
+
+
+@pytest.fixture
+def controls() -> InMemoryControls:
+    return InMemoryControls()
+
+
+@pytest.fixture
+def publisher() -> RecordingPublisher:
+    return RecordingPublisher()
+
+
+@pytest.fixture
+def executor(
+    clock: FakeClock,
+    policy: PolicySigner,
+    target: InMemoryTarget,
+    ledger: InMemoryLedger,
+    controls: InMemoryControls,
+    publisher: RecordingPublisher,
+) -> ActionExecutor:
+    return ActionExecutor(
+        trusted=policy.trusted,
+        catalog=default_catalog(),
+        ledger=ledger,
+        controls=controls,
+        target=target,
+        publisher=publisher,
+        clock=clock,
+    )
+
+
+@pytest.fixture
+def kit() -> SimpleNamespace:
+    """Builders for tests (conftest modules are not importable under --import-mode=importlib)."""
+    return SimpleNamespace(
+        approved=approved,
+        grant=grant,
+        healthy_view=healthy_view,
+        InMemoryTarget=InMemoryTarget,
+        InMemoryControls=InMemoryControls,
+        PolicySigner=PolicySigner,
+        START=START,
+    )

@@ -1,0 +1,3 @@
+from warden_policy.app import main
+
+main()

@@ -1,0 +1,106 @@
+"""Composition root of the policy gate: the only place that reads settings."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from warden_bus.nats_bus import NatsBus
+from warden_bus.port import Bus
+from warden_bus.runtime import ServiceRuntime, configure_logging
+from warden_contracts.catalog import Catalog, default_catalog
+from warden_contracts.envelope import utcnow
+from warden_security.action_signing import LocalSigner
+from warden_security.keys import load_or_create_private_key, load_public_key
+from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenVerifier
+
+from warden_policy.adapters.config_files import load_policy_config
+from warden_policy.adapters.sqlite_store import SqliteStateStore
+from warden_policy.approval_desk import ApprovalDesk
+from warden_policy.domain.rules import PythonRules
+from warden_policy.envelopes import Release
+from warden_policy.handlers import PolicyHandlers
+from warden_policy.operations import Operations
+from warden_policy.plan_gate import PlanGate
+from warden_policy.ports import Clock, StateStore
+from warden_policy.relay import Relay
+
+SERVICE = "policy"
+# Test seams create_app accepts besides settings fields.
+COMPONENTS = frozenset({"bus", "clock", "store", "catalog"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_creds: Path
+    data_dir: Path = Path("data")
+    http_port: int = 0
+    log_level: str = "INFO"
+    # Ed25519 private key (PEM) that signs approved actions; created with a .pub.pem beside it if absent.
+    # Default: <data_dir>/keys/policy-signing.pem
+    signing_key: Path | None = None
+    # Public key (PEM) of the approver identity issuer (the local issuer in the embedded mode).
+    approver_issuer_pubkey: Path
+    # Directory holding response_plans.yaml and approvers.yaml; default: the files shipped in the package.
+    policy_config_dir: Path | None = None
+    # Overrides the agent default approval deadline of response_plans.yaml.
+    approval_timeout_s: int | None = Field(default=None, gt=0)
+    action_ttl_s: int = Field(default=600, gt=0)
+    deadline_interval_s: float = Field(default=0.5, gt=0)
+
+
+def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
+    unknown = set(overrides) - set(Settings.model_fields)
+    if unknown:
+        raise TypeError(f"create_app got unknown overrides: {sorted(unknown)}")
+    if settings is None:
+        return Settings(**overrides)
+    return Settings.model_validate({**settings.model_dump(), **overrides})
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
+    components = {k: overrides.pop(k) for k in list(overrides) if k in COMPONENTS}
+    s = _settings(settings, overrides)
+    config = load_policy_config(s.policy_config_dir)
+    plans = config.plans.with_timeout(s.approval_timeout_s)
+    catalog: Catalog = components.get("catalog") or default_catalog()
+    clock: Clock = components.get("clock") or utcnow
+    bus: Bus = components.get("bus") or NatsBus(SERVICE, s.nats_url, s.nats_creds)
+    store: StateStore = components.get("store") or SqliteStateStore(s.data_dir / "state" / "policy.db")
+    signing_key = load_or_create_private_key(s.signing_key or s.data_dir / "keys" / "policy-signing.pem")
+    verifier = TokenVerifier(load_public_key(s.approver_issuer_pubkey), LOCAL_APPROVER_ISSUER, APPROVAL_AUDIENCE)
+
+    release = Release(LocalSigner(signing_key), timedelta(seconds=s.action_ttl_s))
+    access = plans.agent.access_level
+    relay = Relay(bus, store, clock)
+    runtime = ServiceRuntime(name=SERVICE, bus=bus, http_port=s.http_port)
+    handlers = PolicyHandlers(
+        gate=PlanGate(store=store, rules=PythonRules(catalog, plans), catalog=catalog, release=release,
+                      clock=clock, default_access=access),
+        desk=ApprovalDesk(store=store, verifier=verifier, approvers=config.approvers, release=release,
+                          clock=clock, default_access=access),
+        ops=Operations(store=store, clock=clock), relay=relay, counters=runtime.counters,
+    )
+    handlers.register(bus)
+
+    async def deadline_loop() -> None:
+        while True:
+            await handlers.tick()
+            await asyncio.sleep(s.deadline_interval_s)
+
+    runtime.on_start.append(store.open)
+    runtime.on_stop.append(store.close)
+    runtime.background.append(deadline_loop)
+    return runtime
+
+
+def main() -> None:
+    settings = Settings()  # type: ignore[call-arg]  # required fields come from the environment
+    configure_logging(SERVICE, settings.log_level)
+    asyncio.run(create_app(settings).run())

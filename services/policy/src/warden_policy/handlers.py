@@ -1,0 +1,53 @@
+"""Thin handlers: envelope in -> use case -> envelopes out through the outbox relay."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from warden_bus.port import Bus
+from warden_bus.runtime import Counters
+from warden_contracts.envelope import Envelope
+from warden_contracts.events import IncidentChanged, IncidentState
+
+from warden_policy.approval_desk import ApprovalDesk
+from warden_policy.operations import Operations
+from warden_policy.plan_gate import PlanGate
+from warden_policy.relay import Relay
+
+UseCase = Callable[[Envelope], Awaitable[list[Envelope]]]
+
+
+class PolicyHandlers:
+    def __init__(self, *, gate: PlanGate, desk: ApprovalDesk, ops: Operations, relay: Relay,
+                 counters: Counters) -> None:
+        self._gate = gate
+        self._desk = desk
+        self._ops = ops
+        self._relay = relay
+        self._counters = counters
+
+    def register(self, bus: Bus) -> None:
+        bus.subscribe("sre.plan.proposed.v1", self._run("plans", self._gate.handle))
+        bus.subscribe("sre.approval.decided.v1", self._run("approval_decisions", self._desk.decide))
+        bus.subscribe("sre.incident.changed.v1", self._run("incident_changes", self._incident_changed))
+        bus.subscribe("sre.action.reported.v1", self._run("action_reports", self._ops.action_reported))
+        bus.subscribe("sre.control.changed.v1", self._run("control_changes", self._ops.control_changed))
+
+    def _run(self, counter: str, use_case: UseCase) -> Callable[[Envelope], Awaitable[None]]:
+        async def handle(env: Envelope) -> None:
+            await self._relay.send(await use_case(env))
+            self._counters.inc(counter)
+
+        return handle
+
+    async def _incident_changed(self, env: Envelope) -> list[Envelope]:
+        if env.payload(IncidentChanged).change is not IncidentState.RESOLVED:
+            return []
+        return await self._desk.supersede(env)
+
+    async def tick(self) -> None:
+        """One pass of the durable deadline and the outbox flush."""
+        expired = await self._desk.expire_due()
+        await self._relay.send(expired)
+        self._counters.inc("approvals_expired", len(expired) // 2)
+        await self._relay.flush()

@@ -1,0 +1,139 @@
+"""Approval state transitions, optimistic concurrency in the store, exactly-once processing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from warden_contracts.envelope import Envelope, envelope_for
+from warden_contracts.events import ActionPending, ProposedAction
+from warden_policy.adapters.sqlite_store import SqliteStateStore
+from warden_policy.domain.approvals import Approval, ApprovalState, TransitionError
+from warden_policy.domain.model import RunMode
+from warden_policy.ports import Changes, Conflict, Slot
+from warden_policy.relay import process_once
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def approval(**overrides: object) -> Approval:
+    base = Approval(
+        approval_id="apr-1", incident_id="inc-1", correlationid="inc-1", request_message_id="msg-req",
+        action=ProposedAction(action_id="act-1", kind="restart_service", target="checkout", params={},
+                              rationale="r", confidence=0.9),
+        action_hash="h", tier=1, environment="dev", run_mode=RunMode.REVIEW, requested_by="warden-planner",
+        summary="s", requested_at=NOW, expires_at=NOW + timedelta(minutes=15))
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def test_policy_pending_moves_to_each_terminal_state_once() -> None:
+    pending = approval()
+    approved = pending.approve("alice", "ok", NOW)
+    assert (approved.state, approved.decided_by, approved.version) == (ApprovalState.APPROVED, "alice", 1)
+    assert pending.deny("bob", "no", NOW).state is ApprovalState.DENIED
+    assert pending.supersede("incident resolved").state is ApprovalState.SUPERSEDED
+    expired = pending.expire(pending.expires_at)
+    assert expired.state is ApprovalState.EXPIRED and "no action taken" in expired.reason
+    for terminal in (approved, expired):
+        with pytest.raises(TransitionError):
+            terminal.approve("bob", "", NOW)
+        with pytest.raises(TransitionError):
+            terminal.supersede("again")
+
+
+def test_policy_deadline_closes_the_approval_before_the_timer_runs() -> None:
+    pending = approval()
+    after = pending.expires_at + timedelta(seconds=1)
+    assert pending.is_due(after) and not pending.is_open(after)
+    with pytest.raises(TransitionError, match="expired"):
+        pending.approve("alice", "late", after)
+    with pytest.raises(TransitionError, match="not past its deadline"):
+        pending.expire(NOW)
+
+
+@pytest.fixture
+async def stores(tmp_path: Path):  # two connections = two replicas sharing the database
+    first, second = SqliteStateStore(tmp_path / "policy.db"), SqliteStateStore(tmp_path / "policy.db")
+    await first.open()
+    await second.open()
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+async def test_policy_optimistic_concurrency_conflict_then_redecide(stores) -> None:
+    first, second = stores
+    await first.apply(Changes(new_approvals=[approval()]), NOW)
+    seen_by_first = await first.get_approval("apr-1")
+    seen_by_second = await second.get_approval("apr-1")
+    assert seen_by_first and seen_by_second and seen_by_first.version == seen_by_second.version == 1
+
+    await first.apply(Changes(updated_approvals=[seen_by_first.approve("alice", "ok", NOW)]), NOW)
+    late = seen_by_second.supersede("incident resolved")
+    with pytest.raises(Conflict):
+        await second.apply(Changes(updated_approvals=[late], outbox=[_msg("lost")]), NOW)
+
+    reloaded = await second.get_approval("apr-1")
+    assert reloaded and reloaded.state is ApprovalState.APPROVED and reloaded.version == 2
+    assert await second.unpublished(NOW) == []  # the conflicting unit of work wrote nothing
+
+
+async def test_policy_target_slot_is_exclusive_until_released_or_lapsed(stores) -> None:
+    store, _ = stores
+    lease = NOW + timedelta(minutes=5)
+    await store.apply(Changes(acquire=[Slot("checkout", "act-1", "inc-1", lease)]), NOW)
+    with pytest.raises(Conflict):
+        await store.apply(Changes(acquire=[Slot("checkout", "act-2", "inc-2", lease)]), NOW)
+    await store.apply(Changes(acquire=[Slot("checkout", "act-1", "inc-1", lease + timedelta(minutes=5))]), NOW)
+    assert (await store.live_slot("checkout", lease + timedelta(minutes=1))).action_id == "act-1"
+    await store.apply(Changes(release=[("checkout", "act-1")]), NOW)
+    assert await store.live_slot("checkout", NOW) is None
+    await store.apply(Changes(acquire=[Slot("payments", "act-3", "inc-3", lease)]), NOW)
+    await store.apply(Changes(acquire=[Slot("payments", "act-4", "inc-4", lease + timedelta(hours=1))]),
+                      lease + timedelta(seconds=1))
+    assert (await store.live_slot("payments", lease + timedelta(seconds=2))).action_id == "act-4"
+
+
+def _msg(action_id: str) -> Envelope:
+    return envelope_for("sre.action.pending.v1", ActionPending(action_id=action_id), source="warden/policy",
+                        correlationid="inc-1")
+
+
+async def test_policy_process_once_replays_the_stored_outbox(stores) -> None:
+    store, _ = stores
+    calls: list[int] = []
+    sent = [_msg("act-1"), _msg("act-2")]
+
+    async def attempt() -> Changes:
+        calls.append(1)
+        return Changes(outbox=list(sent))
+
+    first = await process_once(store, lambda: NOW, "cause-1", attempt)
+    again = await process_once(store, lambda: NOW, "cause-1", attempt)
+    assert calls == [1]
+    assert [e.id for e in first] == [e.id for e in again] == [e.id for e in sent]
+    assert [e.id for e in await store.unpublished(NOW)] == [e.id for e in sent]
+    await store.mark_published([sent[0].id], NOW)
+    assert [e.id for e in await store.unpublished(NOW)] == [sent[1].id]
+
+
+async def test_policy_process_once_redecides_after_a_conflict(stores) -> None:
+    first, second = stores
+    await first.apply(Changes(new_approvals=[approval()]), NOW)
+    stale = await second.get_approval("apr-1")
+    await first.apply(Changes(updated_approvals=[stale.deny("bob", "no", NOW)]), NOW)
+    decisions: list[ApprovalState] = []
+
+    async def attempt() -> Changes:
+        current = await second.get_approval("apr-1") if decisions else stale
+        decisions.append(current.state)
+        if current.state is not ApprovalState.PENDING:
+            return Changes()
+        return Changes(updated_approvals=[current.supersede("incident resolved")])
+
+    await process_once(second, lambda: NOW, "cause-2", attempt)
+    assert decisions == [ApprovalState.PENDING, ApprovalState.DENIED]
+    final = await first.get_approval("apr-1")
+    assert final.state is ApprovalState.DENIED and final.version == 2

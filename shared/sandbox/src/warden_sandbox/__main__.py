@@ -1,0 +1,3 @@
+from warden_sandbox.app import main
+
+main()
