@@ -72,8 +72,13 @@ def create_app(
         return web.json_response({"seq": seq, "hash": digest})
 
     return ServiceRuntime(
-        name=SERVICE, bus=bus, http_port=settings.http_port, counters=counters,
-        routes=[web.get("/v1/audit/head", head)], on_start=[recorder.open], on_stop=[recorder.close],
+        name=SERVICE,
+        bus=bus,
+        http_port=settings.http_port,
+        counters=counters,
+        routes=[web.get("/v1/audit/head", head)],
+        on_start=[recorder.open],
+        on_stop=[recorder.close],
     )
 
 

@@ -22,13 +22,22 @@ SOURCE = "warden/audit"
 def recorded_envelope(record: Mapping[str, Any]) -> Envelope:
     """The SIEM event for a record; its id is derived, so re-announcing a record is de-duplicated."""
     payload = AuditRecorded(
-        seq=record["seq"], record_hash=record["hash"], prev_hash=record["prev_hash"],
-        message_id=record["message_id"], message_type=record["type"], correlationid=record["correlationid"],
-        producer=record["source"], recorded_at=record["recorded_at"],
+        seq=record["seq"],
+        record_hash=record["hash"],
+        prev_hash=record["prev_hash"],
+        message_id=record["message_id"],
+        message_type=record["type"],
+        correlationid=record["correlationid"],
+        producer=record["source"],
+        recorded_at=record["recorded_at"],
     )
     return envelope_for(
-        RECORDED_TOPIC, payload, source=SOURCE, correlationid=record["correlationid"],
-        causationid=record["message_id"], subject=record["subject"],
+        RECORDED_TOPIC,
+        payload,
+        source=SOURCE,
+        correlationid=record["correlationid"],
+        causationid=record["message_id"],
+        subject=record["subject"],
         id=derived_id(record["message_id"], "audit-recorded"),
     )
 
@@ -54,5 +63,9 @@ class AuditHandler:
         except Exception:
             # The record is durable and the SIEM stream can be re-derived from the log: ack anyway.
             self._counters.inc("audit_announce_failures")
-            log.exception("could not publish %s for seq %s", RECORDED_TOPIC, result.record["seq"],
-                          extra={"correlationid": result.record["correlationid"]})
+            log.exception(
+                "could not publish %s for seq %s",
+                RECORDED_TOPIC,
+                result.record["seq"],
+                extra={"correlationid": result.record["correlationid"]},
+            )

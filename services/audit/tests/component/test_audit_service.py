@@ -21,9 +21,17 @@ INCIDENT_TOPIC = "sre.incident.changed.v1"
 
 def incident(n: int) -> Envelope:
     payload = IncidentChanged(
-        incident_id=f"inc-{n}", change=IncidentState.OPENED, incident_class="memory_pressure", title="t",
-        service="checkout", resource_id="/r/checkout", environment="dev", severity=Severity.SEV2,
-        fingerprint="fp", alert_count=1, opened_at=datetime.now(UTC),
+        incident_id=f"inc-{n}",
+        change=IncidentState.OPENED,
+        incident_class="memory_pressure",
+        title="t",
+        service="checkout",
+        resource_id="/r/checkout",
+        environment="dev",
+        severity=Severity.SEV2,
+        fingerprint="fp",
+        alert_count=1,
+        opened_at=datetime.now(UTC),
     )
     return envelope_for(INCIDENT_TOPIC, payload, source="warden/triage", correlationid=f"inc-{n}")
 
@@ -46,8 +54,9 @@ async def started(broker: EmbeddedBroker, data_dir: Path) -> ServiceRuntime:
     return app
 
 
-async def test_records_bus_traffic_and_dead_letters_in_one_verified_chain(broker: EmbeddedBroker,
-                                                                           tmp_path: Path) -> None:
+async def test_records_bus_traffic_and_dead_letters_in_one_verified_chain(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
     audit_dir = tmp_path / "audit"
     app = await started(broker, tmp_path)
     triage = broker.bus("triage")
@@ -86,8 +95,9 @@ async def test_records_bus_traffic_and_dead_letters_in_one_verified_chain(broker
         await app.stop()
 
 
-async def test_same_envelope_id_is_recorded_once_across_redelivery_and_restart(broker: EmbeddedBroker,
-                                                                               tmp_path: Path) -> None:
+async def test_same_envelope_id_is_recorded_once_across_redelivery_and_restart(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
     audit_dir = tmp_path / "audit"
     message = incident(7)
     app = await started(broker, tmp_path)
@@ -105,8 +115,9 @@ async def test_same_envelope_id_is_recorded_once_across_redelivery_and_restart(b
         await broker.publish_raw(INCIDENT_TOPIC, message.to_bytes(), msg_id="third")
         follower = incident(8)
         await broker.publish_raw(INCIDENT_TOPIC, follower.to_bytes(), msg_id="fourth")
-        await eventually(lambda: len(records(audit_dir)) >= 2
-                         and restarted.counters.values.get("audit_duplicates") == 1)
+        await eventually(
+            lambda: len(records(audit_dir)) >= 2 and restarted.counters.values.get("audit_duplicates") == 1
+        )
         logged = records(audit_dir)
         assert [(r["seq"], r["message_id"]) for r in logged] == [(1, message.id), (2, follower.id)]
         assert logged[1]["prev_hash"] == logged[0]["hash"]

@@ -21,9 +21,16 @@ AT = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 
 def envelope(message_id: str = "m-1", **extra: object) -> dict[str, object]:
-    return {"id": message_id, "source": "warden/triage", "type": "sre.incident.changed.v1",
-            "correlationid": "inc-1", "causationid": "a-1", "subject": "checkout",
-            "data": {"incident_id": "inc-1", "hash": "not-the-record-hash"}, **extra}
+    return {
+        "id": message_id,
+        "source": "warden/triage",
+        "type": "sre.incident.changed.v1",
+        "correlationid": "inc-1",
+        "causationid": "a-1",
+        "subject": "checkout",
+        "data": {"incident_id": "inc-1", "hash": "not-the-record-hash"},
+        **extra,
+    }
 
 
 def test_record_carries_envelope_identity_and_links_to_genesis() -> None:
@@ -31,7 +38,11 @@ def test_record_carries_envelope_identity_and_links_to_genesis() -> None:
     assert record["seq"] == 1
     assert record["prev_hash"] == "0" * 64
     assert record["recorded_at"] == "2026-11-21T10:00:00Z"
-    assert (record["message_id"], record["type"], record["source"]) == ("m-1", "sre.incident.changed.v1", "warden/triage")
+    assert (record["message_id"], record["type"], record["source"]) == (
+        "m-1",
+        "sre.incident.changed.v1",
+        "warden/triage",
+    )
     assert (record["correlationid"], record["causationid"], record["subject"]) == ("inc-1", "a-1", "checkout")
     assert record["envelope"] == envelope()
 
@@ -75,4 +86,3 @@ def test_split_accepts_flat_fields_added_after_hash_later() -> None:
 def test_split_rejects_what_is_not_a_record(line: bytes) -> None:
     with pytest.raises(MalformedLine):
         split_line(line)
-

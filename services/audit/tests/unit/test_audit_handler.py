@@ -38,10 +38,12 @@ class FakeBus:
 
 
 def control(n: int) -> Envelope:
-    payload = ControlChanged(kind=ControlKind.KILL_SWITCH, value="on", changed_by="ops@example.com",
-                             reason=f"drill {n}")
-    return envelope_for("sre.control.changed.v1", payload, source="warden/operator", correlationid=f"ctl-{n}",
-                        causationid=f"cause-{n}")
+    payload = ControlChanged(
+        kind=ControlKind.KILL_SWITCH, value="on", changed_by="ops@example.com", reason=f"drill {n}"
+    )
+    return envelope_for(
+        "sre.control.changed.v1", payload, source="warden/operator", correlationid=f"ctl-{n}", causationid=f"cause-{n}"
+    )
 
 
 async def handler_on(audit_dir: Path, bus: FakeBus, counters: Counters) -> AuditHandler:

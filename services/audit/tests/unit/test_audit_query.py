@@ -19,8 +19,15 @@ async def log(tmp_path: Path) -> Path:
     await recorder.open()
     for n in range(1, 11):
         correlation = "inc-a" if n % 2 else 'inc-"b"'
-        await recorder.record({"id": f"m-{n}", "source": "warden/triage", "type": "sre.incident.changed.v1",
-                               "correlationid": correlation, "data": {"note": "inc-a" if n == 4 else ""}})
+        await recorder.record(
+            {
+                "id": f"m-{n}",
+                "source": "warden/triage",
+                "type": "sre.incident.changed.v1",
+                "correlationid": correlation,
+                "data": {"note": "inc-a" if n == 4 else ""},
+            }
+        )
     await recorder.close()
     return tmp_path
 
@@ -35,8 +42,10 @@ def test_records_for_a_correlation_id(log: Path) -> None:
     assert records_for(log, "inc-unknown") == []
 
 
-@pytest.mark.parametrize(("cursor", "expected"), [(0, list(range(1, 11))), (3, list(range(4, 11))),
-                                                   (4, list(range(5, 11))), (9, [10]), (10, []), (99, [])])
+@pytest.mark.parametrize(
+    ("cursor", "expected"),
+    [(0, list(range(1, 11))), (3, list(range(4, 11))), (4, list(range(5, 11))), (9, [10]), (10, []), (99, [])],
+)
 def test_records_since_a_cursor(log: Path, cursor: int, expected: list[int]) -> None:
     assert [r["seq"] for r in records_since(log, cursor)] == expected
 

@@ -25,8 +25,12 @@ class MemoryStore:
     async def recover(self) -> ChainState:
         self.recover_calls += 1
         last = self.records[-1] if self.records else None
-        return ChainState(last["seq"] if last else 0, last["hash"] if last else GENESIS_HASH,
-                          {r["message_id"] for r in self.records}, copy.deepcopy(self.records[-5:]))
+        return ChainState(
+            last["seq"] if last else 0,
+            last["hash"] if last else GENESIS_HASH,
+            {r["message_id"] for r in self.records},
+            copy.deepcopy(self.records[-5:]),
+        )
 
     async def append(self, records: Sequence[Mapping[str, Any]]) -> None:
         self.append_calls += 1
@@ -46,8 +50,13 @@ def clock() -> datetime:
 
 
 def envelope(n: int) -> dict[str, object]:
-    return {"id": f"m-{n}", "source": "warden/executor", "type": "sre.action.reported.v1",
-            "correlationid": "inc-3", "data": {"n": n}}
+    return {
+        "id": f"m-{n}",
+        "source": "warden/executor",
+        "type": "sre.action.reported.v1",
+        "correlationid": "inc-3",
+        "data": {"n": n},
+    }
 
 
 def assert_chained(records: list[dict[str, Any]]) -> None:

@@ -24,8 +24,13 @@ def clock() -> datetime:
 
 
 def envelope(n: int) -> dict[str, object]:
-    return {"id": f"m-{n}", "source": "warden/policy", "type": "sre.policy.decided.v1",
-            "correlationid": "inc-9", "data": {"n": n}}
+    return {
+        "id": f"m-{n}",
+        "source": "warden/policy",
+        "type": "sre.policy.decided.v1",
+        "correlationid": "inc-9",
+        "data": {"n": n},
+    }
 
 
 async def recorder_on(audit_dir: Path, per_segment: int = 3) -> Recorder:
@@ -65,8 +70,9 @@ async def test_restart_continues_seq_chain_and_dedup(tmp_path: Path) -> None:
     assert verify_log(tmp_path).ok
 
 
-async def test_torn_last_line_is_truncated_and_logged_on_start(tmp_path: Path,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+async def test_torn_last_line_is_truncated_and_logged_on_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     first = await recorder_on(tmp_path, per_segment=10)
     for n in range(1, 4):
         await first.record(envelope(n))

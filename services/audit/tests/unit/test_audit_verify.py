@@ -18,8 +18,13 @@ PER_SEGMENT = 4  # 10 records: 000001 = 1-4, 000002 = 5-8, 000003 = 9-10
 
 
 def envelope(n: int) -> dict[str, object]:
-    return {"id": f"m-{n}", "source": "warden/triage", "type": "sre.incident.changed.v1",
-            "correlationid": f"inc-{n % 3}", "data": {"incident_id": f"inc-{n % 3}", "title": f"alert {n}"}}
+    return {
+        "id": f"m-{n}",
+        "source": "warden/triage",
+        "type": "sre.incident.changed.v1",
+        "correlationid": f"inc-{n % 3}",
+        "data": {"incident_id": f"inc-{n % 3}", "title": f"alert {n}"},
+    }
 
 
 def chain(first: int, last: int, prev: str) -> list[dict[str, object]]:

@@ -23,8 +23,9 @@ async def sandbox(kit):
 
     async def act(request: web.Request) -> web.Response:
         name, kind = request.match_info["name"], request.match_info["kind"]
-        seen.append({"path": request.raw_path, "auth": request.headers.get("Authorization"),
-                     "body": await request.json()})
+        seen.append(
+            {"path": request.raw_path, "auth": request.headers.get("Authorization"), "body": await request.json()}
+        )
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return web.Response(status=401, text="token expired")
         if name not in services:
@@ -39,8 +40,13 @@ async def sandbox(kit):
         return web.Response(status=503, text="sandbox is restarting")
 
     app = web.Application()
-    app.add_routes([web.get("/v1/services/broken", broken), web.get("/v1/services/{name}", get_service),
-                    web.post("/v1/services/{name}/actions/{kind}", act)])
+    app.add_routes(
+        [
+            web.get("/v1/services/broken", broken),
+            web.get("/v1/services/{name}", get_service),
+            web.post("/v1/services/{name}/actions/{kind}", act),
+        ]
+    )
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -77,8 +83,13 @@ async def test_act_forwards_the_grant_token_and_returns_before_and_after(sandbox
     result = await provider.act("scale_service", "team/checkout", {"replicas": 5}, grant)
 
     assert result.before["replicas"] == 2 and result.after["replicas"] == 5
-    assert seen == [{"path": "/v1/services/team%2Fcheckout/actions/scale_service", "auth": f"Bearer {TOKEN}",
-                     "body": {"params": {"replicas": 5}}}]
+    assert seen == [
+        {
+            "path": "/v1/services/team%2Fcheckout/actions/scale_service",
+            "auth": f"Bearer {TOKEN}",
+            "body": {"params": {"replicas": 5}},
+        }
+    ]
 
 
 async def test_act_raises_with_the_servers_error_text(sandbox, kit):

@@ -38,10 +38,17 @@ class Authority:
     async def grant(self, request: ElevationRequest) -> ElevationGrant:
         self.requests.append(request)
         jwt, seed, expires_at = mint_elevated_user(self.broker.server.auth, request.principal, request.ttl_s)
-        token = TokenIssuer(self.key, ELEVATION_ISSUER).issue(request.principal, SANDBOX_AUDIENCE, request.ttl_s,
-                                                              targets=["*"])
-        granted = ElevationGrant(grant_id=str(uuid4()), principal=request.principal, expires_at=expires_at,
-                                 nats_jwt=jwt, nats_seed=seed, extras={"sandbox_token": token})
+        token = TokenIssuer(self.key, ELEVATION_ISSUER).issue(
+            request.principal, SANDBOX_AUDIENCE, request.ttl_s, targets=["*"]
+        )
+        granted = ElevationGrant(
+            grant_id=str(uuid4()),
+            principal=request.principal,
+            expires_at=expires_at,
+            nats_jwt=jwt,
+            nats_seed=seed,
+            extras={"sandbox_token": token},
+        )
         self.grants.append(granted)
         return granted
 
@@ -52,12 +59,19 @@ class Authority:
 @pytest.fixture
 async def world(broker, tmp_path, policy, kit):
     authority = Authority(broker)
-    authority_conn = await serve_authority(broker.url, str(broker.creds("elevation")), authority.grant,
-                                           authority.release)
+    authority_conn = await serve_authority(
+        broker.url, str(broker.creds("elevation")), authority.grant, authority.release
+    )
     pubkey = tmp_path / "policy.pub.pem"
     pubkey.write_bytes(public_pem(policy.key.public_key()))
-    settings = Settings(nats_url=broker.url, nats_creds=broker.creds("executor"), data_dir=tmp_path / "executor",
-                        sandbox_url="http://127.0.0.1:9", policy_pubkey=pubkey, elevation_ttl_s=60)
+    settings = Settings(
+        nats_url=broker.url,
+        nats_creds=broker.creds("executor"),
+        data_dir=tmp_path / "executor",
+        sandbox_url="http://127.0.0.1:9",
+        policy_pubkey=pubkey,
+        elevation_ttl_s=60,
+    )
     target = kit.InMemoryTarget(services={"checkout": kit.healthy_view("checkout", memory_pct=92.0)})
     runtime = create_app(settings, target_provider=target)
     policy_bus, operator_bus = broker.bus("policy"), broker.bus("operator")
@@ -78,8 +92,9 @@ def live_action(policy, **kw):
 
 
 def doorbell(action_id: str, incident_id: str = "inc-1"):
-    return envelope_for("sre.action.pending.v1", ActionPending(action_id=action_id), source="warden/policy",
-                        correlationid=incident_id)
+    return envelope_for(
+        "sre.action.pending.v1", ActionPending(action_id=action_id), source="warden/policy", correlationid=incident_id
+    )
 
 
 def about(action_id: str, status: str):
@@ -112,8 +127,7 @@ async def test_doorbell_elevates_acts_verifies_and_refuses_forged_expired_and_re
     assert authority.released == [grant.grant_id]
 
     forged = kit.PolicySigner().action(not_after=datetime.now(UTC) + timedelta(minutes=10))
-    expired = live_action(policy).model_copy()
-    expired = policy.action(action_id=expired.action_id, not_after=datetime.now(UTC) - timedelta(seconds=1))
+    expired = policy.action(not_after=datetime.now(UTC) - timedelta(seconds=1))
     replay = kit.approved(action)
     for envelope in (kit.approved(forged), kit.approved(expired), replay):
         await policy_bus.publish(envelope)
@@ -127,39 +141,46 @@ async def test_doorbell_elevates_acts_verifies_and_refuses_forged_expired_and_re
     assert len(target.calls) == 1
     replayed = next(e for e in rejected if e.data["action_id"] == action.action_id)
     assert replayed.causationid == replay.id
-    assert runtime.counters.values["actions_rejected"] == 3
-    assert runtime.counters.values["actions_verified"] == 1
+    assert (count(runtime, "actions_rejected"), count(runtime, "actions_verified")) == (3, 1)
 
 
 async def test_kill_switch_stops_elevation_until_released(world, broker, policy, kit):
-    authority, target, _, policy_bus, operator_bus = world
+    authority, target, runtime, policy_bus, operator_bus = world
 
     def control(value: str):
-        return envelope_for("sre.control.changed.v1", ControlChanged(kind=ControlKind.KILL_SWITCH, value=value,
-                            changed_by="operator:alice", reason="drill"), source="warden/operator",
-                            correlationid="ops-1")
+        return envelope_for(
+            "sre.control.changed.v1",
+            ControlChanged(kind=ControlKind.KILL_SWITCH, value=value, changed_by="operator:alice", reason="drill"),
+            source="warden/operator",
+            correlationid="ops-1",
+        )
+
+    async def ring_until(condition, action_id: str) -> None:
+        # Control and doorbell arrive on separate consumers: ring until the control has landed.
+        deadline = asyncio.get_running_loop().time() + 20
+        while not condition() and asyncio.get_running_loop().time() < deadline:
+            rung = count(runtime, "doorbells")
+            await policy_bus.publish(doorbell(action_id))
+            while count(runtime, "doorbells") == rung and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+        assert condition()
 
     await operator_bus.publish(control("on"))
+    await ring_until(lambda: count(runtime, "doorbells_not_elevated") >= 1, "probe")
+    elevations, refused = len(authority.grants), count(runtime, "doorbells_not_elevated")
+
     action = live_action(policy)
     await policy_bus.publish(kit.approved(action))
-    deadline = asyncio.get_running_loop().time() + 15
-    while asyncio.get_running_loop().time() < deadline:
-        await policy_bus.publish(doorbell(action.action_id).model_copy(update={"id": str(uuid4())}))
-        await asyncio.sleep(0.5)
-        if runtime_count(world, "doorbells_not_elevated"):
-            break
-    assert runtime_count(world, "doorbells_not_elevated") >= 1
-    assert authority.grants == [] and target.calls == []
+    await ring_until(lambda: count(runtime, "doorbells_not_elevated") > refused, action.action_id)
+    assert len(authority.grants) == elevations and target.calls == []
 
     await operator_bus.publish(control("off"))
-    await asyncio.sleep(0.5)
-    await policy_bus.publish(doorbell(action.action_id))
-    found = await broker.wait_for(REPORTED, about(action.action_id, "verified"))
-    assert found and len(target.calls) == 1
+    await ring_until(lambda: len(target.calls) == 1, action.action_id)
+    assert await broker.wait_for(REPORTED, about(action.action_id, "verified"))
 
 
-def runtime_count(world, name: str) -> int:
-    return world[2].counters.values.get(name, 0)
+def count(runtime, name: str) -> int:
+    return runtime.counters.values.get(name, 0)
 
 
 async def test_standing_identity_cannot_read_approved_actions(broker, policy, kit):
@@ -169,8 +190,9 @@ async def test_standing_identity_cannot_read_approved_actions(broker, policy, ki
     try:
         js = nc.jetstream()
         with pytest.raises((nats.errors.TimeoutError, TimeoutError)):
-            sub = await js.pull_subscribe_bind(durable="executor", stream="SRE_ACTION_APPROVED_V1",
-                                               inbox_prefix=b"_INBOX_executor.")
+            sub = await js.pull_subscribe_bind(
+                durable="executor", stream="SRE_ACTION_APPROVED_V1", inbox_prefix=b"_INBOX_executor."
+            )
             await sub.fetch(1, timeout=2)
         deadline = asyncio.get_running_loop().time() + 5
         while not errors and asyncio.get_running_loop().time() < deadline:

@@ -11,8 +11,15 @@ from warden_executor.domain.model import LedgerEntry, LedgerState
 
 
 def entry(action_id: str, state: LedgerState = LedgerState.STARTED, **extra) -> LedgerEntry:
-    return LedgerEntry(action_id=action_id, envelope_id="env-1", incident_id="inc-1", kind="scale_service",
-                       target="orders", state=state, **extra)
+    return LedgerEntry(
+        action_id=action_id,
+        envelope_id="env-1",
+        incident_id="inc-1",
+        kind="scale_service",
+        target="orders",
+        state=state,
+        **extra,
+    )
 
 
 @pytest.fixture
@@ -39,8 +46,12 @@ async def test_ledger_has_one_row_per_action_id_and_survives_reopen(store, tmp_p
         assert row is not None and row.state is LedgerState.STARTED and row.before == {"replicas": 2, "version": "v1"}
         await again.finish("a1", "verified", "ok")
         done = await again.get("a1")
-        assert (done.state, done.outcome, done.detail, done.envelope_id) == (LedgerState.DONE, "verified", "ok",
-                                                                             "env-1")
+        assert (done.state, done.outcome, done.detail, done.envelope_id) == (
+            LedgerState.DONE,
+            "verified",
+            "ok",
+            "env-1",
+        )
         assert await again.get("missing") is None
     finally:
         await reopened.close()

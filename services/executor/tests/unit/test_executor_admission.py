@@ -104,8 +104,9 @@ async def test_scoped_kill_switch_only_blocks_matching_targets(executor, policy,
     controls.engage("check*")
 
     await executor.handle(kit.approved(policy.action(target="checkout")), kit.grant())
-    await executor.handle(kit.approved(policy.action("rollback_deployment", "payments", {"to_version": "v1.9"})),
-                          kit.grant())
+    await executor.handle(
+        kit.approved(policy.action("rollback_deployment", "payments", {"to_version": "v1.9"})), kit.grant()
+    )
 
     details = [(r.data["target"], r.data["status"], r.data["detail"]) for r in publisher.of_type(REPORTED)]
     assert details[0] == ("checkout", "rejected", "kill switch on for check* (set by operator:alice)")
@@ -171,8 +172,9 @@ async def test_recovered_target_is_skipped(executor, policy, publisher, target, 
 async def test_rollback_to_the_version_already_running_is_skipped(executor, policy, publisher, target, kit):
     target.services["payments"]["version"] = "v1.9"
 
-    await executor.handle(kit.approved(policy.action("rollback_deployment", "payments", {"to_version": "v1.9"})),
-                          kit.grant())
+    await executor.handle(
+        kit.approved(policy.action("rollback_deployment", "payments", {"to_version": "v1.9"})), kit.grant()
+    )
 
     report = only_report(publisher)
     assert report.data["status"] == "skipped"

@@ -74,8 +74,15 @@ def source():
 
 @pytest.fixture
 def coordinator(elevation, source, executor, controls, clock):
-    return DrainCoordinator(elevation=elevation, source=source, executor=executor, controls=controls, clock=clock,
-                            ttl_s=120, action_budget_s=action_budget_s(default_catalog()))
+    return DrainCoordinator(
+        elevation=elevation,
+        source=source,
+        executor=executor,
+        controls=controls,
+        clock=clock,
+        ttl_s=120,
+        action_budget_s=action_budget_s(default_catalog()),
+    )
 
 
 def test_budget_covers_the_longest_verification_plus_calls():
@@ -84,14 +91,22 @@ def test_budget_covers_the_longest_verification_plus_calls():
 
 def test_ttl_shorter_than_one_action_is_refused_at_startup(elevation, source, executor, controls, clock):
     with pytest.raises(ValueError, match="cannot cover one action"):
-        DrainCoordinator(elevation=elevation, source=source, executor=executor, controls=controls, clock=clock,
-                         ttl_s=40, action_budget_s=45)
+        DrainCoordinator(
+            elevation=elevation,
+            source=source,
+            executor=executor,
+            controls=controls,
+            clock=clock,
+            ttl_s=40,
+            action_budget_s=45,
+        )
 
 
-async def test_doorbell_elevates_drains_everything_and_releases(coordinator, elevation, source, policy, publisher,
-                                                                kit):
-    source.queue += [kit.approved(policy.action()), kit.approved(policy.action("renew_certificate", "payments",
-                                                                               tier=2))]
+async def test_doorbell_elevates_drains_everything_and_releases(coordinator, elevation, source, policy, publisher, kit):
+    source.queue += [
+        kit.approved(policy.action()),
+        kit.approved(policy.action("renew_certificate", "payments", tier=2)),
+    ]
 
     result = await coordinator.on_doorbell("act-1")
 
@@ -176,8 +191,9 @@ async def test_grant_too_short_for_another_action_stops_and_asks_again(coordinat
 async def test_handlers_translate_outcomes_for_the_bus(coordinator, elevation, controls, kit):
     counts: list[str] = []
     handlers = Handlers(coordinator, controls, counts.append)
-    bell = envelope_for("sre.action.pending.v1", ActionPending(action_id="act-9"), source="warden/policy",
-                        correlationid="inc-9")
+    bell = envelope_for(
+        "sre.action.pending.v1", ActionPending(action_id="act-9"), source="warden/policy", correlationid="inc-9"
+    )
 
     await handlers.on_doorbell(bell)
     elevation.refuse = "down"
@@ -191,8 +207,12 @@ async def test_control_changes_apply_newest_first(coordinator, controls, kit):
     handlers = Handlers(coordinator, controls, lambda _: None)
 
     def change(value, minutes):
-        env = envelope_for("sre.control.changed.v1", ControlChanged(kind=ControlKind.KILL_SWITCH, value=value,
-                           changed_by="operator:bob"), source="warden/operator", correlationid="ops")
+        env = envelope_for(
+            "sre.control.changed.v1",
+            ControlChanged(kind=ControlKind.KILL_SWITCH, value=value, changed_by="operator:bob"),
+            source="warden/operator",
+            correlationid="ops",
+        )
         return env.model_copy(update={"time": kit.START + timedelta(minutes=minutes)})
 
     await handlers.on_control(change("on", 2))

@@ -89,8 +89,9 @@ async def test_failed_verification_rolls_back_with_params_from_before_state(
 async def test_failed_rollback_deployment_returns_to_the_version_seen_before(executor, policy, publisher, target, kit):
     target.effects["rollback_deployment"] = lambda view, params: view.update(version=params["to_version"])
 
-    await executor.handle(kit.approved(policy.action("rollback_deployment", "payments", {"to_version": "v1.9"})),
-                          kit.grant())
+    await executor.handle(
+        kit.approved(policy.action("rollback_deployment", "payments", {"to_version": "v1.9"})), kit.grant()
+    )
 
     assert [c[2] for c in target.calls] == [{"to_version": "v1.9"}, {"to_version": "v2.0"}]
     assert publisher.statuses() == ["started", "rolled_back"]

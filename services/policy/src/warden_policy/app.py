@@ -81,11 +81,25 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     relay = Relay(bus, store, clock)
     runtime = ServiceRuntime(name=SERVICE, bus=bus, http_port=s.http_port)
     handlers = PolicyHandlers(
-        gate=PlanGate(store=store, rules=PythonRules(catalog, plans), catalog=catalog, release=release,
-                      clock=clock, default_access=access),
-        desk=ApprovalDesk(store=store, verifier=verifier, approvers=config.approvers, release=release,
-                          clock=clock, default_access=access),
-        ops=Operations(store=store, clock=clock), relay=relay, counters=runtime.counters,
+        gate=PlanGate(
+            store=store,
+            rules=PythonRules(catalog, plans),
+            catalog=catalog,
+            release=release,
+            clock=clock,
+            default_access=access,
+        ),
+        desk=ApprovalDesk(
+            store=store,
+            verifier=verifier,
+            approvers=config.approvers,
+            release=release,
+            clock=clock,
+            default_access=access,
+        ),
+        ops=Operations(store=store, clock=clock),
+        relay=relay,
+        counters=runtime.counters,
     )
     handlers.register(bus)
 

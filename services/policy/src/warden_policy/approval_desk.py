@@ -27,8 +27,16 @@ TOKEN_MEMORY = timedelta(hours=1)
 
 
 class ApprovalDesk:
-    def __init__(self, *, store: StateStore, verifier: IdentityVerifier, approvers: Approvers, release: Release,
-                 clock: Clock, default_access: AccessLevel) -> None:
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        verifier: IdentityVerifier,
+        approvers: Approvers,
+        release: Release,
+        clock: Clock,
+        default_access: AccessLevel,
+    ) -> None:
         self._store = store
         self._verifier = verifier
         self._approvers = approvers
@@ -53,8 +61,14 @@ class ApprovalDesk:
             return self._rejected(env, approval, changes, f"identity token rejected: {err}")
         subject = str(claims["sub"])
         changes.used_tokens.append((str(claims["jti"]), _expiry(claims) + TOKEN_MEMORY))
-        problem = decision_problem(approval, claims, decided.decision, self._approvers,
-                                   jti_seen=await self._store.token_used(str(claims["jti"])), now=now)
+        problem = decision_problem(
+            approval,
+            claims,
+            decided.decision,
+            self._approvers,
+            jti_seen=await self._store.token_used(str(claims["jti"])),
+            now=now,
+        )
         if problem:
             if problem.startswith("token replayed"):
                 changes.used_tokens.clear()
@@ -62,38 +76,80 @@ class ApprovalDesk:
         if decided.decision is ApprovalDecision.DENY:
             changes.updated_approvals.append(approval.deny(subject, decided.reason, now))
             changes.release.append((approval.action.target, approval.action.action_id))
-            changes.outbox.append(reply(env, DECIDED, messages.decided_for(
-                approval, DecisionOutcome.DENIED, [f"approval: denied by {subject}: {decided.reason}".rstrip(": ")],
-                [subject]), "decided"))
+            changes.outbox.append(
+                reply(
+                    env,
+                    DECIDED,
+                    messages.decided_for(
+                        approval,
+                        DecisionOutcome.DENIED,
+                        [f"approval: denied by {subject}: {decided.reason}".rstrip(": ")],
+                        [subject],
+                    ),
+                    "decided",
+                )
+            )
             return changes
         stored = await self._store.controls()
-        controls = effective_controls(stored, environment=approval.environment, target=approval.action.target,
-                                      default_access=self._default_access)
+        controls = effective_controls(
+            stored, environment=approval.environment, target=approval.action.target, default_access=self._default_access
+        )
         if controls.kill_switch or controls.access_level is AccessLevel.READER:
-            why = "kill_switch: on, no action may run" if controls.kill_switch \
+            why = (
+                "kill_switch: on, no action may run"
+                if controls.kill_switch
                 else "access_level: reader, no writes allowed"
-            changes.outbox.append(reply(env, DECIDED, messages.decided_for(
-                approval, DecisionOutcome.REFUSED, [why, f"approval: by {subject} left pending"]), "decided"))
+            )
+            changes.outbox.append(
+                reply(
+                    env,
+                    DECIDED,
+                    messages.decided_for(
+                        approval, DecisionOutcome.REFUSED, [why, f"approval: by {subject} left pending"]
+                    ),
+                    "decided",
+                )
+            )
             return changes
         changes.updated_approvals.append(approval.approve(subject, decided.reason, now))
-        slot, released = self._release(env, incident_id=approval.incident_id, action=approval.action,
-                                       tier=approval.tier, approvers=[subject], now=now)
+        slot, released = self._release(
+            env,
+            incident_id=approval.incident_id,
+            action=approval.action,
+            tier=approval.tier,
+            approvers=[subject],
+            now=now,
+        )
         changes.acquire.append(slot)
         changes.outbox += [
-            reply(env, DECIDED, messages.decided_for(
-                approval, DecisionOutcome.APPROVED, [f"approval: approved by {subject} via {decided.channel}"],
-                [subject]), "decided"),
+            reply(
+                env,
+                DECIDED,
+                messages.decided_for(
+                    approval,
+                    DecisionOutcome.APPROVED,
+                    [f"approval: approved by {subject} via {decided.channel}"],
+                    [subject],
+                ),
+                "decided",
+            ),
             *released,
         ]
         return changes
 
-    def _rejected(self, env: Envelope, approval: Approval, changes: Changes, reason: str,
-                  subject: str | None = None) -> Changes:
+    def _rejected(
+        self, env: Envelope, approval: Approval, changes: Changes, reason: str, subject: str | None = None
+    ) -> Changes:
         reasons = [reason] + ([f"decision by {subject}"] if subject else [])
-        changes.outbox.append(reply(env, DECIDED, messages.decided_for(
-            approval, DecisionOutcome.REJECTED_APPROVAL, reasons), "decided"))
-        log.warning("rejected approval decision for %s: %s", approval.approval_id, reason,
-                    extra={"correlationid": approval.correlationid})
+        changes.outbox.append(
+            reply(env, DECIDED, messages.decided_for(approval, DecisionOutcome.REJECTED_APPROVAL, reasons), "decided")
+        )
+        log.warning(
+            "rejected approval decision for %s: %s",
+            approval.approval_id,
+            reason,
+            extra={"correlationid": approval.correlationid},
+        )
         return changes
 
     async def supersede(self, env: Envelope) -> list[Envelope]:
@@ -105,9 +161,16 @@ class ApprovalDesk:
         for approval in await self._store.pending_for_incident(incident.incident_id):
             changes.updated_approvals.append(approval.supersede("incident resolved"))
             changes.release.append((approval.action.target, approval.action.action_id))
-            changes.outbox.append(reply(env, DECIDED, messages.decided_for(
-                approval, DecisionOutcome.SUPERSEDED, ["incident: resolved before a decision"]),
-                f"superseded/{approval.approval_id}"))
+            changes.outbox.append(
+                reply(
+                    env,
+                    DECIDED,
+                    messages.decided_for(
+                        approval, DecisionOutcome.SUPERSEDED, ["incident: resolved before a decision"]
+                    ),
+                    f"superseded/{approval.approval_id}",
+                )
+            )
         return changes
 
     async def expire_due(self) -> list[Envelope]:
@@ -129,14 +192,26 @@ class ApprovalDesk:
                 updated_approvals=[approval.expire(now)],
                 release=[(approval.action.target, approval.action.action_id)],
                 outbox=[
-                    about(approval, DECIDED, messages.decided_for(
-                        approval, DecisionOutcome.EXPIRED, [deadline]),
-                        "expired/decided"),
-                    about(approval, ESCALATION, messages.escalation(
-                        approval.incident_id, reason, approval.evidence,
-                        [f"approval {approval.approval_id} for {approval.action.kind} on {approval.action.target} "
-                         f"requested {approval.requested_at.isoformat()}, expired {approval.expires_at.isoformat()}"]),
-                        "expired/escalation"),
+                    about(
+                        approval,
+                        DECIDED,
+                        messages.decided_for(approval, DecisionOutcome.EXPIRED, [deadline]),
+                        "expired/decided",
+                    ),
+                    about(
+                        approval,
+                        ESCALATION,
+                        messages.escalation(
+                            approval.incident_id,
+                            reason,
+                            approval.evidence,
+                            [
+                                f"approval {approval.approval_id} for {approval.action.kind} on {approval.action.target} "
+                                f"requested {approval.requested_at.isoformat()}, expired {approval.expires_at.isoformat()}"
+                            ],
+                        ),
+                        "expired/escalation",
+                    ),
                 ],
             )
             try:

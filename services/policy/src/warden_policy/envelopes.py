@@ -28,9 +28,15 @@ def reply(cause: Envelope, topic: str, payload: BaseModel, purpose: str) -> Enve
 
 def about(approval: Approval, topic: str, payload: BaseModel, purpose: str) -> Envelope:
     """A message caused by the approval's own lifecycle (the deadline), not by an inbound message."""
-    return envelope_for(topic, payload, source=SOURCE, correlationid=approval.correlationid,
-                        causationid=approval.request_message_id, subject=approval.incident_id,
-                        id=derived_id(approval.approval_id, purpose))
+    return envelope_for(
+        topic,
+        payload,
+        source=SOURCE,
+        correlationid=approval.correlationid,
+        causationid=approval.request_message_id,
+        subject=approval.incident_id,
+        id=derived_id(approval.approval_id, purpose),
+    )
 
 
 @dataclass(frozen=True)
@@ -40,12 +46,28 @@ class Release:
     signer: Signer
     action_ttl: timedelta
 
-    def __call__(self, cause: Envelope, *, incident_id: str, action: ProposedAction, tier: int,
-                 approvers: list[str], now: datetime) -> tuple[Slot, list[Envelope]]:
+    def __call__(
+        self,
+        cause: Envelope,
+        *,
+        incident_id: str,
+        action: ProposedAction,
+        tier: int,
+        approvers: list[str],
+        now: datetime,
+    ) -> tuple[Slot, list[Envelope]]:
         not_after = now + self.action_ttl
-        signed = sign_action(self.signer, action_id=action.action_id, incident_id=incident_id, kind=action.kind,
-                             target=action.target, params=action.params, tier=tier, approvers=approvers,
-                             not_after=not_after)
+        signed = sign_action(
+            self.signer,
+            action_id=action.action_id,
+            incident_id=incident_id,
+            kind=action.kind,
+            target=action.target,
+            params=action.params,
+            tier=tier,
+            approvers=approvers,
+            not_after=not_after,
+        )
         # The executor may start just before not_after; keep the target busy while it could still run.
         slot = Slot(action.target, action.action_id, incident_id, not_after + self.action_ttl)
         return slot, [

@@ -18,8 +18,9 @@ UseCase = Callable[[Envelope], Awaitable[list[Envelope]]]
 
 
 class PolicyHandlers:
-    def __init__(self, *, gate: PlanGate, desk: ApprovalDesk, ops: Operations, relay: Relay,
-                 counters: Counters) -> None:
+    def __init__(
+        self, *, gate: PlanGate, desk: ApprovalDesk, ops: Operations, relay: Relay, counters: Counters
+    ) -> None:
         self._gate = gate
         self._desk = desk
         self._ops = ops

@@ -14,8 +14,16 @@ from warden_policy.relay import process_once
 
 log = logging.getLogger("warden.policy")
 
-TERMINAL = frozenset({ReportStatus.VERIFIED, ReportStatus.SUCCEEDED, ReportStatus.FAILED,
-                      ReportStatus.ROLLED_BACK, ReportStatus.REJECTED, ReportStatus.SKIPPED})
+TERMINAL = frozenset(
+    {
+        ReportStatus.VERIFIED,
+        ReportStatus.SUCCEEDED,
+        ReportStatus.FAILED,
+        ReportStatus.ROLLED_BACK,
+        ReportStatus.REJECTED,
+        ReportStatus.SKIPPED,
+    }
+)
 
 
 class Operations:
@@ -47,6 +55,12 @@ class Operations:
         async def store() -> Changes:
             return Changes(controls=settings)
 
-        log.warning("control %s=%s (%s) by %s", setting.kind, setting.value, setting.scope, setting.changed_by,
-                    extra={"correlationid": env.correlationid})
+        log.warning(
+            "control %s=%s (%s) by %s",
+            setting.kind,
+            setting.value,
+            setting.scope,
+            setting.changed_by,
+            extra={"correlationid": env.correlationid},
+        )
         return await process_once(self._store, self._clock, env.id, store)

@@ -22,8 +22,16 @@ log = logging.getLogger("warden.policy")
 
 
 class PlanGate:
-    def __init__(self, *, store: StateStore, rules: RulesEngine, catalog: Catalog, release: Release,
-                 clock: Clock, default_access: AccessLevel) -> None:
+    def __init__(
+        self,
+        *,
+        store: StateStore,
+        rules: RulesEngine,
+        catalog: Catalog,
+        release: Release,
+        clock: Clock,
+        default_access: AccessLevel,
+    ) -> None:
         self._store = store
         self._rules = rules
         self._catalog = catalog
@@ -34,8 +42,9 @@ class PlanGate:
     async def handle(self, env: Envelope) -> list[Envelope]:
         plan = env.payload(PlanProposed)
         if not plan.actions:
-            log.info("plan %s proposes no action; nothing to gate", plan.plan_id,
-                     extra={"correlationid": env.correlationid})
+            log.info(
+                "plan %s proposes no action; nothing to gate", plan.plan_id, extra={"correlationid": env.correlationid}
+            )
             return []
         return await process_once(self._store, self._clock, env.id, lambda: self._decide(env, plan))
 
@@ -46,35 +55,74 @@ class PlanGate:
         timeline: list[str] = []
         for action in plan.actions:  # ranked: the first acceptable action is the one gated
             slot = await self._store.live_slot(action.target, now)
-            controls = effective_controls(stored_controls, environment=plan.environment, target=action.target,
-                                          default_access=self._default_access)
-            decision = self._rules.decide(DecisionRequest(
-                incident_id=plan.incident_id, incident_class=plan.incident_class, environment=plan.environment,
-                action=action, controls=controls, target_held_by=slot.action_id if slot else None))
-            timeline.append(f"{action.action_id} {action.kind} on {action.target}: {decision.outcome.value} "
-                            f"({'; '.join(decision.reasons)})")
+            controls = effective_controls(
+                stored_controls, environment=plan.environment, target=action.target, default_access=self._default_access
+            )
+            decision = self._rules.decide(
+                DecisionRequest(
+                    incident_id=plan.incident_id,
+                    incident_class=plan.incident_class,
+                    environment=plan.environment,
+                    action=action,
+                    controls=controls,
+                    target_held_by=slot.action_id if slot else None,
+                )
+            )
+            timeline.append(
+                f"{action.action_id} {action.kind} on {action.target}: {decision.outcome.value} "
+                f"({'; '.join(decision.reasons)})"
+            )
             if decision.proposal_defect:
                 changes.outbox.append(self._decided(env, plan, action, decision))
                 continue
             self._act(env, plan, action, decision, changes, now, timeline)
             return changes
-        changes.outbox.append(reply(env, ESCALATION, messages.escalation(
-            plan.incident_id, "no acceptable action in the plan: no action taken", plan.evidence, timeline),
-            "escalation"))
+        changes.outbox.append(
+            reply(
+                env,
+                ESCALATION,
+                messages.escalation(
+                    plan.incident_id, "no acceptable action in the plan: no action taken", plan.evidence, timeline
+                ),
+                "escalation",
+            )
+        )
         return changes
 
-    def _decided(self, env: Envelope, plan: PlanProposed, action: ProposedAction, decision: Decision,
-                 approval_id: str | None = None) -> Envelope:
-        payload = messages.decided(plan.incident_id, action, tier=decision.tier, run_mode=decision.run_mode.value,
-                                   outcome=decision.outcome, reasons=decision.reasons, approval_id=approval_id)
+    def _decided(
+        self,
+        env: Envelope,
+        plan: PlanProposed,
+        action: ProposedAction,
+        decision: Decision,
+        approval_id: str | None = None,
+    ) -> Envelope:
+        payload = messages.decided(
+            plan.incident_id,
+            action,
+            tier=decision.tier,
+            run_mode=decision.run_mode.value,
+            outcome=decision.outcome,
+            reasons=decision.reasons,
+            approval_id=approval_id,
+        )
         return reply(env, DECIDED, payload, f"decided/{action.action_id}")
 
-    def _act(self, env: Envelope, plan: PlanProposed, action: ProposedAction, decision: Decision,
-             changes: Changes, now: datetime, timeline: list[str]) -> None:
+    def _act(
+        self,
+        env: Envelope,
+        plan: PlanProposed,
+        action: ProposedAction,
+        decision: Decision,
+        changes: Changes,
+        now: datetime,
+        timeline: list[str],
+    ) -> None:
         outcome = decision.outcome
         if outcome is DecisionOutcome.EXECUTE:
-            slot, released = self._release(env, incident_id=plan.incident_id, action=action, tier=decision.tier,
-                                           approvers=[], now=now)
+            slot, released = self._release(
+                env, incident_id=plan.incident_id, action=action, tier=decision.tier, approvers=[], now=now
+            )
             changes.acquire.append(slot)
             changes.outbox += [self._decided(env, plan, action, decision), *released]
         elif outcome is DecisionOutcome.AWAIT_APPROVAL:
@@ -85,28 +133,48 @@ class PlanGate:
             assert spec is not None, "the rules only ask for approval of catalog actions"
             changes.outbox += [
                 self._decided(env, plan, action, decision, approval.approval_id),
-                reply(env, APPROVAL_REQUESTED, messages.approval_requested(approval, spec),
-                      f"approval-requested/{action.action_id}"),
+                reply(
+                    env,
+                    APPROVAL_REQUESTED,
+                    messages.approval_requested(approval, spec),
+                    f"approval-requested/{action.action_id}",
+                ),
             ]
         else:  # refused or handed off: no action, and a human gets the evidence
             busy = any(r.startswith("target_busy") for r in decision.reasons)
-            reason = (f"tier {decision.tier} action {action.kind} on {action.target} handed off to humans"
-                      if outcome is DecisionOutcome.HANDOFF
-                      else f"action {action.kind} on {action.target} refused: no action taken")
+            reason = (
+                f"tier {decision.tier} action {action.kind} on {action.target} handed off to humans"
+                if outcome is DecisionOutcome.HANDOFF
+                else f"action {action.kind} on {action.target} refused: no action taken"
+            )
             changes.outbox += [
                 self._decided(env, plan, action, decision),
-                reply(env, ESCALATION, messages.escalation(plan.incident_id, reason, plan.evidence, timeline,
-                                                           priority="P2" if busy else "P1"), "escalation"),
+                reply(
+                    env,
+                    ESCALATION,
+                    messages.escalation(
+                        plan.incident_id, reason, plan.evidence, timeline, priority="P2" if busy else "P1"
+                    ),
+                    "escalation",
+                ),
             ]
 
-    def _approval(self, env: Envelope, plan: PlanProposed, action: ProposedAction, decision: Decision,
-                  now: datetime) -> Approval:
+    def _approval(
+        self, env: Envelope, plan: PlanProposed, action: ProposedAction, decision: Decision, now: datetime
+    ) -> Approval:
         return Approval(
-            approval_id=derived_id(env.id, f"approval/{action.action_id}"), incident_id=plan.incident_id,
+            approval_id=derived_id(env.id, f"approval/{action.action_id}"),
+            incident_id=plan.incident_id,
             correlationid=env.correlationid,
             request_message_id=derived_id(env.id, f"approval-requested/{action.action_id}"),
-            action=action, action_hash=action_hash(action.kind, action.target, action.params),
-            tier=decision.tier, environment=plan.environment, run_mode=decision.run_mode,
-            requested_by=plan.requested_by, summary=plan.summary, requested_at=now,
-            expires_at=now + timedelta(seconds=decision.approval_timeout_s), evidence=list(plan.evidence),
+            action=action,
+            action_hash=action_hash(action.kind, action.target, action.params),
+            tier=decision.tier,
+            environment=plan.environment,
+            run_mode=decision.run_mode,
+            requested_by=plan.requested_by,
+            summary=plan.summary,
+            requested_at=now,
+            expires_at=now + timedelta(seconds=decision.approval_timeout_s),
+            evidence=list(plan.evidence),
         )

@@ -24,9 +24,9 @@ from warden_contracts.events import (
     Severity,
     SignedAction,
 )
+from warden_policy.app import create_app
 from warden_security.action_signing import verify_action
 from warden_security.keys import key_id, load_public_key
-from warden_policy.app import create_app
 
 DECIDED = "sre.policy.decided.v1"
 SIGNED = "sre.action.approved.v1"
@@ -36,9 +36,17 @@ ESCALATION = "sre.escalation.raised.v1"
 
 
 @asynccontextmanager
-async def policy(broker: EmbeddedBroker, data_dir: Path, pubkey: Path, **overrides: Any) -> AsyncIterator[ServiceRuntime]:
-    app = create_app(nats_url=broker.url, nats_creds=broker.creds("policy"), data_dir=data_dir,
-                     approver_issuer_pubkey=pubkey, deadline_interval_s=0.1, **overrides)
+async def policy(
+    broker: EmbeddedBroker, data_dir: Path, pubkey: Path, **overrides: Any
+) -> AsyncIterator[ServiceRuntime]:
+    app = create_app(
+        nats_url=broker.url,
+        nats_creds=broker.creds("policy"),
+        data_dir=data_dir,
+        approver_issuer_pubkey=pubkey,
+        deadline_interval_s=0.1,
+        **overrides,
+    )
     await app.start()
     try:
         yield app
@@ -94,10 +102,15 @@ async def test_policy_autonomous_restart_is_signed_and_rung(broker, tmp_path, ap
     assert "response_plan: memory-pressure-nonprod sets autonomous" in verdict.data["reasons"]
 
 
-async def test_policy_review_then_approve_releases_the_action(broker, tmp_path, approver_pubkey, make_plan,
-                                                              issue_token, make_decision) -> None:
-    plan = make_plan(incident_class="elevated_error_rate", environment="staging", kind="rollback_deployment",
-                     params={"to_version": "v2.1"})
+async def test_policy_review_then_approve_releases_the_action(
+    broker, tmp_path, approver_pubkey, make_plan, issue_token, make_decision
+) -> None:
+    plan = make_plan(
+        incident_class="elevated_error_rate",
+        environment="staging",
+        kind="rollback_deployment",
+        params={"to_version": "v2.1"},
+    )
     incident = plan.data["incident_id"]
     async with policy(broker, tmp_path / "policy", approver_pubkey):
         await publish(broker, "planner", plan)
@@ -106,8 +119,9 @@ async def test_policy_review_then_approve_releases_the_action(broker, tmp_path, 
         assert request.rollback_plan.startswith("redeploy") and request.blast_radius == "one service, version change"
         assert request.requested_by == "warden-planner" and request.evidence and request.summary
         assert not await broker.read_all(SIGNED)
-        token = issue_token("alice", approval_id=request.approval_id, action_hash=request.action_hash,
-                            groups=["sre-oncall"])
+        token = issue_token(
+            "alice", approval_id=request.approval_id, action_hash=request.action_hash, groups=["sre-oncall"]
+        )
         await publish(broker, "approver", make_decision(request.approval_id, token, correlationid=incident))
         signed = (await one(broker, SIGNED, of_incident(incident))).payload(SignedAction)
         await one(broker, DOORBELL, lambda e: e.data["action_id"] == signed.action_id)
@@ -156,29 +170,47 @@ async def test_policy_resolved_incident_supersedes_pending(broker, tmp_path, app
         await publish(broker, "planner", plan)
         request = await one(broker, REQUESTED, of_incident(incident))
         resolved = IncidentChanged(
-            incident_id=incident, change=IncidentState.RESOLVED, incident_class="elevated_error_rate",
-            title="errors", service="checkout", resource_id="/r/checkout", environment="dev",
-            severity=Severity.SEV2, fingerprint="fp", alert_count=1, opened_at=datetime.now(UTC))
-        await publish(broker, "triage", envelope_for("sre.incident.changed.v1", resolved, source="warden/triage",
-                                                     correlationid=incident))
+            incident_id=incident,
+            change=IncidentState.RESOLVED,
+            incident_class="elevated_error_rate",
+            title="errors",
+            service="checkout",
+            resource_id="/r/checkout",
+            environment="dev",
+            severity=Severity.SEV2,
+            fingerprint="fp",
+            alert_count=1,
+            opened_at=datetime.now(UTC),
+        )
+        await publish(
+            broker,
+            "triage",
+            envelope_for("sre.incident.changed.v1", resolved, source="warden/triage", correlationid=incident),
+        )
         superseded = await one(broker, DECIDED, of_incident(incident, outcome="superseded"))
     assert superseded.data["approval_id"] == request.data["approval_id"]
 
 
 async def test_policy_kill_switch_busy_target_and_release(broker, tmp_path, approver_pubkey, make_plan) -> None:
     def control(kind: ControlKind, value: str) -> Envelope:
-        return envelope_for("sre.control.changed.v1", ControlChanged(kind=kind, value=value, changed_by="ops"),
-                            source="warden/operator", correlationid="ops")
+        return envelope_for(
+            "sre.control.changed.v1",
+            ControlChanged(kind=kind, value=value, changed_by="ops"),
+            source="warden/operator",
+            correlationid="ops",
+        )
 
     killed, first, busy, after = (make_plan() for _ in range(4))
     async with policy(broker, tmp_path / "policy", approver_pubkey) as app:
         await publish(broker, "operator", control(ControlKind.KILL_SWITCH, "on"))
+        await handled(app, "control_changes")  # topics are independent streams: wait before the next one
         await publish(broker, "planner", killed)
         refused = await one(broker, DECIDED, of_incident(killed.data["incident_id"]))
         assert refused.data["outcome"] == "refused" and "kill_switch: on, no action may run" in refused.data["reasons"]
         await one(broker, ESCALATION, of_incident(killed.data["incident_id"]))
 
         await publish(broker, "operator", control(ControlKind.KILL_SWITCH, "off"))
+        await handled(app, "control_changes", 2)
         await publish(broker, "planner", first)
         signed = (await one(broker, SIGNED, of_incident(first.data["incident_id"]))).payload(SignedAction)
         await publish(broker, "planner", busy)
@@ -186,10 +218,18 @@ async def test_policy_kill_switch_busy_target_and_release(broker, tmp_path, appr
         assert refused_busy.data["outcome"] == "refused"
         assert any("target busy" in r for r in refused_busy.data["reasons"])
 
-        report = ActionReported(action_id=signed.action_id, incident_id=signed.incident_id, kind=signed.kind,
-                                target=signed.target, status=ReportStatus.VERIFIED)
-        await publish(broker, "executor", envelope_for("sre.action.reported.v1", report, source="warden/executor",
-                                                       correlationid=signed.incident_id))
+        report = ActionReported(
+            action_id=signed.action_id,
+            incident_id=signed.incident_id,
+            kind=signed.kind,
+            target=signed.target,
+            status=ReportStatus.VERIFIED,
+        )
+        await publish(
+            broker,
+            "executor",
+            envelope_for("sre.action.reported.v1", report, source="warden/executor", correlationid=signed.incident_id),
+        )
         await handled(app, "action_reports")
         await publish(broker, "planner", after)
         verdict = await one(broker, DECIDED, of_incident(after.data["incident_id"]))

@@ -20,11 +20,22 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 def approval(**overrides: object) -> Approval:
     base = Approval(
-        approval_id="apr-1", incident_id="inc-1", correlationid="inc-1", request_message_id="msg-req",
-        action=ProposedAction(action_id="act-1", kind="restart_service", target="checkout", params={},
-                              rationale="r", confidence=0.9),
-        action_hash="h", tier=1, environment="dev", run_mode=RunMode.REVIEW, requested_by="warden-planner",
-        summary="s", requested_at=NOW, expires_at=NOW + timedelta(minutes=15))
+        approval_id="apr-1",
+        incident_id="inc-1",
+        correlationid="inc-1",
+        request_message_id="msg-req",
+        action=ProposedAction(
+            action_id="act-1", kind="restart_service", target="checkout", params={}, rationale="r", confidence=0.9
+        ),
+        action_hash="h",
+        tier=1,
+        environment="dev",
+        run_mode=RunMode.REVIEW,
+        requested_by="warden-planner",
+        summary="s",
+        requested_at=NOW,
+        expires_at=NOW + timedelta(minutes=15),
+    )
     return replace(base, **overrides)  # type: ignore[arg-type]
 
 
@@ -91,14 +102,16 @@ async def test_policy_target_slot_is_exclusive_until_released_or_lapsed(stores) 
     await store.apply(Changes(release=[("checkout", "act-1")]), NOW)
     assert await store.live_slot("checkout", NOW) is None
     await store.apply(Changes(acquire=[Slot("payments", "act-3", "inc-3", lease)]), NOW)
-    await store.apply(Changes(acquire=[Slot("payments", "act-4", "inc-4", lease + timedelta(hours=1))]),
-                      lease + timedelta(seconds=1))
+    await store.apply(
+        Changes(acquire=[Slot("payments", "act-4", "inc-4", lease + timedelta(hours=1))]), lease + timedelta(seconds=1)
+    )
     assert (await store.live_slot("payments", lease + timedelta(seconds=2))).action_id == "act-4"
 
 
 def _msg(action_id: str) -> Envelope:
-    return envelope_for("sre.action.pending.v1", ActionPending(action_id=action_id), source="warden/policy",
-                        correlationid="inc-1")
+    return envelope_for(
+        "sre.action.pending.v1", ActionPending(action_id=action_id), source="warden/policy", correlationid="inc-1"
+    )
 
 
 async def test_policy_process_once_replays_the_stored_outbox(stores) -> None:

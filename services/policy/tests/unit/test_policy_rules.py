@@ -20,13 +20,28 @@ KIND_BY_TIER = {1: ("restart_service", {}), 2: ("renew_certificate", {}), 3: ("f
 SCENARIO_BY_MODE = {RunMode.AUTONOMOUS: ("memory_pressure", "dev"), RunMode.REVIEW: ("elevated_error_rate", "dev")}
 
 
-def request(kind: str, params: dict[str, object] | None = None, *, incident_class: str = "memory_pressure",
-            environment: str = "dev", controls: Controls | None = None, held_by: str | None = None,
-            target: str = "checkout", **extra: object) -> DecisionRequest:
-    action = ProposedAction(action_id="act-1", kind=kind, target=target, params=params or {}, rationale="r",
-                            confidence=0.9, **extra)
-    return DecisionRequest(incident_id="inc-1", incident_class=incident_class, environment=environment,
-                           action=action, controls=controls or Controls(), target_held_by=held_by)
+def request(
+    kind: str,
+    params: dict[str, object] | None = None,
+    *,
+    incident_class: str = "memory_pressure",
+    environment: str = "dev",
+    controls: Controls | None = None,
+    held_by: str | None = None,
+    target: str = "checkout",
+    **extra: object,
+) -> DecisionRequest:
+    action = ProposedAction(
+        action_id="act-1", kind=kind, target=target, params=params or {}, rationale="r", confidence=0.9, **extra
+    )
+    return DecisionRequest(
+        incident_id="inc-1",
+        incident_class=incident_class,
+        environment=environment,
+        action=action,
+        controls=controls or Controls(),
+        target_held_by=held_by,
+    )
 
 
 def expected(tier: int, mode: RunMode, access: AccessLevel, kill: bool) -> DecisionOutcome:
@@ -46,8 +61,15 @@ def expected(tier: int, mode: RunMode, access: AccessLevel, kill: bool) -> Decis
 def test_policy_decision_table(tier: int, mode: RunMode, access: AccessLevel, kill: bool) -> None:
     kind, params = KIND_BY_TIER[tier]
     incident_class, environment = SCENARIO_BY_MODE[mode]
-    decision = RULES.decide(request(kind, params, incident_class=incident_class, environment=environment,
-                                    controls=Controls(kill_switch=kill, access_level=access)))
+    decision = RULES.decide(
+        request(
+            kind,
+            params,
+            incident_class=incident_class,
+            environment=environment,
+            controls=Controls(kill_switch=kill, access_level=access),
+        )
+    )
     assert decision.outcome is expected(tier, mode, access, kill)
     assert decision.tier == tier
     assert decision.run_mode is mode
@@ -100,19 +122,25 @@ def test_policy_unmatched_incident_falls_back_to_agent_default() -> None:
 
 
 def test_policy_approval_timeout_precedence() -> None:
-    plans = ResponsePlans.model_validate({
-        "agent": {"approval_timeout_s": 900},
-        "response_plans": [{"name": "fast", "match": {"environments": ["dev"]}, "run_mode": "review",
-                            "approval_timeout_s": 60}],
-    }).with_timeout(30)
+    plans = ResponsePlans.model_validate(
+        {
+            "agent": {"approval_timeout_s": 900},
+            "response_plans": [
+                {"name": "fast", "match": {"environments": ["dev"]}, "run_mode": "review", "approval_timeout_s": 60}
+            ],
+        }
+    ).with_timeout(30)
     rules = PythonRules(default_catalog(), plans)
     assert rules.decide(request("restart_service", environment="dev")).approval_timeout_s == 60
     assert rules.decide(request("restart_service", environment="staging")).approval_timeout_s == 30
 
 
 def test_policy_scoped_controls_most_restrictive_wins() -> None:
-    stored = {("kill_switch", "environment:prod"): "on", ("access_level", "global"): "privileged",
-              ("access_level", "target:payments"): "reader"}
+    stored = {
+        ("kill_switch", "environment:prod"): "on",
+        ("access_level", "global"): "privileged",
+        ("access_level", "target:payments"): "reader",
+    }
     prod = effective_controls(stored, environment="prod", target="checkout", default_access=AccessLevel.PRIVILEGED)
     dev = effective_controls(stored, environment="dev", target="checkout", default_access=AccessLevel.READER)
     payments = effective_controls(stored, environment="dev", target="payments", default_access=AccessLevel.PRIVILEGED)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope
 from warden_contracts.events import (
     ApprovalDecision,
@@ -16,43 +14,9 @@ from warden_contracts.events import (
     PolicyDecided,
     SignedAction,
 )
-from warden_security.action_signing import LocalSigner, verify_action
-from warden_security.keys import load_or_create_private_key, load_public_key
-from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer, TokenVerifier
-from warden_policy.adapters.config_files import load_policy_config
-from warden_policy.adapters.sqlite_store import SqliteStateStore
-from warden_policy.approval_desk import ApprovalDesk
 from warden_policy.domain.approvals import ApprovalState
-from warden_policy.domain.model import AccessLevel
-from warden_policy.domain.rules import PythonRules
-from warden_policy.envelopes import Release
-from warden_policy.plan_gate import PlanGate
-
-
-class World:
-    def __init__(self, tmp_path: Path, approver_pubkey: Path) -> None:
-        self.now = datetime.now(UTC)
-        self.store = SqliteStateStore(tmp_path / "state" / "policy.db")
-        self.signing_key = load_or_create_private_key(tmp_path / "keys" / "policy.pem")
-        config = load_policy_config()
-        release = Release(LocalSigner(self.signing_key), timedelta(minutes=10))
-        common = {"store": self.store, "release": release, "clock": lambda: self.now,
-                  "default_access": AccessLevel.PRIVILEGED}
-        self.gate = PlanGate(rules=PythonRules(default_catalog(), config.plans), catalog=default_catalog(), **common)
-        verifier = TokenVerifier(load_public_key(approver_pubkey), LOCAL_APPROVER_ISSUER, APPROVAL_AUDIENCE)
-        self.desk = ApprovalDesk(verifier=verifier, approvers=config.approvers, **common)
-
-    async def request(self, plan: Envelope) -> ApprovalRequested:
-        out = await self.gate.handle(plan)
-        return next(e.payload(ApprovalRequested) for e in out if e.type == "sre.approval.requested.v1")
-
-
-@pytest.fixture
-async def world(tmp_path: Path, approver_pubkey: Path):
-    w = World(tmp_path, approver_pubkey)
-    await w.store.open()
-    yield w
-    await w.store.close()
+from warden_security.action_signing import verify_action
+from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer
 
 
 def decided(out: list[Envelope]) -> PolicyDecided:
@@ -61,14 +25,20 @@ def decided(out: list[Envelope]) -> PolicyDecided:
 
 @pytest.fixture
 async def pending(world: World, make_plan) -> ApprovalRequested:
-    return await world.request(make_plan(incident_class="elevated_error_rate", kind="rollback_deployment",
-                                         params={"to_version": "v1.2"}, requested_by="alice"))
+    return await world.request(
+        make_plan(
+            incident_class="elevated_error_rate",
+            kind="rollback_deployment",
+            params={"to_version": "v1.2"},
+            requested_by="alice",
+        )
+    )
 
 
-async def test_policy_valid_approval_signs_exactly_the_approved_action(world, pending, issue_token,
-                                                                        make_decision) -> None:
-    token = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash,
-                        groups=["sre-leads"])
+async def test_policy_valid_approval_signs_exactly_the_approved_action(
+    world, pending, issue_token, make_decision
+) -> None:
+    token = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash, groups=["sre-leads"])
     out = await world.desk.decide(make_decision(pending.approval_id, token))
     assert decided(out).outcome is DecisionOutcome.APPROVED and decided(out).approvers == ["bob"]
     assert [e.type for e in out] == ["sre.policy.decided.v1", "sre.action.approved.v1", "sre.action.pending.v1"]
@@ -81,8 +51,9 @@ async def test_policy_valid_approval_signs_exactly_the_approved_action(world, pe
 
 
 async def test_policy_deny_closes_the_approval(world, pending, issue_token, make_decision) -> None:
-    token = issue_token("alice", approval_id=pending.approval_id, action_hash=pending.action_hash,
-                        groups=["sre-oncall"])
+    token = issue_token(
+        "alice", approval_id=pending.approval_id, action_hash=pending.action_hash, groups=["sre-oncall"]
+    )
     out = await world.desk.decide(make_decision(pending.approval_id, token, ApprovalDecision.DENY, reason="risky"))
     assert decided(out).outcome is DecisionOutcome.DENIED
     assert [e.type for e in out] == ["sre.policy.decided.v1"]
@@ -90,19 +61,23 @@ async def test_policy_deny_closes_the_approval(world, pending, issue_token, make
     assert await world.store.live_slot("checkout", world.now) is None
 
 
-@pytest.mark.parametrize(("case", "reason"), [
-    ("forged", "identity token rejected: token signature does not verify"),
-    ("expired", "identity token rejected: token expired"),
-    ("audience", "identity token rejected: token audience is not this service"),
-    ("carol", "approver carol is not in a group authorised for tier 1"),
-    ("carol-claims-leads", "approver carol is not in a group authorised for tier 1"),
-    ("self", "self-approval: alice requested this action"),
-    ("hash", "action_hash mismatch"),
-    ("other-approval", "token is bound to a different approval"),
-    ("missing-groups", "identity token rejected: invalid token"),
-])
-async def test_policy_bad_decisions_are_rejected_with_their_reason(world, pending, issue_token, make_decision,
-                                                                   approver_key, case: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("forged", "identity token rejected: token signature does not verify"),
+        ("expired", "identity token rejected: token expired"),
+        ("audience", "identity token rejected: token audience is not this service"),
+        ("carol", "approver carol is not in a group authorised for tier 1"),
+        ("carol-claims-leads", "approver carol is not in a group authorised for tier 1"),
+        ("self", "self-approval: alice requested this action"),
+        ("hash", "action_hash mismatch"),
+        ("other-approval", "token is bound to a different approval"),
+        ("missing-groups", "identity token rejected: invalid token"),
+    ],
+)
+async def test_policy_bad_decisions_are_rejected_with_their_reason(
+    world, pending, issue_token, make_decision, approver_key, case: str, reason: str
+) -> None:
     binding = {"approval_id": pending.approval_id, "action_hash": pending.action_hash}
     tokens = {
         "forged": lambda: issue_token("bob", groups=["sre-leads"], key=Ed25519PrivateKey.generate(), **binding),
@@ -111,12 +86,13 @@ async def test_policy_bad_decisions_are_rejected_with_their_reason(world, pendin
         "carol": lambda: issue_token("carol", groups=["viewers"], **binding),
         "carol-claims-leads": lambda: issue_token("carol", groups=["sre-leads"], **binding),
         "self": lambda: issue_token("alice", groups=["sre-oncall"], **binding),
-        "hash": lambda: issue_token("bob", groups=["sre-leads"], approval_id=pending.approval_id,
-                                    action_hash="0" * 64),
-        "other-approval": lambda: issue_token("bob", groups=["sre-leads"], approval_id="apr-other",
-                                              action_hash=pending.action_hash),
+        "hash": lambda: issue_token("bob", groups=["sre-leads"], approval_id=pending.approval_id, action_hash="0" * 64),
+        "other-approval": lambda: issue_token(
+            "bob", groups=["sre-leads"], approval_id="apr-other", action_hash=pending.action_hash
+        ),
         "missing-groups": lambda: TokenIssuer(approver_key, LOCAL_APPROVER_ISSUER).issue(
-            "bob", APPROVAL_AUDIENCE, 300, **binding),
+            "bob", APPROVAL_AUDIENCE, 300, **binding
+        ),
     }
     out = await world.desk.decide(make_decision(pending.approval_id, tokens[case]()))
     verdict = decided(out)
@@ -128,8 +104,7 @@ async def test_policy_bad_decisions_are_rejected_with_their_reason(world, pendin
 
 
 async def test_policy_replayed_token_is_rejected(world, pending, issue_token, make_decision) -> None:
-    token = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash,
-                        groups=["sre-leads"])
+    token = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash, groups=["sre-leads"])
     first = await world.desk.decide(make_decision(pending.approval_id, token))
     replay = await world.desk.decide(make_decision(pending.approval_id, token))
     assert decided(first).outcome is DecisionOutcome.APPROVED
@@ -138,8 +113,7 @@ async def test_policy_replayed_token_is_rejected(world, pending, issue_token, ma
 
 
 async def test_policy_redelivered_decision_is_processed_once(world, pending, issue_token, make_decision) -> None:
-    token = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash,
-                        groups=["sre-leads"])
+    token = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash, groups=["sre-leads"])
     message = make_decision(pending.approval_id, token)
     first = await world.desk.decide(message)
     again = await world.desk.decide(message)
@@ -149,14 +123,12 @@ async def test_policy_redelivered_decision_is_processed_once(world, pending, iss
 
 async def test_policy_late_decision_after_expiry_is_rejected(world, pending, issue_token, make_decision) -> None:
     world.now = pending.expires_at + timedelta(seconds=1)
-    token = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash,
-                        groups=["sre-leads"])
+    token = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash, groups=["sre-leads"])
     before_timer = await world.desk.decide(make_decision(pending.approval_id, token))
     assert decided(before_timer).reasons[0] == "approval expired"
     expired = await world.desk.expire_due()
     assert [e.type for e in expired] == ["sre.policy.decided.v1", "sre.escalation.raised.v1"]
-    fresh = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash,
-                        groups=["sre-leads"])
+    fresh = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash, groups=["sre-leads"])
     after_timer = await world.desk.decide(make_decision(pending.approval_id, fresh))
     assert decided(after_timer).outcome is DecisionOutcome.REJECTED_APPROVAL
     assert decided(after_timer).reasons[0] == "approval expired"

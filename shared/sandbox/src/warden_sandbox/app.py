@@ -161,7 +161,7 @@ class SandboxApp:
             log.info(
                 "alert transition",
                 extra={
-                    "service": transition.service,
+                    "target": transition.service,
                     "rule": transition.rule,
                     "condition": transition.condition,
                     "alert_id": transition.alert_id,

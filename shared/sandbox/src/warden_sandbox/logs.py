@@ -1,4 +1,7 @@
-"""JSON log lines on stderr, one object per line, with any `extra=` fields inlined."""
+"""JSON log lines on stderr, one object per line, with any `extra=` fields inlined.
+
+`service` names this process (the sandbox); records name the simulated service as `target`.
+"""
 
 from __future__ import annotations
 

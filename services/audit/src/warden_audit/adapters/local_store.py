@@ -100,8 +100,10 @@ class LocalSegmentStore:
             handle.truncate(size)
             handle.flush()
             os.fsync(handle.fileno())
-        log.warning("truncated a torn last line (crash mid-write, never acknowledged)",
-                    extra={"segment": path.name, "bytes_removed": lost})
+        log.warning(
+            "truncated a torn last line (crash mid-write, never acknowledged)",
+            extra={"segment": path.name, "bytes_removed": lost},
+        )
 
     def _append(self, lines: list[bytes]) -> None:
         pending = bytearray()
@@ -159,4 +161,3 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-

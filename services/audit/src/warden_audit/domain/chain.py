@@ -102,11 +102,21 @@ def _split_fast(line: bytes, pos: int, hashed: bytes, digest: str) -> LineParts 
     seq_at = line.find(_SEQ_MEMBER, prev_end)
     source_at = line.find(_SOURCE_MEMBER, seq_at)
     raw_id, raw_seq = line[id_start:id_end], line[seq_at + len(_SEQ_MEMBER) : source_at]
-    if (not line.startswith(_AT_MEMBER, prev_end) or seq_at < 0 or source_at < 0 or not raw_seq.isdigit()
-            or b"\\" in raw_id):
+    if (
+        not line.startswith(_AT_MEMBER, prev_end)
+        or seq_at < 0
+        or source_at < 0
+        or not raw_seq.isdigit()
+        or b"\\" in raw_id
+    ):
         return None
-    return LineParts(hashed, digest, line[prev_start:prev_end].decode("ascii", errors="replace"),
-                     int(raw_seq), raw_id.decode("utf-8", errors="replace"))
+    return LineParts(
+        hashed,
+        digest,
+        line[prev_start:prev_end].decode("ascii", errors="replace"),
+        int(raw_seq),
+        raw_id.decode("utf-8", errors="replace"),
+    )
 
 
 def _split_generic(tail_bytes: bytes, hashed: bytes, digest: str) -> LineParts:

@@ -34,8 +34,9 @@ class ChainVerifier:
         self.failure: VerifyReport | None = None
 
     def _fail(self, segment: str, line: int | None, problem: str) -> VerifyReport:
-        self.failure = VerifyReport(False, self.expected_seq - 1, self.expected_seq, segment, line, problem,
-                                    self.prev_hash)
+        self.failure = VerifyReport(
+            False, self.expected_seq - 1, self.expected_seq, segment, line, problem, self.prev_hash
+        )
         return self.failure
 
     def feed_segment(self, number: int, name: str, data: bytes, *, last: bool) -> VerifyReport | None:

@@ -34,7 +34,8 @@ def load_policy_config(config_dir: Path | None = None) -> PolicyConfig:
     plans_origin, plans = _read(config_dir, RESPONSE_PLANS)
     approvers_origin, approvers = _read(config_dir, APPROVERS)
     try:
-        return PolicyConfig(plans=ResponsePlans.model_validate(plans or {}),
-                            approvers=Approvers.model_validate(approvers or {}))
+        return PolicyConfig(
+            plans=ResponsePlans.model_validate(plans or {}), approvers=Approvers.model_validate(approvers or {})
+        )
     except ValidationError as err:
         raise ConfigError(f"invalid policy config ({plans_origin}, {approvers_origin}): {err}") from err

@@ -43,11 +43,13 @@ CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (published_at, seq);
 SELECT_APPROVALS = (
     "SELECT approval_id, incident_id, correlationid, request_message_id, action, action_hash, tier, environment, "
     "run_mode, requested_by, summary, evidence, state, requested_at, expires_at, decided_by, reason, version "
-    "FROM approvals ")
+    "FROM approvals "
+)
 INSERT_APPROVAL = (
     "INSERT INTO approvals (approval_id, incident_id, correlationid, request_message_id, action, action_hash, tier, "
     "environment, run_mode, requested_by, summary, evidence, state, requested_at, expires_at, decided_by, reason, "
-    "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def ts(value: datetime) -> str:
@@ -57,23 +59,48 @@ def ts(value: datetime) -> str:
 
 def _approval(row: sqlite3.Row) -> Approval:
     return Approval(
-        approval_id=row["approval_id"], incident_id=row["incident_id"], correlationid=row["correlationid"],
+        approval_id=row["approval_id"],
+        incident_id=row["incident_id"],
+        correlationid=row["correlationid"],
         request_message_id=row["request_message_id"],
-        action=ProposedAction.model_validate_json(row["action"]), action_hash=row["action_hash"],
-        tier=row["tier"], environment=row["environment"], run_mode=RunMode(row["run_mode"]),
-        requested_by=row["requested_by"], summary=row["summary"],
+        action=ProposedAction.model_validate_json(row["action"]),
+        action_hash=row["action_hash"],
+        tier=row["tier"],
+        environment=row["environment"],
+        run_mode=RunMode(row["run_mode"]),
+        requested_by=row["requested_by"],
+        summary=row["summary"],
         evidence=[Evidence.model_validate(e) for e in json.loads(row["evidence"])],
-        state=ApprovalState(row["state"]), requested_at=datetime.fromisoformat(row["requested_at"]),
-        expires_at=datetime.fromisoformat(row["expires_at"]), decided_by=row["decided_by"],
-        reason=row["reason"], version=row["version"],
+        state=ApprovalState(row["state"]),
+        requested_at=datetime.fromisoformat(row["requested_at"]),
+        expires_at=datetime.fromisoformat(row["expires_at"]),
+        decided_by=row["decided_by"],
+        reason=row["reason"],
+        version=row["version"],
     )
 
 
 def _approval_values(a: Approval) -> tuple[object, ...]:
-    return (a.approval_id, a.incident_id, a.correlationid, a.request_message_id, a.action.model_dump_json(),
-            a.action_hash, a.tier, a.environment, a.run_mode.value, a.requested_by, a.summary,
-            json.dumps([e.model_dump(mode="json") for e in a.evidence]), a.state.value, ts(a.requested_at),
-            ts(a.expires_at), a.decided_by, a.reason, a.version)
+    return (
+        a.approval_id,
+        a.incident_id,
+        a.correlationid,
+        a.request_message_id,
+        a.action.model_dump_json(),
+        a.action_hash,
+        a.tier,
+        a.environment,
+        a.run_mode.value,
+        a.requested_by,
+        a.summary,
+        json.dumps([e.model_dump(mode="json") for e in a.evidence]),
+        a.state.value,
+        ts(a.requested_at),
+        ts(a.expires_at),
+        a.decided_by,
+        a.reason,
+        a.version,
+    )
 
 
 class SqliteStateStore:
@@ -117,13 +144,17 @@ class SqliteStateStore:
         return _approval(rows[0]) if rows else None
 
     async def pending_for_incident(self, incident_id: str) -> list[Approval]:
-        rows = await self._rows(SELECT_APPROVALS + "WHERE incident_id = ? AND state = ? "
-                                "ORDER BY requested_at", (incident_id, ApprovalState.PENDING.value))
+        rows = await self._rows(
+            SELECT_APPROVALS + "WHERE incident_id = ? AND state = ? ORDER BY requested_at",
+            (incident_id, ApprovalState.PENDING.value),
+        )
         return [_approval(r) for r in rows]
 
     async def due_approvals(self, now: datetime, limit: int = 100) -> list[Approval]:
-        rows = await self._rows(SELECT_APPROVALS + "WHERE state = ? AND expires_at <= ? "
-                                "ORDER BY expires_at LIMIT ?", (ApprovalState.PENDING.value, ts(now), limit))
+        rows = await self._rows(
+            SELECT_APPROVALS + "WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            (ApprovalState.PENDING.value, ts(now), limit),
+        )
         return [_approval(r) for r in rows]
 
     async def live_slot(self, target: str, now: datetime) -> Slot | None:
@@ -154,21 +185,22 @@ class SqliteStateStore:
     async def _write(self, db: aiosqlite.Connection, c: Changes, now: datetime) -> None:
         if c.message_id is not None:
             try:
-                await db.execute("INSERT INTO processed (message_id, processed_at) VALUES (?, ?)",
-                                 (c.message_id, ts(now)))
+                await db.execute(
+                    "INSERT INTO processed (message_id, processed_at) VALUES (?, ?)", (c.message_id, ts(now))
+                )
             except sqlite3.IntegrityError:
                 raise AlreadyProcessed(c.message_id) from None
         for a in c.new_approvals:
             try:
-                await db.execute(INSERT_APPROVAL,
-                                 _approval_values(a))
+                await db.execute(INSERT_APPROVAL, _approval_values(a))
             except sqlite3.IntegrityError:
                 raise Conflict(f"approval {a.approval_id} already exists") from None
         for a in c.updated_approvals:
             cursor = await db.execute(
                 "UPDATE approvals SET state = ?, decided_by = ?, reason = ?, version = version + 1 "
                 "WHERE approval_id = ? AND version = ?",
-                (a.state.value, a.decided_by, a.reason, a.approval_id, a.version))
+                (a.state.value, a.decided_by, a.reason, a.approval_id, a.version),
+            )
             if cursor.rowcount != 1:
                 raise Conflict(f"approval {a.approval_id} changed since version {a.version}")
         for target, action_id in c.release:
@@ -179,7 +211,8 @@ class SqliteStateStore:
                 "ON CONFLICT (target) DO UPDATE SET action_id = excluded.action_id, "
                 "incident_id = excluded.incident_id, lease_until = excluded.lease_until "
                 "WHERE in_flight.lease_until <= ? OR in_flight.action_id = excluded.action_id",
-                (s.target, s.action_id, s.incident_id, ts(s.lease_until), ts(now)))
+                (s.target, s.action_id, s.incident_id, ts(s.lease_until), ts(now)),
+            )
             if cursor.rowcount != 1:
                 raise Conflict(f"target {s.target} was taken meanwhile")
         for jti, expires_at in c.used_tokens:
@@ -192,24 +225,30 @@ class SqliteStateStore:
                 "INSERT INTO controls (kind, scope, value, changed_by, changed_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (kind, scope) DO UPDATE SET value = excluded.value, "
                 "changed_by = excluded.changed_by, changed_at = excluded.changed_at",
-                (ctl.kind, ctl.scope, ctl.value, ctl.changed_by, ts(now)))
+                (ctl.kind, ctl.scope, ctl.value, ctl.changed_by, ts(now)),
+            )
         await db.executemany(
             "INSERT OR IGNORE INTO outbox (envelope_id, cause_id, body, created_at) VALUES (?, ?, ?, ?)",
-            [(e.id, c.message_id, e.to_bytes().decode(), ts(now)) for e in c.outbox])
+            [(e.id, c.message_id, e.to_bytes().decode(), ts(now)) for e in c.outbox],
+        )
 
     async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]:
-        rows = await self._rows("SELECT body FROM outbox WHERE published_at IS NULL AND created_at <= ? "
-                                "ORDER BY seq LIMIT ?", (ts(created_before), limit))
+        rows = await self._rows(
+            "SELECT body FROM outbox WHERE published_at IS NULL AND created_at <= ? ORDER BY seq LIMIT ?",
+            (ts(created_before), limit),
+        )
         return [Envelope.from_bytes(r["body"].encode()) for r in rows]
 
     async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None:
         async with self._lock:
-            await self.db.executemany("UPDATE outbox SET published_at = ? WHERE envelope_id = ?",
-                                      [(ts(now), i) for i in envelope_ids])
+            await self.db.executemany(
+                "UPDATE outbox SET published_at = ? WHERE envelope_id = ?", [(ts(now), i) for i in envelope_ids]
+            )
 
     async def purge(self, older_than: datetime, now: datetime) -> None:
         async with self._lock:
-            await self.db.execute("DELETE FROM outbox WHERE published_at IS NOT NULL AND created_at < ?",
-                                  (ts(older_than),))
+            await self.db.execute(
+                "DELETE FROM outbox WHERE published_at IS NOT NULL AND created_at < ?", (ts(older_than),)
+            )
             await self.db.execute("DELETE FROM processed WHERE processed_at < ?", (ts(older_than),))
             await self.db.execute("DELETE FROM used_tokens WHERE expires_at < ?", (ts(now),))

@@ -33,8 +33,15 @@ def effective_groups(claims: Mapping[str, Any], approvers: Approvers) -> set[str
     return set(asserted) & known if known is not None else set()
 
 
-def decision_problem(approval: Approval, claims: Mapping[str, Any], decision: ApprovalDecision,
-                     approvers: Approvers, *, jti_seen: bool, now: datetime) -> str | None:
+def decision_problem(
+    approval: Approval,
+    claims: Mapping[str, Any],
+    decision: ApprovalDecision,
+    approvers: Approvers,
+    *,
+    jti_seen: bool,
+    now: datetime,
+) -> str | None:
     """The reason to reject this decision, or None when it may be applied."""
     if claims.get("approval_id") != approval.approval_id:
         return "token is bound to a different approval"
@@ -52,6 +59,8 @@ def decision_problem(approval: Approval, claims: Mapping[str, Any], decision: Ap
         return f"unknown approver {subject!r}"
     allowed = approvers.authorised_groups(approval.tier, approval.environment)
     if not effective_groups(claims, approvers) & allowed:
-        return (f"approver {subject} is not in a group authorised for tier {approval.tier} "
-                f"in {approval.environment} ({', '.join(sorted(allowed)) or 'nobody'})")
+        return (
+            f"approver {subject} is not in a group authorised for tier {approval.tier} "
+            f"in {approval.environment} ({', '.join(sorted(allowed)) or 'nobody'})"
+        )
     return None

@@ -20,33 +20,76 @@ from warden_policy.domain.approvals import Approval
 RAISED_BY = "warden-policy"
 
 
-def decided(incident_id: str, action: ProposedAction, *, tier: int, run_mode: str, outcome: DecisionOutcome,
-            reasons: Sequence[str], approval_id: str | None = None,
-            approvers: Sequence[str] = ()) -> PolicyDecided:
+def decided(
+    incident_id: str,
+    action: ProposedAction,
+    *,
+    tier: int,
+    run_mode: str,
+    outcome: DecisionOutcome,
+    reasons: Sequence[str],
+    approval_id: str | None = None,
+    approvers: Sequence[str] = (),
+) -> PolicyDecided:
     return PolicyDecided(
-        incident_id=incident_id, action_id=action.action_id, kind=action.kind, target=action.target,
-        tier=tier, run_mode=run_mode, outcome=outcome, reasons=list(reasons), approval_id=approval_id,
+        incident_id=incident_id,
+        action_id=action.action_id,
+        kind=action.kind,
+        target=action.target,
+        tier=tier,
+        run_mode=run_mode,
+        outcome=outcome,
+        reasons=list(reasons),
+        approval_id=approval_id,
         approvers=sorted(approvers),
     )
 
 
-def decided_for(approval: Approval, outcome: DecisionOutcome, reasons: Sequence[str],
-                approvers: Sequence[str] = ()) -> PolicyDecided:
-    return decided(approval.incident_id, approval.action, tier=approval.tier, run_mode=approval.run_mode.value,
-                   outcome=outcome, reasons=reasons, approval_id=approval.approval_id, approvers=approvers)
+def decided_for(
+    approval: Approval, outcome: DecisionOutcome, reasons: Sequence[str], approvers: Sequence[str] = ()
+) -> PolicyDecided:
+    return decided(
+        approval.incident_id,
+        approval.action,
+        tier=approval.tier,
+        run_mode=approval.run_mode.value,
+        outcome=outcome,
+        reasons=reasons,
+        approval_id=approval.approval_id,
+        approvers=approvers,
+    )
 
 
 def approval_requested(approval: Approval, spec: ActionSpec) -> ApprovalRequested:
     return ApprovalRequested(
-        approval_id=approval.approval_id, incident_id=approval.incident_id, action=approval.action,
-        action_hash=approval.action_hash, tier=approval.tier, environment=approval.environment,
-        summary=approval.summary, evidence=approval.evidence, reversible=spec.reversible,
+        approval_id=approval.approval_id,
+        incident_id=approval.incident_id,
+        action=approval.action,
+        action_hash=approval.action_hash,
+        tier=approval.tier,
+        environment=approval.environment,
+        summary=approval.summary,
+        evidence=approval.evidence,
+        reversible=spec.reversible,
         rollback_plan=spec.rollback.description if spec.rollback else "none: the action is not reversible",
-        blast_radius=spec.blast_radius, expires_at=approval.expires_at, requested_by=approval.requested_by,
+        blast_radius=spec.blast_radius,
+        expires_at=approval.expires_at,
+        requested_by=approval.requested_by,
     )
 
 
-def escalation(incident_id: str, reason: str, evidence: Sequence[Evidence], timeline: Sequence[str],
-               priority: Literal["P1", "P2", "P3"] = "P1") -> EscalationRaised:
-    return EscalationRaised(incident_id=incident_id, priority=priority,
-                            reason=reason, raised_by=RAISED_BY, evidence=list(evidence), timeline=list(timeline))
+def escalation(
+    incident_id: str,
+    reason: str,
+    evidence: Sequence[Evidence],
+    timeline: Sequence[str],
+    priority: Literal["P1", "P2", "P3"] = "P1",
+) -> EscalationRaised:
+    return EscalationRaised(
+        incident_id=incident_id,
+        priority=priority,
+        reason=reason,
+        raised_by=RAISED_BY,
+        evidence=list(evidence),
+        timeline=list(timeline),
+    )

@@ -57,8 +57,9 @@ class Controls:
     access_level: AccessLevel = AccessLevel.PRIVILEGED
 
 
-def effective_controls(stored: Mapping[tuple[str, str], str], *, environment: str, target: str,
-                       default_access: AccessLevel) -> Controls:
+def effective_controls(
+    stored: Mapping[tuple[str, str], str], *, environment: str, target: str, default_access: AccessLevel
+) -> Controls:
     """Global, environment and target scopes all apply; the most restrictive setting wins."""
     scopes = (GLOBAL_SCOPE, f"environment:{environment}", f"target:{target}")
     kill = any(stored.get((ControlKind.KILL_SWITCH.value, s)) == "on" for s in scopes)

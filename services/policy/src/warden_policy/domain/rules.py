@@ -55,18 +55,21 @@ class PythonRules:
         action = request.action
         plan = self._plans.select(request.incident_class, request.environment)
         run_mode = plan.run_mode if plan else self._plans.agent.default_run_mode
-        timeout = (plan.approval_timeout_s if plan and plan.approval_timeout_s else None) \
-            or self._plans.agent.approval_timeout_s
-        mode_reason = (f"response_plan: {plan.name} sets {run_mode.value}" if plan
-                       else f"agent_default: run mode {run_mode.value}")
+        timeout = (
+            plan.approval_timeout_s if plan and plan.approval_timeout_s else None
+        ) or self._plans.agent.approval_timeout_s
+        mode_reason = (
+            f"response_plan: {plan.name} sets {run_mode.value}" if plan else f"agent_default: run mode {run_mode.value}"
+        )
 
         def decision(outcome: DecisionOutcome, tier: int, *reasons: str, defect: bool = False) -> Decision:
             return Decision(outcome, tier, run_mode, timeout, [*reasons, mode_reason], defect)
 
         spec = self._catalog.get(action.kind)
         if spec is None:
-            return decision(DecisionOutcome.REFUSED, UNKNOWN_TIER,
-                            f"catalog: kind {action.kind!r} not in catalog", defect=True)
+            return decision(
+                DecisionOutcome.REFUSED, UNKNOWN_TIER, f"catalog: kind {action.kind!r} not in catalog", defect=True
+            )
         problems = self._catalog.check(action.kind, action.target, action.params)
         if problems:
             return decision(DecisionOutcome.REFUSED, spec.tier, *(f"catalog: {p}" for p in problems), defect=True)
@@ -79,12 +82,22 @@ class PythonRules:
         if tier >= HUMAN_ONLY_TIER:
             return decision(DecisionOutcome.HANDOFF, tier, f"tier: tier {tier} is human-only, handed off")
         if request.target_held_by is not None and request.target_held_by != action.action_id:
-            return decision(DecisionOutcome.REFUSED, tier,
-                            f"target_busy: {action.target} target busy with action {request.target_held_by}",
-                            tier_reason)
+            return decision(
+                DecisionOutcome.REFUSED,
+                tier,
+                f"target_busy: {action.target} target busy with action {request.target_held_by}",
+                tier_reason,
+            )
         if run_mode is RunMode.AUTONOMOUS and tier <= MAX_AUTONOMOUS_TIER:
-            return decision(DecisionOutcome.EXECUTE, tier, tier_reason,
-                            f"run_mode: autonomous allows tier <= {MAX_AUTONOMOUS_TIER} without approval")
-        why = ("run_mode: review requires approval" if run_mode is RunMode.REVIEW
-               else f"tier: tier {tier} always requires approval")
+            return decision(
+                DecisionOutcome.EXECUTE,
+                tier,
+                tier_reason,
+                f"run_mode: autonomous allows tier <= {MAX_AUTONOMOUS_TIER} without approval",
+            )
+        why = (
+            "run_mode: review requires approval"
+            if run_mode is RunMode.REVIEW
+            else f"tier: tier {tier} always requires approval"
+        )
         return decision(DecisionOutcome.AWAIT_APPROVAL, tier, tier_reason, why)

@@ -96,7 +96,7 @@ class SandboxApi:
         targets = claims.get("targets")
         if not isinstance(targets, list) or not (name in targets or "*" in targets):
             log.warning(
-                "action refused: target not in token", extra={"service": name, "kind": kind, "sub": claims.get("sub")}
+                "action refused: target not in token", extra={"target": name, "kind": kind, "sub": claims.get("sub")}
             )
             return _error(403, f"token does not grant access to {name!r}")
         self.deps.world.get(name)
@@ -108,7 +108,7 @@ class SandboxApi:
         await self.deps.commit()
         log.info(
             "action applied",
-            extra={"service": name, "kind": kind, "params": params, "sub": claims["sub"], "jti": claims.get("jti")},
+            extra={"target": name, "kind": kind, "params": params, "sub": claims["sub"], "jti": claims.get("jti")},
         )
         return web.json_response({"before": result.before, "after": result.after})
 
@@ -140,7 +140,7 @@ class SandboxApi:
             return _error(422, "service and kind are required strings")
         fault = self.deps.world.inject_fault(service, kind, body, now=self.deps.clock(), log_text=log_text)
         await self.deps.commit()
-        log.info("fault injected", extra={"service": service, "kind": kind, "params": fault.params})
+        log.info("fault injected", extra={"target": service, "kind": kind, "params": fault.params})
         return web.json_response(
             {"service": service, "kind": kind, "params": fault.params, "view": self.deps.world.get(service).view()},
             status=201,
@@ -154,7 +154,7 @@ class SandboxApi:
             return _error(422, "query parameter service is required")
         cleared = self.deps.world.clear_faults(service, now=self.deps.clock())
         await self.deps.commit()
-        log.info("faults cleared", extra={"service": service, "cleared": cleared})
+        log.info("faults cleared", extra={"target": service, "cleared": cleared})
         return web.json_response({"service": service, "cleared": cleared})
 
 
