@@ -142,14 +142,6 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, approver_pubkey: Path):
-    w = World(tmp_path, approver_pubkey)
-    await w.store.open()
-    yield w
-    await w.store.close()
-
-
-@pytest.fixture
 async def world(tmp_path: Path, approver_pubkey: Path) -> AsyncIterator[World]:
     """The gate's use cases over a real SQLite store, without a broker; `world.now` is the clock."""
     w = World(tmp_path, approver_pubkey)

@@ -186,32 +186,12 @@ class ApprovalDesk:
             approval = await self._store.get_approval(approval_id)
             if approval is None or not approval.is_due(now):
                 return []
-            reason = "approval timed out: no action taken"
-            deadline = f"deadline: {reason} by {approval.expires_at.isoformat()}"
             changes = Changes(
                 updated_approvals=[approval.expire(now)],
                 release=[(approval.action.target, approval.action.action_id)],
                 outbox=[
-                    about(
-                        approval,
-                        DECIDED,
-                        messages.decided_for(approval, DecisionOutcome.EXPIRED, [deadline]),
-                        "expired/decided",
-                    ),
-                    about(
-                        approval,
-                        ESCALATION,
-                        messages.escalation(
-                            approval.incident_id,
-                            reason,
-                            approval.evidence,
-                            [
-                                f"approval {approval.approval_id} for {approval.action.kind} on {approval.action.target} "
-                                f"requested {approval.requested_at.isoformat()}, expired {approval.expires_at.isoformat()}"
-                            ],
-                        ),
-                        "expired/escalation",
-                    ),
+                    about(approval, DECIDED, messages.expired(approval), "expired/decided"),
+                    about(approval, ESCALATION, messages.timed_out(approval), "expired/escalation"),
                 ],
             )
             try:

@@ -24,7 +24,7 @@ def decided(out: list[Envelope]) -> PolicyDecided:
 
 
 @pytest.fixture
-async def pending(world: World, make_plan) -> ApprovalRequested:
+async def pending(world, make_plan) -> ApprovalRequested:
     return await world.request(
         make_plan(
             incident_class="elevated_error_rate",

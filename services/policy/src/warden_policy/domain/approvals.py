@@ -14,6 +14,8 @@ from warden_contracts.events import Evidence, ProposedAction
 
 from warden_policy.domain.model import RunMode
 
+TIMED_OUT = "approval timed out: no action taken"
+
 
 class ApprovalState(StrEnum):
     PENDING = "pending"
@@ -66,7 +68,7 @@ class Approval:
     def expire(self, now: datetime) -> Approval:
         if not self.is_due(now):
             raise TransitionError(f"approval {self.approval_id} is {self.state.value} and not past its deadline")
-        return replace(self, state=ApprovalState.EXPIRED, reason="approval timed out: no action taken")
+        return replace(self, state=ApprovalState.EXPIRED, reason=TIMED_OUT)
 
     def supersede(self, reason: str) -> Approval:
         if self.state is not ApprovalState.PENDING:

@@ -15,7 +15,7 @@ from warden_contracts.events import (
     ProposedAction,
 )
 
-from warden_policy.domain.approvals import Approval
+from warden_policy.domain.approvals import TIMED_OUT, Approval
 
 RAISED_BY = "warden-policy"
 
@@ -93,3 +93,18 @@ def escalation(
         evidence=list(evidence),
         timeline=list(timeline),
     )
+
+
+def expired(approval: Approval) -> PolicyDecided:
+    deadline = f"deadline: {TIMED_OUT} by {approval.expires_at.isoformat()}"
+    return decided_for(approval, DecisionOutcome.EXPIRED, [deadline])
+
+
+def timed_out(approval: Approval) -> EscalationRaised:
+    action = approval.action
+    timeline = [
+        f"approval {approval.approval_id} requested {approval.requested_at.isoformat()} "
+        f"for {action.kind} on {action.target} (tier {approval.tier}, {approval.environment})",
+        f"no decision by {approval.expires_at.isoformat()}: expired without acting",
+    ]
+    return escalation(approval.incident_id, TIMED_OUT, approval.evidence, timeline)
