@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from warden_contracts.envelope import derived_id
 from warden_contracts.events import ReportStatus
 from warden_executor.domain.admission import CHANGED_SINCE_APPROVAL
-from warden_executor.domain.model import LedgerState
+from warden_executor.domain.model import LedgerState, TargetUnavailable
 
 REPORTED = "sre.action.reported.v1"
 
@@ -180,3 +181,19 @@ async def test_rollback_to_the_version_already_running_is_skipped(executor, poli
     assert report.data["status"] == "skipped"
     assert report.data["detail"] == f"{CHANGED_SINCE_APPROVAL}: version is already 'v1.9'"
     assert target.calls == []
+
+
+async def test_unreachable_target_is_retried_later_without_any_record(executor, policy, publisher, ledger, kit):
+    class Unreachable:
+        async def observe(self, target):
+            raise TargetUnavailable(f"GET {target}: connection refused")
+
+        async def act(self, *args):
+            raise AssertionError("must not act")
+
+    executor._target = Unreachable()
+
+    with pytest.raises(TargetUnavailable, match="connection refused"):
+        await executor.handle(kit.approved(policy.action()), kit.grant())
+
+    assert publisher.published == [] and ledger.rows == {}

@@ -110,6 +110,10 @@ class ActionExecutor:
             return None
         if verdict.kind is gate.Replay.RESUME and entry is not None:
             return await self._resume(Run(cause, action, grant, self._clock), entry)
+        return await self._admit_and_run(Run(cause, action, grant, self._clock))
+
+    async def _admit_and_run(self, run: Run) -> ReportStatus:
+        cause, action = run.cause, run.action
         blocked = await kill_switch_reason(self._controls, action.target)
         if blocked:
             return await self._refuse(cause, action, blocked, remember=True)
@@ -126,7 +130,7 @@ class ActionExecutor:
             await self._publish(action_report(cause, action, ReportStatus.SKIPPED, detail, {"observed": view}))
             await self._ledger.close_unstarted(self._entry(cause, action, LedgerState.DONE, "skipped", detail))
             return self._outcome(ReportStatus.SKIPPED)
-        return await self._execute(Run(cause, action, grant, self._clock), spec, view)
+        return await self._execute(run, spec, view)
 
     async def _refuse(self, cause: Envelope, action: SignedAction, reason: str, *, remember: bool) -> ReportStatus:
         log.warning("refused action %s: %s", action.action_id, reason, extra={"correlationid": cause.correlationid})

@@ -77,7 +77,10 @@ class ServiceState:
         self.deployments.append(Deployment(version, at, by))
 
     def view(self) -> dict[str, Any]:
-        """The read model every client sees (ServiceView in docs/architecture.md)."""
+        """The read model every client sees (ServiceView in docs/architecture.md).
+
+        Injected faults are deliberately absent: they are the answer key, and the Observer must
+        diagnose from symptoms the way it would in a real estate."""
         return {
             "name": self.name,
             "environment": self.environment,
@@ -94,7 +97,6 @@ class ServiceState:
             "disk_pct": round(self.disk_pct, 1),
             "cert_days_left": int(self.cert_days_left),
             "restarts": self.restarts,
-            "faults": [f.kind for f in self.faults],
             "dependencies": list(self.dependencies),
         }
 
