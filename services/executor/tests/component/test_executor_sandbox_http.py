@@ -27,7 +27,7 @@ async def sandbox(kit):
             {"path": request.raw_path, "auth": request.headers.get("Authorization"), "body": await request.json()}
         )
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return web.Response(status=401, text="token expired")
+            return web.json_response({"error": "token expired"}, status=401)
         if name not in services:
             return web.Response(status=404, text=f"unknown service {name}")
         if kind != "scale_service":

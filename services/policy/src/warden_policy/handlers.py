@@ -10,6 +10,7 @@ from warden_contracts.envelope import Envelope
 from warden_contracts.events import IncidentChanged, IncidentState
 
 from warden_policy.approval_desk import ApprovalDesk
+from warden_policy.envelopes import DECIDED
 from warden_policy.operations import Operations
 from warden_policy.plan_gate import PlanGate
 from warden_policy.relay import Relay
@@ -50,5 +51,5 @@ class PolicyHandlers:
         """One pass of the durable deadline and the outbox flush."""
         expired = await self._desk.expire_due()
         await self._relay.send(expired)
-        self._counters.inc("approvals_expired", len(expired) // 2)
+        self._counters.inc("approvals_expired", sum(e.type == DECIDED for e in expired))
         await self._relay.flush()

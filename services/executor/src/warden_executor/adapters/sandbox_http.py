@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -76,5 +77,12 @@ class SandboxTargetProvider:
 
 
 async def _error_text(resp: aiohttp.ClientResponse) -> str:
+    """The server's reason: the `error` field of a JSON error body, else the body text."""
     text = (await resp.text()).strip()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        text = body["error"]
     return text[:_ERROR_TEXT_LIMIT] or resp.reason or "no detail"
