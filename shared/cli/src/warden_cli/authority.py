@@ -96,7 +96,7 @@ class ElevationAuthority:
         payload = ElevationChanged(
             grant_id=grant_id,
             principal=principal,
-            state=state,  # type: ignore[arg-type]
+            state=state,
             justification=why,
             expires_at=datetime.fromtimestamp(expires_at, UTC) if expires_at else None,
             scope=[t.name for t in elevated_for(principal)],

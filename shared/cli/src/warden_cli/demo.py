@@ -57,7 +57,9 @@ async def _wait(
 
 
 def _fixed(view: IncidentView) -> bool:
-    return bool(view.reports("verified")) and view.state == "resolved"
+    # Done means verified, resolved by the monitor's Resolved alert, and the elevation given up.
+    released = [d for d in view.of_type("sre.elevation.changed.v1") if d["state"] == "deactivated"]
+    return bool(view.reports("verified")) and view.state == "resolved" and bool(released)
 
 
 async def autonomous_scenario(layout: Layout, say: Say, timeout: float) -> Outcome:
@@ -102,7 +104,7 @@ async def run_demo(layout: Layout, say: Say, *, timeout: float = 90.0, tick_s: f
         await stack.stop()
     for outcome in outcomes:
         say("")
-        say(render(outcome.incident))
+        say(render(_incident_for(layout, outcome.incident.service or "") or outcome.incident))
         say(f"  => {outcome.name}: {'OK' if outcome.ok else 'FAILED'} - {outcome.detail}")
     report = verify_log(layout.audit_dir)
     say("")

@@ -66,7 +66,7 @@ class Layout:
             fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(values, fh)
-        return json.loads(self.secrets_file.read_text())  # type: ignore[no-any-return]
+        return dict(json.loads(self.secrets_file.read_text()))
 
     def write_stack(self, info: dict[str, Any]) -> None:
         self.stack_file.write_text(json.dumps(info, indent=2))
@@ -74,7 +74,7 @@ class Layout:
     def read_stack(self) -> dict[str, Any]:
         if not self.stack_file.exists():
             raise FileNotFoundError(f"no running stack under {self.root}: start one with `warden up`")
-        return json.loads(self.stack_file.read_text())  # type: ignore[no-any-return]
+        return dict(json.loads(self.stack_file.read_text()))
 
 
 def default_data_dir() -> Path:

@@ -34,7 +34,7 @@ class IncidentView:
 
 
 def _data(record: dict[str, Any]) -> dict[str, Any]:
-    return record["envelope"].get("data", {})  # type: ignore[no-any-return]
+    return record["envelope"].get("data", {})
 
 
 def incidents_from(records: Iterable[dict[str, Any]]) -> dict[str, IncidentView]:
