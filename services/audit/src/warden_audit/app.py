@@ -10,10 +10,10 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus, SubscriptionOptions
 from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
+from warden_bus.settings import ServiceSettings
 from warden_contracts import topology as topo
 
 from warden_audit.adapters.local_store import LocalSegmentStore
@@ -26,14 +26,7 @@ SERVICE = "audit"
 SUBSCRIPTION = SubscriptionOptions(max_deliveries=9, batch_size=50)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
-
-    nats_url: str = "nats://127.0.0.1:4222"
-    nats_creds: Path
-    data_dir: Path
-    http_port: int = 0
-    log_level: str = "INFO"
+class Settings(ServiceSettings):
     audit_dir: Path | None = None  # default: <data_dir>/audit
     segment_records: int = Field(default=10_000, ge=1)
 
@@ -83,6 +76,6 @@ def create_app(
 
 
 def main() -> None:
-    settings = Settings()  # type: ignore[call-arg]  # required fields come from WARDEN_* variables
+    settings = Settings()
     configure_logging(SERVICE, settings.log_level)
     asyncio.run(create_app(settings).run())

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import SubscriptionOptions
 from warden_bus.runtime import ServiceRuntime, configure_logging
+from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import default_catalog
 from warden_contracts.events import ReportStatus
 from warden_security.keys import key_id, load_public_key
@@ -33,14 +33,7 @@ CONTROL_TOPIC = "sre.control.changed.v1"
 OVERRIDES = frozenset({"bus", "elevation", "approved_source", "target_provider", "clock", "catalog", "trusted_keys"})
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
-
-    nats_url: str = "nats://127.0.0.1:4222"
-    nats_creds: Path
-    data_dir: Path
-    http_port: int = 0
-    log_level: str = "INFO"
+class Settings(ServiceSettings):
     sandbox_url: str
     policy_pubkey: Path = Field(description="the policy's Ed25519 public key (PEM) that signs approved actions")
     elevation_ttl_s: int = Field(120, ge=1, le=3600)
@@ -54,7 +47,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     unknown = set(overrides) - OVERRIDES
     if unknown:
         raise TypeError(f"unknown overrides: {sorted(unknown)}")
-    s = settings or Settings()  # type: ignore[call-arg]  # fields come from the environment
+    s = settings or Settings()
     bus = overrides.get("bus") or NatsBus(SERVICE, s.nats_url, s.nats_creds)
     catalog = overrides.get("catalog") or default_catalog()
     clock = overrides.get("clock") or SystemClock()
@@ -101,6 +94,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
 
 
 def main() -> None:
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     configure_logging(SERVICE, settings.log_level)
     asyncio.run(create_app(settings).run())

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
 from warden_bus.runtime import ServiceRuntime, configure_logging
+from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import default_catalog
 
 from warden_planner.adapters.sandbox_observer import SandboxObserver
@@ -26,14 +25,7 @@ SERVICE = "planner"
 COMPONENTS = ("bus", "observer", "planner", "clock")
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="forbid")
-
-    nats_url: str = "nats://127.0.0.1:4222"
-    nats_creds: Path
-    data_dir: Path = Path("data")
-    http_port: int = 0
-    log_level: str = "INFO"
+class Settings(ServiceSettings):
     sandbox_url: str = "http://127.0.0.1:8700"
     sandbox_timeout_s: float = 5.0
     recent_deploy_window_min: int = 60
@@ -78,6 +70,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
 
 
 def main() -> None:
-    settings = Settings()  # type: ignore[call-arg]  # nats_creds comes from the environment
+    settings = Settings()
     configure_logging(SERVICE, settings.log_level)
     asyncio.run(create_app(settings).run())

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
 from warden_bus.runtime import ServiceRuntime, configure_logging
+from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import Catalog, default_catalog
 from warden_contracts.envelope import utcnow
 from warden_security.action_signing import LocalSigner
@@ -34,14 +34,7 @@ SERVICE = "policy"
 COMPONENTS = frozenset({"bus", "clock", "store", "catalog"})
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
-
-    nats_url: str = "nats://127.0.0.1:4222"
-    nats_creds: Path
-    data_dir: Path = Path("data")
-    http_port: int = 0
-    log_level: str = "INFO"
+class Settings(ServiceSettings):
     # Ed25519 private key (PEM) that signs approved actions; created with a .pub.pem beside it if absent.
     # Default: <data_dir>/keys/policy-signing.pem
     signing_key: Path | None = None
@@ -115,6 +108,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
 
 
 def main() -> None:
-    settings = Settings()  # type: ignore[call-arg]  # required fields come from the environment
+    settings = Settings()
     configure_logging(SERVICE, settings.log_level)
     asyncio.run(create_app(settings).run())

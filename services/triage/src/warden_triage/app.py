@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
 from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
+from warden_bus.settings import ServiceSettings
 from warden_contracts.envelope import MAX_MESSAGE_BYTES
 
 from warden_triage.adapters.classification_file import load_classifier
@@ -23,15 +23,10 @@ from warden_triage.handlers import AlertReceivedHandler
 SERVICE = "triage"
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
-
-    nats_url: str = "nats://127.0.0.1:4222"
+class Settings(ServiceSettings):
     nats_creds: Path | None = None
-    data_dir: Path = Path("data")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=0, ge=0, le=65535)
-    log_level: str = "INFO"
     webhook_token: SecretStr
     max_payload_bytes: int = Field(default=256 * 1024, gt=0, le=MAX_MESSAGE_BYTES)
     classification: Path | None = None
@@ -92,6 +87,6 @@ def _nats_bus(settings: Settings) -> NatsBus:
 
 
 def main() -> None:
-    settings = Settings()  # type: ignore[call-arg]  # required fields come from WARDEN_* variables
+    settings = Settings()
     configure_logging(SERVICE, settings.log_level)
     asyncio.run(create_app(settings).run())

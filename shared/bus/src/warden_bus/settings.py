@@ -1,0 +1,19 @@
+"""Settings every bus service reads; each composition root extends them with its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    # The launcher hands every service the same WARDEN_* environment; a service ignores the
+    # variables meant for its neighbours.
+    model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_creds: Path
+    data_dir: Path = Path(".warden")
+    http_port: int = 0
+    log_level: str = "INFO"
