@@ -17,10 +17,11 @@ from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 from warden_contracts import topology as topo
+from warden_contracts.envelope import Envelope
 
 from warden_bus import nats_jwt
 from warden_bus.embedded_auth import AuthMaterial
-from warden_bus.inbound import Verdict, dead_letter_envelope, settle
+from warden_bus.nats_settlement import settle_message
 from warden_bus.permissions import elevated_permissions, inbox_prefix
 from warden_bus.port import Handler, SubscriptionOptions
 
@@ -161,27 +162,19 @@ class NatsElevatedDrain:
                 durable=self.identity, stream=t.stream, inbox_prefix=f"{prefix}.".encode()
             )
             options = SubscriptionOptions()
+
+            async def publish_letter(letter: Envelope) -> None:
+                await js.publish(
+                    topo.deadletter_subject(self.identity), letter.to_bytes(), headers={"Nats-Msg-Id": letter.id}
+                )
+
             while handled < max_messages and time.time() < self.grant.expires_at:
                 try:
                     batch = await sub.fetch(batch=1, timeout=1.0)
                 except (NatsTimeout, TimeoutError):
                     break
                 for msg in batch:
-                    deliveries = msg.metadata.num_delivered or 1
-                    settlement = await settle(t, msg.data, deliveries, handler, options)
-                    if settlement.verdict is Verdict.ACK:
-                        await msg.ack_sync()
-                    elif settlement.verdict is Verdict.RETRY:
-                        await msg.nak(delay=settlement.delay_s)
-                    else:
-                        position = f"{t.stream}:{msg.metadata.sequence.stream}"
-                        letter = dead_letter_envelope(self.identity, t, msg.data, settlement, deliveries, position)
-                        await js.publish(
-                            topo.deadletter_subject(self.identity),
-                            letter.to_bytes(),
-                            headers={"Nats-Msg-Id": letter.id},
-                        )
-                        await msg.term()
+                    await settle_message(self.identity, t, msg, handler, options, publish_letter, confirm_ack=True)
                     handled += 1
         finally:
             await nc.close()

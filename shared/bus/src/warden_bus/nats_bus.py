@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope
 
-from warden_bus.inbound import Verdict, dead_letter_envelope, settle
+from warden_bus.nats_settlement import settle_message
 from warden_bus.permissions import inbox_prefix
 from warden_bus.port import Handler, SubscriptionOptions
 
@@ -91,21 +91,8 @@ class NatsBus:
         opts = options or SubscriptionOptions()
 
         async def consume(msg: NatsMessage) -> None:
-            raw_msg = msg.raw_message
-            deliveries = raw_msg.metadata.num_delivered or 1
-            settlement = await settle(t, raw_msg.data, deliveries, handler, opts)
-            if settlement.verdict is Verdict.ACK:
-                await msg.ack()
-            elif settlement.verdict is Verdict.RETRY:
-                await msg.nack(delay=settlement.delay_s)
-            else:
-                position = f"{t.stream}:{raw_msg.metadata.sequence.stream}"
-                letter = dead_letter_envelope(self.identity, t, raw_msg.data, settlement, deliveries, position)
-                log.warning(
-                    "dead-lettered %s: %s", position, settlement.reason, extra={"correlationid": letter.correlationid}
-                )
-                await self.publish(letter)
-                await msg.reject()
+            # Settled on the raw message: FastStream's AckPolicy.MANUAL leaves acknowledgement to us.
+            await settle_message(self.identity, t, msg.raw_message, handler, opts, self.publish)
 
         subscriber: Any = self.broker.subscriber(
             t.subject_filter,

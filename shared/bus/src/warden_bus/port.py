@@ -49,8 +49,3 @@ class Bus(Protocol):
 
     @property
     def healthy(self) -> bool: ...
-
-
-class ElevatedDrain(Protocol):
-    async def drain(self, topic: str, handler: Handler, *, max_messages: int = 100) -> int:
-        """Consume what is waiting on `topic` under a short-lived identity, then disconnect."""
