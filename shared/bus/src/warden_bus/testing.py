@@ -6,7 +6,7 @@ Not a fake: the same server, permissions and streams `warden up` uses, on a free
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,12 +86,12 @@ class EmbeddedBroker:
         return out
 
     async def wait_for(
-        self, topic: str, predicate: object = None, *, timeout: float = 20.0, count: int = 1
+        self, topic: str, predicate: Callable[[Envelope], bool] | None = None, *, timeout: float = 20.0, count: int = 1
     ) -> list[Envelope]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            found = [e for e in await self.read_all(topic) if predicate is None or predicate(e)]  # type: ignore[operator]
+            found = [e for e in await self.read_all(topic) if predicate is None or predicate(e)]
             if len(found) >= count or loop.time() > deadline:
                 return found
             await asyncio.sleep(0.2)

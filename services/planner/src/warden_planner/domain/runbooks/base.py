@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from warden_contracts.catalog import Catalog
+from warden_contracts.catalog import Catalog, default_catalog
 from warden_contracts.events import IncidentChanged
 
 from warden_planner.domain.findings import Finding
 from warden_planner.domain.observer import EvidenceLog, ObserverError
+
+# Every runbook starts from the catalog's do-not-touch list and may only add to it.
+CATALOG_DO_NOT_TOUCH: tuple[str, ...] = tuple(default_catalog().denied_targets)
 
 
 @dataclass(frozen=True)

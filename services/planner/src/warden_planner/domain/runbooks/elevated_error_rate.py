@@ -5,6 +5,7 @@ from __future__ import annotations
 from warden_planner.domain.findings import Candidate, Finding, note, rejected, supported
 from warden_planner.domain.observer import GET_DEPLOYMENTS, GET_LOGS, GET_SERVICE
 from warden_planner.domain.runbooks.base import (
+    CATALOG_DO_NOT_TOUCH,
     CandidateSpec,
     Runbook,
     RunbookContext,
@@ -16,7 +17,7 @@ from warden_planner.domain.runbooks.base import (
 
 BAD_DEPLOY = "bad deployment"
 DEPENDENCY = "dependency failure"
-DO_NOT_TOUCH = ("kube-system/*", "*/kube-system/*", "audit-*")
+DO_NOT_TOUCH = CATALOG_DO_NOT_TOUCH
 
 
 async def investigate(ctx: RunbookContext) -> Finding:

@@ -7,6 +7,7 @@ from typing import Any
 from warden_planner.domain.findings import Candidate, Finding, note, rejected, supported
 from warden_planner.domain.observer import GET_DEPLOYMENTS, GET_LOGS, GET_SERVICE
 from warden_planner.domain.runbooks.base import (
+    CATALOG_DO_NOT_TOUCH,
     CandidateSpec,
     Deployment,
     Runbook,
@@ -19,7 +20,7 @@ from warden_planner.domain.runbooks.base import (
 
 LEAK = "memory leak in running version"
 REGRESSION = "regression in new version"
-DO_NOT_TOUCH = ("kube-system/*", "*/kube-system/*", "audit-*")
+DO_NOT_TOUCH = CATALOG_DO_NOT_TOUCH
 
 
 async def investigate(ctx: RunbookContext) -> Finding:
