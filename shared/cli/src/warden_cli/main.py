@@ -23,6 +23,8 @@ from warden_cli.timeline import incidents_from, render
 app = typer.Typer(help="Warden: zero-trust incident response.", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit log.")
 app.add_typer(audit_app, name="audit")
+bench_app = typer.Typer(help="Benchmarks that print ratios against a baseline measured in the same run.")
+app.add_typer(bench_app, name="bench")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="stack data directory (default .warden or $WARDEN_DATA_DIR)")
@@ -163,3 +165,6 @@ def audit_export(incident: str, data_dir: DataDir = None) -> None:
         raise _fail(f"no incident {incident}")
     for record in sorted(view.records, key=lambda r: r["seq"]):
         typer.echo(json.dumps(record, sort_keys=True))
+
+
+# --- command groups that live in their own modules register here (one line each) ---

@@ -132,6 +132,7 @@ class DecisionOutcome(StrEnum):
     REFUSED = "refused"
     HANDOFF = "handoff"
     REJECTED_APPROVAL = "rejected_approval"
+    SHADOWED = "shadowed"  # would have executed or asked; shadow mode records it and does nothing
 
 
 class PolicyDecided(Payload):
@@ -197,9 +198,16 @@ class EscalationRaised(Payload):
 
 
 class ControlKind(StrEnum):
-    KILL_SWITCH = "kill_switch"
-    MODE = "mode"
-    ACCESS_LEVEL = "access_level"
+    """Operator controls; each takes effect for every decision made after it is received."""
+
+    KILL_SWITCH = "kill_switch"  # value on|off
+    MODE = "mode"  # value review|autonomous: the agent-level default run mode
+    ACCESS_LEVEL = "access_level"  # value reader|privileged
+    ADVISORY = "advisory"  # value on|off: the agent proposes only
+    FREEZE = "freeze"  # value on|off; scope "global" or "env:<environment>"
+    SHADOW = "shadow"  # value on|off; scope "global" or "plan:<name>": decide, record, never execute
+    PLAN_RUN_MODE = "plan_run_mode"  # value shadow|review|autonomous; scope "plan:<name>" (progressive autonomy)
+    INCIDENT_OWNER = "incident_owner"  # value: the human commander; scope "incident:<id>" (agent proposes only)
 
 
 class ControlChanged(Payload):

@@ -1,0 +1,1 @@
+"""Approver experience: the web console, Microsoft Teams and Slack approval endpoints."""
