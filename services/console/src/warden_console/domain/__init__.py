@@ -1,0 +1,1 @@
+"""Pure logic of the console; imports no framework, broker or SDK."""

@@ -1,0 +1,1 @@
+"""Scheduled tasks: cron-style investigations that go through the same policy gate."""

@@ -1,0 +1,1 @@
+"""Pure logic of the scheduler; imports no framework, broker or SDK."""
