@@ -16,6 +16,7 @@ from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope, envelope_for, new_id
 from warden_contracts.events import SignedAction
 from warden_executor.domain.controls import KillSwitch
+from warden_executor.domain.doorbell import DrainCoordinator, action_budget_s
 from warden_executor.domain.execution import ActionExecutor
 from warden_executor.domain.model import (
     ActResult,
@@ -136,6 +137,12 @@ class InMemoryLedger:
     async def get(self, action_id: str) -> LedgerEntry | None:
         return self.rows.get(action_id)
 
+    async def unfinished(self) -> list[LedgerEntry]:
+        return [e for e in self.rows.values() if e.state is LedgerState.STARTED]
+
+    async def announce(self, action_id: str, observed: dict[str, Any]) -> None:
+        self.rows[action_id] = _replace(self.rows[action_id], announced=True, observed=observed)
+
     async def start(self, entry: LedgerEntry) -> bool:
         if entry.action_id in self.rows:
             return False
@@ -158,6 +165,20 @@ class InMemoryLedger:
 
 def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
     return replace(entry, **changes)
+
+
+@dataclass
+class InMemoryJournal:
+    open: dict[str, str] = field(default_factory=dict)
+
+    async def opened(self, drain_id: str, reason: str) -> None:
+        self.open[drain_id] = reason
+
+    async def closed(self, drain_id: str) -> None:
+        self.open.pop(drain_id, None)
+
+    async def left_open(self) -> list[str]:
+        return list(self.open)
 
 
 @dataclass
@@ -301,6 +322,92 @@ def executor(
     )
 
 
+@dataclass
+class FakeElevation:
+    kit: object
+    clock: object
+    ttl_seen: list[int] = field(default_factory=list)
+    justifications: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    active: int = 0
+    max_active: int = 0
+    refuse: str | None = None
+
+    async def elevate(self, justification, ttl_s):
+        if self.refuse:
+            raise RuntimeError(self.refuse)
+        self.justifications.append(justification)
+        self.ttl_seen.append(ttl_s)
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        return self.kit.grant(ttl_s, self.clock.now())
+
+    async def release(self, grant):
+        self.active -= 1
+        self.released.append(grant.grant_id)
+
+
+@dataclass
+class QueueSource:
+    """ApprovedActionSource in memory: a failed handler puts the message back (like a nak)."""
+
+    queue: list = field(default_factory=list)
+    grants: list[str] = field(default_factory=list)
+    # Messages delivered to a process that died: they come back after this many in-flight checks.
+    orphaned: list = field(default_factory=list)
+    checks_until_redelivery: int = 3
+    in_flight_checks: int = 0
+
+    async def in_flight(self, grant):
+        self.in_flight_checks += 1
+        if self.orphaned and self.in_flight_checks >= self.checks_until_redelivery:
+            self.queue += self.orphaned
+            self.orphaned = []
+        return len(self.orphaned) + len(self.queue)
+
+    async def drain(self, grant, handler, *, max_messages):
+        self.grants.append(grant.grant_id)
+        taken = 0
+        while self.queue and taken < max_messages:
+            envelope = self.queue.pop(0)
+            taken += 1
+            try:
+                await handler(envelope)
+            except Exception:
+                self.queue.append(envelope)
+        await asyncio.sleep(0)
+        return taken
+
+
+@pytest.fixture
+def elevation(clock):
+    return FakeElevation(SimpleNamespace(grant=grant), clock)
+
+
+@pytest.fixture
+def source():
+    return QueueSource()
+
+
+@pytest.fixture
+def journal():
+    return InMemoryJournal()
+
+
+@pytest.fixture
+def coordinator(elevation, source, executor, controls, clock, journal):
+    return DrainCoordinator(
+        journal=journal,
+        elevation=elevation,
+        source=source,
+        executor=executor,
+        controls=controls,
+        clock=clock,
+        ttl_s=120,
+        action_budget_s=action_budget_s(default_catalog()),
+    )
+
+
 @pytest.fixture
 def kit() -> SimpleNamespace:
     """Builders for tests (conftest modules are not importable under --import-mode=importlib)."""
@@ -310,6 +417,98 @@ def kit() -> SimpleNamespace:
         healthy_view=healthy_view,
         InMemoryTarget=InMemoryTarget,
         InMemoryControls=InMemoryControls,
+        InMemoryJournal=InMemoryJournal,
         PolicySigner=PolicySigner,
         START=START,
     )
+
+
+# -- HTTPS doubles for cloud control planes (azure-core refuses bearer tokens over http://) --------
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    cert_path: str
+    server_context: Any
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
+    """A self-signed certificate for 127.0.0.1, made per run; clients trust it by path."""
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return TlsMaterial(str(cert_path), context)
+
+
+@pytest.fixture
+async def https_app(tls: TlsMaterial):
+    """Serve an aiohttp application over HTTPS on 127.0.0.1; yields a starter returning the base URL."""
+    from aiohttp import web
+
+    runners: list[web.AppRunner] = []
+
+    async def serve(app: web.Application) -> str:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.server_context)
+        await site.start()
+        runners.append(runner)
+        return f"https://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield serve
+    for runner in runners:
+        await runner.cleanup()
+
+
+class StaticToken:
+    """The credential at the Azure boundary: a fixed bearer token (async TokenCredential shape)."""
+
+    token = "test-token"
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self.token, int(datetime.now(UTC).timestamp()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> StaticToken:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+@pytest.fixture
+def azure_credential() -> StaticToken:
+    return StaticToken()

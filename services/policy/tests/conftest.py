@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from psycopg import sql
 from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope, envelope_for, new_id
 from warden_contracts.events import (
@@ -19,16 +21,24 @@ from warden_contracts.events import (
     PlanProposed,
     ProposedAction,
 )
+from warden_policy.adapters.cedar_policy import CedarPolicy
 from warden_policy.adapters.config_files import load_policy_config
+from warden_policy.adapters.postgres_store import PostgresStateStore
 from warden_policy.adapters.sqlite_store import SqliteStateStore
+from warden_policy.app import Settings, identity_verifier
 from warden_policy.approval_desk import ApprovalDesk
+from warden_policy.domain.approver_rules import ApproverRules
 from warden_policy.domain.model import AccessLevel
-from warden_policy.domain.rules import PythonRules
+from warden_policy.domain.rules import GateRules
 from warden_policy.envelopes import Release
+from warden_policy.live_state import LiveState
+from warden_policy.operations import Operations
 from warden_policy.plan_gate import PlanGate
+from warden_policy.ports import StateStore
 from warden_security.action_signing import LocalSigner
-from warden_security.keys import load_or_create_private_key, load_public_key, public_path
-from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer, TokenVerifier
+from warden_security.jwks import IssuerRouter
+from warden_security.keys import load_or_create_private_key, public_path
+from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer
 
 PlanFactory = Callable[..., Envelope]
 TokenFactory = Callable[..., str]
@@ -69,6 +79,9 @@ def make_plan() -> PlanFactory:
         *,
         incident_class: str = "memory_pressure",
         environment: str = "dev",
+        resource_group: str | None = None,
+        scheduled_task: str | None = None,
+        proposal_chain: list[str] | None = None,
         kind: str = "restart_service",
         target: str = "checkout",
         params: dict[str, Any] | None = None,
@@ -93,6 +106,9 @@ def make_plan() -> PlanFactory:
             plan_id=f"plan-{new_id()[:8]}",
             incident_class=incident_class,
             environment=environment,
+            resource_group=resource_group,
+            scheduled_task=scheduled_task,
+            proposal_chain=proposal_chain or [],
             runbook="memory-pressure",
             summary=f"{target} is under pressure",
             evidence=[evidence],
@@ -119,22 +135,38 @@ def make_decision() -> DecisionFactory:
     return build
 
 
+POLICY = CedarPolicy()
+
+
 class World:
-    def __init__(self, tmp_path: Path, approver_pubkey: Path) -> None:
+    """The gate's use cases over a real store and the shipped Cedar policy, without a broker."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        approver_pubkey: Path,
+        store: StateStore | None = None,
+        verifier: IssuerRouter | None = None,
+    ) -> None:
         self.now = datetime.now(UTC)
-        self.store = SqliteStateStore(tmp_path / "state" / "policy.db")
+        self.store = store or SqliteStateStore(tmp_path / "state" / "policy.db")
         self.signing_key = load_or_create_private_key(tmp_path / "keys" / "policy.pem")
         config = load_policy_config()
         release = Release(LocalSigner(self.signing_key), timedelta(minutes=10))
-        common = {
-            "store": self.store,
-            "release": release,
-            "clock": lambda: self.now,
-            "default_access": AccessLevel.PRIVILEGED,
-        }
-        self.gate = PlanGate(rules=PythonRules(default_catalog(), config.plans), catalog=default_catalog(), **common)
-        verifier = TokenVerifier(load_public_key(approver_pubkey), LOCAL_APPROVER_ISSUER, APPROVAL_AUDIENCE)
-        self.desk = ApprovalDesk(verifier=verifier, approvers=config.approvers, **common)
+        rules = GateRules(default_catalog(), config.plans, POLICY)
+        approver_rules = ApproverRules(POLICY)
+        live = LiveState(self.store, AccessLevel.PRIVILEGED)
+        common = {"store": self.store, "release": release, "clock": lambda: self.now, "live": live}
+        self.gate = PlanGate(rules=rules, approver_rules=approver_rules, catalog=default_catalog(), **common)
+        self.ops = Operations(store=self.store, clock=lambda: self.now)
+        self.desk = ApprovalDesk(
+            verifier=verifier or _local_verifier(approver_pubkey),
+            approvers=config.approvers,
+            rules=rules,
+            approver_rules=approver_rules,
+            directory_issuers=(LOCAL_APPROVER_ISSUER,),
+            **common,
+        )
 
     async def request(self, plan: Envelope) -> ApprovalRequested:
         out = await self.gate.handle(plan)
@@ -148,3 +180,65 @@ async def world(tmp_path: Path, approver_pubkey: Path) -> AsyncIterator[World]:
     await w.store.open()
     yield w
     await w.store.close()
+
+
+def _local_verifier(approver_pubkey: Path) -> IssuerRouter:
+    return identity_verifier(Settings(nats_creds=Path("unused.creds"), approver_issuer_pubkey=approver_pubkey))
+
+
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def unique_schema() -> str:
+    return f"policy_test_{new_id().replace('-', '')[:16]}"
+
+
+async def drop_schema(schema: str) -> None:
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as conn:
+        await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+async def pg_schema() -> AsyncIterator[str]:
+    """A schema of its own in the shared test database, dropped afterwards."""
+    schema = unique_schema()
+    yield schema
+    await drop_schema(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[StateStore, StateStore]]:
+    """Two connections to one database = two replicas sharing their state."""
+    first: StateStore
+    second: StateStore
+    if request.param == "sqlite":
+        first, second = SqliteStateStore(tmp_path / "policy.db"), SqliteStateStore(tmp_path / "policy.db")
+    else:
+        schema = unique_schema()
+        first = PostgresStateStore(POSTGRES_URL, schema=schema)
+        second = PostgresStateStore(POSTGRES_URL, schema=schema)
+    await first.open()
+    await second.open()
+    yield first, second
+    await first.close()
+    await second.close()
+    if request.param == "postgres":
+        await drop_schema(schema)
+
+
+@pytest.fixture
+def postgres_world(tmp_path: Path, approver_pubkey: Path, pg_schema: str) -> Callable[[], World]:
+    """Policy replicas (unopened) sharing one PostgreSQL schema."""
+    return lambda: World(tmp_path, approver_pubkey, store=PostgresStateStore(POSTGRES_URL, schema=pg_schema))
+
+
+@pytest.fixture
+def fresh_world() -> Callable[..., tuple[World, TokenIssuer]]:
+    """An unopened world and its approver issuer in `root`, for tests (hypothesis) that need many."""
+
+    def build(root: Path, verifier: IssuerRouter | None = None) -> tuple[World, TokenIssuer]:
+        key = load_or_create_private_key(root / "issuer" / "approver.pem")
+        world = World(root, public_path(root / "issuer" / "approver.pem"), verifier=verifier)
+        return world, TokenIssuer(key, LOCAL_APPROVER_ISSUER)
+
+    return build

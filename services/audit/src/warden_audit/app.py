@@ -6,19 +6,28 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from aiohttp import web
-from pydantic import Field
+from azure.identity.aio import DefaultAzureCredential
+from azure.storage.blob.aio import ContainerClient
+from pydantic import Field, SecretStr
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus, SubscriptionOptions
 from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts import topology as topo
+from warden_security.keys import load_public_key
+from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER
 
+from warden_audit.adapters.azure_blob_store import AzureAppendBlobStore
+from warden_audit.adapters.ed25519_signer import Ed25519Signer
 from warden_audit.adapters.local_store import LocalSegmentStore
+from warden_audit.adapters.sqlite_vault import SqliteVault
+from warden_audit.adapters.token_reader import token_reader
+from warden_audit.domain.checkpoint import Signer
 from warden_audit.domain.recorder import AuditStore, Recorder
 from warden_audit.handlers import AuditHandler
+from warden_audit.http_api import query_routes
 
 SERVICE = "audit"
 # Audit must not give up early: a dead letter of a message audit could not record is itself
@@ -29,10 +38,45 @@ SUBSCRIPTION = SubscriptionOptions(max_deliveries=9, batch_size=50)
 class Settings(ServiceSettings):
     audit_dir: Path | None = None  # default: <data_dir>/audit
     segment_records: int = Field(default=10_000, ge=1)
+    audit_signing_key: Path | None = None  # default: <data_dir>/keys/audit-signing.pem (created once)
+    checkpoint_every: int = Field(default=1000, ge=1)  # records between signed checkpoints
+    checkpoint_interval_s: float = Field(default=5.0, gt=0)  # and at least this often while busy
+    approver_issuer_pubkey: Path | None = None  # default: <data_dir>/keys/approver-issuer.pub.pem if present
+    # Where the chain is stored: local segment files, or Azure append blobs (immutable container).
+    audit_store: Literal["local", "azure_blob"] = "local"
+    audit_blob_account_url: str | None = None  # https://<account>.blob.core.windows.net (managed identity)
+    audit_blob_connection_string: SecretStr | None = None  # instead of the URL: Azurite / development
+    audit_blob_container: str = "audit"
+    audit_blob_max_blocks: int = Field(default=49_000, ge=1, le=50_000)
 
     @property
     def resolved_audit_dir(self) -> Path:
         return self.audit_dir if self.audit_dir is not None else self.data_dir / "audit"
+
+    @property
+    def resolved_signing_key(self) -> Path:
+        return self.audit_signing_key or self.data_dir / "keys" / "audit-signing.pem"
+
+    @property
+    def resolved_issuer_pubkey(self) -> Path | None:
+        path = self.approver_issuer_pubkey or self.data_dir / "keys" / "approver-issuer.pub.pem"
+        return path if path.exists() else None
+
+
+def _store(settings: Settings) -> AuditStore:
+    if settings.audit_store == "local":
+        return LocalSegmentStore(settings.resolved_audit_dir, settings.segment_records)
+    if settings.audit_blob_connection_string is not None:
+        container = ContainerClient.from_connection_string(
+            settings.audit_blob_connection_string.get_secret_value(), settings.audit_blob_container
+        )
+    elif settings.audit_blob_account_url:
+        container = ContainerClient(
+            settings.audit_blob_account_url, settings.audit_blob_container, credential=DefaultAzureCredential()
+        )
+    else:
+        raise ValueError("audit_store=azure_blob needs audit_blob_account_url or audit_blob_connection_string")
+    return AzureAppendBlobStore(container, max_blocks=settings.audit_blob_max_blocks)
 
 
 def _utcnow() -> datetime:
@@ -45,33 +89,46 @@ def create_app(
     bus: Bus | None = None,
     store: AuditStore | None = None,
     clock: Callable[[], datetime] | None = None,
+    signer: Signer | None = None,
     **overrides: Any,
 ) -> ServiceRuntime:
-    """Build the service; keyword `overrides` replace settings, `bus` / `store` / `clock` replace adapters."""
+    """Build the service; keyword `overrides` replace settings, `bus` / `store` / `clock` / `signer` adapters."""
     if settings is None:
         settings = Settings(**overrides)
     elif overrides:
         settings = Settings.model_validate({**settings.model_dump(), **overrides})
+    audit_dir = settings.resolved_audit_dir
     bus = bus or NatsBus(SERVICE, settings.nats_url, settings.nats_creds)
-    store = store or LocalSegmentStore(settings.resolved_audit_dir, settings.segment_records)
-    recorder = Recorder(store, clock or _utcnow)
+    store = store or _store(settings)
+    signer = signer or Ed25519Signer.from_file(settings.resolved_signing_key)
+    recorder = Recorder(store, clock or _utcnow, signer=signer, checkpoint_every=settings.checkpoint_every)
+    vault = SqliteVault.for_log(audit_dir)
+    issuer_key = settings.resolved_issuer_pubkey
+    read_token = token_reader(
+        load_public_key(issuer_key) if issuer_key else None, LOCAL_APPROVER_ISSUER, APPROVAL_AUDIENCE
+    )
     counters = Counters()
-    handler = AuditHandler(recorder, bus, counters)
+    handler = AuditHandler(recorder, bus, counters, vault=vault, read_token=read_token)
     for t in topo.consumed_by(SERVICE):
-        bus.subscribe(t.name, handler, SUBSCRIPTION)
+        bus.subscribe(t.name, handler.for_topic(t.name), SUBSCRIPTION)
 
-    async def head(_: web.Request) -> web.Response:
-        seq, digest = recorder.head
-        return web.json_response({"seq": seq, "hash": digest})
+    async def checkpoints() -> None:
+        while True:
+            await asyncio.sleep(settings.checkpoint_interval_s)
+            await recorder.checkpoint()
+
+    async def close_vault() -> None:
+        vault.close()
 
     return ServiceRuntime(
         name=SERVICE,
         bus=bus,
         http_port=settings.http_port,
         counters=counters,
-        routes=[web.get("/v1/audit/head", head)],
+        routes=query_routes(recorder, audit_dir, vault),
+        background=[checkpoints],
         on_start=[recorder.open],
-        on_stop=[recorder.close],
+        on_stop=[recorder.close, close_vault],
     )
 
 

@@ -1,26 +1,37 @@
-"""Thin handler: envelope in -> record it -> announce it on the SIEM stream."""
+"""Thin handler: envelope in -> attribute, separate personal text -> record -> announce to the SIEM."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from warden_bus.port import Bus, RetryLater
+from warden_bus.port import Bus, Handler, RetryLater
 from warden_bus.runtime import Counters
+from warden_contracts.canonical import canonical_json
 from warden_contracts.envelope import Envelope, derived_id, envelope_for
 from warden_contracts.events import AuditRecorded
 
+from warden_audit.domain.attribution import TokenReader, attribute
+from warden_audit.domain.checkpoint import Checkpoint
+from warden_audit.domain.personal import PersonalVault, separate
 from warden_audit.domain.recorder import Recorder
+from warden_audit.domain.siem import siem_view
 
 log = logging.getLogger("warden.audit")
 
 RECORDED_TOPIC = "sre.audit.recorded.v1"
 SOURCE = "warden/audit"
+# The announcement carries the record so a SIEM can recompute its hash; above this it carries the
+# chain fields only (the record stays one HTTP call away), keeping under the bus's message limit.
+MAX_EMBEDDED_RECORD_BYTES = 192 * 1024
 
 
-def recorded_envelope(record: Mapping[str, Any]) -> Envelope:
+def recorded_envelope(record: Mapping[str, Any], checkpoint: Checkpoint | None = None) -> Envelope:
     """The SIEM event for a record; its id is derived, so re-announcing a record is de-duplicated."""
+    view = siem_view(record)
+    embedded = len(canonical_json(record)) <= MAX_EMBEDDED_RECORD_BYTES
     payload = AuditRecorded(
         seq=record["seq"],
         record_hash=record["hash"],
@@ -28,8 +39,12 @@ def recorded_envelope(record: Mapping[str, Any]) -> Envelope:
         message_id=record["message_id"],
         message_type=record["type"],
         correlationid=record["correlationid"],
-        producer=record["source"],
+        producer=(record.get("actor") or {}).get("identity") or record["source"],
         recorded_at=record["recorded_at"],
+        causationid=record.get("causationid"),
+        record=dict(record) if embedded else None,
+        checkpoint=checkpoint.to_json() if checkpoint is not None else None,
+        **view,
     )
     return envelope_for(
         RECORDED_TOPIC,
@@ -43,14 +58,44 @@ def recorded_envelope(record: Mapping[str, Any]) -> Envelope:
 
 
 class AuditHandler:
-    def __init__(self, recorder: Recorder, bus: Bus, counters: Counters) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        bus: Bus,
+        counters: Counters,
+        *,
+        vault: PersonalVault | None = None,
+        read_token: TokenReader | None = None,
+    ) -> None:
         self._recorder = recorder
         self._bus = bus
         self._counters = counters
+        self._vault = vault
+        self._read_token = read_token
 
-    async def __call__(self, envelope: Envelope) -> None:
+    def for_topic(self, topic: str) -> Handler:
+        """The handler for one subscription: the topic is what the broker vouches for."""
+
+        async def handle(envelope: Envelope) -> None:
+            await self.handle(topic, envelope)
+
+        return handle
+
+    async def handle(self, topic: str, envelope: Envelope) -> None:
+        message = envelope.model_dump(mode="json", exclude_none=True)
+        actor = attribute(topic, message, self._read_token)
+        extra: dict[str, Any] = {"actor": actor}
+        if self._vault is not None:
+            principal = (actor.get("principal") or {}).get("id")
+            try:
+                message, erasable = await asyncio.to_thread(separate, topic, message, self._vault, principal)
+            except Exception as err:  # sqlite or disk: the value must be durable before its reference
+                self._counters.inc("audit_store_errors")
+                raise RetryLater(f"personal-data vault unavailable: {err}") from err
+            if erasable:
+                extra["erasable"] = erasable
         try:
-            result = await self._recorder.record(envelope.model_dump(mode="json", exclude_none=True))
+            result = await self._recorder.record(message, extra)
         except OSError as err:
             self._counters.inc("audit_store_errors")
             raise RetryLater(f"audit store unavailable: {err}") from err
@@ -59,7 +104,7 @@ class AuditHandler:
             return
         # A duplicate re-announces its record: the announcement may be what the crash lost.
         try:
-            await self._bus.publish(recorded_envelope(result.record))
+            await self._bus.publish(recorded_envelope(result.record, self._recorder.last_checkpoint))
         except Exception:
             # The record is durable and the SIEM stream can be re-derived from the log: ack anyway.
             self._counters.inc("audit_announce_failures")

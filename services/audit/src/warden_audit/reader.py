@@ -1,4 +1,8 @@
-"""`read_records`: the audit log's records in seq order, across segments."""
+"""`read_records`: the audit log's records in seq order, across segments.
+
+Personal fields stored by reference come back resolved (or `[erased]`) unless `raw=True`; a raw
+record is byte-for-byte what was hashed, which proofs and the SIEM stream need.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from warden_audit.adapters.sqlite_vault import SqliteVault, vault_path
+from warden_audit.domain.personal import resolve
 from warden_audit.segments import AuditLogCorrupt, complete_lines, list_segments
 
 
@@ -23,7 +29,13 @@ def read_segment(path: Path) -> Iterator[dict[str, Any]]:
         yield record
 
 
-def read_records(audit_dir: Path) -> Iterator[dict[str, Any]]:
+def read_records(audit_dir: Path, *, raw: bool = False) -> Iterator[dict[str, Any]]:
     """Yield every record in file order (= seq order for an intact log; `verify_log` proves it)."""
-    for _, path in list_segments(audit_dir):
-        yield from read_segment(path)
+    vault = None if raw or not vault_path(audit_dir).exists() else SqliteVault.for_log(audit_dir)
+    try:
+        for _, path in list_segments(audit_dir):
+            for record in read_segment(path):
+                yield record if vault is None or "erasable" not in record else resolve(record, vault)
+    finally:
+        if vault is not None:
+            vault.close()

@@ -46,10 +46,10 @@ def control(n: int) -> Envelope:
     )
 
 
-async def handler_on(audit_dir: Path, bus: FakeBus, counters: Counters) -> AuditHandler:
+async def handler_on(audit_dir: Path, bus: FakeBus, counters: Counters) -> Handler:
     recorder = Recorder(LocalSegmentStore(audit_dir), lambda: datetime.now(UTC))
     await recorder.open()
-    return AuditHandler(recorder, bus, counters)
+    return AuditHandler(recorder, bus, counters).for_topic("sre.control.changed.v1")
 
 
 async def test_records_and_announces_with_a_derived_id(tmp_path: Path) -> None:
@@ -64,7 +64,9 @@ async def test_records_and_announces_with_a_derived_id(tmp_path: Path) -> None:
     assert announced.id == derived_id(message.id, "audit-recorded")
     assert (announced.correlationid, announced.causationid) == ("ctl-1", message.id)
     assert (event.seq, event.record_hash, event.prev_hash) == (1, record["hash"], "0" * 64)
-    assert (event.message_id, event.message_type, event.producer) == (message.id, message.type, "warden/operator")
+    # The producer is the identity the broker lets publish controls, not the declared source.
+    assert (event.message_id, event.message_type, event.producer) == (message.id, message.type, "operator")
+    assert record["actor"]["declared_source"] == "warden/operator"
     assert record["envelope"]["data"]["reason"] == "drill 1"
     assert counters.values == {"audit_records": 1}
 

@@ -6,7 +6,11 @@ bus, elevation, approved_source, target_provider, clock, catalog, trusted_keys.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import logging
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,8 @@ from warden_security.keys import key_id, load_public_key
 from warden_executor.adapters.clock import SystemClock
 from warden_executor.adapters.nats_elevation import NatsApprovedActionSource, NatsElevation
 from warden_executor.adapters.sandbox_http import SandboxTargetProvider
-from warden_executor.adapters.sqlite_store import SqliteControls, SqliteLedger, SqliteStore
-from warden_executor.domain.doorbell import DrainCoordinator, action_budget_s
+from warden_executor.adapters.sqlite_store import SqliteControls, SqliteDrainJournal, SqliteLedger, SqliteStore
+from warden_executor.domain.doorbell import DrainCoordinator, DrainResult, action_budget_s
 from warden_executor.domain.execution import ActionExecutor
 from warden_executor.handlers import Handlers
 
@@ -43,7 +47,17 @@ class Settings(ServiceSettings):
         return self.data_dir / "state" / "executor.db"
 
 
+@dataclass(frozen=True)
+class Executor:
+    runtime: ServiceRuntime
+    coordinator: DrainCoordinator
+
+
 def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
+    return build(settings, **overrides).runtime
+
+
+def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     unknown = set(overrides) - OVERRIDES
     if unknown:
         raise TypeError(f"unknown overrides: {sorted(unknown)}")
@@ -81,19 +95,47 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         clock=clock,
         ttl_s=s.elevation_ttl_s,
         action_budget_s=action_budget_s(catalog),
+        journal=SqliteDrainJournal(store),
     )
     handlers = Handlers(coordinator, controls, runtime.counters.inc)
     # One doorbell at a time: a drain can outlast the ack wait of a prefetched batch.
     bus.subscribe(PENDING_TOPIC, handlers.on_doorbell, SubscriptionOptions(batch_size=1))
     bus.subscribe(CONTROL_TOPIC, handlers.on_control)
+
+    async def recover() -> None:
+        # Supervised: a failed recovery (elevation down, target unreachable) is retried.
+        await coordinator.recover()
+
+    runtime.background.append(recover)
     runtime.on_start.append(store.open)
     runtime.on_stop.append(store.close)
     if isinstance(target, SandboxTargetProvider):
         runtime.on_stop.append(target.close)
-    return runtime
+    return Executor(runtime, coordinator)
 
 
-def main() -> None:
+async def drain_once(settings: Settings | None = None, **overrides: Any) -> DrainResult:
+    """Job-style hosting (Container Apps jobs / KEDA): recover, elevate, drain, release, return."""
+    executor = build(settings, **overrides)
+    await executor.runtime.start()
+    try:
+        return await executor.coordinator.drain_until_empty()
+    finally:
+        await executor.runtime.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="warden-executor")
+    parser.add_argument("--drain-once", action="store_true", help="drain the approved actions, then exit")
+    args = parser.parse_args(argv)
     settings = Settings()
     configure_logging(SERVICE, settings.log_level)
-    asyncio.run(create_app(settings).run())
+    if not args.drain_once:
+        asyncio.run(create_app(settings).run())
+        return
+    result = asyncio.run(drain_once(settings))
+    logging.getLogger("warden.executor").info(
+        "drain-once: %d action(s), %s", result.handled, result.retry or result.detail
+    )
+    # 0 only when the queue was drained empty; anything left means the job must run again.
+    sys.exit(0 if result.elevated and result.retry is None else 1)

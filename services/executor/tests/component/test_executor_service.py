@@ -201,3 +201,47 @@ async def test_standing_identity_cannot_read_approved_actions(broker, policy, ki
         with contextlib.suppress(Exception):
             await nc.close()
     assert any("permissions violation" in e.lower() for e in errors), errors
+
+
+async def test_drain_once_elevates_drains_everything_releases_and_returns(broker, tmp_path, policy, kit):
+    """Job-style hosting: no doorbell needed, exits (returns) once the approved queue is empty."""
+    from warden_executor.app import drain_once
+
+    authority = Authority(broker)
+    authority_conn = await serve_authority(
+        broker.url, str(broker.creds("elevation")), authority.grant, authority.release
+    )
+    pubkey = tmp_path / "policy.pub.pem"
+    pubkey.write_bytes(public_pem(policy.key.public_key()))
+    settings = Settings(
+        nats_url=broker.url,
+        nats_creds=broker.creds("executor"),
+        data_dir=tmp_path / "executor",
+        sandbox_url="http://127.0.0.1:9",
+        policy_pubkey=pubkey,
+        elevation_ttl_s=60,
+    )
+    target = kit.InMemoryTarget(
+        services={
+            "checkout": kit.healthy_view("checkout", memory_pct=92.0),
+            "orders": kit.healthy_view("orders", replicas=2),
+        }
+    )
+    actions = [live_action(policy), live_action(policy, kind="scale_service", target="orders", params={"replicas": 3})]
+    policy_bus = broker.bus("policy")
+    await policy_bus.start()
+    try:
+        for action in actions:
+            await policy_bus.publish(kit.approved(action))
+
+        result = await drain_once(settings, target_provider=target)
+    finally:
+        await policy_bus.stop()
+        await authority_conn.close()
+
+    assert result.elevated and result.retry is None and result.handled == 2
+    assert sorted(c[0] for c in target.calls) == ["restart_service", "scale_service"]
+    assert [r.justification for r in authority.requests] == ["drain-once run"]
+    assert authority.released == [authority.grants[0].grant_id]
+    for action in actions:
+        assert await broker.wait_for(REPORTED, about(action.action_id, "verified"))

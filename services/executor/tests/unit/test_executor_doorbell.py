@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
@@ -16,82 +15,14 @@ from warden_executor.domain.model import ElevationUnavailable
 from warden_executor.handlers import Handlers
 
 
-@dataclass
-class FakeElevation:
-    kit: object
-    clock: object
-    ttl_seen: list[int] = field(default_factory=list)
-    justifications: list[str] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)
-    active: int = 0
-    max_active: int = 0
-    refuse: str | None = None
-
-    async def elevate(self, justification, ttl_s):
-        if self.refuse:
-            raise RuntimeError(self.refuse)
-        self.justifications.append(justification)
-        self.ttl_seen.append(ttl_s)
-        self.active += 1
-        self.max_active = max(self.max_active, self.active)
-        return self.kit.grant(ttl_s, self.clock.now())
-
-    async def release(self, grant):
-        self.active -= 1
-        self.released.append(grant.grant_id)
-
-
-@dataclass
-class QueueSource:
-    """ApprovedActionSource in memory: a failed handler puts the message back (like a nak)."""
-
-    queue: list = field(default_factory=list)
-    grants: list[str] = field(default_factory=list)
-
-    async def drain(self, grant, handler, *, max_messages):
-        self.grants.append(grant.grant_id)
-        taken = 0
-        while self.queue and taken < max_messages:
-            envelope = self.queue.pop(0)
-            taken += 1
-            try:
-                await handler(envelope)
-            except Exception:
-                self.queue.append(envelope)
-        await asyncio.sleep(0)
-        return taken
-
-
-@pytest.fixture
-def elevation(kit, clock):
-    return FakeElevation(kit, clock)
-
-
-@pytest.fixture
-def source():
-    return QueueSource()
-
-
-@pytest.fixture
-def coordinator(elevation, source, executor, controls, clock):
-    return DrainCoordinator(
-        elevation=elevation,
-        source=source,
-        executor=executor,
-        controls=controls,
-        clock=clock,
-        ttl_s=120,
-        action_budget_s=action_budget_s(default_catalog()),
-    )
-
-
 def test_budget_covers_the_longest_verification_plus_calls():
     assert action_budget_s(default_catalog()) == 30 + 15
 
 
-def test_ttl_shorter_than_one_action_is_refused_at_startup(elevation, source, executor, controls, clock):
+def test_ttl_shorter_than_one_action_is_refused_at_startup(elevation, source, executor, controls, clock, journal):
     with pytest.raises(ValueError, match="cannot cover one action"):
         DrainCoordinator(
+            journal=journal,
             elevation=elevation,
             source=source,
             executor=executor,

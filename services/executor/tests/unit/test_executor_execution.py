@@ -147,6 +147,7 @@ async def test_resume_after_interruption_verifies_without_acting_again(
     action = policy.action()
     env = kit.approved(action)
     ledger.rows[action.action_id] = executor._entry(env, action, LedgerState.STARTED)
+    await ledger.announce(action.action_id, kit.healthy_view("checkout", memory_pct=92.0))
     target.services["checkout"]["memory_pct"] = 30.0  # the restart ran before the crash
 
     assert await executor.handle(env, kit.grant()) is ReportStatus.VERIFIED
@@ -164,6 +165,7 @@ async def test_resume_that_fails_verification_rolls_back_from_the_stored_before_
     action = policy.action("scale_service", "orders", {"replicas": 4})
     env = kit.approved(action)
     ledger.rows[action.action_id] = executor._entry(env, action, LedgerState.STARTED)
+    await ledger.announce(action.action_id, kit.healthy_view("orders", replicas=3))
     await ledger.record_before(action.action_id, kit.healthy_view("orders", replicas=3))
 
     await executor.handle(env, kit.grant())

@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import SecretStr
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
 from warden_bus.runtime import ServiceRuntime, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import default_catalog
 
+from warden_planner.adapters.openai_chat import (
+    OpenAIChatModel,
+    azure_openai,
+    managed_identity_token_provider,
+    openai_compatible,
+)
+from warden_planner.adapters.sandbox_estate import SandboxEstate
 from warden_planner.adapters.sandbox_observer import SandboxObserver
 from warden_planner.adapters.sqlite_store import SqliteStore
 from warden_planner.domain.coordinator import PlanningService
+from warden_planner.domain.llm.react import Budget, LlmPlanner
 from warden_planner.domain.observer import Clock, ObserverTools
 from warden_planner.domain.planner import Planner, RunbookPlanner
 from warden_planner.domain.runbooks import RunbookConfig
 from warden_planner.handlers import Outbox, register
+from warden_planner.scheduled_tasks import register_scheduled_tasks
 
 SERVICE = "planner"
 # Collaborators tests may replace; every other override is a Settings field.
@@ -33,6 +44,20 @@ class Settings(ServiceSettings):
     memory_threshold_pct: float = 80.0
     log_lines: int = 20
     max_attempts: int = 2
+    # "auto": the LLM planner when an endpoint is configured, else the deterministic runbooks.
+    planner_kind: Literal["auto", "runbook", "llm"] = "auto"
+    llm_provider: Literal["openai", "azure"] = "openai"
+    llm_base_url: str | None = None  # any OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1
+    llm_api_key: SecretStr | None = None  # WARDEN_LLM_API_KEY; Azure uses managed identity instead
+    llm_model: str = "gpt-4.1-mini"  # the Azure deployment name with llm_provider=azure
+    llm_azure_endpoint: str | None = None
+    llm_api_version: str = "2024-10-21"
+    llm_managed_identity_client_id: str | None = None
+    llm_max_turns: int = 8
+    llm_max_tokens: int = 40_000
+    llm_max_seconds: float = 60.0
+    llm_max_invalid_answers: int = 2
+    llm_request_timeout_s: float = 30.0
 
 
 def utc_now() -> datetime:
@@ -58,15 +83,43 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         log_lines=settings.log_lines,
     )
     planner: Planner = components.get("planner") or RunbookPlanner(observer, catalog, clock, config)
+    chat = None if "planner" in components else _chat_model(settings)
+    if chat is not None:
+        budget = Budget(
+            max_turns=settings.llm_max_turns,
+            max_tokens=settings.llm_max_tokens,
+            max_seconds=settings.llm_max_seconds,
+            max_invalid_answers=settings.llm_max_invalid_answers,
+        )
+        planner = LlmPlanner(chat, observer, catalog, clock, time.monotonic, budget)
     service = PlanningService(planner, store, catalog, clock, max_attempts=settings.max_attempts)
     runtime = ServiceRuntime(name=SERVICE, bus=bus, http_port=settings.http_port)
     outbox = Outbox(store, bus, runtime.counters)
     register(bus, service, outbox, runtime.counters)
+    estate = SandboxEstate(settings.sandbox_url, timeout_s=settings.sandbox_timeout_s)
+    register_scheduled_tasks(runtime, catalog, clock, estate)
     runtime.on_start.append(store.open)
-    runtime.on_stop += [sandbox.close, store.close]
+    runtime.on_stop += [sandbox.close, store.close, *([chat.close] if chat is not None else [])]
     # Messages committed before a crash but never acknowledged by the broker go out on start.
     runtime.background.append(outbox.flush)
     return runtime
+
+
+def _chat_model(settings: Settings) -> OpenAIChatModel | None:
+    kind = settings.planner_kind
+    configured = settings.llm_base_url if settings.llm_provider == "openai" else settings.llm_azure_endpoint
+    if kind == "runbook" or (kind == "auto" and not configured):
+        return None
+    if not configured:
+        raise ValueError(f"planner_kind=llm needs an endpoint for llm_provider={settings.llm_provider}")
+    timeout = settings.llm_request_timeout_s
+    if settings.llm_provider == "azure":
+        provider = managed_identity_token_provider(settings.llm_managed_identity_client_id)
+        client = azure_openai(configured, settings.llm_api_version, provider, timeout_s=timeout)
+    else:
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        client = openai_compatible(configured, key, timeout_s=timeout)
+    return OpenAIChatModel(client, settings.llm_model)
 
 
 def main() -> None:

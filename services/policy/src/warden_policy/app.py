@@ -15,15 +15,20 @@ from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import Catalog, default_catalog
 from warden_contracts.envelope import utcnow
 from warden_security.action_signing import LocalSigner
+from warden_security.jwks import IssuerRouter, JwksTokenVerifier, Verifier
 from warden_security.keys import load_or_create_private_key, load_public_key
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenVerifier
 
+from warden_policy.adapters.cedar_policy import CedarPolicy
 from warden_policy.adapters.config_files import load_policy_config
-from warden_policy.adapters.sqlite_store import SqliteStateStore
+from warden_policy.adapters.stores import open_store
 from warden_policy.approval_desk import ApprovalDesk
-from warden_policy.domain.rules import PythonRules
+from warden_policy.domain.approver_rules import ApproverRules
+from warden_policy.domain.evaluation import PolicyEvaluator
+from warden_policy.domain.rules import GateRules
 from warden_policy.envelopes import Release
 from warden_policy.handlers import PolicyHandlers
+from warden_policy.live_state import LiveState
 from warden_policy.operations import Operations
 from warden_policy.plan_gate import PlanGate
 from warden_policy.ports import Clock, StateStore
@@ -31,7 +36,7 @@ from warden_policy.relay import Relay
 
 SERVICE = "policy"
 # Test seams create_app accepts besides settings fields.
-COMPONENTS = frozenset({"bus", "clock", "store", "catalog"})
+COMPONENTS = frozenset({"bus", "clock", "store", "catalog", "policy"})
 
 
 class Settings(ServiceSettings):
@@ -40,8 +45,16 @@ class Settings(ServiceSettings):
     signing_key: Path | None = None
     # Public key (PEM) of the approver identity issuer (the local issuer in the embedded mode).
     approver_issuer_pubkey: Path
+    # An external approver identity issuer (Entra ID): its JWKS URL, issuer and the audience tokens carry.
+    approver_jwks_url: str | None = None
+    approver_jwks_issuer: str | None = None
+    approver_jwks_audience: str = APPROVAL_AUDIENCE
     # Directory holding response_plans.yaml and approvers.yaml; default: the files shipped in the package.
     policy_config_dir: Path | None = None
+    # Directory holding the Cedar policy (*.cedar + schema.cedarschema); default: the shipped policy.
+    policy_dir: Path | None = None
+    # postgresql://... for scale-out (several replicas); default: SQLite under <data_dir>/state/.
+    policy_store_url: str | None = None
     # Overrides the agent default approval deadline of response_plans.yaml.
     approval_timeout_s: int | None = Field(default=None, gt=0)
     action_ttl_s: int = Field(default=600, gt=0)
@@ -57,38 +70,59 @@ def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
     return Settings.model_validate({**settings.model_dump(), **overrides})
 
 
+def identity_verifier(s: Settings) -> IssuerRouter:
+    verifiers: dict[str, Verifier] = {
+        LOCAL_APPROVER_ISSUER: TokenVerifier(
+            load_public_key(s.approver_issuer_pubkey), LOCAL_APPROVER_ISSUER, APPROVAL_AUDIENCE
+        )
+    }
+    if s.approver_jwks_url:
+        if not s.approver_jwks_issuer:
+            raise ValueError("WARDEN_APPROVER_JWKS_ISSUER is required with WARDEN_APPROVER_JWKS_URL")
+        verifiers[s.approver_jwks_issuer] = JwksTokenVerifier(
+            s.approver_jwks_url, s.approver_jwks_issuer, s.approver_jwks_audience
+        )
+    return IssuerRouter(verifiers)
+
+
 def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
     components = {k: overrides.pop(k) for k in list(overrides) if k in COMPONENTS}
     s = _settings(settings, overrides)
     config = load_policy_config(s.policy_config_dir)
     plans = config.plans.with_timeout(s.approval_timeout_s)
     catalog: Catalog = components.get("catalog") or default_catalog()
+    policy: PolicyEvaluator = components.get("policy") or CedarPolicy(s.policy_dir)
     clock: Clock = components.get("clock") or utcnow
     bus: Bus = components.get("bus") or NatsBus(SERVICE, s.nats_url, s.nats_creds)
-    store: StateStore = components.get("store") or SqliteStateStore(s.data_dir / "state" / "policy.db")
+    store: StateStore = components.get("store") or open_store(s.policy_store_url, s.data_dir)
     signing_key = load_or_create_private_key(s.signing_key or s.data_dir / "keys" / "policy-signing.pem")
-    verifier = TokenVerifier(load_public_key(s.approver_issuer_pubkey), LOCAL_APPROVER_ISSUER, APPROVAL_AUDIENCE)
 
     release = Release(LocalSigner(signing_key), timedelta(seconds=s.action_ttl_s))
-    access = plans.agent.access_level
+    rules = GateRules(catalog, plans, policy)
+    approver_rules = ApproverRules(policy)
+    live = LiveState(store, plans.agent.access_level)
     relay = Relay(bus, store, clock)
     runtime = ServiceRuntime(name=SERVICE, bus=bus, http_port=s.http_port)
     handlers = PolicyHandlers(
         gate=PlanGate(
             store=store,
-            rules=PythonRules(catalog, plans),
+            rules=rules,
+            approver_rules=approver_rules,
             catalog=catalog,
             release=release,
             clock=clock,
-            default_access=access,
+            live=live,
         ),
         desk=ApprovalDesk(
             store=store,
-            verifier=verifier,
+            verifier=identity_verifier(s),
             approvers=config.approvers,
+            rules=rules,
+            approver_rules=approver_rules,
             release=release,
             clock=clock,
-            default_access=access,
+            live=live,
+            directory_issuers=(LOCAL_APPROVER_ISSUER,),
         ),
         ops=Operations(store=store, clock=clock),
         relay=relay,

@@ -47,9 +47,6 @@ class Operations:
             setting = parse_control(change.kind, change.value, change.scope, change.changed_by)
         except InvalidControl as err:
             raise PoisonMessage(str(err)) from None
-        if setting is None:
-            return []
-
         settings = [setting]
 
         async def store() -> Changes:

@@ -11,14 +11,20 @@ from warden_contracts.envelope import Envelope, derived_id
 from warden_contracts.events import DecisionOutcome, PlanProposed, ProposedAction
 
 from warden_policy.domain import messages
+from warden_policy.domain.approval_card import approval_request
 from warden_policy.domain.approvals import Approval
-from warden_policy.domain.model import AccessLevel, effective_controls
-from warden_policy.domain.rules import Decision, DecisionRequest, RulesEngine
+from warden_policy.domain.approver_rules import ApproverRules
+from warden_policy.domain.evaluation import TargetRef
+from warden_policy.domain.rules import Decision, RulesEngine
 from warden_policy.envelopes import APPROVAL_REQUESTED, DECIDED, ESCALATION, Release, reply
-from warden_policy.ports import Changes, Clock, Slot, StateStore
+from warden_policy.live_state import LiveState
+from warden_policy.ports import Changes, Clock, Released, Slot, StateStore
 from warden_policy.relay import process_once
 
 log = logging.getLogger("warden.policy")
+
+# Reasons that send a refusal or hand-off to the humans as advice rather than an emergency.
+ADVISORY_RULES = ("one_action_per_target", "advisory_mode", "incident_commander")
 
 
 class PlanGate:
@@ -27,17 +33,19 @@ class PlanGate:
         *,
         store: StateStore,
         rules: RulesEngine,
+        approver_rules: ApproverRules,
         catalog: Catalog,
         release: Release,
         clock: Clock,
-        default_access: AccessLevel,
+        live: LiveState,
     ) -> None:
         self._store = store
         self._rules = rules
+        self._approver_rules = approver_rules
         self._catalog = catalog
         self._release = release
         self._clock = clock
-        self._default_access = default_access
+        self._live = live
 
     async def handle(self, env: Envelope) -> list[Envelope]:
         plan = env.payload(PlanProposed)
@@ -48,26 +56,25 @@ class PlanGate:
             return []
         return await process_once(self._store, self._clock, env.id, lambda: self._decide(env, plan))
 
+    async def decide_action(self, plan: PlanProposed, action: ProposedAction, now: datetime) -> Decision:
+        request = await self._live.request(
+            incident_id=plan.incident_id,
+            incident_class=plan.incident_class,
+            environment=plan.environment,
+            action=action,
+            now=now,
+            resource_group=plan.resource_group,
+            scheduled_task=plan.scheduled_task,
+            requested_by=plan.requested_by,
+        )
+        return self._rules.decide(request)
+
     async def _decide(self, env: Envelope, plan: PlanProposed) -> Changes:
         now = self._clock()
-        stored_controls = await self._store.controls()
         changes = Changes()
         timeline: list[str] = []
         for action in plan.actions:  # ranked: the first acceptable action is the one gated
-            slot = await self._store.live_slot(action.target, now)
-            controls = effective_controls(
-                stored_controls, environment=plan.environment, target=action.target, default_access=self._default_access
-            )
-            decision = self._rules.decide(
-                DecisionRequest(
-                    incident_id=plan.incident_id,
-                    incident_class=plan.incident_class,
-                    environment=plan.environment,
-                    action=action,
-                    controls=controls,
-                    target_held_by=slot.action_id if slot else None,
-                )
-            )
+            decision = await self.decide_action(plan, action, now)
             timeline.append(
                 f"{action.action_id} {action.kind} on {action.target}: {decision.outcome.value} "
                 f"({'; '.join(decision.reasons)})"
@@ -119,48 +126,93 @@ class PlanGate:
         timeline: list[str],
     ) -> None:
         outcome = decision.outcome
-        if outcome is DecisionOutcome.EXECUTE:
+        if outcome is DecisionOutcome.SHADOWED:  # recorded for the record; nothing runs, nobody is asked
+            changes.outbox.append(self._decided(env, plan, action, decision))
+        elif outcome is DecisionOutcome.EXECUTE:
             slot, released = self._release(
                 env, incident_id=plan.incident_id, action=action, tier=decision.tier, approvers=[], now=now
             )
             changes.acquire.append(slot)
+            changes.released.append(Released(action.action_id, action.target, plan.incident_id, now))
             changes.outbox += [self._decided(env, plan, action, decision), *released]
         elif outcome is DecisionOutcome.AWAIT_APPROVAL:
-            approval = self._approval(env, plan, action, decision, now)
-            changes.new_approvals.append(approval)
-            changes.acquire.append(Slot(action.target, action.action_id, plan.incident_id, approval.expires_at))
-            spec = self._catalog.get(action.kind)
-            assert spec is not None, "the rules only ask for approval of catalog actions"
-            changes.outbox += [
-                self._decided(env, plan, action, decision, approval.approval_id),
-                reply(
-                    env,
-                    APPROVAL_REQUESTED,
-                    messages.approval_requested(approval, spec),
-                    f"approval-requested/{action.action_id}",
-                ),
-            ]
-        else:  # refused or handed off: no action, and a human gets the evidence
-            busy = any(r.startswith("target_busy") for r in decision.reasons)
-            reason = (
-                f"tier {decision.tier} action {action.kind} on {action.target} handed off to humans"
-                if outcome is DecisionOutcome.HANDOFF
-                else f"action {action.kind} on {action.target} refused: no action taken"
+            self._ask(env, plan, action, decision, changes, now, timeline)
+        else:
+            self._refuse(env, plan, action, decision, changes, timeline)
+
+    def _ask(
+        self,
+        env: Envelope,
+        plan: PlanProposed,
+        action: ProposedAction,
+        decision: Decision,
+        changes: Changes,
+        now: datetime,
+        timeline: list[str],
+    ) -> None:
+        target = TargetRef(action.target, plan.environment, plan.resource_group or "")
+        required = self._approver_rules.approvals_required(target=target, tier=decision.tier, kind=action.kind)
+        if required is None:
+            refused = Decision(
+                DecisionOutcome.REFUSED,
+                decision.tier,
+                decision.run_mode,
+                decision.approval_timeout_s,
+                ["approval_quorum: no number of approvals releases this action under the policy", *decision.reasons],
             )
-            changes.outbox += [
-                self._decided(env, plan, action, decision),
-                reply(
-                    env,
-                    ESCALATION,
-                    messages.escalation(
-                        plan.incident_id, reason, plan.evidence, timeline, priority="P2" if busy else "P1"
-                    ),
-                    "escalation",
+            self._refuse(env, plan, action, refused, changes, timeline)
+            return
+        approval = self._approval(env, plan, action, decision, now, required)
+        changes.new_approvals.append(approval)
+        changes.acquire.append(Slot(action.target, action.action_id, plan.incident_id, approval.expires_at))
+        spec = self._catalog.get(action.kind)
+        assert spec is not None, "the rules only ask for approval of catalog actions"
+        changes.outbox += [
+            self._decided(env, plan, action, decision, approval.approval_id),
+            reply(
+                env,
+                APPROVAL_REQUESTED,
+                approval_request(approval, spec, decision.reasons),
+                f"approval-requested/{action.action_id}",
+            ),
+        ]
+
+    def _refuse(
+        self,
+        env: Envelope,
+        plan: PlanProposed,
+        action: ProposedAction,
+        decision: Decision,
+        changes: Changes,
+        timeline: list[str],
+    ) -> None:
+        """Refused or handed off: no action, and a human gets the evidence."""
+        advice = any(r.startswith(ADVISORY_RULES) for r in decision.reasons)
+        reason = (
+            f"tier {decision.tier} action {action.kind} on {action.target} handed off to humans"
+            if decision.outcome is DecisionOutcome.HANDOFF
+            else f"action {action.kind} on {action.target} refused: no action taken"
+        )
+        changes.outbox += [
+            self._decided(env, plan, action, decision),
+            reply(
+                env,
+                ESCALATION,
+                messages.escalation(
+                    plan.incident_id, reason, plan.evidence, timeline, priority="P2" if advice else "P1"
                 ),
-            ]
+                "escalation",
+            ),
+        ]
 
     def _approval(
-        self, env: Envelope, plan: PlanProposed, action: ProposedAction, decision: Decision, now: datetime
+        self,
+        env: Envelope,
+        plan: PlanProposed,
+        action: ProposedAction,
+        decision: Decision,
+        now: datetime,
+        required: int,
     ) -> Approval:
         return Approval(
             approval_id=derived_id(env.id, f"approval/{action.action_id}"),
@@ -177,4 +229,9 @@ class PlanGate:
             requested_at=now,
             expires_at=now + timedelta(seconds=decision.approval_timeout_s),
             evidence=list(plan.evidence),
+            resource_group=plan.resource_group or "",
+            proposal_chain=tuple(plan.proposal_chain),
+            approvals_required=required,
+            incident_class=plan.incident_class,
+            scheduled_task=plan.scheduled_task,
         )

@@ -1,4 +1,4 @@
-"""Ports the use cases depend on; adapters live in `adapters/` (SQLite today, PostgreSQL later)."""
+"""Ports the use cases depend on; adapters live in `adapters/` (SQLite embedded, PostgreSQL scale-out)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from warden_contracts.envelope import Envelope
 
 from warden_policy.domain.approvals import Approval
 from warden_policy.domain.model import ControlSetting
+from warden_policy.domain.rules import Counts
 
 Clock = Callable[[], datetime]
 
@@ -33,6 +34,16 @@ class Slot:
     lease_until: datetime
 
 
+@dataclass(frozen=True)
+class Released:
+    """A signed action handed to the executor: what the blast-radius limits count."""
+
+    action_id: str
+    target: str
+    incident_id: str
+    released_at: datetime
+
+
 @dataclass
 class Changes:
     """Everything one unit of work writes, applied atomically together with its outbox."""
@@ -46,6 +57,7 @@ class Changes:
     release: list[tuple[str, str]] = field(default_factory=list)  # (target, action_id)
     used_tokens: list[tuple[str, datetime]] = field(default_factory=list)  # (jti, token expiry)
     controls: list[ControlSetting] = field(default_factory=list)
+    released: list[Released] = field(default_factory=list)
     outbox: list[Envelope] = field(default_factory=list)
 
 
@@ -68,6 +80,9 @@ class StateStore(Protocol):
     async def token_used(self, jti: str) -> bool: ...
 
     async def controls(self) -> dict[tuple[str, str], str]: ...
+
+    async def released_counts(self, target: str, incident_id: str, since: datetime) -> Counts:
+        """Released actions on `target` and estate-wide since `since`, and ever for `incident_id`."""
 
     async def apply(self, changes: Changes, now: datetime) -> None:
         """Atomic; raises Conflict or AlreadyProcessed and then writes nothing."""

@@ -206,7 +206,10 @@ async def test_policy_kill_switch_busy_target_and_release(broker, tmp_path, appr
         await handled(app, "control_changes")  # topics are independent streams: wait before the next one
         await publish(broker, "planner", killed)
         refused = await one(broker, DECIDED, of_incident(killed.data["incident_id"]))
-        assert refused.data["outcome"] == "refused" and "kill_switch: on, no action may run" in refused.data["reasons"]
+        assert (
+            refused.data["outcome"] == "refused"
+            and "kill_switch: the kill switch is on: no action may run" in refused.data["reasons"]
+        )
         await one(broker, ESCALATION, of_incident(killed.data["incident_id"]))
 
         await publish(broker, "operator", control(ControlKind.KILL_SWITCH, "off"))
@@ -216,7 +219,7 @@ async def test_policy_kill_switch_busy_target_and_release(broker, tmp_path, appr
         await publish(broker, "planner", busy)
         refused_busy = await one(broker, DECIDED, of_incident(busy.data["incident_id"]))
         assert refused_busy.data["outcome"] == "refused"
-        assert any("target busy" in r for r in refused_busy.data["reasons"])
+        assert any(r.startswith("one_action_per_target:") for r in refused_busy.data["reasons"])
 
         report = ActionReported(
             action_id=signed.action_id,

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ActionPending, ProposedAction
-from warden_policy.adapters.sqlite_store import SqliteStateStore
 from warden_policy.domain.approvals import Approval, ApprovalState, TransitionError
 from warden_policy.domain.model import RunMode
 from warden_policy.ports import Changes, Conflict, Slot
@@ -62,16 +60,6 @@ def test_policy_deadline_closes_the_approval_before_the_timer_runs() -> None:
         pending.approve("alice", "late", after)
     with pytest.raises(TransitionError, match="not past its deadline"):
         pending.expire(NOW)
-
-
-@pytest.fixture
-async def stores(tmp_path: Path):  # two connections = two replicas sharing the database
-    first, second = SqliteStateStore(tmp_path / "policy.db"), SqliteStateStore(tmp_path / "policy.db")
-    await first.open()
-    await second.open()
-    yield first, second
-    await first.close()
-    await second.close()
 
 
 async def test_policy_optimistic_concurrency_conflict_then_redecide(stores) -> None:

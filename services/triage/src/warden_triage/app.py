@@ -13,10 +13,14 @@ from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.envelope import MAX_MESSAGE_BYTES
 
+from warden_triage.adapters.catalog_file import load_catalog
 from warden_triage.adapters.classification_file import load_classifier
 from warden_triage.adapters.sqlite_store import SqliteIncidentStore
 from warden_triage.adapters.webhook import ALERT_TOPIC, WebhookGateway
+from warden_triage.adapters.webhook_auth import DEFAULT_TOLERANCE_S, Authenticator, BearerAuth, HmacAuth
+from warden_triage.adapters.webhook_body import cloudevent_body
 from warden_triage.domain.builtin_sources import builtin_registry
+from warden_triage.domain.correlation import Correlator
 from warden_triage.domain.incidents import IncidentTracker
 from warden_triage.handlers import AlertReceivedHandler
 
@@ -30,12 +34,25 @@ class Settings(ServiceSettings):
     webhook_token: SecretStr
     max_payload_bytes: int = Field(default=256 * 1024, gt=0, le=MAX_MESSAGE_BYTES)
     classification: Path | None = None
+    service_catalog: Path | None = None
+    # route -> shared secret: that route then requires an HMAC signature instead of the bearer token.
+    webhook_hmac_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    webhook_hmac_tolerance_s: int = Field(default=DEFAULT_TOLERANCE_S, ge=5, le=3600)
+    webhook_max_inflight: int = Field(default=256, ge=1)
 
     @field_validator("webhook_token")
     @classmethod
     def _token_not_blank(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError("webhook_token must not be empty")
+        return value
+
+    @field_validator("webhook_hmac_secrets")
+    @classmethod
+    def _secrets_not_blank(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        blank = sorted(route for route, secret in value.items() if len(secret.get_secret_value().strip()) < 16)
+        if blank:
+            raise ValueError(f"HMAC secrets must be at least 16 characters: {blank}")
         return value
 
     @property
@@ -55,18 +72,21 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         settings = Settings(**(settings.model_dump() | overrides))
 
     classifier = load_classifier(settings.classification)  # a bad rule file stops the start-up here
+    catalog = load_catalog(settings.service_catalog)  # and so does a bad catalog
     bus: Bus = components.get("bus") or _nats_bus(settings)
     sources = builtin_registry()
     store = SqliteIncidentStore(settings.database_path)
     counters = Counters()
-    tracker = IncidentTracker(store, classifier, sources)
+    tracker = IncidentTracker(store, classifier, sources, correlator=Correlator(catalog, classifier, sources))
     bus.subscribe(ALERT_TOPIC, AlertReceivedHandler(tracker, bus, counters))
     gateway = WebhookGateway(
         registry=sources,
         publisher=bus,
-        token=settings.webhook_token.get_secret_value(),
+        authenticators=_authenticators(settings, list(sources.routes())),
         max_payload_bytes=settings.max_payload_bytes,
         counters=counters,
+        max_inflight=settings.webhook_max_inflight,
+        decoders={"cloudevents": cloudevent_body},
     )
     return ServiceRuntime(
         name=SERVICE,
@@ -78,6 +98,20 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         on_start=[store.open],
         on_stop=[store.close],
     )
+
+
+def _authenticators(settings: Settings, routes: list[str]) -> dict[str, Authenticator]:
+    unknown = sorted(set(settings.webhook_hmac_secrets) - set(routes))
+    if unknown:
+        raise ValueError(f"HMAC secrets for unknown webhook routes {unknown}; routes: {routes}")
+    bearer = BearerAuth(settings.webhook_token.get_secret_value())
+    out: dict[str, Authenticator] = {}
+    for route in routes:
+        secret = settings.webhook_hmac_secrets.get(route)
+        out[route] = (
+            HmacAuth(secret.get_secret_value(), tolerance_s=settings.webhook_hmac_tolerance_s) if secret else bearer
+        )
+    return out
 
 
 def _nats_bus(settings: Settings) -> NatsBus:

@@ -77,4 +77,4 @@ def test_registry_uses_the_source_declared_fields() -> None:
     registry = builtin_registry()
     assert registry.fingerprint_fields("azure_monitor") == FIELDS
     assert registry.fingerprint(alert()) == fingerprint(alert(), FIELDS)
-    assert sorted(registry.routes()) == ["alerts", "azure-monitor"]
+    assert sorted(registry.routes()) == ["alerts", "azure-monitor", "cloudevents", "grafana", "prometheus"]

@@ -20,6 +20,7 @@ from warden_triage.domain.incidents import (
     Incident,
     IncidentStatus,
     IncidentTracker,
+    PendingAlert,
     Processed,
 )
 
@@ -30,6 +31,7 @@ class State:
     links: dict[tuple[str, str], AlertLink] = field(default_factory=dict)
     processed: dict[str, IncidentChanged | None] = field(default_factory=dict)
     unmatched: list[str] = field(default_factory=list)
+    pending: dict[str, PendingAlert] = field(default_factory=dict)
 
 
 class MemoryTransaction:
@@ -57,13 +59,40 @@ class MemoryTransaction:
     async def links_of_alert(self, alert_id: str) -> list[AlertLink]:
         return [link for (a, _), link in self.s.links.items() if a == alert_id]
 
-    async def links_of_incident(self, incident_id: str) -> list[AlertLink]:
-        return [link for (_, i), link in self.s.links.items() if i == incident_id]
+    async def links_of_incident(self, incident_id: str, *, limit: int | None = None) -> list[AlertLink]:
+        return [link for (_, i), link in self.s.links.items() if i == incident_id][:limit]
+
+    async def open_incidents_in(self, environment: str, services: set[str]) -> list[Incident]:
+        return [
+            i
+            for i in self.s.incidents.values()
+            if i.status == IncidentStatus.OPEN and i.environment == environment and i.service in services
+        ]
+
+    async def count_firing(self, incident_id: str) -> int:
+        return sum(1 for link in await self.links_of_incident(incident_id) if link.status == AlertStatus.FIRED)
+
+    async def add_pending(self, pending: PendingAlert) -> None:
+        self.s.pending[pending.alert_id] = pending
+
+    async def pending(self, key: str) -> list[PendingAlert]:
+        return [p for p in self.s.pending.values() if p.key == key]
+
+    async def is_pending(self, alert_id: str) -> bool:
+        return alert_id in self.s.pending
+
+    async def remove_pending(self, alert_id: str) -> bool:
+        return self.s.pending.pop(alert_id, None) is not None
+
+    async def drop_pending(self, key: str) -> None:
+        self.s.pending = {a: p for a, p in self.s.pending.items() if p.key != key}
 
     async def save_link(self, link: AlertLink) -> None:
         self.s.links[(link.alert_id, link.incident_id)] = link
 
-    async def record_unmatched(self, message_id: str, alert_id: str, status: AlertStatus, at: datetime) -> None:
+    async def record_unmatched(
+        self, message_id: str, alert_id: str, status: AlertStatus, at: datetime, reason: str
+    ) -> None:
         self.s.unmatched.append(alert_id)
 
 
@@ -166,10 +195,10 @@ async def test_new_firing_after_resolution_opens_a_new_incident(tracker: Inciden
     assert second.change is IncidentState.OPENED and second.incident_id != first.incident_id
 
 
-async def test_different_resource_opens_a_separate_incident(tracker: IncidentTracker) -> None:
+async def test_different_service_opens_a_separate_incident(tracker: IncidentTracker) -> None:
     first = await tracker.apply(alert("a1"), "m1")
     other = await tracker.apply(
-        alert("b1", resource_id="/subscriptions/s/resourceGroups/rg-a/providers/x/sites/cart"), "m2"
+        alert("b1", resource_id="/subscriptions/s/resourceGroups/rg-a/providers/x/sites/cart", service="cart"), "m2"
     )
     assert first is not None and other is not None
     assert other.change is IncidentState.OPENED and other.incident_id != first.incident_id

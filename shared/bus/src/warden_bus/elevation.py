@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope
 
-from warden_bus import nats_jwt
+from warden_bus import nats_jwt, tracing
 from warden_bus.embedded_auth import AuthMaterial
 from warden_bus.nats_settlement import settle_message
 from warden_bus.permissions import elevated_permissions, inbox_prefix
@@ -77,14 +77,16 @@ async def serve_authority(url: str, creds: str, grant: GrantFn, release: Release
 
     async def on_request(msg: Msg) -> None:
         try:
-            granted = await grant(ElevationRequest.model_validate_json(msg.data))
+            with tracing.joined(msg.headers):
+                granted = await grant(ElevationRequest.model_validate_json(msg.data))
             await msg.respond(json.dumps({"ok": True, "grant": granted.model_dump()}).encode())
         except Exception as err:
             log.warning("elevation refused: %s", err)
             await msg.respond(json.dumps({"ok": False, "error": str(err)}).encode())
 
     async def on_release(msg: Msg) -> None:
-        await release(json.loads(msg.data)["grant_id"])
+        with tracing.joined(msg.headers):
+            await release(json.loads(msg.data)["grant_id"])
         if msg.reply:
             await msg.respond(b'{"ok": true}')
 
@@ -109,22 +111,24 @@ class NatsElevationClient:
             connect_timeout=5,
         )
         try:
-            reply = await nc.request(subject, json.dumps(body).encode(), timeout=10)
+            reply = await nc.request(subject, json.dumps(body).encode(), timeout=10, headers=tracing.current_headers())
             return json.loads(reply.data)
         finally:
             await nc.close()
 
     async def elevate(self, justification: str, ttl_s: int) -> ElevationGrant:
-        answer = await self._request(
-            topo.ELEVATION_REQUEST_SUBJECT,
-            ElevationRequest(principal=self.identity, justification=justification, ttl_s=ttl_s).model_dump(),
-        )
+        with tracing.span("elevation.activate", warden__principal=self.identity, warden__ttl_s=ttl_s):
+            answer = await self._request(
+                topo.ELEVATION_REQUEST_SUBJECT,
+                ElevationRequest(principal=self.identity, justification=justification, ttl_s=ttl_s).model_dump(),
+            )
         if not answer.get("ok"):
             raise ElevationRefused(str(answer.get("error")))
         return ElevationGrant.model_validate(answer["grant"])
 
     async def release(self, grant_id: str) -> None:
-        await self._request(topo.ELEVATION_RELEASE_SUBJECT, {"grant_id": grant_id})
+        with tracing.span("elevation.release", warden__principal=self.identity, warden__grant_id=grant_id):
+            await self._request(topo.ELEVATION_RELEASE_SUBJECT, {"grant_id": grant_id})
 
 
 @dataclass
@@ -135,10 +139,12 @@ class NatsElevatedDrain:
     grant: ElevationGrant
     identity: str = "executor"
 
-    async def drain(self, topic: str, handler: Handler, *, max_messages: int = 100) -> int:
-        t = topo.topic(topic)
+    @property
+    def _prefix(self) -> str:
+        return f"{inbox_prefix(self.identity)}_elevated"
+
+    async def _connect(self) -> nats.NATS:
         keypair = nkeys.from_seed(self.grant.nats_seed.encode())
-        prefix = f"{inbox_prefix(self.identity)}_elevated"
 
         def jwt_cb() -> bytes:
             return self.grant.nats_jwt.encode()
@@ -146,15 +152,31 @@ class NatsElevatedDrain:
         def sign_cb(nonce: str) -> bytes:
             return base64.b64encode(keypair.sign(nonce.encode()))
 
-        nc = await nats.connect(
+        return await nats.connect(
             self.url,
             user_jwt_cb=jwt_cb,
             signature_cb=sign_cb,
-            inbox_prefix=prefix,
+            inbox_prefix=self._prefix,
             allow_reconnect=False,
             connect_timeout=5,
             name=f"warden-{self.identity}-elevated",
         )
+
+    async def in_flight(self, topic: str) -> int:
+        """Messages of the durable not yet acknowledged: delivered to a process that died and
+        awaiting redelivery, or already back in line."""
+        t = topo.topic(topic)
+        nc = await self._connect()
+        try:
+            info = await nc.jetstream().consumer_info(t.stream, self.identity)
+            return int(info.num_ack_pending or 0) + int(info.num_pending or 0)
+        finally:
+            await nc.close()
+
+    async def drain(self, topic: str, handler: Handler, *, max_messages: int = 100) -> int:
+        t = topo.topic(topic)
+        prefix = self._prefix
+        nc = await self._connect()
         handled = 0
         try:
             js = nc.jetstream()

@@ -7,6 +7,7 @@ dead-letter calls, so every adapter treats bad input exactly the same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -15,6 +16,7 @@ from warden_contracts import topology as topo
 from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope, derived_id, envelope_for
 from warden_contracts.events import DeadLettered
 
+from warden_bus import tracing
 from warden_bus.port import Handler, PoisonMessage, RetryLater, SubscriptionOptions
 
 log = logging.getLogger("warden.bus")
@@ -60,11 +62,32 @@ def parse(topic: topo.Topic, raw: bytes) -> Envelope:
 
 
 async def settle(
-    topic: topo.Topic, raw: bytes, deliveries: int, handler: Handler, options: SubscriptionOptions
+    topic: topo.Topic,
+    raw: bytes,
+    deliveries: int,
+    handler: Handler,
+    options: SubscriptionOptions,
+    headers: Mapping[str, str] | None = None,
 ) -> Settlement:
-    envelope: Envelope | None = None
+    """`headers` are the message's transport headers; their trace context parents the handler's span."""
     try:
         envelope = parse(topic, raw)
+    except PoisonMessage as err:
+        settlement = Settlement(Verdict.DEAD_LETTER, str(err))
+        with tracing.handling(topic.name, None, headers) as span:
+            tracing.record_outcome(span, settlement.verdict.value, settlement.reason)
+        return settlement
+    with tracing.handling(topic.name, envelope, headers) as span:
+        span.set_attribute("messaging.message.delivery_count", deliveries)
+        settlement = await _dispatch(topic, envelope, deliveries, handler, options)
+        tracing.record_outcome(span, settlement.verdict.value, settlement.reason)
+    return settlement
+
+
+async def _dispatch(
+    topic: topo.Topic, envelope: Envelope, deliveries: int, handler: Handler, options: SubscriptionOptions
+) -> Settlement:
+    try:
         await handler(envelope)
         return Settlement(Verdict.ACK, envelope=envelope)
     except PoisonMessage as err:
@@ -74,9 +97,7 @@ async def settle(
             return Settlement(Verdict.DEAD_LETTER, f"gave up after {deliveries} deliveries: {err}", envelope=envelope)
         return Settlement(Verdict.RETRY, str(err), err.delay.total_seconds(), envelope)
     except Exception as err:
-        log.exception(
-            "handler failed", extra={"topic": topic.name, "correlationid": envelope.correlationid if envelope else None}
-        )
+        log.exception("handler failed", extra={"topic": topic.name, "correlationid": envelope.correlationid})
         if deliveries >= options.max_deliveries:
             return Settlement(Verdict.DEAD_LETTER, f"handler failed {deliveries} times: {err!r}", envelope=envelope)
         return Settlement(Verdict.RETRY, repr(err), backoff_seconds(deliveries), envelope)

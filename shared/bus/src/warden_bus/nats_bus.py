@@ -18,6 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope
 
+from warden_bus import tracing
 from warden_bus.nats_settlement import settle_message
 from warden_bus.permissions import inbox_prefix
 from warden_bus.port import Handler, SubscriptionOptions
@@ -65,7 +66,16 @@ class NatsBus:
     async def publish(self, envelope: Envelope) -> None:
         topic = topo.topic(envelope.type)
         subject = topo.deadletter_subject(self.identity) if topic.name == topo.DEADLETTER_TOPIC else topic.name
-        headers = {"Nats-Msg-Id": envelope.id, "ce-type": envelope.type, "ce-correlationid": envelope.correlationid}
+        with tracing.publishing(envelope) as trace_headers:
+            await self._publish(envelope, subject, topic.stream, trace_headers)
+
+    async def _publish(self, envelope: Envelope, subject: str, stream: str, trace_headers: dict[str, str]) -> None:
+        headers = {
+            **trace_headers,
+            "Nats-Msg-Id": envelope.id,
+            "ce-type": envelope.type,
+            "ce-correlationid": envelope.correlationid,
+        }
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(4),
             wait=wait_exponential(multiplier=0.2, max=2),
@@ -77,7 +87,7 @@ class NatsBus:
                     envelope.to_bytes(),
                     subject,
                     headers=headers,
-                    stream=topic.stream,
+                    stream=stream,
                     correlation_id=envelope.correlationid,
                     timeout=self._publish_timeout,
                 )

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from warden_bus import tracing
 from warden_bus.port import Bus
+from warden_bus.settings import ServiceSettings
+from warden_bus.trace_export import TracingSettings, configure_tracing, shutdown_tracing
 
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -35,13 +38,18 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        # The message being handled names the incident and the trace, unless the caller said otherwise.
+        body |= {"correlationid": tracing.current_correlationid(), **tracing.trace_ids()}
         body |= {k: v for k, v in record.__dict__.items() if k not in _STD_ATTRS and v is not None}
+        body = {k: v for k, v in body.items() if v is not None}
         if record.exc_info:
             body["exc"] = self.formatException(record.exc_info)
         return json.dumps(body, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+def configure_logging(service: str, level: str = "INFO", tracing_settings: TracingSettings | None = None) -> None:
+    """Process-wide setup by the composition root: JSON logs and, when configured, span export
+    (`TracingSettings` reads WARDEN_OTLP_ENDPOINT / WARDEN_TRACE_FILE / ... unless given)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
@@ -49,6 +57,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     # FastStream logs every message at INFO; that is noise in production logs and costs throughput.
     logging.getLogger("faststream").setLevel(logging.WARNING)
+    configure_tracing(service, tracing_settings)
 
 
 @dataclass
@@ -135,6 +144,7 @@ class ServiceRuntime:
             await hook()
         if self._runner:
             await self._runner.cleanup()
+        shutdown_tracing()
 
     async def run(self) -> None:
         stop = asyncio.Event()
@@ -146,3 +156,22 @@ class ServiceRuntime:
             await stop.wait()
         finally:
             await self.stop()
+
+
+def bus_from_settings(identity: str, settings: ServiceSettings) -> Bus:
+    """The bus adapter the settings ask for; imported lazily so a NATS-only image never loads the
+    Service Bus SDK (and the other way round)."""
+    if settings.bus_backend == "servicebus":
+        from warden_bus.azure_servicebus.bus import ServiceBusBus
+        from warden_bus.azure_servicebus.connection import connect
+
+        secret = settings.servicebus_connection.get_secret_value() if settings.servicebus_connection else None
+        conn = connect(
+            namespace=settings.servicebus_namespace,
+            connection=secret,
+            managed_identity_client_id=settings.managed_identity_client_id,
+        )
+        return ServiceBusBus(identity, conn.client, on_close=conn.close)
+    from warden_bus.nats_bus import NatsBus
+
+    return NatsBus(identity, settings.nats_url, settings.nats_creds)

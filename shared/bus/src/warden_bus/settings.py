@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,3 +19,10 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path(".warden")
     http_port: int = 0
     log_level: str = "INFO"
+    # Azure: `servicebus` talks to `servicebus_namespace` as the managed identity
+    # `managed_identity_client_id` (or whatever DefaultAzureCredential finds); a connection string
+    # is accepted only for the local emulator, never for a real namespace.
+    bus_backend: Literal["nats", "servicebus"] = "nats"
+    servicebus_namespace: str | None = None
+    servicebus_connection: SecretStr | None = None
+    managed_identity_client_id: str | None = None

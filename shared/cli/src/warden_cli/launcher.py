@@ -20,12 +20,17 @@ from pathlib import Path
 import aiohttp
 from warden_bus.embedded_server import EmbeddedNats, free_port
 from warden_bus.provision import provision
+from warden_console.bootstrap import ensure_embedded_users
 from warden_security.keys import load_or_create_private_key, public_path
 
 from warden_cli.authority import ElevationAuthority
 from warden_cli.layout import SERVICES, Layout
 
 log = logging.getLogger("warden.launcher")
+# The approver console runs beside the five services under the `approver` bus identity.
+CONSOLE = "console"
+# Scheduled tasks (health checks, reports, sweeps) hand due runs to the planner.
+SCHEDULER = "scheduler"
 
 
 @dataclass
@@ -34,6 +39,9 @@ class StackOptions:
     approval_timeout_s: int | None = None
     log_level: str = "INFO"
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Every service appends its spans here as OTLP-JSON (WARDEN_TRACE_FILE); None: no file export.
+    trace_file: Path | None = None
+    scheduler_tasks_file: Path | None = None  # None: the scheduler's packaged tasks.yaml
 
 
 @dataclass
@@ -63,6 +71,10 @@ class EmbeddedStack:
     def sandbox_url(self) -> str:
         return f"http://127.0.0.1:{self.processes['sandbox'].port}"
 
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.processes[CONSOLE].port}"
+
     def _env(self, service: str, ports: dict[str, int]) -> dict[str, str]:
         lay, secrets = self.layout, self.layout.secrets()
         assert self.nats
@@ -73,6 +85,8 @@ class EmbeddedStack:
             "WARDEN_HTTP_PORT": str(ports[service]),
             "WARDEN_LOG_LEVEL": self.options.log_level,
         }
+        if self.options.trace_file:
+            env["WARDEN_TRACE_FILE"] = str(self.options.trace_file)
         sandbox_url = f"http://127.0.0.1:{ports['sandbox']}"
         per_service = {
             "sandbox": {
@@ -99,6 +113,19 @@ class EmbeddedStack:
                 "WARDEN_POLICY_PUBKEY": str(public_path(lay.policy_signing_key)),
             },
             "audit": {"WARDEN_AUDIT_DIR": str(lay.audit_dir)},
+            SCHEDULER: (
+                {"WARDEN_SCHEDULER_TASKS_FILE": str(self.options.scheduler_tasks_file)}
+                if self.options.scheduler_tasks_file
+                else {}
+            ),
+            # The console reads requests and publishes decisions as `approver`; `operator` only for admins.
+            CONSOLE: {
+                "WARDEN_NATS_CREDS": str(lay.creds("approver")),
+                "WARDEN_OPERATOR_CREDS": str(lay.creds("operator")),
+                "WARDEN_APPROVER_ISSUER_KEY": str(lay.approver_issuer_key),
+                "WARDEN_AUDIT_DIR": str(lay.audit_dir),
+                "WARDEN_USERS_FILE": str(lay.keys / "console-users.yaml"),
+            },
         }
         return {**os.environ, **env, **per_service[service], **self.options.extra_env.get(service, {})}
 
@@ -112,8 +139,9 @@ class EmbeddedStack:
         await provision(self.nats.url, self.nats.auth.creds("admin"))
         self.authority = ElevationAuthority(self.nats.url, self.nats.auth, lay.elevation_key)
         await self.authority.start()
-        ports = {name: free_port() for name in SERVICES}
-        for name in SERVICES:
+        ensure_embedded_users(lay.keys / "console-users.yaml", lay.keys / "console-initial-passwords.txt")
+        ports = {name: free_port() for name in (*SERVICES, CONSOLE, SCHEDULER)}
+        for name in (*SERVICES, CONSOLE, SCHEDULER):
             with lay.log(name).open("ab") as out:
                 popen = subprocess.Popen(
                     [sys.executable, "-m", f"warden_{name}"],
@@ -129,6 +157,7 @@ class EmbeddedStack:
                 "nats_url": self.nats.url,
                 "webhook_url": self.webhook_url,
                 "sandbox_url": self.sandbox_url,
+                "console_url": self.console_url,
                 "ports": ports,
                 "pids": {n: p.popen.pid for n, p in self.processes.items()},
             }

@@ -11,18 +11,19 @@ from typing import Annotated
 
 import typer
 from warden_audit.reader import read_records
-from warden_audit.verify import verify_log
-from warden_contracts.events import ApprovalDecision, ControlKind
+from warden_contracts.events import ControlKind
 
-from warden_cli import operations
+from warden_cli import approval_commands, audit_commands, kpi, operations, policy_commands, servicebus_commands
+from warden_cli import bench_executor, bench_planner
+from warden_cli import autonomy, shadow
+from warden_cli.compose_commands import compose_app
 from warden_cli.demo import run_demo
+from warden_cli.evaluation import command as eval_command
 from warden_cli.launcher import EmbeddedStack, StackOptions, run_until_signalled
 from warden_cli.layout import Layout, default_data_dir
 from warden_cli.timeline import incidents_from, render
 
 app = typer.Typer(help="Warden: zero-trust incident response.", no_args_is_help=True)
-audit_app = typer.Typer(help="The tamper-evident audit log.")
-app.add_typer(audit_app, name="audit")
 bench_app = typer.Typer(help="Benchmarks that print ratios against a baseline measured in the same run.")
 app.add_typer(bench_app, name="bench")
 
@@ -49,6 +50,7 @@ def up(data_dir: DataDir = None, tick: float = 0.5) -> None:
         typer.echo(
             f"Warden is up. Data: {layout.root}\n  webhook  {stack.webhook_url}\n"
             f"  sandbox  {stack.sandbox_url}\n  logs     {layout.logs}\n"
+            f"  console  {stack.console_url}  (first sign-in: {layout.keys / 'console-initial-passwords.txt'})\n"
             f"  nats     {stack.nats.url if stack.nats else ''}\nCtrl-C to stop."
         )
 
@@ -88,41 +90,6 @@ def incidents(data_dir: DataDir = None, timeline: bool = False) -> None:
             typer.echo(f"{view.incident_id}  {view.state:<9} {view.incident_class:<22} {view.service}")
 
 
-@app.command()
-def approvals(data_dir: DataDir = None) -> None:
-    """Approval requests and their state."""
-    for approval_id, entry in operations.approval_requests(_layout(data_dir)).items():
-        req = entry["request"]
-        typer.echo(
-            f"{approval_id}  {entry['state']:<10} {req['action']['kind']} on {req['action']['target']}"
-            f" tier {req['tier']} expires {req['expires_at']}"
-        )
-
-
-def _decide(approval_id: str, decision: ApprovalDecision, user: str, reason: str, data_dir: Path | None) -> None:
-    try:
-        full = asyncio.run(operations.decide(_layout(data_dir), approval_id, decision, user, reason))
-    except operations.OperationError as err:
-        raise _fail(str(err)) from None
-    typer.echo(f"{decision.value} for {full} sent as {user}; policy verifies the signed identity.")
-
-
-@app.command()
-def approve(
-    approval_id: str, user: Annotated[str, typer.Option("--as")], reason: str = "", data_dir: DataDir = None
-) -> None:
-    """Approve a pending action as USER (signed by the local identity issuer)."""
-    _decide(approval_id, ApprovalDecision.APPROVE, user, reason, data_dir)
-
-
-@app.command()
-def deny(
-    approval_id: str, user: Annotated[str, typer.Option("--as")], reason: str = "", data_dir: DataDir = None
-) -> None:
-    """Deny a pending action as USER."""
-    _decide(approval_id, ApprovalDecision.DENY, user, reason, data_dir)
-
-
 @app.command("kill-switch")
 def kill_switch(
     state: str = typer.Argument(..., help="on | off"), by: str = "operator", reason: str = "", data_dir: DataDir = None
@@ -145,26 +112,15 @@ def mode(
     typer.echo(f"access level {access_level}")
 
 
-@audit_app.command("verify")
-def audit_verify(data_dir: DataDir = None, audit_dir: Path | None = None) -> None:
-    """Check the whole hash chain; report the first bad record precisely."""
-    directory = audit_dir or _layout(data_dir).audit_dir
-    report = verify_log(directory)
-    if not report.ok:
-        raise _fail(
-            f"audit log INVALID at record {report.first_bad_seq} ({report.segment}:{report.line}): {report.problem}"
-        )
-    typer.echo(f"audit log OK: {report.records} records")
-
-
-@audit_app.command("export")
-def audit_export(incident: str, data_dir: DataDir = None) -> None:
-    """Every record of one incident, as JSON lines."""
-    view = incidents_from(read_records(_layout(data_dir).audit_dir)).get(incident)
-    if view is None:
-        raise _fail(f"no incident {incident}")
-    for record in sorted(view.records, key=lambda r: r["seq"]):
-        typer.echo(json.dumps(record, sort_keys=True))
-
-
 # --- command groups that live in their own modules register here (one line each) ---
+bench_app.command("executor")(bench_executor.run)
+app.add_typer(servicebus_commands.servicebus_app, name="servicebus")
+app.add_typer(compose_app, name="compose")
+app.command("kpi")(kpi.run)
+app.add_typer(audit_commands.audit_app, name="audit")
+approval_commands.register(app)  # `warden approvals ...`, `warden approve`, `warden deny`
+app.add_typer(policy_commands.policy_app, name="policy")
+app.command("eval")(eval_command.run)
+bench_app.command("planner")(bench_planner.run)
+app.add_typer(shadow.shadow_app, name="shadow")
+app.add_typer(autonomy.autonomy_app, name="autonomy")

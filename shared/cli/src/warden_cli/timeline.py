@@ -88,6 +88,25 @@ def _decision(d: dict[str, Any]) -> str:
     return f"policy     {d['kind']} tier {d['tier']} {d['run_mode']} -> {d['outcome'].upper()} ({reasons}){approvers}"
 
 
+def _clock_time(value: Any) -> str:
+    text = str(value or "")
+    return text[11:19] + "Z" if len(text) >= 19 else text or "?"
+
+
+def _elevation(d: dict[str, Any]) -> str:
+    """Activation shows what woke the executor (the doorbell) and when the grant dies on its own."""
+    why = str(d.get("justification") or "")
+    state, who, expires = d["state"], d["principal"], _clock_time(d.get("expires_at"))
+    if state == "activated":
+        cause = f"doorbell {why.removesuffix(' (doorbell)')}" if why.endswith("(doorbell)") else why
+        scope = f" on {', '.join(d['scope'])}" if d.get("scope") else ""
+        return f"elevation  ACTIVATED for {who}{scope}, expires {expires} ({cause})"
+    if state == "deactivated":
+        how = f"expired at {expires}" if why == "expired" else f"released before its expiry at {expires}"
+        return f"elevation  DEACTIVATED for {who} ({how})"
+    return f"elevation  {state} for {who} ({why})"
+
+
 _LINES: dict[str, Any] = {
     "sre.alert.received.v1": lambda d: (
         f"alert      {d['status']} '{d['rule']}' on {d.get('service')} ({d.get('severity')}, {d['source_kind']})"
@@ -104,9 +123,7 @@ _LINES: dict[str, Any] = {
     "sre.action.reported.v1": lambda d: (
         f"executor   {d['kind']} on {d['target']}: {d['status'].upper()} {d.get('detail', '')}".rstrip()
     ),
-    "sre.elevation.changed.v1": lambda d: (
-        f"elevation  {d['state']} for {d['principal']} until {d.get('expires_at')} ({d.get('justification')})"
-    ),
+    "sre.elevation.changed.v1": lambda d: _elevation(d),
     "sre.escalation.raised.v1": lambda d: f"ESCALATION {d['priority']}: {d['reason']}",
     "sre.deadletter.v1": lambda d: f"deadletter {d['service']}: {d['reason']}",
     "sre.control.changed.v1": lambda d: f"control    {d['kind']} = {d['value']} by {d['changed_by']}",

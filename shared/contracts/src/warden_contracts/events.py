@@ -60,6 +60,12 @@ class IncidentChanged(Payload):
     alert_count: int
     alert_ids: list[str] = Field(default_factory=list)
     opened_at: datetime
+    # Correlation context from triage's service catalog (optional, additive). `alert_ids` holds at
+    # most the first 100 alerts in a storm; `alert_count` is always the full count.
+    owner: str | None = None
+    commander_channel: str | None = None
+    services: list[str] = Field(default_factory=list)  # every service whose alerts joined the incident
+    root_service: str | None = None  # the one the others depend on, when dependent services alert together
 
 
 class Evidence(Payload):
@@ -68,6 +74,8 @@ class Evidence(Payload):
     result: dict[str, Any]
     untrusted: bool = True
     observed_at: datetime
+    # Stable handle the evidence chain of a proposal points at (e.g. "ev-3f2a9c1d").
+    ref: str | None = None
 
 
 class ProposedAction(Payload):
@@ -77,6 +85,17 @@ class ProposedAction(Payload):
     params: dict[str, Any]
     rationale: str
     confidence: float = Field(ge=0, le=1)
+    # The evidence (Evidence.ref) this action rests on, and the catalog's blast radius for it.
+    evidence_refs: list[str] = Field(default_factory=list)
+    blast_radius: str = ""
+
+
+class Hypothesis(Payload):
+    """A cause the planner weighed: supported, rejected (with why) or a plain note."""
+
+    statement: str
+    verdict: Literal["supported", "rejected", "note"]
+    why: str = ""
 
 
 class PlanProposed(Payload):
@@ -91,6 +110,29 @@ class PlanProposed(Payload):
     evidence: list[Evidence] = Field(default_factory=list)
     actions: list[ProposedAction] = Field(default_factory=list)
     requested_by: str = "warden-planner"
+    # Explanation for the responder and the audit trail (all optional, additive).
+    planner: str = ""  # "runbook" or "llm:<model>"
+    operator_summary: str = ""
+    hypotheses_considered: list[Hypothesis] = Field(default_factory=list)
+    blast_radius: str = ""
+    reasoning_trace: list[str] = Field(default_factory=list)
+    # Set when a scheduled task (not an incident) proposed the plan: its run mode applies.
+    scheduled_task: str | None = None
+    # Identities besides requested_by that shaped this proposal; none of them may approve it.
+    proposal_chain: list[str] = Field(default_factory=list)
+
+
+class ApprovalBrief(Payload):
+    """What an approver needs at a glance (all plain text, built by policy from trusted data)."""
+
+    what: str
+    where: str
+    why: list[str] = Field(default_factory=list)
+    blast_radius: str
+    reversible: bool
+    rollback_plan: str
+    expires_at: datetime
+    approvals_required: int = 1
 
 
 class ApprovalRequested(Payload):
@@ -107,6 +149,11 @@ class ApprovalRequested(Payload):
     blast_radius: str
     expires_at: datetime
     requested_by: str
+    # M-of-N: distinct approvals needed before the action is released.
+    approvals_required: int = 1
+    brief: ApprovalBrief | None = None
+    # Microsoft Teams Adaptive Card (schema 1.5) with Action.Execute approve/deny for notifiers.
+    adaptive_card: dict[str, Any] = Field(default_factory=dict)
 
 
 class ApprovalDecision(StrEnum):
@@ -195,6 +242,17 @@ class EscalationRaised(Payload):
     raised_by: str
     evidence: list[Evidence] = Field(default_factory=list)
     timeline: list[str] = Field(default_factory=list)
+    # The handoff package for the responder (all optional, additive).
+    incident_class: str | None = None
+    service: str | None = None
+    runbook: str | None = None
+    owner: str | None = None
+    summary: str = ""
+    tried: list[str] = Field(default_factory=list)
+    why_stopped: str = ""
+    telemetry: dict[str, Any] = Field(default_factory=dict)
+    hypotheses_considered: list[Hypothesis] = Field(default_factory=list)
+    reasoning_trace: list[str] = Field(default_factory=list)
 
 
 class ControlKind(StrEnum):
@@ -227,6 +285,19 @@ class AuditRecorded(Payload):
     correlationid: str
     producer: str
     recorded_at: datetime
+    # SIEM shape (ASIM audit event / OCSF API Activity; docs/siem.md). Optional: added in v1.
+    causationid: str | None = None
+    time: datetime | None = None  # when the recorded message was produced
+    actor: dict[str, Any] | None = None  # id, type (service|human|unknown), verified, basis, via
+    operation: str | None = None  # e.g. approval.approve, action.succeeded, control.kill_switch
+    object: dict[str, Any] | None = None  # type, id, name (+ action, resource, value)
+    result: str | None = None  # Success | Failure | Partial | NA
+    result_detail: str | None = None
+    severity: str | None = None  # Informational | Low | Medium | High | Critical
+    severity_id: int | None = None  # OCSF 1..5
+    class_uid: int | None = None  # OCSF class (6003 API Activity)
+    record: dict[str, Any] | None = None  # the stored record: sha256(canonical(record - hash)) = record_hash
+    checkpoint: dict[str, Any] | None = None  # the latest signed checkpoint, an outside copy of the head
 
 
 class ElevationChanged(Payload):
@@ -246,3 +317,43 @@ class DeadLettered(Payload):
     original_id: str | None = None
     original_text: str = ""
     original_size: int = 0
+
+
+class TaskDue(Payload):
+    """A scheduled task's run is due: the planner investigates under the task's own run mode.
+
+    `missed` lists the scheduled times that passed while the scheduler was down; they are reported,
+    not silently skipped, and not run one by one (only this run happens)."""
+
+    task: str
+    run_id: str
+    kind: str  # health_check | cost_report | cert_expiry
+    scheduled_for: datetime
+    cron: str
+    read_only: bool = True
+    description: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    missed: list[datetime] = Field(default_factory=list)  # the newest ones when many were missed
+    missed_count: int = 0
+
+
+class TaskFinding(Payload):
+    subject: str  # what the finding is about, e.g. a service name
+    severity: Literal["ok", "info", "warning", "critical"]
+    summary: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskReported(Payload):
+    """The report of one scheduled run; proposals (if any) went to policy as `PlanProposed`."""
+
+    task: str
+    run_id: str
+    kind: str
+    status: Literal["completed", "failed"]
+    summary: str
+    scheduled_for: datetime
+    findings: list[TaskFinding] = Field(default_factory=list)
+    proposals: list[str] = Field(default_factory=list)  # plan ids sent to policy
+    missed: list[datetime] = Field(default_factory=list)
+    missed_count: int = 0

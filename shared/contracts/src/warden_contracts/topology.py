@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from warden_contracts import events as ev
 
-SERVICES = ("triage", "planner", "policy", "executor", "audit")
+SERVICES = ("triage", "planner", "policy", "executor", "audit", "scheduler")
 # Identities that are not services: alert sources, approver UIs, operators, SIEM readers and
 # the embedded elevation authority (part of the launcher).
 CLIENTS = ("ingest", "approver", "operator", "siem", "elevation")
@@ -130,11 +130,27 @@ TOPICS: tuple[Topic, ...] = (
         ("audit",),
         description="just-in-time elevation activated / deactivated",
     ),
+    Topic(
+        "sre.task.due.v1",
+        ev.TaskDue,
+        ("scheduler",),
+        ("planner", "audit"),
+        description="a scheduled task's run is due (missed runs listed)",
+    ),
+    Topic(
+        "sre.task.reported.v1",
+        ev.TaskReported,
+        ("planner",),
+        ("scheduler", "audit"),
+        description="the report of a scheduled run (frees the task's lease)",
+    ),
     Topic("sre.audit.recorded.v1", ev.AuditRecorded, ("audit",), ("siem",), description="the SIEM stream"),
     Topic(
         DEADLETTER_TOPIC,
         ev.DeadLettered,
-        SERVICES,
+        # The approver UIs consume requests too: without their own dead-letter subject one malformed
+        # request would be redelivered to them for minutes instead of being set aside and audited.
+        (*SERVICES, "approver"),
         ("audit",),
         description="poison and malformed messages, per producing service",
     ),

@@ -27,6 +27,7 @@ from warden_sandbox.adapters.http_api import ApiDeps, SandboxApi
 from warden_sandbox.adapters.state_file import StateFile
 from warden_sandbox.adapters.webhook import AlertDispatcher, WebhookSender
 from warden_sandbox.domain.monitor import Monitor
+from warden_sandbox.domain.service import ServiceState
 from warden_sandbox.domain.world import World
 from warden_sandbox.logs import configure_logging
 
@@ -110,6 +111,7 @@ class SandboxApp:
                 verifier=self._verifier(),
                 admin_secret=secret.get_secret_value() if secret else None,
                 commit=self.persist,
+                reset=self.reset,
             )
         )
         self._runner = web.AppRunner(api.application(), access_log=None)
@@ -170,6 +172,17 @@ class SandboxApp:
         await self.persist()
         if self._dispatcher is not None:
             self._dispatcher.wake()
+
+    async def reset(self, services: list[ServiceState] | None, seed: int) -> int:
+        """A fresh estate for the next scenario; open alerts resolve first so incidents close."""
+        now = self.clock()
+        resolved = self.monitor.resolve_all(self.world.views(), now)
+        fresh = services if services is not None else load_estate(self.settings.sandbox_estate, now)
+        self.world.reset(fresh, seed=seed)
+        await self.persist()
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
+        return len(resolved)
 
     async def persist(self) -> None:
         async with self._save_lock:

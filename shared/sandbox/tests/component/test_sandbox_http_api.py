@@ -97,6 +97,7 @@ async def test_reads_are_open(http: aiohttp.ClientSession) -> None:
         "cert_days_left",
         "restarts",
         "dependencies",
+        "owner",
     }
     status, body = await _call(http, "GET", "/v1/services/checkout-api/deployments")
     assert status == 200 and body["deployments"][-1]["version"] == view["version"]

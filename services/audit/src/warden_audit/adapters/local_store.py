@@ -20,9 +20,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from warden_contracts.canonical import canonical_json
+
 from warden_audit.domain.chain import LineParts, MalformedLine, encode_record, split_line
+from warden_audit.domain.checkpoint import Checkpoint
 from warden_audit.domain.recorder import ChainState
-from warden_audit.segments import AuditLogCorrupt, complete_lines, list_segments, segment_path, segments_dir
+from warden_audit.segments import (
+    AuditLogCorrupt,
+    checkpoints_path,
+    complete_lines,
+    list_segments,
+    segment_path,
+    segments_dir,
+)
 
 log = logging.getLogger("warden.audit.store")
 
@@ -46,6 +56,10 @@ class LocalSegmentStore:
     async def append(self, records: Sequence[Mapping[str, Any]]) -> None:
         lines = [encode_record(r) for r in records]
         await asyncio.to_thread(self._append, lines)
+
+    async def append_checkpoint(self, checkpoint: Checkpoint) -> None:
+        line = canonical_json(checkpoint.to_json()) + b"\n"
+        await asyncio.to_thread(self._append_checkpoint, line)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
@@ -73,16 +87,49 @@ class LocalSegmentStore:
             for index, line in enumerate(lines, 1):
                 parts = self._link(state, line, f"{path.name}:{index}")
                 state.message_ids.add(parts.message_id)
+                state.merkle.add(parts.hash)
                 state.last_seq, state.last_hash, last_hashed = parts.seq, parts.hash, parts.hashed
                 tail.append(line)
             self._segment, self._count = number, len(lines)
         if state.last_seq and hashlib.sha256(last_hashed).hexdigest() != state.last_hash:
             raise AuditLogCorrupt(f"the last record (seq {state.last_seq}) does not match its hash")
         state.recent = [json.loads(line) for line in tail]
+        state.last_checkpoint_seq = self._recover_checkpoints(state)
         if segments and self._count >= self.segment_records:
             self._seal(segment_path(self.audit_dir, self._segment))  # crash between fill and seal
         log.info("audit log recovered", extra={"seq": state.last_seq, "segment": self._segment})
         return state
+
+    def _recover_checkpoints(self, state: ChainState) -> int:
+        """The last checkpoint's seq; a log shorter than a signed checkpoint was cut and must not grow."""
+        path = checkpoints_path(self.audit_dir)
+        if not path.exists():
+            return 0
+        data = path.read_bytes()
+        lines, torn = complete_lines(data)
+        if torn:
+            self._truncate(path, len(data) - len(torn))
+        if not lines:
+            return 0
+        try:
+            last = Checkpoint.from_json(json.loads(lines[-1]))
+        except ValueError as err:
+            raise AuditLogCorrupt(f"unreadable last checkpoint: {err}") from None
+        if last.seq > state.last_seq:
+            raise AuditLogCorrupt(
+                f"a signed checkpoint covers seq {last.seq} but the log ends at seq {state.last_seq}: records removed"
+            )
+        return last.seq
+
+    def _append_checkpoint(self, line: bytes) -> None:
+        path = checkpoints_path(self.audit_dir)
+        created = not path.exists()
+        with path.open("ab") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if created:
+            _fsync_dir(path.parent)
 
     @staticmethod
     def _link(state: ChainState, line: bytes, where: str) -> LineParts:

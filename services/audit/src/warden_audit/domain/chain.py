@@ -3,9 +3,10 @@
 A record is one canonical JSON object per line. Its `hash` is the SHA-256 of the canonical JSON of
 the record without `hash`, and `prev_hash` links it to the record before (genesis: 64 zeros).
 
-Keys are sorted and `envelope` is the only nested value; it sorts before `hash`, so everything
-after the top-level `"hash"` member is a flat run of scalars. That lets readers split a line into
-"bytes that were hashed" and "chain fields" without parsing the envelope (see `split_line`).
+Keys are sorted and the nested values (`actor`, `envelope`, `erasable`, and any member added later)
+sort before `hash`, so everything after the top-level `"hash"` member is a flat run of scalars.
+That lets readers split a line into "bytes that were hashed" and "chain fields" without parsing
+the envelope (see `split_line`).
 """
 
 from __future__ import annotations
@@ -35,9 +36,22 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def build_record(seq: int, prev_hash: str, envelope: Mapping[str, Any], recorded_at: datetime) -> dict[str, Any]:
-    """The record for `envelope` (a JSON-compatible dict of the CloudEvent) at position `seq`."""
+def build_record(
+    seq: int,
+    prev_hash: str,
+    envelope: Mapping[str, Any],
+    recorded_at: datetime,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The record for `envelope` (a JSON-compatible dict of the CloudEvent) at position `seq`.
+
+    `extra` adds nested members (`actor`, `personal`); they must sort before `hash` (see above).
+    """
+    for key in extra or {}:
+        if key >= "hash":
+            raise ValueError(f"extra record member {key!r} must sort before 'hash'")
     body: dict[str, Any] = {
+        **(extra or {}),
         "seq": seq,
         "recorded_at": iso_utc(recorded_at),
         "message_id": str(envelope["id"]),

@@ -1,12 +1,15 @@
 """Appends messages to the chain exactly once, in one serialized order, through the store port.
 
 Concurrent callers are group-committed: whoever holds the lock appends everything queued so far
-in one store call (one fsync), and each caller gets its own result back.
+in one store call (one fsync), and each caller gets its own result back. With a signer, a signed
+checkpoint follows every `checkpoint_every` records, and `checkpoint()` signs one on demand (the
+service calls it on a timer and on shutdown).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -14,8 +17,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from warden_audit.domain.chain import GENESIS_HASH, build_record
+from warden_audit.domain.checkpoint import Checkpoint, Signer, sign_checkpoint
+from warden_audit.domain.merkle import MerkleAccumulator
 
 Record = dict[str, Any]
+log = logging.getLogger("warden.audit")
 
 
 @dataclass
@@ -26,6 +32,8 @@ class ChainState:
     last_hash: str = GENESIS_HASH
     message_ids: set[str] = field(default_factory=set)
     recent: list[Record] = field(default_factory=list)  # the last records, oldest first
+    merkle: MerkleAccumulator = field(default_factory=MerkleAccumulator)  # over records 1..last_seq
+    last_checkpoint_seq: int = 0
 
 
 class AuditStore(Protocol):
@@ -34,6 +42,9 @@ class AuditStore(Protocol):
 
     async def append(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Durably append, in order; returns only once the records are on stable storage."""
+
+    async def append_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Durably store a signed checkpoint (after the records it covers)."""
 
     async def close(self) -> None: ...
 
@@ -46,13 +57,24 @@ class Recorded:
     duplicate: bool
 
 
-_Pending = tuple[Mapping[str, Any], "asyncio.Future[Recorded]"]
+_Pending = tuple[Mapping[str, Any], Mapping[str, Any] | None, "asyncio.Future[Recorded]"]
 
 
 class Recorder:
-    def __init__(self, store: AuditStore, clock: Callable[[], datetime], *, recent_limit: int = 1024) -> None:
+    def __init__(
+        self,
+        store: AuditStore,
+        clock: Callable[[], datetime],
+        *,
+        recent_limit: int = 1024,
+        signer: Signer | None = None,
+        checkpoint_every: int = 1000,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._signer = signer
+        self._checkpoint_every = checkpoint_every
+        self.last_checkpoint: Checkpoint | None = None
         self._recent_limit = recent_limit
         self._state: ChainState | None = None
         self._recent: OrderedDict[str, Record] = OrderedDict()
@@ -70,13 +92,42 @@ class Recorder:
         self._adopt(await self._store.recover())
 
     async def close(self) -> None:
+        if self._state is not None and not self._resync:
+            await self.checkpoint()
         await self._store.close()
 
-    async def record(self, envelope: Mapping[str, Any]) -> Recorded:
-        """Append `envelope` (JSON-compatible CloudEvent dict) unless its id is already recorded."""
+    async def checkpoint(self) -> Checkpoint | None:
+        """Sign and store a checkpoint over everything recorded so far, if anything is new."""
+        if self._signer is None or self._state is None:
+            return None
+        async with self._lock:
+            return await self._checkpoint_locked()
+
+    async def _checkpoint_locked(self) -> Checkpoint | None:
+        state = self._require_state()
+        if self._signer is None or self._resync or state.last_seq == state.last_checkpoint_seq:
+            return None
+        cp = sign_checkpoint(self._signer, state.last_seq, state.last_hash, state.merkle.root(), self._clock())
+        try:
+            await self._store.append_checkpoint(cp)
+        except Exception:
+            # The records are durable; the store may have moved on (another writer): re-read it
+            # before the next append, and the next checkpoint covers these records too.
+            self._resync = True
+            log.exception("could not store a signed checkpoint at seq %s", cp.seq)
+            return None
+        state.last_checkpoint_seq = cp.seq
+        self.last_checkpoint = cp
+        return cp
+
+    async def record(self, envelope: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Recorded:
+        """Append `envelope` (JSON-compatible CloudEvent dict) unless its id is already recorded.
+
+        `extra` holds the record members audit derives (who sent it, personal-data references).
+        """
         self._require_state()
         future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
-        self._pending.append((envelope, future))
+        self._pending.append((envelope, extra, future))
         async with self._lock:
             if self._inflight is not None and not self._inflight.done():
                 await asyncio.shield(self._inflight)  # left running by a cancelled holder
@@ -96,14 +147,14 @@ class Recorder:
             fresh: list[Record] = []
             outcomes: list[tuple[asyncio.Future[Recorded], Recorded]] = []
             seen: dict[str, Record] = {}
-            for envelope, future in batch:
+            for envelope, extra, future in batch:
                 message_id = str(envelope["id"])
                 if message_id in state.message_ids or message_id in seen:
                     earlier = seen.get(message_id) or self._recent.get(message_id)
                     outcomes.append((future, Recorded(earlier, duplicate=True)))
                     continue
                 seq += 1
-                record = build_record(seq, prev, envelope, self._clock())
+                record = build_record(seq, prev, envelope, self._clock(), extra)
                 prev = record["hash"]
                 seen[message_id] = record
                 fresh.append(record)
@@ -113,7 +164,7 @@ class Recorder:
         except BaseException as err:
             # The store is the truth: re-read it before the next append instead of guessing.
             self._resync = True
-            for _, future in batch:
+            for _, _, future in batch:
                 if not future.done():
                     future.set_exception(err if isinstance(err, Exception) else RuntimeError(repr(err)))
             if not isinstance(err, Exception):
@@ -121,10 +172,14 @@ class Recorder:
             return
         state.last_seq, state.last_hash = seq, prev
         state.message_ids.update(seen)
+        for record in fresh:
+            state.merkle.add(record["hash"])
         self._remember(fresh)
         for future, outcome in outcomes:
             if not future.done():
                 future.set_result(outcome)
+        if seq - state.last_checkpoint_seq >= self._checkpoint_every:
+            await self._checkpoint_locked()
 
     def _adopt(self, state: ChainState) -> None:
         self._state = state

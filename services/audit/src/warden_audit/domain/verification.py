@@ -1,16 +1,23 @@
-"""Chain verification over raw segment bytes: finds the first record the log cannot prove.
+"""Chain and checkpoint verification over raw segment bytes: the first record the log cannot prove.
 
 `first_bad_seq` is the sequence number expected at the first position that fails, so a deleted
 record 5 is reported as 5 (found 6 there), a reordered pair 5/6 as 5, an edited record as itself.
-Truncating the tail of the log is not visible here; signed checkpoints will cover that.
+
+Signed checkpoints add what a chain alone cannot show: a log cut short after a checkpoint (the
+checkpoint names records that are gone), and a log rewritten consistently from some point on (the
+signed head hash and Merkle root no longer match). A cut after the last checkpoint is only visible
+against a copy of a later checkpoint held elsewhere (the SIEM stream): see docs/audit.md.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from warden_audit.domain.chain import GENESIS_HASH, MalformedLine, split_line
+from warden_audit.domain.checkpoint import Checkpoint, SignatureCheck
+from warden_audit.domain.merkle import MerkleAccumulator
 
 
 @dataclass(frozen=True)
@@ -21,23 +28,83 @@ class VerifyReport:
     segment: str | None = None
     line: int | None = None
     problem: str = ""
-    head_hash: str = GENESIS_HASH  # hash of the last proven record: what a checkpoint will sign
+    head_hash: str = GENESIS_HASH  # hash of the last proven record
+    checkpoints: int = 0  # signed checkpoints that matched the log
+    last_checkpoint_seq: int = 0
+    signatures_checked: bool = False  # False: no trusted key was given, only the content was compared
 
 
 class ChainVerifier:
-    """Feed segments in order; stops at the first problem."""
+    """Feed segments in order, then call `report()`; stops at the first problem.
 
-    def __init__(self) -> None:
+    `checkpoints` (sorted by seq) are checked as the walk passes them: signature first (when a
+    `check` is given), then the head hash and Merkle root at that position.
+    """
+
+    def __init__(self, checkpoints: Sequence[Checkpoint] = (), check: SignatureCheck | None = None) -> None:
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
         self.expected_segment = 1
         self.failure: VerifyReport | None = None
+        self._checkpoints = list(checkpoints)
+        self._check = check
+        self._next_cp = 0  # index of the next checkpoint to meet
+        self._verified_cps = 0
+        self._last_cp_seq = 0
+        self._merkle = MerkleAccumulator() if self._checkpoints else None
+        self._where = ("", 0)
+        self._precheck()
 
-    def _fail(self, segment: str, line: int | None, problem: str) -> VerifyReport:
+    def _precheck(self) -> None:
+        previous = -1
+        for cp in self._checkpoints:
+            if cp.seq <= previous:
+                self._fail_at(cp.seq, None, None, f"checkpoint file out of order at seq {cp.seq}: edited")
+                return
+            previous = cp.seq
+            if self._check is not None and not cp.is_signed_by(self._check):
+                self._fail_at(
+                    cp.seq, None, None, f"checkpoint at seq {cp.seq} is not signed by a trusted key (id {cp.key_id})"
+                )
+                return
+        # seq 0 checkpoints sign the empty log
+        while self._next_cp < len(self._checkpoints) and self._checkpoints[self._next_cp].seq == 0:
+            self._meet(self._checkpoints[self._next_cp])
+
+    def _fail_at(self, seq: int | None, segment: str | None, line: int | None, problem: str) -> VerifyReport:
         self.failure = VerifyReport(
-            False, self.expected_seq - 1, self.expected_seq, segment, line, problem, self.prev_hash
+            False,
+            self.expected_seq - 1,
+            seq,
+            segment,
+            line,
+            problem,
+            self.prev_hash,
+            self._verified_cps,
+            self._last_cp_seq,
         )
         return self.failure
+
+    def _fail(self, segment: str, line: int | None, problem: str) -> VerifyReport:
+        return self._fail_at(self.expected_seq, segment, line, problem)
+
+    def _meet(self, cp: Checkpoint) -> None:
+        """The walk has just accepted record `cp.seq`: the signed state must be the state here."""
+        assert self._merkle is not None
+        since = self._last_cp_seq + 1
+        if cp.head_hash != self.prev_hash or cp.merkle_root != self._merkle.root():
+            segment, line = self._where
+            self._fail_at(
+                since,
+                None,
+                None,
+                f"the checkpoint at seq {cp.seq} ({segment}:{line}) signed a different log: a record in "
+                f"seq {since}..{cp.seq} was rewritten (with the chain recomputed after it)",
+            )
+            return
+        self._verified_cps += 1
+        self._last_cp_seq = cp.seq
+        self._next_cp += 1
 
     def feed_segment(self, number: int, name: str, data: bytes, *, last: bool) -> VerifyReport | None:
         """Check one segment's bytes; return the failure report, or None if the chain holds."""
@@ -50,6 +117,9 @@ class ChainVerifier:
         remainder = lines.pop()  # b"" when the segment ends with a newline
         expected, prev = self.expected_seq, self.prev_hash
         sha256 = hashlib.sha256
+        merkle = self._merkle
+        cps = self._checkpoints
+        next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
         for index, line in enumerate(lines, 1):
             try:
                 parts = split_line(line)
@@ -68,6 +138,14 @@ class ChainVerifier:
                     problem = "content does not match its hash: the record was edited"
                 else:
                     prev = parts.hash
+                    if merkle is not None:
+                        merkle.add(prev)
+                        if expected == next_cp_seq:
+                            self.expected_seq, self.prev_hash, self._where = expected + 1, prev, (name, index)
+                            self._meet(cps[self._next_cp])
+                            if self.failure is not None:
+                                return self.failure
+                            next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
                     expected += 1
                     continue
             self.expected_seq, self.prev_hash = expected, prev
@@ -85,4 +163,20 @@ class ChainVerifier:
     def report(self) -> VerifyReport:
         if self.failure is not None:
             return self.failure
-        return VerifyReport(True, self.expected_seq - 1, head_hash=self.prev_hash)
+        if self._next_cp < len(self._checkpoints):
+            signed = self._checkpoints[-1].seq
+            return self._fail_at(
+                self.expected_seq,
+                None,
+                None,
+                f"the log ends at seq {self.expected_seq - 1} but a signed checkpoint covers seq {signed}: "
+                f"records {self.expected_seq}..{signed} were removed (tail truncated)",
+            )
+        return VerifyReport(
+            True,
+            self.expected_seq - 1,
+            head_hash=self.prev_hash,
+            checkpoints=self._verified_cps,
+            last_checkpoint_seq=self._last_cp_seq,
+            signatures_checked=self._check is not None,
+        )

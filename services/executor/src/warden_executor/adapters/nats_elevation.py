@@ -61,3 +61,6 @@ class NatsApprovedActionSource:
     async def drain(self, grant: Grant, handler: ActionHandler, *, max_messages: int) -> int:
         drain = NatsElevatedDrain(self._url, to_elevation_grant(grant), self._identity)
         return await drain.drain(self._topic, handler, max_messages=max_messages)
+
+    async def in_flight(self, grant: Grant) -> int:
+        return await NatsElevatedDrain(self._url, to_elevation_grant(grant), self._identity).in_flight(self._topic)

@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS ledger (
     started_at  TEXT NOT NULL,
     finished_at TEXT
 );
+CREATE TABLE IF NOT EXISTS drain_journal (
+    drain_id  TEXT PRIMARY KEY,
+    reason    TEXT NOT NULL,
+    opened_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS kill_switch (
     scope      TEXT PRIMARY KEY,
     engaged    INTEGER NOT NULL,
@@ -38,6 +43,14 @@ CREATE TABLE IF NOT EXISTS kill_switch (
     reason     TEXT NOT NULL DEFAULT ''
 );
 """
+
+
+# Columns added after the first release; older state files gain them on open.
+LEDGER_ADDITIONS = {"envelope": "TEXT", "announced_at": "TEXT", "observed": "TEXT"}
+_SELECT = (
+    "SELECT action_id, envelope_id, incident_id, kind, target, state, outcome, detail, before, envelope, "
+    "announced_at, observed FROM ledger "
+)
 
 
 def _now() -> str:
@@ -57,6 +70,11 @@ class SqliteStore:
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=FULL")
         await db.executescript(SCHEMA)
+        async with db.execute("PRAGMA table_info(ledger)") as cur:
+            present = {row[1] for row in await cur.fetchall()}
+        for column, sql_type in LEDGER_ADDITIONS.items():
+            if column not in present:
+                await db.execute(f"ALTER TABLE ledger ADD COLUMN {column} {sql_type}")
         await db.commit()
         self._db = db
 
@@ -77,32 +95,20 @@ class SqliteLedger:
         self._store = store
 
     async def get(self, action_id: str) -> LedgerEntry | None:
-        async with self._store.db.execute(
-            "SELECT action_id, envelope_id, incident_id, kind, target, state, outcome, detail, before "
-            "FROM ledger WHERE action_id = ?",
-            (action_id,),
-        ) as cur:
+        async with self._store.db.execute(_SELECT + "WHERE action_id = ?", (action_id,)) as cur:
             row = await cur.fetchone()
-        if row is None:
-            return None
-        before: dict[str, Any] | None = json.loads(row[8]) if row[8] else None
-        return LedgerEntry(
-            action_id=row[0],
-            envelope_id=row[1],
-            incident_id=row[2],
-            kind=row[3],
-            target=row[4],
-            state=LedgerState(row[5]),
-            outcome=row[6],
-            detail=row[7],
-            before=before,
-        )
+        return None if row is None else _entry(tuple(row))
+
+    async def unfinished(self) -> list[LedgerEntry]:
+        async with self._store.db.execute(_SELECT + "WHERE state = 'started' ORDER BY started_at") as cur:
+            rows = await cur.fetchall()
+        return [_entry(tuple(r)) for r in rows]
 
     async def _insert(self, entry: LedgerEntry) -> bool:
         finished = _now() if entry.state is LedgerState.DONE else None
         cur = await self._store.db.execute(
             "INSERT OR IGNORE INTO ledger (action_id, envelope_id, incident_id, kind, target, state, outcome, "
-            "detail, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "detail, started_at, finished_at, envelope) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 entry.action_id,
                 entry.envelope_id,
@@ -114,6 +120,7 @@ class SqliteLedger:
                 entry.detail,
                 _now(),
                 finished,
+                entry.envelope,
             ),
         )
         await self._store.db.commit()
@@ -124,6 +131,13 @@ class SqliteLedger:
 
     async def close_unstarted(self, entry: LedgerEntry) -> None:
         await self._insert(entry)
+
+    async def announce(self, action_id: str, observed: dict[str, Any]) -> None:
+        await self._store.db.execute(
+            "UPDATE ledger SET announced_at = ?, observed = ? WHERE action_id = ?",
+            (_now(), json.dumps(observed, default=str), action_id),
+        )
+        await self._store.db.commit()
 
     async def record_before(self, action_id: str, before: dict[str, Any]) -> None:
         await self._store.db.execute(
@@ -141,6 +155,50 @@ class SqliteLedger:
     async def abandon(self, action_id: str) -> None:
         await self._store.db.execute("DELETE FROM ledger WHERE action_id = ? AND state = 'started'", (action_id,))
         await self._store.db.commit()
+
+
+def _json(text: str | None) -> dict[str, Any] | None:
+    value = json.loads(text) if text else None
+    return value if isinstance(value, dict) else None
+
+
+def _entry(row: tuple[Any, ...]) -> LedgerEntry:
+    return LedgerEntry(
+        action_id=row[0],
+        envelope_id=row[1],
+        incident_id=row[2],
+        kind=row[3],
+        target=row[4],
+        state=LedgerState(row[5]),
+        outcome=row[6],
+        detail=row[7],
+        before=_json(row[8]),
+        envelope=row[9],
+        announced=row[10] is not None,
+        observed=_json(row[11]),
+    )
+
+
+class SqliteDrainJournal:
+    """Which drains were open: one left open at start-up means the last process died mid-drain."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    async def opened(self, drain_id: str, reason: str) -> None:
+        await self._store.db.execute(
+            "INSERT OR REPLACE INTO drain_journal (drain_id, reason, opened_at) VALUES (?, ?, ?)",
+            (drain_id, reason, _now()),
+        )
+        await self._store.db.commit()
+
+    async def closed(self, drain_id: str) -> None:
+        await self._store.db.execute("DELETE FROM drain_journal WHERE drain_id = ?", (drain_id,))
+        await self._store.db.commit()
+
+    async def left_open(self) -> list[str]:
+        async with self._store.db.execute("SELECT drain_id FROM drain_journal ORDER BY opened_at") as cur:
+            return [row[0] for row in await cur.fetchall()]
 
 
 class SqliteControls:

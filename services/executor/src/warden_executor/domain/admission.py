@@ -86,6 +86,22 @@ def preflight_changes(spec: ActionSpec, action: SignedAction, view: dict[str, An
     return changes
 
 
+def observable_params(spec: ActionSpec, action: SignedAction) -> list[str]:
+    """Parameters whose effect shows in a live field (the rollback recipe's mapping)."""
+    if spec.rollback is None:
+        return []
+    return [p for p in spec.rollback.params_from_before if p in action.params]
+
+
+def effect_absent(spec: ActionSpec, action: SignedAction, view: dict[str, Any]) -> bool:
+    """After a crash between `started` and the provider's answer: does the live target prove the
+    action never landed? Only when the catalog names something observable (a preflight problem
+    still present, a parameter not yet in effect); otherwise the answer is no, never act twice."""
+    if not spec.preflight and not observable_params(spec, action):
+        return False
+    return not preflight_changes(spec, action, view)
+
+
 def rollback_params(recipe: Rollback, before: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
     """Parameters for the rollback, taken from the state captured before acting."""
     if before is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,9 +45,26 @@ class ApprovedActionSource(Protocol):
     async def drain(self, grant: Grant, handler: ActionHandler, *, max_messages: int) -> int:
         """Consume up to `max_messages` approved actions under the grant; returns how many."""
 
+    async def in_flight(self, grant: Grant) -> int:
+        """Approved actions not acknowledged yet: delivered to a process that died (until the
+        broker redelivers them) or already back in line."""
+
 
 class GrantedHandler(Protocol):
     async def handle(self, cause: Envelope, grant: Grant) -> object: ...
+
+    async def unfinished(self) -> list[Envelope]:
+        """Approved messages of actions an earlier process started and did not finish."""
+
+
+class DrainJournal(Protocol):
+    """Durable marks of open drains: one left open at start-up means the process died mid-drain."""
+
+    async def opened(self, drain_id: str, reason: str) -> None: ...
+
+    async def closed(self, drain_id: str) -> None: ...
+
+    async def left_open(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -70,28 +88,70 @@ class DrainCoordinator:
         clock: Clock,
         ttl_s: int,
         action_budget_s: float,
+        journal: DrainJournal,
         max_actions: int = 50,
+        orphan_poll_s: float = 0.5,
     ) -> None:
         if ttl_s <= action_budget_s:
             raise ValueError(f"elevation ttl {ttl_s} s cannot cover one action ({action_budget_s:g} s)")
         self._elevation, self._source, self._executor = elevation, source, executor
-        self._controls, self._clock = controls, clock
+        self._controls, self._clock, self._journal = controls, clock, journal
         self._ttl_s, self._budget_s, self._max_actions = ttl_s, action_budget_s, max_actions
+        self._orphan_poll_s = orphan_poll_s
         self._lock = asyncio.Lock()
 
     async def on_doorbell(self, action_id: str) -> DrainResult:
         async with self._lock:
-            if await kill_switch_reason(self._controls, None):
-                log.warning("doorbell for %s: %s", action_id, NOT_ELEVATING)
-                return DrainResult(elevated=False, detail=NOT_ELEVATING)
-            try:
-                grant = await self._elevation.elevate(f"action {action_id} (doorbell)", self._ttl_s)
-            except Exception as err:
-                raise ElevationUnavailable(f"elevation failed: {err}") from err
-            try:
-                return await self._drain(grant)
-            finally:
-                await self._release(grant)
+            return await self._elevate_and_drain(f"action {action_id} (doorbell)")
+
+    async def recover(self) -> DrainResult | None:
+        """At start-up: finish what a killed process left (unfinished actions, an open drain).
+
+        None when there was nothing to recover. The recovery does not wait for a doorbell: the
+        approved messages of interrupted actions are in the ledger, and a drain that was open may
+        have left messages delivered but unacknowledged, which come back after the ack wait.
+        """
+        async with self._lock:
+            open_drains = await self._journal.left_open()
+            pending = await self._executor.unfinished()
+            if not open_drains and not pending:
+                return None
+            ids = ", ".join(sorted({str(e.data.get("action_id")) for e in pending})) or "none"
+            log.warning("recovering after restart: %d open drain(s), unfinished actions: %s", len(open_drains), ids)
+            result = await self._elevate_and_drain(f"recovery after restart (unfinished actions: {ids})", pending)
+            for drain_id in open_drains:
+                await self._journal.closed(drain_id)
+            return result
+
+    async def drain_until_empty(self, attempts: int = 5) -> DrainResult:
+        """Job-style hosting: recover, then drain with fresh grants until the queue is empty."""
+        result = await self.recover()
+        for _ in range(attempts):
+            if result is not None and (not result.elevated or result.retry is None):
+                break
+            async with self._lock:
+                result = await self._elevate_and_drain("drain-once run")
+        return result or DrainResult(elevated=False, detail="no drain attempted")
+
+    async def _elevate_and_drain(self, justification: str, pending: list[Envelope] | None = None) -> DrainResult:
+        if await kill_switch_reason(self._controls, None):
+            log.warning("%s: %s", justification, NOT_ELEVATING)
+            return DrainResult(elevated=False, detail=NOT_ELEVATING)
+        drain_id = str(uuid.uuid4())
+        await self._journal.opened(drain_id, justification)
+        try:
+            grant = await self._elevation.elevate(justification, self._ttl_s)
+        except Exception as err:
+            await self._journal.closed(drain_id)
+            raise ElevationUnavailable(f"elevation failed: {err}") from err
+        try:
+            for envelope in pending or []:
+                await self._executor.handle(envelope, grant)
+            return await self._drain(grant)
+        finally:
+            await self._release(grant)
+            # Only a killed process leaves the mark behind; a failure here rings the doorbell again.
+            await self._journal.closed(drain_id)
 
     async def _drain(self, grant: Grant) -> DrainResult:
         handled = 0
@@ -111,7 +171,13 @@ class DrainCoordinator:
                 return DrainResult(True, handled, grant.grant_id, retry=f"grant has {left:.0f} s left; re-elevating")
             taken = await self._source.drain(grant, guarded, max_messages=1)
             if taken == 0:
-                return DrainResult(True, handled, grant.grant_id, detail="queue empty")
+                orphans = await self._source.in_flight(grant)
+                if orphans == 0:
+                    return DrainResult(True, handled, grant.grant_id, detail="queue empty")
+                # Delivered to a process that died: the broker redelivers after its ack wait.
+                log.info("%d approved action(s) await redelivery from an interrupted drain", orphans)
+                await self._clock.sleep(self._orphan_poll_s)
+                continue
             handled += taken
             if failures:
                 return DrainResult(True, handled, grant.grant_id, retry=f"action failed: {failures[0]}")

@@ -37,11 +37,17 @@ class TargetProvider(Protocol):
 class Ledger(Protocol):
     async def get(self, action_id: str) -> LedgerEntry | None: ...
 
+    async def unfinished(self) -> list[LedgerEntry]:
+        """Rows still `started`: actions a previous process did not finish."""
+
     async def start(self, entry: LedgerEntry) -> bool:
         """Insert a `started` row; False when the action id is already there."""
 
     async def close_unstarted(self, entry: LedgerEntry) -> None:
         """Record an action refused or skipped before acting (state done) so it never runs later."""
+
+    async def announce(self, action_id: str, observed: dict[str, Any]) -> None:
+        """The `started` report is acknowledged: from now on the target may be touched."""
 
     async def record_before(self, action_id: str, before: dict[str, Any]) -> None: ...
 
@@ -64,6 +70,8 @@ class Run:
     clock: Clock
     timeline: list[str] = field(default_factory=list)
     observations: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = field(default_factory=list)
+    # How a restarted executor decided what to do with an interrupted action (goes in the report).
+    recovery: str | None = None
 
     def note(self, text: str) -> None:
         self.timeline.append(f"{self.clock.now().isoformat()} {text}")
@@ -112,6 +120,16 @@ class ActionExecutor:
             return await self._resume(Run(cause, action, grant, self._clock), entry)
         return await self._admit_and_run(Run(cause, action, grant, self._clock))
 
+    async def unfinished(self) -> list[Envelope]:
+        """The approved messages of actions a previous process left unfinished, oldest first."""
+        found: list[Envelope] = []
+        for entry in await self._ledger.unfinished():
+            if entry.envelope is None:
+                log.warning("unfinished action %s has no stored message; waiting for its redelivery", entry.action_id)
+                continue
+            found.append(Envelope.from_bytes(entry.envelope.encode()))
+        return found
+
     async def _admit_and_run(self, run: Run) -> ReportStatus:
         cause, action = run.cause, run.action
         blocked = await kill_switch_reason(self._controls, action.target)
@@ -127,7 +145,8 @@ class ActionExecutor:
         changes = gate.preflight_changes(spec, action, view)
         if changes:
             detail = f"{gate.CHANGED_SINCE_APPROVAL}: {'; '.join(changes)}"
-            await self._publish(action_report(cause, action, ReportStatus.SKIPPED, detail, {"observed": view}))
+            evidence = {"observed": view} | ({"recovery": run.recovery} if run.recovery else {})
+            await self._publish(action_report(cause, action, ReportStatus.SKIPPED, detail, evidence))
             await self._ledger.close_unstarted(self._entry(cause, action, LedgerState.DONE, "skipped", detail))
             return self._outcome(ReportStatus.SKIPPED)
         return await self._execute(run, spec, view)
@@ -152,8 +171,13 @@ class ActionExecutor:
             # Nothing was touched yet: forget the intent so the redelivery starts cleanly.
             await self._ledger.abandon(action.action_id)
             raise
-        run.saw("observe", view)
+        await self._ledger.announce(action.action_id, view)
         run.note(f"started {action.kind} on {action.target} with {action.params} under grant {grant.grant_id}")
+        return await self._act(run, spec, view)
+
+    async def _act(self, run: Run, spec: ActionSpec, view: dict[str, Any]) -> ReportStatus:
+        action, grant = run.action, run.grant
+        run.saw("observe", view)
         try:
             result = await self._target.act(action.kind, action.target, action.params, grant)
         except Exception as err:
@@ -162,14 +186,36 @@ class ActionExecutor:
         await self._ledger.record_before(action.action_id, result.before)
         run.saw("act.before", result.before)
         run.note(f"{action.kind} accepted by the target; verifying")
-        return await self._verify_and_settle(run, spec, result.before, resumed=False)
+        return await self._verify_and_settle(run, spec, result.before, resumed=run.recovery is not None)
 
     async def _resume(self, run: Run, entry: LedgerEntry) -> ReportStatus:
-        run.note(f"{RESUMED}: the action may have run; verifying only, never acting again")
-        spec = self._catalog.get(run.action.kind)
+        """Finish an interrupted action from the ledger and the target's own state, acting at most once."""
+        action = run.action
+        if not entry.announced:
+            # The crash came before the `started` acknowledgement, so the target was never touched.
+            run.recovery = "interrupted before the target was touched: admitted again"
+            run.note(f"{RESUMED}: {run.recovery}")
+            await self._ledger.abandon(action.action_id)
+            return await self._admit_and_run(run)
+        spec = self._catalog.get(action.kind)
         if spec is None or spec.verification is None:
-            return await self._fail(run, f"{RESUMED}: {run.action.kind!r} cannot be verified", {})
-        return await self._verify_and_settle(run, spec, entry.before, resumed=True)
+            return await self._fail(run, f"{RESUMED}: {action.kind!r} cannot be verified", {})
+        if entry.before is not None:
+            run.recovery = "the target had accepted the action: verified only"
+        else:
+            view = await self._target.observe(action.target)
+            run.saw("recovery.observe", view)
+            if gate.effect_absent(spec, action, view):
+                run.recovery = "the target still shows the approved problem, so the action never landed: acted once"
+                run.note(f"{RESUMED}: {run.recovery}")
+                return await self._act(run, spec, view)
+            run.recovery = (
+                "the target no longer shows the approved problem: verified only, not acted again"
+                if spec.preflight or gate.observable_params(spec, action)
+                else "whether the action landed cannot be observed: verified only, never acted twice"
+            )
+        run.note(f"{RESUMED}: {run.recovery}")
+        return await self._verify_and_settle(run, spec, entry.before or entry.observed, resumed=True)
 
     async def _verify_and_settle(
         self, run: Run, spec: ActionSpec, before: dict[str, Any] | None, *, resumed: bool
@@ -220,6 +266,8 @@ class ActionExecutor:
     ) -> ReportStatus:
         # The ledger is closed last: a crash before it replays the same derived ids, never the action.
         run.note(f"reported {status.value}: {detail}")
+        if run.recovery:
+            evidence = evidence | {"recovery": run.recovery}
         await self._publish(action_report(run.cause, run.action, status, detail, evidence))
         if escalate:
             await self._publish(escalation(run.cause, run.action, detail, run.timeline, run.observations))
@@ -247,4 +295,5 @@ class ActionExecutor:
             state=state,
             outcome=outcome,
             detail=detail,
+            envelope=cause.to_bytes().decode(),
         )

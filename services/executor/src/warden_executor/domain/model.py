@@ -47,6 +47,13 @@ class LedgerEntry:
     outcome: str | None = None
     detail: str = ""
     before: dict[str, Any] | None = None
+    # The approved message itself, so a restarted executor can finish the action without waiting
+    # for the broker to redeliver it.
+    envelope: str | None = None
+    # Set once the `started` report was acknowledged: from then on the target may have been touched.
+    announced: bool = False
+    # The live state seen by the preflight right before acting (rollback parameters after a crash).
+    observed: dict[str, Any] | None = None
 
 
 class TargetError(Exception):

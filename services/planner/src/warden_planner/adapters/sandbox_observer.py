@@ -49,6 +49,21 @@ class SandboxObserver:
             raise ObserverError(f"logs of {name!r}: answer has no list of lines")
         return [line if isinstance(line, str) else str(line) for line in lines]
 
+    async def get_dependencies(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        body = await self._get(name, "/dependencies")
+        out: dict[str, list[dict[str, Any]]] = {}
+        for key in ("dependencies", "dependents"):
+            found = body.get(key)
+            if not isinstance(found, list) or not all(isinstance(d, dict) for d in found):
+                raise ObserverError(f"dependencies of {name!r}: answer has no list of {key}")
+            out[key] = found
+        return out
+
+    async def get_owner(self, name: str) -> dict[str, Any]:
+        view = await self._get(name, "")
+        owner = view.get("owner")
+        return {"service": name, "owner": owner if isinstance(owner, str) and owner else "unknown"}
+
     async def _get(self, name: str, suffix: str, query: dict[str, str] | None = None) -> dict[str, Any]:
         if not isinstance(name, str) or not name:
             raise ObserverError("a service name is required")

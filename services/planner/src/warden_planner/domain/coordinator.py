@@ -31,6 +31,7 @@ from warden_planner.domain.validation import vet
 FAILED = frozenset({ReportStatus.FAILED, ReportStatus.ROLLED_BACK, ReportStatus.REJECTED})
 KILL_SWITCH = ControlKind.KILL_SWITCH.value
 MAX_EVIDENCE_KEPT = 80
+MAX_TRACE_KEPT = 120
 
 
 class PlanningService:
@@ -95,7 +96,8 @@ class PlanningService:
     async def _investigate(self, cause: Envelope, incident: IncidentChanged, record: IncidentRecord) -> list[Envelope]:
         finding = await self._planner.investigate(incident)
         valid, dropped = vet(finding.candidates, self._catalog, finding.do_not_touch)
-        record.runbook = finding.runbook
+        record.runbook, record.planner, record.summary = finding.runbook, finding.planner, finding.summary
+        record.trace = [*record.trace, *finding.trace][-MAX_TRACE_KEPT:]
         record.hypotheses = [*finding.hypotheses, *dropped]
         record.evidence = [*record.evidence, *finding.evidence][-MAX_EVIDENCE_KEPT:]
         record.candidates, record.tried = valid, []
@@ -146,7 +148,7 @@ class PlanningService:
 
     async def _propose(self, cause: Envelope, record: IncidentRecord, summary: str) -> list[Envelope]:
         record.attempt += 1
-        actions = ranked_actions(record)
+        actions = ranked_actions(record, self._catalog)
         record.actions = {a.action_id: a.kind for a in actions}
         record.outstanding = bool(actions)
         kinds = ", ".join(a.kind for a in actions) or "no action"

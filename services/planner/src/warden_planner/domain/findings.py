@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from warden_contracts.events import Evidence
+from warden_contracts.events import Evidence, Hypothesis
 
 
 class Candidate(BaseModel):
@@ -37,6 +37,9 @@ class Finding:
     do_not_touch: tuple[str, ...] = ()
     handoff: str | None = None
     recovered: bool = False
+    planner: str = "runbook"
+    # The reasoning trace for audit: runbook steps taken, or the LLM's turns and tool calls.
+    trace: list[str] = field(default_factory=list)
 
 
 def supported(hypothesis: str, why: str) -> str:
@@ -49,3 +52,14 @@ def rejected(hypothesis: str, why: str) -> str:
 
 def note(text: str) -> str:
     return f"note: {text}"
+
+
+def structured(text: str) -> Hypothesis:
+    """'rejected: X (why)' -> Hypothesis(statement=X, verdict=rejected, why=why)."""
+    verdict, _, rest = text.partition(": ")
+    if verdict not in ("supported", "rejected", "note") or not rest:
+        return Hypothesis(statement=text, verdict="note")
+    statement, why = rest, ""
+    if rest.endswith(")") and " (" in rest:
+        statement, _, why = rest[:-1].partition(" (")
+    return Hypothesis(statement=statement, verdict=verdict, why=why)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+from warden_contracts.catalog import Catalog
 from warden_contracts.envelope import Envelope, derived_id, follow_up
-from warden_contracts.events import EscalationRaised, PlanProposed, ProposedAction
+from warden_contracts.events import EscalationRaised, Evidence, PlanProposed, ProposedAction
 
+from warden_planner.domain.findings import structured
 from warden_planner.domain.records import IncidentRecord
 
 SOURCE = "warden/planner"
@@ -18,6 +20,9 @@ ADVISORY_PREFIX = "[advisory: kill switch on] "
 MAX_EVIDENCE = 40
 MAX_TIMELINE = 60
 MAX_SUMMARY = 400
+MAX_TRACE = 60
+MAX_TRACE_LINE = 500
+MAX_REFS = 12
 
 
 def action_id(incident_id: str, kind: str, attempt: int) -> str:
@@ -28,24 +33,55 @@ def plan_id(incident_id: str, attempt: int) -> str:
     return derived_id(incident_id, f"plan/attempt-{attempt}")
 
 
-def ranked_actions(record: IncidentRecord) -> list[ProposedAction]:
-    return [
-        ProposedAction(
-            action_id=action_id(record.incident_id, c.kind, record.attempt),
-            kind=c.kind,
-            target=c.target,
-            params=dict(c.params),
-            rationale=c.rationale,
-            confidence=c.confidence,
+def ranked_actions(record: IncidentRecord, catalog: Catalog) -> list[ProposedAction]:
+    refs = evidence_refs(record.evidence, record.target)
+    actions = []
+    for c in record.remaining():
+        spec = catalog.get(c.kind)
+        actions.append(
+            ProposedAction(
+                action_id=action_id(record.incident_id, c.kind, record.attempt),
+                kind=c.kind,
+                target=c.target,
+                params=dict(c.params),
+                rationale=c.rationale,
+                confidence=c.confidence,
+                evidence_refs=refs,
+                blast_radius=spec.blast_radius if spec else "",
+            )
         )
-        for c in record.remaining()
-    ]
+    return actions
+
+
+def evidence_refs(evidence: list[Evidence], target: str | None) -> list[str]:
+    """The successful tool answers about the target: what the proposal rests on."""
+    about = [e for e in evidence if e.ref and "error" not in e.result and e.params.get("name") in (target, None)]
+    return [e.ref for e in about[-MAX_REFS:] if e.ref]
+
+
+def telemetry(evidence: list[Evidence], target: str | None) -> dict[str, Any]:
+    """The latest snapshot of the target the Observer took (untrusted, as read)."""
+    for item in reversed(evidence):
+        if item.tool == "get_service" and item.params.get("name") == target and "error" not in item.result:
+            return {"observed_at": item.observed_at.isoformat(), "ref": item.ref, "service": item.result}
+    return {}
+
+
+def _trace(record: IncidentRecord) -> list[str]:
+    return [line[:MAX_TRACE_LINE] for line in record.trace[-MAX_TRACE:]]
 
 
 def plan_message(
     cause: Envelope, record: IncidentRecord, actions: list[ProposedAction], summary: str, *, advisory: bool
 ) -> Envelope:
     text = (ADVISORY_PREFIX if advisory else "") + summary
+    radius = "; ".join(f"{a.kind}: {a.blast_radius}" for a in actions if a.blast_radius)
+    top = actions[0] if actions else None
+    operator = (
+        f"{text} -> proposed {top.kind} on {top.target} {top.params or ''} (confidence {top.confidence:.0%})"
+        if top
+        else f"{text} -> no action"
+    )
     payload = PlanProposed(
         incident_id=record.incident_id,
         plan_id=plan_id(record.incident_id, record.attempt),
@@ -58,6 +94,11 @@ def plan_message(
         evidence=record.evidence[-MAX_EVIDENCE:],
         actions=actions,
         requested_by=RAISED_BY,
+        planner=record.planner,
+        operator_summary=operator[: MAX_SUMMARY * 2],
+        hypotheses_considered=[structured(h) for h in record.hypotheses],
+        blast_radius=radius,
+        reasoning_trace=_trace(record),
     )
     return follow_up(
         cause, PLAN_TOPIC, payload, source=SOURCE, subject=record.incident_id, id=derived_id(cause.id, "planner/plan")
@@ -76,6 +117,16 @@ def escalation_message(cause: Envelope, record: IncidentRecord, reason: str) -> 
         raised_by=RAISED_BY,
         evidence=record.evidence[-MAX_EVIDENCE:],
         timeline=record.timeline[-MAX_TIMELINE:],
+        incident_class=record.incident_class,
+        service=record.target,
+        runbook=record.runbook or None,
+        owner=_owner(record.evidence),
+        summary=record.summary[:MAX_SUMMARY],
+        tried=list(record.tried),
+        why_stopped=reason[: MAX_SUMMARY * 2],
+        telemetry=telemetry(record.evidence, record.target),
+        hypotheses_considered=[structured(h) for h in record.hypotheses],
+        reasoning_trace=_trace(record),
     )
     return follow_up(
         cause,
@@ -85,3 +136,11 @@ def escalation_message(cause: Envelope, record: IncidentRecord, reason: str) -> 
         subject=record.incident_id,
         id=derived_id(cause.id, "planner/escalation"),
     )
+
+
+def _owner(evidence: list[Evidence]) -> str | None:
+    for item in reversed(evidence):
+        owner = item.result.get("owner") if item.tool == "get_owner" else None
+        if isinstance(owner, str) and owner:
+            return owner
+    return None

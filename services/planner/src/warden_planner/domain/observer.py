@@ -7,6 +7,8 @@ only ever read field by field, never interpreted.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -19,6 +21,9 @@ T = TypeVar("T")
 GET_SERVICE = "get_service"
 GET_DEPLOYMENTS = "get_deployments"
 GET_LOGS = "get_logs"
+GET_DEPENDENCIES = "get_dependencies"
+GET_OWNER = "get_owner"
+ALL_TOOLS = (GET_SERVICE, GET_DEPLOYMENTS, GET_LOGS, GET_DEPENDENCIES, GET_OWNER)
 MAX_LOG_LINES = 200
 MAX_LOG_LINE_CHARS = 1000
 
@@ -33,6 +38,14 @@ class ObserverTools(Protocol):
         ...
 
     async def get_logs(self, name: str, limit: int) -> list[str]: ...
+
+    async def get_dependencies(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        """Health of what the service calls ("dependencies") and of what calls it ("dependents")."""
+        ...
+
+    async def get_owner(self, name: str) -> dict[str, Any]:
+        """Who is paged for the service: {"service", "owner"}."""
+        ...
 
 
 class ObserverError(Exception):
@@ -70,6 +83,17 @@ class EvidenceLog:
         self._record(GET_LOGS, params, {"lines": lines})
         return lines
 
+    async def dependencies(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        found = await self._call(GET_DEPENDENCIES, {"name": name}, lambda: self._tools.get_dependencies(name))
+        self._record(GET_DEPENDENCIES, {"name": name}, dict(found))
+        return found
+
+    async def owner(self, name: str) -> str:
+        found = await self._call(GET_OWNER, {"name": name}, lambda: self._tools.get_owner(name))
+        self._record(GET_OWNER, {"name": name}, dict(found))
+        owner = found.get("owner")
+        return owner if isinstance(owner, str) and owner else "unknown"
+
     async def _call(self, tool: str, params: dict[str, Any], call: Callable[[], Awaitable[T]]) -> T:
         if tool not in self._allowed:
             raise ToolNotDeclared(f"{tool} is not declared by this runbook")
@@ -80,9 +104,23 @@ class EvidenceLog:
             raise ObserverError(f"{tool}({_describe(params)}): {err}") from err
 
     def _record(self, tool: str, params: dict[str, Any], result: dict[str, Any]) -> None:
+        at = self._clock()
         self.items.append(
-            Evidence(tool=tool, params=dict(params), result=result, untrusted=True, observed_at=self._clock())
+            Evidence(
+                tool=tool,
+                params=dict(params),
+                result=result,
+                untrusted=True,
+                observed_at=at,
+                ref=evidence_ref(tool, params, at, len(self.items)),
+            )
         )
+
+
+def evidence_ref(tool: str, params: dict[str, Any], at: datetime, index: int) -> str:
+    """Stable within an incident: the same call at the same moment gets the same handle."""
+    seed = json.dumps([tool, params, at.isoformat(), index], sort_keys=True, default=str)
+    return "ev-" + hashlib.sha256(seed.encode()).hexdigest()[:10]
 
 
 def _describe(params: dict[str, Any]) -> str:

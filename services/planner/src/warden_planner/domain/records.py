@@ -31,6 +31,9 @@ class IncidentRecord(BaseModel):
     actions: dict[str, str] = Field(default_factory=dict)  # action_id -> kind, latest plan only
     evidence: list[Evidence] = Field(default_factory=list)
     timeline: list[str] = Field(default_factory=list)
+    planner: str = ""
+    summary: str = ""
+    trace: list[str] = Field(default_factory=list)
 
     def remaining(self) -> list[Candidate]:
         return [c for c in self.candidates if c.kind not in self.tried]

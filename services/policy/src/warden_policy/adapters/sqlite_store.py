@@ -1,4 +1,4 @@
-"""SQLite (WAL) implementation of the state store; PostgreSQL replaces it through the same port."""
+"""SQLite (WAL) implementation of the state store: the embedded mode's single replica."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import aiosqlite
 from warden_contracts.envelope import Envelope
-from warden_contracts.events import Evidence, ProposedAction
 
+from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values
 from warden_policy.domain.approvals import Approval, ApprovalState
-from warden_policy.domain.model import RunMode
+from warden_policy.domain.rules import Counts
 from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Slot
 
 SCHEMA = """
@@ -23,7 +23,10 @@ CREATE TABLE IF NOT EXISTS approvals (
   request_message_id TEXT NOT NULL, action TEXT NOT NULL, action_hash TEXT NOT NULL,
   tier INTEGER NOT NULL, environment TEXT NOT NULL, run_mode TEXT NOT NULL, requested_by TEXT NOT NULL,
   summary TEXT NOT NULL, evidence TEXT NOT NULL, state TEXT NOT NULL, requested_at TEXT NOT NULL,
-  expires_at TEXT NOT NULL, decided_by TEXT, reason TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL);
+  expires_at TEXT NOT NULL, decided_by TEXT, reason TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL,
+  resource_group TEXT NOT NULL DEFAULT '', incident_class TEXT NOT NULL DEFAULT '', scheduled_task TEXT,
+  proposal_chain TEXT NOT NULL DEFAULT '[]', approvals_required INTEGER NOT NULL DEFAULT 1,
+  approved_by TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS approvals_due ON approvals (state, expires_at);
 CREATE INDEX IF NOT EXISTS approvals_incident ON approvals (incident_id, state);
 CREATE TABLE IF NOT EXISTS processed (message_id TEXT PRIMARY KEY, processed_at TEXT NOT NULL);
@@ -33,6 +36,10 @@ CREATE TABLE IF NOT EXISTS controls (
   changed_at TEXT NOT NULL, PRIMARY KEY (kind, scope));
 CREATE TABLE IF NOT EXISTS in_flight (
   target TEXT PRIMARY KEY, action_id TEXT NOT NULL, incident_id TEXT NOT NULL, lease_until TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS released (
+  action_id TEXT PRIMARY KEY, target TEXT NOT NULL, incident_id TEXT NOT NULL, released_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS released_target ON released (target, released_at);
+CREATE INDEX IF NOT EXISTS released_incident ON released (incident_id);
 CREATE TABLE IF NOT EXISTS outbox (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, envelope_id TEXT NOT NULL UNIQUE, cause_id TEXT,
   body TEXT NOT NULL, created_at TEXT NOT NULL, published_at TEXT);
@@ -40,67 +47,24 @@ CREATE INDEX IF NOT EXISTS outbox_cause ON outbox (cause_id);
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (published_at, seq);
 """
 
-SELECT_APPROVALS = (
-    "SELECT approval_id, incident_id, correlationid, request_message_id, action, action_hash, tier, environment, "
-    "run_mode, requested_by, summary, evidence, state, requested_at, expires_at, decided_by, reason, version "
-    "FROM approvals "
-)
-INSERT_APPROVAL = (
-    "INSERT INTO approvals (approval_id, incident_id, correlationid, request_message_id, action, action_hash, tier, "
-    "environment, run_mode, requested_by, summary, evidence, state, requested_at, expires_at, decided_by, reason, "
-    "version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+ADDED_APPROVAL_COLUMNS = {
+    "resource_group": "TEXT NOT NULL DEFAULT ''",
+    "incident_class": "TEXT NOT NULL DEFAULT ''",
+    "scheduled_task": "TEXT",
+    "proposal_chain": "TEXT NOT NULL DEFAULT '[]'",
+    "approvals_required": "INTEGER NOT NULL DEFAULT 1",
+    "approved_by": "TEXT NOT NULL DEFAULT '[]'",
+}
+
+# Built from the constant column list only; every value goes through a placeholder.
+SELECT_APPROVALS = f"SELECT {COLUMNS} FROM approvals "  # noqa: S608
+PLACEHOLDERS = ", ".join("?" * len(COLUMNS.split(",")))
+INSERT_APPROVAL = f"INSERT INTO approvals ({COLUMNS}) VALUES ({PLACEHOLDERS})"  # noqa: S608
 
 
 def ts(value: datetime) -> str:
     """Fixed-width UTC text, so SQL string comparison orders like time."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-
-
-def _approval(row: sqlite3.Row) -> Approval:
-    return Approval(
-        approval_id=row["approval_id"],
-        incident_id=row["incident_id"],
-        correlationid=row["correlationid"],
-        request_message_id=row["request_message_id"],
-        action=ProposedAction.model_validate_json(row["action"]),
-        action_hash=row["action_hash"],
-        tier=row["tier"],
-        environment=row["environment"],
-        run_mode=RunMode(row["run_mode"]),
-        requested_by=row["requested_by"],
-        summary=row["summary"],
-        evidence=[Evidence.model_validate(e) for e in json.loads(row["evidence"])],
-        state=ApprovalState(row["state"]),
-        requested_at=datetime.fromisoformat(row["requested_at"]),
-        expires_at=datetime.fromisoformat(row["expires_at"]),
-        decided_by=row["decided_by"],
-        reason=row["reason"],
-        version=row["version"],
-    )
-
-
-def _approval_values(a: Approval) -> tuple[object, ...]:
-    return (
-        a.approval_id,
-        a.incident_id,
-        a.correlationid,
-        a.request_message_id,
-        a.action.model_dump_json(),
-        a.action_hash,
-        a.tier,
-        a.environment,
-        a.run_mode.value,
-        a.requested_by,
-        a.summary,
-        json.dumps([e.model_dump(mode="json") for e in a.evidence]),
-        a.state.value,
-        ts(a.requested_at),
-        ts(a.expires_at),
-        a.decided_by,
-        a.reason,
-        a.version,
-    )
 
 
 class SqliteStateStore:
@@ -123,6 +87,15 @@ class SqliteStateStore:
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=5000", "foreign_keys=ON"):
             await self._db.execute(f"PRAGMA {pragma}")
         await self._db.executescript(SCHEMA)
+        await self._add_missing_columns()
+
+    async def _add_missing_columns(self) -> None:
+        """Data dirs written before M-of-N and scoped guards lack these columns: add them in place."""
+        async with self.db.execute("PRAGMA table_info(approvals)") as cursor:
+            present = {row["name"] for row in await cursor.fetchall()}
+        for column, ddl in ADDED_APPROVAL_COLUMNS.items():
+            if column not in present:
+                await self.db.execute(f"ALTER TABLE approvals ADD COLUMN {column} {ddl}")
 
     async def close(self) -> None:
         if self._db is not None:
@@ -141,21 +114,21 @@ class SqliteStateStore:
 
     async def get_approval(self, approval_id: str) -> Approval | None:
         rows = await self._rows(SELECT_APPROVALS + "WHERE approval_id = ?", (approval_id,))
-        return _approval(rows[0]) if rows else None
+        return approval_from_row(rows[0]) if rows else None
 
     async def pending_for_incident(self, incident_id: str) -> list[Approval]:
         rows = await self._rows(
             SELECT_APPROVALS + "WHERE incident_id = ? AND state = ? ORDER BY requested_at",
             (incident_id, ApprovalState.PENDING.value),
         )
-        return [_approval(r) for r in rows]
+        return [approval_from_row(r) for r in rows]
 
     async def due_approvals(self, now: datetime, limit: int = 100) -> list[Approval]:
         rows = await self._rows(
             SELECT_APPROVALS + "WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?",
             (ApprovalState.PENDING.value, ts(now), limit),
         )
-        return [_approval(r) for r in rows]
+        return [approval_from_row(r) for r in rows]
 
     async def live_slot(self, target: str, now: datetime) -> Slot | None:
         rows = await self._rows("SELECT * FROM in_flight WHERE target = ? AND lease_until > ?", (target, ts(now)))
@@ -170,6 +143,16 @@ class SqliteStateStore:
     async def controls(self) -> dict[tuple[str, str], str]:
         rows = await self._rows("SELECT kind, scope, value FROM controls")
         return {(r["kind"], r["scope"]): r["value"] for r in rows}
+
+    async def released_counts(self, target: str, incident_id: str, since: datetime) -> Counts:
+        rows = await self._rows(
+            "SELECT COALESCE(SUM(target = ? AND released_at >= ?), 0) AS on_target, "
+            "COALESCE(SUM(incident_id = ?), 0) AS for_incident, COALESCE(SUM(released_at >= ?), 0) AS last_hour "
+            "FROM released",
+            (target, ts(since), incident_id, ts(since)),
+        )
+        r = rows[0]
+        return Counts(int(r["on_target"]), int(r["for_incident"]), int(r["last_hour"]))
 
     async def apply(self, changes: Changes, now: datetime) -> None:
         async with self._lock:
@@ -192,14 +175,14 @@ class SqliteStateStore:
                 raise AlreadyProcessed(c.message_id) from None
         for a in c.new_approvals:
             try:
-                await db.execute(INSERT_APPROVAL, _approval_values(a))
+                await db.execute(INSERT_APPROVAL, approval_values(a, ts))
             except sqlite3.IntegrityError:
                 raise Conflict(f"approval {a.approval_id} already exists") from None
         for a in c.updated_approvals:
             cursor = await db.execute(
-                "UPDATE approvals SET state = ?, decided_by = ?, reason = ?, version = version + 1 "
+                "UPDATE approvals SET state = ?, decided_by = ?, reason = ?, approved_by = ?, version = version + 1 "
                 "WHERE approval_id = ? AND version = ?",
-                (a.state.value, a.decided_by, a.reason, a.approval_id, a.version),
+                (a.state.value, a.decided_by, a.reason, json.dumps(list(a.approved_by)), a.approval_id, a.version),
             )
             if cursor.rowcount != 1:
                 raise Conflict(f"approval {a.approval_id} changed since version {a.version}")
@@ -215,6 +198,10 @@ class SqliteStateStore:
             )
             if cursor.rowcount != 1:
                 raise Conflict(f"target {s.target} was taken meanwhile")
+        await db.executemany(
+            "INSERT OR IGNORE INTO released (action_id, target, incident_id, released_at) VALUES (?, ?, ?, ?)",
+            [(r.action_id, r.target, r.incident_id, ts(r.released_at)) for r in c.released],
+        )
         for jti, expires_at in c.used_tokens:
             try:
                 await db.execute("INSERT INTO used_tokens (jti, expires_at) VALUES (?, ?)", (jti, ts(expires_at)))
@@ -251,4 +238,5 @@ class SqliteStateStore:
                 "DELETE FROM outbox WHERE published_at IS NOT NULL AND created_at < ?", (ts(older_than),)
             )
             await self.db.execute("DELETE FROM processed WHERE processed_at < ?", (ts(older_than),))
+            await self.db.execute("DELETE FROM released WHERE released_at < ?", (ts(older_than),))
             await self.db.execute("DELETE FROM used_tokens WHERE expires_at < ?", (ts(now),))

@@ -46,6 +46,14 @@ class Approval:
     requested_at: datetime
     expires_at: datetime
     evidence: list[Evidence] = field(default_factory=list)
+    resource_group: str = ""
+    incident_class: str = ""
+    scheduled_task: str | None = None
+    # Nobody listed here (the requester and whoever shaped the proposal) may approve.
+    proposal_chain: tuple[str, ...] = ()
+    approvals_required: int = 1
+    # Distinct approvers so far (M-of-N); the last one to reach the quorum completes it.
+    approved_by: tuple[str, ...] = ()
     state: ApprovalState = ApprovalState.PENDING
     decided_by: str | None = None
     reason: str = ""
@@ -57,9 +65,15 @@ class Approval:
     def is_open(self, now: datetime) -> bool:
         return self.state is ApprovalState.PENDING and now < self.expires_at
 
-    def approve(self, by: str, reason: str, now: datetime) -> Approval:
+    def approve(self, by: str, reason: str, now: datetime, *, quorum_reached: bool = True) -> Approval:
+        """Adds `by`'s approval; the approval completes only once the policy's quorum is reached."""
         self._require_open(now)
-        return replace(self, state=ApprovalState.APPROVED, decided_by=by, reason=reason)
+        if by in self.approved_by:
+            raise TransitionError(f"{by} already approved {self.approval_id}")
+        approved_by = (*self.approved_by, by)
+        if not quorum_reached:
+            return replace(self, approved_by=approved_by)
+        return replace(self, state=ApprovalState.APPROVED, decided_by=by, reason=reason, approved_by=approved_by)
 
     def deny(self, by: str, reason: str, now: datetime) -> Approval:
         self._require_open(now)

@@ -1,10 +1,10 @@
 """Checks on a human decision, after the identity token's signature, issuer, audience and expiry
-have been verified: it must bind to this approval and this exact action, be used once, come from
-an authorised group and not from the requester."""
+have been verified: it must bind to this approval and this exact action, be used once, and not
+come from anyone in the proposal chain. Group authorisation is the policy's (approvals.cedar)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -24,13 +24,20 @@ def _state_problem(approval: Approval, now: datetime) -> str | None:
     return None
 
 
-def effective_groups(claims: Mapping[str, Any], approvers: Approvers) -> set[str]:
-    """Groups the token asserts AND the approver directory confirms."""
+def effective_groups(claims: Mapping[str, Any], approvers: Approvers, directory_issuers: Collection[str]) -> set[str]:
+    """Groups the token asserts; for a directory-backed issuer (the local one) only those the
+    approver directory confirms. An external IdP (Entra via JWKS) is itself the directory."""
     asserted = claims.get("groups")
     if not isinstance(asserted, list) or not all(isinstance(g, str) for g in asserted):
         return set()
+    if claims.get("iss") not in directory_issuers:
+        return set(asserted)
     known = approvers.directory_groups(str(claims.get("sub", "")))
     return set(asserted) & known if known is not None else set()
+
+
+def proposal_chain(approval: Approval) -> set[str]:
+    return {approval.requested_by, *approval.proposal_chain}
 
 
 def decision_problem(
@@ -41,8 +48,9 @@ def decision_problem(
     *,
     jti_seen: bool,
     now: datetime,
+    directory_issuers: Collection[str],
 ) -> str | None:
-    """The reason to reject this decision, or None when it may be applied."""
+    """The reason to reject this decision before asking the policy, or None."""
     if claims.get("approval_id") != approval.approval_id:
         return "token is bound to a different approval"
     if jti_seen:
@@ -53,14 +61,10 @@ def decision_problem(
     if claims.get("action_hash") != approval.action_hash:
         return "action_hash mismatch: the token approves a different action"
     subject = str(claims.get("sub", ""))
-    if decision is ApprovalDecision.APPROVE and subject == approval.requested_by:
-        return f"self-approval: {subject} requested this action"
-    if approvers.directory_groups(subject) is None:
+    if decision is ApprovalDecision.APPROVE and subject in proposal_chain(approval):
+        return f"self-approval: {subject} is in the proposal chain of this action"
+    if claims.get("iss") in directory_issuers and approvers.directory_groups(subject) is None:
         return f"unknown approver {subject!r}"
-    allowed = approvers.authorised_groups(approval.tier, approval.environment)
-    if not effective_groups(claims, approvers) & allowed:
-        return (
-            f"approver {subject} is not in a group authorised for tier {approval.tier} "
-            f"in {approval.environment} ({', '.join(sorted(allowed)) or 'nobody'})"
-        )
+    if decision is ApprovalDecision.APPROVE and subject in approval.approved_by:
+        return f"{subject} already approved: M-of-N needs distinct approvers"
     return None

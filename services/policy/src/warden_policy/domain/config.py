@@ -5,7 +5,9 @@ Validated once at start-up; a typo or an unsafe entry stops the service instead 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from datetime import datetime, time
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from warden_policy.domain.model import AccessLevel, RunMode
 
@@ -41,17 +43,64 @@ class ResponsePlan(_Strict):
     approval_timeout_s: int | None = Field(default=None, gt=0)
 
 
+class ScheduledTask(_Strict):
+    name: str = Field(min_length=1)
+    # A read-only task may run tier-0 actions only; the policy refuses anything else.
+    read_only: bool = False
+    # Default: autonomous for a read-only task, the agent default otherwise.
+    run_mode: RunMode | None = None
+    approval_timeout_s: int | None = Field(default=None, gt=0)
+
+    def mode(self, agent_default: RunMode) -> RunMode:
+        if self.run_mode is not None:
+            return self.run_mode
+        return RunMode.AUTONOMOUS if self.read_only else agent_default
+
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ChangeWindow(_Strict):
+    days: list[str] = Field(default_factory=lambda: list(DAYS))
+    start: time = time(0, 0)
+    end: time = time(23, 59, 59)
+
+    @model_validator(mode="after")
+    def _valid(self) -> ChangeWindow:
+        bad = [d for d in self.days if d not in DAYS]
+        if bad or self.start >= self.end:
+            raise ValueError(f"change window needs days from {DAYS} and start < end (got {bad}, {self.start})")
+        return self
+
+    def contains(self, moment: datetime) -> bool:
+        """`moment` is UTC; windows are written in UTC so nobody has to guess a time zone."""
+        return DAYS[moment.weekday()] in self.days and self.start <= moment.time() <= self.end
+
+
 class ResponsePlans(_Strict):
     agent: AgentDefaults = Field(default_factory=AgentDefaults)
     response_plans: list[ResponsePlan] = Field(default_factory=list)
+    scheduled_tasks: list[ScheduledTask] = Field(default_factory=list)
+    # environment -> windows (UTC) in which scheduled work may change it; absent: any time.
+    change_windows: dict[str, list[ChangeWindow]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_names(self) -> ResponsePlans:
-        names = [p.name for p in self.response_plans]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
-        if duplicates:
-            raise ValueError(f"response plan names must be unique: {duplicates}")
+        for what, names in (
+            ("response plan", [p.name for p in self.response_plans]),
+            ("scheduled task", [t.name for t in self.scheduled_tasks]),
+        ):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"{what} names must be unique: {duplicates}")
         return self
+
+    def task(self, name: str) -> ScheduledTask | None:
+        return next((t for t in self.scheduled_tasks if t.name == name), None)
+
+    def in_change_window(self, environment: str, moment: datetime) -> bool:
+        windows = self.change_windows.get(environment)
+        return windows is None or any(w.contains(moment) for w in windows)
 
     def select(self, incident_class: str, environment: str) -> ResponsePlan | None:
         """First match wins: order in the file is precedence."""
@@ -70,17 +119,9 @@ class ApproverUser(_Strict):
 
 
 class Approvers(_Strict):
-    users: list[ApproverUser]
-    # tier -> environment (or "*") -> groups allowed to approve that tier there.
-    authorisation: dict[int, dict[str, list[str]]]
+    """The approver directory. Who may approve which tier where is decided by the Cedar policy."""
 
-    @field_validator("authorisation")
-    @classmethod
-    def _approvable_tiers_only(cls, value: dict[int, dict[str, list[str]]]) -> dict[int, dict[str, list[str]]]:
-        bad = sorted(t for t in value if not 0 <= t <= 2)
-        if bad:
-            raise ValueError(f"tiers {bad} cannot be approved through Warden (tier 3 is human-only)")
-        return value
+    users: list[ApproverUser]
 
     @model_validator(mode="after")
     def _unique_users(self) -> Approvers:
@@ -92,11 +133,6 @@ class Approvers(_Strict):
     def directory_groups(self, name: str) -> set[str] | None:
         user = next((u for u in self.users if u.name == name), None)
         return set(user.groups) if user else None
-
-    def authorised_groups(self, tier: int, environment: str) -> set[str]:
-        """An environment-specific entry replaces the "*" entry, so it can only be made stricter there."""
-        by_env = self.authorisation.get(tier, {})
-        return set(by_env.get(environment, by_env.get(ANY, [])))
 
 
 class PolicyConfig(_Strict):

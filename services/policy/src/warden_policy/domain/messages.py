@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from warden_contracts.catalog import ActionSpec
 from warden_contracts.events import (
-    ApprovalRequested,
     DecisionOutcome,
     EscalationRaised,
     Evidence,
@@ -57,24 +55,6 @@ def decided_for(
         reasons=reasons,
         approval_id=approval.approval_id,
         approvers=approvers,
-    )
-
-
-def approval_requested(approval: Approval, spec: ActionSpec) -> ApprovalRequested:
-    return ApprovalRequested(
-        approval_id=approval.approval_id,
-        incident_id=approval.incident_id,
-        action=approval.action,
-        action_hash=approval.action_hash,
-        tier=approval.tier,
-        environment=approval.environment,
-        summary=approval.summary,
-        evidence=approval.evidence,
-        reversible=spec.reversible,
-        rollback_plan=spec.rollback.description if spec.rollback else "none: the action is not reversible",
-        blast_radius=spec.blast_radius,
-        expires_at=approval.expires_at,
-        requested_by=approval.requested_by,
     )
 
 

@@ -1,20 +1,39 @@
-"""The gate's rules behind a port, so a policy-as-code engine can replace them without touching
-handlers or the approval workflow. Tier always comes from the catalog, never from the proposal."""
+"""The gate's decision behind a port: catalog checks and run-mode selection in Python, every
+allow/forbid rule in the policy language. Tier always comes from the catalog, never the proposal."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Protocol
 
 from warden_contracts.catalog import Catalog
 from warden_contracts.events import DecisionOutcome, ProposedAction
 
 from warden_policy.domain.config import ResponsePlans
-from warden_policy.domain.model import AccessLevel, Controls, RunMode
+from warden_policy.domain.evaluation import (
+    AGENT,
+    EXECUTE,
+    HANDOFF,
+    REQUEST_APPROVAL,
+    PolicyEvaluator,
+    Principal,
+    Question,
+    TargetRef,
+    Verdict,
+)
+from warden_policy.domain.model import Controls, RunMode
 
 UNKNOWN_TIER = -1
-HUMAN_ONLY_TIER = 3
-MAX_AUTONOMOUS_TIER = 1
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Actions released recently: the blast-radius facts."""
+
+    on_target_last_hour: int = 0
+    for_incident: int = 0
+    last_hour: int = 0
 
 
 @dataclass(frozen=True)
@@ -24,8 +43,13 @@ class DecisionRequest:
     environment: str
     action: ProposedAction
     controls: Controls
+    now: datetime
+    resource_group: str | None = None
+    scheduled_task: str | None = None
+    requested_by: str = "warden-planner"
     # Action id currently holding the target, if any.
     target_held_by: str | None = None
+    counts: Counts = Counts()
 
 
 @dataclass(frozen=True)
@@ -38,66 +62,139 @@ class Decision:
     # Refused because the proposal itself is defective (unknown kind, bad params, denied target):
     # a lower-ranked alternative of the same plan may still be considered.
     proposal_defect: bool = False
+    plan: str = ""
 
 
 class RulesEngine(Protocol):
     def decide(self, request: DecisionRequest) -> Decision: ...
 
 
-class PythonRules:
-    """Foundation rules in plain Python; every reason names the rule that fired."""
+@dataclass(frozen=True)
+class ModeChoice:
+    plan: str
+    mode: RunMode
+    timeout_s: int
+    reasons: tuple[str, ...]
+    read_only_task: bool = False
+    # The mode the policy evaluates: in shadow, what the plan would otherwise do; a plan that is
+    # itself in shadow is evaluated as Autonomous (what the agent would do alone).
+    evaluate_as: RunMode = RunMode.REVIEW
 
-    def __init__(self, catalog: Catalog, plans: ResponsePlans) -> None:
+
+def choose_mode(plans: ResponsePlans, request: DecisionRequest) -> ModeChoice:
+    """Scheduled task, else response plan, else agent default; then run-time overrides."""
+    agent_mode = request.controls.default_run_mode or plans.agent.default_run_mode
+    timeout = plans.agent.approval_timeout_s
+    task = plans.task(request.scheduled_task) if request.scheduled_task else None
+    plan = plans.select(request.incident_class, request.environment) if task is None else None
+    if task is not None:
+        choice = ModeChoice(
+            f"task:{task.name}",
+            task.mode(agent_mode),
+            task.approval_timeout_s or timeout,
+            (f"scheduled_task: {task.name} sets {task.mode(agent_mode).value}",),
+            task.read_only,
+        )
+    elif plan is not None:
+        choice = ModeChoice(
+            plan.name,
+            plan.run_mode,
+            plan.approval_timeout_s or timeout,
+            (f"response_plan: {plan.name} sets {plan.run_mode.value}",),
+        )
+    else:
+        unknown = f" (unknown scheduled task {request.scheduled_task!r})" if request.scheduled_task else ""
+        choice = ModeChoice("", agent_mode, timeout, (f"agent_default: run mode {agent_mode.value}{unknown}",))
+    overrides: list[str] = []
+    mode = choice.mode
+    scope = choice.plan if choice.plan.startswith("task:") else f"plan:{choice.plan}" if choice.plan else ""
+    operator_mode = request.controls.run_mode_for(scope)
+    if operator_mode is not None:
+        mode = operator_mode
+        overrides.append(f"plan_run_mode: operator set {mode.value} for {scope}")
+    evaluate_as = RunMode.AUTONOMOUS if mode is RunMode.SHADOW else mode
+    if request.controls.shadowed(scope) and mode is not RunMode.SHADOW:
+        mode = RunMode.SHADOW
+        where = scope if scope and scope in request.controls.shadow_scopes else "everything"
+        overrides.append(f"shadow: shadow mode is on for {where}")
+    return replace(choice, mode=mode, reasons=(*choice.reasons, *overrides), evaluate_as=evaluate_as)
+
+
+def _rule_reasons(verdict: Verdict, *, outcome: str | None = None) -> list[str]:
+    rules = [r for r in verdict.rules if outcome is None or r.outcome == outcome]
+    return [r.describe() for r in rules] + [f"policy_error: {e}" for e in verdict.errors]
+
+
+class GateRules:
+    """The RulesEngine of the gate: asks the policy `execute?` and `request_approval?` and
+    combines the answers. Anything the policy cannot answer cleanly ends in a refusal."""
+
+    def __init__(self, catalog: Catalog, plans: ResponsePlans, policy: PolicyEvaluator) -> None:
         self._catalog = catalog
         self._plans = plans
+        self._policy = policy
 
     def decide(self, request: DecisionRequest) -> Decision:
         action = request.action
-        plan = self._plans.select(request.incident_class, request.environment)
-        run_mode = plan.run_mode if plan else self._plans.agent.default_run_mode
-        timeout = (
-            plan.approval_timeout_s if plan and plan.approval_timeout_s else None
-        ) or self._plans.agent.approval_timeout_s
-        mode_reason = (
-            f"response_plan: {plan.name} sets {run_mode.value}" if plan else f"agent_default: run mode {run_mode.value}"
-        )
+        choice = choose_mode(self._plans, request)
 
-        def decision(outcome: DecisionOutcome, tier: int, *reasons: str, defect: bool = False) -> Decision:
-            return Decision(outcome, tier, run_mode, timeout, [*reasons, mode_reason], defect)
+        def decision(outcome: DecisionOutcome, tier: int, reasons: list[str], defect: bool = False) -> Decision:
+            return Decision(
+                outcome, tier, choice.mode, choice.timeout_s, [*reasons, *choice.reasons], defect, choice.plan
+            )
 
         spec = self._catalog.get(action.kind)
         if spec is None:
             return decision(
-                DecisionOutcome.REFUSED, UNKNOWN_TIER, f"catalog: kind {action.kind!r} not in catalog", defect=True
+                DecisionOutcome.REFUSED, UNKNOWN_TIER, [f"catalog: kind {action.kind!r} not in catalog"], True
             )
         problems = self._catalog.check(action.kind, action.target, action.params)
         if problems:
-            return decision(DecisionOutcome.REFUSED, spec.tier, *(f"catalog: {p}" for p in problems), defect=True)
-        tier = spec.tier
-        tier_reason = f"tier: catalog tier {tier} for {action.kind}"
-        if request.controls.kill_switch:
-            return decision(DecisionOutcome.REFUSED, tier, "kill_switch: on, no action may run", tier_reason)
-        if request.controls.access_level is AccessLevel.READER:
-            return decision(DecisionOutcome.REFUSED, tier, "access_level: reader, no writes allowed", tier_reason)
-        if tier >= HUMAN_ONLY_TIER:
-            return decision(DecisionOutcome.HANDOFF, tier, f"tier: tier {tier} is human-only, handed off")
-        if request.target_held_by is not None and request.target_held_by != action.action_id:
+            return decision(DecisionOutcome.REFUSED, spec.tier, [f"catalog: {p}" for p in problems], True)
+        tier_reason = f"tier: catalog tier {spec.tier} for {action.kind}"
+        outcome, reasons = self.gate(self.questions(request, spec.tier, choice.evaluate_as, choice))
+        if choice.mode is RunMode.SHADOW:
             return decision(
-                DecisionOutcome.REFUSED,
-                tier,
-                f"target_busy: {action.target} target busy with action {request.target_held_by}",
-                tier_reason,
+                DecisionOutcome.SHADOWED, spec.tier, [f"shadow: would have {outcome.value}", *reasons, tier_reason]
             )
-        if run_mode is RunMode.AUTONOMOUS and tier <= MAX_AUTONOMOUS_TIER:
-            return decision(
-                DecisionOutcome.EXECUTE,
-                tier,
-                tier_reason,
-                f"run_mode: autonomous allows tier <= {MAX_AUTONOMOUS_TIER} without approval",
-            )
-        why = (
-            "run_mode: review requires approval"
-            if run_mode is RunMode.REVIEW
-            else f"tier: tier {tier} always requires approval"
-        )
-        return decision(DecisionOutcome.AWAIT_APPROVAL, tier, tier_reason, why)
+        return decision(outcome, spec.tier, [*reasons, tier_reason])
+
+    def questions(self, request: DecisionRequest, tier: int, mode: RunMode, choice: ModeChoice) -> list[Question]:
+        c = request.controls
+        facts = {
+            "kind": request.action.kind,
+            "tier": tier,
+            "run_mode": mode.value,
+            "plan": choice.plan,
+            "scheduled_task": request.scheduled_task or "",
+            "read_only_task": choice.read_only_task,
+            "incident_class": request.incident_class,
+            "access_level": c.access_level.value,
+            "kill_switch": c.kill_switch,
+            "advisory": c.advisory,
+            "frozen": c.frozen,
+            "in_change_window": self._plans.in_change_window(request.environment, request.now),
+            "incident_owned": c.incident_owner is not None,
+            "target_busy": request.target_held_by not in (None, request.action.action_id),
+            "actions_on_target_last_hour": request.counts.on_target_last_hour,
+            "actions_for_incident": request.counts.for_incident,
+            "actions_last_hour": request.counts.last_hour,
+        }
+        principal = Principal(AGENT, request.requested_by)
+        target = TargetRef(request.action.target, request.environment, request.resource_group or "")
+        return [Question(EXECUTE, principal, target, facts), Question(REQUEST_APPROVAL, principal, target, facts)]
+
+    def gate(self, questions: list[Question]) -> tuple[DecisionOutcome, list[str]]:
+        """Execute if allowed, else ask if allowed, else hand off when only hand-off rules forbid."""
+        execute, ask = self._policy.evaluate(questions)
+        if ask.errors or execute.errors:  # fail closed: a rule that could not run might have forbidden it
+            return DecisionOutcome.REFUSED, _rule_reasons(ask) + _rule_reasons(execute)
+        if execute.safe_allowed and ask.safe_allowed:
+            return DecisionOutcome.EXECUTE, _rule_reasons(execute)
+        if ask.safe_allowed:
+            why = _rule_reasons(execute) or ["review: no policy lets this run without approval"]
+            return DecisionOutcome.AWAIT_APPROVAL, [*why, *_rule_reasons(ask)]
+        forbids = list(ask.rules)
+        if forbids and all(r.outcome == HANDOFF for r in forbids):
+            return DecisionOutcome.HANDOFF, _rule_reasons(ask)
+        return DecisionOutcome.REFUSED, _rule_reasons(ask) or ["no policy permits this action"]

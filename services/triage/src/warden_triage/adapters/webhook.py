@@ -1,17 +1,18 @@
 """The webhook gateway: authenticated, size-limited HTTP ingest for every registered alert source.
 
-`POST /webhooks/<route>` for each source in the registry. Rejections other than 401 are
-dead-lettered on the bus (audit records them); unauthenticated bodies are never stored.
+`POST /webhooks/<route>` for each source in the registry. Rejections of authenticated calls are
+dead-lettered on the bus (audit records them); unauthenticated bodies are never stored. When more
+calls are in flight than the gateway admits, or the bus refuses, the caller gets 429 / 503 with
+`Retry-After`: every alert source retries those, so a storm slows down instead of losing alerts.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, NoReturn, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from aiohttp import StreamReader, web
 from warden_bus.runtime import Counters
@@ -19,12 +20,18 @@ from warden_contracts import topology as topo
 from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope, derived_id, envelope_for, new_id
 from warden_contracts.events import AlertReceived, DeadLettered
 
+from warden_triage.adapters.webhook_auth import Authenticator
+from warden_triage.adapters.webhook_body import BodyDecoder, BodyError, json_body, parse_json
 from warden_triage.domain.sources import AlertSource, NormalisationError, SourceRegistry
+
+__all__ = ["ALERT_TOPIC", "WebhookGateway", "alert_envelope", "parse_json"]
 
 ALERT_TOPIC = "sre.alert.received.v1"
 SOURCE = "warden/triage"
 SERVICE = "triage"
 DEADLETTER_TEXT_LIMIT = 4096
+RETRY_AFTER_BUSY_S = 1
+RETRY_AFTER_UNAVAILABLE_S = 5
 log = logging.getLogger("warden.triage.webhook")
 
 
@@ -42,22 +49,6 @@ def alert_envelope(alert: AlertReceived) -> Envelope:
         subject=alert.alert_id,
         id=derived_id(alert.alert_id, alert.status),
     )
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json(raw: bytes) -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity; raises ValueError with a short reason."""
-    try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError as err:
-        raise ValueError(f"body is not UTF-8: {err.reason}") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"invalid JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
-    except RecursionError:
-        raise ValueError("invalid JSON: nested too deeply") from None
 
 
 async def _read_at_most(stream: StreamReader, size: int) -> bytes:
@@ -98,69 +89,103 @@ class Rejected(Exception):
 class WebhookGateway:
     registry: SourceRegistry
     publisher: EnvelopePublisher
-    token: str
+    authenticators: Mapping[str, Authenticator]
     max_payload_bytes: int
     counters: Counters
+    max_inflight: int = 256
+    decoders: Mapping[str, BodyDecoder] = field(default_factory=dict)
+    _inflight: int = 0
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(f"/webhooks/{route}", self._handler(route)) for route in self.registry.routes()]
 
     def _handler(self, route: str) -> Callable[[web.Request], Awaitable[web.Response]]:
         source = self.registry.by_route(route)
-        assert source is not None
+        auth = self.authenticators.get(route)
+        if source is None or auth is None:
+            raise ValueError(f"webhook route {route!r} has no source or no authenticator")
+        decode = self.decoders.get(route, json_body)
 
         async def handle(request: web.Request) -> web.Response:
-            return await self.receive(request, route, source)
+            if self._inflight >= self.max_inflight:
+                self.counters.inc("webhook_busy")
+                return web.json_response(
+                    {"error": "too many alerts in flight, retry later"},
+                    status=429,
+                    headers={"Retry-After": str(RETRY_AFTER_BUSY_S)},
+                )
+            self._inflight += 1
+            try:
+                return await self.receive(request, route, source, auth, decode)
+            finally:
+                self._inflight -= 1
 
         return handle
 
-    async def receive(self, request: web.Request, route: str, source: AlertSource) -> web.Response:
-        if not self._authorised(request.headers.get("Authorization", "")):
-            self.counters.inc("webhook_unauthorized")
-            log.warning("unauthenticated webhook call refused", extra={"route": route, "peer": request.remote})
-            return web.json_response(
-                {"error": "missing or invalid bearer token"},
-                status=401,
-                headers={"WWW-Authenticate": 'Bearer realm="warden-triage"'},
-            )
-        raw = b""
+    async def receive(
+        self, request: web.Request, route: str, source: AlertSource, auth: Authenticator, decode: BodyDecoder
+    ) -> web.Response:
+        if not auth.signs_body:  # a bearer token is checked before reading anything
+            refused = auth.verify(request.headers, b"")
+            if refused is not None:
+                return self._unauthorised(route, request, auth, refused)
         try:
             raw = await self._read_body(request)
-            alerts = self._normalise(source, raw)
         except Rejected as rejected:
-            evidence = rejected.evidence if rejected.evidence is not None else raw
-            return await self._reject(route, evidence, rejected.size or len(evidence), rejected)
+            if auth.signs_body:
+                # A signed body cannot be verified without reading all of it: answer, never store.
+                self.counters.inc(f"webhook_rejected_{rejected.status}")
+                return web.json_response(rejected.body(), status=rejected.status)
+            return await self._reject(route, rejected.evidence or b"", rejected.size or 0, rejected)
+        if auth.signs_body:
+            refused = auth.verify(request.headers, raw)
+            if refused is not None:
+                return self._unauthorised(route, request, auth, refused)
+        try:
+            alerts = self._normalise(source, decode, request.headers, raw)
+        except Rejected as rejected:
+            return await self._reject(route, raw, len(raw), rejected)
         envelopes = [alert_envelope(alert) for alert in alerts]
         oversize = next((e for e in envelopes if len(e.to_bytes()) > MAX_MESSAGE_BYTES), None)
         if oversize is not None:
-            return await self._reject(
-                route,
-                raw,
-                len(raw),
-                Rejected(
-                    413, f"normalised alert {oversize.subject} exceeds the {MAX_MESSAGE_BYTES}-byte bus message limit"
-                ),
+            reason = f"normalised alert {oversize.subject} exceeds the {MAX_MESSAGE_BYTES}-byte bus message limit"
+            return await self._reject(route, raw, len(raw), Rejected(413, reason))
+        return await self._publish_all(alerts, envelopes)
+
+    async def _publish_all(self, alerts: list[AlertReceived], envelopes: list[Envelope]) -> web.Response:
+        # Concurrent: one group of alerts costs one broker round trip, not one per alert. A partly
+        # published group is re-sent whole by the source; the derived ids make the repeats no-ops.
+        results = await asyncio.gather(*(self.publisher.publish(e) for e in envelopes), return_exceptions=True)
+        failed = [(e, r) for e, r in zip(envelopes, results, strict=True) if isinstance(r, BaseException)]
+        if failed:
+            envelope, error = failed[0]
+            log.error(
+                "could not publish %d of %d alerts: %s",
+                len(failed),
+                len(envelopes),
+                error,
+                extra={"correlationid": envelope.correlationid},
             )
-        accepted = []
-        for alert, envelope in zip(alerts, envelopes, strict=True):
-            try:
-                await self.publisher.publish(envelope)
-            except Exception:
-                log.exception(
-                    "could not publish alert %s", alert.alert_id, extra={"correlationid": envelope.correlationid}
-                )
-                self.counters.inc("webhook_unavailable")
-                return web.json_response({"error": "alert bus unavailable, retry later"}, status=503)
-            accepted.append({"alert_id": alert.alert_id, "message_id": envelope.id})
+            self.counters.inc("webhook_unavailable")
+            return web.json_response(
+                {"error": "alert bus unavailable, retry later"},
+                status=503,
+                headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
+            )
+        truncated = max((int(a.labels.get("truncated_alerts", "0")) for a in alerts), default=0)
+        if truncated:
+            self.counters.inc("webhook_truncated_alerts", truncated)
+            log.warning("the source dropped %d alerts of a group before sending (truncatedAlerts)", truncated)
+        accepted = [{"alert_id": a.alert_id, "message_id": e.id} for a, e in zip(alerts, envelopes, strict=True)]
         self.counters.inc("webhook_accepted", len(accepted))
         body: dict[str, Any] = dict(accepted[0]) if len(accepted) == 1 else {}
-        return web.json_response(body | {"accepted": accepted}, status=202)
+        body |= {"accepted": accepted} | ({"truncated_alerts": truncated} if truncated else {})
+        return web.json_response(body, status=202)
 
-    def _authorised(self, header: str) -> bool:
-        scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
-            return False
-        return hmac.compare_digest(presented.strip().encode(), self.token.encode())
+    def _unauthorised(self, route: str, request: web.Request, auth: Authenticator, reason: str) -> web.Response:
+        self.counters.inc("webhook_unauthorized")
+        log.warning("unauthenticated webhook call refused: %s", reason, extra={"route": route, "peer": request.remote})
+        return web.json_response({"error": f"unauthenticated: {reason}"}, status=401, headers=auth.challenge())
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self.max_payload_bytes
@@ -175,11 +200,13 @@ class WebhookGateway:
             raise Rejected(413, too_big, evidence=raw, size=len(raw))
         return raw
 
-    def _normalise(self, source: AlertSource, raw: bytes) -> list[AlertReceived]:
+    def _normalise(
+        self, source: AlertSource, decode: BodyDecoder, headers: Mapping[str, str], raw: bytes
+    ) -> list[AlertReceived]:
         try:
-            payload = parse_json(raw)
-        except ValueError as err:
-            raise Rejected(400, str(err)) from None
+            payload = decode(headers, raw)
+        except BodyError as err:
+            raise Rejected(400, str(err), err.field) from None
         try:
             alerts = source.normalise(payload)
         except NormalisationError as err:
@@ -193,11 +220,11 @@ class WebhookGateway:
         where = f"webhook /webhooks/{route}"
         log.warning("%s rejected (%s): %s", where, rejected.status, rejected.reason, extra={"field": rejected.field})
         letter_id = new_id()
-        field = f" (field {rejected.field})" if rejected.field else ""
+        field_note = f" (field {rejected.field})" if rejected.field else ""
         payload = DeadLettered(
             service=SERVICE,
             topic=ALERT_TOPIC,
-            reason=f"{where}: HTTP {rejected.status}: {rejected.reason}{field}",
+            reason=f"{where}: HTTP {rejected.status}: {rejected.reason}{field_note}",
             deliveries=1,
             original_text=raw[:DEADLETTER_TEXT_LIMIT].decode("utf-8", errors="replace"),
             original_size=size,

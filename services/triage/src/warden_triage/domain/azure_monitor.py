@@ -108,21 +108,45 @@ def _custom_properties(data: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
-def _context_labels(signal: str, context: Mapping[str, Any]) -> dict[str, str]:
+# alertContext keys worth a label per monitoring service (service health and resource health
+# nest theirs under `properties`); short structural values only, never free text.
+_CONTEXT_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "Activity Log": (("operationName", "operation_name"), ("category", "category"), ("eventSource", "event_source")),
+    "SmartDetector": (("DetectorName", "detector"), ("DetectedValue", "detected_value")),
+}
+_HEALTH_KEYS = (
+    ("incidentType", "incident_type"),
+    ("service", "impacted_service"),
+    ("trackingId", "tracking_id"),
+    ("currentHealthStatus", "current_health_status"),
+    ("previousHealthStatus", "previous_health_status"),
+    ("cause", "health_cause"),
+    ("stage", "stage"),
+)
+
+
+def _copy_labels(source: Mapping[str, Any], keys: tuple[tuple[str, str], ...], labels: dict[str, str]) -> None:
+    for key, label in keys:
+        value = source.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and len(str(value)) <= 256:
+            labels[label] = str(value)
+
+
+def _context_labels(signal: str, monitoring_service: str, context: Mapping[str, Any]) -> dict[str, str]:
     """Structural hints from alertContext that classification rules may match on."""
     labels: dict[str, str] = {}
-    if signal == "Metric":
-        condition = context.get("condition")
-        criteria = condition.get("allOf") if isinstance(condition, Mapping) else None
-        if isinstance(criteria, list) and criteria and isinstance(criteria[0], Mapping):
-            metric = criteria[0].get("metricName")
-            if isinstance(metric, str):
-                labels["metric_name"] = metric
-    elif signal == "Activity Log":
-        for key, label in (("operationName", "operation_name"), ("category", "category")):
-            value = context.get(key)
-            if isinstance(value, str):
-                labels[label] = value
+    condition_type = context.get("conditionType")
+    if isinstance(condition_type, str) and len(condition_type) <= 256:
+        labels["condition_type"] = condition_type  # e.g. DynamicThresholdCriteria, LogQueryCriteria
+    condition = context.get("condition")
+    criteria = condition.get("allOf") if isinstance(condition, Mapping) else None
+    if isinstance(criteria, list) and criteria and isinstance(criteria[0], Mapping):
+        _copy_labels(criteria[0], (("metricName", "metric_name"), ("alertSensitivity", "sensitivity")), labels)
+    _copy_labels(context, _CONTEXT_KEYS.get(signal, ()), labels)
+    _copy_labels(context, _CONTEXT_KEYS.get(monitoring_service, ()), labels)
+    properties = context.get("properties")
+    if monitoring_service in {"ServiceHealth", "Resource Health"} and isinstance(properties, Mapping):
+        _copy_labels(properties, _HEALTH_KEYS, labels)
     return labels
 
 
@@ -156,10 +180,11 @@ def normalise_azure_monitor(payload: Any) -> AlertReceived:
 
     resource_id = targets[0]
     service = props.get("service") or _resource_name(items[0] if items else resource_id)
-    labels = {**_context_labels(signal, context), **props}
     monitoring_service = essentials.get("monitoringService")
-    if isinstance(monitoring_service, str):
-        labels.setdefault("monitoring_service", monitoring_service)
+    monitoring = monitoring_service if isinstance(monitoring_service, str) else ""
+    labels = {**_context_labels(signal, monitoring, context), **props}
+    if monitoring:
+        labels.setdefault("monitoring_service", monitoring[:256])
     return AlertReceived(
         source_kind=SOURCE_KIND,
         alert_id=alert_id,

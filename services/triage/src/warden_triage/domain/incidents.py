@@ -4,6 +4,10 @@ State lives behind `IncidentStore`; each message is applied inside one store tra
 also records the message id and the resulting change, so a redelivery neither changes state twice
 nor loses the change event (the stored outcome is returned again and re-published with the same
 derived id, which the broker de-duplicates).
+
+Every alert ends in exactly one recorded place: attached to an incident, held as pending (its
+class waits for more evidence), suppressed (maintenance window), ignored as a duplicate of an
+attached firing, or recorded as an unmatched resolution. Nothing is dropped without a row.
 """
 
 from __future__ import annotations
@@ -12,86 +16,41 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Protocol
 
 from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity
 
+from warden_triage.domain.catalog import ServiceCatalog
 from warden_triage.domain.classification import Classifier
+from warden_triage.domain.correlation import AlertContext, Correlator, worth_announcing
+from warden_triage.domain.incident_model import (
+    AlertLink,
+    AlertStatus,
+    Incident,
+    IncidentStatus,
+    IncidentStore,
+    IncidentTransaction,
+    PendingAlert,
+    Processed,
+)
 from warden_triage.domain.sources import SourceRegistry
 
+__all__ = [
+    "AlertLink",
+    "AlertStatus",
+    "Incident",
+    "IncidentStatus",
+    "IncidentStore",
+    "IncidentTracker",
+    "IncidentTransaction",
+    "PendingAlert",
+    "Processed",
+    "new_incident_id",
+]
+
 log = logging.getLogger("warden.triage")
-
-
-class IncidentStatus(StrEnum):
-    OPEN = "open"
-    RESOLVED = "resolved"
-
-
-class AlertStatus(StrEnum):
-    FIRED = "Fired"
-    RESOLVED = "Resolved"
-
-
-@dataclass(frozen=True)
-class Incident:
-    id: str
-    fingerprint: str
-    incident_class: str
-    title: str
-    service: str | None
-    resource_id: str
-    environment: str
-    resource_group: str | None
-    severity: Severity
-    status: IncidentStatus
-    opened_at: datetime
-    updated_at: datetime
-    alert_count: int
-
-
-@dataclass(frozen=True)
-class AlertLink:
-    alert_id: str
-    incident_id: str
-    status: AlertStatus
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class Processed:
-    outcome: IncidentChanged | None
-
-
-class IncidentTransaction(Protocol):
-    async def processed(self, message_id: str) -> Processed | None: ...
-
-    async def mark_processed(self, message_id: str, outcome: IncidentChanged | None, at: datetime) -> None: ...
-
-    async def open_incident(self, fingerprint: str) -> Incident | None: ...
-
-    async def incident(self, incident_id: str) -> Incident | None: ...
-
-    async def save_incident(self, incident: Incident) -> None:
-        """Insert or replace by id."""
-
-    async def links_of_alert(self, alert_id: str) -> list[AlertLink]: ...
-
-    async def links_of_incident(self, incident_id: str) -> list[AlertLink]:
-        """In the order the alerts were attached."""
-
-    async def save_link(self, link: AlertLink) -> None:
-        """Insert or replace by (alert_id, incident_id)."""
-
-    async def record_unmatched(self, message_id: str, alert_id: str, status: AlertStatus, at: datetime) -> None: ...
-
-
-class IncidentStore(Protocol):
-    def transaction(self) -> AbstractAsyncContextManager[IncidentTransaction]:
-        """Commits on normal exit, rolls back on an exception."""
+ALERT_IDS_IN_EVENT = 100
 
 
 def new_incident_id() -> str:
@@ -115,12 +74,12 @@ class IncidentTracker:
         classifier: Classifier,
         sources: SourceRegistry,
         *,
+        correlator: Correlator | None = None,
         clock: Callable[[], datetime] = _utcnow,
         incident_ids: Callable[[], str] = new_incident_id,
     ) -> None:
         self._store = store
-        self._classifier = classifier
-        self._sources = sources
+        self._correlator = correlator or Correlator(ServiceCatalog(), classifier, sources)
         self._clock = clock
         self._incident_ids = incident_ids
         self._lock = asyncio.Lock()
@@ -133,41 +92,126 @@ class IncidentTracker:
                 return seen.outcome
             now = self._clock()
             if alert.status == AlertStatus.FIRED:
-                outcome = await self._fired(tx, alert, now)
+                outcome = await self._fired(tx, alert, message_id, now)
             else:
                 outcome = await self._resolved(tx, alert, message_id, now)
             await tx.mark_processed(message_id, outcome, now)
             return outcome
 
-    async def _fired(self, tx: IncidentTransaction, alert: AlertReceived, now: datetime) -> IncidentChanged | None:
-        fingerprint = self._sources.fingerprint(alert)
-        incident = await tx.open_incident(fingerprint)
-        if incident is None:
-            incident = self._new_incident(alert, fingerprint, now)
-            change = IncidentState.OPENED
-        else:
-            attached = [link for link in await tx.links_of_incident(incident.id) if link.alert_id == alert.alert_id]
-            if attached and attached[0].status == AlertStatus.FIRED:
-                log.info("duplicate firing of %s ignored", alert.alert_id, extra={"correlationid": incident.id})
-                return None
-            incident = replace(
-                incident,
-                alert_count=incident.alert_count + 1,
-                updated_at=now,
-                severity=_more_severe(incident.severity, alert.severity),
-            )
-            change = IncidentState.UPDATED
+    async def _fired(
+        self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, now: datetime
+    ) -> IncidentChanged | None:
+        ctx = self._correlator.context(alert)
+        window = self._correlator.catalog.maintenance_window(ctx.service, ctx.environment, now)
+        if window is not None:
+            await tx.record_unmatched(message_id, alert.alert_id, AlertStatus.FIRED, now, f"suppressed:{window.name}")
+            log.info("alert %s suppressed by maintenance window %s", alert.alert_id, window.name)
+            return None
+        if await self._already_firing(tx, alert.alert_id):
+            log.info("duplicate firing of %s ignored", alert.alert_id)
+            return None
+        incident = await tx.open_incident(ctx.key) or await self._related_incident(tx, ctx, now)
+        if incident is not None:
+            return await self._attach(tx, incident, alert, ctx, now)
+        if ctx.threshold is not None:
+            return await self._hold_or_open(tx, alert, message_id, ctx, now)
+        return await self._open(tx, [alert], ctx, now)
+
+    async def _already_firing(self, tx: IncidentTransaction, alert_id: str) -> bool:
+        for link in await tx.links_of_alert(alert_id):
+            if link.status == AlertStatus.FIRED:
+                incident = await tx.incident(link.incident_id)
+                if incident is not None and incident.status == IncidentStatus.OPEN:
+                    return True
+        return await tx.is_pending(alert_id)
+
+    async def _related_incident(self, tx: IncidentTransaction, ctx: AlertContext, now: datetime) -> Incident | None:
+        """An open incident on a service one dependency away, touched within the window: the
+        same outage seen from another service, so no competing incident is opened."""
+        related = self._correlator.related(ctx)
+        if not related:
+            return None
+        window = self._correlator.catalog.correlation.window
+        recent = [i for i in await tx.open_incidents_in(ctx.environment, related) if now - i.updated_at <= window]
+        return max(recent, key=lambda i: i.updated_at) if recent else None
+
+    async def _hold_or_open(
+        self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, ctx: AlertContext, now: datetime
+    ) -> IncidentChanged | None:
+        assert ctx.threshold is not None
+        await tx.add_pending(PendingAlert(ctx.key, alert.alert_id, message_id, now, alert))
+        pending = await tx.pending(ctx.key)
+        waited = now - min(p.received_at for p in pending)
+        if len(pending) < ctx.threshold.alerts and waited.total_seconds() < ctx.threshold.minutes * 60:
+            log.info("alert %s pending (%d of %d alerts)", alert.alert_id, len(pending), ctx.threshold.alerts)
+            return None
+        await tx.drop_pending(ctx.key)
+        return await self._open(tx, [p.alert for p in pending], ctx, now)
+
+    async def _open(
+        self, tx: IncidentTransaction, alerts: list[AlertReceived], ctx: AlertContext, now: datetime
+    ) -> IncidentChanged:
+        first = alerts[0]
+        target = ctx.service or first.resource_id
+        incident = Incident(
+            id=self._incident_ids(),
+            fingerprint=ctx.key,
+            incident_class=ctx.incident_class,
+            title=f"{first.rule} on {target}",
+            service=ctx.service,
+            resource_id=first.resource_id,
+            environment=ctx.environment,
+            resource_group=first.resource_group,
+            severity=min((a.severity for a in alerts), key=lambda s: s.value),
+            status=IncidentStatus.OPEN,
+            opened_at=now,
+            updated_at=now,
+            alert_count=len(alerts),
+            owner=ctx.entry.owner if ctx.entry else None,
+            commander_channel=ctx.entry.commander_channel if ctx.entry else None,
+            services=(ctx.service,) if ctx.service else (),
+        )
         await tx.save_incident(incident)
+        for alert in alerts:
+            await tx.save_link(AlertLink(alert.alert_id, incident.id, AlertStatus.FIRED, now))
+        return await self._changed(tx, incident, IncidentState.OPENED)
+
+    async def _attach(
+        self, tx: IncidentTransaction, incident: Incident, alert: AlertReceived, ctx: AlertContext, now: datetime
+    ) -> IncidentChanged | None:
+        services = incident.services
+        if ctx.service and ctx.service not in services:
+            services = (*services, ctx.service)
+        updated = replace(
+            incident,
+            alert_count=incident.alert_count + 1,
+            updated_at=now,
+            severity=_more_severe(incident.severity, alert.severity),
+            services=services,
+            root_service=self._correlator.root_of(set(services)) or incident.root_service,
+        )
+        await tx.save_incident(updated)
         await tx.save_link(AlertLink(alert.alert_id, incident.id, AlertStatus.FIRED, now))
-        return await self._changed(tx, incident, change)
+        material = (updated.severity, updated.services, updated.root_service) != (
+            incident.severity,
+            incident.services,
+            incident.root_service,
+        )
+        if not material and not worth_announcing(updated.alert_count):
+            return None
+        return await self._changed(tx, updated, IncidentState.UPDATED)
 
     async def _resolved(
         self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, now: datetime
     ) -> IncidentChanged | None:
+        if await tx.remove_pending(alert.alert_id):
+            log.info("pending alert %s resolved before its incident opened", alert.alert_id)
+            await tx.record_unmatched(message_id, alert.alert_id, AlertStatus.RESOLVED, now, "resolved-while-pending")
+            return None
         links = await tx.links_of_alert(alert.alert_id)
         if not links:
             log.warning("resolution of unknown alert %s recorded and ignored", alert.alert_id)
-            await tx.record_unmatched(message_id, alert.alert_id, AlertStatus.RESOLVED, now)
+            await tx.record_unmatched(message_id, alert.alert_id, AlertStatus.RESOLVED, now, "unknown-alert")
             return None
         outcome: IncidentChanged | None = None
         for link in links:
@@ -175,8 +219,7 @@ class IncidentTracker:
             if link.status == AlertStatus.RESOLVED or incident is None or incident.status != IncidentStatus.OPEN:
                 continue
             await tx.save_link(replace(link, status=AlertStatus.RESOLVED, updated_at=now))
-            remaining = [x for x in await tx.links_of_incident(incident.id) if x.status == AlertStatus.FIRED]
-            if remaining:
+            if await tx.count_firing(incident.id):
                 await tx.save_incident(replace(incident, updated_at=now))
                 continue
             incident = replace(incident, status=IncidentStatus.RESOLVED, updated_at=now)
@@ -184,27 +227,8 @@ class IncidentTracker:
             outcome = await self._changed(tx, incident, IncidentState.RESOLVED)
         return outcome
 
-    def _new_incident(self, alert: AlertReceived, fingerprint: str, now: datetime) -> Incident:
-        incident_class = self._classifier.classify(alert)
-        target = alert.service or alert.resource_id
-        return Incident(
-            id=self._incident_ids(),
-            fingerprint=fingerprint,
-            incident_class=incident_class.value,
-            title=f"{alert.rule} on {target}",
-            service=alert.service,
-            resource_id=alert.resource_id,
-            environment=alert.environment,
-            resource_group=alert.resource_group,
-            severity=alert.severity,
-            status=IncidentStatus.OPEN,
-            opened_at=now,
-            updated_at=now,
-            alert_count=1,
-        )
-
     async def _changed(self, tx: IncidentTransaction, incident: Incident, change: IncidentState) -> IncidentChanged:
-        links = await tx.links_of_incident(incident.id)
+        links = await tx.links_of_incident(incident.id, limit=ALERT_IDS_IN_EVENT)
         return IncidentChanged(
             incident_id=incident.id,
             change=change,
@@ -219,4 +243,8 @@ class IncidentTracker:
             alert_count=incident.alert_count,
             alert_ids=[link.alert_id for link in links],
             opened_at=incident.opened_at,
+            owner=incident.owner,
+            commander_channel=incident.commander_channel,
+            services=list(incident.services),
+            root_service=incident.root_service,
         )

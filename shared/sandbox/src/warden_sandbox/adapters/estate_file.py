@@ -20,7 +20,7 @@ from warden_sandbox.domain.service import Baseline, Deployment, ServiceState
 # last segment may not collide with a sub-resource of /v1/services/{name}. Patterns are anchored
 # because pydantic searches rather than full-matches.
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}(/[a-z0-9][a-z0-9-]{0,62})?$"
-RESERVED_SEGMENTS = {"deployments", "logs", "actions"}
+RESERVED_SEGMENTS = {"deployments", "logs", "actions", "dependencies"}
 VERSION_PATTERN = r"^v[0-9]+(\.[0-9]+){0,2}$"
 
 
@@ -50,6 +50,8 @@ class ServiceSpec(BaseModel):
     previous_version: str | None = Field(default=None, pattern=VERSION_PATTERN)
     replicas: int = Field(default=2, ge=1, le=10)
     dependencies: list[str] = Field(default_factory=list)
+    # The team paged for this service; defaults to the resource group's team.
+    owner: str | None = Field(default=None, min_length=1, max_length=100)
     cert_days_left: int = Field(default=180, gt=14)
     baseline: BaselineSpec = Field(default_factory=lambda: BaselineSpec())
 
@@ -106,6 +108,7 @@ def _state(spec: ServiceSpec, subscription: str, now: datetime) -> ServiceState:
         disk_pct=base.disk_pct,
         cert_days_left=float(spec.cert_days_left),
         dependencies=list(spec.dependencies),
+        owner=spec.owner or f"team-{spec.resource_group.removeprefix('rg-')}",
         deployments=history,
         baseline=base,
     )
@@ -118,7 +121,16 @@ def load_estate(path: Path | None, now: datetime) -> list[ServiceState]:
     source = str(path) if path else "estate.yaml (bundled)"
     try:
         text = path.read_text() if path else resources.files("warden_sandbox").joinpath("estate.yaml").read_text()
-        spec = EstateSpec.model_validate(yaml.safe_load(text))
-    except (OSError, yaml.YAMLError, ValidationError) as err:
+        raw = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError) as err:
+        raise EstateError(f"cannot load estate {source}: {err}") from err
+    return estate_from(raw, now, source=source)
+
+
+def estate_from(raw: object, now: datetime, *, source: str = "request") -> list[ServiceState]:
+    """Fresh states for an estate given as data (a reset request carries one)."""
+    try:
+        spec = EstateSpec.model_validate(raw)
+    except ValidationError as err:
         raise EstateError(f"cannot load estate {source}: {err}") from err
     return [_state(s, spec.subscription_id, now) for s in spec.services]

@@ -23,7 +23,9 @@ from typing import Any
 from aiohttp import web
 from warden_security.tokens import TokenRejected, TokenVerifier
 
+from warden_sandbox.adapters.estate_file import EstateError, estate_from
 from warden_sandbox.domain.errors import InvalidParams, UnknownAction, UnknownService
+from warden_sandbox.domain.service import ServiceState
 from warden_sandbox.domain.world import World
 
 log = logging.getLogger("warden_sandbox.http")
@@ -41,6 +43,9 @@ class ApiDeps:
     admin_secret: str | None
     # Awaited after every write and before answering: an acknowledged change is on disk.
     commit: Callable[[], Awaitable[None]]
+    # Replaces the estate (None: the configured one), resolving open alerts first; answers how
+    # many alerts it resolved.
+    reset: Callable[[list[ServiceState] | None, int], Awaitable[int]] | None = None
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -58,10 +63,12 @@ class SandboxApi:
         app.router.add_get("/v1/services", self.list_services)
         app.router.add_get(f"/v1/services/{_NAME}/deployments", self.deployments)
         app.router.add_get(f"/v1/services/{_NAME}/logs", self.logs)
+        app.router.add_get(f"/v1/services/{_NAME}/dependencies", self.dependencies)
         app.router.add_post(f"/v1/services/{_NAME}/actions/{{kind}}", self.action)
         app.router.add_get(f"/v1/services/{_NAME}", self.service)
         app.router.add_post("/v1/admin/faults", self.inject_fault)
         app.router.add_delete("/v1/admin/faults", self.clear_faults)
+        app.router.add_post("/v1/admin/reset", self.reset)
         return app
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -87,6 +94,9 @@ class SandboxApi:
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_LOG_LINES:
             return _error(422, f"limit must be an integer between 1 and {MAX_LOG_LINES}")
         return web.json_response({"lines": list(svc.logs)[-int(raw) :]})
+
+    async def dependencies(self, request: web.Request) -> web.Response:
+        return web.json_response(self.deps.world.neighbours(request.match_info["name"]))
 
     async def action(self, request: web.Request) -> web.Response:
         name, kind = request.match_info["name"], request.match_info["kind"]
@@ -156,6 +166,25 @@ class SandboxApi:
         await self.deps.commit()
         log.info("faults cleared", extra={"target": service, "cleared": cleared})
         return web.json_response({"service": service, "cleared": cleared})
+
+
+    async def reset(self, request: web.Request) -> web.Response:
+        """Start a fresh estate: the bundled one, or `{"estate": {...}}` in estate.yaml's shape."""
+        if not self._admin_ok(request):
+            return _error(403, "admin secret missing or wrong")
+        if self.deps.reset is None:
+            return _error(501, "this sandbox cannot be reset")
+        body = await _json_body(request)
+        seed = body.get("seed", 7)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            return _error(422, "seed must be an integer")
+        try:
+            services = estate_from(body["estate"], self.deps.clock()) if "estate" in body else None
+        except EstateError as err:
+            return _error(422, str(err))
+        resolved = await self.deps.reset(services, seed)
+        log.info("estate reset", extra={"services": list(self.deps.world.services), "resolved": resolved})
+        return web.json_response({"services": sorted(self.deps.world.services), "resolved_alerts": resolved})
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

@@ -63,6 +63,13 @@ def _memory(svc: ServiceState, rng: Random, at: str) -> bool:
 def _errors_and_latency(svc: ServiceState, rng: Random, at: str) -> None:
     bad = svc.fault("bad_deploy")
     base = svc.baseline
+    burst = svc.fault("error_burst")
+    if bad is None and burst is not None:
+        svc.error_rate = int(burst.params["percent"]) / 100 + rng.uniform(-0.01, 0.01)
+        svc.latency_ms = base.latency_ms * 2 * rng.uniform(0.9, 1.1)
+        if burst.ticks % SYMPTOM_EVERY == 1:
+            svc.log(at, "ERROR", "rejecting requests: too many concurrent client connections (max clients reached)")
+        return
     if bad is None:
         svc.error_rate = max(0.0, relax(svc.error_rate, base.error_rate, 0.1, 0.0008, rng))
         svc.latency_ms = max(1.0, relax(svc.latency_ms, base.latency_ms, 0.3, base.latency_ms * 0.05, rng))
@@ -131,7 +138,7 @@ def _certificate(svc: ServiceState, at: str) -> None:
 
 def fault_started(svc: ServiceState, fault: Fault, at: str) -> None:
     """Immediate effects of injecting a fault, before the first tick evolves it."""
-    if fault.kind == "bad_deploy":
+    if fault.kind in ("bad_deploy", "deploy"):
         svc.deploy(str(fault.params["version"]), at, "ci-pipeline")
         svc.log(at, "INFO", f"deployment {svc.version} rolled out by ci-pipeline (was {svc.previous_version})")
     elif fault.kind == "cert_expiring":

@@ -94,6 +94,21 @@ class Monitor:
             payload,
         )
 
+    def resolve_all(self, views: Iterable[dict[str, Any]], now: datetime) -> list[AlertTransition]:
+        """Close every open episode (the estate is being replaced), with the last view seen."""
+        by_name = {view["name"]: view for view in views}
+        transitions = []
+        for key, episode in list(self.open.items()):
+            view, rule = by_name.get(episode.service), self.rules.get(episode.rule)
+            del self.open[key]
+            if view is not None and rule is not None:
+                transitions.append(self._transition(rule, view, episode, "Resolved", iso(now)))
+        for transition in transitions:
+            self.history.append({k: v for k, v in asdict(transition).items() if k != "payload"})
+            if self.deliver:
+                self.outbox.append(transition.payload)
+        return transitions
+
     def next_pending(self) -> dict[str, Any] | None:
         return self.outbox[0] if self.outbox else None
 

@@ -54,6 +54,7 @@ class ServiceState:
     disk_pct: float = 35.0
     cert_days_left: float = 180.0
     restarts: int = 0
+    owner: str = ""
     faults: list[Fault] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
     deployments: list[Deployment] = field(default_factory=list)
@@ -98,6 +99,7 @@ class ServiceState:
             "cert_days_left": int(self.cert_days_left),
             "restarts": self.restarts,
             "dependencies": list(self.dependencies),
+            "owner": self.owner,
         }
 
     def to_dict(self) -> dict[str, Any]:

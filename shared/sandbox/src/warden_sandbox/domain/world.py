@@ -19,7 +19,16 @@ from warden_sandbox.domain.errors import InvalidParams, UnknownAction, UnknownSe
 from warden_sandbox.domain.service import Fault, ServiceState
 
 ACTION_KINDS = ("restart_service", "scale_service", "rollback_deployment", "renew_certificate")
-FAULT_KINDS = ("memory_leak", "bad_deploy", "queue_backlog", "crash_loop", "disk_pressure", "cert_expiring")
+FAULT_KINDS = (
+    "memory_leak",
+    "bad_deploy",
+    "queue_backlog",
+    "crash_loop",
+    "disk_pressure",
+    "cert_expiring",
+    "error_burst",
+    "deploy",
+)
 MEMORY_AFTER_RESTART = 35.0
 RENEWED_CERT_DAYS = 90.0
 MAX_LOG_TEXT = 4000
@@ -39,6 +48,13 @@ def _fault_specs(version: ParamSpec) -> dict[str, dict[str, ParamSpec]]:
         "crash_loop": {"cause": ParamSpec(type="str", choices=["bad_deploy", "config"], required=False)},
         "disk_pressure": {},
         "cert_expiring": {"days": ParamSpec(**optional_int, min=0, max=14)},
+        # A clean release: no symptom of its own (it may still hurt a dependency, see error_burst).
+        "deploy": {"version": version},
+        # Errors this service shows because another one misbehaves (a misleading symptom).
+        "error_burst": {
+            "percent": ParamSpec(**optional_int, min=5, max=90),
+            "caused_by": ParamSpec(type="str", required=False),
+        },
     }
 
 
@@ -83,6 +99,28 @@ class World:
         at = iso(now)
         for svc in self.services.values():
             advance(svc, self.rng, at)
+        self._end_bursts_whose_cause_is_fixed(at)
+
+    def _end_bursts_whose_cause_is_fixed(self, at: str) -> None:
+        for svc in self.services.values():
+            burst = svc.fault("error_burst")
+            cause = self.services.get(str(burst.params.get("caused_by", ""))) if burst else None
+            # The storm lasts as long as the causing service runs the version that started it.
+            if burst is not None and cause is not None and cause.version != burst.params.get("cause_version"):
+                svc.remove_fault("error_burst")
+                svc.log(at, "INFO", f"client error storm from {cause.name} stopped")
+
+    def neighbours(self, name: str) -> dict[str, list[dict[str, Any]]]:
+        """Health of what a service calls (dependencies) and of what calls it (dependents)."""
+        svc = self.get(name)
+        dependents = [s for s in self.services.values() if name in s.dependencies]
+        called = [self.services[d] for d in svc.dependencies if d in self.services]
+        return {"dependencies": [_summary(s) for s in called], "dependents": [_summary(s) for s in dependents]}
+
+    def reset(self, services: Iterable[ServiceState], *, seed: int) -> None:
+        """Replace the whole estate (a scenario's starting world); the tick counter keeps counting."""
+        self.services = {svc.name: svc for svc in services}
+        self.rng.seed(seed)
 
     # -- actions (the remediator's writes) -------------------------------------------------
 
@@ -180,10 +218,20 @@ class World:
             params.setdefault("cause", "bad_deploy" if svc.fault("bad_deploy") else "config")
         elif kind == "cert_expiring":
             params.setdefault("days", 5)
+        elif kind == "error_burst":
+            params.setdefault("percent", 20)
+            cause = params.get("caused_by")
+            if cause is not None and cause not in self.services:
+                raise InvalidParams([f"caused_by: {cause!r} is not a service of this estate"])
+            if cause is not None:
+                params["cause_version"] = self.services[cause].version
+        elif kind == "deploy" and params["version"] == svc.version:
+            raise InvalidParams([f"version: {svc.name} already runs {svc.version}"])
         at = iso(now)
-        svc.remove_fault(kind)
         fault = Fault(kind=kind, params=params, log_text=log_text, injected_at=at)
-        svc.faults.append(fault)
+        if kind != "deploy":  # a deploy is an event, not a lasting fault
+            svc.remove_fault(kind)
+            svc.faults.append(fault)
         fault_started(svc, fault, at)
         return fault
 
@@ -214,3 +262,10 @@ class World:
         rng.setstate((version, tuple(internal), gauss))
         services = [ServiceState.from_dict(s) for s in data["services"]]
         return cls(services, rng=rng, catalog=catalog, ticks=int(data["ticks"]))
+
+
+def _summary(svc: ServiceState) -> dict[str, Any]:
+    view = svc.view()
+    last = svc.deployments[-1].at if svc.deployments else None
+    keys = ("name", "environment", "healthy", "error_rate", "latency_ms", "version")
+    return {**{k: view[k] for k in keys}, "last_deployed_at": last}

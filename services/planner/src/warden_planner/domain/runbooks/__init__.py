@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
-from warden_planner.domain.runbooks import elevated_error_rate, handoff, memory_pressure
+from warden_planner.domain.runbooks import (
+    bad_deployment,
+    certificate_expiry,
+    crash_loop,
+    disk_pressure,
+    elevated_error_rate,
+    failed_health_checks,
+    handoff,
+    memory_pressure,
+    queue_backlog,
+    security_alert,
+)
 from warden_planner.domain.runbooks.base import Runbook, RunbookConfig, RunbookContext
 
-RUNBOOKS: tuple[Runbook, ...] = (memory_pressure.RUNBOOK, elevated_error_rate.RUNBOOK)
+# One runbook per triage class; `unknown` (and anything new) falls back to handoff.
+RUNBOOKS: tuple[Runbook, ...] = (
+    memory_pressure.RUNBOOK,
+    elevated_error_rate.RUNBOOK,
+    bad_deployment.RUNBOOK,
+    crash_loop.RUNBOOK,
+    failed_health_checks.RUNBOOK,
+    queue_backlog.RUNBOOK,
+    certificate_expiry.RUNBOOK,
+    disk_pressure.RUNBOOK,
+    security_alert.RUNBOOK,
+)
 FALLBACK: Runbook = handoff.RUNBOOK
 
 

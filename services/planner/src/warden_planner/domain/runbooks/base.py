@@ -29,6 +29,11 @@ class RunbookConfig:
     recent_deploy_window_min: int = 60
     log_lines: int = 20
     max_dependencies: int = 10
+    # Mirror the monitor's alert thresholds: below them the symptom is gone.
+    error_rate_threshold: float = 0.05
+    queue_threshold: int = 1000
+    cert_days_threshold: int = 14
+    disk_threshold_pct: float = 90.0
 
 
 @dataclass(frozen=True)

@@ -1,37 +1,35 @@
-"""elevated_error_rate@1: a fresh deployment is rolled back; otherwise look at the dependencies."""
+"""elevated_error_rate@2: roll back a fresh deploy; otherwise find the neighbour that causes it.
+
+Version 2 adds the upstream check: a service whose callers were just deployed (a cache flooded by
+a new client release) is a victim, not a culprit; it is handed off naming the caller instead of
+being restarted or rolled back.
+"""
 
 from __future__ import annotations
 
 from warden_planner.domain.findings import Candidate, Finding, note, rejected, supported
-from warden_planner.domain.observer import GET_DEPLOYMENTS, GET_LOGS, GET_SERVICE
-from warden_planner.domain.runbooks.base import (
-    CATALOG_DO_NOT_TOUCH,
-    CandidateSpec,
-    Runbook,
-    RunbookContext,
-    deployments_of,
-    minutes_since,
-    number,
-    previous_version,
-)
+from warden_planner.domain.observer import GET_DEPENDENCIES, GET_DEPLOYMENTS, GET_LOGS, GET_OWNER, GET_SERVICE
+from warden_planner.domain.runbooks.base import CATALOG_DO_NOT_TOUCH, CandidateSpec, Runbook, RunbookContext, number
+from warden_planner.domain.runbooks.common import check_deploys, hand_off, recently_deployed, recovered, unhealthy
 
 BAD_DEPLOY = "bad deployment"
 DEPENDENCY = "dependency failure"
+UPSTREAM = "a recently deployed caller overloads this service"
 DO_NOT_TOUCH = CATALOG_DO_NOT_TOUCH
 
 
 async def investigate(ctx: RunbookContext) -> Finding:
-    target, window = ctx.target, ctx.config.recent_deploy_window_min
+    cfg, target, window = ctx.config, ctx.target, ctx.config.recent_deploy_window_min
+    finding = Finding(runbook=RUNBOOK.ref, summary="", do_not_touch=DO_NOT_TOUCH)
     view = await ctx.tools.service(target)
     errors = number(view, "error_rate")
-    deployments = deployments_of(await ctx.tools.deployments(target))
-    finding = Finding(runbook=RUNBOOK.ref, summary="", do_not_touch=DO_NOT_TOUCH)
-    latest = deployments[-1] if deployments else None
-    age = minutes_since(latest.at, ctx.now) if latest and latest.at else None
-    previous = previous_version(view, deployments)
-    if latest and age is not None and age <= window and previous:
+    if errors < cfg.error_rate_threshold:
+        return recovered(ctx, finding, f"error rate {errors:.2%} (< {cfg.error_rate_threshold:.0%})")
+    deploy = await check_deploys(ctx, view, window)
+    if deploy.recent and deploy.previous and deploy.latest and deploy.age_min is not None:
+        when = f"{deploy.latest.version} deployed {deploy.age_min:.0f} min ago"
         finding.hypotheses += [
-            supported(BAD_DEPLOY, f"{latest.version} deployed {age:.0f} min ago, error rate {errors:.2%}"),
+            supported(BAD_DEPLOY, f"{when}, error rate {errors:.2%}"),
             rejected(
                 DEPENDENCY,
                 "the errors follow a deployment of this service inside the window; a "
@@ -42,65 +40,59 @@ async def investigate(ctx: RunbookContext) -> Finding:
             Candidate(
                 kind="rollback_deployment",
                 target=target,
-                params={"to_version": previous},
+                params={"to_version": deploy.previous},
                 confidence=0.85,
-                rationale=f"error rate {errors:.2%} since {latest.version}; return to {previous}",
+                rationale=f"error rate {errors:.2%} since {deploy.latest.version}; return to {deploy.previous}",
             )
         )
-        finding.summary = f"{target}: error rate {errors:.2%} after deploying {latest.version} {age:.0f} min ago"
+        finding.summary = (
+            f"{target}: error rate {errors:.2%} after deploying {deploy.latest.version} {deploy.age_min:.0f} min ago"
+        )
         finding.evidence = ctx.tools.items
         return finding
-    if latest and age is not None and age <= window:
-        finding.hypotheses.append(note(f"{latest.version} is recent but no previous version is known"))
+    if deploy.recent:
+        finding.hypotheses.append(note(f"{deploy.describe(window)} but no previous version is known"))
     else:
         finding.hypotheses.append(rejected(BAD_DEPLOY, f"no deployment in the last {window} min"))
-    await ctx.tools.logs(target, ctx.config.log_lines)
-    unhealthy = await _unhealthy_dependencies(ctx, view)
-    if unhealthy:
-        names = ", ".join(unhealthy)
-        finding.hypotheses.append(supported(DEPENDENCY, f"unhealthy: {names}"))
-        finding.handoff = (
-            f"{target}: error rate {errors:.2%}, no recent deployment; dependency {names} is "
-            "unhealthy and is the root-cause candidate"
-        )
+    await ctx.tools.logs(target, cfg.log_lines)
+    around = await ctx.tools.dependencies(target)
+    down = unhealthy(around.get("dependencies", [])[: cfg.max_dependencies], cfg.error_rate_threshold)
+    callers = recently_deployed(around.get("dependents", [])[: cfg.max_dependencies], ctx, window)
+    if callers:
+        finding.hypotheses.append(supported(UPSTREAM, f"deployed inside {window} min: {', '.join(callers)}"))
+    else:
+        finding.hypotheses.append(rejected(UPSTREAM, "no caller was deployed inside the window"))
+    if down:
+        finding.hypotheses.append(supported(DEPENDENCY, f"unhealthy: {', '.join(down)}"))
     else:
         finding.hypotheses.append(rejected(DEPENDENCY, "every dependency reports healthy"))
-        finding.handoff = (
-            f"{target}: error rate {errors:.2%} with no recent deployment and healthy "
-            "dependencies; cause unknown, a human must investigate"
-        )
-    finding.summary = finding.handoff
-    finding.evidence = ctx.tools.items
-    return finding
-
-
-async def _unhealthy_dependencies(ctx: RunbookContext, view: dict[str, object]) -> list[str]:
-    raw = view.get("dependencies")
-    names = [d for d in raw if isinstance(d, str) and d] if isinstance(raw, list) else []
-    unhealthy = []
-    for name in names[: ctx.config.max_dependencies]:
-        dependency = await ctx.tools.service(name)
-        if number(dependency, "healthy") < 1:
-            unhealthy.append(name)
-    return unhealthy
+    if callers:
+        cause = f"recently deployed caller {', '.join(callers)} is the root-cause candidate; {target} is not touched"
+    elif down:
+        cause = f"dependency {', '.join(down)} is unhealthy and is the root-cause candidate"
+    else:
+        cause = "healthy dependencies and no recent deployment; cause unknown, a human must investigate"
+    return await hand_off(ctx, finding, f"{target}: error rate {errors:.2%} with no recent deployment; {cause}")
 
 
 RUNBOOK = Runbook(
     name="elevated_error_rate",
-    version=1,
+    version=2,
     triggers=("elevated_error_rate",),
-    tools=(GET_SERVICE, GET_DEPLOYMENTS, GET_LOGS),
+    tools=(GET_SERVICE, GET_DEPLOYMENTS, GET_LOGS, GET_DEPENDENCIES, GET_OWNER),
     steps=(
-        "get_service(target): error_rate, version, previous_version, dependencies",
-        "get_deployments(target): did the latest deployment land within the window (60 min)?",
-        "no recent deployment: get_logs(target, 20) as evidence, get_service(dependency) for each dependency",
+        "get_service(target): error_rate, version, previous_version",
+        "stop with 'recovered' when error_rate < 5%",
+        "get_deployments(target): did the latest deployment land within the window (60 min)? -> rollback",
+        "otherwise get_logs(target, 20) and get_dependencies(target): unhealthy dependencies, callers deployed "
+        "inside the window",
     ),
-    hypotheses=(BAD_DEPLOY, DEPENDENCY),
+    hypotheses=(BAD_DEPLOY, DEPENDENCY, UPSTREAM),
     candidates=(
         CandidateSpec("rollback_deployment", "to_version = service previous_version, else the deploy history"),
     ),
     escalation=(
-        "no recent deployment: always hand off, naming any unhealthy dependency as root-cause candidate",
+        "no recent deployment: always hand off, naming a recently deployed caller or an unhealthy dependency",
         "a tool fails or answers without error_rate",
         "the rollback failed or was rolled back",
     ),

@@ -1,0 +1,184 @@
+// Container Apps: the long-running services as apps (scale 1..n, competing consumers on their
+// subscriptions), the executor as an event-triggered Container Apps Job woken by the doorbell
+// (sre.action.pending.v1/executor) through KEDA's Service Bus scaler with the executor identity.
+param location string
+param prefix string
+@description('[{ name, identityId, clientId, ingress }] one per long-running service')
+param services array
+param executorIdentityId string
+param executorClientId string
+param imagePrefix string
+param imageTag string
+@description('registry login server for the images; its AcrPull role is granted outside this template')
+param registryServer string = ''
+param serviceBusNamespace string
+param serviceBusFqdn string
+param cosmosEndpoint string
+param vaultUri string
+
+resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: 'log-${prefix}'
+  location: location
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+  }
+}
+
+resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
+  name: 'cae-${prefix}'
+  location: location
+  properties: {
+    appLogsConfiguration: {
+      destination: 'log-analytics'
+      logAnalyticsConfiguration: {
+        customerId: logs.properties.customerId
+        sharedKey: logs.listKeys().primarySharedKey
+      }
+    }
+  }
+}
+
+// The environment every service reads (warden_bus.settings.ServiceSettings and each app's Settings).
+var common = [
+  { name: 'WARDEN_BUS_BACKEND', value: 'servicebus' }
+  { name: 'WARDEN_SERVICEBUS_NAMESPACE', value: serviceBusFqdn }
+  { name: 'WARDEN_STATE_BACKEND', value: 'cosmos' }
+  { name: 'WARDEN_COSMOS_ENDPOINT', value: cosmosEndpoint }
+  { name: 'WARDEN_KEYVAULT_URL', value: vaultUri }
+  { name: 'WARDEN_DATA_DIR', value: '/tmp/warden' }
+  { name: 'WARDEN_NATS_CREDS', value: '/dev/null' } // required by the settings model, unused on Service Bus
+  { name: 'WARDEN_HTTP_HOST', value: '0.0.0.0' }
+  { name: 'WARDEN_HTTP_PORT', value: '8080' }
+]
+
+resource apps 'Microsoft.App/containerApps@2024-03-01' = [for s in services: {
+  name: 'ca-${prefix}-${s.name}'
+  location: location
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${s.identityId}': {}
+    }
+  }
+  properties: {
+    environmentId: environment.id
+    configuration: {
+      ingress: s.ingress ? {
+        external: true
+        targetPort: 8080
+        transport: 'http'
+      } : null
+      registries: empty(registryServer) ? [] : [
+        {
+          server: registryServer
+          identity: s.identityId
+        }
+      ]
+    }
+    template: {
+      containers: [
+        {
+          name: s.name
+          image: '${imagePrefix}${s.name}:${imageTag}'
+          env: concat(common, [
+            { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: s.clientId }
+            { name: 'AZURE_CLIENT_ID', value: s.clientId }
+          ])
+          resources: {
+            cpu: json('0.5')
+            memory: '1Gi'
+          }
+          probes: [
+            {
+              type: 'Liveness'
+              httpGet: {
+                path: '/healthz'
+                port: 8080
+              }
+              periodSeconds: 15
+            }
+          ]
+        }
+      ]
+      scale: {
+        minReplicas: 1
+        maxReplicas: 3
+      }
+    }
+  }
+}]
+
+resource executor 'Microsoft.App/jobs@2024-03-01' = {
+  name: 'job-${prefix}-executor'
+  location: location
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${executorIdentityId}': {}
+    }
+  }
+  properties: {
+    environmentId: environment.id
+    configuration: {
+      triggerType: 'Event'
+      replicaTimeout: 1800
+      replicaRetryLimit: 1
+      eventTriggerConfig: {
+        parallelism: 1
+        replicaCompletionCount: 1
+        scale: {
+          minExecutions: 0
+          maxExecutions: 1
+          pollingInterval: 10
+          rules: [
+            {
+              name: 'doorbell'
+              type: 'azure-servicebus'
+              metadata: {
+                namespace: serviceBusNamespace
+                topicName: 'sre.action.pending.v1'
+                subscriptionName: 'executor'
+                messageCount: '1'
+              }
+              identity: executorIdentityId
+            }
+          ]
+        }
+      }
+      registries: empty(registryServer) ? [] : [
+        {
+          server: registryServer
+          identity: executorIdentityId
+        }
+      ]
+    }
+    template: {
+      containers: [
+        {
+          name: 'executor'
+          image: '${imagePrefix}executor:${imageTag}'
+          // Job-style hosting: recover, elevate (PIM), drain the approved actions, release, exit.
+          command: [
+            'python'
+            '-m'
+            'warden_executor'
+            '--drain-once'
+          ]
+          env: concat(common, [
+            { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: executorClientId }
+            { name: 'AZURE_CLIENT_ID', value: executorClientId }
+          ])
+          resources: {
+            cpu: json('0.5')
+            memory: '1Gi'
+          }
+        }
+      ]
+    }
+  }
+}
+
+output webhookUrl string = 'https://${apps[0].properties.configuration.ingress.fqdn}'

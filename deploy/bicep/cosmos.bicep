@@ -1,0 +1,76 @@
+// Cosmos DB (NoSQL, serverless) for service state. Keys are disabled: each service reaches only its
+// own container through Cosmos DB data-plane RBAC. Containers are partitioned by incident (`/pk`
+// holds the incident id), so one incident's records share a partition and can be changed in one
+// transactional batch; writes use ETag optimistic concurrency.
+param location string
+param accountName string
+@description('[{ name, principalId }] one container per stateful service')
+param containers array
+
+resource account 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
+  name: accountName
+  location: location
+  kind: 'GlobalDocumentDB'
+  properties: {
+    databaseAccountOfferType: 'Standard'
+    disableLocalAuth: true
+    minimalTlsVersion: 'Tls12'
+    consistencyPolicy: {
+      defaultConsistencyLevel: 'Session'
+    }
+    locations: [
+      {
+        locationName: location
+        failoverPriority: 0
+        isZoneRedundant: false
+      }
+    ]
+    capabilities: [
+      {
+        name: 'EnableServerless'
+      }
+    ]
+  }
+}
+
+resource database 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases@2024-05-15' = {
+  parent: account
+  name: 'warden'
+  properties: {
+    resource: {
+      id: 'warden'
+    }
+  }
+}
+
+resource stores 'Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers@2024-05-15' = [for c in containers: {
+  parent: database
+  name: c.name
+  properties: {
+    resource: {
+      id: c.name
+      partitionKey: {
+        paths: [
+          '/pk'
+        ]
+        kind: 'Hash'
+      }
+    }
+  }
+}]
+
+// Cosmos DB Built-in Data Contributor, scoped to the one container.
+resource dataRoles 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = [for (c, i) in containers: {
+  parent: account
+  name: guid(account.id, c.name, c.principalId)
+  dependsOn: [
+    stores[i]
+  ]
+  properties: {
+    roleDefinitionId: '${account.id}/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002'
+    principalId: c.principalId
+    scope: '${account.id}/dbs/warden/colls/${c.name}'
+  }
+}]
+
+output endpoint string = account.properties.documentEndpoint

@@ -1,0 +1,115 @@
+// Warden on Azure: one resource group, managed identities only (no keys or connection strings).
+//   az deployment group create -g <rg> -f deploy/bicep/main.bicep -p prefix=warden imagePrefix=<acr>/warden-
+// Walkthrough: docs/azure.md. Topics and subscriptions come from topology.json, which is generated
+// from the topology table (python -m warden_bus.azure_servicebus.provisioning --write).
+targetScope = 'resourceGroup'
+
+@minLength(3)
+@maxLength(10)
+@description('short lower-case name prefix for every resource')
+param prefix string = 'warden'
+param location string = resourceGroup().location
+@description('image reference up to the service name, e.g. myacr.azurecr.io/warden-')
+param imagePrefix string
+param imageTag string = 'latest'
+param registryServer string = ''
+@description('object ids of existing Entra principals (alert source app, operators group, SIEM app); empty skips')
+param externalPrincipals object = {
+  ingest: ''
+  operator: ''
+  siem: ''
+}
+
+var topology = loadJsonContent('topology.json')
+var suffix = take(uniqueString(resourceGroup().id), 8)
+var idx = {
+  triage: indexOf(topology.identities, 'triage')
+  planner: indexOf(topology.identities, 'planner')
+  policy: indexOf(topology.identities, 'policy')
+  executor: indexOf(topology.identities, 'executor')
+  audit: indexOf(topology.identities, 'audit')
+  scheduler: indexOf(topology.identities, 'scheduler')
+}
+
+module identities 'identities.bicep' = {
+  name: 'identities'
+  params: {
+    location: location
+    prefix: prefix
+    names: topology.identities
+  }
+}
+
+module servicebus 'servicebus.bicep' = {
+  name: 'servicebus'
+  params: {
+    location: location
+    namespaceName: 'sb-${prefix}-${suffix}'
+    principalIds: identities.outputs.principalIds
+    externalPrincipals: externalPrincipals
+  }
+}
+
+module cosmos 'cosmos.bicep' = {
+  name: 'cosmos'
+  params: {
+    location: location
+    accountName: 'cosmos-${prefix}-${suffix}'
+    containers: [
+      { name: 'triage', principalId: identities.outputs.principalIds[idx.triage] }
+      { name: 'executor', principalId: identities.outputs.principalIds[idx.executor] }
+      { name: 'policy', principalId: identities.outputs.principalIds[idx.policy] }
+    ]
+  }
+}
+
+module keyvault 'keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    location: location
+    vaultName: 'kv-${prefix}-${suffix}'
+    policyPrincipalId: identities.outputs.principalIds[idx.policy]
+    auditPrincipalId: identities.outputs.principalIds[idx.audit]
+    executorPrincipalId: identities.outputs.principalIds[idx.executor]
+  }
+}
+
+// Written and owned with the audit service: the immutable (time-based retention, protected
+// append writes) audit container and the audit identity's access to it.
+module auditStorage 'audit-storage.bicep' = {
+  name: 'audit-storage'
+  params: {
+    location: location
+    prefix: prefix
+    auditPrincipalId: identities.outputs.principalIds[idx.audit]
+  }
+}
+
+module apps 'containerapps.bicep' = {
+  name: 'containerapps'
+  params: {
+    location: location
+    prefix: prefix
+    services: [
+      { name: 'triage', identityId: identities.outputs.ids[idx.triage], clientId: identities.outputs.clientIds[idx.triage], ingress: true }
+      { name: 'planner', identityId: identities.outputs.ids[idx.planner], clientId: identities.outputs.clientIds[idx.planner], ingress: false }
+      { name: 'policy', identityId: identities.outputs.ids[idx.policy], clientId: identities.outputs.clientIds[idx.policy], ingress: false }
+      { name: 'audit', identityId: identities.outputs.ids[idx.audit], clientId: identities.outputs.clientIds[idx.audit], ingress: false }
+      { name: 'scheduler', identityId: identities.outputs.ids[idx.scheduler], clientId: identities.outputs.clientIds[idx.scheduler], ingress: false }
+    ]
+    executorIdentityId: identities.outputs.ids[idx.executor]
+    executorClientId: identities.outputs.clientIds[idx.executor]
+    imagePrefix: imagePrefix
+    imageTag: imageTag
+    registryServer: registryServer
+    serviceBusNamespace: servicebus.outputs.namespaceName
+    serviceBusFqdn: servicebus.outputs.fullyQualifiedNamespace
+    cosmosEndpoint: cosmos.outputs.endpoint
+    vaultUri: keyvault.outputs.vaultUri
+  }
+}
+
+output webhookUrl string = apps.outputs.webhookUrl
+output serviceBusNamespace string = servicebus.outputs.fullyQualifiedNamespace
+output pimEligibleScopes array = servicebus.outputs.eligibleScopes
+output executorPrincipalId string = identities.outputs.principalIds[idx.executor]

@@ -1,0 +1,3 @@
+from warden_console.app import main
+
+main()

@@ -1,0 +1,73 @@
+"""Approval requests as received from the bus, in SQLite so a restarted console still lists them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from warden_console.domain.approvals import ApprovalView
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    approval_id TEXT PRIMARY KEY,
+    correlationid TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_seq INTEGER NOT NULL
+)
+"""
+
+
+class SqliteInbox:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(_SCHEMA)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("inbox not open")
+        return self._db
+
+    async def add(self, request: Mapping[str, Any], correlationid: str) -> bool:
+        async with self._lock:
+            db = self._conn()
+            (seq,) = db.execute("SELECT COALESCE(MAX(received_seq), 0) + 1 FROM requests").fetchone()
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?)",
+                (
+                    str(request["approval_id"]),
+                    correlationid,
+                    str(request["expires_at"]),
+                    json.dumps(dict(request), default=str),
+                    seq,
+                ),
+            )
+            return cursor.rowcount == 1
+
+    async def get(self, approval_id: str) -> ApprovalView | None:
+        row = self._conn().execute(
+            "SELECT body, correlationid FROM requests WHERE approval_id = ?", (approval_id,)
+        ).fetchone()
+        return ApprovalView(json.loads(row[0]), row[1]) if row else None
+
+    async def recent(self, limit: int = 200) -> list[ApprovalView]:
+        rows = self._conn().execute(
+            "SELECT body, correlationid FROM requests ORDER BY received_seq DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [ApprovalView(json.loads(body), corr) for body, corr in rows]

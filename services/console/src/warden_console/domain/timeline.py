@@ -1,0 +1,114 @@
+"""An incident's story for a human, from its audit records (the system of record).
+
+Records are the audit log's JSON records (`seq`, `type`, `recorded_at`, `correlationid`,
+`envelope`); anything unknown is shown by its type rather than dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from warden_console.domain.approvals import Outcome, outcome_from_decision
+
+Record = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    at: str
+    actor: str
+    text: str
+    kind: str
+
+
+def _data(record: Record) -> Mapping[str, Any]:
+    envelope = record.get("envelope") or {}
+    data = envelope.get("data") if isinstance(envelope, Mapping) else None
+    return data if isinstance(data, Mapping) else {}
+
+
+def _plan(d: Mapping[str, Any]) -> str:
+    actions = ", ".join(f"{a.get('kind')} on {a.get('target')}" for a in d.get("actions", []))
+    return f"{d.get('runbook')}: {d.get('summary')} — proposes {actions or 'nothing'}"
+
+
+def _decision(d: Mapping[str, Any]) -> str:
+    reasons = "; ".join(d.get("reasons", []))
+    outcome = str(d.get("outcome", "")).upper()
+    return f"{d.get('kind')} tier {d.get('tier')} ({d.get('run_mode')}) → {outcome}: {reasons}"
+
+
+_DESCRIBE: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
+    "sre.alert.received.v1": ("alert", lambda d: f"{d.get('status')} “{d.get('rule')}” ({d.get('severity')})"),
+    "sre.incident.changed.v1": (
+        "triage",
+        lambda d: f"incident {d.get('change')}: {d.get('incident_class')} ({d.get('alert_count')} alert(s))",
+    ),
+    "sre.plan.proposed.v1": ("planner", _plan),
+    "sre.policy.decided.v1": ("policy", _decision),
+    "sre.approval.requested.v1": (
+        "policy",
+        lambda d: f"approval requested for {d.get('action', {}).get('kind')} (tier {d.get('tier')})",
+    ),
+    "sre.approval.decided.v1": (
+        "approver",
+        lambda d: f"{d.get('decision')} via {d.get('channel')}" + (f": {d['reason']}" if d.get("reason") else ""),
+    ),
+    "sre.action.reported.v1": (
+        "executor",
+        lambda d: f"{d.get('kind')} on {d.get('target')}: {str(d.get('status', '')).upper()} {d.get('detail', '')}",
+    ),
+    "sre.elevation.changed.v1": ("elevation", lambda d: f"{d.get('state')} for {d.get('principal')}"),
+    "sre.escalation.raised.v1": ("escalation", lambda d: f"{d.get('priority')}: {d.get('reason')}"),
+    "sre.control.changed.v1": ("operator", lambda d: f"{d.get('kind')} = {d.get('value')} by {d.get('changed_by')}"),
+}
+
+
+def entry(record: Record) -> Entry:
+    kind = str(record.get("type", ""))
+    actor, describe = _DESCRIBE.get(kind, (kind.split(".")[1] if kind.count(".") > 1 else "other", lambda d: kind))
+    try:
+        text = describe(_data(record)).strip()
+    except (AttributeError, TypeError):
+        text = kind  # a record written by a newer producer: show it, do not fail the page
+    return Entry(int(record.get("seq", 0)), str(record.get("recorded_at", "")), actor, text, kind)
+
+
+def timeline(records: Iterable[Record]) -> list[Entry]:
+    return [entry(r) for r in sorted(records, key=lambda r: int(r.get("seq", 0)))]
+
+
+def outcomes(records: Iterable[Record]) -> dict[str, Outcome]:
+    """Approval id → its final outcome, from policy's decisions."""
+    found: dict[str, Outcome] = {}
+    for record in records:
+        if record.get("type") != "sre.policy.decided.v1":
+            continue
+        data = _data(record)
+        outcome = outcome_from_decision(data)
+        if outcome and data.get("approval_id"):
+            found[str(data["approval_id"])] = outcome
+    return found
+
+
+def incident_status(records: Iterable[Record]) -> str:
+    """Where the incident stands, in one word an approver understands at a glance."""
+    status = "open"
+    for record in sorted(records, key=lambda r: int(r.get("seq", 0))):
+        kind, data = record.get("type"), _data(record)
+        if kind == "sre.incident.changed.v1" and data.get("change") == "resolved":
+            return "resolved"
+        if kind == "sre.approval.requested.v1":
+            status = "awaiting approval"
+        elif kind == "sre.policy.decided.v1" and data.get("outcome") in {"denied", "expired", "handoff", "refused"}:
+            status = str(data["outcome"])
+        elif kind == "sre.action.reported.v1":
+            status = {"started": "executing", "succeeded": "executed", "verified": "verified"}.get(
+                str(data.get("status")), str(data.get("status"))
+            )
+        elif kind == "sre.escalation.raised.v1":
+            status = "escalated"
+    return status

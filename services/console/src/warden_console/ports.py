@@ -1,0 +1,47 @@
+"""Ports the console's use cases depend on; adapters implement them, `app.py` wires them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from warden_console.domain.approvals import ApprovalView
+from warden_console.domain.roles import Principal
+
+Record = Mapping[str, Any]
+
+
+class Directory(Protocol):
+    """The people who may sign in, their groups and role (the local user file in the embedded mode)."""
+
+    def authenticate(self, name: str, password: str) -> Principal | None: ...
+
+    def lookup(self, name: str) -> Principal | None: ...
+
+
+class AuditTrail(Protocol):
+    """Read access to the audit log: the history approvers see and link to."""
+
+    async def incident_records(self, incident_id: str) -> Sequence[Record]: ...
+
+    async def decisions(self) -> Sequence[Record]:
+        """Every `sre.policy.decided.v1` and `sre.approval.decided.v1` record, in seq order."""
+        ...
+
+
+class ApprovalInbox(Protocol):
+    """Approval requests received from the bus, kept across restarts."""
+
+    async def add(self, request: Mapping[str, Any], correlationid: str) -> bool:
+        """Store a request; False when it was already known (redelivery)."""
+        ...
+
+    async def get(self, approval_id: str) -> ApprovalView | None: ...
+
+    async def recent(self, limit: int = 200) -> list[ApprovalView]: ...
+
+
+class IdentityIssuer(Protocol):
+    """Mints the short-lived token that proves to policy which human decided (see docs/approvers.md)."""
+
+    def token_for(self, who: Principal, approval_id: str, action_hash: str, channel: str) -> str: ...

@@ -1,0 +1,1 @@
+"""HTTP side of the console: pages, the polling API, sign-in, Teams and Slack endpoints."""

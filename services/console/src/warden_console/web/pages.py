@@ -1,0 +1,164 @@
+"""The console's pages: pending approvals, an incident with its approvals, decisions, history."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from warden_contracts.events import ApprovalDecision
+
+from warden_console.desk import ApproverDesk, DecisionRefused
+from warden_console.domain.approvals import ApprovalView
+from warden_console.domain.roles import Principal, Role
+from warden_console.domain.timeline import incident_status, timeline
+from warden_console.ports import AuditTrail
+from warden_console.web.render import card_preview, page
+from warden_console.web.sessions import principal
+
+DESK_KEY: web.AppKey[ApproverDesk] = web.AppKey("desk", ApproverDesk)
+AUDIT_KEY: web.AppKey[AuditTrail] = web.AppKey("audit", AuditTrail)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def signed_in(request: web.Request, role: Role = Role.VIEWER) -> Principal:
+    who = principal(request)
+    if who is None:
+        raise web.HTTPFound(f"/login?next={request.path_qs}" if request.method == "GET" else "/login")
+    if who.role < role:
+        raise web.HTTPForbidden(text=f"{who.name} is a {who.role.label}; this needs {role.label}")
+    return who
+
+
+def summary(view: ApprovalView, desk: ApproverDesk) -> dict[str, Any]:
+    """What the live list needs: small, and free of tokens or anything secret."""
+    now = desk.now()
+    action = view.action
+    return {
+        "approval_id": view.approval_id,
+        "incident_id": view.incident_id,
+        "state": view.state(now),
+        "seconds_left": view.seconds_left(now),
+        "expires_at": view.expires_at.isoformat(),
+        "kind": action.get("kind"),
+        "target": action.get("target"),
+        "environment": view.request.get("environment"),
+        "tier": view.request.get("tier"),
+        "summary": view.request.get("summary"),
+        "approvals_required": view.approvals_required,
+        "decided_by": list(view.outcome.by) if view.outcome else [],
+        "url": f"/incidents/{view.incident_id}#approval-{view.approval_id}",
+    }
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/approvals")
+
+
+async def approvals_page(request: web.Request) -> web.StreamResponse:
+    signed_in(request)
+    desk = request.app[DESK_KEY]
+    pending = [summary(v, desk) for v in await desk.pending()]
+    return page(request, "approvals.html", pending=pending)
+
+
+async def approvals_api(request: web.Request) -> web.StreamResponse:
+    if principal(request) is None:
+        raise web.HTTPUnauthorized(text="sign in first")
+    desk = request.app[DESK_KEY]
+    return web.json_response({"pending": [summary(v, desk) for v in await desk.pending()]})
+
+
+async def incident_page(request: web.Request) -> web.StreamResponse:
+    signed_in(request)
+    desk, audit = request.app[DESK_KEY], request.app[AUDIT_KEY]
+    incident_id = request.match_info["incident_id"]
+    records = await audit.incident_records(incident_id)
+    views = [v for v in await desk.approvals(1000) if v.incident_id == incident_id]
+    if not records and not views:
+        raise web.HTTPNotFound(text=f"no incident {incident_id}")
+    now = desk.now()
+    approvals = [
+        {
+            **summary(v, desk),
+            "request": v.request,
+            "card": card_preview(v.request.get("adaptive_card")),
+            "pending": v.is_pending(now),
+            "outcome": v.outcome,
+        }
+        for v in views
+    ]
+    return page(
+        request,
+        "incident.html",
+        incident_id=incident_id,
+        status=incident_status(records),
+        entries=timeline(records),
+        approvals=approvals,
+        message=request.query.get("message", ""),
+    )
+
+
+async def incident_api(request: web.Request) -> web.StreamResponse:
+    if principal(request) is None:
+        raise web.HTTPUnauthorized(text="sign in first")
+    desk, audit = request.app[DESK_KEY], request.app[AUDIT_KEY]
+    incident_id = request.match_info["incident_id"]
+    records = await audit.incident_records(incident_id)
+    views = [v for v in await desk.approvals(1000) if v.incident_id == incident_id]
+    return web.json_response(
+        {
+            "status": incident_status(records),
+            "approvals": [summary(v, desk) for v in views],
+            "entries": [dataclasses.asdict(e) for e in timeline(records)],
+        }
+    )
+
+
+async def decide(request: web.Request) -> web.StreamResponse:
+    who = signed_in(request)
+    form = await request.post()
+    desk = request.app[DESK_KEY]
+    approval_id = request.match_info["approval_id"]
+    try:
+        decision = ApprovalDecision(str(form.get("decision", "")))
+    except ValueError:
+        raise web.HTTPBadRequest(text="decision must be approve or deny") from None
+    view = await desk.approval(approval_id)
+    if view is None:
+        raise web.HTTPNotFound(text=f"no approval request {approval_id}")
+    try:
+        sent = await desk.decide(who, approval_id, decision, str(form.get("reason", "")).strip(), "console")
+    except DecisionRefused as refused:
+        return page(request, "refused.html", http_status=403, reason=str(refused), incident_id=view.incident_id)
+    message = f"{sent.decision.value} sent as {who.name}; policy verifies it"
+    raise web.HTTPSeeOther(f"/incidents/{view.incident_id}?message={message}#approval-{approval_id}")
+
+
+async def incident_audit(request: web.Request) -> web.StreamResponse:
+    signed_in(request)
+    records = await request.app[AUDIT_KEY].incident_records(request.match_info["incident_id"])
+    return web.json_response({"records": list(records)})
+
+
+async def history_page(request: web.Request) -> web.StreamResponse:
+    signed_in(request)
+    desk = request.app[DESK_KEY]
+    now = desk.now()
+    rows = [summary(v, desk) | {"outcome": v.outcome} for v in await desk.approvals(500) if not v.is_pending(now)]
+    return page(request, "history.html", rows=rows)
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/", home),
+        web.get("/approvals", approvals_page),
+        web.get("/api/approvals", approvals_api),
+        web.get("/incidents/{incident_id}", incident_page),
+        web.get("/incidents/{incident_id}/audit.json", incident_audit),
+        web.get("/api/incidents/{incident_id}", incident_api),
+        web.post("/approvals/{approval_id}/decision", decide),
+        web.get("/history", history_page),
+    ]

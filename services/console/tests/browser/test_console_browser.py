@@ -1,0 +1,119 @@
+"""The console in Debian's Chromium through Playwright: a person signs in, watches a request appear
+live, approves it and sees the incident move on; a viewer cannot approve; an expired request cannot
+be approved. The first test runs on the whole embedded stack (`warden up`'s launcher)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+from warden_bus.testing import EmbeddedBroker
+from warden_cli.launcher import EmbeddedStack, StackOptions
+from warden_cli.layout import Layout
+from warden_cli.operations import inject_fault
+from warden_console.testing import approval_request, start_console, write_test_users
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(__file__).resolve().parents[4] / "docs" / "img" / "console.png"
+LONG = 90_000  # ms: the whole pipeline under a loaded 2-core machine
+
+
+@pytest.fixture
+async def chromium() -> AsyncIterator[Browser]:
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian Chromium is not installed at /usr/bin/chromium")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+async def sign_in(page: Page, base: str, user: str) -> None:
+    await page.goto(f"{base}/login")
+    await page.get_by_label("User").fill(user)
+    await page.get_by_label("Password").fill(f"{user}-password")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name=re.compile("Pending approvals"))).to_be_visible()
+
+
+@pytest.mark.e2e
+async def test_approver_sees_request_live_approves_and_the_incident_moves_on(
+    chromium: Browser, tmp_path: Path
+) -> None:
+    layout = Layout(tmp_path / "stack")
+    write_test_users(layout.keys / "console-users.yaml")
+    stack = EmbeddedStack(layout, StackOptions(tick_s=0.5))
+    await stack.start()
+    try:
+        page = await chromium.new_page(viewport={"width": 1280, "height": 900})
+        await sign_in(page, stack.console_url, "alice")
+        await expect(page.locator("#empty")).to_be_visible()
+
+        await inject_fault(layout, "payments-api", "bad_deploy", version="v3.2.0")
+        row = page.locator("#pending tbody tr").first
+        await expect(row).to_contain_text("rollback_deployment", timeout=LONG)  # arrives without a reload
+        await expect(row.locator(".countdown")).to_have_text(re.compile(r"^\d+:\d\d$"))
+
+        await row.get_by_role("link", name="rollback_deployment").click()
+        await expect(page.get_by_text("Rollback plan")).to_be_visible()
+        await expect(page.locator("#incident-status")).to_have_text("awaiting approval", timeout=LONG)
+        await page.get_by_label("Reason").fill("bad deploy, roll back")
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+        await page.get_by_role("button", name="Approve").click()
+        await expect(page.locator(".notice")).to_contain_text("approve sent as alice")
+        await expect(page.locator("[data-role=approval-state]")).to_have_text("approved", timeout=LONG)
+        await expect(page.locator("#incident-status")).to_have_text(re.compile("verified|resolved"), timeout=LONG)
+        await expect(page.locator("#timeline")).to_contain_text("rollback_deployment on payments-api: VERIFIED")
+    finally:
+        await stack.stop()
+
+
+async def test_viewer_cannot_approve_and_expired_requests_cannot_be_approved(
+    chromium: Browser, broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    console = await start_console(broker, tmp_path / "data")
+    try:
+        for request in (
+            approval_request("appr-viewer", "inc-viewer"),
+            approval_request("appr-expiring", "inc-expiring", expires_in=timedelta(seconds=4)),
+        ):
+            await broker.publish_raw("sre.approval.requested.v1", request.to_bytes(), request.id, identity="policy")
+
+        viewer = await chromium.new_page()
+        await sign_in(viewer, console.url, "carol")
+        await expect(viewer.locator("#pending tbody tr")).to_have_count(2, timeout=30_000)
+        await viewer.goto(f"{console.url}/incidents/inc-viewer")
+        await expect(viewer.locator("[data-role=read-only]")).to_be_visible()
+        await expect(viewer.get_by_role("button", name="Approve")).to_have_count(0)
+        forced = await viewer.request.post(
+            f"{console.url}/approvals/appr-viewer/decision",
+            form={"decision": "approve", "csrf": await viewer.locator("input[name=csrf]").first.input_value()},
+            headers={"Origin": console.url},
+        )
+        assert forced.status == 403 and "viewer" in await forced.text()
+
+        approver = await chromium.new_page()
+        await sign_in(approver, console.url, "alice")
+        await approver.goto(f"{console.url}/incidents/inc-expiring")
+        await expect(approver.get_by_role("button", name="Approve")).to_be_visible()
+        await expect(approver.locator(".countdown")).to_have_text("expired", timeout=30_000)
+        await approver.get_by_role("button", name="Approve").click()
+        await expect(approver.locator("#refusal")).to_contain_text("expired")
+        assert await broker.read_all("sre.approval.decided.v1") == []
+    finally:
+        await console.runtime.stop()

@@ -1,0 +1,83 @@
+"""Slack through slack_sdk's SignatureVerifier (v0 HMAC, 5-minute window) and the Web API double."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import aiohttp
+import pytest
+from warden_bus.testing import EmbeddedBroker
+from warden_console.testing import approval_request, wait_for
+from warden_console.testing_chat import SLACK_SECRET, slack_request
+
+DECIDED = "sre.approval.decided.v1"
+
+
+async def _request(broker: EmbeddedBroker, chat_doubles, approval_id: str = "appr-s") -> None:
+    env = approval_request(approval_id, f"inc-{approval_id}")
+    await broker.publish_raw("sre.approval.requested.v1", env.to_bytes(), env.id, identity="policy")
+    await wait_for(lambda: _called(chat_doubles, "chat.postMessage"))
+
+
+async def _called(chat_doubles, method: str) -> bool:
+    return any(m == method for m, _ in chat_doubles.slack_calls)
+
+
+async def _send(console, body: bytes, headers: dict[str, str]) -> int:
+    async with aiohttp.ClientSession() as http, http.post(
+        console.url + "/api/slack/actions", data=body, headers=headers
+    ) as resp:
+        return resp.status
+
+
+async def test_message_has_buttons_and_a_signed_press_publishes_the_decision(
+    broker: EmbeddedBroker, chat_console, chat_doubles
+) -> None:
+    await _request(broker, chat_doubles)
+    _, posted = chat_doubles.slack_calls[0]
+    assert posted["channel"] == "C0OPS"
+    blocks = posted["blocks"] if isinstance(posted["blocks"], list) else json.loads(posted["blocks"])
+    buttons = [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert buttons == ["approve", "deny"]
+
+    assert await _send(chat_console, *slack_request(SLACK_SECRET, "appr-s", "approve", "U_ALICE")) == 200
+    decided = await broker.read_all(DECIDED)
+    assert len(decided) == 1 and decided[0].data["channel"] == "slack"
+    claims = chat_console.verifier.verify(decided[0].data["identity_token"])
+    assert claims["sub"] == "alice" and claims["amr"] == ["slack"] and claims["idp_sub"] == "U_ALICE"
+    await wait_for(lambda: _called(chat_doubles, "chat.update"))
+    update = next(body for m, body in chat_doubles.slack_calls if m == "chat.update")
+    assert update["ts"] == "1700000000.000100" and "alice" in str(update["blocks"])
+
+
+@pytest.mark.parametrize(
+    ("case", "secret", "age_s"),
+    [
+        ("expired (outside the 5-minute window)", SLACK_SECRET, 6 * 60),
+        ("wrong signature (another app's secret)", "another-apps-secret", 0),
+    ],
+)
+async def test_invalid_slack_requests_are_refused(
+    broker: EmbeddedBroker, chat_console, chat_doubles, case: str, secret: str, age_s: int
+) -> None:
+    await _request(broker, chat_doubles)
+    body, headers = slack_request(secret, "appr-s", "approve", "U_ALICE", timestamp=int(time.time()) - age_s)
+    assert await _send(chat_console, body, headers) == 401, case
+    tampered_body, headers = slack_request(SLACK_SECRET, "appr-s", "approve", "U_ALICE")
+    assert await _send(chat_console, tampered_body.replace(b"approve", b"deny"), headers) == 401
+    assert await broker.read_all(DECIDED) == []
+
+
+async def test_replayed_press_and_a_viewer_change_nothing(broker: EmbeddedBroker, chat_console, chat_doubles) -> None:
+    await _request(broker, chat_doubles)
+    assert await _send(chat_console, *slack_request(SLACK_SECRET, "appr-s", "approve", "U_CAROL")) == 200
+    assert await broker.read_all(DECIDED) == []
+    await wait_for(lambda: _called(chat_doubles, "chat.postEphemeral"))
+    note = next(body for m, body in chat_doubles.slack_calls if m == "chat.postEphemeral")
+    assert "viewer" in note["text"]
+
+    body, headers = slack_request(SLACK_SECRET, "appr-s", "approve", "U_ALICE")
+    assert await _send(chat_console, body, headers) == 200
+    assert await _send(chat_console, body, headers) == 409
+    assert len(await broker.read_all(DECIDED)) == 1

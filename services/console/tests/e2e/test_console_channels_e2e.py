@@ -1,0 +1,139 @@
+"""Every approver channel drives a Review incident to completion on the embedded stack (`warden up`'s
+launcher, the console as its own process): the web console, the CLI, a Teams invoke and a Slack
+action each approve a rollback that the executor then carries out and verifies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from warden_audit.reader import read_records
+from warden_cli.launcher import EmbeddedStack, StackOptions
+from warden_cli.layout import Layout
+from warden_cli.operations import approval_requests, inject_fault
+from warden_cli.timeline import incidents_from
+from warden_console.testing import Browser, write_test_users
+from warden_console.testing_chat import (
+    SLACK_SECRET,
+    TEAMS_APP_ID,
+    ChatDoubles,
+    card_invoke,
+    chat_settings,
+    slack_request,
+)
+
+pytestmark = pytest.mark.e2e
+
+# channel -> the service whose bad deployment it approves the rollback of (all Review: error-rate plan).
+CHANNELS = {"console": "payments-api", "cli": "web-frontend", "teams": "orders-worker", "slack": "checkout-api"}
+TIMEOUT = 120.0
+
+
+def _console_env(doubles: ChatDoubles) -> dict[str, str]:
+    return {
+        f"WARDEN_{k.upper()}": json.dumps(v) if isinstance(v, dict) else str(v)
+        for k, v in chat_settings(doubles).items()
+    }
+
+
+async def _wait(what: str, check: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if found := check():
+            return found
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"no {what} within {TIMEOUT:.0f}s")
+
+
+def _pending_for(layout: Layout, service: str) -> dict[str, Any] | None:
+    for entry in approval_requests(layout).values():
+        if entry["state"] == "pending" and entry["request"]["action"]["target"] == service:
+            return dict(entry["request"])
+    return None
+
+
+def _fixed(layout: Layout, service: str) -> bool:
+    views = [v for v in incidents_from(read_records(layout.audit_dir)).values() if v.service == service]
+    return any(
+        v.state == "resolved" and any(r["kind"] == "rollback_deployment" for r in v.reports("verified")) for v in views
+    )
+
+
+async def _via_console(stack: EmbeddedStack, approval_id: str, _: ChatDoubles) -> None:
+    alice = Browser(stack.console_url)
+    try:
+        await alice.sign_in("alice")
+        status, page = await alice.post(f"/approvals/{approval_id}/decision", {"decision": "approve", "reason": "e2e"})
+        assert status == 200 and "approve sent as alice" in page, page
+    finally:
+        await alice.close()
+
+
+async def _via_cli(stack: EmbeddedStack, approval_id: str, _: ChatDoubles) -> None:
+    cmd = [sys.executable, "-m", "warden_cli", "approvals", "approve", approval_id, "--as", "alice"]
+    done = await asyncio.to_thread(
+        subprocess.run, [*cmd, "--data-dir", str(stack.layout.root)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def _via_teams(stack: EmbeddedStack, approval_id: str, doubles: ChatDoubles) -> None:
+    activity = card_invoke(doubles.service_url, approval_id, "approve", "aad-alice", reason="e2e")
+    token = doubles.bot_token(TEAMS_APP_ID, doubles.service_url)
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{stack.console_url}/api/teams/messages", json=activity, headers={"Authorization": f"Bearer {token}"}
+    ) as resp:
+        answer = await resp.json()
+    assert answer["statusCode"] == 200, answer
+
+
+async def _via_slack(stack: EmbeddedStack, approval_id: str, _: ChatDoubles) -> None:
+    body, headers = slack_request(SLACK_SECRET, approval_id, "approve", "U_ALICE")
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{stack.console_url}/api/slack/actions", data=body, headers=headers
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+
+
+DECIDE: dict[str, Callable[[EmbeddedStack, str, ChatDoubles], Awaitable[None]]] = {
+    "console": _via_console,
+    "cli": _via_cli,
+    "teams": _via_teams,
+    "slack": _via_slack,
+}
+
+
+async def test_each_channel_approves_a_review_incident_to_completion(tmp_path: Path) -> None:
+    doubles = await ChatDoubles().start()
+    layout = Layout(tmp_path / "stack")
+    write_test_users(layout.keys / "console-users.yaml")
+    stack = EmbeddedStack(layout, StackOptions(tick_s=0.5, extra_env={"console": _console_env(doubles)}))
+    await stack.start()
+    try:
+        for service in CHANNELS.values():
+            await inject_fault(layout, service, "bad_deploy", version="v9.9.9")
+        for channel, service in CHANNELS.items():
+            request = await _wait(f"approval request for {service}", lambda s=service: _pending_for(layout, s))
+            await DECIDE[channel](stack, request["approval_id"], doubles)
+        for channel, service in CHANNELS.items():
+            await _wait(f"verified rollback of {service} approved via {channel}", lambda s=service: _fixed(layout, s))
+        approved = {
+            d["approval_id"]: d
+            for r in read_records(layout.audit_dir)
+            if r["type"] == "sre.approval.decided.v1"
+            for d in [r["envelope"]["data"]]
+        }
+        assert sorted(d["channel"] for d in approved.values()) == sorted(CHANNELS)
+        assert any(p["conversation"] == "19:ops@thread.tacv2" for p in doubles.posted)  # Teams card was posted
+        assert any(m == "chat.postMessage" for m, _ in doubles.slack_calls)  # and the Slack message
+    finally:
+        await stack.stop()
+        await doubles.stop()

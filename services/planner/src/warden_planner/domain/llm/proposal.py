@@ -1,0 +1,96 @@
+"""The structured answer the model must end with, and every check it must pass before use."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from warden_contracts.catalog import Catalog
+
+from warden_planner.domain.findings import Candidate
+
+FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+class HypothesisOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    statement: str = Field(min_length=1, max_length=300)
+    verdict: Literal["supported", "rejected"]
+    why: str = Field(min_length=1, max_length=500)
+
+
+class ActionOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    target: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    rationale: str = Field(min_length=1, max_length=500)
+    confidence: float = Field(ge=0, le=1)
+    evidence_refs: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ProposalOut(BaseModel):
+    """The final answer: a runbook followed, hypotheses weighed, ranked actions or a handoff."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runbook: str
+    summary: str = Field(min_length=1, max_length=600)
+    hypotheses: list[HypothesisOut] = Field(default_factory=list, max_length=10)
+    actions: list[ActionOut] = Field(default_factory=list, max_length=5)
+    handoff: str | None = Field(default=None, max_length=600)
+
+
+class ProposalInvalid(Exception):
+    """The answer is not usable; the message goes back to the model as feedback for a retry."""
+
+
+def parse_proposal(content: str) -> ProposalOut:
+    text = content.strip()
+    fenced = FENCE.match(text)
+    if fenced:
+        text = fenced.group(1)
+    try:
+        return ProposalOut.model_validate(json.loads(text))
+    except json.JSONDecodeError as err:
+        raise ProposalInvalid(f"the final answer is not JSON ({err.msg} at {err.pos})") from None
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:6])
+        raise ProposalInvalid(f"the final answer does not match the schema: {problems}") from None
+
+
+def check_proposal(
+    proposal: ProposalOut,
+    *,
+    target: str,
+    runbooks: set[str],
+    catalog: Catalog,
+    known_refs: set[str],
+) -> list[Candidate]:
+    """Candidates from a proposal that passes every rule; otherwise ProposalInvalid naming each problem."""
+    problems: list[str] = []
+    if proposal.runbook not in runbooks:
+        problems.append(f"runbook {proposal.runbook!r} is not one of {sorted(runbooks)}")
+    if not proposal.actions and not proposal.handoff:
+        problems.append("propose at least one action or set handoff with the reason")
+    for action in proposal.actions:
+        if action.target != target:
+            problems.append(f"{action.kind}: target {action.target!r} is not the incident's service {target!r}")
+        problems += [f"{action.kind}: {p}" for p in catalog.check(action.kind, action.target, action.params)]
+        unknown = [r for r in action.evidence_refs if r not in known_refs]
+        if unknown:
+            problems.append(f"{action.kind}: evidence_refs {unknown} were never returned by a tool")
+    if problems:
+        raise ProposalInvalid("; ".join(problems))
+    return [
+        Candidate(kind=a.kind, target=a.target, params=a.params, rationale=a.rationale, confidence=a.confidence)
+        for a in proposal.actions
+    ]
+
+
+def schema_text() -> str:
+    return json.dumps(ProposalOut.model_json_schema(), separators=(",", ":"))

@@ -1,0 +1,80 @@
+"""failed_health_checks@1: roll back a fresh deploy, restart a memory-starved service, else hand off."""
+
+from __future__ import annotations
+
+from warden_planner.domain.findings import Candidate, Finding, rejected, supported
+from warden_planner.domain.observer import GET_DEPENDENCIES, GET_DEPLOYMENTS, GET_LOGS, GET_OWNER, GET_SERVICE
+from warden_planner.domain.runbooks.base import CATALOG_DO_NOT_TOUCH, CandidateSpec, Runbook, RunbookContext, number
+from warden_planner.domain.runbooks.common import (
+    BAD_DEPLOY,
+    check_deploys,
+    hand_off,
+    propose_rollback,
+    recovered,
+    unhealthy,
+)
+
+MEMORY = "memory exhaustion makes the probe time out"
+DEPENDENCY = "a dependency the readiness probe checks is down"
+
+
+async def investigate(ctx: RunbookContext) -> Finding:
+    cfg = ctx.config
+    finding = Finding(runbook=RUNBOOK.ref, summary="", do_not_touch=CATALOG_DO_NOT_TOUCH)
+    view = await ctx.tools.service(ctx.target)
+    healthy, memory = number(view, "healthy"), number(view, "memory_pct")
+    if healthy >= 1:
+        return recovered(ctx, finding, "passes its health checks")
+    deploy = await check_deploys(ctx, view, cfg.recent_deploy_window_min)
+    await ctx.tools.logs(ctx.target, cfg.log_lines)
+    if propose_rollback(ctx, finding, deploy, "failing health checks"):
+        finding.evidence = ctx.tools.items
+        return finding
+    finding.hypotheses.append(rejected(BAD_DEPLOY, deploy.describe(cfg.recent_deploy_window_min)))
+    if memory >= cfg.memory_threshold_pct:
+        finding.hypotheses.append(supported(MEMORY, f"memory {memory:.0f}%"))
+        finding.candidates.append(
+            Candidate(
+                kind="restart_service",
+                target=ctx.target,
+                params={},
+                confidence=0.7,
+                rationale=f"unhealthy with memory at {memory:.0f}%: fresh processes pass the probe",
+            )
+        )
+        finding.summary = f"{ctx.target}: failing health checks with memory {memory:.0f}%"
+        finding.evidence = ctx.tools.items
+        return finding
+    finding.hypotheses.append(rejected(MEMORY, f"memory {memory:.0f}% is below {cfg.memory_threshold_pct:.0f}%"))
+    around = await ctx.tools.dependencies(ctx.target)
+    down = unhealthy(around.get("dependencies", []), cfg.error_rate_threshold)
+    if down:
+        finding.hypotheses.append(supported(DEPENDENCY, f"unhealthy: {', '.join(down)}"))
+        why = f"dependency {', '.join(down)} is down"
+        return await hand_off(ctx, finding, f"{ctx.target}: failing health checks; {why}")
+    finding.hypotheses.append(rejected(DEPENDENCY, "every dependency is healthy"))
+    why = "no recent deploy, memory or dependency cause"
+    return await hand_off(ctx, finding, f"{ctx.target}: failing health checks with {why}")
+
+
+RUNBOOK = Runbook(
+    name="failed_health_checks",
+    version=1,
+    triggers=("failed_health_checks",),
+    tools=(GET_SERVICE, GET_DEPLOYMENTS, GET_LOGS, GET_DEPENDENCIES, GET_OWNER),
+    steps=(
+        "get_service(target): healthy, memory_pct, version",
+        "stop with 'recovered' when healthy",
+        "get_deployments(target): a deployment inside the window (60 min) -> rollback",
+        "memory_pct >= 80% -> restart",
+        "get_dependencies(target): an unhealthy dependency -> hand off naming it",
+    ),
+    hypotheses=(BAD_DEPLOY, MEMORY, DEPENDENCY),
+    candidates=(
+        CandidateSpec("rollback_deployment", "to_version = previous_version, else the deploy history"),
+        CandidateSpec("restart_service", "no parameters; only when memory_pct >= the memory threshold"),
+    ),
+    escalation=("no recent deploy and memory normal", "a dependency is unhealthy", "the action failed"),
+    do_not_touch=CATALOG_DO_NOT_TOUCH,
+    investigate=investigate,
+)

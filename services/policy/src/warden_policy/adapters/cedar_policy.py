@@ -1,0 +1,151 @@
+"""Cedar evaluation of the gate's questions (cedarpy). Policies and schema are read once and
+validated against each other; a policy that does not validate stops the service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+
+from warden_policy.domain.evaluation import (
+    AGENT,
+    PolicyError,
+    PolicyEvaluator,
+    PolicyInfo,
+    Principal,
+    Question,
+    Rule,
+    Verdict,
+)
+
+NAMESPACE = "Warden"
+SCHEMA_FILE = "schema.cedarschema"
+
+
+def _read_policy_dir(policy_dir: Path | None) -> tuple[str, str, str]:
+    """(origin, schema text, all policies) from a directory, or the files shipped in the package."""
+    if policy_dir is not None:
+        schema_path = policy_dir / SCHEMA_FILE
+        if not schema_path.is_file():
+            raise PolicyError(f"policy schema missing: {schema_path}")
+        files = sorted(policy_dir.glob("*.cedar"))
+        texts = [p.read_text() for p in files]
+        return str(policy_dir), schema_path.read_text(), "\n".join(texts)
+    shipped = resources.files("warden_policy").joinpath("cedar")
+    names = sorted(p.name for p in shipped.iterdir() if p.name.endswith(".cedar"))
+    texts = [shipped.joinpath(n).read_text() for n in names]
+    return "warden_policy/cedar", shipped.joinpath(SCHEMA_FILE).read_text(), "\n".join(texts)
+
+
+def _rules_by_policy_id(policies: str) -> dict[str, Rule]:
+    parsed = json.loads(cedarpy.policies_to_json_str(policies))
+    rules: dict[str, Rule] = {}
+    for policy_id, policy in parsed.get("staticPolicies", {}).items():
+        notes = policy.get("annotations") or {}
+        if not notes.get("id") or not notes.get("reason"):
+            raise PolicyError(f"every policy needs @id and @reason annotations ({policy_id} has {sorted(notes)})")
+        outcome = notes.get("outcome", "refuse")
+        if outcome not in ("refuse", "handoff"):
+            raise PolicyError(f"policy {notes['id']}: @outcome must be refuse or handoff, not {outcome!r}")
+        rules[policy_id] = Rule(notes["id"], notes["reason"], outcome)
+    ids = [r.id for r in rules.values()]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise PolicyError(f"policy ids must be unique: {duplicates}")
+    return rules
+
+
+def _uid(kind: str, name: str) -> dict[str, str]:
+    return {"type": f"{NAMESPACE}::{kind}", "id": name}
+
+
+def _fact(value: Any) -> Any:
+    if isinstance(value, Principal):
+        return {"__entity": _uid(value.type, value.id)}
+    if isinstance(value, set | frozenset | list | tuple):
+        return [_fact(v) for v in sorted(value, key=str)]
+    return value
+
+
+def _entities(question: Question) -> list[dict[str, Any]]:
+    target = question.target
+    principal = question.principal
+    return [
+        {
+            "uid": _uid("Target", target.name),
+            "attrs": {"environment": target.environment, "resource_group": target.resource_group},
+            "parents": [],
+        },
+        {
+            "uid": _uid(principal.type, principal.id),
+            "attrs": {},
+            "parents": [_uid("Group", g) for g in sorted(principal.groups)] if principal.type != AGENT else [],
+        },
+    ]
+
+
+class CedarPolicy(PolicyEvaluator):
+    def __init__(self, policy_dir: Path | None = None) -> None:
+        self.origin, schema_text, policies = _read_policy_dir(policy_dir)
+        try:
+            self._schema = cedarpy.Schema.from_str(schema_text)
+            validation = cedarpy.validate_policies(policies, schema_text)
+            self._rules = _rules_by_policy_id(policies)
+            self._policies = cedarpy.PolicySet.from_str(policies)
+        except ValueError as err:
+            raise PolicyError(f"invalid Cedar policy in {self.origin}: {err}") from err
+        if not validation.validation_passed:
+            problems = "; ".join(str(e) for e in validation.errors)
+            raise PolicyError(f"Cedar policy in {self.origin} does not validate against its schema: {problems}")
+        if not self._rules:
+            raise PolicyError(f"no Cedar policies in {self.origin}")
+
+    def info(self) -> PolicyInfo:
+        return PolicyInfo(self.origin, len(self._rules), sorted(r.id for r in self._rules.values()))
+
+    def evaluate(self, questions: Sequence[Question]) -> list[Verdict]:
+        # Questions about the same target with the same attributes share one batch; a batch has
+        # one entity set, so questions that disagree about an entity are evaluated apart.
+        verdicts: dict[int, Verdict] = {}
+        batches: dict[str, list[int]] = {}
+        for index, question in enumerate(questions):
+            target = json.dumps(_entities(question)[0], sort_keys=True)
+            batches.setdefault(target, []).append(index)
+        for indexes in batches.values():
+            batch = [questions[i] for i in indexes]
+            verdicts.update(zip(indexes, self._evaluate_batch(batch), strict=True))
+        return [verdicts[i] for i in range(len(questions))]
+
+    def _evaluate_batch(self, questions: list[Question]) -> list[Verdict]:
+        entities: dict[str, dict[str, Any]] = {}
+        for question in questions:
+            principal = _entities(question)[1]
+            key = json.dumps(principal["uid"], sort_keys=True)
+            if key in entities and entities[key] != principal:
+                # Same person named with different groups in one batch (never with a single question).
+                return [v for q in questions for v in self._evaluate_batch([q])]
+            entities[key] = principal
+        entities["target"] = _entities(questions[0])[0]
+        try:
+            results = cedarpy.is_authorized_batch(
+                [self._request(q) for q in questions], self._policies, list(entities.values()), self._schema
+            )
+        except (ValueError, TypeError) as err:  # facts that do not match the schema: deny, loudly
+            return [Verdict(False, (), (f"request rejected: {err}",)) for _ in questions]
+        return [self._verdict(r) for r in results]
+
+    def _request(self, question: Question) -> dict[str, Any]:
+        return {
+            "principal": _uid(question.principal.type, question.principal.id),
+            "action": _uid("Action", question.action),
+            "resource": _uid("Target", question.target.name),
+            "context": {k: _fact(v) for k, v in question.facts.items()},
+        }
+
+    def _verdict(self, result: cedarpy.AuthzResult) -> Verdict:
+        rules = tuple(self._rules[p] for p in result.diagnostics.reasons if p in self._rules)
+        return Verdict(result.allowed, rules, tuple(result.diagnostics.errors))

@@ -1,0 +1,54 @@
+"""Who may approve an action and how many approvals release it, both asked of the policy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from warden_policy.domain.evaluation import (
+    AGENT,
+    APPROVE,
+    APPROVER,
+    RELEASE_WITH_APPROVALS,
+    PolicyEvaluator,
+    Principal,
+    Question,
+    TargetRef,
+)
+
+# No policy may demand more approvers than this; beyond it the action is not approvable at all.
+MAX_APPROVALS = 5
+
+
+class ApproverRules:
+    def __init__(self, policy: PolicyEvaluator) -> None:
+        self._policy = policy
+
+    def may_approve(
+        self, approver: str, groups: Iterable[str], *, target: TargetRef, tier: int, kind: str, chain: Iterable[str]
+    ) -> tuple[bool, list[str]]:
+        facts = {"tier": tier, "kind": kind, "proposal_chain": {Principal(APPROVER, name) for name in chain}}
+        (verdict,) = self._policy.evaluate(
+            [Question(APPROVE, Principal(APPROVER, approver, frozenset(groups)), target, facts)]
+        )
+        return verdict.safe_allowed, verdict.reasons()
+
+    def approvals_required(self, *, target: TargetRef, tier: int, kind: str) -> int | None:
+        """The smallest number of distinct approvals the policy accepts; None if no number does."""
+        questions = [
+            Question(
+                RELEASE_WITH_APPROVALS,
+                Principal(AGENT, "warden-policy"),
+                target,
+                {"tier": tier, "kind": kind, "approvals": n},
+            )
+            for n in range(1, MAX_APPROVALS + 1)
+        ]
+        verdicts = self._policy.evaluate(questions)
+        return next((n for n, v in enumerate(verdicts, 1) if v.safe_allowed), None)
+
+    def enough(self, count: int, *, target: TargetRef, tier: int, kind: str) -> bool:
+        facts = {"tier": tier, "kind": kind, "approvals": count}
+        (verdict,) = self._policy.evaluate(
+            [Question(RELEASE_WITH_APPROVALS, Principal(AGENT, "warden-policy"), target, facts)]
+        )
+        return verdict.safe_allowed

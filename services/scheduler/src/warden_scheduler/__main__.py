@@ -1,0 +1,3 @@
+from warden_scheduler.app import main
+
+main()

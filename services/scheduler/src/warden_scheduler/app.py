@@ -1,0 +1,96 @@
+"""Composition root of the scheduler: settings, task file, store, the tick loop, the runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import Field
+from warden_bus.nats_bus import NatsBus
+from warden_bus.port import Bus
+from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
+from warden_bus.settings import ServiceSettings
+
+from warden_scheduler.adapters.sqlite_store import SqliteScheduleStore
+from warden_scheduler.adapters.task_file import load_tasks
+from warden_scheduler.domain.runner import Clock, Scheduler
+from warden_scheduler.handlers import DuePublisher, register
+
+SERVICE = "scheduler"
+log = logging.getLogger("warden.scheduler")
+
+
+class Settings(ServiceSettings):
+    scheduler_tasks_file: Path | None = None  # default: the packaged tasks.yaml
+    scheduler_tick_s: float = Field(5.0, gt=0, le=60)
+    # A run the planner never reports frees its task after this long.
+    scheduler_lease_s: int = Field(900, ge=10)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def tick_loop(scheduler: Scheduler, every_s: float, counters: Counters) -> Callable[[], Awaitable[None]]:
+    async def loop() -> None:
+        while True:
+            try:
+                result = await scheduler.tick()
+                counters.inc("scheduler_ticks")
+                if result.held:
+                    counters.inc("task_runs_held", len(result.held))
+            except Exception:
+                # The bus or the store is down: the due runs are still due on the next tick.
+                log.exception("scheduler tick failed; retrying")
+            await asyncio.sleep(every_s)
+
+    return loop
+
+
+def create_app(
+    settings: Settings | None = None, *, bus: Bus | None = None, clock: Clock | None = None, **overrides: Any
+) -> ServiceRuntime:
+    if settings is None:
+        settings = Settings(**overrides)
+    elif overrides:
+        settings = settings.model_copy(update=overrides)
+    bus = bus or NatsBus(SERVICE, settings.nats_url, settings.nats_creds)
+    tasks = load_tasks(settings.scheduler_tasks_file).enabled()
+    store = SqliteScheduleStore(settings.data_dir / "state" / "scheduler.db")
+    runtime = ServiceRuntime(name=SERVICE, bus=bus, http_port=settings.http_port)
+    scheduler = Scheduler(
+        tasks,
+        store,
+        DuePublisher(bus, runtime.counters),
+        clock or utc_now,
+        lease_ttl=timedelta(seconds=settings.scheduler_lease_s),
+    )
+    register(bus, scheduler, runtime.counters)
+
+    async def list_tasks(_: web.Request) -> web.Response:
+        now = (clock or utc_now)()
+        return web.json_response(
+            {
+                "tasks": [
+                    {"name": t.name, "kind": t.kind, "cron": t.cron, "next": t.next_fire(now).isoformat()}
+                    for t in scheduler.tasks
+                ]
+            }
+        )
+
+    runtime.routes.append(web.get("/v1/tasks", list_tasks))
+    runtime.on_start.append(store.open)
+    runtime.on_stop.append(store.close)
+    runtime.background.append(tick_loop(scheduler, settings.scheduler_tick_s, runtime.counters))
+    return runtime
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(SERVICE, settings.log_level)
+    asyncio.run(create_app(settings).run())

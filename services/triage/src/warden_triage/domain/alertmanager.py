@@ -1,0 +1,147 @@
+"""Prometheus Alertmanager webhook (version 4) and Grafana alerting webhook -> `AlertReceived`.
+
+Alertmanager (https://prometheus.io/docs/alerting/latest/configuration/#webhook_config) posts one
+notification per alert group: `version` "4", `groupKey`, `truncatedAlerts`, `status`, `receiver`,
+`groupLabels`, `commonLabels`, `commonAnnotations`, `externalURL` and `alerts[]` (each with
+`status`, `labels`, `annotations`, `startsAt`, `endsAt`, `generatorURL`, `fingerprint`).
+Grafana's webhook contact point sends the same shape plus `orgId`, `title`, `state`, `message`
+(version "1") and per alert `silenceURL`, `dashboardURL`, `panelURL`, `values`, `valueString`.
+
+One normalised alert per group member. Its id is the source's label fingerprint plus `startsAt`:
+stable between the firing and the resolved notification of one episode and across re-sends,
+but a new episode (fired again after resolving) gets a new id, so the broker's de-duplication
+window never swallows a genuine re-fire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from warden_contracts.canonical import sha256_hex
+from warden_contracts.events import AlertReceived, Severity
+
+from warden_triage.domain.azure_monitor import resource_group_of
+from warden_triage.domain.fields import (
+    MAX_DESCRIPTION,
+    object_list,
+    optional_text,
+    parse_time,
+    required_text,
+    string_map,
+)
+from warden_triage.domain.sources import NormalisationError, require_mapping
+
+PROMETHEUS = "prometheus"
+GRAFANA = "grafana"
+UNKNOWN_ENVIRONMENT = "unknown"
+_STATUS = {"firing": "Fired", "resolved": "Resolved"}
+# Prometheus has no severity standard; these are the conventions seen in kube-prometheus,
+# PagerDuty and Opsgenie integrations.
+_SEVERITY = {
+    "critical": Severity.SEV1,
+    "page": Severity.SEV1,
+    "high": Severity.SEV2,
+    "error": Severity.SEV2,
+    "major": Severity.SEV2,
+    "warning": Severity.SEV3,
+    "minor": Severity.SEV3,
+    "info": Severity.SEV4,
+    "low": Severity.SEV4,
+    "none": Severity.SEV4,
+}
+_RESOURCE_LABELS = ("resource_id", "azure_resource_id", "instance", "pod", "service", "job")
+_SERVICE_LABELS = ("service", "app", "app_kubernetes_io_name", "container", "job")
+_ENVIRONMENT_LABELS = ("environment", "env")
+_GROUP_FIELDS = ("version", "groupKey", "truncatedAlerts", "status", "receiver", "externalURL", "orgId", "title")
+
+
+def severity_of(labels: Mapping[str, str]) -> Severity:
+    value = labels.get("severity", "").strip()
+    for member in Severity:
+        if value.lower() == member.value.lower():
+            return member
+    return _SEVERITY.get(value.lower(), Severity.SEV3)
+
+
+def _first(labels: Mapping[str, str], names: tuple[str, ...]) -> str | None:
+    return next((labels[n].strip() for n in names if labels.get(n, "").strip()), None)
+
+
+def _count(value: Any, path: str) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise NormalisationError(path, "must be a non-negative integer")
+    return value
+
+
+def _alert(
+    source_kind: str, group: Mapping[str, Any], item: Mapping[str, Any], path: str, truncated: int
+) -> AlertReceived:
+    labels = string_map(item.get("labels"), f"{path}.labels")
+    common = string_map(group.get("commonLabels"), "commonLabels")
+    labels = {**common, **labels}
+    annotations = string_map(item.get("annotations"), f"{path}.annotations")
+    rule = labels.get("alertname", "").strip() or (optional_text(group, "title", "title") or "")
+    if not rule:
+        raise NormalisationError(f"{path}.labels.alertname", "is required")
+    status_text = required_text(item, "status", f"{path}.status")
+    if status_text not in _STATUS:
+        raise NormalisationError(f"{path}.status", f"must be one of {list(_STATUS)}, got {status_text[:32]!r}")
+    starts = required_text(item, "startsAt", f"{path}.startsAt")
+    fired_at = parse_time(starts, f"{path}.startsAt")
+    fingerprint = optional_text(item, "fingerprint", f"{path}.fingerprint") or sha256_hex(labels)[:16]
+    resource_id = _first(labels, _RESOURCE_LABELS) or f"{source_kind}:{rule}"
+    description = annotations.get("description") or annotations.get("summary") or ""
+    if truncated:
+        # Alertmanager dropped these before sending (`max_alerts`); they are gone at the source,
+        # so every alert of the group says so and the gateway counts it.
+        labels["truncated_alerts"] = str(truncated)
+    raw = {k: group[k] for k in _GROUP_FIELDS if k in group} | {"alert": dict(item)}
+    return AlertReceived(
+        source_kind=source_kind,
+        alert_id=f"{source_kind}:{fingerprint}:{fired_at.isoformat()}",
+        rule=rule,
+        status=_STATUS[status_text],
+        severity=severity_of(labels),
+        resource_id=resource_id,
+        service=_first(labels, _SERVICE_LABELS),
+        environment=_first(labels, _ENVIRONMENT_LABELS) or UNKNOWN_ENVIRONMENT,
+        resource_group=labels.get("resource_group") or resource_group_of(resource_id),
+        signal="Metric",
+        description=description[:MAX_DESCRIPTION],
+        fired_at=fired_at,
+        labels=labels,
+        raw=raw,
+    )
+
+
+def normalise_group(payload: Any, source_kind: str, *, version: str) -> list[AlertReceived]:
+    body = require_mapping(payload, "$")
+    found = body.get("version")
+    if found != version:
+        raise NormalisationError("version", f"must be {version!r}, got {str(found)[:32]!r}")
+    truncated = _count(body.get("truncatedAlerts"), "truncatedAlerts")
+    items = object_list(body.get("alerts"), "alerts")
+    if not items:
+        raise NormalisationError("alerts", "must not be empty")
+    return [_alert(source_kind, body, item, f"alerts[{i}]", truncated) for i, item in enumerate(items)]
+
+
+class AlertmanagerSource:
+    """Webhook source for `POST /webhooks/prometheus`."""
+
+    route = "prometheus"
+
+    def normalise(self, payload: Any) -> list[AlertReceived]:
+        return normalise_group(payload, PROMETHEUS, version="4")
+
+
+class GrafanaSource:
+    """Webhook source for `POST /webhooks/grafana`."""
+
+    route = "grafana"
+
+    def normalise(self, payload: Any) -> list[AlertReceived]:
+        return normalise_group(payload, GRAFANA, version="1")

@@ -1,0 +1,61 @@
+"""Which incident an alert belongs to: structure only (environment, service, class), never text.
+
+The correlation key groups every alert about one kind of problem on one service in one
+environment, whatever resource, instance or rule raised it. The service comes from the catalog
+(by resource id, then by name); an alert the catalog does not know groups by the service it
+names, or failing that by its source fingerprint (rule + resource).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from warden_contracts.canonical import sha256_hex
+from warden_contracts.events import AlertReceived
+
+from warden_triage.domain.catalog import CatalogService, OpenAfter, ServiceCatalog
+from warden_triage.domain.classification import Classifier
+from warden_triage.domain.sources import SourceRegistry
+
+ANNOUNCE_EVERY_UPDATE_UP_TO = 10
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    key: str
+    environment: str
+    group: str
+    incident_class: str
+    service: str | None
+    entry: CatalogService | None
+    threshold: OpenAfter | None
+
+
+class Correlator:
+    def __init__(self, catalog: ServiceCatalog, classifier: Classifier, sources: SourceRegistry) -> None:
+        self.catalog = catalog
+        self._classifier = classifier
+        self._sources = sources
+
+    def context(self, alert: AlertReceived) -> AlertContext:
+        entry = self.catalog.lookup(alert)
+        # The catalog is the system of record for where a service runs; alert labels are not.
+        environment = entry.environment if entry else alert.environment
+        service = entry.name if entry else alert.service
+        group = service or f"fingerprint:{self._sources.fingerprint(alert)}"
+        incident_class = self._classifier.classify(alert).value
+        key = sha256_hex({"environment": environment, "group": group, "class": incident_class})
+        threshold = self.catalog.correlation.threshold(alert, incident_class)
+        return AlertContext(key, environment, group, incident_class, service, entry, threshold)
+
+    def related(self, context: AlertContext) -> set[str]:
+        return self.catalog.related(context.entry.name) if context.entry else set()
+
+    def root_of(self, services: set[str]) -> str | None:
+        return self.catalog.root_of(services) if len(services) > 1 else None
+
+
+def worth_announcing(alert_count: int) -> bool:
+    """In a storm, every alert is recorded but not every one re-announces its incident: the
+    first ten updates, then at every power of two, so downstream sees O(log n) events."""
+    return alert_count <= ANNOUNCE_EVERY_UPDATE_UP_TO or alert_count & (alert_count - 1) == 0

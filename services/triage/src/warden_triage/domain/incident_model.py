@@ -1,0 +1,114 @@
+"""What the incident lifecycle stores, and the store port it stores it through."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from warden_contracts.events import AlertReceived, IncidentChanged, Severity
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class AlertStatus(StrEnum):
+    FIRED = "Fired"
+    RESOLVED = "Resolved"
+
+
+@dataclass(frozen=True)
+class Incident:
+    id: str
+    fingerprint: str  # the correlation key: one open incident per key
+    incident_class: str
+    title: str
+    service: str | None
+    resource_id: str
+    environment: str
+    resource_group: str | None
+    severity: Severity
+    status: IncidentStatus
+    opened_at: datetime
+    updated_at: datetime
+    alert_count: int
+    owner: str | None = None
+    commander_channel: str | None = None
+    services: tuple[str, ...] = ()
+    root_service: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertLink:
+    alert_id: str
+    incident_id: str
+    status: AlertStatus
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingAlert:
+    """A firing held back until its class's `open_after` threshold is met."""
+
+    key: str
+    alert_id: str
+    message_id: str
+    received_at: datetime
+    alert: AlertReceived
+
+
+@dataclass(frozen=True)
+class Processed:
+    outcome: IncidentChanged | None
+
+
+class IncidentTransaction(Protocol):
+    async def processed(self, message_id: str) -> Processed | None: ...
+
+    async def mark_processed(self, message_id: str, outcome: IncidentChanged | None, at: datetime) -> None: ...
+
+    async def open_incident(self, fingerprint: str) -> Incident | None: ...
+
+    async def open_incidents_in(self, environment: str, services: set[str]) -> list[Incident]:
+        """Open incidents of these services in this environment."""
+
+    async def incident(self, incident_id: str) -> Incident | None: ...
+
+    async def save_incident(self, incident: Incident) -> None:
+        """Insert or replace by id."""
+
+    async def links_of_alert(self, alert_id: str) -> list[AlertLink]: ...
+
+    async def links_of_incident(self, incident_id: str, *, limit: int | None = None) -> list[AlertLink]:
+        """In the order the alerts were attached."""
+
+    async def count_firing(self, incident_id: str) -> int: ...
+
+    async def save_link(self, link: AlertLink) -> None:
+        """Insert or replace by (alert_id, incident_id)."""
+
+    async def add_pending(self, pending: PendingAlert) -> None: ...
+
+    async def pending(self, key: str) -> list[PendingAlert]:
+        """In arrival order."""
+
+    async def is_pending(self, alert_id: str) -> bool: ...
+
+    async def remove_pending(self, alert_id: str) -> bool:
+        """True if the alert was pending."""
+
+    async def drop_pending(self, key: str) -> None: ...
+
+    async def record_unmatched(
+        self, message_id: str, alert_id: str, status: AlertStatus, at: datetime, reason: str
+    ) -> None:
+        """An alert that joined no incident (suppressed, unknown resolution, resolved while pending)."""
+
+
+class IncidentStore(Protocol):
+    def transaction(self) -> AbstractAsyncContextManager[IncidentTransaction]:
+        """Commits on normal exit, rolls back on an exception."""

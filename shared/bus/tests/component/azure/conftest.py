@@ -1,0 +1,63 @@
+"""Bus harnesses for the adapter suite: the embedded NATS server, and the Service Bus adapter
+over the SDK-seam namespace double (see `warden_bus.azure_servicebus.testing`)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import pytest
+from warden_bus.azure_servicebus.bus import ServiceBusBus
+from warden_bus.azure_servicebus.testing import ServiceBusDouble, Stored
+from warden_bus.port import Bus
+from warden_contracts.envelope import Envelope
+
+
+class BusHarness(Protocol):
+    def bus(self, identity: str) -> Bus: ...
+
+    async def publish_raw(self, topic: str, raw: bytes, msg_id: str | None = None) -> None: ...
+
+    async def wait_for(
+        self, topic: str, predicate: Callable[[Envelope], bool] | None = None, *, timeout: float = 20.0, count: int = 1
+    ) -> list[Envelope]: ...
+
+
+class ServiceBusHarness:
+    def __init__(self, namespace: ServiceBusDouble) -> None:
+        self.namespace = namespace
+
+    def bus(self, identity: str, **kwargs: Any) -> ServiceBusBus:
+        return ServiceBusBus(identity, self.namespace.client(identity), max_wait_s=0.2, **kwargs)
+
+    async def publish_raw(self, topic: str, raw: bytes, msg_id: str | None = None) -> None:
+        self.namespace.enqueue(topic, Stored(0, msg_id or str(uuid.uuid4()), raw, {}))
+
+    def published(self, topic: str) -> list[Envelope]:
+        return [Envelope.from_bytes(m.body) for m in self.namespace.accepted[topic]]
+
+    async def wait_for(
+        self, topic: str, predicate: Callable[[Envelope], bool] | None = None, *, timeout: float = 20.0, count: int = 1
+    ) -> list[Envelope]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = [e for e in self.published(topic) if predicate is None or predicate(e)]
+            if len(found) >= count or loop.time() > deadline:
+                return found
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def servicebus() -> ServiceBusHarness:
+    return ServiceBusHarness(ServiceBusDouble())
+
+
+@pytest.fixture(params=["nats", "servicebus"])
+def any_bus(request: pytest.FixtureRequest) -> BusHarness:
+    if request.param == "nats":
+        harness: BusHarness = request.getfixturevalue("broker")
+        return harness
+    return ServiceBusHarness(ServiceBusDouble())

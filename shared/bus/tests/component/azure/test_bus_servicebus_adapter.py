@@ -1,0 +1,291 @@
+"""What only the Service Bus adapter does: wire properties, native dead-letter sub-queue with the
+reason, re-drive to one subscription, lock renewal for long handlers, scheduled messages, RBAC
+refusals surfacing as errors, and Entra-only configuration."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus.exceptions import ServiceBusAuthorizationError
+from typer.testing import CliRunner
+from warden_bus.azure_servicebus import deadletters, entities
+from warden_bus.azure_servicebus.bus import ServiceBusBus
+from warden_bus.azure_servicebus.connection import ServiceBusConfigError, ServiceBusConnection, connect
+from warden_bus.azure_servicebus.testing import ServiceBusDouble
+from warden_bus.nats_bus import NatsBus
+from warden_bus.port import PoisonMessage
+from warden_bus.runtime import bus_from_settings
+from warden_bus.settings import ServiceSettings
+from warden_cli import servicebus_commands
+from warden_cli.main import app
+from warden_contracts.envelope import Envelope, envelope_for
+from warden_contracts.events import IncidentChanged, IncidentState, Severity
+
+TOPIC = "sre.incident.changed.v1"
+
+
+def incident(n: int | str) -> Envelope:
+    payload = IncidentChanged(
+        incident_id=f"inc-{n}",
+        change=IncidentState.OPENED,
+        incident_class="memory_pressure",
+        title="t",
+        service="checkout",
+        resource_id="/r/checkout",
+        environment="dev",
+        severity=Severity.SEV2,
+        fingerprint="fp",
+        alert_count=1,
+        opened_at=datetime.now(UTC),
+    )
+    return envelope_for(TOPIC, payload, source="warden/triage", correlationid=f"corr-{n}")
+
+
+async def until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+def sb_bus(ns: ServiceBusDouble, identity: str, **kwargs: float) -> ServiceBusBus:
+    return ServiceBusBus(identity, ns.client(identity), max_wait_s=0.2, **kwargs)
+
+
+async def test_message_id_is_the_envelope_id_and_cloudevent_attributes_travel() -> None:
+    ns = ServiceBusDouble()
+    producer = sb_bus(ns, "triage")
+    await producer.start()
+    try:
+        env = incident(1)
+        await producer.publish(env)
+    finally:
+        await producer.stop()
+    [stored] = ns.accepted[TOPIC]
+    assert stored.message_id == env.id
+    assert stored.correlation_id == env.correlationid
+    assert stored.subject == TOPIC
+    assert stored.content_type == entities.CONTENT_TYPE
+    assert stored.properties["ce-type"] == TOPIC
+    assert Envelope.from_bytes(stored.body) == env
+
+
+async def test_poison_lands_in_the_dead_letter_subqueue_with_its_reason_and_redrives_to_one_subscription() -> None:
+    ns = ServiceBusDouble()
+    planner_seen: list[str] = []
+    policy_seen: list[str] = []
+    fixed = False
+
+    async def planner(env: Envelope) -> None:
+        if not fixed:
+            raise PoisonMessage("catalog has no action for memory_pressure")
+        planner_seen.append(env.id)
+
+    async def policy(env: Envelope) -> None:
+        policy_seen.append(env.id)
+
+    planner_bus, policy_bus, producer = sb_bus(ns, "planner"), sb_bus(ns, "policy"), sb_bus(ns, "triage")
+    planner_bus.subscribe(TOPIC, planner)
+    policy_bus.subscribe(TOPIC, policy)
+    for bus in (planner_bus, policy_bus, producer):
+        await bus.start()
+    try:
+        env = incident(2)
+        await producer.publish(env)
+        assert await until(lambda: bool(ns.dead_letters[(TOPIC, "planner")].messages))
+        operator = ns.client()  # the CLI runs as the namespace operator
+        [letter] = await deadletters.peek(operator, TOPIC, "planner")
+        assert letter.message_id == env.id
+        assert letter.reason == "catalog has no action for memory_pressure"
+        assert letter.description and "planner dead-lettered after 1 deliveries" in letter.description
+        assert [
+            e.data["original_id"] for e in map(Envelope.from_bytes, (m.body for m in ns.accepted["sre.deadletter.v1"]))
+        ] == [env.id]
+
+        fixed = True
+        moved = await deadletters.redrive(operator, TOPIC, "planner", max_wait_s=0.2)
+        assert [m.message_id for m in moved] == [env.id]
+        assert await until(lambda: planner_seen == [env.id])
+        assert ns.dead_letters[(TOPIC, "planner")].messages == []
+        await asyncio.sleep(0.5)
+        assert policy_seen == [env.id]  # the re-drive did not fan out to policy again
+    finally:
+        for bus in (planner_bus, policy_bus, producer):
+            await bus.stop()
+
+
+async def test_long_handler_keeps_its_lock_and_is_delivered_once() -> None:
+    # 3 s: the SDK renewer wakes every second and renews inside the last three quarters of a lock.
+    ns = ServiceBusDouble(lock_duration_s=3.0)
+    calls: list[str] = []
+
+    async def slow(env: Envelope) -> None:
+        calls.append(env.id)
+        await asyncio.sleep(6.5)  # over two lock durations: only renewal keeps the message ours
+
+    consumer, other_replica, producer = sb_bus(ns, "planner"), sb_bus(ns, "planner"), sb_bus(ns, "triage")
+    consumer.subscribe(TOPIC, slow)
+    await consumer.start()
+    await producer.start()
+    try:
+        await producer.publish(incident(3))
+        assert await until(lambda: bool(calls))
+        other_replica.subscribe(TOPIC, slow)
+        await other_replica.start()
+        assert await until(lambda: not ns.subscriptions[(TOPIC, "planner")].messages)
+        assert calls == [calls[0]]
+        assert ns.lock_renewals >= 2
+    finally:
+        for bus in (consumer, other_replica, producer):
+            await bus.stop()
+
+
+async def test_scheduled_messages_arrive_at_their_time_and_can_be_cancelled() -> None:
+    ns = ServiceBusDouble()
+    seen: list[tuple[str, datetime]] = []
+
+    async def handle(env: Envelope) -> None:
+        seen.append((env.data["incident_id"], datetime.now(UTC)))
+
+    consumer, producer = sb_bus(ns, "planner"), sb_bus(ns, "triage")
+    consumer.subscribe(TOPIC, handle)
+    await consumer.start()
+    await producer.start()
+    try:
+        at = datetime.now(UTC) + timedelta(seconds=1)
+        await producer.schedule(incident("later"), at)
+        cancelled = await producer.schedule(incident("never"), at)
+        await producer.cancel_scheduled(TOPIC, cancelled)
+        assert await until(lambda: bool(seen))
+        assert seen[0][0] == "inc-later" and seen[0][1] >= at - timedelta(milliseconds=50)
+        await asyncio.sleep(1.0)
+        assert [name for name, _ in seen] == ["inc-later"]
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def test_publishing_a_topic_the_service_does_not_produce_is_refused() -> None:
+    ns = ServiceBusDouble()
+    planner = sb_bus(ns, "planner")
+    with pytest.raises(PermissionError):
+        await planner.publish(incident(4))
+    # The namespace refuses too, whatever the adapter checks: RBAC comes from the same topology.
+    with pytest.raises(ServiceBusAuthorizationError):
+        ns.client("planner").get_topic_sender(topic_name=TOPIC)
+    with pytest.raises(ServiceBusAuthorizationError):
+        ns.client("executor").get_subscription_receiver(
+            topic_name="sre.action.approved.v1", subscription_name="executor"
+        )
+
+
+async def test_a_refused_receiver_reports_unhealthy_instead_of_crashing() -> None:
+    ns = ServiceBusDouble()
+
+    class Revoked:
+        """The namespace revoked this identity's Data Receiver role after start-up."""
+
+        def __init__(self, inner: ServiceBusClient) -> None:
+            self.inner = inner
+
+        def get_topic_sender(self, **kwargs: str) -> object:
+            return self.inner.get_topic_sender(**kwargs)
+
+        def get_subscription_receiver(self, **kwargs: str) -> object:
+            receiver = self.inner.get_subscription_receiver(**kwargs)
+
+            async def refused(**_: object) -> list[object]:
+                raise ServiceBusAuthorizationError(message="role assignment removed")
+
+            receiver.receive_messages = refused  # type: ignore[method-assign]
+            return receiver
+
+    async def handle(env: Envelope) -> None:
+        return None
+
+    bus = ServiceBusBus("planner", Revoked(ns.client("planner")), max_wait_s=0.2)  # type: ignore[arg-type]
+    bus.subscribe(TOPIC, handle)
+    await bus.start()
+    try:
+        assert await until(lambda: not bus.healthy)
+    finally:
+        await bus.stop()
+
+
+def test_connection_strings_are_refused_outside_the_emulator() -> None:
+    real = (
+        "Endpoint=sb://prod.servicebus.windows.net/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=abc="
+    )
+    with pytest.raises(ServiceBusConfigError, match="only for the local emulator"):
+        connect(namespace=None, connection=real)
+    with pytest.raises(ServiceBusConfigError, match="NAMESPACE is required"):
+        connect(namespace=None, connection=None)
+
+
+async def test_emulator_and_entra_connections_build_real_clients() -> None:
+    emulator = connect(
+        namespace=None,
+        connection="Endpoint=sb://127.0.0.1;SharedAccessKeyName=RootManageSharedAccessKey;"
+        "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;",
+    )
+    entra = connect(namespace="warden.servicebus.windows.net", connection=None, managed_identity_client_id="cid")
+    try:
+        assert emulator.credential is None
+        assert entra.credential is not None
+        assert entra.client.fully_qualified_namespace == "warden.servicebus.windows.net"
+    finally:
+        await emulator.close()
+        await entra.close()
+
+
+def test_cli_lists_and_redrives_dead_letters(monkeypatch: pytest.MonkeyPatch) -> None:
+    ns = ServiceBusDouble()
+    env = incident(5)
+    ns.enqueue(TOPIC, ns_stored(env))
+    entity = ns.subscriptions[(TOPIC, "audit")]
+    ns.dead_letter(TOPIC, "audit", entity.messages[0], "schema violation", "audit gave up")
+    monkeypatch.setattr(servicebus_commands, "connect", lambda **_: ServiceBusConnection(ns.client()))
+    runner = CliRunner()
+    listed = runner.invoke(
+        app, ["servicebus", "dlq", "list", "--topic", TOPIC, "--subscription", "audit", "--namespace", "x"]
+    )
+    assert listed.exit_code == 0, listed.output
+    assert '"reason": "schema violation"' in listed.output and env.id in listed.output
+    moved = runner.invoke(
+        app, ["servicebus", "dlq", "redrive", "--topic", TOPIC, "--subscription", "audit", "--namespace", "x"]
+    )
+    assert moved.exit_code == 0, moved.output
+    assert [m.properties[entities.TARGET_PROPERTY] for m in ns.subscriptions[(TOPIC, "audit")].messages] == ["audit"]
+    assert ns.subscriptions[(TOPIC, "planner")].messages[0].message_id == env.id  # untouched original copy only
+    wrong = runner.invoke(
+        app, ["servicebus", "dlq", "list", "--topic", TOPIC, "--subscription", "executor", "--namespace", "x"]
+    )
+    assert wrong.exit_code == 2 and "has no subscription" in wrong.output
+
+
+def ns_stored(env: Envelope):  # type: ignore[no-untyped-def]
+    from warden_bus.azure_servicebus.testing import Stored
+
+    return Stored(0, env.id, env.to_bytes(), {}, correlation_id=env.correlationid, subject=env.type)
+
+
+async def test_settings_choose_the_adapter(tmp_path: Path) -> None:
+    emulator = "Endpoint=sb://127.0.0.1;SharedAccessKeyName=k;SharedAccessKey=v;UseDevelopmentEmulator=true"
+    sb = bus_from_settings(
+        "planner",
+        ServiceSettings(nats_creds=tmp_path / "x.creds", bus_backend="servicebus", servicebus_connection=emulator),
+    )
+    nats_bus = bus_from_settings("planner", ServiceSettings(nats_creds=tmp_path / "x.creds"))
+    assert isinstance(sb, ServiceBusBus) and sb.identity == "planner"
+    assert isinstance(nats_bus, NatsBus)
+    await sb.stop()
+    with pytest.raises(ServiceBusConfigError):
+        bus_from_settings("planner", ServiceSettings(nats_creds=tmp_path / "x.creds", bus_backend="servicebus"))

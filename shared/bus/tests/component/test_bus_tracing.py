@@ -1,0 +1,242 @@
+"""Trace context through a real NATS server: headers carry it, consumers join it, one trace per incident."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from warden_bus import tracing
+from warden_bus.nats_bus import NatsBus
+from warden_bus.runtime import JsonFormatter
+from warden_bus.testing import EmbeddedBroker
+from warden_bus.trace_export import TracingSettings, build_provider, read_trace_file
+from warden_contracts.envelope import Envelope, envelope_for, follow_up
+from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity
+
+ALERT = "sre.alert.received.v1"
+INCIDENT = "sre.incident.changed.v1"
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_provider(provider)
+    yield exporter
+    tracing.use_provider(None)
+
+
+def alert(n: int) -> Envelope:
+    payload = AlertReceived(
+        source_kind="sandbox",
+        alert_id=f"a-{n}",
+        rule="memory",
+        status="Fired",
+        resource_id="/r/checkout",
+        fired_at=datetime.now(UTC),
+    )
+    return envelope_for(ALERT, payload, source="test/ingest", correlationid=f"alert:a-{n}")
+
+
+def incident_of(cause: Envelope, incident_id: str) -> Envelope:
+    payload = IncidentChanged(
+        incident_id=incident_id,
+        change=IncidentState.OPENED,
+        incident_class="memory_pressure",
+        title="t",
+        service="checkout",
+        resource_id="/r/checkout",
+        environment="dev",
+        severity=Severity.SEV2,
+        fingerprint="fp",
+        alert_count=1,
+        opened_at=datetime.now(UTC),
+    )
+    env = follow_up(cause, INCIDENT, payload, source="warden/triage")
+    return env.model_copy(update={"correlationid": incident_id})
+
+
+async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def buses(broker: EmbeddedBroker) -> AsyncIterator[dict[str, NatsBus]]:
+    made = {name: broker.bus(name) for name in ("ingest", "triage", "planner")}
+    yield made
+    for bus in made.values():
+        await bus.stop()
+
+
+def named(spans: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
+    return [s for s in spans.get_finished_spans() if s.name == name]
+
+
+async def test_every_hop_joins_the_first_publishers_trace(
+    buses: dict[str, NatsBus], spans: InMemorySpanExporter
+) -> None:
+    triage, planner = buses["triage"], buses["planner"]
+    planned: list[Envelope] = []
+
+    async def on_alert(env: Envelope) -> None:
+        await triage.publish(incident_of(env, "inc-1"))
+
+    async def on_incident(env: Envelope) -> None:
+        planned.append(env)
+
+    triage.subscribe(ALERT, on_alert)
+    planner.subscribe(INCIDENT, on_incident)
+    for bus in buses.values():
+        await bus.start()
+    await buses["ingest"].publish(alert(1))
+    await until(lambda: bool(planned) and len(named(spans, INCIDENT)) == 1)
+
+    send_alert = named(spans, f"send {ALERT}")[0]
+    handle_alert = named(spans, ALERT)[0]
+    send_incident = named(spans, f"send {INCIDENT}")[0]
+    handle_incident = named(spans, INCIDENT)[0]
+    assert send_alert.parent is None and send_alert.kind is SpanKind.PRODUCER
+    # The chain: producer -> consumer -> producer (inside the handler) -> consumer, one trace.
+    assert handle_alert.parent is not None and handle_alert.parent.span_id == send_alert.context.span_id
+    assert send_incident.parent is not None and send_incident.parent.span_id == handle_alert.context.span_id
+    assert handle_incident.parent is not None and handle_incident.parent.span_id == send_incident.context.span_id
+    assert {s.context.trace_id for s in (send_alert, handle_alert, send_incident, handle_incident)} == {
+        send_alert.context.trace_id
+    }
+    assert handle_incident.kind is SpanKind.CONSUMER
+    assert handle_incident.attributes is not None
+    assert handle_incident.attributes["warden.correlationid"] == "inc-1"
+    assert handle_incident.attributes["warden.settlement"] == "ack"
+
+
+async def test_outbox_publish_after_the_handler_still_parents_on_the_cause(
+    buses: dict[str, NatsBus], spans: InMemorySpanExporter
+) -> None:
+    triage, planner = buses["triage"], buses["planner"]
+    handled: list[Envelope] = []
+    seen: list[Envelope] = []
+
+    async def on_alert(env: Envelope) -> None:
+        handled.append(env)  # committed to an outbox; published later, outside this context
+
+    async def on_incident(env: Envelope) -> None:
+        seen.append(env)
+
+    triage.subscribe(ALERT, on_alert)
+    planner.subscribe(INCIDENT, on_incident)
+    for bus in buses.values():
+        await bus.start()
+    await buses["ingest"].publish(alert(2))
+    await until(lambda: bool(handled))
+    await triage.publish(incident_of(handled[0], "inc-2"))
+    await until(lambda: bool(seen) and len(named(spans, INCIDENT)) == 1)
+    handle_alert = named(spans, ALERT)[0]
+    send_incident = named(spans, f"send {INCIDENT}")[0]
+    assert send_incident.parent is not None and send_incident.parent.span_id == handle_alert.context.span_id
+    assert named(spans, INCIDENT)[0].context.trace_id == handle_alert.context.trace_id
+
+
+async def test_a_message_without_context_joins_its_incidents_trace(
+    broker: EmbeddedBroker, buses: dict[str, NatsBus], spans: InMemorySpanExporter
+) -> None:
+    planner = buses["planner"]
+    seen: list[Envelope] = []
+
+    async def on_incident(env: Envelope) -> None:
+        seen.append(env)
+
+    planner.subscribe(INCIDENT, on_incident)
+    await buses["triage"].start()
+    await planner.start()
+    first = incident_of(alert(3), "inc-3")
+    await buses["triage"].publish(first)
+    await until(lambda: len(seen) == 1)
+    # Published with no trace headers at all (an operator tool that does not trace).
+    later = incident_of(alert(4), "inc-3")
+    await broker.publish_raw(INCIDENT, later.to_bytes(), msg_id=later.id)
+    await until(lambda: len(seen) == 2 and len(named(spans, INCIDENT)) == 2)
+    first_span, later_span = named(spans, INCIDENT)
+    assert later_span.context.trace_id == first_span.context.trace_id
+
+
+async def test_poison_message_span_is_an_error(
+    broker: EmbeddedBroker, buses: dict[str, NatsBus], spans: InMemorySpanExporter
+) -> None:
+    planner = buses["planner"]
+
+    async def on_incident(env: Envelope) -> None:
+        raise AssertionError("never called for a malformed message")
+
+    planner.subscribe(INCIDENT, on_incident)
+    await planner.start()
+    await broker.publish_raw(INCIDENT, b"{not json", msg_id="bad-1")
+    await until(lambda: len(named(spans, INCIDENT)) == 1)
+    failed = named(spans, INCIDENT)[0]
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.attributes is not None and failed.attributes["warden.settlement"] == "dead_letter"
+    assert "malformed envelope" in str(failed.attributes["warden.settlement.reason"])
+
+
+def test_span_helper_nests_and_names_attributes(spans: InMemorySpanExporter) -> None:
+    with (
+        tracing.span("policy.evaluate", warden__action_kind="restart_service", ignored=None),
+        tracing.span("tool.call", warden__tool="metrics", rows=3),
+    ):
+        pass
+    inner, outer = spans.get_finished_spans()
+    assert inner.parent is not None and inner.parent.span_id == outer.context.span_id
+    assert outer.attributes == {"warden.action_kind": "restart_service"}
+    assert inner.attributes == {"warden.tool": "metrics", "rows": 3}
+
+
+def test_logs_inside_a_handled_message_carry_correlation_and_trace(spans: InMemorySpanExporter) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("planner"))
+    logger = logging.getLogger("warden.test.tracing")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        env = incident_of(alert(5), "inc-5")
+        with tracing.handling(INCIDENT, env, {}) as current:
+            logger.warning("deciding")
+        logger.warning("outside")
+    finally:
+        logger.removeHandler(handler)
+    inside, outside = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert inside["correlationid"] == "inc-5"
+    assert inside["trace_id"] == format(current.get_span_context().trace_id, "032x")
+    assert "correlationid" not in outside and "trace_id" not in outside
+
+
+def test_file_exporter_writes_otlp_json_with_hex_ids(tmp_path: Path) -> None:
+    path = tmp_path / "traces.jsonl"
+    provider = build_provider("planner", TracingSettings(trace_file=path))
+    tracing.use_provider(provider)
+    try:
+        with tracing.span("outer"), tracing.span("inner", warden__tool="logs"):
+            pass
+    finally:
+        tracing.use_provider(None)
+        provider.shutdown()
+    read = {s["name"]: s for s in read_trace_file(path)}
+    assert set(read) == {"outer", "inner"}
+    assert read["inner"]["parentSpanId"] == read["outer"]["spanId"]
+    assert len(read["inner"]["traceId"]) == 32 and int(read["inner"]["traceId"], 16)
+    assert read["inner"]["service"] == "warden-planner"
+    assert read["inner"]["attributes"] == [{"key": "warden.tool", "value": {"stringValue": "logs"}}]

@@ -1,0 +1,143 @@
+"""`warden approvals list|show|approve|deny` and the top-level `warden approve` / `warden deny`.
+
+State comes from the audit log (the system of record); a decision is signed as the named person by
+the local identity issuer and published under the `approver` broker identity, exactly as the
+console does. Policy verifies it either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from warden_audit.reader import read_records
+from warden_contracts.events import ApprovalDecision
+
+from warden_cli import operations
+from warden_cli.layout import Layout, default_data_dir
+from warden_cli.timeline import describe
+
+approvals_app = typer.Typer(
+    help="Approval requests: list, show, approve, deny (no subcommand: list).", invoke_without_command=True
+)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="stack data directory (default .warden or $WARDEN_DATA_DIR)")
+]
+User = Annotated[str, typer.Option("--as", help="who decides (signed in with the local identity issuer)")]
+Reason = Annotated[str, typer.Option(help="why; recorded in the audit log")]
+
+
+def _layout(data_dir: Path | None) -> Layout:
+    return Layout((data_dir or default_data_dir()).resolve())
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+def _left(expires_at: str, state: str) -> str:
+    if state != "pending":
+        return ""
+    left = (datetime.fromisoformat(expires_at.replace("Z", "+00:00")) - datetime.now(UTC)).total_seconds()
+    return f"{int(left // 60)}m{int(left % 60):02d}s left" if left > 0 else "past its deadline"
+
+
+def _find(layout: Layout, approval_id: str) -> tuple[str, dict[str, Any]]:
+    requests = operations.approval_requests(layout)
+    if approval_id in requests:
+        return approval_id, requests[approval_id]
+    matches = [k for k in requests if len(approval_id) >= 6 and k.startswith(approval_id)]
+    if len(matches) != 1:
+        raise _fail(f"no approval request {approval_id!r} in the audit log" + (" (ambiguous)" if matches else ""))
+    return matches[0], requests[matches[0]]
+
+
+@approvals_app.callback()
+def _default(ctx: typer.Context, data_dir: DataDir = None) -> None:
+    if ctx.invoked_subcommand is None:
+        list_requests(data_dir=data_dir, pending=False, as_json=False)
+
+
+@approvals_app.command("list")
+def list_requests(
+    data_dir: DataDir = None,
+    pending: Annotated[bool, typer.Option("--pending", help="only requests still waiting")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """Approval requests and their state, newest last."""
+    rows = [
+        (approval_id, entry)
+        for approval_id, entry in operations.approval_requests(_layout(data_dir)).items()
+        if not pending or entry["state"] == "pending"
+    ]
+    if as_json:
+        typer.echo(json.dumps([{"approval_id": k, **v} for k, v in rows], default=str))
+        return
+    for approval_id, entry in rows:
+        req = entry["request"]
+        typer.echo(
+            f"{approval_id}  {entry['state']:<10} {req['action']['kind']} on {req['action']['target']}"
+            f" [{req['environment']}] tier {req['tier']} expires {req['expires_at']}"
+            f" {_left(req['expires_at'], entry['state'])}".rstrip()
+        )
+
+
+@approvals_app.command("show")
+def show(approval_id: str, data_dir: DataDir = None) -> None:
+    """Everything an approver needs: what, where, why, blast radius, rollback plan, expiry, timeline."""
+    layout = _layout(data_dir)
+    full_id, entry = _find(layout, approval_id)
+    req = entry["request"]
+    action = req["action"]
+    state = ", ".join(filter(None, [entry["state"], _left(req["expires_at"], entry["state"])]))
+    needed = int(req.get("approvals_required") or 1)
+    lines = [
+        f"approval   {full_id}  ({state})",
+        f"incident   {req['incident_id']}",
+        f"what       {action['kind']} {json.dumps(action['params'])} on {action['target']} [{req['environment']}]",
+        f"tier       {req['tier']}" + (f", {needed} approvals needed" if needed > 1 else ""),
+        f"why        {req['summary']}",
+        f"rationale  {action.get('rationale', '')}",
+        f"blast      {req['blast_radius']}",
+        f"reversible {'yes' if req['reversible'] else 'NO'}; rollback: {req['rollback_plan']}",
+        f"expires    {req['expires_at']}",
+        f"requested  by {req['requested_by']}",
+    ]
+    lines += [f"evidence   {e['tool']} {json.dumps(e['params'])}" for e in req.get("evidence", [])]
+    records = [r for r in read_records(layout.audit_dir) if r.get("correlationid") == req["incident_id"]]
+    lines.append("timeline")
+    lines += [f"  #{r['seq']:<5} {describe(r)}" for r in sorted(records, key=lambda r: r["seq"])]
+    typer.echo("\n".join(lines))
+
+
+def _decide(approval_id: str, decision: ApprovalDecision, user: str, reason: str, data_dir: Path | None) -> None:
+    try:
+        full = asyncio.run(operations.decide(_layout(data_dir), approval_id, decision, user, reason))
+    except operations.OperationError as err:
+        raise _fail(str(err)) from None
+    typer.echo(f"{decision.value} for {full} sent as {user}; policy verifies the signed identity.")
+
+
+@approvals_app.command("approve")
+def approve(approval_id: str, user: User, reason: Reason = "", data_dir: DataDir = None) -> None:
+    """Approve a pending action as USER (signed by the local identity issuer)."""
+    _decide(approval_id, ApprovalDecision.APPROVE, user, reason, data_dir)
+
+
+@approvals_app.command("deny")
+def deny(approval_id: str, user: User, reason: Reason = "", data_dir: DataDir = None) -> None:
+    """Deny a pending action as USER."""
+    _decide(approval_id, ApprovalDecision.DENY, user, reason, data_dir)
+
+
+def register(app: typer.Typer) -> None:
+    """`warden approvals ...` plus the short top-level `warden approve` / `warden deny` the demo uses."""
+    app.add_typer(approvals_app, name="approvals")
+    app.command("approve")(approve)
+    app.command("deny")(deny)

@@ -1,0 +1,159 @@
+"""`warden audit ...`: verify the chain and checkpoints, export, prove, check a bundle, query, erase."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from warden_audit.adapters.ed25519_signer import trusted_key_files
+from warden_audit.adapters.sqlite_vault import SqliteVault
+from warden_audit.history import Window, action_history, approval_history
+from warden_audit.proofs import NotProvable, bundle_for, verify_bundle
+from warden_audit.query import records_for
+from warden_audit.reader import read_records
+from warden_audit.segments import AuditLogCorrupt
+from warden_audit.verify import verify_log
+
+from warden_cli.layout import Layout, default_data_dir
+from warden_cli.timeline import incidents_from
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+AUDIT_KEY = "audit-signing.pub.pem"
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="stack data directory (default .warden or $WARDEN_DATA_DIR)")
+]
+AuditDir = Annotated[Path | None, typer.Option("--audit-dir", help="an audit log folder (default <data-dir>/audit)")]
+PublicKeys = Annotated[
+    list[Path] | None,
+    typer.Option("--public-key", help="trusted audit public key(s) (default <data-dir>/keys/" + AUDIT_KEY + ")"),
+]
+
+
+def _root(data_dir: Path | None) -> Path:
+    return (data_dir or default_data_dir()).resolve()
+
+
+def _audit_dir(data_dir: Path | None, audit_dir: Path | None) -> Path:
+    return audit_dir or Layout(_root(data_dir)).audit_dir
+
+
+def _keys(data_dir: Path | None, audit_dir: Path | None, given: list[Path] | None) -> list[Path]:
+    if given:
+        return given
+    folder = Layout(_root(data_dir)).keys if data_dir or not audit_dir else audit_dir.resolve().parent / "keys"
+    default = folder / AUDIT_KEY
+    return [default] if default.exists() else []
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+@audit_app.command("verify")
+def verify(data_dir: DataDir = None, audit_dir: AuditDir = None, public_key: PublicKeys = None) -> None:
+    """Check the whole hash chain and every signed checkpoint; name the first bad record."""
+    keys = _keys(data_dir, audit_dir, public_key)
+    report = verify_log(_audit_dir(data_dir, audit_dir), trusted_key_files(keys) if keys else None)
+    if not report.ok:
+        where = f"{report.segment}:{report.line}" if report.segment and report.line else report.segment or "log"
+        raise _fail(f"audit log INVALID at record {report.first_bad_seq} ({where}): {report.problem}")
+    signed = "signatures verified" if report.signatures_checked else "signatures NOT checked (no public key)"
+    typer.echo(
+        f"audit log OK: {report.records} records, {report.checkpoints} checkpoints "
+        f"(last at seq {report.last_checkpoint_seq}, {signed}), head {report.head_hash[:16]}"
+    )
+
+
+@audit_app.command("export")
+def export(incident: str, data_dir: DataDir = None, audit_dir: AuditDir = None) -> None:
+    """Every record of one incident (alerts and elevations included), as JSON lines."""
+    view = incidents_from(read_records(_audit_dir(data_dir, audit_dir))).get(incident)
+    if view is None:
+        raise _fail(f"no incident {incident}")
+    for record in sorted(view.records, key=lambda r: r["seq"]):
+        typer.echo(json.dumps(record, sort_keys=True))
+
+
+@audit_app.command("prove")
+def prove(
+    incident: Annotated[str | None, typer.Option(help="prove every record of this incident")] = None,
+    seq: Annotated[int | None, typer.Option(help="first seq of a range to prove")] = None,
+    to: Annotated[int | None, typer.Option(help="last seq of the range (default: --seq)")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the bundle here instead of stdout")] = None,
+    data_dir: DataDir = None,
+    audit_dir: AuditDir = None,
+) -> None:
+    """A bundle of records with Merkle inclusion proofs against a signed checkpoint."""
+    folder = _audit_dir(data_dir, audit_dir)
+    if (incident is None) == (seq is None):
+        raise _fail("give exactly one of --incident or --seq")
+    if incident is not None:
+        records, title = records_for(folder, incident), incident
+    else:
+        assert seq is not None
+        last = to if to is not None else seq
+        records = [r for r in read_records(folder, raw=True) if seq <= r["seq"] <= last]
+        title = f"seq {seq}..{last}"
+    try:
+        bundle = bundle_for(folder, records, title=title)
+    except (NotProvable, AuditLogCorrupt) as err:
+        raise _fail(str(err)) from None
+    text = json.dumps(bundle, indent=2, sort_keys=True)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n")
+        typer.echo(f"{len(bundle['records'])} records proven against checkpoint {bundle['checkpoint']['seq']}: {out}")
+
+
+@audit_app.command("check-bundle")
+def check_bundle(bundle: Path, data_dir: DataDir = None, public_key: PublicKeys = None) -> None:
+    """Verify a bundle from `warden audit prove` offline: hashes, proofs, checkpoint signature."""
+    keys = _keys(data_dir, None, public_key)
+    if not keys:
+        raise _fail("no trusted audit public key: pass --public-key")
+    report = verify_bundle(json.loads(bundle.read_text()), trusted_key_files(keys))
+    if not report.ok:
+        raise _fail("bundle INVALID:\n  " + "\n  ".join(report.problems))
+    typer.echo(f"bundle OK: {report.records} records proven against signed checkpoint {report.checkpoint_seq}")
+
+
+def _when(raw: str | None) -> datetime | None:
+    return datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
+
+
+@audit_app.command("approvals")
+def approvals(
+    incident: str | None = None,
+    approver: str | None = None,
+    since: Annotated[str | None, typer.Option(help="ISO 8601 time, inclusive")] = None,
+    until: Annotated[str | None, typer.Option(help="ISO 8601 time, exclusive")] = None,
+    actions: Annotated[bool, typer.Option("--actions", help="actions instead of approvals")] = False,
+    data_dir: DataDir = None,
+    audit_dir: AuditDir = None,
+) -> None:
+    """Approval (or action) history as JSON, filtered by incident, approver and time range."""
+    window = Window(incident, approver, _when(since), _when(until))
+    records = read_records(_audit_dir(data_dir, audit_dir))
+    found = action_history(records, window) if actions else approval_history(records, window)
+    typer.echo(json.dumps(found, indent=2, sort_keys=True))
+
+
+@audit_app.command("erase")
+def erase(
+    principal: Annotated[str, typer.Option(help="erase the personal free text stored for this person")],
+    data_dir: DataDir = None,
+    audit_dir: AuditDir = None,
+) -> None:
+    """Erase personal fields by reference; the chain and its checkpoints stay verifiable."""
+    vault = SqliteVault.for_log(_audit_dir(data_dir, audit_dir))
+    try:
+        count = vault.erase(principal=principal)
+    finally:
+        vault.close()
+    typer.echo(f"erased {count} personal value(s) of {principal}; the chain is unchanged")

@@ -1,0 +1,87 @@
+"""`warden compose init|authority`: the one-off and long-running helpers docker-compose.yml needs.
+
+`init` writes into the shared volume what `warden up` creates in-process (keys, broker identities,
+a NATS config that listens on the container network); `authority` provisions streams and durable
+consumers as the admin identity and then serves just-in-time elevation, as `warden up` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import nats
+import typer
+from warden_bus.embedded_auth import AuthMaterial, ensure_auth_material, server_config
+from warden_bus.provision import provision
+from warden_console.bootstrap import ensure_embedded_users
+from warden_security.keys import load_or_create_private_key
+
+from warden_cli.authority import ElevationAuthority
+from warden_cli.layout import Layout
+
+compose_app = typer.Typer(help="Helpers for docker-compose.yml (the containerised embedded stack).")
+DataDir = Annotated[Path, typer.Option("--data-dir", help="the volume shared by every container")]
+log = logging.getLogger("warden.compose")
+
+
+def write_stack_config(root: Path, *, listen: str, port: int = 4222) -> Path:
+    """Keys, secrets, broker identities and `nats-server.conf`; returns the config path.
+
+    Idempotent: keys and secrets are created once, user JWTs are re-issued every time."""
+    layout = Layout(root)
+    for key in (layout.policy_signing_key, layout.approver_issuer_key, layout.elevation_key):
+        load_or_create_private_key(key)
+    layout.secrets()
+    ensure_embedded_users(layout.keys / "console-users.yaml", layout.keys / "console-initial-passwords.txt")
+    material = ensure_auth_material(layout.nats_auth)
+    config = server_config(material, port=port, store_dir=root / "jetstream")
+    # Inside the compose network other containers connect by service name, not loopback.
+    config = config.replace(f"listen: 127.0.0.1:{port}", f"listen: {listen}:{port}")
+    path = root / "nats-server.conf"
+    path.write_text(config)
+    return path
+
+
+async def provision_when_ready(url: str, admin_creds: Path, timeout_s: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            await provision(url, admin_creds)
+            return
+        except (OSError, nats.errors.NoServersError, TimeoutError):
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+@compose_app.command("init")
+def init(data_dir: DataDir, port: int = 4222) -> None:
+    """Write keys, broker identities and the NATS config into DATA_DIR, then exit."""
+    # All interfaces of the NATS container: the compose network is its only attached network and
+    # the compose file publishes the port on the host's loopback only.
+    path = write_stack_config(data_dir.resolve(), listen="0.0.0.0", port=port)  # noqa: S104
+    typer.echo(f"wrote {path}")
+
+
+@compose_app.command("authority")
+def authority(data_dir: DataDir, nats_url: Annotated[str, typer.Option("--nats-url")] = "nats://nats:4222") -> None:
+    """Provision streams and consumers, then serve just-in-time elevation until stopped."""
+    layout = Layout(data_dir.resolve())
+
+    async def run() -> None:
+        # Read, not re-issued: the running services hold the identities `init` wrote.
+        material = AuthMaterial(layout.nats_auth)
+        await provision_when_ready(nats_url, material.creds("admin"))
+        elevation = ElevationAuthority(nats_url, material, layout.elevation_key)
+        await elevation.start()
+        typer.echo("streams provisioned; elevation authority serving")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await elevation.stop()
+
+    asyncio.run(run())

@@ -1,0 +1,1 @@
+"""`warden eval`: scenario files run end to end through the embedded stack, scored on a scorecard."""

@@ -1,0 +1,104 @@
+"""`warden policy test` and `warden policy replay`: the policy's own test cases, and what a changed
+policy would have decided differently over recorded history."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from warden_audit.reader import read_records
+from warden_contracts.catalog import default_catalog
+from warden_policy.adapters.cedar_policy import CedarPolicy
+from warden_policy.adapters.config_files import ConfigError, load_policy_config
+from warden_policy.domain.evaluation import PolicyError
+from warden_policy.domain.rules import GateRules
+from warden_policy.policy_suite import load_cases, run_cases
+from warden_policy.replay import replay
+
+from warden_cli.layout import Layout, default_data_dir
+
+policy_app = typer.Typer(help="The gate's Cedar policy: run its test cases, replay history through it.")
+
+PolicyDir = Annotated[
+    Path | None, typer.Option("--policy-dir", help="directory with *.cedar, schema.cedarschema, policy_tests.yaml")
+]
+DURATION = re.compile(r"^(\d+)([smhd])$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(value: str, now: datetime) -> datetime:
+    """An ISO time (UTC if no offset) or a duration back from now: 90m, 6h, 7d."""
+    match = DURATION.match(value.strip())
+    if match:
+        return now - timedelta(**{UNITS[match[2]]: int(match[1])})
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is neither an ISO time nor a duration like 6h") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _policy(policy_dir: Path | None) -> CedarPolicy:
+    try:
+        return CedarPolicy(policy_dir)
+    except PolicyError as err:
+        typer.secho(f"policy invalid: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+
+
+@policy_app.command("test")
+def test(policy_dir: PolicyDir = None, verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Validate the policy against its schema and run its own test cases; non-zero exit on failure."""
+    policy = _policy(policy_dir)
+    origin, suite = load_cases(policy_dir)
+    results = run_cases(policy, suite)
+    info = policy.info()
+    typer.echo(f"policy {info.source}: {info.policies} policies, validated against the schema")
+    for result in results:
+        if verbose or not result.passed:
+            mark = "ok  " if result.passed else "FAIL"
+            wanted = result.case.expect + (f" because {', '.join(result.case.because)}" if result.case.because else "")
+            typer.echo(
+                f"  {mark} {result.case.name}: got {result.got} ({', '.join(result.rules) or 'no rule'}); "
+                f"expected {wanted}"
+            )
+    failed = sum(not r.passed for r in results)
+    typer.echo(f"{origin}: {len(results) - failed} passed, {failed} failed")
+    raise typer.Exit(1 if failed else 0)
+
+
+@policy_app.command("replay")
+def replay_command(
+    since: Annotated[str, typer.Option("--since", help="ISO time or duration back from now (6h, 7d)")],
+    policy_dir: PolicyDir = None,
+    config_dir: Annotated[
+        Path | None, typer.Option("--config-dir", help="response_plans.yaml + approvers.yaml")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir")] = None,
+    show_all: bool = typer.Option(False, "--all", help="also list decisions that did not change"),
+) -> None:
+    """Replay recorded proposals from the audit log through POLICY_DIR and print what changes."""
+    start = parse_since(since, datetime.now(UTC))
+    try:
+        config = load_policy_config(config_dir)
+    except ConfigError as err:
+        typer.secho(str(err), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    rules = GateRules(default_catalog(), config.plans, _policy(policy_dir))
+    layout = Layout((data_dir or default_data_dir()).resolve())
+    report = replay(read_records(layout.audit_dir), start, rules, config.plans.agent.access_level)
+    for item in report.decisions if show_all else report.differences:
+        change = f"{item.recorded} -> {item.replayed}" if item.differs else f"{item.recorded} (unchanged)"
+        typer.echo(
+            f"{item.at.isoformat(timespec='seconds')} {item.incident_id} {item.kind} on {item.target} "
+            f"[{item.environment}]: {change}\n    {'; '.join(item.reasons)}"
+        )
+    for skipped in report.skipped:
+        typer.secho(f"skipped unreadable record {skipped}", fg=typer.colors.YELLOW, err=True)
+    typer.echo(
+        f"replayed {len(report.decisions)} decisions from {report.proposals} proposals since "
+        f"{start.isoformat(timespec='seconds')}: {len(report.differences)} would differ"
+    )

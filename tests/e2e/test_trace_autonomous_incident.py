@@ -1,0 +1,102 @@
+"""The demo's autonomous incident, traced: every service exports its spans as OTLP-JSON to one file
+(WARDEN_TRACE_FILE) and the whole incident — webhook to verified restart and the audit record of
+each step — is one span tree under one trace id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warden_bus.trace_export import read_trace_file
+from warden_cli.demo import autonomous_scenario
+from warden_cli.launcher import EmbeddedStack, StackOptions
+from warden_cli.layout import Layout
+
+pytestmark = pytest.mark.e2e
+
+Span = dict[str, Any]
+
+
+def attr(span: Span, key: str) -> str | None:
+    for item in span.get("attributes", []):
+        if item["key"] == key:
+            return str(next(iter(item["value"].values())))
+    return None
+
+
+def ancestry(span: Span, by_id: dict[str, Span]) -> list[Span]:
+    chain = [span]
+    while chain[-1].get("parentSpanId"):
+        parent = by_id.get(chain[-1]["parentSpanId"])
+        assert parent is not None, f"{chain[-1]['name']} has a parent that was never exported"
+        chain.append(parent)
+    return chain
+
+
+async def test_autonomous_incident_is_one_span_tree(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "stack")
+    trace_file = tmp_path / "traces.jsonl"
+    stack = EmbeddedStack(layout, StackOptions(tick_s=1.0, trace_file=trace_file))
+    lines: list[str] = []
+    try:
+        await stack.start()
+        outcome = await autonomous_scenario(layout, lines.append, 90)
+    finally:
+        await stack.stop()  # SIGTERM: every service flushes its exporter on the way out
+    assert outcome.ok, "\n".join(lines)
+    incident_id = outcome.incident.incident_id
+
+    spans = read_trace_file(trace_file)
+    of_incident = [s for s in spans if attr(s, "warden.correlationid") == incident_id]
+    traces = {s["traceId"] for s in of_incident}
+    assert len(traces) == 1, f"incident {incident_id} spread over {len(traces)} traces"
+    trace_id = traces.pop()
+    tree = [s for s in spans if s["traceId"] == trace_id]
+    by_id = {s["spanId"]: s for s in tree}
+    hops = {(s["service"], s["name"]) for s in tree}
+
+    # Every hop of the autonomous path, in the service that handled it.
+    expected = {
+        ("warden-triage", "send sre.alert.received.v1"),
+        ("warden-triage", "sre.alert.received.v1"),
+        ("warden-triage", "send sre.incident.changed.v1"),
+        ("warden-planner", "sre.incident.changed.v1"),
+        ("warden-policy", "sre.incident.changed.v1"),
+        ("warden-planner", "send sre.plan.proposed.v1"),
+        ("warden-policy", "sre.plan.proposed.v1"),
+        ("warden-policy", "send sre.policy.decided.v1"),
+        ("warden-policy", "send sre.action.approved.v1"),
+        ("warden-policy", "send sre.action.pending.v1"),
+        ("warden-executor", "sre.action.pending.v1"),
+        ("warden-executor", "sre.action.approved.v1"),
+        ("warden-executor", "send sre.action.reported.v1"),
+        ("warden-planner", "sre.action.reported.v1"),
+        ("warden-policy", "sre.action.reported.v1"),
+        ("warden-audit", "sre.action.reported.v1"),
+        ("warden-audit", "sre.elevation.changed.v1"),
+        ("warden-audit", "send sre.audit.recorded.v1"),
+    }
+    assert expected <= hops, f"missing hops: {sorted(expected - hops)}"
+
+    # One tree: a single root (the webhook's publish of the first alert), every span reaches it.
+    roots = [s for s in tree if not s.get("parentSpanId")]
+    assert [(r["service"], r["name"]) for r in roots] == [("warden-triage", "send sre.alert.received.v1")]
+    for span in tree:
+        assert ancestry(span, by_id)[-1] is roots[0]
+
+    # The causal path of the verified restart runs through every service, in order.
+    verified = [
+        s
+        for s in tree
+        if s["name"] == "send sre.action.reported.v1" and s["service"] == "warden-executor"
+    ]
+    assert verified
+    path = [(s["service"], s["name"]) for s in reversed(ancestry(verified[-1], by_id))]
+    consumed = [hop for hop in path if not hop[1].startswith("send ")]
+    assert consumed == [
+        ("warden-triage", "sre.alert.received.v1"),
+        ("warden-planner", "sre.incident.changed.v1"),
+        ("warden-policy", "sre.plan.proposed.v1"),
+        ("warden-executor", "sre.action.approved.v1"),
+    ]
