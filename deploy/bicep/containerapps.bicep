@@ -3,7 +3,7 @@
 // (sre.action.pending.v1/executor) through KEDA's Service Bus scaler with the executor identity.
 param location string
 param prefix string
-@description('[{ name, identityId, clientId, ingress }] one per long-running service')
+@description('[{ name, identityId, clientId, ingress, env }] one per long-running service; env: its own settings')
 param services array
 param executorIdentityId string
 param executorClientId string
@@ -83,7 +83,7 @@ resource apps 'Microsoft.App/containerApps@2024-03-01' = [for s in services: {
         {
           name: s.name
           image: '${imagePrefix}${s.name}:${imageTag}'
-          env: concat(common, [
+          env: concat(common, s.env, [
             { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: s.clientId }
             { name: 'AZURE_CLIENT_ID', value: s.clientId }
           ])

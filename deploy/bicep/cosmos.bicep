@@ -1,7 +1,8 @@
 // Cosmos DB (NoSQL, serverless) for service state. Keys are disabled: each service reaches only its
-// own container through Cosmos DB data-plane RBAC. Containers are partitioned by incident (`/pk`
-// holds the incident id), so one incident's records share a partition and can be changed in one
-// transactional batch; writes use ETag optimistic concurrency.
+// own container through Cosmos DB data-plane RBAC. Containers are partitioned by incident (`/pk`):
+// the executor ledger by incident id, triage by the incident's correlation key (one open incident
+// per key), so what one message changes is one partition, written in one transactional batch;
+// every rewrite carries the document's ETag (optimistic concurrency).
 param location string
 param accountName string
 @description('[{ name, principalId }] one container per stateful service')

@@ -91,11 +91,21 @@ module apps 'containerapps.bicep' = {
     location: location
     prefix: prefix
     services: [
-      { name: 'triage', identityId: identities.outputs.ids[idx.triage], clientId: identities.outputs.clientIds[idx.triage], ingress: true }
-      { name: 'planner', identityId: identities.outputs.ids[idx.planner], clientId: identities.outputs.clientIds[idx.planner], ingress: false }
-      { name: 'policy', identityId: identities.outputs.ids[idx.policy], clientId: identities.outputs.clientIds[idx.policy], ingress: false }
-      { name: 'audit', identityId: identities.outputs.ids[idx.audit], clientId: identities.outputs.clientIds[idx.audit], ingress: false }
-      { name: 'scheduler', identityId: identities.outputs.ids[idx.scheduler], clientId: identities.outputs.clientIds[idx.scheduler], ingress: false }
+      { name: 'triage', identityId: identities.outputs.ids[idx.triage], clientId: identities.outputs.clientIds[idx.triage], ingress: true, env: [] }
+      { name: 'planner', identityId: identities.outputs.ids[idx.planner], clientId: identities.outputs.clientIds[idx.planner], ingress: false, env: [] }
+      { name: 'policy', identityId: identities.outputs.ids[idx.policy], clientId: identities.outputs.clientIds[idx.policy], ingress: false, env: [] }
+      {
+        name: 'audit'
+        identityId: identities.outputs.ids[idx.audit]
+        clientId: identities.outputs.clientIds[idx.audit]
+        ingress: false
+        env: [
+          { name: 'WARDEN_AUDIT_STORE', value: 'azure_blob' }
+          { name: 'WARDEN_AUDIT_BLOB_ACCOUNT_URL', value: auditStorage.outputs.blobEndpoint }
+          { name: 'WARDEN_AUDIT_BLOB_CONTAINER', value: auditStorage.outputs.containerName }
+        ]
+      }
+      { name: 'scheduler', identityId: identities.outputs.ids[idx.scheduler], clientId: identities.outputs.clientIds[idx.scheduler], ingress: false, env: [] }
     ]
     executorIdentityId: identities.outputs.ids[idx.executor]
     executorClientId: identities.outputs.clientIds[idx.executor]

@@ -58,6 +58,7 @@ async def test_autonomous_incident_is_one_span_tree(tmp_path: Path) -> None:
 
     # Every hop of the autonomous path, in the service that handled it.
     expected = {
+        ("warden-triage", "POST /webhooks/azure-monitor"),
         ("warden-triage", "send sre.alert.received.v1"),
         ("warden-triage", "sre.alert.received.v1"),
         ("warden-triage", "send sre.incident.changed.v1"),
@@ -79,18 +80,14 @@ async def test_autonomous_incident_is_one_span_tree(tmp_path: Path) -> None:
     }
     assert expected <= hops, f"missing hops: {sorted(expected - hops)}"
 
-    # One tree: a single root (the webhook's publish of the first alert), every span reaches it.
+    # One tree: a single root (the webhook call that brought the first alert), every span reaches it.
     roots = [s for s in tree if not s.get("parentSpanId")]
-    assert [(r["service"], r["name"]) for r in roots] == [("warden-triage", "send sre.alert.received.v1")]
+    assert [(r["service"], r["name"]) for r in roots] == [("warden-triage", "POST /webhooks/azure-monitor")]
     for span in tree:
         assert ancestry(span, by_id)[-1] is roots[0]
 
     # The causal path of the verified restart runs through every service, in order.
-    verified = [
-        s
-        for s in tree
-        if s["name"] == "send sre.action.reported.v1" and s["service"] == "warden-executor"
-    ]
+    verified = [s for s in tree if s["name"] == "send sre.action.reported.v1" and s["service"] == "warden-executor"]
     assert verified
     path = [(s["service"], s["name"]) for s in reversed(ancestry(verified[-1], by_id))]
     consumed = [hop for hop in path if not hop[1].startswith("send ")]

@@ -295,6 +295,8 @@ async def test_sigkill_at_random_points_neither_loses_nor_repeats_an_action(stac
     policy = stack.broker.bus("policy")
     await policy.start()
     fired: Counter[str] = Counter()
+    seconds: dict[str, list[float]] = {}
+    loop = asyncio.get_running_loop()
     pid = stack.executor.start()
     try:
         for n, phase in enumerate(plan):
@@ -304,6 +306,7 @@ async def test_sigkill_at_random_points_neither_loses_nor_repeats_an_action(stac
             approved, doorbell = approve(stack.policy_key, target, n)
             action_id = approved.data["action_id"]
             stack.killer.arm(pid, phase, action_id, target)
+            began = loop.time()
             await policy.publish(approved)
             await policy.publish(doorbell)
             if phase in ("early", "random"):
@@ -328,6 +331,7 @@ async def test_sigkill_at_random_points_neither_loses_nor_repeats_an_action(stac
                 f"trial {n} ({phase}): a terminal report for {action_id}",
                 stack.executor.tail,
             )
+            seconds.setdefault(phase, []).append(round(loop.time() - began, 2))
         # The last process may have been stopped mid-recovery: one more start finishes it.
         await stack.executor.stop()
         stack.executor.start()
@@ -341,7 +345,8 @@ async def test_sigkill_at_random_points_neither_loses_nor_repeats_an_action(stac
         await policy.stop()
         await stack.executor.stop()
 
-    print(json.dumps({"kills": dict(fired), "processes": stack.executor.starts}))
+    mean = {p: round(sum(v) / len(v), 2) for p, v in seconds.items()}
+    print(json.dumps({"kills": dict(fired), "processes": stack.executor.starts, "mean_trial_s": mean}))
     assert sum(fired.values()) >= 50, fired
     assert all(fired[p] >= 5 for p in ("at_started", "in_act", "in_verify", "at_report")), fired
     await check_exactly_once(stack, plan)

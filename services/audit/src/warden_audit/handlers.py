@@ -15,7 +15,7 @@ from warden_contracts.events import AuditRecorded
 
 from warden_audit.domain.attribution import TokenReader, attribute
 from warden_audit.domain.checkpoint import Checkpoint
-from warden_audit.domain.personal import PersonalVault, separate
+from warden_audit.domain.personal import PersonalVault, has_personal_fields, separate
 from warden_audit.domain.recorder import Recorder
 from warden_audit.domain.siem import siem_view
 
@@ -85,7 +85,7 @@ class AuditHandler:
         message = envelope.model_dump(mode="json", exclude_none=True)
         actor = attribute(topic, message, self._read_token)
         extra: dict[str, Any] = {"actor": actor}
-        if self._vault is not None:
+        if self._vault is not None and has_personal_fields(topic, message):
             principal = (actor.get("principal") or {}).get("id")
             try:
                 message, erasable = await asyncio.to_thread(separate, topic, message, self._vault, principal)

@@ -26,6 +26,7 @@ from warden_security.keys import load_or_create_private_key
 from warden_security.tokens import LOCAL_APPROVER_ISSUER, TokenIssuer
 
 from warden_console.adapters.audit_log_files import AuditLogFiles
+from warden_console.adapters.audit_query_api import AuditQueryApi
 from warden_console.adapters.bot_connector import BotConnectorClient, BotTokenValidator
 from warden_console.adapters.local_issuer import LocalIdentityIssuer
 from warden_console.adapters.local_users import LocalDirectory
@@ -51,6 +52,8 @@ class Settings(ServiceSettings):
     users_file: Path | None = None
     # Private key of the local approver-identity issuer policy trusts; default <data_dir>/keys/approver-issuer.pem.
     approver_issuer_key: Path | None = None
+    # The audit service's query API (docs/audit.md); without it the local log under audit_dir is read.
+    audit_url: str = ""
     audit_dir: Path | None = None  # default <data_dir>/audit
     # Credentials of the `operator` identity, used only when an administrator changes a control.
     operator_creds: Path | None = None
@@ -156,7 +159,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ConsoleRun
     operator = components.get("control_publisher") or (
         OperatorPublisher(s.nats_url, s.operator_creds) if s.operator_creds else None
     )
-    audit = components.get("audit") or AuditLogFiles(s.audit_dir or s.data_dir / "audit")
+    audit = components.get("audit") or (
+        AuditQueryApi(s.audit_url) if s.audit_url else AuditLogFiles(s.audit_dir or s.data_dir / "audit")
+    )
     desk = ApproverDesk(
         bus=bus, inbox=inbox, audit=audit, issuer=issuer, clock=components.get("clock") or utcnow,
         control_publisher=operator,

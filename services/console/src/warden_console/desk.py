@@ -21,8 +21,7 @@ from warden_contracts.events import (
 
 from warden_console.domain.approvals import ApprovalView
 from warden_console.domain.roles import Principal
-from warden_console.domain.timeline import outcomes
-from warden_console.ports import ApprovalInbox, AuditTrail, IdentityIssuer
+from warden_console.ports import ApprovalInbox, AuditTrail, AuditUnavailable, IdentityIssuer
 
 log = logging.getLogger("warden.console")
 
@@ -85,7 +84,12 @@ class ApproverDesk:
                 log.exception("notifier failed for %s", view.approval_id, extra={"correlationid": env.correlationid})
 
     async def _with_outcomes(self, views: Sequence[ApprovalView]) -> list[ApprovalView]:
-        settled = outcomes(await self._audit.decisions())
+        try:
+            settled = await self._audit.outcomes()
+        except AuditUnavailable as err:
+            # Requests stay listed with their local deadline; only the outcomes are missing meanwhile.
+            log.warning("%s", err)
+            settled = {}
         return [dataclasses.replace(v, outcome=settled.get(v.approval_id)) for v in views]
 
     async def approval(self, approval_id: str) -> ApprovalView | None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from warden_console.domain.approvals import ApprovalView
+from warden_console.domain.approvals import ApprovalView, Outcome
 from warden_console.domain.roles import Principal
 
 Record = Mapping[str, Any]
+
+
+class AuditUnavailable(RuntimeError):
+    """The audit history cannot be read right now; pages degrade instead of failing."""
 
 
 class Directory(Protocol):
@@ -24,8 +28,8 @@ class AuditTrail(Protocol):
 
     async def incident_records(self, incident_id: str) -> Sequence[Record]: ...
 
-    async def decisions(self) -> Sequence[Record]:
-        """Every `sre.policy.decided.v1` and `sre.approval.decided.v1` record, in seq order."""
+    async def outcomes(self) -> Mapping[str, Outcome]:
+        """Approval id → how policy settled it (approved, denied, expired, superseded)."""
         ...
 
 

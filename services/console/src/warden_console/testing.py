@@ -155,9 +155,8 @@ async def start_console(broker: EmbeddedBroker, data_dir: Path, **overrides: Any
     key_path = data_dir / "keys" / "approver-issuer.pem"
     load_or_create_private_key(key_path)
     write_test_users(data_dir / "keys" / "console-users.yaml")
-    runtime = create_app(
-        nats_url=broker.url, nats_creds=broker.creds("approver"), data_dir=data_dir, http_port=0, **overrides
-    )
+    settings: dict[str, Any] = {"nats_url": broker.url, "nats_creds": broker.creds("approver"), "http_port": 0}
+    runtime = create_app(data_dir=data_dir, **(settings | overrides))
     await runtime.start()
     verifier = TokenVerifier(load_public_key(public_path(key_path)), LOCAL_APPROVER_ISSUER, APPROVAL_AUDIENCE)
     return Console(runtime, data_dir, verifier)

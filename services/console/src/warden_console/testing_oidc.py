@@ -34,7 +34,7 @@ class OidcProviderDouble:
     )
     # Claims to override in the next ID tokens (wrong audience, issuer, nonce ...).
     tamper: dict[str, Any] = field(default_factory=dict)
-    key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(65537, 2048))
     base: str = ""
     _codes: dict[str, dict[str, str]] = field(default_factory=dict)
     _runner: web.AppRunner | None = None

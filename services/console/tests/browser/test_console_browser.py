@@ -88,14 +88,21 @@ async def test_viewer_cannot_approve_and_expired_requests_cannot_be_approved(
 ) -> None:
     console = await start_console(broker, tmp_path / "data")
     try:
+        viewer, approver = await chromium.new_page(), await chromium.new_page()
+        await sign_in(viewer, console.url, "carol")
+        await sign_in(approver, console.url, "alice")
         for request in (
+            approval_request("appr-expiring", "inc-expiring", expires_in=timedelta(seconds=12)),
             approval_request("appr-viewer", "inc-viewer"),
-            approval_request("appr-expiring", "inc-expiring", expires_in=timedelta(seconds=4)),
         ):
             await broker.publish_raw("sre.approval.requested.v1", request.to_bytes(), request.id, identity="policy")
 
-        viewer = await chromium.new_page()
-        await sign_in(viewer, console.url, "carol")
+        # The approver opens the request while it is still pending ...
+        await expect(approver.locator("#pending tbody tr")).to_have_count(2, timeout=30_000)
+        await approver.goto(f"{console.url}/incidents/inc-expiring")
+        await expect(approver.get_by_role("button", name="Approve")).to_be_visible()
+
+        # ... meanwhile a viewer sees everything but has no button, and a forged POST is refused.
         await expect(viewer.locator("#pending tbody tr")).to_have_count(2, timeout=30_000)
         await viewer.goto(f"{console.url}/incidents/inc-viewer")
         await expect(viewer.locator("[data-role=read-only]")).to_be_visible()
@@ -107,10 +114,7 @@ async def test_viewer_cannot_approve_and_expired_requests_cannot_be_approved(
         )
         assert forced.status == 403 and "viewer" in await forced.text()
 
-        approver = await chromium.new_page()
-        await sign_in(approver, console.url, "alice")
-        await approver.goto(f"{console.url}/incidents/inc-expiring")
-        await expect(approver.get_by_role("button", name="Approve")).to_be_visible()
+        # ... and once the deadline passes, the approver's click is refused.
         await expect(approver.locator(".countdown")).to_have_text("expired", timeout=30_000)
         await approver.get_by_role("button", name="Approve").click()
         await expect(approver.locator("#refusal")).to_contain_text("expired")

@@ -77,11 +77,17 @@ async def _via_console(stack: EmbeddedStack, approval_id: str, _: ChatDoubles) -
         await alice.close()
 
 
+def _warden(stack: EmbeddedStack, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "warden_cli", *args, "--data-dir", str(stack.layout.root)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
 async def _via_cli(stack: EmbeddedStack, approval_id: str, _: ChatDoubles) -> None:
-    cmd = [sys.executable, "-m", "warden_cli", "approvals", "approve", approval_id, "--as", "alice"]
-    done = await asyncio.to_thread(
-        subprocess.run, [*cmd, "--data-dir", str(stack.layout.root)], capture_output=True, text=True, timeout=60
-    )
+    listed = await asyncio.to_thread(_warden, stack, "approvals", "list", "--pending", "--json")
+    assert approval_id in [row["approval_id"] for row in json.loads(listed.stdout)], listed.stderr
+    shown = await asyncio.to_thread(_warden, stack, "approvals", "show", approval_id[:8])
+    assert shown.returncode == 0 and "rollback_deployment" in shown.stdout and "rollback:" in shown.stdout, shown
+    done = await asyncio.to_thread(_warden, stack, "approvals", "approve", approval_id, "--as", "alice")
     assert done.returncode == 0, done.stderr
 
 

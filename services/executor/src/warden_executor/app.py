@@ -12,7 +12,7 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from warden_bus.nats_bus import NatsBus
@@ -38,9 +38,17 @@ OVERRIDES = frozenset({"bus", "elevation", "approved_source", "target_provider",
 
 
 class Settings(ServiceSettings):
-    sandbox_url: str
+    sandbox_url: str | None = None
     policy_pubkey: Path = Field(description="the policy's Ed25519 public key (PEM) that signs approved actions")
     elevation_ttl_s: int = Field(120, ge=1, le=3600)
+    # Azure: targets by ARM id (App Service, VM, VMSS) and AKS `namespace/deployment` via kubeconfig;
+    # elevation by PIM self-activation of `pim_roles` ("<scope>|<role definition id>") for `remediator_principal_id`.
+    target_backend: Literal["sandbox", "azure"] = "sandbox"
+    elevation_backend: Literal["embedded", "azure-pim"] = "embedded"
+    azure_subscription_id: str | None = None
+    aks_kubeconfig: Path | None = None
+    remediator_principal_id: str | None = None
+    pim_roles: list[str] = Field(default_factory=list)
 
     @property
     def db_path(self) -> Path:
@@ -71,8 +79,10 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
         trusted = {key_id(public): public}
     store = SqliteStore(s.db_path)
     controls = SqliteControls(store)
-    target = overrides.get("target_provider") or SandboxTargetProvider(s.sandbox_url)
     runtime = ServiceRuntime(SERVICE, bus, http_port=s.http_port)
+    closers: list[Any] = []
+    target = overrides.get("target_provider") or _target(s, catalog, closers)
+    elevation = overrides.get("elevation") or _elevation(s, clock, closers, "approved_source" in overrides)
 
     def on_outcome(status: ReportStatus) -> None:
         runtime.counters.inc(f"actions_{status.value}")
@@ -88,7 +98,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
         on_outcome=on_outcome,
     )
     coordinator = DrainCoordinator(
-        elevation=overrides.get("elevation") or NatsElevation(s.nats_url, s.nats_creds, SERVICE),
+        elevation=elevation,
         source=overrides.get("approved_source") or NatsApprovedActionSource(s.nats_url, SERVICE),
         executor=executor,
         controls=controls,
@@ -111,7 +121,40 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     runtime.on_stop.append(store.close)
     if isinstance(target, SandboxTargetProvider):
         runtime.on_stop.append(target.close)
+    runtime.on_stop += closers
     return Executor(runtime, coordinator)
+
+
+def _azure(s: Settings, closers: list[Any]) -> Any:
+    # Imported on demand: the Azure SDKs take seconds to import, which the embedded mode never pays.
+    from warden_executor.adapters import azure_wiring
+
+    adapters = azure_wiring.AzureAdapters(azure_wiring.azure_credential(s.managed_identity_client_id), [])
+    closers.append(adapters.close)
+    return azure_wiring, adapters
+
+
+def _target(s: Settings, catalog: Any, closers: list[Any]) -> Any:
+    if s.target_backend == "azure":
+        if not s.azure_subscription_id:
+            raise ValueError("target_backend=azure needs WARDEN_AZURE_SUBSCRIPTION_ID")
+        wiring, adapters = _azure(s, closers)
+        return wiring.azure_targets(adapters, s.azure_subscription_id, catalog, s.aks_kubeconfig)
+    if not s.sandbox_url:
+        raise ValueError("target_backend=sandbox needs WARDEN_SANDBOX_URL")
+    return SandboxTargetProvider(s.sandbox_url)
+
+
+def _elevation(s: Settings, clock: Any, closers: list[Any], own_source: bool) -> Any:
+    if s.elevation_backend == "embedded":
+        return NatsElevation(s.nats_url, s.nats_creds, SERVICE)
+    if not (s.remediator_principal_id and s.pim_roles):
+        raise ValueError("elevation_backend=azure-pim needs WARDEN_REMEDIATOR_PRINCIPAL_ID and WARDEN_PIM_ROLES")
+    if not own_source:
+        # A PIM grant carries no NATS credential: approved actions must come from the Azure bus.
+        raise ValueError("elevation_backend=azure-pim needs an approved-action source on Azure Service Bus")
+    wiring, adapters = _azure(s, closers)
+    return wiring.pim_elevation(adapters, s.remediator_principal_id, s.pim_roles, clock)
 
 
 async def drain_once(settings: Settings | None = None, **overrides: Any) -> DrainResult:

@@ -33,7 +33,7 @@ class Handlers:
         pending = env.payload(ActionPending)
         self._count("doorbells")
         try:
-            result = await self._coordinator.on_doorbell(pending.action_id)
+            result = await self._coordinator.on_doorbell(pending.action_id, env.correlationid)
         except ElevationUnavailable as err:
             self._count("elevation_failures")
             raise RetryLater(str(err), self._retry_delay) from err

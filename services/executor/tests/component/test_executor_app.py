@@ -63,3 +63,32 @@ async def test_runtime_opens_its_state_and_serves_health(env, broker, monkeypatc
             assert (await resp.json())["service"] == "executor"
     finally:
         await runtime.stop()
+
+
+def test_azure_backends_are_checked_at_startup(env, monkeypatch):
+    monkeypatch.setenv("WARDEN_TARGET_BACKEND", "azure")
+    with pytest.raises(ValueError, match="WARDEN_AZURE_SUBSCRIPTION_ID"):
+        create_app()
+    monkeypatch.setenv("WARDEN_AZURE_SUBSCRIPTION_ID", "00000000-0000-0000-0000-00000000abcd")
+    monkeypatch.setenv("WARDEN_ELEVATION_BACKEND", "azure-pim")
+    with pytest.raises(ValueError, match="WARDEN_REMEDIATOR_PRINCIPAL_ID"):
+        create_app()
+    monkeypatch.setenv("WARDEN_REMEDIATOR_PRINCIPAL_ID", "11111111-2222-3333-4444-555555555555")
+    monkeypatch.setenv("WARDEN_PIM_ROLES", '["/subscriptions/x/resourceGroups/rg|acdd72a7"]')
+    with pytest.raises(ValueError, match="Azure Service Bus"):
+        create_app()
+
+
+async def test_azure_targets_are_routed_by_address(env, kit):
+    from warden_executor.adapters.azure_wiring import RoutingTargetProvider, parse_roles
+    from warden_executor.domain.model import TargetNotFound
+
+    arm, kube = kit.InMemoryTarget(services={"/subscriptions/s/x": {}}), kit.InMemoryTarget(services={"ns/d": {}})
+    routing = RoutingTargetProvider(arm, kube)
+    await routing.observe("/subscriptions/s/x")
+    await routing.observe("ns/d")
+    assert (arm.observations, kube.observations) == (1, 1)
+    with pytest.raises(TargetNotFound, match="no Kubernetes cluster"):
+        await RoutingTargetProvider(arm, None).observe("ns/d")
+    with pytest.raises(ValueError, match="expected '<scope>|<role definition id>'"):
+        parse_roles(["Contributor"])

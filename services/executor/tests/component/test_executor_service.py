@@ -115,7 +115,7 @@ async def test_doorbell_elevates_acts_verifies_and_refuses_forged_expired_and_re
     assert started.data["evidence"]["grant_expires_at"] == datetime.fromtimestamp(grant.expires_at, UTC).isoformat()
     assert verified.data["evidence"]["metrics"] == {"memory_pct": 35.0, "healthy": 1}
     assert verified.correlationid == "inc-1" and verified.causationid == first.id
-    assert authority.requests[0].justification == f"action {action.action_id} (doorbell)"
+    assert authority.requests[0].justification == f"incident inc-1 action {action.action_id} (doorbell)"
     assert authority.requests[0].ttl_s == 60
     [(kind, name, _, token)] = target.calls
     assert (kind, name) == ("restart_service", "checkout")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -14,12 +15,15 @@ from warden_bus.runtime import ServiceRuntime, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import default_catalog
 
+from warden_planner.adapters.azure_monitor_observer import AzureMonitorObserver
+from warden_planner.adapters.composite_observer import CompositeObserver
 from warden_planner.adapters.openai_chat import (
     OpenAIChatModel,
     azure_openai,
     managed_identity_token_provider,
     openai_compatible,
 )
+from warden_planner.adapters.prometheus_observer import PrometheusMetrics
 from warden_planner.adapters.sandbox_estate import SandboxEstate
 from warden_planner.adapters.sandbox_observer import SandboxObserver
 from warden_planner.adapters.sqlite_store import SqliteStore
@@ -58,6 +62,13 @@ class Settings(ServiceSettings):
     llm_max_seconds: float = 60.0
     llm_max_invalid_answers: int = 2
     llm_request_timeout_s: float = 30.0
+    # Where the Observer reads: the sandbox (embedded) or Azure Monitor Logs; metrics optionally
+    # from Prometheus on top of either.
+    observer_backend: Literal["sandbox", "azure_monitor"] = "sandbox"
+    azure_monitor_workspace_id: str | None = None
+    azure_monitor_endpoint: str | None = None
+    managed_identity_client_id: str | None = None
+    prometheus_url: str | None = None
 
 
 def utc_now() -> datetime:
@@ -75,7 +86,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     bus: Bus = components.get("bus") or NatsBus(SERVICE, settings.nats_url, settings.nats_creds)
     store = SqliteStore(settings.data_dir / "state" / "planner.db")
     sandbox = SandboxObserver(settings.sandbox_url, timeout_s=settings.sandbox_timeout_s)
-    observer: ObserverTools = components.get("observer", sandbox)
+    closers: list[Callable[[], Awaitable[None]]] = [sandbox.close]
+    observer: ObserverTools = components.get("observer") or _observer(settings, sandbox, closers)
     config = RunbookConfig(
         memory_threshold_pct=settings.memory_threshold_pct,
         memory_deploy_window_min=settings.memory_deploy_window_min,
@@ -99,10 +111,33 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     estate = SandboxEstate(settings.sandbox_url, timeout_s=settings.sandbox_timeout_s)
     register_scheduled_tasks(runtime, catalog, clock, estate)
     runtime.on_start.append(store.open)
-    runtime.on_stop += [sandbox.close, store.close, *([chat.close] if chat is not None else [])]
+    runtime.on_stop += [*closers, store.close, *([chat.close] if chat is not None else [])]
     # Messages committed before a crash but never acknowledged by the broker go out on start.
     runtime.background.append(outbox.flush)
     return runtime
+
+
+def _observer(
+    settings: Settings, sandbox: SandboxObserver, closers: list[Callable[[], Awaitable[None]]]
+) -> ObserverTools:
+    base: ObserverTools = sandbox
+    if settings.observer_backend == "azure_monitor":
+        if not settings.azure_monitor_workspace_id:
+            raise ValueError("observer_backend=azure_monitor needs azure_monitor_workspace_id")
+        from azure.identity.aio import ManagedIdentityCredential
+
+        monitor = AzureMonitorObserver(
+            ManagedIdentityCredential(client_id=settings.managed_identity_client_id),
+            settings.azure_monitor_workspace_id,
+            endpoint=settings.azure_monitor_endpoint,
+        )
+        closers.append(monitor.close)
+        base = monitor
+    if settings.prometheus_url:
+        metrics = PrometheusMetrics(settings.prometheus_url, timeout_s=settings.sandbox_timeout_s)
+        closers.append(metrics.close)
+        return CompositeObserver(base, metrics)
+    return base
 
 
 def _chat_model(settings: Settings) -> OpenAIChatModel | None:
@@ -114,7 +149,9 @@ def _chat_model(settings: Settings) -> OpenAIChatModel | None:
         raise ValueError(f"planner_kind=llm needs an endpoint for llm_provider={settings.llm_provider}")
     timeout = settings.llm_request_timeout_s
     if settings.llm_provider == "azure":
-        provider = managed_identity_token_provider(settings.llm_managed_identity_client_id)
+        provider = managed_identity_token_provider(
+            settings.llm_managed_identity_client_id or settings.managed_identity_client_id
+        )
         client = azure_openai(configured, settings.llm_api_version, provider, timeout_s=timeout)
     else:
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None

@@ -163,6 +163,13 @@ async def test_injected_instructions_lead_to_rejection_and_handoff_not_action(do
     assert feedback and "rejected" in feedback[0]["content"]
 
 
+async def test_human_only_action_on_the_right_target_is_refused_then_retried(double: ChatDouble) -> None:
+    tier3 = {**GOOD, "actions": [{**GOOD["actions"][0], "kind": "failover_region", "params": {}}]}
+    finding = await plan(double, [LOOK, {"answer": tier3}, {"answer": GOOD}])
+    assert [c.kind for c in finding.candidates] == ["rollback_deployment"]
+    assert any("tier 3 (human-only)" in line for line in finding.trace)
+
+
 async def test_out_of_catalog_answer_is_retried_then_accepted(double: ChatDouble) -> None:
     wrong = {**GOOD, "actions": [{**GOOD["actions"][0], "kind": "delete_pods"}]}
     bounds = {**GOOD, "actions": [{**GOOD["actions"][0], "kind": "scale_service", "params": {"replicas": 500}}]}

@@ -26,6 +26,7 @@ from warden_contracts.events import (
     Severity,
 )
 from warden_planner.app import create_app
+from warden_planner.testing import ChatDouble
 
 PLANS = "sre.plan.proposed.v1"
 ESCALATIONS = "sre.escalation.raised.v1"
@@ -93,13 +94,16 @@ async def sandbox_url() -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def planner(broker: EmbeddedBroker, data_dir: Path, sandbox_url: str) -> AsyncIterator[ServiceRuntime]:
+async def planner(
+    broker: EmbeddedBroker, data_dir: Path, sandbox_url: str, **settings: Any
+) -> AsyncIterator[ServiceRuntime]:
     app = create_app(
         nats_url=broker.url,
         nats_creds=broker.creds("planner"),
         data_dir=data_dir,
         sandbox_url=sandbox_url,
         sandbox_timeout_s=2.0,
+        **settings,
     )
     await app.start()
     try:
@@ -263,3 +267,41 @@ async def test_kill_switch_makes_plans_advisory(broker: EmbeddedBroker, tmp_path
         [plan] = await plans_for(broker, "inc-advisory")
     assert plan.summary.startswith("[advisory: kill switch on] ")
     assert plan.actions[0].kind == "restart_service"
+
+
+async def test_llm_planner_is_used_when_an_endpoint_is_configured(
+    broker: EmbeddedBroker, tmp_path: Path, sandbox_url: str
+) -> None:
+    double = ChatDouble()
+    base_url = await double.start()
+    answer = {
+        "runbook": "memory_pressure@1",
+        "summary": "checkout memory at 91% with no recent deploy",
+        "hypotheses": [{"statement": "memory leak in running version", "verdict": "supported", "why": "no deploy"}],
+        "actions": [
+            {
+                "kind": "restart_service",
+                "target": "checkout",
+                "params": {},
+                "rationale": "restart frees the leak",
+                "confidence": 0.8,
+                "evidence_refs": "$refs",
+            }
+        ],
+    }
+    double.scripts["checkout"] = [
+        {"call": [{"name": "get_service", "arguments": {"name": "checkout"}}]},
+        {"answer": answer},
+    ]
+    try:
+        async with planner(broker, tmp_path, sandbox_url, llm_base_url=base_url, llm_model="gpt-double"):
+            await publish(broker, "triage", opened("inc-llm"))
+            [plan] = await plans_for(broker, "inc-llm")
+    finally:
+        await double.stop()
+    assert plan.planner == "llm:gpt-double" and plan.runbook == "memory_pressure@1"
+    assert [a.kind for a in plan.actions] == ["restart_service"]
+    assert plan.actions[0].evidence_refs == [plan.evidence[0].ref]
+    assert any("proposal accepted" in line for line in plan.reasoning_trace)
+    assert double.requests and double.requests[0]["model"] == "gpt-double"
+

@@ -158,8 +158,10 @@ def test_out_of_bounds_and_unknown_candidates_are_dropped_with_reasons() -> None
         Candidate(kind="delete_database", target="checkout", rationale="r", confidence=0.9),
         Candidate(kind="restart_service", target="checkout", rationale="r", confidence=0.3),
     ]
+    candidates.append(Candidate(kind="failover_region", target="checkout", rationale="r", confidence=1.0))
     valid, dropped = vet(candidates, default_catalog())
     assert kinds(valid) == ["restart_service"]
+    assert any("failover_region is tier 3 (human-only)" in d for d in dropped)
     assert any("replicas: 11 is above the maximum 10" in d for d in dropped)
     assert any("'delete_database' is not in the catalog" in d for d in dropped)
 

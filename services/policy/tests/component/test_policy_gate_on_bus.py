@@ -28,6 +28,7 @@ from warden_policy.app import create_app
 from warden_security.action_signing import verify_action
 from warden_security.keys import key_id, load_public_key
 
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DECIDED = "sre.policy.decided.v1"
 SIGNED = "sre.action.approved.v1"
 DOORBELL = "sre.action.pending.v1"
@@ -237,3 +238,44 @@ async def test_policy_kill_switch_busy_target_and_release(broker, tmp_path, appr
         await publish(broker, "planner", after)
         verdict = await one(broker, DECIDED, of_incident(after.data["incident_id"]))
     assert verdict.data["outcome"] == "execute"
+
+
+async def test_policy_postgres_pending_approval_expires_after_restart(
+    broker, tmp_path, approver_pubkey, make_plan, pg_schema
+) -> None:
+    store_url = f"{POSTGRES_URL}?schema={pg_schema}"
+    plan = make_plan(incident_class="elevated_error_rate", kind="rollback_deployment", params={"to_version": "v1"})
+    incident = plan.data["incident_id"]
+    async with policy(broker, tmp_path / "a", approver_pubkey, policy_store_url=store_url):
+        await publish(broker, "planner", plan)
+        request = await one(broker, REQUESTED, of_incident(incident))
+    assert not await broker.read_all(ESCALATION)
+
+    def an_hour_later() -> datetime:
+        return datetime.now(UTC) + timedelta(hours=1)
+
+    # Another data dir: the state that survives is PostgreSQL's, not a local file.
+    async with policy(broker, tmp_path / "b", approver_pubkey, policy_store_url=store_url, clock=an_hour_later):
+        expired = await one(broker, DECIDED, of_incident(incident, outcome="expired"))
+        await one(broker, ESCALATION, of_incident(incident))
+    assert expired.data["approval_id"] == request.data["approval_id"]
+
+
+async def test_policy_progressive_autonomy_survives_a_restart(broker, tmp_path, approver_pubkey, make_plan) -> None:
+    before, after = (make_plan(incident_class="elevated_error_rate", target=f"svc-{i}") for i in range(2))
+    promote = envelope_for(
+        "sre.control.changed.v1",
+        ControlChanged(kind=ControlKind.PLAN_RUN_MODE, value="autonomous", scope="plan:error-rate", changed_by="ops"),
+        source="warden/operator",
+        correlationid="ops",
+    )
+    async with policy(broker, tmp_path / "policy", approver_pubkey) as app:
+        await publish(broker, "planner", before)
+        assert (await one(broker, DECIDED, of_incident(before.data["incident_id"]))).data["outcome"] == "await_approval"
+        await publish(broker, "operator", promote)
+        await handled(app, "control_changes")
+    async with policy(broker, tmp_path / "policy", approver_pubkey):
+        await publish(broker, "planner", after)
+        decided = await one(broker, DECIDED, of_incident(after.data["incident_id"]))
+    assert decided.data["outcome"] == "execute" and decided.data["run_mode"] == "autonomous"
+    assert "plan_run_mode: operator set autonomous for plan:error-rate" in decided.data["reasons"]

@@ -37,8 +37,11 @@ def test_packaged_tasks_cover_the_three_kinds() -> None:
     [
         ("tasks: [{name: a, cron: 'every day', kind: health_check}]", "not a valid cron"),
         ("tasks: [{name: a, cron: '* * * * *', kind: reboot_all}]", "kind"),
-        ("tasks: [{name: a, cron: '* * * * *', kind: health_check}, {name: a, cron: '0 * * * *', kind: cost_report}]",
-         "unique"),
+        (
+            "tasks: [{name: a, cron: '* * * * *', kind: health_check},"
+            " {name: a, cron: '0 * * * *', kind: cost_report}]",
+            "unique",
+        ),
         ("tasks: [{name: a, cron: '* * * * *', kind: health_check, run_as: root}]", "run_as"),
         ("tasks: [", "tasks.yaml"),
     ],

@@ -66,7 +66,9 @@ class MemoryTransaction:
         return [
             i
             for i in self.s.incidents.values()
-            if i.status == IncidentStatus.OPEN and i.environment == environment and i.service in services
+            if i.status == IncidentStatus.OPEN
+            and i.environment == environment
+            and (i.service in services or set(i.services) & services)
         ]
 
     async def count_firing(self, incident_id: str) -> int:

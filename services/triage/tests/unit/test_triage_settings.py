@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from warden_triage.app import Settings, create_app
+from warden_triage.domain.catalog import CatalogError
 from warden_triage.domain.classification import ClassificationError
 
 
@@ -47,3 +48,30 @@ def test_missing_credentials_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.delenv("WARDEN_NATS_CREDS", raising=False)
     with pytest.raises(ValueError, match="WARDEN_NATS_CREDS"):
         create_app(webhook_token="t", data_dir=tmp_path)
+
+
+def test_hmac_secrets_come_from_json_and_must_be_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WARDEN_WEBHOOK_TOKEN", "t")
+    monkeypatch.setenv("WARDEN_WEBHOOK_HMAC_SECRETS", '{"grafana": "0123456789abcdef-secret"}')
+    settings = Settings()  # type: ignore[call-arg]
+    assert settings.webhook_hmac_secrets["grafana"].get_secret_value() == "0123456789abcdef-secret"
+    assert "0123456789abcdef" not in repr(settings)
+    with pytest.raises(ValidationError, match="at least 16 characters"):
+        Settings(webhook_token="t", webhook_hmac_secrets={"grafana": "short"})  # type: ignore[arg-type]
+
+
+def test_hmac_secret_for_an_unknown_route_stops_start_up(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown webhook routes"):
+        create_app(
+            webhook_token="t",
+            data_dir=tmp_path,
+            nats_creds=tmp_path / "c",
+            webhook_hmac_secrets={"grafanna": "0123456789abcdef-secret"},
+        )
+
+
+def test_bad_service_catalog_stops_start_up(tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("services:\n  - {name: a, environment: dev, owner: o, commander_channel: c, dependencies: [b]}")
+    with pytest.raises(CatalogError, match="not in the catalog"):
+        create_app(webhook_token="t", data_dir=tmp_path, nats_creds=tmp_path / "c", service_catalog=catalog)

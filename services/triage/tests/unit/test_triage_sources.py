@@ -15,6 +15,7 @@ from warden_triage.domain.alertmanager import normalise_group
 from warden_triage.domain.azure_monitor import normalise_azure_monitor
 from warden_triage.domain.builtin_sources import builtin_registry
 from warden_triage.domain.cloudevents_alert import normalise_cloudevent
+from warden_triage.domain.source_detection import ROUTES, guess_source
 from warden_triage.domain.sources import NormalisationError
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -191,3 +192,20 @@ def test_cloudevent_rejections_name_the_field(mutate: Any, field: str) -> None:
     with pytest.raises(NormalisationError) as caught:
         normalise_cloudevent(event)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("azure_metric_fired.json", "azure_monitor"),
+        ("azure_service_health_fired.json", "azure_monitor"),
+        ("prometheus_grouped_firing.json", "prometheus"),
+        ("grafana_firing.json", "grafana"),
+        ("cloudevents_structured.json", "cloudevents"),
+        ("cloudevents_binary_data.json", "normalised"),
+    ],
+)
+def test_ingest_guesses_the_webhook_of_every_fixture(name: str, source: str) -> None:
+    assert guess_source(fixture(name)) == source
+    route = ROUTES[source]
+    assert builtin_registry().by_route(route) is not None

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -73,6 +74,19 @@ class Counters:
 
 
 Background = Callable[[], Awaitable[None]]
+_UNTRACED = frozenset({"/healthz", "/metrics"})  # polled constantly; spans would only be noise
+
+
+@web.middleware
+async def _traced(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
+    if request.path in _UNTRACED:
+        return await handler(request)
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    with tracing.serving(request.method, route, request.headers) as span:
+        response = await handler(request)
+        span.set_attribute("http.response.status_code", response.status)
+        return response
 
 
 @dataclass
@@ -92,7 +106,7 @@ class ServiceRuntime:
     _runner: web.AppRunner | None = None
 
     def http_app(self) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024)
+        app = web.Application(client_max_size=1024 * 1024, middlewares=[_traced])
         app.add_routes([web.get("/healthz", self._health), web.get("/metrics", self._metrics), *self.routes])
         return app
 

@@ -26,3 +26,7 @@ class ServiceSettings(BaseSettings):
     servicebus_namespace: str | None = None
     servicebus_connection: SecretStr | None = None
     managed_identity_client_id: str | None = None
+    # Service state: SQLite under data_dir, or the service's container in a Cosmos DB account
+    # (reached as the managed identity; the account has keys disabled).
+    state_backend: Literal["sqlite", "cosmos"] = "sqlite"
+    cosmos_endpoint: str | None = None

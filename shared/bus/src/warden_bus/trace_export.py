@@ -129,7 +129,9 @@ def build_provider(service: str, settings: TracingSettings) -> TracerProvider:
             endpoint += "/v1/traces"
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     if settings.azure_monitor_connection_string:
-        provider.add_span_processor(BatchSpanProcessor(_azure_monitor_exporter(settings.azure_monitor_connection_string)))
+        provider.add_span_processor(
+            BatchSpanProcessor(_azure_monitor_exporter(settings.azure_monitor_connection_string))
+        )
     return provider
 
 

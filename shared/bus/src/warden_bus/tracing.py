@@ -14,10 +14,12 @@ still joins the incident's first trace and links to its cause.
 from __future__ import annotations
 
 import contextvars
+import functools
+import inspect
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -92,6 +94,48 @@ def span(name: str, **attributes: Any) -> Iterator[Span]:
     attrs = _attributes({k.replace("__", "."): v for k, v in attributes.items()})
     with tracer().start_as_current_span(name, attributes=attrs) as current:
         yield current
+
+
+Describe = Callable[..., Mapping[str, Any]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def traced(name: str, call: Describe | None = None, result: Describe | None = None) -> Callable[[F], F]:
+    """Decorate an adapter method (sync or async) with a span: `call(*args, **kwargs)` names its
+    attributes from the arguments, `result(value)` from what it returned (token counts, status).
+
+    For adapters only: domain code stays free of tracing, the adapter around it records the work."""
+
+    def decorate(fn: F) -> F:
+        def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            attrs = _attributes(call(*args, **kwargs)) if call else {}
+            return tracer().start_as_current_span(name, attributes=attrs)
+
+        def finish(current: Span, value: Any) -> None:
+            if result is not None:
+                current.set_attributes(_attributes(result(value)))
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with start(args, kwargs) as current:
+                    value = await fn(*args, **kwargs)
+                    finish(current, value)
+                    return value
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with start(args, kwargs) as current:
+                value = fn(*args, **kwargs)
+                finish(current, value)
+                return value
+
+        return cast(F, wrapper)
+
+    return decorate
 
 
 def current_headers() -> dict[str, str]:
@@ -184,6 +228,18 @@ def handling(topic: str, envelope: Envelope | None, headers: Mapping[str, str] |
             yield consumer
     finally:
         _correlation.reset(token)
+
+
+@contextmanager
+def serving(method: str, route: str, headers: Mapping[str, str]) -> Iterator[Span]:
+    """A server span for one HTTP request (a webhook, an API call), joined to the caller's trace."""
+    with tracer().start_as_current_span(
+        f"{method} {route}",
+        context=extract(dict(headers)),
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": method, "http.route": route},
+    ) as current:
+        yield current
 
 
 def record_outcome(current: Span, verdict: str, reason: str = "") -> None:

@@ -10,14 +10,16 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import web
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 from warden_bus import tracing
 from warden_bus.nats_bus import NatsBus
-from warden_bus.runtime import JsonFormatter
+from warden_bus.runtime import JsonFormatter, ServiceRuntime
 from warden_bus.testing import EmbeddedBroker
 from warden_bus.trace_export import TracingSettings, build_provider, read_trace_file
 from warden_contracts.envelope import Envelope, envelope_for, follow_up
@@ -240,3 +242,33 @@ def test_file_exporter_writes_otlp_json_with_hex_ids(tmp_path: Path) -> None:
     assert len(read["inner"]["traceId"]) == 32 and int(read["inner"]["traceId"], 16)
     assert read["inner"]["service"] == "warden-planner"
     assert read["inner"]["attributes"] == [{"key": "warden.tool", "value": {"stringValue": "logs"}}]
+
+
+async def test_http_request_span_parents_what_the_handler_publishes(
+    buses: dict[str, NatsBus], spans: InMemorySpanExporter
+) -> None:
+    triage = buses["triage"]
+
+    async def webhook(request: web.Request) -> web.Response:
+        await triage.publish(alert(int(request.match_info["n"])))
+        return web.json_response({}, status=202)
+
+    runtime = ServiceRuntime("triage", triage, routes=[web.post("/webhooks/{n}", webhook)])
+    await runtime.start()
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{runtime.bound_port}"
+            headers = {"traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01"}
+            async with http.post(f"{url}/webhooks/7", headers=headers) as resp:
+                assert resp.status == 202
+            async with http.get(f"{url}/healthz") as resp:
+                assert resp.status == 200
+    finally:
+        await runtime.stop()
+    [server] = [s for s in spans.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert server.name == "POST /webhooks/{n}"  # the route, not the path: bounded cardinality
+    assert format(server.context.trace_id, "032x") == caller_trace
+    assert server.attributes is not None and server.attributes["http.response.status_code"] == 202
+    send = named(spans, f"send {ALERT}")[0]
+    assert send.parent is not None and send.parent.span_id == server.context.span_id

@@ -19,7 +19,6 @@ from importlib import resources
 from pathlib import Path
 
 import yaml
-
 from warden_audit.reader import read_records
 from warden_audit.verify import verify_log
 from warden_contracts.events import ApprovalDecision

@@ -80,9 +80,7 @@ def compute(facts: Sequence[IncidentFacts], alerts: int) -> list[Kpi]:
             [f.since_start(f.first_useful_at) for f in facts],
         ),
         _duration("time_to_mitigate_s", "Time to mitigate", [f.since_start(f.mitigated_at) for f in facts]),
-        _ratio(
-            "autonomous_share", "Handled autonomously", sum(f.autonomous for f in facts), len(facts), "incidents"
-        ),
+        _ratio("autonomous_share", "Handled autonomously", sum(f.autonomous for f in facts), len(facts), "incidents"),
         _ratio(
             "false_remediation_rate",
             "False-remediation rate",
@@ -117,9 +115,7 @@ def in_range(moment: datetime | None, since: datetime | None, until: datetime | 
 def report(records: Iterable[Record], since: datetime | None = None, until: datetime | None = None) -> KpiReport:
     records = list(records)
     facts = [f for f in incident_facts(records) if in_range(f.started_at, since, until)]
-    alerts = sum(
-        1 for r in records if r["type"] == "sre.alert.received.v1" and in_range(record_time(r), since, until)
-    )
+    alerts = sum(1 for r in records if r["type"] == "sre.alert.received.v1" and in_range(record_time(r), since, until))
     return KpiReport(since, until, facts, compute(facts, alerts))
 
 
@@ -160,11 +156,25 @@ def as_json(result: KpiReport) -> dict[str, Any]:
     }
 
 
+def prometheus(result: KpiReport) -> str:
+    """Prometheus text exposition (for a node-exporter textfile collector or a push gateway)."""
+    lines = ["# Incident KPIs computed by `warden kpi` from the audit log."]
+    lines += ["# TYPE warden_kpi_incidents gauge", f"warden_kpi_incidents {len(result.incidents)}"]
+    for kpi in result.kpis:
+        name = f"warden_kpi_{kpi.key.removesuffix('_s')}" + ("_seconds" if kpi.unit == "s" else "")
+        lines.append(f"# HELP {name} {kpi.label} ({kpi.detail})")
+        lines.append(f"# TYPE {name} gauge")
+        label = '{quantile="0.5"}' if kpi.unit == "s" else ""
+        lines.append(f"{name}{label} {'NaN' if kpi.value is None else repr(float(kpi.value))}")
+    return "\n".join(lines) + "\n"
+
+
 def run(
     since: Annotated[str | None, typer.Option(help="start: ISO time or a span back from now (24h, 7d)")] = None,
     until: Annotated[str | None, typer.Option(help="end (exclusive): ISO time or a span back from now")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="also write a self-contained HTML report")] = None,
     as_json_out: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    as_prometheus: Annotated[bool, typer.Option("--prometheus", help="print Prometheus text exposition")] = False,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="stack data directory")] = None,
     audit_dir: Annotated[Path | None, typer.Option(help="audit log directory (default <data-dir>/audit)")] = None,
 ) -> None:
@@ -173,6 +183,8 @@ def run(
     result = report(read_records(directory), parse_moment(since), parse_moment(until))
     if as_json_out:
         typer.echo(json.dumps(as_json(result), indent=2))
+    elif as_prometheus:
+        typer.echo(prometheus(result), nl=False)
     else:
         typer.echo(f"{len(result.incidents)} incident(s) from {since or 'the start'} until {until or 'now'}")
         for kpi in result.kpis:

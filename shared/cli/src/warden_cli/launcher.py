@@ -123,7 +123,7 @@ class EmbeddedStack:
                 "WARDEN_NATS_CREDS": str(lay.creds("approver")),
                 "WARDEN_OPERATOR_CREDS": str(lay.creds("operator")),
                 "WARDEN_APPROVER_ISSUER_KEY": str(lay.approver_issuer_key),
-                "WARDEN_AUDIT_DIR": str(lay.audit_dir),
+                "WARDEN_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}",
                 "WARDEN_USERS_FILE": str(lay.keys / "console-users.yaml"),
             },
         }

@@ -14,7 +14,7 @@ from warden_audit.reader import read_records
 from warden_contracts.events import ControlKind
 
 from warden_cli import approval_commands, audit_commands, kpi, operations, policy_commands, servicebus_commands
-from warden_cli import bench_executor, bench_planner
+from warden_cli import bench_audit, bench_executor, bench_planner, bench_policy, bench_triage
 from warden_cli import autonomy, shadow
 from warden_cli.compose_commands import compose_app
 from warden_cli.demo import run_demo
@@ -72,10 +72,17 @@ def demo(
 
 
 @app.command()
-def ingest(file: Path, data_dir: DataDir = None) -> None:
-    """Send an alert file (Azure Monitor common schema or a normalised alert) to the running stack."""
+def ingest(
+    file: Path,
+    data_dir: DataDir = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="azure_monitor | prometheus | grafana | cloudevents | normalised (default: guessed)"),
+    ] = None,
+) -> None:
+    """Send an alert file to the running stack's webhook for its source (docs/alert-sources.md)."""
     try:
-        typer.echo(json.dumps(asyncio.run(operations.post_alert(_layout(data_dir), file))))
+        typer.echo(json.dumps(asyncio.run(operations.post_alert(_layout(data_dir), file, source))))
     except operations.OperationError as err:
         raise _fail(str(err)) from None
 
@@ -124,3 +131,6 @@ app.command("eval")(eval_command.run)
 bench_app.command("planner")(bench_planner.run)
 app.add_typer(shadow.shadow_app, name="shadow")
 app.add_typer(autonomy.autonomy_app, name="autonomy")
+bench_app.command("audit")(bench_audit.run)
+bench_app.command("policy")(bench_policy.run)
+bench_app.command("triage")(bench_triage.run)

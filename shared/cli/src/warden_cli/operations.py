@@ -16,6 +16,8 @@ from warden_contracts.envelope import envelope_for
 from warden_contracts.events import ApprovalDecided, ApprovalDecision, ControlChanged, ControlKind
 from warden_security.keys import load_or_create_private_key
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer
+from warden_triage.domain.source_detection import ROUTES as SOURCE_ROUTES
+from warden_triage.domain.source_detection import guess_source
 
 from warden_cli.layout import Layout
 
@@ -106,17 +108,24 @@ async def set_control(layout: Layout, kind: ControlKind, value: str, by: str, re
     )
 
 
-async def post_alert(layout: Layout, path: Path) -> dict[str, Any]:
+async def post_alert(layout: Layout, path: Path, source: str | None = None) -> dict[str, Any]:
+    """`source` picks the webhook (azure_monitor, prometheus, grafana, cloudevents, normalised);
+    None guesses it from the document."""
     stack, secrets = layout.read_stack(), layout.secrets()
-    body = json.loads(await asyncio.to_thread(path.read_text))
-    url = (
-        stack["webhook_url"]
-        if body.get("schemaId") == "azureMonitorCommonAlertSchema"
-        else stack["webhook_url"].replace("/webhooks/azure-monitor", "/webhooks/alerts")
-    )
+    raw = await asyncio.to_thread(path.read_bytes)
+    try:
+        body = json.loads(raw)
+    except ValueError as err:
+        raise OperationError(f"{path} is not JSON: {err}") from None
+    source = source or guess_source(body)
+    if source not in SOURCE_ROUTES:
+        raise OperationError(f"unknown source {source!r}; known: {', '.join(SOURCE_ROUTES)}")
+    url = stack["webhook_url"].replace("/webhooks/azure-monitor", f"/webhooks/{SOURCE_ROUTES[source]}")
+    content_type = "application/cloudevents+json" if source == "cloudevents" else "application/json"
+    headers = {"Authorization": f"Bearer {secrets['webhook_token']}", "Content-Type": content_type}
     async with (
         aiohttp.ClientSession() as http,
-        http.post(url, json=body, headers={"Authorization": f"Bearer {secrets['webhook_token']}"}) as resp,
+        http.post(url, data=raw, headers=headers) as resp,
     ):
         answer: dict[str, Any] = await resp.json(content_type=None)
         if resp.status >= 400:

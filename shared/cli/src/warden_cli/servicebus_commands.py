@@ -13,7 +13,9 @@ from dataclasses import asdict
 from typing import Annotated, TypeVar
 
 import typer
+from azure.core.exceptions import AzureError
 from azure.servicebus.aio import ServiceBusClient
+from azure.servicebus.exceptions import ServiceBusError
 from warden_bus.azure_servicebus import deadletters
 from warden_bus.azure_servicebus.connection import ServiceBusConfigError, connect
 
@@ -47,6 +49,10 @@ def _run(namespace: str | None, connection: str | None, work: Callable[[ServiceB
     except (ServiceBusConfigError, ValueError) as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
+    except (ServiceBusError, AzureError) as err:
+        # Refused roles, unknown entities, unreachable namespaces: the SDK's message says which.
+        typer.secho(f"Service Bus refused or failed: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
 
 
 @dlq_app.command("list")

@@ -45,7 +45,9 @@ async def denied_then_escalated(story: AuditStory, n: int) -> None:
     await story.alert(f"a-{n}", svc, at(0))
     await story.incident(inc, svc, "opened", at(2), at(0), [f"a-{n}"])
     await story.plan(inc, act, "rollback_deployment", svc, at(20))
-    action = ProposedAction(action_id=act, kind="rollback_deployment", target=svc, params={}, rationale="r", confidence=1)
+    action = ProposedAction(
+        action_id=act, kind="rollback_deployment", target=svc, params={}, rationale="r", confidence=1
+    )
     await story.approval(inc, f"ap-{n}", action, at(21))
     await story.approval_decided(inc, f"ap-{n}", "deny", at(50))
     await story.decided(inc, act, "rollback_deployment", svc, "denied", at(51))
@@ -130,3 +132,13 @@ def test_cli_prints_table_json_and_writes_html(audit_dir: Path, tmp_path: Path) 
     assert {k["key"]: k["value"] for k in body["kpis"]}["autonomous_share"] == 1.0
     bad = runner.invoke(app, ["kpi", "--audit-dir", str(audit_dir), "--since", "yesterday-ish"])
     assert bad.exit_code != 0 and "neither an ISO time" in bad.output
+
+
+def test_prometheus_exposition(audit_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["kpi", "--audit-dir", str(audit_dir), "--prometheus", "--until", "2026-11-21"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "warden_kpi_incidents 3" in lines
+    assert 'warden_kpi_time_to_acknowledge_seconds{quantile="0.5"} 10.0' in lines
+    assert "warden_kpi_alert_to_incident_compression 1.6666666666666667" in lines
+    assert all(line.startswith("#") or line.startswith("warden_kpi_") for line in lines)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ParamSpec(BaseModel):
@@ -26,6 +26,14 @@ class ParamSpec(BaseModel):
     choices: list[str] | None = None
     required: bool = True
     description: str = ""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ParamSpec:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        if self.pattern is not None:
+            re.compile(self.pattern)  # a bad pattern stops start-up instead of refusing every value
+        return self
 
     def check(self, name: str, value: Any) -> str | None:
         expected = {"int": int, "str": str, "bool": bool}[self.type]
@@ -101,6 +109,12 @@ class ActionSpec(BaseModel):
     verification: Verification | None = None
     rollback: Rollback | None = None
 
+    @model_validator(mode="after")
+    def _reversible_has_rollback(self) -> ActionSpec:
+        if self.reversible and self.rollback is None:
+            raise ValueError(f"{self.kind}: a reversible action needs a rollback recipe")
+        return self
+
     def validate_params(self, params: dict[str, Any]) -> list[str]:
         errors = [f"{name}: not a parameter of {self.kind}" for name in params if name not in self.params]
         for name, spec in self.params.items():
@@ -119,12 +133,17 @@ class Catalog(BaseModel):
 
     version: int
     denied_targets: list[str] = Field(default_factory=list)
+    # Targets named "<namespace>/<name>" in these namespaces are never touched, whatever the pattern.
+    denied_namespaces: list[str] = Field(default_factory=list)
     actions: dict[str, ActionSpec]
 
     def get(self, kind: str) -> ActionSpec | None:
         return self.actions.get(kind)
 
     def target_denied(self, target: str) -> bool:
+        namespaces = target.split("/")[:-1]
+        if any(ns in self.denied_namespaces for ns in namespaces):
+            return True
         return any(fnmatch.fnmatchcase(target, pattern) for pattern in self.denied_targets)
 
     def check(self, kind: str, target: str, params: dict[str, Any]) -> list[str]:

@@ -46,6 +46,16 @@ class IncidentState(StrEnum):
     RESOLVED = "resolved"
 
 
+class SuppressionProposal(Payload):
+    services: list[str]
+    environment: str
+    rules: list[str] = Field(default_factory=list)
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    requires_approval: bool = True
+
+
 class IncidentChanged(Payload):
     incident_id: str
     change: IncidentState
@@ -66,6 +76,9 @@ class IncidentChanged(Payload):
     commander_channel: str | None = None
     services: list[str] = Field(default_factory=list)  # every service whose alerts joined the incident
     root_service: str | None = None  # the one the others depend on, when dependent services alert together
+    # Set once when duplicate pages pile up on one incident: a bounded window triage proposes and
+    # never applies itself (a maintenance window needs an operator, longer ones a policy approval).
+    suppression_proposal: SuppressionProposal | None = None
 
 
 class Evidence(Payload):

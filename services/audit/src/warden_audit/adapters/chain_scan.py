@@ -53,5 +53,5 @@ class ChainScan:
                     f"a signed checkpoint covers seq {last.seq} but the log ends at seq {state.last_seq}: "
                     "records removed"
                 )
-            state.last_checkpoint_seq = last.seq
+            state.last_checkpoint_seq, state.last_checkpoint = last.seq, last
         return state

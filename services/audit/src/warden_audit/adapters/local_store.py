@@ -115,6 +115,7 @@ class LocalSegmentStore:
             last = Checkpoint.from_json(json.loads(lines[-1]))
         except ValueError as err:
             raise AuditLogCorrupt(f"unreadable last checkpoint: {err}") from None
+        state.last_checkpoint = last
         if last.seq > state.last_seq:
             raise AuditLogCorrupt(
                 f"a signed checkpoint covers seq {last.seq} but the log ends at seq {state.last_seq}: records removed"

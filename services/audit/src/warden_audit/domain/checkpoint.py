@@ -3,7 +3,7 @@
 A checkpoint commits to every record up to `seq`: the head hash pins the chain, the Merkle root
 lets one record be proven without the rest. Signing happens behind `Signer` (Ed25519 key file in
 the embedded mode; a Key Vault key fits the same two members), and checking behind
-`SignatureCheck`, so this module holds no crypto library.
+`SignatureCheck`, so this module holds no crypto library. The algorithm is signed with the rest.
 """
 
 from __future__ import annotations
@@ -91,7 +91,16 @@ class Checkpoint:
             return False
 
 
+def signer_algorithm(signer: Signer) -> str:
+    """Ed25519 for key files; the Key Vault signer's `es256-` key ids are EC P-256 (no Ed25519 there)."""
+    declared = getattr(signer, "algorithm", None)
+    if isinstance(declared, str):
+        return declared
+    return "ES256" if signer.key_id.startswith("es256-") else ALGORITHM
+
+
 def sign_checkpoint(signer: Signer, seq: int, head_hash: str, merkle_root: str, at: datetime) -> Checkpoint:
-    unsigned = Checkpoint(seq, head_hash, merkle_root, iso_utc(at), signer.key_id)
+    algorithm = signer_algorithm(signer)
+    unsigned = Checkpoint(seq, head_hash, merkle_root, iso_utc(at), signer.key_id, algorithm=algorithm)
     signature = base64.b64encode(signer.sign(unsigned.signed_bytes())).decode("ascii")
-    return Checkpoint(seq, head_hash, merkle_root, unsigned.at, signer.key_id, signature)
+    return Checkpoint(seq, head_hash, merkle_root, unsigned.at, signer.key_id, signature, algorithm)

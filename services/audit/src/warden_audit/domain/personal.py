@@ -50,6 +50,11 @@ def fields_for(topic: str) -> tuple[str, ...]:
     return PERSONAL_FIELDS.get(topic, ()) + PERSONAL_FIELDS["*"]
 
 
+def has_personal_fields(topic: str, envelope: Mapping[str, Any]) -> bool:
+    data = envelope.get("data")
+    return isinstance(data, dict) and any(data.get(field) for field in fields_for(topic))
+
+
 def separate(
     topic: str, envelope: Mapping[str, Any], vault: PersonalVault, principal: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:

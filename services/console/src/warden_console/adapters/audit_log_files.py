@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from warden_console.domain.approvals import Outcome
+from warden_console.domain.timeline import outcomes
 
 _SEGMENT = re.compile(r"^(\d{6,})\.jsonl$")
 _DECISION_TYPES = frozenset({"sre.policy.decided.v1", "sre.approval.decided.v1"})
@@ -62,6 +65,6 @@ class AuditLogFiles:
         await self._refresh()
         return list(self._by_incident.get(incident_id, []))
 
-    async def decisions(self) -> Sequence[dict[str, Any]]:
+    async def outcomes(self) -> Mapping[str, Outcome]:
         await self._refresh()
-        return list(self._decisions)
+        return outcomes(self._decisions)

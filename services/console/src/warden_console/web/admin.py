@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from aiohttp import web
 from warden_contracts.events import ControlKind
 
@@ -48,7 +50,7 @@ async def change_control(request: web.Request) -> web.StreamResponse:
         await request.app[DESK_KEY].set_control(who, kind, value, scope, str(form.get("reason", "")).strip())
     except DecisionRefused as refused:
         return page(request, "refused.html", http_status=403, reason=str(refused), incident_id="")
-    raise web.HTTPSeeOther(f"/admin?message={kind.value} {value} ({scope}) sent")
+    raise web.HTTPSeeOther("/admin?message=" + quote(f"{kind.value} {value} ({scope}) sent"))
 
 
 def routes() -> list[web.RouteDef]:

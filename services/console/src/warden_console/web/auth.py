@@ -10,7 +10,7 @@ from aiohttp import web
 from warden_console.adapters.oidc import OidcClient, OidcError, PendingSignIn
 from warden_console.ports import Directory
 from warden_console.web.render import page
-from warden_console.web.sessions import SESSION_KEY, current, end_session, open_session, set_cookie, start_session
+from warden_console.web.sessions import current, end_session, open_session, set_cookie, start_session
 
 log = logging.getLogger("warden.console.auth")
 
@@ -111,5 +111,3 @@ def routes() -> list[web.RouteDef]:
         web.get("/auth/callback", oidc_callback),
     ]
 
-
-__all__ = ["DIRECTORY_KEY", "OIDC_KEY", "SESSION_KEY", "routes"]

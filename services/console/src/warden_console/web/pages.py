@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 from warden_contracts.events import ApprovalDecision
@@ -13,7 +14,7 @@ from warden_console.desk import ApproverDesk, DecisionRefused
 from warden_console.domain.approvals import ApprovalView
 from warden_console.domain.roles import Principal, Role
 from warden_console.domain.timeline import incident_status, timeline
-from warden_console.ports import AuditTrail
+from warden_console.ports import AuditTrail, AuditUnavailable, Record
 from warden_console.web.render import card_preview, page
 from warden_console.web.sessions import principal
 
@@ -71,13 +72,29 @@ async def approvals_api(request: web.Request) -> web.StreamResponse:
     return web.json_response({"pending": [summary(v, desk) for v in await desk.pending()]})
 
 
+async def _records(request: web.Request, incident_id: str) -> tuple[list[Record], str]:
+    try:
+        return list(await request.app[AUDIT_KEY].incident_records(incident_id)), ""
+    except AuditUnavailable as err:
+        return [], f"The audit history is unavailable right now ({err}); decisions still work."
+
+
+def _without_tokens(record: Record) -> Record:
+    """Identity tokens are bearer credentials: audit links show that one was there, never the token."""
+    envelope = dict(record.get("envelope") or {})
+    data = dict(envelope.get("data") or {})
+    if "identity_token" in data:
+        data["identity_token"] = "[withheld]"
+    return {**record, "envelope": {**envelope, "data": data}}
+
+
 async def incident_page(request: web.Request) -> web.StreamResponse:
     signed_in(request)
-    desk, audit = request.app[DESK_KEY], request.app[AUDIT_KEY]
+    desk = request.app[DESK_KEY]
     incident_id = request.match_info["incident_id"]
-    records = await audit.incident_records(incident_id)
+    records, problem = await _records(request, incident_id)
     views = [v for v in await desk.approvals(1000) if v.incident_id == incident_id]
-    if not records and not views:
+    if not records and not views and not problem:
         raise web.HTTPNotFound(text=f"no incident {incident_id}")
     now = desk.now()
     approvals = [
@@ -98,19 +115,20 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
         entries=timeline(records),
         approvals=approvals,
         message=request.query.get("message", ""),
+        problem=problem,
     )
 
 
 async def incident_api(request: web.Request) -> web.StreamResponse:
     if principal(request) is None:
         raise web.HTTPUnauthorized(text="sign in first")
-    desk, audit = request.app[DESK_KEY], request.app[AUDIT_KEY]
+    desk = request.app[DESK_KEY]
     incident_id = request.match_info["incident_id"]
-    records = await audit.incident_records(incident_id)
+    records, problem = await _records(request, incident_id)
     views = [v for v in await desk.approvals(1000) if v.incident_id == incident_id]
     return web.json_response(
         {
-            "status": incident_status(records),
+            "status": incident_status(records) if not problem else "unknown",
             "approvals": [summary(v, desk) for v in views],
             "entries": [dataclasses.asdict(e) for e in timeline(records)],
         }
@@ -133,14 +151,16 @@ async def decide(request: web.Request) -> web.StreamResponse:
         sent = await desk.decide(who, approval_id, decision, str(form.get("reason", "")).strip(), "console")
     except DecisionRefused as refused:
         return page(request, "refused.html", http_status=403, reason=str(refused), incident_id=view.incident_id)
-    message = f"{sent.decision.value} sent as {who.name}; policy verifies it"
-    raise web.HTTPSeeOther(f"/incidents/{view.incident_id}?message={message}#approval-{approval_id}")
+    message = quote(f"{sent.decision.value} sent as {who.name}; policy verifies it")
+    raise web.HTTPSeeOther(f"/incidents/{quote(view.incident_id)}?message={message}#approval-{quote(approval_id)}")
 
 
 async def incident_audit(request: web.Request) -> web.StreamResponse:
     signed_in(request)
-    records = await request.app[AUDIT_KEY].incident_records(request.match_info["incident_id"])
-    return web.json_response({"records": list(records)})
+    records, problem = await _records(request, request.match_info["incident_id"])
+    if problem:
+        raise web.HTTPServiceUnavailable(text=problem)
+    return web.json_response({"records": [_without_tokens(r) for r in records]})
 
 
 async def history_page(request: web.Request) -> web.StreamResponse:

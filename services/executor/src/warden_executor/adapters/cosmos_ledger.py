@@ -10,7 +10,7 @@ overwrite each other's state.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -180,7 +180,7 @@ def ledger_container(
     database: str = "warden",
     container: str = "executor",
     managed_identity_client_id: str | None = None,
-) -> tuple[ContainerProxy, Callable[[], Any]]:
+) -> tuple[ContainerProxy, Callable[[], Awaitable[None]]]:
     """The container as the service's managed identity (Cosmos keys are disabled), and its closer."""
     from azure.cosmos.aio import CosmosClient
     from azure.identity.aio import DefaultAzureCredential

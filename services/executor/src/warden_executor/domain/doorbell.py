@@ -100,9 +100,12 @@ class DrainCoordinator:
         self._orphan_poll_s = orphan_poll_s
         self._lock = asyncio.Lock()
 
-    async def on_doorbell(self, action_id: str) -> DrainResult:
+    async def on_doorbell(self, action_id: str, incident_id: str | None = None) -> DrainResult:
+        # The justification names the incident and the action (PIM shows it to reviewers; the
+        # embedded authority files the activation under the incident).
+        incident = f"incident {incident_id} " if incident_id else ""
         async with self._lock:
-            return await self._elevate_and_drain(f"action {action_id} (doorbell)")
+            return await self._elevate_and_drain(f"{incident}action {action_id} (doorbell)")
 
     async def recover(self) -> DrainResult | None:
         """At start-up: finish what a killed process left (unfinished actions, an open drain).

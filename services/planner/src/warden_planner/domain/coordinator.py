@@ -36,13 +36,21 @@ MAX_TRACE_KEPT = 120
 
 class PlanningService:
     def __init__(
-        self, planner: Planner, store: PlannerStore, catalog: Catalog, clock: Clock, *, max_attempts: int = 2
+        self,
+        planner: Planner,
+        store: PlannerStore,
+        catalog: Catalog,
+        clock: Clock,
+        *,
+        max_attempts: int = 2,
+        max_rechecks: int = 5,
     ) -> None:
         self._planner = planner
         self._store = store
         self._catalog = catalog
         self._clock = clock
         self._max_attempts = max_attempts
+        self._max_rechecks = max_rechecks
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def on_incident(self, cause: Envelope) -> None:
@@ -104,7 +112,7 @@ class PlanningService:
         if finding.handoff:
             return self._escalate(cause, record, finding.handoff)
         if finding.recovered:
-            return await self._propose(cause, record, finding.summary)
+            return self._recheck(cause, record, finding.summary)
         if not valid:
             why = "; ".join(dropped) or "the runbook found no action to take"
             return self._escalate(cause, record, f"{finding.summary}; no valid catalog action: {why}")
@@ -155,6 +163,19 @@ class PlanningService:
         self._note(record, f"plan attempt {record.attempt} ({record.runbook}): {kinds}")
         advisory = await self._kill_switch_on(record)
         return [plan_message(cause, record, actions, summary, advisory=advisory)]
+
+    def _recheck(self, cause: Envelope, record: IncidentRecord, summary: str) -> list[Envelope]:
+        """The symptom is not visible (yet, or any more): record it without spending a plan attempt.
+
+        Alerts can lead the metric the runbook reads (or trail a recovery); the next update looks
+        again. A symptom that stays invisible while alerts keep coming goes to a human.
+        """
+        record.rechecks += 1
+        if record.rechecks > self._max_rechecks:
+            return self._escalate(cause, record, f"alerts keep firing but {record.rechecks} checks saw no symptom")
+        self._note(record, f"check {record.rechecks}: {summary}")
+        record.candidates, record.actions, record.outstanding = [], {}, False
+        return [plan_message(cause, record, [], summary, advisory=False, recheck=record.rechecks)]
 
     def _escalate(self, cause: Envelope, record: IncidentRecord, reason: str) -> list[Envelope]:
         record.escalated, record.outstanding = True, False

@@ -72,7 +72,13 @@ def _trace(record: IncidentRecord) -> list[str]:
 
 
 def plan_message(
-    cause: Envelope, record: IncidentRecord, actions: list[ProposedAction], summary: str, *, advisory: bool
+    cause: Envelope,
+    record: IncidentRecord,
+    actions: list[ProposedAction],
+    summary: str,
+    *,
+    advisory: bool,
+    recheck: int | None = None,
 ) -> Envelope:
     text = (ADVISORY_PREFIX if advisory else "") + summary
     radius = "; ".join(f"{a.kind}: {a.blast_radius}" for a in actions if a.blast_radius)
@@ -84,7 +90,11 @@ def plan_message(
     )
     payload = PlanProposed(
         incident_id=record.incident_id,
-        plan_id=plan_id(record.incident_id, record.attempt),
+        plan_id=(
+            derived_id(record.incident_id, f"plan/recheck-{recheck}")
+            if recheck is not None
+            else plan_id(record.incident_id, record.attempt)
+        ),
         incident_class=record.incident_class,
         environment=record.environment,
         resource_group=record.resource_group,

@@ -24,6 +24,7 @@ class IncidentRecord(BaseModel):
     escalated: bool = False
     outstanding: bool = False  # a proposed plan awaits its outcome
     attempt: int = 0  # plans published so far
+    rechecks: int = 0  # investigations that found no symptom (no attempt spent)
     runbook: str = ""
     hypotheses: list[str] = Field(default_factory=list)
     candidates: list[Candidate] = Field(default_factory=list)  # vetted, ranked

@@ -8,8 +8,8 @@ Transactions never overlap: the incident tracker applies one message at a time.
 
 from __future__ import annotations
 
-import json
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -189,11 +189,10 @@ class SqliteTransaction(IncidentTransaction):
         if not services:
             return []
         marks = ", ".join("?" * len(services))
-        rows = await self._all(
-            f"{_SELECT_INCIDENT} WHERE status = 'open' AND environment = ? AND service IN ({marks})",
-            environment,
-            *sorted(services),
-        )
+        joined = f"EXISTS (SELECT 1 FROM json_each(incidents.services) WHERE value IN ({marks}))"  # noqa: S608
+        where = f" WHERE status = 'open' AND environment = ? AND (service IN ({marks}) OR {joined})"
+        names = sorted(services)
+        rows = await self._all(_SELECT_INCIDENT + where, environment, *names, *names)
         return [_incident(r) for r in rows]
 
     async def count_firing(self, incident_id: str) -> int:
@@ -294,7 +293,7 @@ class SqliteIncidentStore:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode = WAL")
         # FULL: a committed incident change survives power loss, matching JetStream's sync_interval.
-        db.execute("PRAGMA synchronous = NORMAL")
+        db.execute("PRAGMA synchronous = FULL")
         db.execute("PRAGMA foreign_keys = ON")
         db.execute("PRAGMA busy_timeout = 5000")
         db.executescript(SCHEMA)

@@ -11,7 +11,7 @@ correlates its alerts. Data, validated before use (a bad catalog stops the start
     correlation:
       window_minutes: 30          # alerts on dependent services this close together are one incident
       open_after:                 # hold back noisy classes until enough evidence arrived
-        - {incident_class: certificate_expiry, alerts: 1, minutes: 0}
+        - {incident_class: disk_pressure, alerts: 3, minutes: 10}
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from warden_contracts.events import AlertReceived
 
 from warden_triage.domain.classification import IncidentClass
-
 
 UNKNOWN_ENVIRONMENT = "unknown"
 
@@ -45,8 +44,9 @@ class CatalogService(BaseModel):
 
 
 class OpenAfter(BaseModel):
-    """Open an incident only once `alerts` distinct alerts arrived, or the first one has been
-    firing for `minutes` (whichever comes first); until then the alerts are held as pending."""
+    """Open an incident only once `alerts` distinct alerts arrived, or (if `minutes` > 0) the
+    first one has been pending that long when another arrives; until then alerts are held as
+    pending (recorded, not lost). Time alone does not open: triage has no timer yet."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -9,15 +9,19 @@ names, or failing that by its source fingerprint (rule + resource).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from warden_contracts.canonical import sha256_hex
-from warden_contracts.events import AlertReceived
+from warden_contracts.events import AlertReceived, SuppressionProposal
 
 from warden_triage.domain.catalog import CatalogService, OpenAfter, ServiceCatalog
 from warden_triage.domain.classification import Classifier
 from warden_triage.domain.sources import SourceRegistry
 
 ANNOUNCE_EVERY_UPDATE_UP_TO = 10
+# At this many alerts one incident is paging far more than it informs: propose a quiet hour.
+PROPOSE_SUPPRESSION_AT = 16
+PROPOSED_SUPPRESSION = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -59,3 +63,20 @@ def worth_announcing(alert_count: int) -> bool:
     """In a storm, every alert is recorded but not every one re-announces its incident: the
     first ten updates, then at every power of two, so downstream sees O(log n) events."""
     return alert_count <= ANNOUNCE_EVERY_UPDATE_UP_TO or alert_count & (alert_count - 1) == 0
+
+
+def suppression_proposal(
+    alert_count: int, services: tuple[str, ...], environment: str, rule: str, opened_at: datetime, now: datetime
+) -> SuppressionProposal | None:
+    """Proposed once per incident (at a count that is always announced); triage never applies it."""
+    if alert_count != PROPOSE_SUPPRESSION_AT:
+        return None
+    minutes = max(1, int((now - opened_at).total_seconds() // 60))
+    return SuppressionProposal(
+        services=list(services),
+        environment=environment,
+        rules=[rule],
+        starts_at=now,
+        ends_at=now + PROPOSED_SUPPRESSION,
+        reason=f"{alert_count} alerts joined one incident within {minutes} min; further pages add no information",
+    )

@@ -74,7 +74,7 @@ class IncidentTransaction(Protocol):
     async def open_incident(self, fingerprint: str) -> Incident | None: ...
 
     async def open_incidents_in(self, environment: str, services: set[str]) -> list[Incident]:
-        """Open incidents of these services in this environment."""
+        """Open incidents in this environment that any of these services joined."""
 
     async def incident(self, incident_id: str) -> Incident | None: ...
 

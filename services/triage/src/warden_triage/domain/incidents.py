@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity
+from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity, SuppressionProposal
 
 from warden_triage.domain.catalog import ServiceCatalog
 from warden_triage.domain.classification import Classifier
-from warden_triage.domain.correlation import AlertContext, Correlator, worth_announcing
+from warden_triage.domain.correlation import AlertContext, Correlator, suppression_proposal, worth_announcing
 from warden_triage.domain.incident_model import (
     AlertLink,
     AlertStatus,
@@ -142,7 +142,8 @@ class IncidentTracker:
         await tx.add_pending(PendingAlert(ctx.key, alert.alert_id, message_id, now, alert))
         pending = await tx.pending(ctx.key)
         waited = now - min(p.received_at for p in pending)
-        if len(pending) < ctx.threshold.alerts and waited.total_seconds() < ctx.threshold.minutes * 60:
+        long_enough = ctx.threshold.minutes > 0 and waited.total_seconds() >= ctx.threshold.minutes * 60
+        if len(pending) < ctx.threshold.alerts and not long_enough:
             log.info("alert %s pending (%d of %d alerts)", alert.alert_id, len(pending), ctx.threshold.alerts)
             return None
         await tx.drop_pending(ctx.key)
@@ -199,7 +200,10 @@ class IncidentTracker:
         )
         if not material and not worth_announcing(updated.alert_count):
             return None
-        return await self._changed(tx, updated, IncidentState.UPDATED)
+        proposal = suppression_proposal(
+            updated.alert_count, updated.services, updated.environment, alert.rule, updated.opened_at, now
+        )
+        return await self._changed(tx, updated, IncidentState.UPDATED, proposal)
 
     async def _resolved(
         self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, now: datetime
@@ -227,7 +231,13 @@ class IncidentTracker:
             outcome = await self._changed(tx, incident, IncidentState.RESOLVED)
         return outcome
 
-    async def _changed(self, tx: IncidentTransaction, incident: Incident, change: IncidentState) -> IncidentChanged:
+    async def _changed(
+        self,
+        tx: IncidentTransaction,
+        incident: Incident,
+        change: IncidentState,
+        proposal: SuppressionProposal | None = None,
+    ) -> IncidentChanged:
         links = await tx.links_of_incident(incident.id, limit=ALERT_IDS_IN_EVENT)
         return IncidentChanged(
             incident_id=incident.id,
@@ -247,4 +257,5 @@ class IncidentTracker:
             commander_channel=incident.commander_channel,
             services=list(incident.services),
             root_service=incident.root_service,
+            suppression_proposal=proposal,
         )

@@ -159,6 +159,13 @@ class ServiceBusBus:
             # Lock lost or connection dropped while settling: the broker redelivers, the handler
             # is idempotent on the envelope id, and the next message goes on.
             log.warning("settling %s on %s failed: %s", msg.message_id, sub.topic.name, err)
+        except Exception:
+            # E.g. the dead letter could not be published. Given back (the lock renewer would
+            # otherwise hold it for minutes), it is redelivered, and the broker's maxDeliveryCount
+            # dead-letters it in the end; the subscription itself keeps consuming.
+            log.exception("settling %s on %s failed", msg.message_id, sub.topic.name)
+            with contextlib.suppress(ServiceBusError):
+                await receiver.abandon_message(msg)
 
     def _abandon_later(self, receiver: ServiceBusReceiver, msg: ServiceBusReceivedMessage, delay_s: float) -> None:
         delay = min(delay_s, self._max_lock_renewal_s / 2)

@@ -289,3 +289,68 @@ async def test_settings_choose_the_adapter(tmp_path: Path) -> None:
     await sb.stop()
     with pytest.raises(ServiceBusConfigError):
         bus_from_settings("planner", ServiceSettings(nats_creds=tmp_path / "x.creds", bus_backend="servicebus"))
+
+
+async def test_the_consumer_span_joins_the_producer_trace_through_application_properties() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+    from warden_bus import tracing
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_provider(provider)
+    ns = ServiceBusDouble()
+    handled: list[str] = []
+
+    async def handle(env: Envelope) -> None:
+        handled.append(env.id)
+
+    consumer, producer = sb_bus(ns, "planner"), sb_bus(ns, "triage")
+    consumer.subscribe(TOPIC, handle)
+    await consumer.start()
+    await producer.start()
+    try:
+        await producer.publish(incident(11))
+        assert await until(lambda: bool(handled))
+        assert "traceparent" in ns.accepted[TOPIC][0].properties
+        spans = exporter.get_finished_spans()
+        assert await until(lambda: any(s.kind is SpanKind.CONSUMER for s in exporter.get_finished_spans()))
+        spans = exporter.get_finished_spans()
+        producer_span = next(s for s in spans if s.kind is SpanKind.PRODUCER)
+        consumer_span = next(s for s in spans if s.kind is SpanKind.CONSUMER)
+        assert consumer_span.context.trace_id == producer_span.context.trace_id
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        tracing.use_provider(None)
+
+
+async def test_a_reader_that_may_not_publish_dead_letters_still_ends_in_the_broker_dead_letter_queue() -> None:
+    # A SIEM reader consumes the audit stream but produces no dead letters in the topology.
+    ns = ServiceBusDouble(max_delivery_count=3)
+    seen: list[str] = []
+
+    async def handle(env: Envelope) -> None:
+        seen.append(env.id)
+
+    reader = sb_bus(ns, "siem")
+    reader.subscribe("sre.audit.recorded.v1", handle)
+    await reader.start()
+    try:
+        ns.enqueue("sre.audit.recorded.v1", ns_stored_raw(b"{not json"))
+        key = ("sre.audit.recorded.v1", "siem")
+        assert await until(lambda: bool(ns.dead_letters[key].messages))
+        [letter] = ns.dead_letters[key].messages
+        assert letter.dead_letter_reason == "MaxDeliveryCountExceeded"
+        assert reader.healthy and ns.accepted["sre.deadletter.v1"] == [] and seen == []
+    finally:
+        await reader.stop()
+
+
+def ns_stored_raw(body: bytes):  # type: ignore[no-untyped-def]
+    from warden_bus.azure_servicebus.testing import Stored
+
+    return Stored(0, "raw-1", body, {})

@@ -15,6 +15,7 @@ from warden_contracts.catalog import default_catalog
 from warden_contracts.events import ApprovalDecision, ControlKind
 from warden_planner.testing import ChatDouble
 
+from warden_cli.evaluation.isolation import isolated
 from warden_cli.evaluation.observed import Observed
 from warden_cli.evaluation.scenario import AlertStep, FaultStep, Scenario, load_scenarios
 from warden_cli.evaluation.scoring import Outcome, Scorecard, describe, score
@@ -72,8 +73,9 @@ async def run_eval(scenarios: list[Scenario], layout: Layout, say: Say, options:
         await stack.start()
         say(f"stack up in {time.monotonic() - started:.1f}s ({options.planner} planner); {len(scenarios)} scenarios")
         async with Surfaces(layout) as surfaces:
-            for scenario in scenarios:
-                outcome = await run_scenario(scenario.for_planner(options.planner), layout, surfaces, double)
+            for number, scenario in enumerate(scenarios, 1):
+                own, _ = isolated(scenario.for_planner(options.planner), f"-s{number:02d}")
+                outcome = await run_scenario(own, layout, surfaces, double)
                 outcomes.append(outcome)
                 say(describe(outcome))
     finally:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from warden_contracts.catalog import Catalog
 
 from warden_planner.domain.findings import Candidate
+from warden_planner.domain.validation import human_only
 
 FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -81,6 +82,7 @@ def check_proposal(
         if action.target != target:
             problems.append(f"{action.kind}: target {action.target!r} is not the incident's service {target!r}")
         problems += [f"{action.kind}: {p}" for p in catalog.check(action.kind, action.target, action.params)]
+        problems += human_only(catalog, action.kind)
         unknown = [r for r in action.evidence_refs if r not in known_refs]
         if unknown:
             problems.append(f"{action.kind}: evidence_refs {unknown} were never returned by a tool")

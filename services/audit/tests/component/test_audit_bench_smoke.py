@@ -1,0 +1,19 @@
+"""`warden bench audit` runs end to end on a tiny log and prints both ratios (no timing asserted)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+from warden_cli.main import app
+
+
+def test_bench_audit_smoke(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["bench", "audit", "--records", "300", "--batch", "50", "--per-segment", "120", "--workdir", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert re.search(r"append\s+chain\s+[\d,]+ rec/s\s+raw fsync'd append\s+[\d,]+ rec/s\s+ratio \d", result.output)
+    assert re.search(r"verify\s+chain\s+[\d,]+ rec/s\s+raw sha256 of lines\s+[\d,]+ rec/s\s+ratio \d", result.output)
+    assert list(tmp_path.iterdir()) == []  # cleans up after itself

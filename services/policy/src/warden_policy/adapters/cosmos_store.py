@@ -1,0 +1,244 @@
+"""`StateStore` on Cosmos DB (container `policy`, `azure.cosmos.aio`).
+
+`apply` must be atomic across everything one decision writes: the processed-message marker, the
+incident's approvals, per-target slots, used approval tokens, controls, released actions and the
+outbox. Cosmos DB makes a write atomic only inside one logical partition (a transactional batch),
+and the policy's unit of work crosses incidents and targets, so the whole policy state lives in
+one partition (`pk` = "policy"): decisions, not telemetry, a volume far below a partition's
+limits. Every document carries `incident_id` where it has one. Optimistic concurrency: documents
+read for a decision are rewritten with their ETag (`If-Match`); new ones are created (409 when
+someone was first). A failed batch raises `Conflict` or `AlreadyProcessed` and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.cosmos.aio import ContainerProxy
+from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
+from warden_contracts.envelope import Envelope
+
+from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values
+from warden_policy.domain.approvals import Approval, ApprovalState
+from warden_policy.domain.rules import Counts
+from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Slot
+
+PK = "policy"
+MAX_BATCH_OPERATIONS = 100
+Op = tuple[str, tuple[Any, ...], dict[str, Any]]
+
+
+def ts(value: datetime) -> str:
+    """Fixed-width UTC text, so string comparison orders like time (as in the SQL stores)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def approval_doc(a: Approval) -> dict[str, Any]:
+    doc = dict(zip((c.strip() for c in COLUMNS.split(",")), approval_values(a, ts), strict=True))
+    return doc | {"id": f"approval:{a.approval_id}", "pk": PK, "type": "approval"}
+
+
+class CosmosStateStore:
+    def __init__(self, container: ContainerProxy) -> None:
+        self._container = container
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def _get(self, doc_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(await self._container.read_item(doc_id, partition_key=PK))
+        except CosmosResourceNotFoundError:
+            return None
+
+    async def _query(self, **where: Any) -> list[dict[str, Any]]:
+        names = sorted(where)
+        # Field names are this module's keyword arguments; values travel as parameters.
+        query = "SELECT * FROM c WHERE " + " AND ".join(f"c.{n} = @{n}" for n in names)  # noqa: S608
+        params: list[dict[str, object]] = [{"name": f"@{n}", "value": where[n]} for n in names]
+        return [dict(d) async for d in self._container.query_items(query, parameters=params, partition_key=PK)]
+
+    async def outbox_of(self, message_id: str) -> list[Envelope] | None:
+        if await self._get(f"processed:{message_id}") is None:
+            return None
+        docs = sorted(await self._query(type="outbox", cause_id=message_id), key=lambda d: d["seq"])
+        return [Envelope.from_bytes(d["body"].encode()) for d in docs]
+
+    async def get_approval(self, approval_id: str) -> Approval | None:
+        doc = await self._get(f"approval:{approval_id}")
+        return approval_from_row(doc) if doc else None
+
+    async def pending_for_incident(self, incident_id: str) -> list[Approval]:
+        docs = await self._query(type="approval", incident_id=incident_id, state=ApprovalState.PENDING.value)
+        return [approval_from_row(d) for d in sorted(docs, key=lambda d: d["requested_at"])]
+
+    async def due_approvals(self, now: datetime, limit: int = 100) -> list[Approval]:
+        # Pending approvals are few (each waits at most its deadline): filtered here, not indexed.
+        docs = await self._query(type="approval", state=ApprovalState.PENDING.value)
+        due = sorted((d for d in docs if d["expires_at"] <= ts(now)), key=lambda d: d["expires_at"])
+        return [approval_from_row(d) for d in due[:limit]]
+
+    async def live_slot(self, target: str, now: datetime) -> Slot | None:
+        doc = await self._get(f"slot:{target}")
+        if doc is None or doc["lease_until"] <= ts(now):
+            return None
+        return Slot(doc["target"], doc["action_id"], doc["incident_id"], datetime.fromisoformat(doc["lease_until"]))
+
+    async def token_used(self, jti: str) -> bool:
+        return await self._get(f"token:{jti}") is not None
+
+    async def controls(self) -> dict[tuple[str, str], str]:
+        return {(d["kind"], d["scope"]): d["value"] for d in await self._query(type="control")}
+
+    async def released_counts(self, target: str, incident_id: str, since: datetime) -> Counts:
+        docs = await self._query(type="released")
+        recent = [d for d in docs if d["released_at"] >= ts(since)]
+        return Counts(
+            on_target_last_hour=sum(1 for d in recent if d["target"] == target),
+            for_incident=sum(1 for d in docs if d["incident_id"] == incident_id),
+            last_hour=len(recent),
+        )
+
+    async def _slot_ops(self, c: Changes, now: datetime) -> list[Op]:
+        ops: list[Op] = []
+        targets = {t for t, _ in c.release} | {s.target for s in c.acquire}
+        for target in sorted(targets):
+            doc = await self._get(f"slot:{target}")
+            held = doc
+            if held is not None and (target, held["action_id"]) in c.release:
+                held = None
+            wanted = next((s for s in c.acquire if s.target == target), None)
+            live = held is not None and held["lease_until"] > ts(now)
+            if wanted is not None and live and held is not None and held["action_id"] != wanted.action_id:
+                raise Conflict(f"target {target} was taken meanwhile")
+            final = (
+                None
+                if wanted is None
+                else {
+                    "id": f"slot:{target}",
+                    "pk": PK,
+                    "type": "slot",
+                    "target": target,
+                    "action_id": wanted.action_id,
+                    "incident_id": wanted.incident_id,
+                    "lease_until": ts(wanted.lease_until),
+                }
+            )
+            if doc is None and final is not None:
+                ops.append(("create", (final,), {}))
+            elif doc is not None and final is not None:
+                ops.append(("replace", (final["id"], final), {"if_match_etag": doc["_etag"]}))
+            elif doc is not None and held is None:
+                ops.append(("delete", (doc["id"],), {"if_match_etag": doc["_etag"]}))
+        return ops
+
+    async def _operations(self, c: Changes, now: datetime) -> tuple[list[Op], list[Exception]]:
+        """The batch, and for each operation the error its failure means."""
+        ops: list[Op] = []
+        errors: list[Exception] = []
+
+        def add(op: Op, error: Exception) -> None:
+            ops.append(op)
+            errors.append(error)
+
+        if c.message_id is not None:
+            marker = {"id": f"processed:{c.message_id}", "pk": PK, "type": "processed", "processed_at": ts(now)}
+            add(("create", (marker,), {}), AlreadyProcessed(c.message_id))
+        for a in c.new_approvals:
+            add(("create", (approval_doc(a),), {}), Conflict(f"approval {a.approval_id} already exists"))
+        for a in c.updated_approvals:
+            stored = await self._get(f"approval:{a.approval_id}")
+            if stored is None or stored["version"] != a.version:
+                raise Conflict(f"approval {a.approval_id} changed since version {a.version}")
+            doc = stored | {
+                "state": a.state.value,
+                "decided_by": a.decided_by,
+                "reason": a.reason,
+                "approved_by": approval_doc(a)["approved_by"],
+                "version": a.version + 1,
+            }
+            conflict = Conflict(f"approval {a.approval_id} changed since version {a.version}")
+            add(("replace", (doc["id"], doc), {"if_match_etag": stored["_etag"]}), conflict)
+        for op in await self._slot_ops(c, now):
+            add(op, Conflict(f"slot {op[1][0]} changed meanwhile"))
+        for r in c.released:
+            if await self._get(f"released:{r.action_id}") is None:
+                doc = {
+                    "id": f"released:{r.action_id}",
+                    "pk": PK,
+                    "type": "released",
+                    "action_id": r.action_id,
+                    "target": r.target,
+                    "incident_id": r.incident_id,
+                    "released_at": ts(r.released_at),
+                }
+                add(("create", (doc,), {}), Conflict(f"action {r.action_id} was released meanwhile"))
+        for jti, expires_at in c.used_tokens:
+            doc = {"id": f"token:{jti}", "pk": PK, "type": "token", "jti": jti, "expires_at": ts(expires_at)}
+            add(("create", (doc,), {}), Conflict(f"token {jti} was used meanwhile"))
+        for ctl in c.controls:
+            doc = {
+                "id": f"control:{ctl.kind}:{ctl.scope}",
+                "pk": PK,
+                "type": "control",
+                "kind": ctl.kind,
+                "scope": ctl.scope,
+                "value": ctl.value,
+                "changed_by": ctl.changed_by,
+                "changed_at": ts(now),
+            }
+            add(("upsert", (doc,), {}), Conflict(f"control {ctl.kind}/{ctl.scope} changed meanwhile"))
+        for seq, e in enumerate(c.outbox):
+            if await self._get(f"outbox:{e.id}") is None:
+                doc = {
+                    "id": f"outbox:{e.id}",
+                    "pk": PK,
+                    "type": "outbox",
+                    "envelope_id": e.id,
+                    "cause_id": c.message_id,
+                    "body": e.to_bytes().decode(),
+                    "created_at": ts(now),
+                    "seq": f"{ts(now)}#{seq:04d}",
+                    "published": False,
+                }
+                add(("create", (doc,), {}), Conflict(f"outbox entry {e.id} was written meanwhile"))
+        return ops, errors
+
+    async def apply(self, changes: Changes, now: datetime) -> None:
+        ops, errors = await self._operations(changes, now)
+        if len(ops) > MAX_BATCH_OPERATIONS:
+            raise ValueError(f"{len(ops)} changes exceed one transactional batch of {MAX_BATCH_OPERATIONS}")
+        if not ops:
+            return
+        try:
+            await self._container.execute_item_batch(ops, partition_key=PK)
+        except CosmosBatchOperationError as err:
+            raise errors[err.error_index] from None
+
+    async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]:
+        docs = [d for d in await self._query(type="outbox", published=False) if d["created_at"] <= ts(created_before)]
+        return [Envelope.from_bytes(d["body"].encode()) for d in sorted(docs, key=lambda d: d["seq"])[:limit]]
+
+    async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None:
+        for envelope_id in envelope_ids:
+            doc = await self._get(f"outbox:{envelope_id}")
+            if doc is not None and not doc["published"]:
+                doc |= {"published": True, "published_at": ts(now)}
+                await self._container.upsert_item({k: v for k, v in doc.items() if not k.startswith("_")})
+
+    async def purge(self, older_than: datetime, now: datetime) -> None:
+        cutoff = ts(older_than)
+        stale = [d for d in await self._query(type="outbox", published=True) if d["created_at"] < cutoff]
+        stale += [d for d in await self._query(type="processed") if d["processed_at"] < cutoff]
+        stale += [d for d in await self._query(type="released") if d["released_at"] < cutoff]
+        stale += [d for d in await self._query(type="token") if d["expires_at"] < ts(now)]
+        for doc in stale:
+            try:
+                await self._container.delete_item(doc["id"], partition_key=PK)
+            except CosmosResourceNotFoundError:
+                continue

@@ -1,0 +1,179 @@
+"""The Cosmos DB incident store through the real `azure-cosmos` SDK against an HTTPS gateway
+double: the incident lifecycle gives the same outcomes as on SQLite, one alert's changes commit
+as one transactional batch in the incident's partition, a failed transaction writes nothing, and
+a concurrent writer is stopped by ETags instead of being overwritten."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.cosmos.aio import ContainerProxy, CosmosClient
+from azure.cosmos.exceptions import CosmosBatchOperationError
+from warden_contracts.events import AlertReceived
+from warden_triage.adapters.classification_file import load_classifier
+from warden_triage.adapters.cosmos_store import CosmosIncidentStore
+from warden_triage.adapters.sqlite_store import SqliteIncidentStore
+from warden_triage.domain.builtin_sources import builtin_registry
+from warden_triage.domain.incident_model import AlertStatus, PendingAlert
+from warden_triage.domain.incidents import IncidentTracker
+
+
+def alert(alert_id: str, status: str = "Fired", **changes: Any) -> AlertReceived:
+    base: dict[str, Any] = {
+        "source_kind": "azure_monitor",
+        "alert_id": alert_id,
+        "rule": "High memory usage",
+        "status": status,
+        "severity": "Sev3",
+        "resource_id": "/subscriptions/s/resourceGroups/rg-a/providers/x/sites/checkout",
+        "service": "checkout",
+        "environment": "prod",
+        "resource_group": "rg-a",
+        "fired_at": datetime(2026, 11, 15, 9, 59, tzinfo=UTC),
+    }
+    return AlertReceived(**(base | changes))
+
+
+def tracker(store: Any) -> IncidentTracker:
+    ids = count(1)
+    start = datetime(2026, 11, 15, 10, 0, tzinfo=UTC)
+    ticks = count(1)
+    return IncidentTracker(
+        store,
+        load_classifier(),
+        builtin_registry(),
+        clock=lambda: start + timedelta(seconds=next(ticks)),
+        incident_ids=lambda: f"inc-{next(ids):012x}",
+    )
+
+
+STORY = [
+    (alert("a1"), "m1"),
+    (alert("a1"), "m1"),  # redelivered message: the first outcome again
+    (alert("a1"), "m1-repost"),  # same alert, still firing
+    (alert("a2", severity="Sev1"), "m2"),
+    (alert("b1", rule="Disk full", service="payments", resource_id="/r/payments"), "m3"),
+    (alert("a1", "Resolved"), "m4"),  # a2 still firing
+    (alert("zz", "Resolved"), "m5"),  # never seen: recorded as unmatched
+    (alert("a2", "Resolved"), "m6"),
+    (alert("a2", "Resolved"), "m6-again"),
+    (alert("a3"), "m7"),  # the key is free again: a new incident
+]
+
+
+async def run_story(store: Any) -> list[Any]:
+    t = tracker(store)
+    return [await t.apply(a, m) for a, m in STORY]
+
+
+@pytest.fixture
+async def container(cosmos: Any) -> AsyncIterator[ContainerProxy]:
+    async with CosmosClient(cosmos.url, credential=cosmos.credential) as client:
+        yield client.get_database_client("warden").get_container_client("triage")
+
+
+async def test_the_incident_lifecycle_matches_the_sqlite_store(container: ContainerProxy, tmp_path: Path) -> None:
+    sqlite = SqliteIncidentStore(tmp_path / "triage.db")
+    await sqlite.open()
+    try:
+        expected = await run_story(sqlite)
+    finally:
+        await sqlite.close()
+    got = await run_story(CosmosIncidentStore(container))
+    assert got == expected
+    changes = [(o.change.value, o.incident_id, o.alert_count) if o else None for o in got]
+    assert changes[0] == ("opened", "inc-000000000001", 1) and changes[1] == changes[0]
+    assert ("resolved", "inc-000000000001", 2) in changes and changes[-1] == ("opened", "inc-000000000003", 1)
+
+
+async def test_one_alert_commits_as_one_batch_in_its_incident_partition(container: ContainerProxy, cosmos: Any) -> None:
+    store = CosmosIncidentStore(container)
+    opened = await tracker(store).apply(alert("a1"), "m1")
+    assert opened is not None
+    [(pk, operations, committed)] = cosmos.batches
+    assert committed and pk == f'"{opened.fingerprint}"'
+    assert sorted(operations) == ["Create", "Create", "Create"]  # incident, link, processed marker
+    assert {p for (_, p, _) in cosmos.documents} == {f'"{opened.fingerprint}"'}
+
+
+async def test_a_failed_transaction_writes_nothing(container: ContainerProxy, cosmos: Any) -> None:
+    store = CosmosIncidentStore(container)
+    with pytest.raises(RuntimeError, match="handler crashed"):
+        async with store.transaction() as tx:
+            await tx.record_unmatched("m1", "a1", AlertStatus.RESOLVED, datetime.now(UTC), "test")
+            await tx.mark_processed("m1", None, datetime.now(UTC))
+            raise RuntimeError("handler crashed")
+    assert cosmos.documents == {} and cosmos.batches == []
+
+
+async def test_a_concurrent_writer_is_stopped_by_the_etag(container: ContainerProxy) -> None:
+    store = CosmosIncidentStore(container)
+    first = await tracker(store).apply(alert("a1"), "m1")
+    assert first is not None
+    with pytest.raises(CosmosBatchOperationError):  # raised by the commit, on leaving the block
+        async with store.transaction() as slow:
+            incident = await slow.incident(first.incident_id)
+            assert incident is not None
+            # Another replica attaches an alert to the same incident and commits first.
+            await tracker(store).apply(alert("a2"), "m2")
+            await slow.save_incident(incident)
+            await slow.mark_processed("m-slow", None, datetime.now(UTC))
+    async with store.transaction() as check:
+        after = await check.incident(first.incident_id)
+    assert after is not None and after.alert_count == 2  # the other replica's update survived
+
+
+async def test_pending_alerts_behave_like_sqlite(container: ContainerProxy, tmp_path: Path) -> None:
+    async def story(store: Any) -> list[Any]:
+        now = datetime(2026, 11, 15, 10, 0, tzinfo=UTC)
+        seen: list[Any] = []
+        async with store.transaction() as tx:
+            for i, alert_id in enumerate(("p1", "p2", "p3")):
+                await tx.add_pending(
+                    PendingAlert("key-1", alert_id, f"m{i}", now + timedelta(seconds=i), alert(alert_id))
+                )
+        async with store.transaction() as tx:
+            seen.append([p.alert_id for p in await tx.pending("key-1")])
+            seen.append(await tx.is_pending("p2"))
+            seen.append(await tx.remove_pending("p2"))
+            seen.append(await tx.remove_pending("p2"))
+            seen.append([p.alert_id for p in await tx.pending("key-1")])
+        async with store.transaction() as tx:
+            await tx.drop_pending("key-1")
+            seen.append(await tx.pending("key-1"))
+        return seen
+
+    sqlite = SqliteIncidentStore(tmp_path / "triage.db")
+    await sqlite.open()
+    try:
+        expected = await story(sqlite)
+    finally:
+        await sqlite.close()
+    assert (
+        await story(CosmosIncidentStore(container))
+        == expected
+        == [["p1", "p2", "p3"], True, True, False, ["p1", "p3"], []]
+    )
+
+
+@pytest.mark.skipif(not os.environ.get("WARDEN_TEST_COSMOS_ENDPOINT"), reason="no Cosmos DB account configured")
+async def test_live_account_lifecycle() -> None:
+    """Opt-in: WARDEN_TEST_COSMOS_ENDPOINT names an account with container warden/triage (`/pk`)."""
+    from azure.identity.aio import DefaultAzureCredential
+
+    async with (
+        DefaultAzureCredential() as credential,
+        CosmosClient(os.environ["WARDEN_TEST_COSMOS_ENDPOINT"], credential) as client,
+    ):
+        live = client.get_database_client("warden").get_container_client("triage")
+        suffix = os.urandom(4).hex()
+        opened = await tracker(CosmosIncidentStore(live)).apply(
+            alert(f"live-{suffix}", service=f"live-{suffix}"), f"m-{suffix}"
+        )
+        assert opened is not None

@@ -1,0 +1,154 @@
+"""`warden bench audit`: append throughput (fsync'd) and verification throughput of the audit log.
+
+Append: the real recorder and local segment store, callers group-committed `--batch` at a time
+(what the service does with a pull batch), so each batch is one fsync. Baseline in the same run,
+same disk, same bytes: writing the already-encoded lines to a file with one fsync per batch. The
+ratio is the cost of the chain (hashing, canonical JSON, de-dup, Merkle) over bare durable I/O.
+
+Verify: `verify_log` (every record's hash and link, the Merkle root at every checkpoint, each
+checkpoint's Ed25519 signature) over the log just written. Baseline: reading the same segment
+files and SHA-256 over each line, with nothing else checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from warden_audit.adapters.ed25519_signer import Ed25519Signer, trusted_keys
+from warden_audit.adapters.local_store import LocalSegmentStore
+from warden_audit.domain.recorder import Recorder
+from warden_audit.segments import list_segments
+from warden_audit.verify import verify_log
+
+
+def _envelope(n: int) -> dict[str, Any]:
+    """About 700 bytes, like a policy decision with its reasons."""
+    return {
+        "id": f"bench-{n:09d}",
+        "source": "warden/policy",
+        "type": "sre.policy.decided.v1",
+        "specversion": "1.0",
+        "time": "2026-11-21T10:00:00Z",
+        "correlationid": f"inc-{n // 20}",
+        "causationid": f"plan-{n // 20}",
+        "subject": "payments-api",
+        "dataschema": "urn:warden:schema:sre.policy.decided.v1",
+        "datacontenttype": "application/json",
+        "data": {
+            "incident_id": f"inc-{n // 20}",
+            "action_id": f"act-{n}",
+            "kind": "restart_service",
+            "target": "payments-api",
+            "tier": 1,
+            "run_mode": "autonomous",
+            "outcome": "execute",
+            "reasons": ["tier 1 in dev runs autonomously", "no freeze", "blast radius 1 of 4 replicas"],
+            "approvers": [],
+        },
+    }
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(microseconds=1)
+        return self.now
+
+
+@dataclass
+class Result:
+    records: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else float("inf")
+
+
+async def _append_chain(folder: Path, records: int, batch: int, per_segment: int, signer: Ed25519Signer) -> Result:
+    recorder = Recorder(LocalSegmentStore(folder, per_segment), _Clock(), signer=signer, checkpoint_every=10_000)
+    await recorder.open()
+    started = time.perf_counter()
+    for first in range(0, records, batch):
+        await asyncio.gather(*(recorder.record(_envelope(n)) for n in range(first, min(first + batch, records))))
+    await recorder.close()
+    return Result(records, time.perf_counter() - started)
+
+
+def _append_raw(path: Path, source: Path, batch: int) -> Result:
+    """The chain's own bytes, re-appended `batch` lines per fsync (read one segment at a time)."""
+    elapsed, count = 0.0, 0
+    with path.open("ab") as handle:
+        for _, segment in list_segments(source):
+            lines = [line + b"\n" for line in segment.read_bytes().split(b"\n")[:-1]]
+            started = time.perf_counter()
+            for first in range(0, len(lines), batch):
+                handle.write(b"".join(lines[first : first + batch]))
+                handle.flush()
+                os.fsync(handle.fileno())
+            elapsed += time.perf_counter() - started
+            count += len(lines)
+    return Result(count, elapsed)
+
+
+def _hash_raw(folder: Path) -> Result:
+    started, count = time.perf_counter(), 0
+    sha256 = hashlib.sha256
+    for _, path in list_segments(folder):
+        for line in path.read_bytes().split(b"\n")[:-1]:
+            sha256(line).digest()
+            count += 1
+    return Result(count, time.perf_counter() - started)
+
+
+def _timed_verify(folder: Path, signer: Ed25519Signer) -> tuple[Result, int]:
+    started = time.perf_counter()
+    report = verify_log(folder, trusted_keys([signer.public_key]))
+    elapsed = time.perf_counter() - started
+    if not report.ok:
+        raise RuntimeError(f"the benchmark log did not verify: {report.problem}")
+    return Result(report.records, elapsed), report.checkpoints
+
+
+def run(
+    records: Annotated[int, typer.Option(help="records to append and verify")] = 1_000_000,
+    batch: Annotated[int, typer.Option(help="records per group commit (one fsync)")] = 100,
+    per_segment: Annotated[int, typer.Option(help="records per sealed segment")] = 100_000,
+    workdir: Annotated[Path | None, typer.Option(help="where to write (default: a temporary folder)")] = None,
+) -> None:
+    """Audit append (fsync'd, group commit) and verification throughput, with same-run baselines."""
+    root = Path(tempfile.mkdtemp(prefix="warden-bench-audit-", dir=workdir))
+    say: Callable[[str], None] = typer.echo
+    try:
+        signer = Ed25519Signer(Ed25519PrivateKey.generate())
+        say(f"appending {records:,} records, {batch} per fsync, {per_segment:,} per segment, in {root}")
+        chain = asyncio.run(_append_chain(root / "chain", records, batch, per_segment, signer))
+        size = sum(p.stat().st_size for _, p in list_segments(root / "chain"))
+        raw = _append_raw(root / "raw.jsonl", root / "chain", batch)
+        verified, checkpoints = _timed_verify(root / "chain", signer)
+        hashed = _hash_raw(root / "chain")
+        say(f"log: {size / 1e6:,.1f} MB, {size / records:,.0f} bytes/record, {checkpoints} signed checkpoints")
+        say(
+            f"append  chain {chain.rate:>12,.0f} rec/s   raw fsync'd append {raw.rate:>12,.0f} rec/s"
+            f"   ratio {chain.rate / raw.rate:.3f}"
+        )
+        say(
+            f"verify  chain {verified.rate:>12,.0f} rec/s   raw sha256 of lines {hashed.rate:>12,.0f} rec/s"
+            f"   ratio {verified.rate / hashed.rate:.3f}"
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,177 @@
+"""`warden bench policy`: how long the gate takes to decide, against the bus it runs on.
+
+Same run, same embedded NATS server (operator mode, topology permissions), same identities:
+  baseline  the policy identity's consumer republishes every plan at once as a fixed decision
+            (bus in -> handler -> bus out, no gate);
+  gate      the real policy service decides (Cedar policy, live state, SQLite transaction with
+            the outbox, approval request) and publishes its PolicyDecided;
+  rules     the Cedar evaluation alone, in process (no bus, no store).
+Plans are sent one at a time; latency is publish -> PolicyDecided observed by a core subscriber.
+Review-mode plans on distinct targets, so every decision takes the same path (await approval)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from warden_bus.testing import EmbeddedBroker, embedded_broker
+from warden_contracts.catalog import default_catalog
+from warden_contracts.envelope import Envelope, envelope_for, new_id
+from warden_contracts.events import DecisionOutcome, PlanProposed, PolicyDecided, ProposedAction
+from warden_policy.adapters.cedar_policy import CedarPolicy
+from warden_policy.adapters.config_files import load_policy_config
+from warden_policy.app import create_app
+from warden_policy.domain.model import Controls
+from warden_policy.domain.rules import DecisionRequest, GateRules
+from warden_security.keys import load_or_create_private_key, public_path
+
+DECIDED = "sre.policy.decided.v1"
+PLANS = "sre.plan.proposed.v1"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _plan(i: int) -> Envelope:
+    incident = f"inc-bench-{new_id()[:8]}"
+    action = ProposedAction(
+        action_id=f"act-{new_id()[:8]}",
+        kind="rollback_deployment",
+        target=f"bench-svc-{i}",
+        params={"to_version": "v1.0"},
+        rationale="error rate rose after the deploy",
+        confidence=0.8,
+    )
+    payload = PlanProposed(
+        incident_id=incident,
+        plan_id=f"plan-{i}",
+        incident_class="elevated_error_rate",
+        environment="dev",
+        runbook="bench",
+        summary="bench",
+        actions=[action],
+    )
+    return envelope_for(PLANS, payload, source="warden/planner", correlationid=incident)
+
+
+async def _measure(broker: EmbeddedBroker, rounds: int, offset: int) -> list[float]:
+    """Publish plans one by one; time each until its PolicyDecided arrives."""
+    waiting: dict[str, asyncio.Future[float]] = {}
+    observer = await broker.connect("admin")
+
+    async def on_decided(msg: Any) -> None:
+        incident = Envelope.from_bytes(msg.data).data.get("incident_id")
+        future = waiting.pop(str(incident), None)
+        if future is not None and not future.done():
+            future.set_result(time.perf_counter())
+
+    await observer.subscribe(DECIDED, cb=on_decided)
+    planner = broker.bus("planner")
+    await planner.start()
+    samples: list[float] = []
+    try:
+        for i in range(rounds):
+            plan = _plan(offset + i)
+            future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+            waiting[plan.data["incident_id"]] = future
+            sent = time.perf_counter()
+            await planner.publish(plan)
+            samples.append(await asyncio.wait_for(future, timeout=30) - sent)
+    finally:
+        await planner.stop()
+        await observer.close()
+    return samples
+
+
+async def _baseline(broker: EmbeddedBroker, rounds: int) -> list[float]:
+    relay = broker.bus("policy")
+
+    async def echo(env: Envelope) -> None:
+        plan = env.payload(PlanProposed)
+        action = plan.actions[0]
+        decided = PolicyDecided(
+            incident_id=plan.incident_id,
+            action_id=action.action_id,
+            kind=action.kind,
+            target=action.target,
+            tier=1,
+            run_mode="review",
+            outcome=DecisionOutcome.AWAIT_APPROVAL,
+        )
+        await relay.publish(envelope_for(DECIDED, decided, source="warden/policy", correlationid=plan.incident_id))
+
+    relay.subscribe(PLANS, echo)
+    await relay.start()
+    try:
+        return await _measure(broker, rounds, 0)
+    finally:
+        await relay.stop()
+
+
+async def _gate(broker: EmbeddedBroker, root: Path, rounds: int) -> list[float]:
+    load_or_create_private_key(root / "issuer" / "approver.pem")
+    app = create_app(
+        nats_url=broker.url,
+        nats_creds=broker.creds("policy"),
+        data_dir=root / "policy",
+        approver_issuer_pubkey=public_path(root / "issuer" / "approver.pem"),
+        log_level="WARNING",
+    )
+    await app.start()
+    try:
+        return await _measure(broker, rounds, rounds)
+    finally:
+        await app.stop()
+
+
+def _rules(rounds: int) -> list[float]:
+    rules = GateRules(default_catalog(), load_policy_config().plans, CedarPolicy())
+    samples = []
+    for i in range(rounds):
+        action = _plan(i).payload(PlanProposed).actions[0]
+        request = DecisionRequest("inc", "elevated_error_rate", "dev", action, Controls(), datetime.now(UTC))
+        start = time.perf_counter()
+        rules.decide(request)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+async def bench(rounds: int, warmup: int) -> dict[str, list[float]]:
+    with tempfile.TemporaryDirectory(prefix="warden-bench-policy-") as tmp:
+        root = Path(tmp)
+        async with embedded_broker(root / "nats") as broker:
+            baseline = (await _baseline(broker, rounds + warmup))[warmup:]
+            gate = (await _gate(broker, root, rounds + warmup))[warmup:]
+    return {"baseline": baseline, "gate": gate, "rules": _rules(rounds)}
+
+
+def _line(name: str, samples: list[float], base: list[float] | None = None) -> str:
+    p50, p99 = percentile(samples, 0.5) * 1000, percentile(samples, 0.99) * 1000
+    text = f"{name:<44} p50 {p50:8.3f} ms  p99 {p99:8.3f} ms  mean {statistics.fmean(samples) * 1000:8.3f} ms"
+    if base:
+        text += (
+            f"  ({p50 / (percentile(base, 0.5) * 1000):.2f}x / {p99 / (percentile(base, 0.99) * 1000):.2f}x baseline)"
+        )
+    return text
+
+
+def run(
+    rounds: Annotated[int, typer.Option("--rounds", "-n", min=5, help="decisions measured per phase")] = 300,
+    warmup: Annotated[int, typer.Option(min=0, help="decisions discarded first per phase")] = 20,
+) -> None:
+    """Decision latency p50/p99 of the policy gate vs a bare bus relay measured in the same run."""
+    logging.getLogger("faststream").setLevel(logging.WARNING)
+    results = asyncio.run(bench(rounds, warmup))
+    typer.echo(f"warden bench policy: {rounds} sequential decisions per phase after {warmup} warm-up")
+    typer.echo(_line("baseline: bus relay, no gate", results["baseline"]))
+    typer.echo(_line("gate: plan -> PolicyDecided (Cedar+SQLite)", results["gate"], results["baseline"]))
+    typer.echo(_line("rules: Cedar evaluation in process", results["rules"]))

@@ -1,0 +1,245 @@
+"""`warden bench triage`: alert-storm throughput, latency and memory of triage on the embedded stack.
+
+One throwaway embedded NATS server (operator mode, provisioned from the topology) in a temporary
+directory, and the triage service as its own process (`python -m warden_triage`, exactly what
+`warden up` starts), so its memory is measured alone. The storm (`warden_triage.testing.storm`):
+`--alerts` distinct alerts from 50 problems over 200 resources, posted as Alertmanager v4 groups
+of 100 to the webhook by 8 concurrent senders that honour 429/503 + Retry-After.
+
+- sustained alerts/s : alerts / (first POST -> last alert committed in triage's incident store)
+- ingest->incident   : per alert, POST sent -> its message committed (the store's processed_at);
+                       under a storm this is dominated by queueing, which is the point
+- peak memory        : the triage process's VmHWM (peak RSS), and its RSS sampled during the storm
+
+Baseline in the same run, on the same server: raw JetStream publish (500 in flight) and pull
+consume (fetch 100, ack each) of as many messages of the same size as one alert envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import aiohttp
+import typer
+from nats.js.api import StreamConfig
+from warden_bus.embedded_server import free_port
+from warden_bus.testing import EmbeddedBroker, embedded_broker
+from warden_triage.adapters.store_inspection import incident_alert_counts, processed_times
+from warden_triage.testing import storm
+
+TOKEN = "bench-token"
+SENDERS = 8
+RAW_STREAM, RAW_SUBJECT = "BENCH_TRIAGE_RAW", "bench.triage.raw"
+
+
+@dataclass
+class Result:
+    alerts: int
+    seconds: float
+    latencies: list[float]
+    raw_publish_per_s: float
+    raw_consume_per_s: float
+    rss_samples_kib: list[int] = field(default_factory=list)
+    peak_kib: int = 0
+    incidents: int = 0
+    retries: int = 0
+
+    @property
+    def per_s(self) -> float:
+        return self.alerts / self.seconds
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def raw_jetstream(broker: EmbeddedBroker, count: int, size: int) -> tuple[float, float]:
+    nc = await broker.connect("admin")
+    try:
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name=RAW_STREAM, subjects=[RAW_SUBJECT]))
+        body = b"x" * size
+        started = time.perf_counter()
+        for first in range(0, count, 500):
+            acks = [js.publish(RAW_SUBJECT, body, timeout=60) for _ in range(min(500, count - first))]
+            await asyncio.gather(*acks)
+        publish_s = time.perf_counter() - started
+        sub = await js.pull_subscribe(RAW_SUBJECT, durable="bench", stream=RAW_STREAM)
+        started, consumed = time.perf_counter(), 0
+        while consumed < count:
+            for msg in await sub.fetch(100, timeout=10):
+                await msg.ack()
+                consumed += 1
+        consume_s = time.perf_counter() - started
+        await js.delete_stream(RAW_STREAM)
+        return count / publish_s, count / consume_s
+    finally:
+        await nc.close()
+
+
+def _rss_kib(pid: int, field_name: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def start_triage(broker: EmbeddedBroker, data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "WARDEN_NATS_URL": broker.url,
+        "WARDEN_NATS_CREDS": str(broker.creds("triage")),
+        "WARDEN_DATA_DIR": str(data_dir),
+        "WARDEN_HTTP_PORT": str(port),
+        "WARDEN_WEBHOOK_TOKEN": TOKEN,
+        "WARDEN_LOG_LEVEL": "WARNING",
+    }
+    log = (data_dir / "triage.log").open("ab")
+    return subprocess.Popen([sys.executable, "-m", "warden_triage"], env=env, stdout=log, stderr=log), port
+
+
+async def _wait_healthy(session: aiohttp.ClientSession, base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"triage exited with {proc.returncode}")
+        try:
+            async with session.get(f"{base}/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError("triage did not become healthy within 60 s")
+
+
+async def _send_storm(
+    session: aiohttp.ClientSession, url: str, groups: list[dict[str, Any]], rate: float
+) -> tuple[dict[str, float], int]:
+    """POST every group; returns message id -> time its POST was first sent, and the retry count."""
+    sent_at: dict[str, float] = {}
+    retries = 0
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for group in groups:
+        queue.put_nowait(group)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    pace = len(groups[0]["alerts"]) / rate if rate else 0.0
+    begun = time.perf_counter()
+
+    async def sender() -> None:
+        nonlocal retries
+        while not queue.empty():
+            group = queue.get_nowait()
+            body = json.dumps(group).encode()
+            first = time.time()
+            while True:
+                async with session.post(url, data=body, headers=headers) as resp:
+                    if resp.status in {429, 503}:
+                        retries += 1
+                        await asyncio.sleep(float(resp.headers.get("Retry-After", "1")))
+                        continue
+                    if resp.status != 202:
+                        raise RuntimeError(f"webhook answered {resp.status}: {await resp.text()}")
+                    for accepted in (await resp.json())["accepted"]:
+                        sent_at[accepted["message_id"]] = first
+                    break
+            if pace:  # paced mode: hold the offered load at --rate alerts/s
+                target = begun + pace * (len(groups) - queue.qsize())
+                await asyncio.sleep(max(0.0, target - time.perf_counter()))
+
+    await asyncio.gather(*(sender() for _ in range(SENDERS)))
+    return sent_at, retries
+
+
+async def measure(alerts: int, rate: float, tmp: Path) -> Result:
+    plan = storm(alerts=alerts, problems=50, resources_per_problem=4, group_size=100)
+    async with embedded_broker(tmp / "nats") as broker:
+        sample = json.dumps(plan.groups[0]["alerts"][0]).encode()
+        raw_pub, raw_con = await raw_jetstream(broker, alerts, len(sample) * 2)
+        data_dir = tmp / "triage"
+        data_dir.mkdir()
+        proc, port = start_triage(broker, data_dir)
+        rss: list[int] = []
+        try:
+            async with aiohttp.ClientSession() as session:
+                base = f"http://127.0.0.1:{port}"
+                await _wait_healthy(session, base, proc)
+                sampler = asyncio.create_task(_sample_rss(proc.pid, rss))
+                started = time.time()
+                sent_at, retries = await _send_storm(session, f"{base}/webhooks/prometheus", plan.groups, rate)
+                db = data_dir / "state" / "triage.db"
+                done = await _wait_processed(db, set(sent_at), proc)
+                sampler.cancel()
+                peak = _rss_kib(proc.pid, "VmHWM")
+                incidents = await asyncio.to_thread(incident_alert_counts, db)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    finished = max(done.values()).timestamp()
+    latencies = [done[m].timestamp() - sent_at[m] for m in sent_at]
+    if sorted(incidents.values()) != sorted(plan.alerts_per_problem.values()):
+        raise RuntimeError(f"storm did not collapse into {plan.problems} incidents: {sorted(incidents.values())}")
+    return Result(len(sent_at), finished - started, latencies, raw_pub, raw_con, rss, peak, len(incidents), retries)
+
+
+async def _sample_rss(pid: int, into: list[int]) -> None:
+    while True:
+        into.append(_rss_kib(pid, "VmRSS"))
+        await asyncio.sleep(0.5)
+
+
+async def _wait_processed(db: Path, ids: set[str], proc: subprocess.Popen[bytes]) -> dict[str, datetime]:
+    deadline = time.monotonic() + 3600
+    while True:
+        done = await asyncio.to_thread(processed_times, db)
+        if ids <= done.keys():
+            return {m: done[m] for m in ids}
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"triage processed {len(ids & done.keys())} of {len(ids)} alerts")
+        await asyncio.sleep(1.0)
+
+
+def report(r: Result) -> str:
+    ms = [x * 1000 for x in r.latencies]
+    mib = [k / 1024 for k in r.rss_samples_kib] or [0.0]
+    return "\n".join(
+        [
+            f"raw JetStream publish (500 in flight)      {r.raw_publish_per_s:10.0f} msg/s",
+            f"raw JetStream pull consume + ack           {r.raw_consume_per_s:10.0f} msg/s",
+            f"triage sustained (webhook -> incident)     {r.per_s:10.0f} alerts/s"
+            f"   = {r.per_s / r.raw_publish_per_s:.3f}x raw publish, {r.per_s / r.raw_consume_per_s:.3f}x raw consume",
+            f"ingest -> incident latency  p50 {statistics.median(ms):9.0f} ms   p99 {_percentile(ms, 0.99):9.0f} ms"
+            f"   max {max(ms):9.0f} ms",
+            f"triage memory  peak RSS (VmHWM) {r.peak_kib / 1024:7.1f} MiB   RSS during storm"
+            f" first {mib[0]:.1f} / median {statistics.median(mib):.1f} / last {mib[-1]:.1f} MiB",
+            f"{r.alerts} alerts, every one attached to one of {r.incidents} incidents; 429/503 retries: {r.retries}",
+        ]
+    )
+
+
+def run(
+    alerts: Annotated[int, typer.Option("--alerts", min=200, help="storm size (a multiple of 200)")] = 100_000,
+    rate: Annotated[float, typer.Option("--rate", min=0, help="offered alerts/s; 0 = as fast as accepted")] = 0,
+) -> None:
+    """Triage under an alert storm: sustained alerts/s, p99 ingest->incident latency and peak memory,
+    next to raw JetStream publish/consume rates measured in the same run."""
+    if alerts % 200:
+        raise typer.BadParameter("--alerts must be a multiple of 200 (50 problems x 4 resources)")
+    with tempfile.TemporaryDirectory(prefix="warden-bench-triage-") as tmp:
+        result = asyncio.run(measure(alerts, rate, Path(tmp)))
+    mode = f"paced at {rate:g} alerts/s" if rate else "as fast as the webhook accepts"
+    typer.echo(f"warden bench triage: {alerts} alerts, 50 problems x 4 resources, {mode}, embedded stack")
+    typer.echo(report(result))

@@ -1,0 +1,45 @@
+"""A scheduled health check in the embedded stack: the scheduler hands the run to the planner, the
+planner sweeps the sandbox estate and reports, and both land in the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from warden_audit.reader import read_records
+from warden_cli.launcher import EmbeddedStack, StackOptions
+from warden_cli.layout import Layout
+
+pytestmark = pytest.mark.e2e
+
+TASKS = """
+tasks:
+  - name: health-every-5s
+    cron: "* * * * * */5"
+    kind: health_check
+"""
+
+
+async def test_scheduled_health_check_report_is_audited(tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.yaml"
+    tasks.write_text(TASKS)
+    layout = Layout(tmp_path / "stack")
+    stack = EmbeddedStack(layout, StackOptions(tick_s=1.0, scheduler_tasks_file=tasks))
+    reports: list[dict] = []
+    try:
+        await stack.start()
+        deadline = time.monotonic() + 90
+        while not reports and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            reports = [r for r in read_records(layout.audit_dir) if r["type"] == "sre.task.reported.v1"]
+    finally:
+        await stack.stop()
+    assert reports, "no scheduled report reached the audit log"
+    report = reports[0]["envelope"]["data"]
+    assert report["task"] == "health-every-5s" and report["status"] == "completed"
+    subjects = {f["subject"] for f in report["findings"]}
+    assert {"checkout-api", "payments-api"} <= subjects
+    dues = [r for r in read_records(layout.audit_dir) if r["type"] == "sre.task.due.v1"]
+    assert any(d["envelope"]["id"] == reports[0]["envelope"]["causationid"] for d in dues)
