@@ -2,7 +2,8 @@
 // own container through Cosmos DB data-plane RBAC. Containers are partitioned by incident (`/pk`):
 // the executor ledger by incident id, triage by the incident's correlation key (one open incident
 // per key), so what one message changes is one partition, written in one transactional batch;
-// every rewrite carries the document's ETag (optimistic concurrency).
+// every rewrite carries the document's ETag (optimistic concurrency). The policy's decisions span
+// incidents and targets, so its small state shares one partition to stay atomic (docs/azure.md).
 param location string
 param accountName string
 @description('[{ name, principalId }] one container per stateful service')

@@ -46,3 +46,15 @@ def test_the_planner_image_has_no_write_capable_azure_sdk() -> None:
     planner = requirements("planner")
     assert not [r for r in planner if r.startswith("azure-mgmt")], planner
     assert any(r.startswith("azure-mgmt-authorization") for r in requirements("executor"))
+
+
+def _compose_services() -> list[str]:
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return sorted({s["build"]["args"]["SERVICE"] for s in doc["services"].values() if "build" in s})
+
+
+@pytest.mark.parametrize("service", _compose_services())
+def test_every_image_docker_compose_builds_resolves_from_the_lock(service: str) -> None:
+    assert any(r.startswith(("./services/", "./shared/")) for r in requirements(service))

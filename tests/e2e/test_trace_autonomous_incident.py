@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from warden_bus.trace_export import read_trace_file
+from warden_bus.trace_sdk import read_trace_file
 from warden_cli.demo import autonomous_scenario
 from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
@@ -90,7 +90,8 @@ async def test_autonomous_incident_is_one_span_tree(tmp_path: Path) -> None:
     verified = [s for s in tree if s["name"] == "send sre.action.reported.v1" and s["service"] == "warden-executor"]
     assert verified
     path = [(s["service"], s["name"]) for s in reversed(ancestry(verified[-1], by_id))]
-    consumed = [hop for hop in path if not hop[1].startswith("send ")]
+    assert path[0] == ("warden-triage", "POST /webhooks/azure-monitor")
+    consumed = [hop for hop in path if hop[1].startswith("sre.")]
     assert consumed == [
         ("warden-triage", "sre.alert.received.v1"),
         ("warden-planner", "sre.incident.changed.v1"),

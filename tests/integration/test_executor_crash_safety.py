@@ -57,7 +57,7 @@ TRIALS = 52
 PHASES = ("early", "at_started", "in_act", "in_verify", "at_report", "random")
 REPORTED, APPROVED, PENDING = "sre.action.reported.v1", "sre.action.approved.v1", "sre.action.pending.v1"
 TERMINAL = {"verified", "failed", "rolled_back", "rejected", "skipped", "succeeded"}
-TEST_ACK_WAIT_S = 3.0
+TEST_ACK_WAIT_S = 2.0
 TRIAL_DEADLINE_S = 90.0
 
 

@@ -3,6 +3,7 @@ blobs rotate (sealed) before the block limit, and the result verifies like a loc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,3 +106,21 @@ async def test_a_redelivered_message_is_not_appended_twice_after_a_restart(conta
     again = await restarted.record(incident_envelope(1))
     await restarted.close()
     assert again.duplicate and restarted.head[0] == 1
+
+
+async def test_a_large_batch_is_split_into_whole_line_blocks(container_factory: Factory, tmp_path: Path) -> None:
+    signer = new_signer()
+    store = AzureAppendBlobStore(container_factory(), max_block_bytes=1500, max_blocks=5)
+    recorder = Recorder(store, TickingClock(), signer=signer)
+    await recorder.open()
+    results = await asyncio.gather(*(recorder.record(incident_envelope(n)) for n in range(1, 21)))
+    await recorder.close()
+    assert sorted(r.record["seq"] for r in results if r.record) == list(range(1, 21))
+    copy = AzureAppendBlobStore(container_factory())
+    segments = await copy.download_log(tmp_path)
+    await copy.close()
+    assert segments >= 2  # more blocks than one blob may hold: rotated mid-batch
+    for path in sorted((tmp_path / "segments").iterdir()):
+        assert path.read_bytes().endswith(b"\n")  # every blob ends on a whole record
+    report = verify_log(tmp_path, check_for(signer))
+    assert report.ok and report.records == 20

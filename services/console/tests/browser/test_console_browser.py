@@ -15,7 +15,7 @@ from warden_bus.testing import EmbeddedBroker
 from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
 from warden_cli.operations import inject_fault
-from warden_console.testing import approval_request, start_console, write_test_users
+from warden_console.testing import approval_request, start_console, wait_for, write_test_users
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -47,6 +47,11 @@ async def sign_in(page: Page, base: str, user: str) -> None:
     await page.get_by_label("Password").fill(f"{user}-password")
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("heading", name=re.compile("Pending approvals"))).to_be_visible()
+
+
+async def _server_says_expired(page: Page, base: str) -> bool:
+    answer = await page.request.get(f"{base}/api/incidents/inc-expiring")
+    return [a["state"] for a in (await answer.json())["approvals"]] == ["expired"]
 
 
 @pytest.mark.e2e
@@ -116,6 +121,7 @@ async def test_viewer_cannot_approve_and_expired_requests_cannot_be_approved(
 
         # ... and once the deadline passes, the approver's click is refused.
         await expect(approver.locator(".countdown")).to_have_text("expired", timeout=30_000)
+        await wait_for(lambda: _server_says_expired(approver, console.url))
         await approver.get_by_role("button", name="Approve").click()
         await expect(approver.locator("#refusal")).to_contain_text("expired")
         assert await broker.read_all("sre.approval.decided.v1") == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aiohttp
 import pytest
 from warden_executor.app import Settings, create_app
@@ -90,5 +92,5 @@ async def test_azure_targets_are_routed_by_address(env, kit):
     assert (arm.observations, kube.observations) == (1, 1)
     with pytest.raises(TargetNotFound, match="no Kubernetes cluster"):
         await RoutingTargetProvider(arm, None).observe("ns/d")
-    with pytest.raises(ValueError, match="expected '<scope>|<role definition id>'"):
+    with pytest.raises(ValueError, match=re.escape("expected '<scope>|<role definition id>'")):
         parse_roles(["Contributor"])

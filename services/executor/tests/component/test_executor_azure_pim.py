@@ -24,8 +24,9 @@ from warden_executor.adapters.azure_pim import (
 SUB = "00000000-0000-0000-0000-00000000abcd"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-shop-dev"
 SITE = f"{RG}/providers/Microsoft.Web/sites/checkout-api"
-CONTRIBUTOR = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/de139f84-1756-47ae-9be6-808fbbe84772"
-READER = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+ROLES = f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions"
+CONTRIBUTOR = f"{ROLES}/de139f84-1756-47ae-9be6-808fbbe84772"
+READER = f"{ROLES}/acdd72a7-3385-48ef-bd42-f606fba81ae7"
 PRINCIPAL = "11111111-2222-3333-4444-555555555555"
 PROVIDERS = "/providers/Microsoft.Authorization/"
 

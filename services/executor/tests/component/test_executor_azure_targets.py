@@ -157,7 +157,7 @@ async def test_arguments_outside_the_catalog_bounds_never_reach_azure(provider, 
 async def test_refused_write_carries_arms_reason(provider, arm, kit):
     arm.restart_error = (409, "The app is being deployed")
 
-    with pytest.raises(TargetActionFailed, match="HTTP 409.*being deployed"):
+    with pytest.raises(TargetActionFailed, match=r"HTTP 409.*being deployed"):
         await provider.act("restart_service", SITE, {}, kit.grant())
 
 

@@ -159,6 +159,7 @@ async def test_injected_instructions_lead_to_rejection_and_handoff_not_action(do
     finding = await plan(double, [logs, {"answer": steered}, {"answer": steered}, {"answer": steered}])
     assert finding.candidates == [] and finding.handoff and "3 invalid answers" in finding.handoff
     assert "not the incident's service" in finding.handoff and "do-not-touch" in finding.handoff
+    assert finding.runbook == "elevated_error_rate@2"  # what the model said it followed, for the record
     feedback = [m for m in double.requests[-1]["messages"] if m["role"] == "user"][1:]
     assert feedback and "rejected" in feedback[0]["content"]
 

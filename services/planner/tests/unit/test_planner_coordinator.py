@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope, derived_id, envelope_for
@@ -202,3 +202,34 @@ async def test_kill_switch_marks_proposals_advisory() -> None:
     await svc.on_incident(incident())
     plan = store.outbox[0].payload(PlanProposed)
     assert plan.summary.startswith("[advisory: kill switch on] ") and plan.actions
+
+
+async def test_invisible_symptom_is_rechecked_without_spending_attempts_then_handed_off() -> None:
+    clock = [NOW]
+    store = InMemoryStore()
+    planner = ScriptedPlanner(Finding(runbook="memory_pressure@1", summary="recovered: memory 60%", recovered=True))
+    svc = PlanningService(planner, store, default_catalog(), lambda: clock[0])
+    await svc.on_incident(incident())
+    for minute in (1, 2, 3):
+        clock[0] = NOW + timedelta(minutes=minute)
+        await svc.on_incident(incident(IncidentState.UPDATED))
+    plans = [e.payload(PlanProposed) for e in store.outbox]
+    assert len(plans) == 4 and all(p.actions == [] for p in plans) and len({p.plan_id for p in plans}) == 4
+    assert store.records["inc-7"].attempt == 0
+    planner.finding = leak()  # the metric caught up with the alert: a real plan, attempt 1
+    await svc.on_incident(incident(IncidentState.UPDATED))
+    assert [a.kind for a in store.outbox[-1].payload(PlanProposed).actions] == ["restart_service", "scale_service"]
+    assert store.records["inc-7"].attempt == 1
+
+    quiet = InMemoryStore()
+    svc = PlanningService(
+        ScriptedPlanner(Finding(runbook="memory_pressure@1", summary="recovered", recovered=True)),
+        quiet,
+        default_catalog(),
+        lambda: clock[0],
+    )
+    await svc.on_incident(incident())
+    clock[0] += timedelta(minutes=11)
+    await svc.on_incident(incident(IncidentState.UPDATED))
+    escalation = quiet.outbox[-1].payload(EscalationRaised)
+    assert "no symptom" in escalation.reason and escalation.runbook == "memory_pressure@1"

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ActionPending, ProposedAction
+from warden_policy.adapters.postgres_store import PostgresStateStore
+from warden_policy.adapters.sqlite_store import SqliteStateStore
+from warden_policy.adapters.stores import open_store
 from warden_policy.domain.approvals import Approval, ApprovalState, TransitionError
 from warden_policy.domain.model import RunMode
-from warden_policy.ports import Changes, Conflict, Slot
+from warden_policy.domain.rules import Counts
+from warden_policy.ports import Changes, Conflict, Released, Slot
 from warden_policy.relay import process_once
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -138,3 +144,49 @@ async def test_policy_process_once_redecides_after_a_conflict(stores) -> None:
     assert decisions == [ApprovalState.PENDING, ApprovalState.DENIED]
     final = await first.get_approval("apr-1")
     assert final.state is ApprovalState.DENIED and final.version == 2
+
+
+def test_policy_store_url_chooses_the_backend(tmp_path: Path) -> None:
+    assert isinstance(open_store(None, tmp_path), SqliteStateStore)
+    postgres = open_store("postgresql://postgres@127.0.0.1:5432/test?schema=replica_set_a&connect_timeout=3", tmp_path)
+    assert isinstance(postgres, PostgresStateStore)
+    assert postgres._schema == "replica_set_a" and postgres._url.endswith("/test?connect_timeout=3")
+    with pytest.raises(ValueError, match="unsupported policy store URL"):
+        open_store("mysql://x", tmp_path)
+
+
+async def test_policy_released_actions_feed_the_blast_radius_counts(stores) -> None:
+    store, replica = stores
+    hour_ago = NOW - timedelta(hours=1)
+    await store.apply(
+        Changes(
+            released=[
+                Released("a1", "checkout", "inc-1", NOW - timedelta(hours=2)),
+                Released("a2", "checkout", "inc-1", NOW - timedelta(minutes=5)),
+                Released("a3", "payments", "inc-2", NOW),
+            ]
+        ),
+        NOW,
+    )
+    assert await replica.released_counts("checkout", "inc-1", hour_ago) == Counts(1, 2, 2)
+
+
+async def test_policy_sqlite_store_upgrades_an_older_data_dir(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "policy.db")
+    old.execute(
+        "CREATE TABLE approvals (approval_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, correlationid TEXT NOT NULL,"
+        " request_message_id TEXT NOT NULL, action TEXT NOT NULL, action_hash TEXT NOT NULL, tier INTEGER NOT NULL,"
+        " environment TEXT NOT NULL, run_mode TEXT NOT NULL, requested_by TEXT NOT NULL, summary TEXT NOT NULL,"
+        " evidence TEXT NOT NULL, state TEXT NOT NULL, requested_at TEXT NOT NULL, expires_at TEXT NOT NULL,"
+        " decided_by TEXT, reason TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL)"
+    )
+    old.commit()
+    old.close()
+    store = SqliteStateStore(tmp_path / "policy.db")
+    await store.open()
+    try:
+        await store.apply(Changes(new_approvals=[approval(approvals_required=2, approved_by=("bob",))]), NOW)
+        stored = await store.get_approval("apr-1")
+        assert stored is not None and stored.approvals_required == 2 and stored.approved_by == ("bob",)
+    finally:
+        await store.close()

@@ -13,6 +13,7 @@ from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.envelope import MAX_MESSAGE_BYTES
 
+from warden_triage.adapters.backlog import Backlog
 from warden_triage.adapters.catalog_file import load_catalog
 from warden_triage.adapters.classification_file import load_classifier
 from warden_triage.adapters.sqlite_store import SqliteIncidentStore
@@ -39,6 +40,8 @@ class Settings(ServiceSettings):
     webhook_hmac_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     webhook_hmac_tolerance_s: int = Field(default=DEFAULT_TOLERANCE_S, ge=5, le=3600)
     webhook_max_inflight: int = Field(default=256, ge=1)
+    # Alerts accepted but not yet handled before the webhook answers 429: bounds queueing latency.
+    webhook_max_backlog: int = Field(default=5000, ge=1)
 
     @field_validator("webhook_token")
     @classmethod
@@ -77,8 +80,15 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     sources = builtin_registry()
     store = SqliteIncidentStore(settings.database_path)
     counters = Counters()
-    tracker = IncidentTracker(store, classifier, sources, correlator=Correlator(catalog, classifier, sources))
-    bus.subscribe(ALERT_TOPIC, AlertReceivedHandler(tracker, bus, counters))
+    tracker = IncidentTracker(
+        store,
+        classifier,
+        sources,
+        correlator=Correlator(catalog, classifier, sources),
+        on_fate=lambda fate: counters.inc(f"alerts_{fate or 'unchanged'}"),
+    )
+    backlog = Backlog(limit=settings.webhook_max_backlog)
+    bus.subscribe(ALERT_TOPIC, AlertReceivedHandler(tracker, bus, counters, on_handled=backlog.handled))
     gateway = WebhookGateway(
         registry=sources,
         publisher=bus,
@@ -87,6 +97,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         counters=counters,
         max_inflight=settings.webhook_max_inflight,
         decoders={"cloudevents": cloudevent_body},
+        backlog=backlog,
     )
     return ServiceRuntime(
         name=SERVICE,

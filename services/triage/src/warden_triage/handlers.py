@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from warden_bus.port import Bus
 from warden_bus.runtime import Counters
@@ -30,12 +31,21 @@ def incident_envelope(cause: Envelope, change: IncidentChanged) -> Envelope:
 
 
 class AlertReceivedHandler:
-    def __init__(self, tracker: IncidentTracker, bus: Bus, counters: Counters) -> None:
+    def __init__(
+        self, tracker: IncidentTracker, bus: Bus, counters: Counters, on_handled: Callable[[], None] = lambda: None
+    ) -> None:
         self._tracker = tracker
         self._bus = bus
         self._counters = counters
+        self._on_handled = on_handled
 
     async def __call__(self, envelope: Envelope) -> None:
+        try:
+            await self._handle(envelope)
+        finally:
+            self._on_handled()  # progress for the webhook's back-pressure, whatever the outcome
+
+    async def _handle(self, envelope: Envelope) -> None:
         alert = envelope.payload(AlertReceived)
         change = await self._tracker.apply(alert, envelope.id)
         if change is None:

@@ -76,6 +76,14 @@ async def test_storm_collapses_into_one_incident_per_problem_and_loses_nothing(
         assert {r[0]: r[2] for r in rows} == plan.alerts_per_problem
         assert {r[0]: r[1] for r in rows} == plan.class_of
         assert {r[3] for r in rows} == {"open"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{runtime.bound_port}/metrics") as resp,
+        ):
+            metrics = await resp.text()
+        assert f'warden_alerts_opened_total{{service="triage"}} {plan.problems}' in metrics
+        assert f'warden_alerts_attached_total{{service="triage"}} {plan.alerts - plan.problems}' in metrics
+        assert "alerts_duplicate" not in metrics and "alerts_unmatched" not in metrics
     finally:
         await runtime.stop()
 

@@ -17,6 +17,8 @@ class ServiceSettings(BaseSettings):
     nats_url: str = "nats://127.0.0.1:4222"
     nats_creds: Path
     data_dir: Path = Path(".warden")
+    # 0.0.0.0 inside a container, where health probes come from outside its network namespace.
+    http_host: str = "127.0.0.1"
     http_port: int = 0
     log_level: str = "INFO"
     # Azure: `servicebus` talks to `servicebus_namespace` as the managed identity

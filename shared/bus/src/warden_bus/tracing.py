@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,25 +30,30 @@ from warden_contracts.envelope import Envelope
 
 TRACER_NAME = "warden"
 _REMEMBERED = 4096
+_ANCHOR_TTL_S = 6 * 3600.0
 
 _provider: trace.TracerProvider | None = None
 _correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("warden_correlationid", default=None)
 
 
 class _Recent:
-    """Bounded id -> span context map; old entries fall out first."""
+    """Bounded id -> span context map; old entries fall out first, and expire after `ttl_s`."""
 
-    def __init__(self, size: int = _REMEMBERED) -> None:
-        self._items: OrderedDict[str, SpanContext] = OrderedDict()
+    def __init__(self, size: int = _REMEMBERED, ttl_s: float = 3600.0) -> None:
+        self._items: OrderedDict[str, tuple[SpanContext, float]] = OrderedDict()
         self._size = size
+        self._ttl_s = ttl_s
 
     def get(self, key: str | None) -> SpanContext | None:
-        return self._items.get(key) if key else None
+        found = self._items.get(key) if key else None
+        if found is None or time.monotonic() - found[1] > self._ttl_s:
+            return None
+        return found[0]
 
     def put(self, key: str, value: SpanContext, *, keep_first: bool = False) -> None:
-        if keep_first and key in self._items:
+        if keep_first and self.get(key) is not None:
             return
-        self._items[key] = value
+        self._items[key] = (value, time.monotonic())
         self._items.move_to_end(key)
         while len(self._items) > self._size:
             self._items.popitem(last=False)
@@ -57,7 +63,9 @@ class _Recent:
 
 
 _handled = _Recent()  # message id -> the consumer span that handled it here
-_incidents = _Recent()  # correlation id -> the first span of that incident seen here
+# correlation id -> the first span of that incident seen here. Expires, so a correlation id that
+# lives for ever (operator controls share one per kind) does not grow one endless trace.
+_incidents = _Recent(ttl_s=_ANCHOR_TTL_S)
 
 
 def use_provider(provider: trace.TracerProvider | None) -> None:

@@ -21,7 +21,8 @@ from warden_bus import tracing
 from warden_bus.nats_bus import NatsBus
 from warden_bus.runtime import JsonFormatter, ServiceRuntime
 from warden_bus.testing import EmbeddedBroker
-from warden_bus.trace_export import TracingSettings, build_provider, read_trace_file
+from warden_bus.trace_export import TracingSettings
+from warden_bus.trace_sdk import build_provider, read_trace_file
 from warden_contracts.envelope import Envelope, envelope_for, follow_up
 from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity
 
@@ -272,3 +273,37 @@ async def test_http_request_span_parents_what_the_handler_publishes(
     assert server.attributes is not None and server.attributes["http.response.status_code"] == 202
     send = named(spans, f"send {ALERT}")[0]
     assert send.parent is not None and send.parent.span_id == server.context.span_id
+
+
+class _Adapter:
+    @tracing.traced(
+        "llm.chat",
+        call=lambda self, model, prompt: {"gen_ai.request.model": model},
+        result=lambda turn: {"gen_ai.usage.input_tokens": turn["in"], "gen_ai.usage.output_tokens": turn["out"]},
+    )
+    async def complete(self, model: str, prompt: str) -> dict[str, int]:
+        return {"in": len(prompt), "out": 3}
+
+    @tracing.traced("policy.evaluate", call=lambda self, kind: {"warden.action.kind": kind})
+    def evaluate(self, kind: str) -> bool:
+        if kind == "explode":
+            raise ValueError("bad question")
+        return True
+
+
+async def test_traced_decorator_records_arguments_results_and_errors(spans: InMemorySpanExporter) -> None:
+    adapter = _Adapter()
+    assert await adapter.complete("gpt", "secret prompt text") == {"in": 18, "out": 3}
+    assert adapter.evaluate("restart_service") is True
+    with pytest.raises(ValueError):
+        adapter.evaluate("explode")
+    llm, ok, failed = spans.get_finished_spans()
+    # Token counts and the model, never the prompt.
+    assert llm.attributes == {
+        "gen_ai.request.model": "gpt",
+        "gen_ai.usage.input_tokens": 18,
+        "gen_ai.usage.output_tokens": 3,
+    }
+    assert ok.attributes == {"warden.action.kind": "restart_service"} and ok.status.status_code is StatusCode.UNSET
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.events and failed.events[0].name == "exception"

@@ -112,7 +112,7 @@ class Watch:
             self.applied.setdefault(name, time.perf_counter())
             return result
 
-        sandbox.world.apply = timed  # type: ignore[method-assign]
+        sandbox.world.apply = timed
 
     async def on_report(self, msg: Any) -> None:
         data = Envelope.from_bytes(msg.data).data

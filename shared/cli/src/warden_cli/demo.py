@@ -23,7 +23,7 @@ from warden_audit.reader import read_records
 from warden_audit.verify import verify_log
 from warden_contracts.events import ApprovalDecision
 
-from warden_cli.launcher import EmbeddedStack, StackOptions, service_log_tail
+from warden_cli.launcher import EmbeddedStack, StackFailed, StackOptions, service_log_tail
 from warden_cli.layout import SERVICES, Layout
 from warden_cli.operations import decide, inject_fault
 from warden_cli.timeline import IncidentView, incidents_from, render
@@ -166,7 +166,7 @@ async def run_demo(layout: Layout, say: Say, *, timeout: float = 90.0, tick_s: f
         say(f"  up in {time.monotonic() - started:.1f}s: webhook {stack.webhook_url}, sandbox {stack.sandbox_url}")
         for scenario in SCENARIOS:
             outcomes.append(await scenario(layout, say, timeout))
-    except DemoFailed as err:
+    except (DemoFailed, StackFailed) as err:
         say(f"DEMO FAILED: {err}")
         for name in SERVICES:
             say(f"--- last log lines of {name} ---\n{service_log_tail(layout, name, 8)}")

@@ -67,6 +67,7 @@ class IncidentFacts:
     shadowed: list[dict[str, Any]] = field(default_factory=list)  # PolicyDecided payloads
     human_actions: list[dict[str, Any]] = field(default_factory=list)  # ActionReported after a human approval
     reopened: bool = False
+    action_started: dict[str, datetime] = field(default_factory=dict)
 
     def since_start(self, moment: datetime | None) -> float | None:
         if moment is None or self.started_at is None:
@@ -159,13 +160,16 @@ def _apply_decision(facts: IncidentFacts, data: dict[str, Any], approved_actions
 
 
 def _apply_report(facts: IncidentFacts, data: dict[str, Any], at: datetime | None, approved: set[str]) -> None:
-    status = data.get("status")
+    status, action_id = data.get("status"), str(data.get("action_id"))
     if status == "started":
         facts.executed_actions += 1
-        if data.get("action_id") in approved:
+        if at is not None:
+            facts.action_started.setdefault(action_id, at)
+        if action_id in approved:
             facts.human_actions.append(data)
     if status in USEFUL_STATUSES:
-        facts.first_useful_at = _earliest(facts.first_useful_at, at)
+        # Useful from the moment it was started: the effect often shows before verification ends.
+        facts.first_useful_at = _earliest(facts.first_useful_at, facts.action_started.get(action_id, at))
     if status == "verified":
         facts.verified_actions += 1
         facts.mitigated_at = _earliest(facts.mitigated_at, at)

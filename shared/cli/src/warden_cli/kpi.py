@@ -2,7 +2,8 @@
 
 Definitions (per incident, from its first alert's `fired_at` or its `opened_at`, whichever is first):
 - time to acknowledge: until the agent's first plan or escalation (or a human taking ownership);
-- time to first useful action: until the first action that succeeded/verified, or a handoff;
+- time to first useful action: until the start of the first action that then succeeded/verified,
+  or a handoff (escalation with the evidence);
 - time to mitigate: until the first verified fix or the incident's resolution;
 - handled autonomously: a verified fix with no human decision and no escalation;
 - false remediation: an executed action rolled back, or the incident came back within 24 h;

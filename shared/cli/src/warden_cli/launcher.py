@@ -39,6 +39,7 @@ class StackOptions:
     approval_timeout_s: int | None = None
     log_level: str = "INFO"
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    health_timeout_s: float = 60.0  # a loaded CI machine may need longer for every service to answer
     # Every service appends its spans here as OTLP-JSON (WARDEN_TRACE_FILE); None: no file export.
     trace_file: Path | None = None
     scheduler_tasks_file: Path | None = None  # None: the scheduler's packaged tasks.yaml
@@ -151,7 +152,7 @@ class EmbeddedStack:
                     cwd=lay.root,
                 )
             self.processes[name] = Process(name, ports[name], popen)
-        await self._wait_healthy()
+        await self._wait_healthy(self.options.health_timeout_s)
         lay.write_stack(
             {
                 "nats_url": self.nats.url,

@@ -72,8 +72,8 @@ def test_kpis_follow_their_definitions(audit_dir: Path) -> None:
     assert [f.incident_id for f in result.incidents] == ["inc-1", "inc-2", "inc-3"]
     # Acknowledged by the plan: 10 s, 10 s, 20 s after the first alert fired.
     assert kpis["time_to_acknowledge_s"].value == 10.0
-    # First useful: the successful restarts (20 s) and the handoff (52 s).
-    assert kpis["time_to_first_useful_action_s"].value == 20.0
+    # First useful: the restarts that then succeeded, from their start (12 s), and the handoff (52 s).
+    assert kpis["time_to_first_useful_action_s"].value == 12.0
     # Mitigated: inc-1 verified at 30 s; inc-2 never (rolled back), inc-3 never.
     assert kpis["time_to_mitigate_s"].value == 30.0
     assert "n=1 of 3" in kpis["time_to_mitigate_s"].detail

@@ -32,7 +32,10 @@ class ParamSpec(BaseModel):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
         if self.pattern is not None:
-            re.compile(self.pattern)  # a bad pattern stops start-up instead of refusing every value
+            try:  # a bad pattern stops start-up instead of refusing every value
+                re.compile(self.pattern)
+            except re.error as err:
+                raise ValueError(f"pattern {self.pattern!r}: {err}") from None
         return self
 
     def check(self, name: str, value: Any) -> str | None:

@@ -21,7 +21,7 @@ from azure.keyvault.keys import KeyClient, KeyVaultKey
 from azure.keyvault.keys.crypto import CryptographyClient, SignatureAlgorithm
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 P256_COORDINATE_BYTES = 32
@@ -92,3 +92,18 @@ class KeyVaultSigner:
 
     def public_pem(self) -> bytes:
         return self.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+
+
+def verify_signature(key: PublicKey, message: bytes, signature: bytes) -> bool:
+    """One check for both key kinds a verifier may trust: Ed25519 (key files, embedded) and
+    ES256 (Key Vault, Azure), so executors and auditors accept either during a migration."""
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return verify_es256(key, message, signature)
+    try:
+        key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,3 +99,31 @@ async def test_the_token_is_requested_for_the_vault_scope(vault: Any) -> None:
     vault.keys["policy-signing"] = ec.generate_private_key(ec.SECP256R1())
     await asyncio.to_thread(_signer, vault)
     assert vault.credential.scopes and all(s == f"{vault.url}/.default" for s in vault.credential.scopes)
+
+
+@pytest.mark.skipif(not os.environ.get("WARDEN_TEST_KEYVAULT_URL"), reason="no Key Vault configured")
+async def test_live_vault_signs_and_the_public_key_verifies() -> None:
+    """Opt-in: WARDEN_TEST_KEYVAULT_URL names a vault with an EC P-256 key `policy-action-signing`
+    (deploy/bicep/keyvault.bicep) and the environment's Entra identity may sign with it."""
+    from azure.identity import DefaultAzureCredential
+
+    signer = await asyncio.to_thread(
+        KeyVaultSigner, os.environ["WARDEN_TEST_KEYVAULT_URL"], "policy-action-signing", DefaultAzureCredential()
+    )
+    signature = await asyncio.to_thread(signer.sign, b"warden live test")
+    assert verify_es256(signer.public_key, b"warden live test", signature)
+
+
+async def test_one_check_verifies_vault_and_key_file_signatures(vault: Any) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from warden_security.keyvault_signer import verify_signature
+
+    vault.keys["policy-signing"] = ec.generate_private_key(ec.SECP256R1())
+    signer = await asyncio.to_thread(_signer, vault)
+    local = Ed25519PrivateKey.generate()
+    message = b"approved action"
+    vault_signature = await asyncio.to_thread(signer.sign, message)
+    assert verify_signature(signer.public_key, message, vault_signature)
+    assert verify_signature(local.public_key(), message, local.sign(message))
+    assert not verify_signature(local.public_key(), message, vault_signature)
+    assert not verify_signature(signer.public_key, message, local.sign(message))

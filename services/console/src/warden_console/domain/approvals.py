@@ -6,6 +6,7 @@ policy remains the authority and verifies every decision again.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,7 +52,8 @@ class ApprovalView:
         return int(self.request.get("approvals_required") or 1)
 
     def seconds_left(self, now: datetime) -> int:
-        return max(0, int((self.expires_at - now).total_seconds()))
+        # Rounded up: a countdown that reaches zero must not precede the real deadline.
+        return max(0, math.ceil((self.expires_at - now).total_seconds()))
 
     def state(self, now: datetime) -> str:
         if self.outcome and self.outcome.state in FINAL_OUTCOMES:

@@ -182,6 +182,8 @@ def ledger_container(
     managed_identity_client_id: str | None = None,
 ) -> tuple[ContainerProxy, Callable[[], Awaitable[None]]]:
     """The container as the service's managed identity (Cosmos keys are disabled), and its closer."""
+    if not endpoint:
+        raise ValueError("WARDEN_COSMOS_ENDPOINT is required for the cosmos state backend")
     from azure.cosmos.aio import CosmosClient
     from azure.identity.aio import DefaultAzureCredential
 

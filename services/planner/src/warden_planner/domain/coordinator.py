@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from datetime import timedelta
 
 from warden_contracts.catalog import Catalog
 from warden_contracts.envelope import Envelope
@@ -43,14 +44,14 @@ class PlanningService:
         clock: Clock,
         *,
         max_attempts: int = 2,
-        max_rechecks: int = 5,
+        recheck_window: timedelta = timedelta(minutes=10),
     ) -> None:
         self._planner = planner
         self._store = store
         self._catalog = catalog
         self._clock = clock
         self._max_attempts = max_attempts
-        self._max_rechecks = max_rechecks
+        self._recheck_window = recheck_window
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def on_incident(self, cause: Envelope) -> None:
@@ -168,11 +169,16 @@ class PlanningService:
         """The symptom is not visible (yet, or any more): record it without spending a plan attempt.
 
         Alerts can lead the metric the runbook reads (or trail a recovery); the next update looks
-        again. A symptom that stays invisible while alerts keep coming goes to a human.
+        again. A symptom that stays invisible while alerts keep coming for longer than the recheck
+        window goes to a human.
         """
+        now = self._clock()
         record.rechecks += 1
-        if record.rechecks > self._max_rechecks:
-            return self._escalate(cause, record, f"alerts keep firing but {record.rechecks} checks saw no symptom")
+        record.first_recheck_at = record.first_recheck_at or now
+        if now - record.first_recheck_at > self._recheck_window:
+            minutes = self._recheck_window.total_seconds() / 60
+            why = f"alerts kept firing for over {minutes:.0f} min but {record.rechecks} checks saw no symptom"
+            return self._escalate(cause, record, why)
         self._note(record, f"check {record.rechecks}: {summary}")
         record.candidates, record.actions, record.outstanding = [], {}, False
         return [plan_message(cause, record, [], summary, advisory=False, recheck=record.rechecks)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from warden_contracts.catalog import Catalog
 from warden_contracts.envelope import Envelope, derived_id, follow_up
@@ -11,6 +11,7 @@ from warden_contracts.events import EscalationRaised, Evidence, PlanProposed, Pr
 from warden_planner.domain.findings import structured
 from warden_planner.domain.records import IncidentRecord
 
+P = TypeVar("P", PlanProposed, EscalationRaised)
 SOURCE = "warden/planner"
 RAISED_BY = "warden-planner"
 PLAN_TOPIC = "sre.plan.proposed.v1"
@@ -23,6 +24,8 @@ MAX_SUMMARY = 400
 MAX_TRACE = 60
 MAX_TRACE_LINE = 500
 MAX_REFS = 12
+# Service Bus Standard takes 256 KiB per message; leave room for the envelope and headers.
+MAX_PAYLOAD_BYTES = 200 * 1024
 
 
 def action_id(incident_id: str, kind: str, attempt: int) -> str:
@@ -111,7 +114,12 @@ def plan_message(
         reasoning_trace=_trace(record),
     )
     return follow_up(
-        cause, PLAN_TOPIC, payload, source=SOURCE, subject=record.incident_id, id=derived_id(cause.id, "planner/plan")
+        cause,
+        PLAN_TOPIC,
+        fit(payload),
+        source=SOURCE,
+        subject=record.incident_id,
+        id=derived_id(cause.id, "planner/plan"),
     )
 
 
@@ -141,7 +149,7 @@ def escalation_message(cause: Envelope, record: IncidentRecord, reason: str) -> 
     return follow_up(
         cause,
         ESCALATION_TOPIC,
-        payload,
+        fit(payload),
         source=SOURCE,
         subject=record.incident_id,
         id=derived_id(cause.id, "planner/escalation"),
@@ -154,3 +162,17 @@ def _owner(evidence: list[Evidence]) -> str | None:
         if isinstance(owner, str) and owner:
             return owner
     return None
+
+
+def fit(payload: P) -> P:
+    """Oldest evidence, then the oldest trace lines, go first until the message fits the bus."""
+    while len(payload.model_dump_json()) > MAX_PAYLOAD_BYTES:
+        evidence: list[Evidence] = getattr(payload, "evidence", [])
+        trace: list[str] = getattr(payload, "reasoning_trace", [])
+        if evidence:
+            payload = payload.model_copy(update={"evidence": evidence[len(evidence) // 4 + 1 :]})
+        elif trace:
+            payload = payload.model_copy(update={"reasoning_trace": trace[len(trace) // 2 :] if len(trace) > 1 else []})
+        else:
+            break
+    return payload

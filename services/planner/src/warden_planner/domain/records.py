@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -25,6 +26,7 @@ class IncidentRecord(BaseModel):
     outstanding: bool = False  # a proposed plan awaits its outcome
     attempt: int = 0  # plans published so far
     rechecks: int = 0  # investigations that found no symptom (no attempt spent)
+    first_recheck_at: datetime | None = None
     runbook: str = ""
     hypotheses: list[str] = Field(default_factory=list)
     candidates: list[Candidate] = Field(default_factory=list)  # vetted, ranked

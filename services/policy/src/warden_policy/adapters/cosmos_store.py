@@ -12,7 +12,7 @@ someone was first). A failed batch raises `Conflict` or `AlreadyProcessed` and w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,14 +41,35 @@ def approval_doc(a: Approval) -> dict[str, Any]:
 
 
 class CosmosStateStore:
-    def __init__(self, container: ContainerProxy) -> None:
+    def __init__(self, container: ContainerProxy, on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self._container = container
+        self._on_close = on_close
+
+    @classmethod
+    def from_endpoint(
+        cls, endpoint: str | None, managed_identity_client_id: str | None = None, *, database: str = "warden"
+    ) -> CosmosStateStore:
+        """As the service's managed identity: the account has keys disabled."""
+        if not endpoint:
+            raise ValueError("WARDEN_COSMOS_ENDPOINT is required for the cosmos state backend")
+        from azure.cosmos.aio import CosmosClient
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = DefaultAzureCredential(managed_identity_client_id=managed_identity_client_id)
+        client = CosmosClient(endpoint, credential=credential)
+
+        async def close() -> None:
+            await client.close()
+            await credential.close()
+
+        return cls(client.get_database_client(database).get_container_client("policy"), on_close=close)
 
     async def open(self) -> None:
         return None
 
     async def close(self) -> None:
-        return None
+        if self._on_close is not None:
+            await self._on_close()
 
     async def _get(self, doc_id: str) -> dict[str, Any] | None:
         try:

@@ -226,16 +226,25 @@ class CosmosTransaction(IncidentTransaction):
 
 
 class CosmosIncidentStore:
-    """`open`/`close` are the runtime hooks; the container's client is owned by the caller."""
+    """`open`/`close` are the runtime hooks; `on_close` releases a client the store owns."""
 
-    def __init__(self, container: ContainerProxy) -> None:
+    def __init__(self, container: ContainerProxy, on_close: Callable[[], Awaitable[None]] | None = None) -> None:
         self._container = container
+        self._on_close = on_close
+
+    @classmethod
+    def from_endpoint(cls, endpoint: str | None, managed_identity_client_id: str | None = None) -> CosmosIncidentStore:
+        if not endpoint:
+            raise ValueError("WARDEN_COSMOS_ENDPOINT is required for the cosmos state backend")
+        container, close = connect_container(endpoint, managed_identity_client_id=managed_identity_client_id)
+        return cls(container, on_close=close)
 
     async def open(self) -> None:
         return None
 
     async def close(self) -> None:
-        return None
+        if self._on_close is not None:
+            await self._on_close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[IncidentTransaction]:

@@ -77,25 +77,33 @@ class IncidentTracker:
         correlator: Correlator | None = None,
         clock: Callable[[], datetime] = _utcnow,
         incident_ids: Callable[[], str] = new_incident_id,
+        on_fate: Callable[[str], None] = lambda _fate: None,
     ) -> None:
+        """`on_fate` hears, after each commit, where the alert ended: opened, attached, pending,
+        suppressed, duplicate, resolved (an alert of an open incident), unmatched."""
         self._store = store
         self._correlator = correlator or Correlator(ServiceCatalog(), classifier, sources)
         self._clock = clock
         self._incident_ids = incident_ids
         self._lock = asyncio.Lock()
+        self._on_fate = on_fate
+        self._fate = ""
 
     async def apply(self, alert: AlertReceived, message_id: str) -> IncidentChanged | None:
         """The change this message caused (or caused the first time it was seen), None if nothing."""
-        async with self._lock, self._store.transaction() as tx:
-            seen = await tx.processed(message_id)
-            if seen is not None:
-                return seen.outcome
-            now = self._clock()
-            if alert.status == AlertStatus.FIRED:
-                outcome = await self._fired(tx, alert, message_id, now)
-            else:
-                outcome = await self._resolved(tx, alert, message_id, now)
-            await tx.mark_processed(message_id, outcome, now)
+        async with self._lock:
+            self._fate = ""
+            async with self._store.transaction() as tx:
+                seen = await tx.processed(message_id)
+                if seen is not None:
+                    return seen.outcome
+                now = self._clock()
+                if alert.status == AlertStatus.FIRED:
+                    outcome = await self._fired(tx, alert, message_id, now)
+                else:
+                    outcome = await self._resolved(tx, alert, message_id, now)
+                await tx.mark_processed(message_id, outcome, now)
+            self._on_fate(self._fate)  # after the commit: a rolled-back attempt is not counted
             return outcome
 
     async def _fired(
@@ -106,9 +114,11 @@ class IncidentTracker:
         if window is not None:
             await tx.record_unmatched(message_id, alert.alert_id, AlertStatus.FIRED, now, f"suppressed:{window.name}")
             log.info("alert %s suppressed by maintenance window %s", alert.alert_id, window.name)
+            self._fate = "suppressed"
             return None
         if await self._already_firing(tx, alert.alert_id):
             log.info("duplicate firing of %s ignored", alert.alert_id)
+            self._fate = "duplicate"
             return None
         incident = await tx.open_incident(ctx.key) or await self._related_incident(tx, ctx, now)
         if incident is not None:
@@ -145,6 +155,7 @@ class IncidentTracker:
         long_enough = ctx.threshold.minutes > 0 and waited.total_seconds() >= ctx.threshold.minutes * 60
         if len(pending) < ctx.threshold.alerts and not long_enough:
             log.info("alert %s pending (%d of %d alerts)", alert.alert_id, len(pending), ctx.threshold.alerts)
+            self._fate = "pending"
             return None
         await tx.drop_pending(ctx.key)
         return await self._open(tx, [p.alert for p in pending], ctx, now)
@@ -173,6 +184,7 @@ class IncidentTracker:
             services=(ctx.service,) if ctx.service else (),
         )
         await tx.save_incident(incident)
+        self._fate = "opened"
         for alert in alerts:
             await tx.save_link(AlertLink(alert.alert_id, incident.id, AlertStatus.FIRED, now))
         return await self._changed(tx, incident, IncidentState.OPENED)
@@ -193,6 +205,7 @@ class IncidentTracker:
         )
         await tx.save_incident(updated)
         await tx.save_link(AlertLink(alert.alert_id, incident.id, AlertStatus.FIRED, now))
+        self._fate = "attached"
         material = (updated.severity, updated.services, updated.root_service) != (
             incident.severity,
             incident.services,
@@ -211,12 +224,15 @@ class IncidentTracker:
         if await tx.remove_pending(alert.alert_id):
             log.info("pending alert %s resolved before its incident opened", alert.alert_id)
             await tx.record_unmatched(message_id, alert.alert_id, AlertStatus.RESOLVED, now, "resolved-while-pending")
+            self._fate = "unmatched"
             return None
         links = await tx.links_of_alert(alert.alert_id)
         if not links:
             log.warning("resolution of unknown alert %s recorded and ignored", alert.alert_id)
             await tx.record_unmatched(message_id, alert.alert_id, AlertStatus.RESOLVED, now, "unknown-alert")
+            self._fate = "unmatched"
             return None
+        self._fate = "resolved"
         outcome: IncidentChanged | None = None
         for link in links:
             incident = await tx.incident(link.incident_id)

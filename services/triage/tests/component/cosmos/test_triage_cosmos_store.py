@@ -177,3 +177,9 @@ async def test_live_account_lifecycle() -> None:
             alert(f"live-{suffix}", service=f"live-{suffix}"), f"m-{suffix}"
         )
         assert opened is not None
+
+
+async def test_from_endpoint_owns_and_closes_its_client() -> None:
+    store = CosmosIncidentStore.from_endpoint("https://warden.documents.azure.com:443/", "client-id")
+    await store.open()
+    await store.close()

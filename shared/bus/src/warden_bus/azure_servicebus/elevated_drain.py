@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from azure.servicebus import ServiceBusReceivedMessage, ServiceBusReceiveMode
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver
@@ -24,6 +26,7 @@ from warden_bus.azure_servicebus.settlement import settle_received
 from warden_bus.port import Handler, SubscriptionOptions
 
 PEEK_LIMIT = 250
+APPROVED_TOPIC = "sre.action.approved.v1"
 
 
 @dataclass
@@ -80,3 +83,29 @@ class ServiceBusElevatedDrain:
             # Retries are given back before the receiver closes, so nothing waits for a lock to lapse.
             await asyncio.gather(*retries, return_exceptions=True)
         return handled
+
+
+class Expiring(Protocol):
+    """What a just-in-time grant tells the drain: when the activated role lapses."""
+
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+@dataclass
+class ServiceBusApprovedActionSource:
+    """The executor's approved-action source on Service Bus (its `ApprovedActionSource` port):
+    any grant with an `expires_at` (a PIM activation) bounds the drain."""
+
+    client: ServiceBusClient
+    identity: str = "executor"
+    topic: str = APPROVED_TOPIC
+
+    def _drain(self, grant: Expiring) -> ServiceBusElevatedDrain:
+        return ServiceBusElevatedDrain(self.client, grant.expires_at.timestamp(), self.identity)
+
+    async def drain(self, grant: Expiring, handler: Handler, *, max_messages: int) -> int:
+        return await self._drain(grant).drain(self.topic, handler, max_messages=max_messages)
+
+    async def in_flight(self, grant: Expiring) -> int:
+        return await self._drain(grant).in_flight(self.topic)

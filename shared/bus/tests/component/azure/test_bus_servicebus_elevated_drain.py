@@ -85,3 +85,28 @@ async def test_the_drain_stops_at_the_role_expiry() -> None:
     expired = ServiceBusElevatedDrain(ns.client("executor", elevated=True), expires_at=time.time() - 1)
     assert await expired.drain(APPROVED, handle) == 0
     assert len(ns.subscriptions[(APPROVED, "executor")].messages) == 3
+
+
+async def test_the_approved_action_source_is_bounded_by_the_grant() -> None:
+    from dataclasses import dataclass
+
+    from warden_bus.azure_servicebus.elevated_drain import ServiceBusApprovedActionSource
+
+    @dataclass
+    class Grant:
+        expires_at: datetime
+
+    ns = ServiceBusDouble()
+    enqueue(ns, approved(1))
+    seen: list[str] = []
+
+    async def handle(env: Envelope) -> None:
+        seen.append(env.data["action_id"])
+
+    source = ServiceBusApprovedActionSource(ns.client("executor", elevated=True))
+    live = Grant(datetime.now(UTC) + timedelta(minutes=5))
+    assert await source.in_flight(live) == 1
+    assert await source.drain(live, handle, max_messages=10) == 1
+    assert seen == ["act-1"] and await source.in_flight(live) == 0
+    enqueue(ns, approved(2))
+    assert await source.drain(Grant(datetime.now(UTC) - timedelta(seconds=1)), handle, max_messages=10) == 0

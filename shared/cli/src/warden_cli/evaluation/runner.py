@@ -39,6 +39,7 @@ class EvalOptions:
     tick_s: float = 0.25
     approval_timeout_s: int = 20
     llm_max_seconds: float = 20.0
+    health_timeout_s: float = 240.0
 
 
 @dataclass
@@ -65,6 +66,7 @@ async def run_eval(scenarios: list[Scenario], layout: Layout, say: Say, options:
             approval_timeout_s=options.approval_timeout_s,
             log_level="WARNING",
             extra_env={"planner": env},
+            health_timeout_s=options.health_timeout_s,
         ),
     )
     outcomes: list[Outcome] = []

@@ -75,6 +75,7 @@ class _Session:
         self.trace: list[str] = []
         self.tokens = 0
         self.invalid = 0
+        self.runbook: str | None = None  # the last known runbook the model said it followed
         self.started = planner._monotonic()
         self.messages: list[dict[str, Any]] = [
             {"role": "system", "content": planner._prompt},
@@ -132,6 +133,8 @@ class _Session:
         refs = {e.ref for e in self.log.items if e.ref}
         try:
             proposal = parse_proposal(content)
+            if proposal.runbook in self.p._runbooks:
+                self.runbook = proposal.runbook
             target = self.incident.service or ""
             candidates = check_proposal(
                 proposal, target=target, runbooks=set(self.p._runbooks), catalog=self.p._catalog, known_refs=refs
@@ -167,7 +170,7 @@ class _Session:
     def handoff(self, reason: str) -> Finding:
         self.trace.append(reason)
         return Finding(
-            runbook=f"llm:{self.p._model.name}",
+            runbook=self.runbook or f"llm:{self.p._model.name}",
             summary=reason,
             hypotheses=[note(reason)],
             evidence=self.log.items,
