@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -185,3 +186,51 @@ async def test_back_pressure_answers_429_with_retry_after(service: tuple[aiohttp
         assert (await reader.readline()).startswith(b"HTTP/1.1 202")
         writer.close()
     assert (await post(service, "prometheus", body))[0] == 202
+
+
+async def test_backlog_back_pressure_then_everything_accepted_is_handled(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    runtime: ServiceRuntime = create_app(
+        nats_url=broker.url,
+        nats_creds=broker.creds("triage"),
+        data_dir=tmp_path / "triage",
+        webhook_token=TOKEN,
+        webhook_max_backlog=1,
+        http_port=0,
+    )
+    await runtime.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = (session, f"http://127.0.0.1:{runtime.bound_port}")
+            group = json.loads(fixture("prometheus_grouped_firing.json"))
+            accepted, refused = 0, None
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            episode = 0
+            while refused is None and loop.time() < deadline:
+                episode += 1  # a new episode each time: new alerts, never broker duplicates
+                for item in group["alerts"]:
+                    item["startsAt"] = f"2026-11-15T10:{episode // 60:02d}:{episode % 60:02d}Z"
+                status, headers, body = await post(client, "prometheus", json.dumps(group).encode())
+                if status == 429:
+                    refused = (headers["Retry-After"], body["error"])
+                else:
+                    assert status == 202
+                    accepted += 2
+            assert refused is not None and refused[0] == "2" and "waiting for triage" in refused[1]
+            alerts = await broker.wait_for("sre.alert.received.v1", count=accepted)
+            assert len(alerts) == accepted
+            handled = 0
+            while handled < accepted and loop.time() < deadline + 60:
+                async with session.get(f"{client[1]}/metrics") as resp:
+                    lines = (await resp.text()).splitlines()
+                handled = sum(
+                    int(line.rsplit(" ", 1)[1])
+                    for line in lines
+                    if line.startswith(("warden_alerts_opened_total", "warden_alerts_attached_total"))
+                )
+                await asyncio.sleep(0.2)
+            assert handled == accepted  # one incident, every accepted alert attached
+    finally:
+        await runtime.stop()

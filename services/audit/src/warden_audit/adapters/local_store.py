@@ -2,27 +2,26 @@
 
 A segment is sealed (made read-only) when it holds `segment_records` records; the next append
 starts a new one. On start the log is scanned: chain head, de-dup ids, and a torn last line (a crash
-mid-write: never acknowledged) is cut off. A log whose chain does not link up refuses to start,
-because extending it would bury the damage under valid-looking records.
+mid-write: never acknowledged) is cut off. A log whose chain does not link up, or that ends before
+its last signed checkpoint (`checkpoints.jsonl`, appended and fsynced like the records), refuses to
+start, because extending it would bury the damage under valid-looking records.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import stat
-from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from warden_contracts.canonical import canonical_json
 
-from warden_audit.domain.chain import LineParts, MalformedLine, encode_record, split_line
+from warden_audit.adapters.chain_scan import ChainScan
+from warden_audit.domain.chain import encode_record
 from warden_audit.domain.checkpoint import Checkpoint
 from warden_audit.domain.recorder import ChainState
 from warden_audit.segments import (
@@ -72,9 +71,7 @@ class LocalSegmentStore:
         folder = segments_dir(self.audit_dir)
         folder.mkdir(parents=True, exist_ok=True)
         segments = list_segments(self.audit_dir)
-        state = ChainState()
-        tail: deque[bytes] = deque(maxlen=self._recent)
-        last_hashed = b""
+        scan = ChainScan(self._recent)
         for position, (number, path) in enumerate(segments, 1):
             if number != position:
                 raise AuditLogCorrupt(f"segment {position:06d} is missing (found {path.name})")
@@ -84,43 +81,24 @@ class LocalSegmentStore:
                 if position != len(segments):
                     raise AuditLogCorrupt(f"incomplete line inside sealed segment {path.name}")
                 self._truncate(path, len(data) - len(torn))
-            for index, line in enumerate(lines, 1):
-                parts = self._link(state, line, f"{path.name}:{index}")
-                state.message_ids.add(parts.message_id)
-                state.merkle.add(parts.hash)
-                state.last_seq, state.last_hash, last_hashed = parts.seq, parts.hash, parts.hashed
-                tail.append(line)
+            scan.feed(path.name, lines)
             self._segment, self._count = number, len(lines)
-        if state.last_seq and hashlib.sha256(last_hashed).hexdigest() != state.last_hash:
-            raise AuditLogCorrupt(f"the last record (seq {state.last_seq}) does not match its hash")
-        state.recent = [json.loads(line) for line in tail]
-        state.last_checkpoint_seq = self._recover_checkpoints(state)
+        # A log shorter than its last signed checkpoint was cut: ChainScan refuses to extend it.
+        state = scan.finish(self._checkpoint_lines())
         if segments and self._count >= self.segment_records:
             self._seal(segment_path(self.audit_dir, self._segment))  # crash between fill and seal
         log.info("audit log recovered", extra={"seq": state.last_seq, "segment": self._segment})
         return state
 
-    def _recover_checkpoints(self, state: ChainState) -> int:
-        """The last checkpoint's seq; a log shorter than a signed checkpoint was cut and must not grow."""
+    def _checkpoint_lines(self) -> list[bytes]:
         path = checkpoints_path(self.audit_dir)
         if not path.exists():
-            return 0
+            return []
         data = path.read_bytes()
         lines, torn = complete_lines(data)
         if torn:
             self._truncate(path, len(data) - len(torn))
-        if not lines:
-            return 0
-        try:
-            last = Checkpoint.from_json(json.loads(lines[-1]))
-        except ValueError as err:
-            raise AuditLogCorrupt(f"unreadable last checkpoint: {err}") from None
-        state.last_checkpoint = last
-        if last.seq > state.last_seq:
-            raise AuditLogCorrupt(
-                f"a signed checkpoint covers seq {last.seq} but the log ends at seq {state.last_seq}: records removed"
-            )
-        return last.seq
+        return lines
 
     def _append_checkpoint(self, line: bytes) -> None:
         path = checkpoints_path(self.audit_dir)
@@ -131,16 +109,6 @@ class LocalSegmentStore:
             os.fsync(handle.fileno())
         if created:
             _fsync_dir(path.parent)
-
-    @staticmethod
-    def _link(state: ChainState, line: bytes, where: str) -> LineParts:
-        try:
-            parts = split_line(line)
-        except MalformedLine as err:
-            raise AuditLogCorrupt(f"unparsable record at {where}: {err}") from None
-        if parts.seq != state.last_seq + 1 or parts.prev_hash != state.last_hash:
-            raise AuditLogCorrupt(f"chain broken at {where}: expected seq {state.last_seq + 1}")
-        return parts
 
     def _truncate(self, path: Path, size: int) -> None:
         lost = path.stat().st_size - size
