@@ -139,26 +139,33 @@ class ExecutorProcess:
     env: dict[str, str]
     logs: Path
     popen: subprocess.Popen[bytes] | None = None
-    standby: subprocess.Popen[bytes] | None = None
+    # Two warm interpreters in reserve: a restart right after another need not wait for imports.
+    standby: list[subprocess.Popen[bytes]] = field(default_factory=list)
     starts: int = 0
+    log_of: dict[int, Path] = field(default_factory=dict)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        with (self.logs / f"executor-{self.starts + 1:03d}.log").open("wb") as out:
-            return subprocess.Popen(
+        path = self.logs / f"executor-{len(self.log_of) + 1:03d}.log"
+        with path.open("wb") as out:
+            popen = subprocess.Popen(
                 [sys.executable, "-c", STANDBY],
                 env=self.env,
                 stdin=subprocess.PIPE,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+        self.log_of[popen.pid] = path
+        return popen
 
     def start(self) -> int:
-        popen = self.standby or self._spawn()
+        while len(self.standby) < 2:
+            self.standby.append(self._spawn())
+        popen = self.standby.pop(0)
         assert popen.stdin is not None
         popen.stdin.write(b"go\n")
         popen.stdin.flush()
         self.popen, self.starts = popen, self.starts + 1
-        self.standby = self._spawn()
+        self.standby.append(self._spawn())
         return popen.pid
 
     async def wait_dead(self) -> None:
@@ -166,10 +173,10 @@ class ExecutorProcess:
         await asyncio.to_thread(self.popen.wait, 30)
 
     async def stop(self) -> None:
-        if self.standby is not None:
-            self.standby.kill()
-            await asyncio.to_thread(self.standby.wait, 10)
-            self.standby = None
+        for standby in self.standby:
+            standby.kill()
+            await asyncio.to_thread(standby.wait, 10)
+        self.standby.clear()
         if self.popen is not None and self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
@@ -178,8 +185,8 @@ class ExecutorProcess:
                 self.popen.kill()
 
     def tail(self) -> str:
-        path = self.logs / f"executor-{self.starts:03d}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-30:]) if path.exists() else ""
+        path = self.log_of.get(self.popen.pid) if self.popen else None
+        return "\n".join(path.read_text(errors="replace").splitlines()[-30:]) if path else ""
 
 
 @dataclass

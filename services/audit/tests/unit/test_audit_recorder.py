@@ -126,3 +126,26 @@ async def test_old_duplicates_are_acknowledged_without_their_record() -> None:
 async def test_recording_before_open_is_refused() -> None:
     with pytest.raises(RuntimeError, match="open"):
         await Recorder(MemoryStore(), clock).record(envelope(1))
+
+
+async def test_a_cancelled_caller_leaves_no_half_known_append() -> None:
+    store = MemoryStore()
+    recorder = await opened(store)
+    first = asyncio.ensure_future(recorder.record(envelope(1)))
+    second = asyncio.ensure_future(recorder.record(envelope(2)))
+    await asyncio.sleep(0)
+    first.cancel()  # the caller gives up while its append is under way
+    result = await second
+    await asyncio.gather(first, return_exceptions=True)
+    assert result.record is not None and result.record["seq"] == 2
+    assert [r["message_id"] for r in store.records] == ["m-1", "m-2"]  # written once, in order
+    again = await recorder.record(envelope(1))  # the redelivery finds it
+    assert again.duplicate and len(store.records) == 2
+    assert_chained(store.records)
+
+
+async def test_one_batch_started_together_is_one_append() -> None:
+    store = MemoryStore()
+    recorder = await opened(store)
+    await asyncio.gather(*(recorder.record(envelope(n)) for n in range(50)))
+    assert store.append_calls == 1

@@ -19,7 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
-from warden_bus.runtime import ServiceRuntime, configure_logging
+from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.envelope import utcnow
 from warden_security.keys import load_or_create_private_key
@@ -162,9 +162,15 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ConsoleRun
     audit = components.get("audit") or (
         AuditQueryApi(s.audit_url) if s.audit_url else AuditLogFiles(s.audit_dir or s.data_dir / "audit")
     )
+    counters = Counters()
     desk = ApproverDesk(
-        bus=bus, inbox=inbox, audit=audit, issuer=issuer, clock=components.get("clock") or utcnow,
+        bus=bus,
+        inbox=inbox,
+        audit=audit,
+        issuer=issuer,
+        clock=components.get("clock") or utcnow,
         control_publisher=operator,
+        counters=counters,
     )
     bus.subscribe(REQUESTED_TOPIC, desk.on_request)
 
@@ -182,6 +188,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ConsoleRun
         name=SERVICE,
         bus=bus,
         http_port=s.http_port,
+        counters=counters,
         routes=[*auth.routes(), *pages.routes(), *admin.routes(), *_chat_routes(s, desk, directory)],
         web_app=web_app,
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from warden_bus.port import Bus
+from warden_bus.runtime import Counters
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import (
     ApprovalDecided,
@@ -55,6 +56,7 @@ class ApproverDesk:
         issuer: IdentityIssuer,
         clock: Clock,
         control_publisher: Publish | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self._bus = bus
         self._inbox = inbox
@@ -62,6 +64,7 @@ class ApproverDesk:
         self._issuer = issuer
         self._clock = clock
         self._control_publisher = control_publisher
+        self._counters = counters or Counters()
         self.notifiers: list[Notifier] = []
 
     @property
@@ -79,7 +82,9 @@ class ApproverDesk:
         for notify in self.notifiers:
             try:
                 await notify(view)
+                self._counters.inc("notifications_sent")
             except Exception:
+                self._counters.inc("notifications_failed")
                 # A chat outage must not stop the console listing the request; the audit log has it.
                 log.exception("notifier failed for %s", view.approval_id, extra={"correlationid": env.correlationid})
 
@@ -99,18 +104,12 @@ class ApproverDesk:
     async def approvals(self, limit: int = 200) -> list[ApprovalView]:
         return await self._with_outcomes(await self._inbox.recent(limit))
 
+    async def for_incident(self, incident_id: str) -> list[ApprovalView]:
+        return await self._with_outcomes(await self._inbox.for_incident(incident_id))
+
     async def pending(self) -> list[ApprovalView]:
         now = self.now()
         return [v for v in await self.approvals() if v.is_pending(now)]
-
-    async def resolve_id(self, prefix: str) -> str | None:
-        """A full approval id from a unique prefix of at least 6 characters."""
-        if await self._inbox.get(prefix):
-            return prefix
-        if len(prefix) < 6:
-            return None
-        matches = [v.approval_id for v in await self._inbox.recent(1000) if v.approval_id.startswith(prefix)]
-        return matches[0] if len(matches) == 1 else None
 
     async def decide(
         self, who: Principal, approval_id: str, decision: ApprovalDecision, reason: str, channel: str
@@ -120,6 +119,7 @@ class ApproverDesk:
             raise DecisionRefused(f"no approval request {approval_id}")
         problem = view.refusal(who, self.now(), approve=decision is ApprovalDecision.APPROVE)
         if problem:
+            self._counters.inc(f"decisions_refused_{channel}")
             raise DecisionRefused(problem)
         token = self._issuer.token_for(who, view.approval_id, str(view.request["action_hash"]), channel)
         payload = ApprovalDecided(
@@ -133,6 +133,7 @@ class ApproverDesk:
             subject=view.incident_id,
         )
         await self._bus.publish(envelope)
+        self._counters.inc(f"decisions_sent_{channel}")
         log.info(
             "%s %s sent by %s via %s",
             decision.value,

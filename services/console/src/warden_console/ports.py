@@ -44,6 +44,8 @@ class ApprovalInbox(Protocol):
 
     async def recent(self, limit: int = 200) -> list[ApprovalView]: ...
 
+    async def for_incident(self, incident_id: str) -> list[ApprovalView]: ...
+
 
 class IdentityIssuer(Protocol):
     """Mints the short-lived token that proves to policy which human decided (see docs/approvers.md)."""

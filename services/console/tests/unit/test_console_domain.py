@@ -12,7 +12,7 @@ from warden_console.domain.approvals import ApprovalView, Outcome
 from warden_console.domain.cards import approval_card, decided_card, slack_blocks, slack_decided_blocks
 from warden_console.domain.replay import ReplayGuard
 from warden_console.domain.roles import Principal, Role, role_from
-from warden_console.domain.timeline import incident_status, outcomes, timeline
+from warden_console.domain.timeline import approvals_so_far, incident_status, outcomes, timeline
 
 NOW = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 ALICE = Principal("alice", Role.APPROVER, ("sre-oncall",))
@@ -70,6 +70,9 @@ def test_timeline_status_and_outcomes_follow_the_audit_records() -> None:
         _record(2, "sre.approval.requested.v1", action={"kind": "restart_service"}, tier=1),
     ]
     assert incident_status(records) == "awaiting approval"
+    records.append(_record(3, "sre.policy.decided.v1", outcome="await_approval", approval_id="a1", approvers=["bob"]))
+    assert approvals_so_far(records) == {"a1": ("bob",)}  # M-of-N: one of two so far
+    assert "a1" not in outcomes(records)
     records.append(_record(3, "sre.policy.decided.v1", outcome="approved", approval_id="a1", approvers=["alice"]))
     records.append(_record(4, "sre.action.reported.v1", kind="restart_service", target="api", status="verified"))
     assert incident_status(records) == "verified"
@@ -77,8 +80,8 @@ def test_timeline_status_and_outcomes_follow_the_audit_records() -> None:
     records.append(_record(5, "sre.incident.changed.v1", change="resolved", incident_class="x", alert_count=1))
     assert incident_status(records) == "resolved"
     entries = timeline(reversed(records))
-    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
-    assert entries[3].actor == "executor" and "VERIFIED" in entries[3].text
+    assert [e.seq for e in entries] == [1, 2, 3, 3, 4, 5]
+    assert entries[4].actor == "executor" and "VERIFIED" in entries[4].text
     odd = timeline([{"seq": 9, "type": "sre.future.thing.v1", "envelope": {"data": {"x": 1}}}])
     assert odd[0].text == "sre.future.thing.v1"  # unknown records are shown, never fail the page
 

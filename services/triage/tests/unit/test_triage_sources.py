@@ -37,6 +37,7 @@ def fixture(name: str) -> dict[str, Any]:
             {"condition_type": "DynamicThresholdCriteria", "sensitivity": "Medium", "metric_name": "Http5xx"},
         ),
         ("azure_log_search_fired.json", "elevated_error_rate", {"condition_type": "LogQueryCriteria"}),
+        ("azure_log_search_resolved.json", "elevated_error_rate", {"condition_type": "LogQueryCriteria"}),
         ("azure_activity_log_fired.json", "security_alert", {"category": "Security"}),
         (
             "azure_activity_log_administrative_fired.json",
@@ -55,6 +56,11 @@ def fixture(name: str) -> dict[str, Any]:
         ),
         (
             "azure_smart_detection_fired.json",
+            "elevated_error_rate",
+            {"detector": "FailureAnomaliesDetector", "monitoring_service": "SmartDetector"},
+        ),
+        (
+            "azure_smart_detection_resolved.json",
             "elevated_error_rate",
             {"detector": "FailureAnomaliesDetector", "monitoring_service": "SmartDetector"},
         ),

@@ -14,13 +14,11 @@ still joins the incident's first trace and links to its cause.
 from __future__ import annotations
 
 import contextvars
-import functools
-import inspect
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -85,7 +83,7 @@ def current_correlationid() -> str | None:
     return _correlation.get()
 
 
-def _attributes(values: Mapping[str, Any]) -> dict[str, Any]:
+def clean_attributes(values: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in values.items():
         if value is None:
@@ -99,51 +97,9 @@ def span(name: str, **attributes: Any) -> Iterator[Span]:
     """An internal span under the current one (tool call, LLM call, policy evaluation, elevation, action).
 
     Attribute names may use `__` for dots: `span("tool", warden__tool="metrics")`."""
-    attrs = _attributes({k.replace("__", "."): v for k, v in attributes.items()})
+    attrs = clean_attributes({k.replace("__", "."): v for k, v in attributes.items()})
     with tracer().start_as_current_span(name, attributes=attrs) as current:
         yield current
-
-
-Describe = Callable[..., Mapping[str, Any]]
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def traced(name: str, call: Describe | None = None, result: Describe | None = None) -> Callable[[F], F]:
-    """Decorate an adapter method (sync or async) with a span: `call(*args, **kwargs)` names its
-    attributes from the arguments, `result(value)` from what it returned (token counts, status).
-
-    For adapters only: domain code stays free of tracing, the adapter around it records the work."""
-
-    def decorate(fn: F) -> F:
-        def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            attrs = _attributes(call(*args, **kwargs)) if call else {}
-            return tracer().start_as_current_span(name, attributes=attrs)
-
-        def finish(current: Span, value: Any) -> None:
-            if result is not None:
-                current.set_attributes(_attributes(result(value)))
-
-        if inspect.iscoroutinefunction(fn):
-
-            @functools.wraps(fn)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with start(args, kwargs) as current:
-                    value = await fn(*args, **kwargs)
-                    finish(current, value)
-                    return value
-
-            return cast(F, async_wrapper)
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with start(args, kwargs) as current:
-                value = fn(*args, **kwargs)
-                finish(current, value)
-                return value
-
-        return cast(F, wrapper)
-
-    return decorate
 
 
 def current_headers() -> dict[str, str]:
@@ -179,7 +135,7 @@ def _parent_and_links(envelope: Envelope, causal: SpanContext | None) -> tuple[o
 
 
 def _messaging(envelope: Envelope, topic: str, operation: str) -> dict[str, Any]:
-    return _attributes(
+    return clean_attributes(
         {
             "messaging.system": "warden",
             "messaging.operation.type": operation,
@@ -223,7 +179,7 @@ def handling(topic: str, envelope: Envelope | None, headers: Mapping[str, str] |
         attrs = _messaging(envelope, topic, "process")
     else:
         parent = trace.set_span_in_context(trace.NonRecordingSpan(carried)) if carried else otel_context.Context()
-        links, attrs = [], _attributes({"messaging.system": "warden", "messaging.destination.name": topic})
+        links, attrs = [], clean_attributes({"messaging.system": "warden", "messaging.destination.name": topic})
     token = _correlation.set(envelope.correlationid if envelope else None)
     try:
         with tracer().start_as_current_span(

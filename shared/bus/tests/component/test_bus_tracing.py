@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from warden_bus import tracing
+from warden_bus import traced, tracing
 from warden_bus.nats_bus import NatsBus
 from warden_bus.runtime import JsonFormatter, ServiceRuntime
 from warden_bus.testing import EmbeddedBroker
@@ -70,7 +70,7 @@ def incident_of(cause: Envelope, incident_id: str) -> Envelope:
     return env.model_copy(update={"correlationid": incident_id})
 
 
-async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
+async def until(check: Callable[[], bool], timeout: float = 60.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not check():
@@ -276,7 +276,7 @@ async def test_http_request_span_parents_what_the_handler_publishes(
 
 
 class _Adapter:
-    @tracing.traced(
+    @traced.span_around(
         "llm.chat",
         call=lambda self, model, prompt: {"gen_ai.request.model": model},
         result=lambda turn: {"gen_ai.usage.input_tokens": turn["in"], "gen_ai.usage.output_tokens": turn["out"]},
@@ -284,7 +284,7 @@ class _Adapter:
     async def complete(self, model: str, prompt: str) -> dict[str, int]:
         return {"in": len(prompt), "out": 3}
 
-    @tracing.traced("policy.evaluate", call=lambda self, kind: {"warden.action.kind": kind})
+    @traced.span_around("policy.evaluate", call=lambda self, kind: {"warden.action.kind": kind})
     def evaluate(self, kind: str) -> bool:
         if kind == "explode":
             raise ValueError("bad question")
@@ -307,3 +307,66 @@ async def test_traced_decorator_records_arguments_results_and_errors(spans: InMe
     assert ok.attributes == {"warden.action.kind": "restart_service"} and ok.status.status_code is StatusCode.UNSET
     assert failed.status.status_code is StatusCode.ERROR
     assert failed.events and failed.events[0].name == "exception"
+
+
+class _Turn:
+    prompt_tokens, completion_tokens, tool_calls = 120, 30, ["call"]
+
+
+class _Grant:
+    grant_id, expires_at, material = "g-1", "2026-11-21T12:00:00Z", {"secret": "never recorded"}
+
+
+class _Adapters:
+    name = "gpt-4.1-mini"
+
+    @traced.tool_call("get_logs")
+    async def get_logs(self, name: str, limit: int) -> list[str]:
+        return ["secret log line"]
+
+    @traced.llm_call("openai")
+    async def complete(self, messages: list[dict[str, str]], tools: list[object]) -> _Turn:
+        return _Turn()
+
+    @traced.action_call("act")
+    async def act(self, kind: str, target: str, params: dict[str, object], grant: _Grant) -> None:
+        return None
+
+    @traced.elevation_call("activate")
+    async def elevate(self, justification: str, ttl_s: int) -> _Grant:
+        return _Grant()
+
+    @traced.policy_evaluation()
+    def evaluate(self, questions: list[str]) -> list[object]:
+        return [type("V", (), {"allowed": q == "ok", "errors": ()})() for q in questions]
+
+
+async def test_adapter_decorators_record_names_counts_and_ids_only(spans: InMemorySpanExporter) -> None:
+    a = _Adapters()
+    await a.get_logs("checkout-api", 20)
+    await a.complete([{"role": "user", "content": "prompt text"}], [])
+    await a.act("restart_service", "checkout-api", {}, _Grant())
+    await a.elevate("incident inc-1", 60)
+    a.evaluate(["ok", "no", "ok"])
+    got = {s.name: dict(s.attributes or {}) for s in spans.get_finished_spans()}
+    assert got["tool.get_logs"] == {"warden.tool": "get_logs", "warden.target": "checkout-api"}
+    assert got["llm.chat"] == {
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "gpt-4.1-mini",
+        "gen_ai.request.message_count": 1,
+        "gen_ai.usage.input_tokens": 120,
+        "gen_ai.usage.output_tokens": 30,
+        "gen_ai.response.tool_calls": 1,
+    }
+    assert got["action.act"] == {"warden.action.kind": "restart_service", "warden.target": "checkout-api"}
+    assert got["elevation.activate"] == {
+        "warden.grant_id": "g-1",
+        "warden.elevation.expires_at": "2026-11-21T12:00:00Z",
+    }
+    assert got["policy.evaluate"] == {
+        "warden.policy.questions": 3,
+        "warden.policy.allowed": 2,
+        "warden.policy.errors": 0,
+    }
+    recorded = json.dumps(got)
+    assert "secret" not in recorded and "prompt text" not in recorded

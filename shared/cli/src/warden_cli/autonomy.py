@@ -35,7 +35,7 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="stack data dir
 
 
 @dataclass(frozen=True)
-class Evidence:
+class PlanEvidence:
     plan: str
     mode: str
     origin: str  # "config" or who set it, when
@@ -76,7 +76,7 @@ def _mode_changes(records: list[dict[str, Any]], plan: str) -> list[dict[str, An
     ]
 
 
-def evidence(records: list[dict[str, Any]], plan: str, configured: dict[str, str]) -> Evidence:
+def evidence(records: list[dict[str, Any]], plan: str, configured: dict[str, str]) -> PlanEvidence:
     changes = _mode_changes(records, plan)
     if changes:
         last = data_of(changes[-1])
@@ -85,10 +85,10 @@ def evidence(records: list[dict[str, Any]], plan: str, configured: dict[str, str
         mode, origin = configured.get(plan, "review"), "configured" if plan in configured else "agent default"
     facts = [f for f in incident_facts(records) if plan in f.plans]
     alerts = sum(f.alerts for f in facts)
-    return Evidence(plan, mode, origin, len(facts), compute(facts, alerts), agreement(divergences(facts)))
+    return PlanEvidence(plan, mode, origin, len(facts), compute(facts, alerts), agreement(divergences(facts)))
 
 
-def promotion_gap(ev: Evidence, target: str) -> str | None:
+def promotion_gap(ev: PlanEvidence, target: str) -> str | None:
     """Why the evidence does not (yet) support `target`; None when it does."""
     kpis = {k.key: k for k in ev.kpis}
     if target == "review":
@@ -128,7 +128,7 @@ def _layout(data_dir: Path | None) -> Layout:
     return Layout((data_dir or default_data_dir()).resolve())
 
 
-def _load(data_dir: Path | None, policy_dir: Path | None, plan: str) -> tuple[Layout, Evidence]:
+def _load(data_dir: Path | None, policy_dir: Path | None, plan: str) -> tuple[Layout, PlanEvidence]:
     layout = _layout(data_dir)
     return layout, evidence(list(read_records(layout.audit_dir)), plan, _configured_modes(policy_dir))
 

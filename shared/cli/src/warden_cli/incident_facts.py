@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warden_cli.timeline import IncidentView, incidents_from
-
 Record = dict[str, Any]
 
 USEFUL_STATUSES = {"succeeded", "verified"}
@@ -177,26 +175,45 @@ def _apply_report(facts: IncidentFacts, data: dict[str, Any], at: datetime | Non
         facts.rolled_back_actions += 1
 
 
-def facts_of(view: IncidentView) -> IncidentFacts:
-    facts = IncidentFacts(view.incident_id, view.service, view.environment, view.incident_class)
+def _records_by_incident(records: list[Record]) -> dict[str, list[Record]]:
+    """Each incident's records in one pass over the log (an index, not a scan per incident): its own
+    correlation id, the alerts it grouped, and incident-scoped controls (which travel under their own)."""
+    by_incident: dict[str, list[Record]] = {}
+    alert_owner: dict[str, str] = {}
+    for record in records:
+        if record["type"] == "sre.incident.changed.v1":
+            data = data_of(record)
+            by_incident.setdefault(data["incident_id"], [])
+            alert_owner.update(dict.fromkeys(data.get("alert_ids", []), data["incident_id"]))
+    for record in records:
+        data = data_of(record)
+        owner: str | None = record.get("correlationid")
+        if owner not in by_incident:
+            owner = None
+            if record["type"] == "sre.alert.received.v1":
+                owner = alert_owner.get(str(data.get("alert_id")))
+            elif record["type"] == "sre.control.changed.v1" and str(data.get("scope", "")).startswith("incident:"):
+                owner = str(data["scope"]).removeprefix("incident:")
+        if owner in by_incident:
+            by_incident[owner].append(record)
+    return by_incident
+
+
+def facts_of(incident_id: str, records: list[Record]) -> IncidentFacts:
+    changes = [data_of(r) for r in records if r["type"] == "sre.incident.changed.v1"]
+    last = changes[-1] if changes else {}
+    facts = IncidentFacts(
+        incident_id, last.get("service"), str(last.get("environment", "")), str(last.get("incident_class", ""))
+    )
     approved: set[str] = set()
-    for record in sorted(view.records, key=lambda r: r["seq"]):
+    for record in sorted(records, key=lambda r: r["seq"]):
         _apply(facts, record, approved)
     return facts
 
 
 def incident_facts(records: Iterable[Record]) -> list[IncidentFacts]:
     """Facts for every incident in the records, oldest first; marks incidents that came back."""
-    records = list(records)
-    views = incidents_from(records)
-    # Controls travel under their own correlation id; an incident-scoped one still belongs to it.
-    for record in records:
-        scope = str(data_of(record).get("scope", ""))
-        if record["type"] == "sre.control.changed.v1" and scope.startswith("incident:"):
-            view = views.get(scope.removeprefix("incident:"))
-            if view is not None and record not in view.records:
-                view.records.append(record)
-    out = [facts_of(view) for view in views.values()]
+    out = [facts_of(incident, rs) for incident, rs in _records_by_incident(list(records)).items()]
     out.sort(key=lambda f: f.started_at or _NEVER)
     last_resolved: dict[str, IncidentFacts] = {}
     for facts in out:

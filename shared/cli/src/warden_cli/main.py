@@ -15,7 +15,7 @@ from warden_contracts.events import ControlKind
 
 from warden_cli import approval_commands, audit_commands, kpi, operations, policy_commands, servicebus_commands
 from warden_cli import bench_audit, bench_executor, bench_planner, bench_policy, bench_triage
-from warden_cli import autonomy, shadow
+from warden_cli import autonomy, shadow, task_reports
 from warden_cli.compose_commands import compose_app
 from warden_cli.demo import run_demo
 from warden_cli.evaluation import command as eval_command
@@ -134,3 +134,4 @@ app.add_typer(autonomy.autonomy_app, name="autonomy")
 bench_app.command("audit")(bench_audit.run)
 bench_app.command("policy")(bench_policy.run)
 bench_app.command("triage")(bench_triage.run)
+app.command("tasks")(task_reports.run)

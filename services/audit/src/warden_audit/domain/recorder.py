@@ -1,7 +1,7 @@
 """Appends messages to the chain exactly once, in one serialized order, through the store port.
 
-Concurrent callers are group-committed: whoever holds the lock appends everything queued so far
-in one store call (one fsync), and each caller gets its own result back. With a signer, a signed
+Concurrent callers are group-committed: one drain task appends everything queued so far in one
+store call (one fsync) under the lock, and each caller gets its own result back. With a signer, a signed
 checkpoint follows every `checkpoint_every` records, and `checkpoint()` signs one on demand (the
 service calls it on a timer and on shutdown).
 """
@@ -81,7 +81,7 @@ class Recorder:
         self._recent: OrderedDict[str, Record] = OrderedDict()
         self._lock = asyncio.Lock()
         self._pending: list[_Pending] = []
-        self._inflight: asyncio.Future[None] | None = None
+        self._drainer: asyncio.Future[None] | None = None
         self._resync = False
 
     @property
@@ -129,18 +129,20 @@ class Recorder:
         self._require_state()
         future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
         self._pending.append((envelope, extra, future))
-        # One scheduler turn before taking the lock lets callers started together (a pull batch)
-        # queue up first, so they share one append and one fsync instead of two.
+        if self._drainer is None or self._drainer.done():
+            # One task commits for everyone queued (group commit); callers only wait for their
+            # result. Being a task of its own, a cancelled caller cannot leave an append half-known.
+            self._drainer = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        # One scheduler turn first: callers started together (a pull batch) queue up and share
+        # one append and one fsync.
         await asyncio.sleep(0)
         async with self._lock:
-            if self._inflight is not None and not self._inflight.done():
-                await asyncio.shield(self._inflight)  # left running by a cancelled holder
-            if self._pending:
+            while self._pending:
                 batch, self._pending = self._pending, []
-                # Shielded: a cancelled caller must not leave a half-known append behind the lock.
-                self._inflight = asyncio.ensure_future(self._commit(batch))
-                await asyncio.shield(self._inflight)
-        return await future
+                await self._commit(batch)
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
@@ -179,11 +181,13 @@ class Recorder:
         for record in fresh:
             state.merkle.add(record["hash"])
         self._remember(fresh)
-        for future, outcome in outcomes:
-            if not future.done():
-                future.set_result(outcome)
-        if seq - state.last_checkpoint_seq >= self._checkpoint_every:
-            await self._checkpoint_locked()
+        try:
+            if seq - state.last_checkpoint_seq >= self._checkpoint_every:
+                await self._checkpoint_locked()  # before answering: the announcements then carry it
+        finally:
+            for future, outcome in outcomes:
+                if not future.done():
+                    future.set_result(outcome)
 
     def _adopt(self, state: ChainState) -> None:
         self._state = state

@@ -14,11 +14,13 @@ from warden_console.domain.approvals import ApprovalView
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     approval_id TEXT PRIMARY KEY,
+    incident_id TEXT NOT NULL,
     correlationid TEXT NOT NULL,
     expires_at TEXT NOT NULL,
     body TEXT NOT NULL,
     received_seq INTEGER NOT NULL
-)
+);
+CREATE INDEX IF NOT EXISTS requests_by_incident ON requests (incident_id)
 """
 
 
@@ -32,7 +34,7 @@ class SqliteInbox:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        self._db.executescript(_SCHEMA)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -49,9 +51,10 @@ class SqliteInbox:
             db = self._conn()
             (seq,) = db.execute("SELECT COALESCE(MAX(received_seq), 0) + 1 FROM requests").fetchone()
             cursor = db.execute(
-                "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO requests VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     str(request["approval_id"]),
+                    str(request["incident_id"]),
                     correlationid,
                     str(request["expires_at"]),
                     json.dumps(dict(request), default=str),
@@ -69,5 +72,11 @@ class SqliteInbox:
     async def recent(self, limit: int = 200) -> list[ApprovalView]:
         rows = self._conn().execute(
             "SELECT body, correlationid FROM requests ORDER BY received_seq DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [ApprovalView(json.loads(body), corr) for body, corr in rows]
+
+    async def for_incident(self, incident_id: str) -> list[ApprovalView]:
+        rows = self._conn().execute(
+            "SELECT body, correlationid FROM requests WHERE incident_id = ? ORDER BY received_seq", (incident_id,)
         ).fetchall()
         return [ApprovalView(json.loads(body), corr) for body, corr in rows]

@@ -112,3 +112,14 @@ def incident_status(records: Iterable[Record]) -> str:
         elif kind == "sre.escalation.raised.v1":
             status = "escalated"
     return status
+
+
+def approvals_so_far(records: Iterable[Record]) -> dict[str, tuple[str, ...]]:
+    """Approval id → who has approved it while it still waits for more (M-of-N), per policy."""
+    found: dict[str, tuple[str, ...]] = {}
+    for record in sorted(records, key=lambda r: int(r.get("seq", 0))):
+        data = _data(record)
+        waiting = data.get("outcome") == "await_approval" and data.get("approvers") and data.get("approval_id")
+        if record.get("type") == "sre.policy.decided.v1" and waiting:
+            found[str(data["approval_id"])] = tuple(str(a) for a in data["approvers"])
+    return found

@@ -13,7 +13,7 @@ from warden_contracts.events import ApprovalDecision
 from warden_console.desk import ApproverDesk, DecisionRefused
 from warden_console.domain.approvals import ApprovalView
 from warden_console.domain.roles import Principal, Role
-from warden_console.domain.timeline import incident_status, timeline
+from warden_console.domain.timeline import approvals_so_far, incident_status, timeline
 from warden_console.ports import AuditTrail, AuditUnavailable, Record
 from warden_console.web.render import card_preview, page
 from warden_console.web.sessions import principal
@@ -93,13 +93,15 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     desk = request.app[DESK_KEY]
     incident_id = request.match_info["incident_id"]
     records, problem = await _records(request, incident_id)
-    views = [v for v in await desk.approvals(1000) if v.incident_id == incident_id]
+    views = await desk.for_incident(incident_id)
     if not records and not views and not problem:
         raise web.HTTPNotFound(text=f"no incident {incident_id}")
     now = desk.now()
+    so_far = approvals_so_far(records)
     approvals = [
         {
             **summary(v, desk),
+            "so_far": so_far.get(v.approval_id, ()),
             "request": v.request,
             "card": card_preview(v.request.get("adaptive_card")),
             "pending": v.is_pending(now),
@@ -125,7 +127,7 @@ async def incident_api(request: web.Request) -> web.StreamResponse:
     desk = request.app[DESK_KEY]
     incident_id = request.match_info["incident_id"]
     records, problem = await _records(request, incident_id)
-    views = [v for v in await desk.approvals(1000) if v.incident_id == incident_id]
+    views = await desk.for_incident(incident_id)
     return web.json_response(
         {
             "status": incident_status(records) if not problem else "unknown",

@@ -1,0 +1,51 @@
+"""`warden tasks`: the scheduled tasks' reports, newest last, from the audit log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from warden_audit.reader import read_records
+
+from warden_cli.incident_facts import data_of
+from warden_cli.layout import Layout, default_data_dir
+
+REPORTED = "sre.task.reported.v1"
+
+
+def task_reports(records: list[dict[str, Any]], task: str | None = None) -> list[dict[str, Any]]:
+    return [data_of(r) for r in records if r["type"] == REPORTED and (task is None or data_of(r).get("task") == task)]
+
+
+def render(report: dict[str, Any]) -> list[str]:
+    head = (
+        f"{report.get('scheduled_for', '')[:19]}  {report.get('task')}  {report.get('status')}: {report.get('summary')}"
+    )
+    lines = [head]
+    lines += [
+        f"    {f.get('severity'):<8} {f.get('subject')}: {f.get('summary')}"
+        for f in report.get("findings", [])
+        if f.get("severity") != "ok"
+    ]
+    lines += [f"    proposed plan {plan} (through the policy gate)" for plan in report.get("proposals", [])]
+    return lines
+
+
+def run(
+    task: Annotated[str | None, typer.Argument(help="only this task")] = None,
+    last: Annotated[int, typer.Option(help="how many of the newest reports", min=1)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="stack data directory")] = None,
+) -> None:
+    """Reports of scheduled runs (health checks, cost reports, certificate sweeps), with what needs attention."""
+    layout = Layout((data_dir or default_data_dir()).resolve())
+    reports = task_reports(list(read_records(layout.audit_dir)), task)[-last:]
+    if as_json:
+        typer.echo(json.dumps(reports, indent=2))
+        return
+    if not reports:
+        typer.echo("no scheduled task reports in the audit log yet")
+    for report in reports:
+        typer.echo("\n".join(render(report)))

@@ -1,0 +1,132 @@
+"""The incident timeline shows the executor's path in order: doorbell -> elevation (with its
+expiry) -> action started -> verified -> deactivation, rendered from the recorded messages of a
+real run (embedded NATS, the launcher's elevation authority, the sandbox, the executor)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from warden_bus.testing import EmbeddedBroker
+from warden_cli.authority import ElevationAuthority
+from warden_cli.timeline import incidents_from, render
+from warden_contracts.envelope import envelope_for
+from warden_contracts.events import ActionPending, IncidentChanged, IncidentState, Severity
+from warden_executor.app import Settings, create_app
+from warden_sandbox.app import create_app as create_sandbox
+from warden_security.action_signing import LocalSigner, sign_action
+from warden_security.keys import load_or_create_private_key, public_path, public_pem
+
+INCIDENT = "inc-timeline-1"
+
+
+async def test_autonomous_action_timeline_reads_doorbell_elevation_action_verification_deactivation(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    assert broker.server.auth
+    key_path = tmp_path / "elevation.pem"
+    load_or_create_private_key(key_path)
+    authority = ElevationAuthority(broker.url, broker.server.auth, key_path)
+    await authority.start()
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(
+        yaml.safe_dump(
+            {
+                "subscription_id": "00000000-0000-0000-0000-000000000000",
+                "services": [{"name": "checkout-api", "environment": "dev", "resource_group": "rg", "version": "v1"}],
+            }
+        )
+    )
+    sandbox = create_sandbox(
+        data_dir=tmp_path / "sandbox",
+        sandbox_port=0,
+        sandbox_tick_s=3600,
+        sandbox_token_pubkey=public_path(key_path),
+        sandbox_estate=estate,
+    )
+    await sandbox.start()
+    sandbox.world.inject_fault("checkout-api", "memory_leak", {}, now=datetime.now(UTC))
+    sandbox.world.get("checkout-api").memory_pct = 93.0
+    policy_key = Ed25519PrivateKey.generate()
+    (tmp_path / "policy.pub.pem").write_bytes(public_pem(policy_key.public_key()))
+    executor = create_app(
+        Settings(
+            nats_url=broker.url,
+            nats_creds=broker.creds("executor"),
+            data_dir=tmp_path / "executor",
+            sandbox_url=f"http://127.0.0.1:{sandbox.port}",
+            policy_pubkey=tmp_path / "policy.pub.pem",
+        )
+    )
+    policy = broker.bus("policy")
+    await executor.start()
+    await policy.start()
+    try:
+        action = sign_action(
+            LocalSigner(policy_key),
+            action_id="act-timeline-1",
+            incident_id=INCIDENT,
+            kind="restart_service",
+            target="checkout-api",
+            params={},
+            tier=1,
+            approvers=[],
+            not_after=datetime.now(UTC) + timedelta(minutes=10),
+        )
+        await policy.publish(
+            envelope_for("sre.action.approved.v1", action, source="warden/policy", correlationid=INCIDENT)
+        )
+        await policy.publish(
+            envelope_for(
+                "sre.action.pending.v1",
+                ActionPending(action_id=action.action_id),
+                source="warden/policy",
+                correlationid=INCIDENT,
+            )
+        )
+        assert await broker.wait_for("sre.action.reported.v1", lambda e: e.data["status"] == "verified", timeout=60)
+        released = await broker.wait_for(
+            "sre.elevation.changed.v1", lambda e: e.data["state"] == "deactivated", timeout=60
+        )
+        assert released
+        recorded = [
+            *await broker.read_all("sre.elevation.changed.v1"),
+            *await broker.read_all("sre.action.reported.v1"),
+        ]
+    finally:
+        await policy.stop()
+        await executor.stop()
+        await sandbox.stop()
+        await authority.stop()
+
+    opened = envelope_for(
+        "sre.incident.changed.v1",
+        IncidentChanged(
+            incident_id=INCIDENT,
+            change=IncidentState.OPENED,
+            incident_class="memory_leak",
+            title="High memory on checkout-api",
+            service="checkout-api",
+            resource_id="/sandbox/checkout-api",
+            environment="dev",
+            severity=Severity.SEV2,
+            fingerprint="fp-1",
+            alert_count=1,
+            opened_at=datetime.now(UTC),
+        ),
+        source="warden/triage",
+        correlationid=INCIDENT,
+    )
+    ordered = [opened, *sorted(recorded, key=lambda e: e.time)]
+    records = [
+        {"seq": i, "type": e.type, "correlationid": e.correlationid, "envelope": e.model_dump(mode="json")}
+        for i, e in enumerate(ordered, 1)
+    ]
+    text = render(incidents_from(records)[INCIDENT])
+    lines = [line for line in text.splitlines() if "elevation" in line or "executor" in line]
+    assert "ACTIVATED for executor" in lines[0] and "expires " in lines[0]
+    assert f"(doorbell incident {INCIDENT} action act-timeline-1)" in lines[0]
+    assert "STARTED" in lines[1] and "VERIFIED verified: memory_pct <= 75" in lines[2]
+    assert "DEACTIVATED for executor (released before its expiry at" in lines[3]
