@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 from warden_audit.reader import read_records
 from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
+from warden_cli.main import app
 
 pytestmark = pytest.mark.e2e
 
@@ -43,3 +45,5 @@ async def test_scheduled_health_check_report_is_audited(tmp_path: Path) -> None:
     assert {"checkout-api", "payments-api"} <= subjects
     dues = [r for r in read_records(layout.audit_dir) if r["type"] == "sre.task.due.v1"]
     assert any(d["envelope"]["id"] == reports[0]["envelope"]["causationid"] for d in dues)
+    shown = CliRunner().invoke(app, ["tasks", "health-every-5s", "--data-dir", str(layout.root)])
+    assert shown.exit_code == 0 and "health-every-5s  completed: health check over" in shown.output

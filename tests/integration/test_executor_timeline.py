@@ -4,6 +4,10 @@ real run (embedded NATS, the launcher's elevation authority, the sandbox, the ex
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -130,3 +134,71 @@ async def test_autonomous_action_timeline_reads_doorbell_elevation_action_verifi
     assert f"(doorbell incident {INCIDENT} action act-timeline-1)" in lines[0]
     assert "STARTED" in lines[1] and "VERIFIED verified: memory_pct <= 75" in lines[2]
     assert "DEACTIVATED for executor (released before its expiry at" in lines[3]
+
+
+async def test_drain_once_process_drains_and_exits_zero(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """`python -m warden_executor --drain-once` (Container Apps jobs / KEDA): no doorbell needed;
+    it elevates, runs what is queued, releases and exits 0 once the queue is empty."""
+    assert broker.server.auth
+    key_path = tmp_path / "elevation.pem"
+    load_or_create_private_key(key_path)
+    authority = ElevationAuthority(broker.url, broker.server.auth, key_path)
+    await authority.start()
+    estate = tmp_path / "estate.yaml"
+    estate.write_text(
+        yaml.safe_dump(
+            {
+                "subscription_id": "00000000-0000-0000-0000-000000000000",
+                "services": [{"name": "orders-api", "environment": "dev", "resource_group": "rg", "version": "v1"}],
+            }
+        )
+    )
+    sandbox = create_sandbox(
+        data_dir=tmp_path / "sandbox",
+        sandbox_port=0,
+        sandbox_tick_s=3600,
+        sandbox_token_pubkey=public_path(key_path),
+        sandbox_estate=estate,
+    )
+    await sandbox.start()
+    policy_key = Ed25519PrivateKey.generate()
+    (tmp_path / "policy.pub.pem").write_bytes(public_pem(policy_key.public_key()))
+    policy = broker.bus("policy")
+    await policy.start()
+    try:
+        action = sign_action(
+            LocalSigner(policy_key),
+            action_id="act-drain-once-1",
+            incident_id="inc-drain-once",
+            kind="scale_service",
+            target="orders-api",
+            params={"replicas": 3},
+            tier=1,
+            approvers=["alice"],
+            not_after=datetime.now(UTC) + timedelta(minutes=10),
+        )
+        await policy.publish(
+            envelope_for("sre.action.approved.v1", action, source="warden/policy", correlationid="inc-drain-once")
+        )
+        env = {
+            **os.environ,
+            "WARDEN_NATS_URL": broker.url,
+            "WARDEN_NATS_CREDS": str(broker.creds("executor")),
+            "WARDEN_DATA_DIR": str(tmp_path / "executor"),
+            "WARDEN_SANDBOX_URL": f"http://127.0.0.1:{sandbox.port}",
+            "WARDEN_POLICY_PUBKEY": str(tmp_path / "policy.pub.pem"),
+        }
+        job = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "warden_executor", "--drain-once", env=env, stderr=subprocess.PIPE
+        )
+        _, stderr = await asyncio.wait_for(job.communicate(), 120)
+        assert job.returncode == 0, stderr.decode()[-2000:]
+        assert sandbox.world.get("orders-api").replicas == 3
+        [verified] = await broker.wait_for("sre.action.reported.v1", lambda e: e.data["status"] == "verified")
+        assert verified.data["action_id"] == "act-drain-once-1"
+        states = [e.data["state"] for e in await broker.read_all("sre.elevation.changed.v1")]
+        assert states[:2] == ["activated", "deactivated"]
+    finally:
+        await policy.stop()
+        await sandbox.stop()
+        await authority.stop()

@@ -83,6 +83,10 @@ async def test_replayed_invoke_and_unauthorised_people_change_nothing(
     carol = card_invoke(chat_doubles.service_url, "appr-t", "approve", "aad-carol")
     status, answer = await _invoke(chat_console, carol, token)
     assert status == 200 and answer["statusCode"] == 403 and "viewer" in answer["value"]["message"]
+    stale = card_invoke(chat_doubles.service_url, "appr-t", "approve", "aad-alice")
+    stale["value"]["action"]["data"]["action_hash"] = "hash-of-another-action"
+    status, answer = await _invoke(chat_console, stale, token)
+    assert answer["statusCode"] == 409 and answer["value"]["code"] == "ActionChanged"
     stranger = card_invoke(chat_doubles.service_url, "appr-t", "approve", "aad-unknown")
     status, answer = await _invoke(chat_console, stranger, token)
     assert answer["statusCode"] == 403 and "not mapped" in answer["value"]["message"]

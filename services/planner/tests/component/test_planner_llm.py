@@ -171,6 +171,15 @@ async def test_human_only_action_on_the_right_target_is_refused_then_retried(dou
     assert any("tier 3 (human-only)" in line for line in finding.trace)
 
 
+async def test_runbook_do_not_touch_list_is_enforced_on_the_answer(double: ChatDouble) -> None:
+    restart = {**GOOD["actions"][0], "kind": "restart_service", "params": {}}
+    security = {**GOOD, "runbook": "security_alert@1", "actions": [restart]}
+    handoff = {**GOOD, "runbook": "security_alert@1", "actions": [], "handoff": "security responder"}
+    finding = await plan(double, [LOOK, {"answer": security}, {"answer": handoff}])
+    assert finding.candidates == [] and finding.handoff == "security responder"
+    assert any("security_alert@1 never touches 'checkout'" in line for line in finding.trace)
+
+
 async def test_out_of_catalog_answer_is_retried_then_accepted(double: ChatDouble) -> None:
     wrong = {**GOOD, "actions": [{**GOOD["actions"][0], "kind": "delete_pods"}]}
     bounds = {**GOOD, "actions": [{**GOOD["actions"][0], "kind": "scale_service", "params": {"replicas": 500}}]}

@@ -21,7 +21,7 @@ from warden_bus import traced, tracing
 from warden_bus.nats_bus import NatsBus
 from warden_bus.runtime import JsonFormatter, ServiceRuntime
 from warden_bus.testing import EmbeddedBroker
-from warden_bus.trace_export import TracingSettings
+from warden_bus.trace_export import TracingSettings, configure_tracing
 from warden_bus.trace_sdk import build_provider, read_trace_file
 from warden_contracts.envelope import Envelope, envelope_for, follow_up
 from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity
@@ -370,3 +370,16 @@ async def test_adapter_decorators_record_names_counts_and_ids_only(spans: InMemo
     }
     recorded = json.dumps(got)
     assert "secret" not in recorded and "prompt text" not in recorded
+
+
+def test_azure_monitor_without_its_package_refuses_clearly() -> None:
+    key = "InstrumentationKey=00000000-0000-0000-0000-000000000000"
+    settings = TracingSettings(azure_monitor_connection_string=key)
+    with pytest.raises(RuntimeError, match="azure-monitor-opentelemetry-exporter is not installed"):
+        build_provider("policy", settings)
+
+
+def test_tracing_is_off_unless_an_exporter_is_configured() -> None:
+    off = TracingSettings(otlp_endpoint=None, trace_file=None, azure_monitor_connection_string=None)
+    assert not off.enabled
+    assert configure_tracing("planner", off) is None

@@ -75,6 +75,11 @@ class TeamsChannel:
         )
         if who is None:
             return _error(403, "NotAnApprover", "your Teams account is not mapped to a Warden approver")
+        shown = data.get("action_hash")
+        current = await self.desk.approval(approval_id)
+        if shown and current and shown != current.request.get("action_hash"):
+            # The card was rendered for a different action than the request now holds.
+            return _error(409, "ActionChanged", "this card shows a different action; open the request again")
         try:
             sent = await self.desk.decide(
                 who, approval_id, ApprovalDecision(verb), str(data.get("reason", "")), "teams"

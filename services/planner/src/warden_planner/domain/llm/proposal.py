@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from typing import Any, Literal
@@ -68,11 +69,14 @@ def check_proposal(
     proposal: ProposalOut,
     *,
     target: str,
-    runbooks: set[str],
+    runbooks: dict[str, tuple[str, ...]],
     catalog: Catalog,
     known_refs: set[str],
 ) -> list[Candidate]:
-    """Candidates from a proposal that passes every rule; otherwise ProposalInvalid naming each problem."""
+    """Candidates from a proposal that passes every rule; otherwise ProposalInvalid naming each problem.
+
+    `runbooks` maps each runbook reference to its do-not-touch patterns.
+    """
     problems: list[str] = []
     if proposal.runbook not in runbooks:
         problems.append(f"runbook {proposal.runbook!r} is not one of {sorted(runbooks)}")
@@ -83,6 +87,9 @@ def check_proposal(
             problems.append(f"{action.kind}: target {action.target!r} is not the incident's service {target!r}")
         problems += [f"{action.kind}: {p}" for p in catalog.check(action.kind, action.target, action.params)]
         problems += human_only(catalog, action.kind)
+        untouchable = runbooks.get(proposal.runbook, ())
+        if any(fnmatch.fnmatchcase(action.target, pattern) for pattern in untouchable):
+            problems.append(f"{action.kind}: {proposal.runbook} never touches {action.target!r}; hand off instead")
         unknown = [r for r in action.evidence_refs if r not in known_refs]
         if unknown:
             problems.append(f"{action.kind}: evidence_refs {unknown} were never returned by a tool")

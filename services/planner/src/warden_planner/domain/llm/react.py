@@ -137,7 +137,11 @@ class _Session:
                 self.runbook = proposal.runbook
             target = self.incident.service or ""
             candidates = check_proposal(
-                proposal, target=target, runbooks=set(self.p._runbooks), catalog=self.p._catalog, known_refs=refs
+                proposal,
+                target=target,
+                runbooks={ref: r.do_not_touch for ref, r in self.p._runbooks.items()},
+                catalog=self.p._catalog,
+                known_refs=refs,
             )
         except ProposalInvalid as err:
             self.invalid += 1
