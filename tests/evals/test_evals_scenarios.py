@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from warden_cli.evaluation.scenario import Scenario, ScenarioError, load_scenarios
-from warden_planner.domain.llm.proposal import ProposalInvalid, ProposalOut
+from warden_planner.domain.llm.proposal import ProposalInvalid, ProposalOut, parse_proposal
 from warden_sandbox.adapters.estate_file import EstateSpec
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "evals" / "scenarios"
@@ -73,7 +73,5 @@ def test_expect_llm_overrides_only_for_the_llm_planner(shipped: list[Scenario]) 
 
 
 def test_proposal_invalid_is_raised_for_prose() -> None:
-    from warden_planner.domain.llm.proposal import parse_proposal
-
     with pytest.raises(ProposalInvalid):
         parse_proposal("restart it please")

@@ -1,6 +1,9 @@
-"""The incident timeline shows the executor's path in order: doorbell -> elevation (with its
-expiry) -> action started -> verified -> deactivation, rendered from the recorded messages of a
-real run (embedded NATS, the launcher's elevation authority, the sandbox, the executor)."""
+"""The executor on the real embedded pieces (NATS, the launcher's elevation authority, the sandbox):
+
+- the incident timeline reads doorbell -> elevation (with its expiry) -> action started ->
+  verified -> deactivation, rendered from the recorded messages of a real run;
+- `python -m warden_executor --drain-once` drains and exits 0.
+"""
 
 from __future__ import annotations
 

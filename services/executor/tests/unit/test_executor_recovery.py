@@ -133,3 +133,20 @@ async def test_drain_once_under_the_kill_switch_does_not_elevate(coordinator, co
     result = await coordinator.drain_until_empty()
 
     assert not result.elevated and elevation.justifications == [] and len(source.queue) == 1
+
+
+async def test_target_gone_after_a_crash_fails_and_escalates_instead_of_retrying_forever(
+    executor, policy, publisher, target, ledger, kit
+):
+    action = policy.action()
+    env = kit.approved(action)
+    ledger.rows[action.action_id] = executor._entry(env, action, LedgerState.STARTED)
+    await ledger.announce(action.action_id, kit.healthy_view("checkout", memory_pct=92.0))
+    del target.services["checkout"]
+
+    assert await executor.handle(env, kit.grant()) is ReportStatus.FAILED
+
+    failed, escalation = publisher.published
+    assert failed.data["detail"].startswith("resumed after interruption: target not found")
+    assert escalation.type == "sre.escalation.raised.v1"
+    assert ledger.rows[action.action_id].state is LedgerState.DONE

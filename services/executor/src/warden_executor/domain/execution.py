@@ -203,7 +203,10 @@ class ActionExecutor:
         if entry.before is not None:
             run.recovery = "the target had accepted the action: verified only"
         else:
-            view = await self._target.observe(action.target)
+            try:
+                view = await self._target.observe(action.target)
+            except TargetNotFound as err:
+                return await self._fail(run, f"{RESUMED}: target not found: {err}", {})
             run.saw("recovery.observe", view)
             if gate.effect_absent(spec, action, view):
                 run.recovery = "the target still shows the approved problem, so the action never landed: acted once"

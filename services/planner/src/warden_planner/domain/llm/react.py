@@ -89,6 +89,9 @@ class _Session:
         for turn_no in range(1, budget.max_turns + 1):
             turn = await self._ask(turn_no)
             self.messages.append(_assistant(turn))
+            if turn.content and turn.tool_calls:
+                # The model's own reasoning between tool calls belongs in the audit trail too.
+                self.trace.append(f"turn {turn_no}: model says: {turn.content[:MAX_TRACE_TEXT]}")
             if turn.tool_calls:
                 await self._call_tools(turn_no, turn)
                 continue
