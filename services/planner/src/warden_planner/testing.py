@@ -135,6 +135,7 @@ def _completion(model: str, turn: dict[str, Any], messages: list[dict[str, Any]]
     finish = "stop"
     if "call" in turn:
         finish = "tool_calls"
+        message["content"] = turn.get("say")  # optional reasoning text alongside the calls
         message["tool_calls"] = [
             {
                 "id": f"call_{index}_{n}",

@@ -100,7 +100,9 @@ async def plan(
 
 
 async def test_investigates_with_read_only_tools_and_proposes_a_vetted_rollback(double: ChatDouble) -> None:
-    finding = await plan(double, [LOOK, DEPLOYS, {"answer": GOOD}])
+    thinking = {**DEPLOYS, "say": "Error rate is 24%; checking whether a deploy preceded it."}
+    finding = await plan(double, [LOOK, thinking, {"answer": GOOD}])
+    assert any("model says: Error rate is 24%" in line for line in finding.trace)
     valid, dropped = vet(finding.candidates, default_catalog(), finding.do_not_touch)
     assert [(c.kind, c.params) for c in valid] == [("rollback_deployment", {"to_version": "v1.3.2"})] and not dropped
     assert finding.runbook == "elevated_error_rate@2" and finding.planner == "llm:gpt-double"
