@@ -1,4 +1,4 @@
-"""The demo's autonomous incident, traced: every service exports its spans as OTLP-JSON to one file
+"""The demo's incidents, traced: every service exports its spans as OTLP-JSON to one file
 (WARDEN_TRACE_FILE) and the whole incident — webhook to verified restart and the audit record of
 each step — is one span tree under one trace id."""
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from warden_bus.trace_sdk import read_trace_file
-from warden_cli.demo import autonomous_scenario
+from warden_cli.demo import autonomous_scenario, review_scenario
 from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
 
@@ -42,9 +42,11 @@ async def test_autonomous_incident_is_one_span_tree(tmp_path: Path) -> None:
     try:
         await stack.start()
         outcome = await autonomous_scenario(layout, lines.append, 90)
+        # The Review incident too: its approval comes from the CLI, which carries no trace context.
+        review = await review_scenario(layout, lines.append, 90)
     finally:
         await stack.stop()  # SIGTERM: every service flushes its exporter on the way out
-    assert outcome.ok, "\n".join(lines)
+    assert outcome.ok and review.ok, "\n".join(lines)
     incident_id = outcome.incident.incident_id
 
     spans = read_trace_file(trace_file)
@@ -98,3 +100,13 @@ async def test_autonomous_incident_is_one_span_tree(tmp_path: Path) -> None:
         ("warden-policy", "sre.plan.proposed.v1"),
         ("warden-executor", "sre.action.approved.v1"),
     ]
+
+    # The human's approval joined the Review incident's trace (policy parents it on the incident).
+    reviewed = [s for s in spans if attr(s, "warden.correlationid") == review.incident.incident_id]
+    assert len({s["traceId"] for s in reviewed}) == 1
+    review_hops = {(s["service"], s["name"]) for s in reviewed}
+    assert {
+        ("warden-policy", "sre.approval.decided.v1"),
+        ("warden-executor", "sre.action.approved.v1"),
+        ("warden-planner", "sre.action.reported.v1"),
+    } <= review_hops

@@ -13,9 +13,22 @@ import typer
 from warden_audit.reader import read_records
 from warden_contracts.events import ControlKind
 
-from warden_cli import approval_commands, audit_commands, kpi, operations, policy_commands, servicebus_commands
-from warden_cli import bench_audit, bench_executor, bench_planner, bench_policy, bench_triage
-from warden_cli import autonomy, shadow, task_reports
+from warden_cli import (
+    approval_commands,
+    audit_commands,
+    autonomy,
+    bench_audit,
+    bench_executor,
+    bench_planner,
+    bench_policy,
+    bench_triage,
+    kpi,
+    operations,
+    policy_commands,
+    servicebus_commands,
+    shadow,
+    task_reports,
+)
 from warden_cli.compose_commands import compose_app
 from warden_cli.demo import run_demo
 from warden_cli.evaluation import command as eval_command
