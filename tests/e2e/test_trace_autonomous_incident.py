@@ -81,6 +81,15 @@ async def test_autonomous_incident_is_one_span_tree(tmp_path: Path) -> None:
         ("warden-audit", "send sre.audit.recorded.v1"),
     }
     assert expected <= hops, f"missing hops: {sorted(expected - hops)}"
+    # Inside the hops: the planner's read-only tool calls, the policy evaluation, the elevation and
+    # the action itself, each under the message that caused it.
+    inner = {
+        ("warden-planner", "tool.get_service"),
+        ("warden-policy", "policy.evaluate"),
+        ("warden-executor", "elevation.activate"),
+        ("warden-executor", "action.act"),
+    }
+    assert inner <= hops, f"missing inner spans: {sorted(inner - hops)}"
 
     # One tree: a single root (the webhook call that brought the first alert), every span reaches it.
     roots = [s for s in tree if not s.get("parentSpanId")]

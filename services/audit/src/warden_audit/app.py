@@ -11,9 +11,8 @@ from typing import Any, Literal
 from azure.identity.aio import DefaultAzureCredential
 from azure.storage.blob.aio import ContainerClient
 from pydantic import Field, SecretStr
-from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus, SubscriptionOptions
-from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
+from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts import topology as topo
 from warden_security.keys import load_public_key
@@ -98,7 +97,7 @@ def create_app(
     elif overrides:
         settings = Settings.model_validate({**settings.model_dump(), **overrides})
     audit_dir = settings.resolved_audit_dir
-    bus = bus or NatsBus(SERVICE, settings.nats_url, settings.nats_creds)
+    bus = bus or bus_from_settings(SERVICE, settings)
     store = store or _store(settings)
     signer = signer or Ed25519Signer.from_file(settings.resolved_signing_key)
     recorder = Recorder(store, clock or _utcnow, signer=signer, checkpoint_every=settings.checkpoint_every)
@@ -123,6 +122,7 @@ def create_app(
     return ServiceRuntime(
         name=SERVICE,
         bus=bus,
+        http_host=settings.http_host,
         http_port=settings.http_port,
         counters=counters,
         routes=query_routes(recorder, audit_dir, vault),

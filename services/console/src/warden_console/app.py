@@ -17,9 +17,8 @@ from aiohttp import web
 from pydantic import Field
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
-from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
-from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
+from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.envelope import utcnow
 from warden_security.keys import load_or_create_private_key
@@ -148,7 +147,7 @@ def _chat_routes(s: Settings, desk: ApproverDesk, directory: Directory | None) -
 def create_app(settings: Settings | None = None, **overrides: Any) -> ConsoleRuntime:
     components = {k: overrides.pop(k) for k in list(overrides) if k in COMPONENTS}
     s = _settings(settings, overrides)
-    bus: Bus = components.get("bus") or NatsBus(BUS_IDENTITY, s.nats_url, s.nats_creds)
+    bus: Bus = components.get("bus") or bus_from_settings(BUS_IDENTITY, s)
     inbox = components.get("inbox") or SqliteInbox(s.data_dir / "state" / "console.db")
     issuer = components.get("issuer") or LocalIdentityIssuer(
         TokenIssuer(
@@ -187,6 +186,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ConsoleRun
     runtime = ConsoleRuntime(
         name=SERVICE,
         bus=bus,
+        http_host=s.http_host,
         http_port=s.http_port,
         counters=counters,
         routes=[*auth.routes(), *pages.routes(), *admin.routes(), *_chat_routes(s, desk, directory)],

@@ -20,7 +20,7 @@ from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
 from warden_cli.operations import approval_requests, inject_fault
 from warden_cli.timeline import incidents_from
-from warden_console.testing import Browser, write_test_users
+from warden_console.testing import Browser, wait_for, write_test_users
 from warden_console.testing_chat import (
     SLACK_SECRET,
     TEAMS_APP_ID,
@@ -65,6 +65,20 @@ def _fixed(layout: Layout, service: str) -> bool:
     return any(
         v.state == "resolved" and any(r["kind"] == "rollback_deployment" for r in v.reports("verified")) for v in views
     )
+
+
+async def _console_knows(stack: EmbeddedStack, approval_id: str) -> None:
+    """The test finds the request in the audit log; the console reads it from its own durable, maybe a little later."""
+    viewer = Browser(stack.console_url)
+    try:
+        await viewer.sign_in("alice")
+
+        async def listed() -> bool:
+            return approval_id in (await viewer.get("/api/approvals"))[1]
+
+        await wait_for(listed, timeout=TIMEOUT)
+    finally:
+        await viewer.close()
 
 
 async def _via_console(stack: EmbeddedStack, approval_id: str, _: ChatDoubles) -> None:
@@ -128,6 +142,7 @@ async def test_each_channel_approves_a_review_incident_to_completion(tmp_path: P
             await inject_fault(layout, service, "bad_deploy", version="v9.9.9")
         for channel, service in CHANNELS.items():
             request = await _wait(f"approval request for {service}", lambda s=service: _pending_for(layout, s))
+            await _console_knows(stack, request["approval_id"])
             await DECIDE[channel](stack, request["approval_id"], doubles)
         for channel, service in CHANNELS.items():
             await _wait(f"verified rollback of {service} approved via {channel}", lambda s=service: _fixed(layout, s))

@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
-from warden_bus.nats_bus import NatsBus
 from warden_bus.port import SubscriptionOptions
-from warden_bus.runtime import ServiceRuntime, configure_logging
+from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import default_catalog
 from warden_contracts.events import ReportStatus
 from warden_security.keys import key_id, load_public_key
 
 from warden_executor.adapters.clock import SystemClock
+from warden_executor.adapters.cosmos_ledger import CosmosLedger, ledger_container
 from warden_executor.adapters.nats_elevation import NatsApprovedActionSource, NatsElevation
 from warden_executor.adapters.sandbox_http import SandboxTargetProvider
 from warden_executor.adapters.sqlite_store import SqliteControls, SqliteDrainJournal, SqliteLedger, SqliteStore
@@ -70,7 +70,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     if unknown:
         raise TypeError(f"unknown overrides: {sorted(unknown)}")
     s = settings or Settings()
-    bus = overrides.get("bus") or NatsBus(SERVICE, s.nats_url, s.nats_creds)
+    bus = overrides.get("bus") or bus_from_settings(SERVICE, s)
     catalog = overrides.get("catalog") or default_catalog()
     clock = overrides.get("clock") or SystemClock()
     trusted = overrides.get("trusted_keys")
@@ -79,7 +79,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
         trusted = {key_id(public): public}
     store = SqliteStore(s.db_path)
     controls = SqliteControls(store)
-    runtime = ServiceRuntime(SERVICE, bus, http_port=s.http_port)
+    runtime = ServiceRuntime(SERVICE, bus, http_host=s.http_host, http_port=s.http_port)
     closers: list[Any] = []
     target = overrides.get("target_provider") or _target(s, catalog, closers)
     elevation = overrides.get("elevation") or _elevation(s, clock, closers, "approved_source" in overrides)
@@ -90,7 +90,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     executor = ActionExecutor(
         trusted=trusted,
         catalog=catalog,
-        ledger=SqliteLedger(store),
+        ledger=_cosmos_ledger(s, closers) if s.state_backend == "cosmos" else SqliteLedger(store),
         controls=controls,
         target=target,
         publisher=bus,
@@ -123,6 +123,12 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
         runtime.on_stop.append(target.close)
     runtime.on_stop += closers
     return Executor(runtime, coordinator)
+
+
+def _cosmos_ledger(s: Settings, closers: list[Any]) -> CosmosLedger:
+    container, close = ledger_container(s.cosmos_endpoint, managed_identity_client_id=s.managed_identity_client_id)
+    closers.append(close)
+    return CosmosLedger(container)
 
 
 def _azure(s: Settings, closers: list[Any]) -> Any:

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import SecretStr
-from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
-from warden_bus.runtime import ServiceRuntime, configure_logging
+from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import default_catalog
 
@@ -83,7 +82,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         settings = settings.model_copy(update=overrides)
     clock: Clock = components.get("clock", utc_now)
     catalog = default_catalog()
-    bus: Bus = components.get("bus") or NatsBus(SERVICE, settings.nats_url, settings.nats_creds)
+    bus: Bus = components.get("bus") or bus_from_settings(SERVICE, settings)
     store = SqliteStore(settings.data_dir / "state" / "planner.db")
     sandbox = SandboxObserver(settings.sandbox_url, timeout_s=settings.sandbox_timeout_s)
     closers: list[Callable[[], Awaitable[None]]] = [sandbox.close]
@@ -105,7 +104,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         )
         planner = LlmPlanner(chat, observer, catalog, clock, time.monotonic, budget)
     service = PlanningService(planner, store, catalog, clock, max_attempts=settings.max_attempts)
-    runtime = ServiceRuntime(name=SERVICE, bus=bus, http_port=settings.http_port)
+    runtime = ServiceRuntime(name=SERVICE, bus=bus, http_host=settings.http_host, http_port=settings.http_port)
     outbox = Outbox(store, bus, runtime.counters)
     register(bus, service, outbox, runtime.counters)
     estate = SandboxEstate(settings.sandbox_url, timeout_s=settings.sandbox_timeout_s)

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field
-from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
-from warden_bus.runtime import ServiceRuntime, configure_logging
+from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import Catalog, default_catalog
 from warden_contracts.envelope import utcnow
@@ -21,6 +20,7 @@ from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, Tok
 
 from warden_policy.adapters.cedar_policy import CedarPolicy
 from warden_policy.adapters.config_files import load_policy_config
+from warden_policy.adapters.cosmos_store import CosmosStateStore
 from warden_policy.adapters.stores import open_store
 from warden_policy.approval_desk import ApprovalDesk
 from warden_policy.domain.approver_rules import ApproverRules
@@ -93,8 +93,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     catalog: Catalog = components.get("catalog") or default_catalog()
     policy: PolicyEvaluator = components.get("policy") or CedarPolicy(s.policy_dir)
     clock: Clock = components.get("clock") or utcnow
-    bus: Bus = components.get("bus") or NatsBus(SERVICE, s.nats_url, s.nats_creds)
-    store: StateStore = components.get("store") or open_store(s.policy_store_url, s.data_dir)
+    bus: Bus = components.get("bus") or bus_from_settings(SERVICE, s)
+    store: StateStore = components.get("store") or (
+        CosmosStateStore.from_endpoint(s.cosmos_endpoint, s.managed_identity_client_id)
+        if s.state_backend == "cosmos"
+        else open_store(s.policy_store_url, s.data_dir)
+    )
     signing_key = load_or_create_private_key(s.signing_key or s.data_dir / "keys" / "policy-signing.pem")
 
     release = Release(LocalSigner(signing_key), timedelta(seconds=s.action_ttl_s))
@@ -102,7 +106,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     approver_rules = ApproverRules(policy)
     live = LiveState(store, plans.agent.access_level)
     relay = Relay(bus, store, clock)
-    runtime = ServiceRuntime(name=SERVICE, bus=bus, http_port=s.http_port)
+    runtime = ServiceRuntime(name=SERVICE, bus=bus, http_host=s.http_host, http_port=s.http_port)
     handlers = PolicyHandlers(
         gate=PlanGate(
             store=store,

@@ -11,9 +11,8 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import Field
-from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
-from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
+from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
 
 from warden_scheduler.adapters.sqlite_store import SqliteScheduleStore
@@ -59,10 +58,10 @@ def create_app(
         settings = Settings(**overrides)
     elif overrides:
         settings = settings.model_copy(update=overrides)
-    bus = bus or NatsBus(SERVICE, settings.nats_url, settings.nats_creds)
+    bus = bus or bus_from_settings(SERVICE, settings)
     tasks = load_tasks(settings.scheduler_tasks_file).enabled()
     store = SqliteScheduleStore(settings.data_dir / "state" / "scheduler.db")
-    runtime = ServiceRuntime(name=SERVICE, bus=bus, http_port=settings.http_port)
+    runtime = ServiceRuntime(name=SERVICE, bus=bus, http_host=settings.http_host, http_port=settings.http_port)
     scheduler = Scheduler(
         tasks,
         store,

@@ -9,13 +9,14 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
-from warden_bus.runtime import Counters, ServiceRuntime, configure_logging
+from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.envelope import MAX_MESSAGE_BYTES
 
 from warden_triage.adapters.backlog import Backlog
 from warden_triage.adapters.catalog_file import load_catalog
 from warden_triage.adapters.classification_file import load_classifier
+from warden_triage.adapters.cosmos_store import CosmosIncidentStore
 from warden_triage.adapters.sqlite_store import SqliteIncidentStore
 from warden_triage.adapters.webhook import ALERT_TOPIC, WebhookGateway
 from warden_triage.adapters.webhook_auth import DEFAULT_TOLERANCE_S, Authenticator, BearerAuth, HmacAuth
@@ -76,9 +77,15 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
 
     classifier = load_classifier(settings.classification)  # a bad rule file stops the start-up here
     catalog = load_catalog(settings.service_catalog)  # and so does a bad catalog
-    bus: Bus = components.get("bus") or _nats_bus(settings)
+    bus: Bus = components.get("bus") or (
+        bus_from_settings(SERVICE, settings) if settings.bus_backend == "servicebus" else _nats_bus(settings)
+    )
     sources = builtin_registry()
-    store = SqliteIncidentStore(settings.database_path)
+    store = (
+        CosmosIncidentStore.from_endpoint(settings.cosmos_endpoint, settings.managed_identity_client_id)
+        if settings.state_backend == "cosmos"
+        else SqliteIncidentStore(settings.database_path)
+    )
     counters = Counters()
     tracker = IncidentTracker(
         store,

@@ -25,6 +25,7 @@ from azure.mgmt.authorization.v2020_10_01.models import (
     RoleAssignmentScheduleRequestPropertiesScheduleInfoExpiration,
     RoleAssignmentScheduleRequestPropertiesTicketInfo,
 )
+from warden_bus import traced
 
 from warden_executor.domain.model import Grant
 from warden_executor.domain.verification import Clock
@@ -184,6 +185,7 @@ class PimElevation:
             raise ValueError("PIM elevation needs at least one role to activate")
         self._activator, self._principal, self._roles, self._clock = activator, principal_id, list(roles), clock
 
+    @traced.elevation_call("activate")
     async def elevate(self, justification: str, ttl_s: int) -> Grant:
         grant_id = str(uuid.uuid4())
         active: list[ActiveRole] = []
@@ -199,6 +201,7 @@ class PimElevation:
         material = {_MATERIAL: json.dumps([asdict(a) for a in active])}
         return Grant(grant_id=grant_id, principal=self._principal, expires_at=expires, material=material)
 
+    @traced.elevation_call("release")
     async def release(self, grant: Grant) -> None:
         for raw in json.loads(grant.material.get(_MATERIAL, "[]")):
             await self._activator.deactivate(ActiveRole(**raw), f"drain done under grant {grant.grant_id}")

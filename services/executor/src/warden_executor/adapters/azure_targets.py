@@ -15,6 +15,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, Serv
 from azure.mgmt.compute.aio import ComputeManagementClient
 from azure.mgmt.compute.models import Sku, VirtualMachineScaleSetUpdate
 from azure.mgmt.web.aio import WebSiteManagementClient
+from warden_bus import traced
 from warden_contracts.catalog import Catalog
 
 from warden_executor.domain.model import ActResult, Grant, TargetActionFailed, TargetNotFound, TargetUnavailable
@@ -59,6 +60,7 @@ class AzureResourceProvider:
             (VMSS, "scale_service"): self._scale_vmss,
         }
 
+    @traced.action_call("observe")
     async def observe(self, target: str) -> dict[str, Any]:
         arm = parse_arm_id(target)
         try:
@@ -81,6 +83,7 @@ class AzureResourceProvider:
             raise TargetUnavailable(f"GET {target}: {err.message}") from err
         raise TargetNotFound(f"{target}: resource type {arm.resource_type} is not supported")
 
+    @traced.action_call("act")
     async def act(self, kind: str, target: str, params: dict[str, Any], grant: Grant) -> ActResult:
         problems = self._catalog.check(kind, target, params)
         if problems:

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from warden_bus import traced
 
 from warden_executor.domain.model import (
     ActResult,
@@ -43,6 +44,7 @@ class SandboxTargetProvider:
             await self._session.close()
             self._session = None
 
+    @traced.action_call("observe")
     async def observe(self, target: str) -> dict[str, Any]:
         try:
             async with self._http().get(self._url(_service_path(target))) as resp:
@@ -57,6 +59,7 @@ class SandboxTargetProvider:
             raise TargetUnavailable(f"GET {target}: expected an object, got {type(view).__name__}")
         return view
 
+    @traced.action_call("act")
     async def act(self, kind: str, target: str, params: dict[str, Any], grant: Grant) -> ActResult:
         token = grant.material.get(SANDBOX_TOKEN)
         if not token:

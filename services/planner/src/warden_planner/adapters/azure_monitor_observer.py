@@ -13,6 +13,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError
 from azure.monitor.query import LogsQueryStatus
 from azure.monitor.query.aio import LogsQueryClient
+from warden_bus import traced
 
 from warden_planner.adapters.query_templates import bundled_templates, render
 from warden_planner.domain.observer import ObserverError
@@ -41,22 +42,26 @@ class AzureMonitorObserver:
     async def close(self) -> None:
         await self._client.close()
 
+    @traced.tool_call("get_service")
     async def get_service(self, name: str) -> dict[str, Any]:
         rows = await self._rows("service", name)
         if not rows:
             raise ObserverError(f"no telemetry for {name!r} in the workspace")
         return {**rows[0], "name": name, "source": "azure_monitor"}
 
+    @traced.tool_call("get_deployments")
     async def get_deployments(self, name: str) -> list[dict[str, Any]]:
         return [
             {"version": r.get("version"), "at": r.get("at"), "by": r.get("by")}
             for r in await self._rows("deployments", name)
         ]
 
+    @traced.tool_call("get_logs")
     async def get_logs(self, name: str, limit: int) -> list[str]:
         rows = await self._rows("logs", name, limit)
         return [str(r.get("line", "")) for r in reversed(rows)]  # newest last, like every Observer
 
+    @traced.tool_call("get_dependencies")
     async def get_dependencies(self, name: str) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {"dependencies": [], "dependents": []}
         for row in await self._rows("dependencies", name):
@@ -65,6 +70,7 @@ class AzureMonitorObserver:
                 out[direction].append(row)
         return out
 
+    @traced.tool_call("get_owner")
     async def get_owner(self, name: str) -> dict[str, Any]:
         rows = await self._rows("owner", name)
         return {"service": name, "owner": str(rows[0].get("owner") or "unknown") if rows else "unknown"}

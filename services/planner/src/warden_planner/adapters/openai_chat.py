@@ -11,6 +11,7 @@ from typing import Any
 
 import openai
 from openai import AsyncAzureOpenAI, AsyncOpenAI
+from warden_bus import traced
 
 from warden_planner.domain.llm.model import ModelError, ModelTurn, ToolCall
 
@@ -26,6 +27,7 @@ class OpenAIChatModel:
         self._max_completion_tokens = max_completion_tokens
         self._temperature = temperature
 
+    @traced.llm_call("openai")
     async def complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> ModelTurn:
         try:
             # Messages and tools are plain dicts in the documented wire shape; the SDK's TypedDicts

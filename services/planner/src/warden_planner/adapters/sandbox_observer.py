@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from warden_bus import traced
 
 from warden_planner.domain.observer import ObserverError
 
@@ -30,9 +31,11 @@ class SandboxObserver:
             await self._session.close()
             self._session = None
 
+    @traced.tool_call("get_service")
     async def get_service(self, name: str) -> dict[str, Any]:
         return await self._get(name, "")
 
+    @traced.tool_call("get_deployments")
     async def get_deployments(self, name: str) -> list[dict[str, Any]]:
         body = await self._get(name, "/deployments")
         found = body.get("deployments")
@@ -40,6 +43,7 @@ class SandboxObserver:
             raise ObserverError(f"deployments of {name!r}: answer has no list of deployments")
         return found
 
+    @traced.tool_call("get_logs")
     async def get_logs(self, name: str, limit: int) -> list[str]:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ObserverError(f"logs of {name!r}: limit must be a positive integer, got {limit!r}")
@@ -49,6 +53,7 @@ class SandboxObserver:
             raise ObserverError(f"logs of {name!r}: answer has no list of lines")
         return [line if isinstance(line, str) else str(line) for line in lines]
 
+    @traced.tool_call("get_dependencies")
     async def get_dependencies(self, name: str) -> dict[str, list[dict[str, Any]]]:
         body = await self._get(name, "/dependencies")
         out: dict[str, list[dict[str, Any]]] = {}
@@ -59,6 +64,7 @@ class SandboxObserver:
             out[key] = found
         return out
 
+    @traced.tool_call("get_owner")
     async def get_owner(self, name: str) -> dict[str, Any]:
         view = await self._get(name, "")
         owner = view.get("owner")

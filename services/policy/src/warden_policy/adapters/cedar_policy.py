@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import cedarpy
+from warden_bus import traced
 
 from warden_policy.domain.evaluation import (
     AGENT,
@@ -107,6 +108,7 @@ class CedarPolicy(PolicyEvaluator):
     def info(self) -> PolicyInfo:
         return PolicyInfo(self.origin, len(self._rules), sorted(r.id for r in self._rules.values()))
 
+    @traced.policy_evaluation()
     def evaluate(self, questions: Sequence[Question]) -> list[Verdict]:
         # Questions about the same target with the same attributes share one batch; a batch has
         # one entity set, so questions that disagree about an entity are evaluated apart.
