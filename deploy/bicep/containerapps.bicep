@@ -7,6 +7,9 @@ param prefix string
 param services array
 param executorIdentityId string
 param executorClientId string
+param executorPrincipalId string
+@description('"<scope>|<role definition id>" per PIM eligibility the executor self-activates')
+param pimRoles array
 param imagePrefix string
 param imageTag string
 @description('registry login server for the images; its AcrPull role is granted outside this template')
@@ -170,6 +173,11 @@ resource executor 'Microsoft.App/jobs@2024-03-01' = {
           env: concat(common, [
             { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: executorClientId }
             { name: 'AZURE_CLIENT_ID', value: executorClientId }
+            { name: 'WARDEN_ELEVATION_BACKEND', value: 'azure-pim' }
+            { name: 'WARDEN_REMEDIATOR_PRINCIPAL_ID', value: executorPrincipalId }
+            { name: 'WARDEN_PIM_ROLES', value: string(pimRoles) }
+            { name: 'WARDEN_TARGET_BACKEND', value: 'azure' }
+            { name: 'WARDEN_AZURE_SUBSCRIPTION_ID', value: subscription().subscriptionId }
           ])
           resources: {
             cpu: json('0.5')

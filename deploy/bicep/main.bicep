@@ -20,7 +20,11 @@ param externalPrincipals object = {
   siem: ''
 }
 
+@description('"<scope>|<role definition id>" of each write role the executor may activate through PIM (docs/azure.md, step 4)')
+param remediationRoles array = []
+
 var topology = loadJsonContent('topology.json')
+var dataReceiverRole = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0')
 var suffix = take(uniqueString(resourceGroup().id), 8)
 var idx = {
   triage: indexOf(topology.identities, 'triage')
@@ -109,6 +113,8 @@ module apps 'containerapps.bicep' = {
     ]
     executorIdentityId: identities.outputs.ids[idx.executor]
     executorClientId: identities.outputs.clientIds[idx.executor]
+    executorPrincipalId: identities.outputs.principalIds[idx.executor]
+    pimRoles: concat(['${servicebus.outputs.eligibleScopes[0]}|${dataReceiverRole}'], remediationRoles)
     imagePrefix: imagePrefix
     imageTag: imageTag
     registryServer: registryServer

@@ -35,8 +35,10 @@ async def wait_record(layout: Layout, match: Callable[[dict[str, Any]], bool], w
 def mode_recorded(value: str) -> Callable[[dict[str, Any]], bool]:
     def match(record: dict[str, Any]) -> bool:
         data = record["envelope"]["data"]
-        return record["type"] == "sre.control.changed.v1" and data.get("scope") == f"plan:{PLAN}" and (
-            data.get("value") == value
+        return (
+            record["type"] == "sre.control.changed.v1"
+            and data.get("scope") == f"plan:{PLAN}"
+            and (data.get("value") == value)
         )
 
     return match

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
+from warden_bus.azure_servicebus.connection import connect
+from warden_bus.azure_servicebus.elevated_drain import ServiceBusApprovedActionSource
 from warden_bus.port import SubscriptionOptions
 from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
@@ -82,7 +84,9 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     runtime = ServiceRuntime(SERVICE, bus, http_host=s.http_host, http_port=s.http_port)
     closers: list[Any] = []
     target = overrides.get("target_provider") or _target(s, catalog, closers)
-    elevation = overrides.get("elevation") or _elevation(s, clock, closers, "approved_source" in overrides)
+    elevation = overrides.get("elevation") or _elevation(
+        s, clock, closers, "approved_source" in overrides or s.bus_backend == "servicebus"
+    )
 
     def on_outcome(status: ReportStatus) -> None:
         runtime.counters.inc(f"actions_{status.value}")
@@ -99,7 +103,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     )
     coordinator = DrainCoordinator(
         elevation=elevation,
-        source=overrides.get("approved_source") or NatsApprovedActionSource(s.nats_url, SERVICE),
+        source=overrides.get("approved_source") or _approved_source(s, closers),
         executor=executor,
         controls=controls,
         clock=clock,
@@ -123,6 +127,18 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
         runtime.on_stop.append(target.close)
     runtime.on_stop += closers
     return Executor(runtime, coordinator)
+
+
+def _approved_source(s: Settings, closers: list[Any]) -> Any:
+    if s.bus_backend != "servicebus":
+        return NatsApprovedActionSource(s.nats_url, SERVICE)
+    # Readable only while the PIM activation of Data Receiver on the executor's subscription lasts.
+    secret = s.servicebus_connection.get_secret_value() if s.servicebus_connection else None
+    conn = connect(
+        namespace=s.servicebus_namespace, connection=secret, managed_identity_client_id=s.managed_identity_client_id
+    )
+    closers.append(conn.close)
+    return ServiceBusApprovedActionSource(conn.client, SERVICE)
 
 
 def _cosmos_ledger(s: Settings, closers: list[Any]) -> CosmosLedger:
