@@ -13,22 +13,6 @@ from warden_contracts.events import IncidentChanged, IncidentState, Severity
 TOPIC = "sre.incident.changed.v1"
 
 
-def incident(n: int) -> Envelope:
-    payload = IncidentChanged(
-        incident_id=f"inc-{n}",
-        change=IncidentState.OPENED,
-        incident_class="memory_pressure",
-        title="t",
-        service="checkout",
-        resource_id="/r/checkout",
-        environment="dev",
-        severity=Severity.SEV2,
-        fingerprint="fp",
-        alert_count=1,
-        opened_at=datetime.now(UTC),
-    )
-    return envelope_for(TOPIC, payload, source="warden/triage", correlationid=f"inc-{n}")
-
 
 async def test_delivers_once_per_envelope_id(broker: EmbeddedBroker) -> None:
     seen: list[str] = []

@@ -97,6 +97,24 @@ class EmbeddedBroker:
             await asyncio.sleep(0.2)
 
 
+async def until(condition: Callable[[], bool], timeout: float = 20.0, interval: float = 0.05) -> bool:
+    """Poll until `condition` holds (True) or `timeout` seconds pass (False): waits on the state, not a guess."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(interval)
+    return True
+
+
+async def eventually(
+    condition: Callable[[], bool], timeout: float = 20.0, *, what: str = "condition", interval: float = 0.05
+) -> None:
+    """`until`, failing the test with `what` when the deadline passes."""
+    assert await until(condition, timeout, interval), f"{what} not met before the deadline"
+
+
 @asynccontextmanager
 async def embedded_broker(data_dir: Path) -> AsyncIterator[EmbeddedBroker]:
     server = await EmbeddedNats(data_dir).start()

@@ -56,7 +56,7 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def up(data_dir: DataDir = None, tick: float = 0.5) -> None:
-    """Start the embedded stack (NATS, sandbox, five services) until Ctrl-C."""
+    """Start the embedded stack (NATS, sandbox, the services, the console) until Ctrl-C."""
     layout = _layout(data_dir)
 
     def announce(stack: EmbeddedStack) -> None:
@@ -74,7 +74,7 @@ def up(data_dir: DataDir = None, tick: float = 0.5) -> None:
 def demo(
     data_dir: DataDir = None, keep: bool = typer.Option(False, help="keep the data directory"), timeout: float = 90.0
 ) -> None:
-    """Run the Autonomous and the Review scenario through the real stack; non-zero exit on failure."""
+    """Run the four demo incidents through the real stack; non-zero exit on failure."""
     root = data_dir or Path(tempfile.mkdtemp(prefix="warden-demo-"))
     ok = asyncio.run(run_demo(_layout(root), typer.echo, timeout=timeout))
     if keep or data_dir:

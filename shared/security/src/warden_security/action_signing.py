@@ -1,21 +1,24 @@
 """Policy signs what was approved; the executor runs only what verifies (DESIGN §3).
 
 The signature covers: action id, incident id, kind, target, a hash of the canonical parameters,
-tier, approvers and not-after. A signer port lets Key Vault replace the local key file.
+tier, approvers and not-after. A signer port lets Key Vault replace the local key file; the
+verifier accepts Ed25519 and ES256 keys, the trusted key's type deciding the algorithm.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_contracts.canonical import canonical_json, sha256_hex
 from warden_contracts.events import SignedAction
 
 from warden_security.keys import key_id
+from warden_security.signatures import PublicKey, UnsupportedKeyError, verify_signature
 
 
 class Signer(Protocol):
@@ -82,15 +85,18 @@ def sign_action(
     return unsigned.model_copy(update={"signature": signature})
 
 
-def verify_action(action: SignedAction, trusted: dict[str, Ed25519PublicKey], *, now: datetime) -> list[str]:
+def verify_action(action: SignedAction, trusted: Mapping[str, PublicKey], *, now: datetime) -> list[str]:
     """Every reason not to run this action; empty means the policy's signature holds and it is live."""
     key = trusted.get(action.key_id)
     if key is None:
         return [f"unknown signing key {action.key_id!r}"]
     problems: list[str] = []
     try:
-        key.verify(base64.b64decode(action.signature), signing_input(action))
-    except (InvalidSignature, ValueError):
+        if not verify_signature(key, signing_input(action), base64.b64decode(action.signature, validate=True)):
+            problems.append("signature does not verify")
+    except UnsupportedKeyError as err:
+        return [f"signing key {action.key_id!r} refused: {err}"]
+    except binascii.Error:
         problems.append("signature does not verify")
     if params_hash(action.params) != action.params_hash:
         problems.append("parameters differ from the approved parameter hash")

@@ -19,12 +19,30 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 from azure.keyvault.keys import KeyClient, KeyVaultKey
 from azure.keyvault.keys.crypto import CryptographyClient, SignatureAlgorithm
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
-P256_COORDINATE_BYTES = 32
+# Re-exported: the checks live in `signatures`, which verifiers import without the Azure SDK.
+from warden_security.signatures import (
+    PublicKey,
+    ec_key_id,
+    trusted_signature_check,
+    verify_es256,
+    verify_signature,
+)
+
+__all__ = [
+    "KeyVaultKeyError",
+    "KeyVaultSigner",
+    "PublicKey",
+    "ec_key_id",
+    "public_key_from_jwk",
+    "trusted_es256_keys",
+    "vault_credential",
+    "vault_public_key",
+    "verify_es256",
+    "verify_signature",
+]
 
 
 class KeyVaultKeyError(ValueError):
@@ -42,33 +60,22 @@ def public_key_from_jwk(key: KeyVaultKey) -> ec.EllipticCurvePublicKey:
     ).public_key()
 
 
-def ec_key_id(public_key: ec.EllipticCurvePublicKey) -> str:
-    """Like the Ed25519 key id: a short hash of the public key, independent of where it is kept."""
-    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return "es256-" + hashlib.sha256(der).hexdigest()[:16]
-
-
-def verify_es256(public_key: ec.EllipticCurvePublicKey, message: bytes, signature: bytes) -> bool:
-    if len(signature) != 2 * P256_COORDINATE_BYTES:
-        return False
-    r = int.from_bytes(signature[:P256_COORDINATE_BYTES], "big")
-    s = int.from_bytes(signature[P256_COORDINATE_BYTES:], "big")
-    try:
-        public_key.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
-        return False
-    return True
-
-
 def trusted_es256_keys(keys: Iterable[ec.EllipticCurvePublicKey]) -> Callable[[str, bytes, bytes], bool]:
     """(key_id, message, signature) -> True when a trusted key with that id made the signature."""
-    by_id = {ec_key_id(k): k for k in keys}
+    return trusted_signature_check(keys)
 
-    def check(kid: str, message: bytes, signature: bytes) -> bool:
-        key = by_id.get(kid)
-        return key is not None and verify_es256(key, message, signature)
 
-    return check
+def vault_public_key(vault_url: str, key_name: str, credential: TokenCredential, **client_options: Any) -> PublicKey:
+    """The current version's public key, for verifiers: needs only read access to the key (Key
+    Vault Reader), never the sign permission."""
+    return public_key_from_jwk(KeyClient(vault_url, credential, **client_options).get_key(key_name))
+
+
+def vault_credential(managed_identity_client_id: str | None) -> TokenCredential:
+    """The service's managed identity on Azure (or whatever `DefaultAzureCredential` finds locally)."""
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=managed_identity_client_id)
 
 
 class KeyVaultSigner:
@@ -93,17 +100,3 @@ class KeyVaultSigner:
     def public_pem(self) -> bytes:
         return self.public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
-
-PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-
-
-def verify_signature(key: PublicKey, message: bytes, signature: bytes) -> bool:
-    """One check for both key kinds a verifier may trust: Ed25519 (key files, embedded) and
-    ES256 (Key Vault, Azure), so executors and auditors accept either during a migration."""
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return verify_es256(key, message, signature)
-    try:
-        key.verify(signature, message)
-    except InvalidSignature:
-        return False
-    return True

@@ -21,31 +21,6 @@ from warden_contracts.events import IncidentChanged, IncidentState, Severity
 TOPIC = "sre.incident.changed.v1"
 
 
-def incident(n: int | str) -> Envelope:
-    payload = IncidentChanged(
-        incident_id=f"inc-{n}",
-        change=IncidentState.OPENED,
-        incident_class="memory_pressure",
-        title="t",
-        service="checkout",
-        resource_id="/r/checkout",
-        environment="dev",
-        severity=Severity.SEV2,
-        fingerprint="fp",
-        alert_count=1,
-        opened_at=datetime.now(UTC),
-    )
-    return envelope_for(TOPIC, payload, source="warden/triage", correlationid=f"corr-{n}")
-
-
-async def until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 def sb_bus(ns: ServiceBusDouble, identity: str, **kwargs: float) -> ServiceBusBus:
