@@ -16,6 +16,7 @@ from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, conf
 from warden_bus.settings import ServiceSettings
 from warden_contracts import topology as topo
 from warden_security.keys import load_public_key
+from warden_security.keyvault_signer import KeyVaultSigner, vault_credential
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER
 
 from warden_audit.adapters.azure_blob_store import AzureAppendBlobStore
@@ -38,6 +39,9 @@ class Settings(ServiceSettings):
     audit_dir: Path | None = None  # default: <data_dir>/audit
     segment_records: int = Field(default=10_000, ge=1)
     audit_signing_key: Path | None = None  # default: <data_dir>/keys/audit-signing.pem (created once)
+    # Azure: sign checkpoints with this vault's EC P-256 key instead (ES256, the key stays in the vault).
+    keyvault_url: str | None = None
+    audit_signing_key_name: str = "audit-checkpoint-signing"
     checkpoint_every: int = Field(default=1000, ge=1)  # records between signed checkpoints
     checkpoint_interval_s: float = Field(default=5.0, gt=0)  # and at least this often while busy
     approver_issuer_pubkey: Path | None = None  # default: <data_dir>/keys/approver-issuer.pub.pem if present
@@ -78,6 +82,18 @@ def _store(settings: Settings) -> AuditStore:
     return AzureAppendBlobStore(container, max_blocks=settings.audit_blob_max_blocks)
 
 
+def checkpoint_signer(settings: Settings, credential: Any = None, options: dict[str, Any] | None = None) -> Signer:
+    """The Key Vault key when a vault is configured, else the local Ed25519 key file."""
+    if settings.keyvault_url:
+        return KeyVaultSigner(
+            settings.keyvault_url,
+            settings.audit_signing_key_name,
+            credential or vault_credential(settings.managed_identity_client_id),
+            **(options or {}),
+        )
+    return Ed25519Signer.from_file(settings.resolved_signing_key)
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -99,7 +115,7 @@ def create_app(
     audit_dir = settings.resolved_audit_dir
     bus = bus or bus_from_settings(SERVICE, settings)
     store = store or _store(settings)
-    signer = signer or Ed25519Signer.from_file(settings.resolved_signing_key)
+    signer = signer or checkpoint_signer(settings)
     recorder = Recorder(store, clock or _utcnow, signer=signer, checkpoint_every=settings.checkpoint_every)
     vault = SqliteVault.for_log(audit_dir)
     issuer_key = settings.resolved_issuer_pubkey

@@ -19,7 +19,7 @@ from warden_audit.domain.personal import resolve
 from warden_audit.domain.recorder import Recorder
 from warden_audit.history import Window, action_history, approval_history
 from warden_audit.proofs import NotProvable, bundle_for
-from warden_audit.query import records_for
+from warden_audit.query import records_for, records_of_type
 from warden_audit.reader import read_records
 from warden_audit.segments import AuditLogCorrupt
 from warden_audit.verify import load_checkpoints
@@ -39,6 +39,16 @@ def _window(request: web.Request) -> Window:
         return parsed
 
     return Window(request.query.get("incident"), request.query.get("approver"), moment("since"), moment("until"))
+
+
+MAX_LIMIT = 1000
+
+
+def _limit(request: web.Request) -> int:
+    raw = request.query.get("limit", "100")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {MAX_LIMIT}, got {raw!r}")
+    return int(raw)
 
 
 def query_routes(recorder: Recorder, audit_dir: Path, vault: SqliteVault) -> list[web.RouteDef]:
@@ -68,6 +78,16 @@ def query_routes(recorder: Recorder, audit_dir: Path, vault: SqliteVault) -> lis
         found = await in_thread(lambda: [resolve(r, vault) for r in records_for(audit_dir, incident)])
         return web.json_response({"incident": incident, "records": found})
 
+    async def records_by_type(request: web.Request) -> web.Response:
+        message_type = request.query.get("type", "")
+        if not message_type:
+            raise web.HTTPBadRequest(text="type is required, e.g. type=sre.task.reported.v1")
+        window, limit = _window(request), _limit(request)
+        found = await in_thread(
+            lambda: [resolve(r, vault) for r in records_of_type(audit_dir, message_type, window, limit)]
+        )
+        return web.json_response({"type": message_type, "records": found})
+
     async def incident_bundle(request: web.Request) -> web.Response:
         incident = request.match_info["incident"]
         await recorder.checkpoint()  # so the newest records are provable right now
@@ -86,6 +106,7 @@ def query_routes(recorder: Recorder, audit_dir: Path, vault: SqliteVault) -> lis
         web.get("/v1/audit/approvals", approvals),
         web.get("/v1/audit/actions", actions),
         web.get("/v1/audit/incidents/{incident}/records", incident_records),
+        web.get("/v1/audit/records", records_by_type),
         web.get("/v1/audit/incidents/{incident}/bundle", incident_bundle),
         web.get("/v1/audit/checkpoints", checkpoints),
     ]

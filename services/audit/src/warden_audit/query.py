@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from warden_audit.domain.chain import MalformedLine, split_line
+from warden_audit.history import Window
 from warden_audit.reader import read_records, read_segment
 from warden_audit.segments import complete_lines, list_segments
 
@@ -24,6 +26,22 @@ def records_for(audit_dir: Path, correlationid: str) -> list[dict[str, Any]]:
                 if record.get("correlationid") == correlationid:
                     found.append(record)
     return found
+
+
+def records_of_type(
+    audit_dir: Path, message_type: str, window: Window = Window(), limit: int = 100
+) -> list[dict[str, Any]]:
+    """The newest `limit` records of one message type inside `window` (on `recorded_at`), in seq order."""
+    needle = b'"type":' + json.dumps(message_type, ensure_ascii=False).encode()
+    newest: deque[dict[str, Any]] = deque(maxlen=limit)
+    for _, path in list_segments(audit_dir):
+        lines, _ = complete_lines(path.read_bytes())
+        for line in lines:
+            if needle in line:
+                record = json.loads(line)
+                if record.get("type") == message_type and window.admits_time(record):
+                    newest.append(record)
+    return list(newest)
 
 
 def records_since(audit_dir: Path, seq: int) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from warden_audit.adapters.ed25519_signer import Ed25519Signer, trusted_keys
 from warden_audit.adapters.local_store import LocalSegmentStore
-from warden_audit.domain.checkpoint import SignatureCheck
+from warden_audit.domain.checkpoint import SignatureCheck, Signer
 from warden_audit.domain.personal import PersonalVault, separate
 from warden_audit.domain.recorder import Recorder
 
@@ -52,7 +52,7 @@ async def write_log(
     audit_dir: Path,
     count: int,
     *,
-    signer: Ed25519Signer,
+    signer: Signer,
     per_segment: int = 4,
     checkpoint_every: int = 3,
     envelope: Callable[[int], dict[str, Any]] = incident_envelope,

@@ -9,8 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from nats.js.api import ConsumerConfig
@@ -19,29 +17,18 @@ from warden_audit.reader import read_records
 from warden_audit.segments import list_segments
 from warden_audit.verify import verify_log
 from warden_bus.provision import consumer_config
-from warden_bus.testing import EmbeddedBroker
+from warden_bus.testing import EmbeddedBroker, eventually
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope, envelope_for
-from warden_contracts.events import IncidentChanged, IncidentState, Severity
+from warden_contracts.events import Severity
+from warden_contracts.testing import incident_payload
 
 TOPIC = "sre.incident.changed.v1"
 MESSAGES = 400
 
 
 def incident(n: int) -> Envelope:
-    payload = IncidentChanged(
-        incident_id=f"inc-{n}",
-        change=IncidentState.OPENED,
-        incident_class="memory_pressure",
-        title=f"leak {n}",
-        service="checkout",
-        resource_id="/r/checkout",
-        environment="dev",
-        severity=Severity.SEV3,
-        fingerprint=f"fp-{n}",
-        alert_count=1,
-        opened_at=datetime.now(UTC),
-    )
+    payload = incident_payload(f"inc-{n}", title=f"leak {n}", severity=Severity.SEV3, fingerprint=f"fp-{n}")
     return envelope_for(TOPIC, payload, source="warden/triage", correlationid=f"inc-{n}")
 
 
@@ -62,14 +49,6 @@ def spawn(broker: EmbeddedBroker, data_dir: Path) -> subprocess.Popen[bytes]:
     }
     log = (data_dir / "audit-process.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "warden_audit"], env=env, stdout=log, stderr=log)
-
-
-async def eventually(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, f"not before the deadline: {what}"
-        await asyncio.sleep(0.02)
 
 
 async def short_ack_wait(broker: EmbeddedBroker) -> None:
@@ -93,7 +72,7 @@ async def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(broker: Em
     process = spawn(broker, tmp_path)
     try:
         publishing = asyncio.gather(*(triage.publish(m) for m in sent))
-        await eventually(lambda: line_count(audit_dir) >= 60, "the first records")
+        await eventually(lambda: line_count(audit_dir) >= 60, 60, what="the first records", interval=0.02)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         at_crash = line_count(audit_dir)
@@ -102,7 +81,9 @@ async def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(broker: Em
 
         process = spawn(broker, tmp_path)
         expected = {m.id for m in sent}
-        await eventually(lambda: line_count(audit_dir) >= MESSAGES, "every message recorded after restart", 90)
+        await eventually(
+            lambda: line_count(audit_dir) >= MESSAGES, 90, what="every message recorded after restart", interval=0.02
+        )
         await asyncio.sleep(2.5)  # one more ack-wait: a late redelivery must not add a record
         records = list(read_records(audit_dir))
         ids = [r["message_id"] for r in records]

@@ -26,6 +26,8 @@ from warden_contracts.events import (
     DecisionOutcome,
     PolicyDecided,
     ProposedAction,
+    TaskFinding,
+    TaskReported,
 )
 from warden_security.keys import load_or_create_private_key
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer
@@ -178,3 +180,44 @@ async def test_bad_query_parameters_get_a_clear_400(service: tuple[ServiceRuntim
             assert response.status == 400
         async with session.get(f"{base}/v1/audit/incidents/nope/bundle") as response:
             assert response.status == 404
+
+
+async def test_records_by_message_type_newest_last_with_limit(
+    broker: EmbeddedBroker, tmp_path: Path, service: tuple[ServiceRuntime, str]
+) -> None:
+    _, base = service
+    await publish_approval_story(broker, tmp_path)
+    planner = broker.bus("planner")
+    await planner.start()
+    try:
+        for run in range(3):
+            report = TaskReported(
+                task="daily-health",
+                run_id=f"run-{run}",
+                kind="health_check",
+                status="completed",
+                summary=f"health check {run}",
+                scheduled_for=datetime.now(UTC),
+                findings=[TaskFinding(subject="payments-api", severity="warning", summary="error rate 4%")],
+            )
+            await planner.publish(
+                envelope_for("sre.task.reported.v1", report, source="warden/planner", correlationid=f"run-{run}")
+            )
+    finally:
+        await planner.stop()
+    await wait_for_records(tmp_path / "audit", 6)
+
+    every = await get_json(f"{base}/v1/audit/records?type=sre.task.reported.v1")
+    assert [r["envelope"]["data"]["run_id"] for r in every["records"]] == ["run-0", "run-1", "run-2"]
+    newest = await get_json(f"{base}/v1/audit/records?type=sre.task.reported.v1&limit=2")
+    assert [r["envelope"]["data"]["run_id"] for r in newest["records"]] == ["run-1", "run-2"]
+    assert [r["seq"] for r in newest["records"]] == sorted(r["seq"] for r in newest["records"])
+    decided = await get_json(f"{base}/v1/audit/records?type=sre.approval.decided.v1")
+    assert [r["envelope"]["data"]["reason"] for r in decided["records"]] == ["paged by +44 7700 900123"]
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    assert (await get_json(f"{base}/v1/audit/records?type=sre.task.reported.v1&since={future}"))["records"] == []
+    async with aiohttp.ClientSession() as session:
+        for bad in ("", "?type=sre.task.reported.v1&limit=0", "?type=sre.task.reported.v1&limit=lots"):
+            async with session.get(f"{base}/v1/audit/records{bad}") as response:
+                assert response.status == 400, bad
+                assert ("limit must be" if "limit" in bad else "type is required") in await response.text()

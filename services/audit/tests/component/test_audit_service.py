@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,36 +9,10 @@ from warden_audit.app import create_app
 from warden_audit.reader import read_records
 from warden_audit.verify import verify_log
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker
-from warden_contracts.envelope import Envelope, derived_id, envelope_for
-from warden_contracts.events import AuditRecorded, IncidentChanged, IncidentState, Severity
-
-INCIDENT_TOPIC = "sre.incident.changed.v1"
-
-
-def incident(n: int) -> Envelope:
-    payload = IncidentChanged(
-        incident_id=f"inc-{n}",
-        change=IncidentState.OPENED,
-        incident_class="memory_pressure",
-        title="t",
-        service="checkout",
-        resource_id="/r/checkout",
-        environment="dev",
-        severity=Severity.SEV2,
-        fingerprint="fp",
-        alert_count=1,
-        opened_at=datetime.now(UTC),
-    )
-    return envelope_for(INCIDENT_TOPIC, payload, source="warden/triage", correlationid=f"inc-{n}")
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.1)
+from warden_bus.testing import EmbeddedBroker, eventually
+from warden_contracts.envelope import derived_id
+from warden_contracts.events import AuditRecorded
+from warden_contracts.testing import INCIDENT_TOPIC, incident
 
 
 def records(audit_dir: Path) -> list[dict[str, Any]]:

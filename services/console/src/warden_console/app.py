@@ -34,7 +34,7 @@ from warden_console.adapters.operator_publisher import OperatorPublisher
 from warden_console.adapters.sqlite_inbox import SqliteInbox
 from warden_console.desk import ApproverDesk
 from warden_console.ports import Directory
-from warden_console.web import admin, auth, pages
+from warden_console.web import admin, auth, pages, reports
 from warden_console.web.render import ENV_KEY, environment
 from warden_console.web.sessions import SECURE_KEY, SESSION_KEY, SessionStore, guard
 from warden_console.web.slack import SlackChannel
@@ -189,7 +189,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ConsoleRun
         http_host=s.http_host,
         http_port=s.http_port,
         counters=counters,
-        routes=[*auth.routes(), *pages.routes(), *admin.routes(), *_chat_routes(s, desk, directory)],
+        routes=[
+            *auth.routes(),
+            *pages.routes(),
+            *reports.routes(),
+            *admin.routes(),
+            *_chat_routes(s, desk, directory),
+        ],
         web_app=web_app,
     )
     if hasattr(inbox, "open"):

@@ -32,6 +32,10 @@ class AuditTrail(Protocol):
         """Approval id → how policy settled it (approved, denied, expired, superseded)."""
         ...
 
+    async def records_of_type(self, message_type: str, limit: int) -> Sequence[Record]:
+        """The newest `limit` records of one message type, in log order."""
+        ...
+
 
 class ApprovalInbox(Protocol):
     """Approval requests received from the bus, kept across restarts."""

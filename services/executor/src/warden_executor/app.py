@@ -1,7 +1,8 @@
 """Composition root: the only place that reads settings and picks adapters.
 
 `create_app(settings, **overrides)` accepts replacements for the ports (tests, other clouds):
-bus, elevation, approved_source, target_provider, clock, catalog, trusted_keys.
+bus, elevation, approved_source, target_provider, clock, catalog, trusted_keys, and the Key Vault
+SDK clients' keyvault_credential / keyvault_options.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logg
 from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import default_catalog
 from warden_contracts.events import ReportStatus
-from warden_security.keys import key_id, load_public_key
+from warden_security.keyvault_signer import vault_credential, vault_public_key
+from warden_security.signatures import PublicKey, load_verifying_key, trust
 
 from warden_executor.adapters.clock import SystemClock
 from warden_executor.adapters.cosmos_ledger import CosmosLedger, ledger_container
@@ -36,12 +38,29 @@ from warden_executor.handlers import Handlers
 SERVICE = "executor"
 PENDING_TOPIC = "sre.action.pending.v1"
 CONTROL_TOPIC = "sre.control.changed.v1"
-OVERRIDES = frozenset({"bus", "elevation", "approved_source", "target_provider", "clock", "catalog", "trusted_keys"})
+OVERRIDES = frozenset(
+    {
+        "bus",
+        "elevation",
+        "approved_source",
+        "target_provider",
+        "clock",
+        "catalog",
+        "trusted_keys",
+        "keyvault_credential",
+        "keyvault_options",
+    }
+)
 
 
 class Settings(ServiceSettings):
     sandbox_url: str | None = None
-    policy_pubkey: Path = Field(description="the policy's Ed25519 public key (PEM) that signs approved actions")
+    policy_pubkey: Path | None = Field(
+        None, description="the policy's public key (PEM, Ed25519 or EC P-256) that signs approved actions"
+    )
+    # Azure: also trust the public part of the policy's Key Vault key (read access to the key only).
+    keyvault_url: str | None = None
+    policy_signing_key_name: str = "policy-action-signing"
     elevation_ttl_s: int = Field(120, ge=1, le=3600)
     # Azure: targets by ARM id (App Service, VM, VMSS) and AKS `namespace/deployment` via kubeconfig;
     # elevation by PIM self-activation of `pim_roles` ("<scope>|<role definition id>") for `remediator_principal_id`.
@@ -55,6 +74,25 @@ class Settings(ServiceSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "state" / "executor.db"
+
+
+def policy_keys(s: Settings, credential: Any = None, options: dict[str, Any] | None = None) -> dict[str, PublicKey]:
+    """Keys whose signatures the executor accepts, by key id; the key type decides the algorithm."""
+    keys: list[PublicKey] = []
+    if s.policy_pubkey is not None:
+        keys.append(load_verifying_key(s.policy_pubkey))
+    if s.keyvault_url:
+        keys.append(
+            vault_public_key(
+                s.keyvault_url,
+                s.policy_signing_key_name,
+                credential or vault_credential(s.managed_identity_client_id),
+                **(options or {}),
+            )
+        )
+    if not keys:
+        raise ValueError("the executor needs WARDEN_POLICY_PUBKEY or WARDEN_KEYVAULT_URL to verify approved actions")
+    return trust(keys)
 
 
 @dataclass(frozen=True)
@@ -77,8 +115,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     clock = overrides.get("clock") or SystemClock()
     trusted = overrides.get("trusted_keys")
     if trusted is None:
-        public = load_public_key(s.policy_pubkey)
-        trusted = {key_id(public): public}
+        trusted = policy_keys(s, overrides.get("keyvault_credential"), overrides.get("keyvault_options"))
     store = SqliteStore(s.db_path)
     controls = SqliteControls(store)
     runtime = ServiceRuntime(SERVICE, bus, http_host=s.http_host, http_port=s.http_port)

@@ -12,6 +12,28 @@ from warden_planner.domain.llm.model import ModelTurn, ToolCall
 from warden_planner.domain.observer import ObserverError
 
 
+def healthy_service(name: str, **fields: Any) -> dict[str, Any]:
+    """A healthy service as the sandbox shows it (every signal well inside its limits); `fields` override."""
+    view = {
+        "name": name,
+        "environment": "dev",
+        "resource_group": "rg-shop",
+        "replicas": 2,
+        "version": "v1.4.0",
+        "previous_version": "v1.3.2",
+        "healthy": 1,
+        "memory_pct": 45.0,
+        "error_rate": 0.002,
+        "queue_depth": 0,
+        "disk_pct": 40.0,
+        "cert_days_left": 120,
+        "restarts": 0,
+        "dependencies": [],
+        "owner": "team-shop",
+    }
+    return view | fields
+
+
 class InMemoryObserver:
     """The ObserverTools port over dictionaries shaped like the sandbox's answers."""
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from warden_contracts.catalog import default_catalog
-from warden_contracts.events import IncidentChanged, IncidentState, Severity
+from warden_contracts.events import IncidentChanged
+from warden_contracts.testing import incident_payload
 from warden_planner.adapters.openai_chat import OpenAIChatModel, azure_openai, openai_compatible
 from warden_planner.domain.findings import Finding
 from warden_planner.domain.llm.react import Budget, LlmPlanner
@@ -42,19 +43,7 @@ def observer() -> InMemoryObserver:
 
 
 def incident(title: str = "High HTTP 5xx rate on checkout") -> IncidentChanged:
-    return IncidentChanged(
-        incident_id="inc-llm",
-        change=IncidentState.OPENED,
-        incident_class="elevated_error_rate",
-        title=title,
-        service="checkout",
-        resource_id="/r/checkout",
-        environment="dev",
-        severity=Severity.SEV2,
-        fingerprint="fp",
-        alert_count=1,
-        opened_at=NOW,
-    )
+    return incident_payload("inc-llm", incident_class="elevated_error_rate", title=title, opened_at=NOW)
 
 
 GOOD = {

@@ -19,12 +19,11 @@ from warden_contracts.events import (
     ControlChanged,
     ControlKind,
     EscalationRaised,
-    IncidentChanged,
-    IncidentState,
     PlanProposed,
     ReportStatus,
     Severity,
 )
+from warden_contracts.testing import incident_payload
 from warden_planner.app import create_app
 from warden_planner.testing import ChatDouble
 
@@ -125,19 +124,14 @@ async def publish(broker: EmbeddedBroker, identity: str, *envelopes: Envelope) -
 def opened(
     incident_id: str, klass: str = "memory_pressure", target: str = "checkout", severity: Severity = Severity.SEV2
 ) -> Envelope:
-    payload = IncidentChanged(
-        incident_id=incident_id,
-        change=IncidentState.OPENED,
+    payload = incident_payload(
+        incident_id,
         incident_class=klass,
         title=f"{klass} on {target}",
         service=target,
         resource_id=f"/r/{target}",
-        environment="dev",
         resource_group="rg-shop",
         severity=severity,
-        fingerprint="fp",
-        alert_count=1,
-        opened_at=datetime.now(UTC),
     )
     return envelope_for("sre.incident.changed.v1", payload, source="warden/triage", correlationid=f"corr-{incident_id}")
 

@@ -18,6 +18,7 @@ from warden_contracts.events import (
     ReportStatus,
     Severity,
 )
+from warden_contracts.testing import incident_payload
 from warden_planner.domain.coordinator import PlanningService
 from warden_planner.domain.findings import Candidate, Finding
 from warden_planner.domain.records import IncidentRecord
@@ -91,19 +92,8 @@ def leak() -> Finding:
 
 
 def incident(change: IncidentState = IncidentState.OPENED, severity: Severity = Severity.SEV2) -> Envelope:
-    payload = IncidentChanged(
-        incident_id="inc-7",
-        change=change,
-        incident_class="memory_pressure",
-        title="t",
-        service="checkout",
-        resource_id="/r/checkout",
-        environment="prod",
-        resource_group="rg",
-        severity=severity,
-        fingerprint="fp",
-        alert_count=1,
-        opened_at=NOW,
+    payload = incident_payload(
+        "inc-7", change=change, environment="prod", resource_group="rg", severity=severity, opened_at=NOW
     )
     return envelope_for("sre.incident.changed.v1", payload, source="warden/triage", correlationid="corr-7")
 

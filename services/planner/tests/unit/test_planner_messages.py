@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from warden_contracts.envelope import envelope_for
-from warden_contracts.events import EscalationRaised, Evidence, IncidentChanged, IncidentState, Severity
+from warden_contracts.events import EscalationRaised, Evidence, Severity
+from warden_contracts.testing import incident_payload
 from warden_planner.domain.messages import MAX_PAYLOAD_BYTES, escalation_message
 from warden_planner.domain.records import IncidentRecord
 
@@ -13,19 +14,7 @@ NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 
 
 def cause() -> object:
-    incident = IncidentChanged(
-        incident_id="inc-big",
-        change=IncidentState.OPENED,
-        incident_class="unknown",
-        title="t",
-        service="checkout",
-        resource_id="/r/checkout",
-        environment="dev",
-        severity=Severity.SEV1,
-        fingerprint="fp",
-        alert_count=1,
-        opened_at=NOW,
-    )
+    incident = incident_payload("inc-big", incident_class="unknown", severity=Severity.SEV1, opened_at=NOW)
     return envelope_for("sre.incident.changed.v1", incident, source="t", correlationid="inc-big")
 
 

@@ -9,40 +9,19 @@ from typing import Any
 import pytest
 import yaml
 from warden_contracts.catalog import default_catalog
-from warden_contracts.events import IncidentChanged, IncidentState, Severity
+from warden_contracts.testing import incident_payload
 from warden_planner.domain.planner import RunbookPlanner
 from warden_planner.domain.runbooks import RUNBOOKS
 from warden_planner.domain.validation import vet
-from warden_planner.testing import InMemoryObserver
+from warden_planner.testing import InMemoryObserver, healthy_service
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 CASES = yaml.safe_load((Path(__file__).parent / "fixtures" / "runbook_cases.yaml").read_text())["cases"]
 
 
-def healthy(name: str, **fields: Any) -> dict[str, Any]:
-    view = {
-        "name": name,
-        "environment": "dev",
-        "resource_group": "rg-shop",
-        "replicas": 2,
-        "version": "v1.4.0",
-        "previous_version": "v1.3.2",
-        "healthy": 1,
-        "memory_pct": 45.0,
-        "error_rate": 0.002,
-        "queue_depth": 0,
-        "disk_pct": 40.0,
-        "cert_days_left": 120,
-        "restarts": 0,
-        "dependencies": [],
-        "owner": "team-shop",
-    }
-    return view | fields
-
-
 def world(case: dict[str, Any], target: str) -> InMemoryObserver:
     specs = case.get("services") or {target: {}}
-    services = {name: healthy(name, **(fields or {})) for name, fields in specs.items()}
+    services = {name: healthy_service(name, **(fields or {})) for name, fields in specs.items()}
     deployments = {
         name: [{"version": v, "at": (NOW - timedelta(minutes=ago)).isoformat(), "by": "ci"} for v, ago in history]
         for name, history in (case.get("deployments") or {}).items()
@@ -54,17 +33,12 @@ def world(case: dict[str, Any], target: str) -> InMemoryObserver:
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 async def test_runbook_fixture(case: dict[str, Any]) -> None:
     target = case.get("target", "checkout")
-    incident = IncidentChanged(
-        incident_id="inc-fixture",
-        change=IncidentState.OPENED,
+    incident = incident_payload(
+        "inc-fixture",
         incident_class=case["class"],
         title=case["name"],
         service=target,
         resource_id=f"/r/{target}",
-        environment="dev",
-        severity=Severity.SEV2,
-        fingerprint="fp",
-        alert_count=1,
         opened_at=NOW,
     )
     catalog = default_catalog()

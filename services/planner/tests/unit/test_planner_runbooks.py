@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from warden_contracts.catalog import default_catalog
-from warden_contracts.events import IncidentChanged, IncidentState, Severity
+from warden_contracts.events import IncidentChanged, Severity
+from warden_contracts.testing import incident_payload
 from warden_planner.domain.findings import Candidate, Finding
 from warden_planner.domain.planner import RunbookPlanner
 from warden_planner.domain.runbooks import FALLBACK, RUNBOOKS, runbook_for
@@ -38,18 +39,8 @@ def deployed(minutes_ago: float, version: str = "v1.4.0") -> dict[str, Any]:
 
 
 def incident(klass: str, target: str | None = "checkout", severity: Severity = Severity.SEV2) -> IncidentChanged:
-    return IncidentChanged(
-        incident_id="inc-1",
-        change=IncidentState.OPENED,
-        incident_class=klass,
-        title="t",
-        service=target,
-        resource_id=f"/r/{target}",
-        environment="dev",
-        severity=severity,
-        fingerprint="fp",
-        alert_count=1,
-        opened_at=NOW,
+    return incident_payload(
+        "inc-1", incident_class=klass, service=target, resource_id=f"/r/{target}", severity=severity, opened_at=NOW
     )
 
 

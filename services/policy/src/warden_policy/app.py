@@ -13,9 +13,10 @@ from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logg
 from warden_bus.settings import ServiceSettings
 from warden_contracts.catalog import Catalog, default_catalog
 from warden_contracts.envelope import utcnow
-from warden_security.action_signing import LocalSigner
+from warden_security.action_signing import LocalSigner, Signer
 from warden_security.jwks import IssuerRouter, JwksTokenVerifier, Verifier
 from warden_security.keys import load_or_create_private_key, load_public_key
+from warden_security.keyvault_signer import KeyVaultSigner, vault_credential
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenVerifier
 
 from warden_policy.adapters.cedar_policy import CedarPolicy
@@ -36,13 +37,17 @@ from warden_policy.relay import Relay
 
 SERVICE = "policy"
 # Test seams create_app accepts besides settings fields.
-COMPONENTS = frozenset({"bus", "clock", "store", "catalog", "policy"})
+# `keyvault_credential` / `keyvault_options` reach the Key Vault SDK clients (tests: the HTTPS double).
+COMPONENTS = frozenset({"bus", "clock", "store", "catalog", "policy", "keyvault_credential", "keyvault_options"})
 
 
 class Settings(ServiceSettings):
     # Ed25519 private key (PEM) that signs approved actions; created with a .pub.pem beside it if absent.
     # Default: <data_dir>/keys/policy-signing.pem
     signing_key: Path | None = None
+    # Azure: sign with this vault's EC P-256 key instead (ES256; the private key never leaves the vault).
+    keyvault_url: str | None = None
+    policy_signing_key_name: str = "policy-action-signing"
     # Public key (PEM) of the approver identity issuer (the local issuer in the embedded mode).
     approver_issuer_pubkey: Path
     # An external approver identity issuer (Entra ID): its JWKS URL, issuer and the audience tokens carry.
@@ -85,6 +90,18 @@ def identity_verifier(s: Settings) -> IssuerRouter:
     return IssuerRouter(verifiers)
 
 
+def action_signer(s: Settings, credential: Any = None, options: dict[str, Any] | None = None) -> Signer:
+    """The Key Vault key when a vault is configured, else the local Ed25519 key file."""
+    if s.keyvault_url:
+        return KeyVaultSigner(
+            s.keyvault_url,
+            s.policy_signing_key_name,
+            credential or vault_credential(s.managed_identity_client_id),
+            **(options or {}),
+        )
+    return LocalSigner(load_or_create_private_key(s.signing_key or s.data_dir / "keys" / "policy-signing.pem"))
+
+
 def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
     components = {k: overrides.pop(k) for k in list(overrides) if k in COMPONENTS}
     s = _settings(settings, overrides)
@@ -99,9 +116,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         if s.state_backend == "cosmos"
         else open_store(s.policy_store_url, s.data_dir)
     )
-    signing_key = load_or_create_private_key(s.signing_key or s.data_dir / "keys" / "policy-signing.pem")
-
-    release = Release(LocalSigner(signing_key), timedelta(seconds=s.action_ttl_s))
+    signer = action_signer(s, components.get("keyvault_credential"), components.get("keyvault_options"))
+    release = Release(signer, timedelta(seconds=s.action_ttl_s))
     rules = GateRules(catalog, plans, policy)
     approver_rules = ApproverRules(policy)
     live = LiveState(store, plans.agent.access_level)

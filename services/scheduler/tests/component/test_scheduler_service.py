@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker
+from warden_bus.testing import EmbeddedBroker, eventually
 from warden_contracts.envelope import follow_up
 from warden_contracts.events import TaskDue, TaskReported
 from warden_scheduler.app import create_app
@@ -23,14 +22,6 @@ tasks:
     kind: cost_report
     enabled: false
 """
-
-
-async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -58,7 +49,7 @@ async def test_due_runs_wait_for_the_report_of_the_previous_one(
     assert first.id == due.run_id and first.correlationid == f"task:{due.task}:{due.run_id}"
     # The run is still open: later ticks find the task held and start nothing.
     counters = scheduler.counters.values
-    await until(lambda: counters.get("task_runs_held", 0) >= 3)
+    await eventually(lambda: counters.get("task_runs_held", 0) >= 3, timeout=30)
     assert len(await broker.read_all("sre.task.due.v1")) == 1
 
     planner = broker.bus("planner")

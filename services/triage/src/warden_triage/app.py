@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus
-from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging
+from warden_bus.runtime import Background, Counters, ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.envelope import MAX_MESSAGE_BYTES
 
@@ -24,7 +24,7 @@ from warden_triage.adapters.webhook_body import cloudevent_body
 from warden_triage.domain.builtin_sources import builtin_registry
 from warden_triage.domain.correlation import Correlator
 from warden_triage.domain.incidents import IncidentTracker
-from warden_triage.handlers import AlertReceivedHandler
+from warden_triage.handlers import AlertReceivedHandler, HeldAlertSweep
 
 SERVICE = "triage"
 
@@ -43,6 +43,9 @@ class Settings(ServiceSettings):
     webhook_max_inflight: int = Field(default=256, ge=1)
     # Alerts accepted but not yet handled before the webhook answers 429: bounds queueing latency.
     webhook_max_backlog: int = Field(default=5000, ge=1)
+    # How often held alert groups (`open_after`) are checked for a wait that is over: the lag
+    # with which time alone opens their incident.
+    held_sweep_interval_s: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("webhook_token")
     @classmethod
@@ -64,11 +67,12 @@ class Settings(ServiceSettings):
         return self.data_dir / "state" / "triage.db"
 
 
-_COMPONENTS = ("bus",)
+_COMPONENTS = ("bus", "clock")
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
-    """Build the service. `overrides` set Settings fields, or replace the `bus` (tests)."""
+    """Build the service. `overrides` set Settings fields, or replace the `bus` or the
+    tracker's `clock` (a callable returning an aware datetime; tests)."""
     components = {name: overrides.pop(name) for name in _COMPONENTS if name in overrides}
     if settings is None:
         settings = Settings(**overrides)
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         sources,
         correlator=Correlator(catalog, classifier, sources),
         on_fate=lambda fate: counters.inc(f"alerts_{fate or 'unchanged'}"),
+        **({"clock": components["clock"]} if "clock" in components else {}),
     )
     backlog = Backlog(limit=settings.webhook_max_backlog)
     bus.subscribe(ALERT_TOPIC, AlertReceivedHandler(tracker, bus, counters, on_handled=backlog.handled))
@@ -115,7 +120,17 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         counters=counters,
         on_start=[store.open],
         on_stop=[store.close],
+        background=[_every(settings.held_sweep_interval_s, HeldAlertSweep(tracker, bus, counters))],
     )
+
+
+def _every(interval_s: float, sweep: HeldAlertSweep) -> Background:
+    async def loop() -> None:
+        while True:
+            await sweep()  # the runtime restarts a loop that raised (the store was unreachable)
+            await asyncio.sleep(interval_s)
+
+    return loop
 
 
 def _authenticators(settings: Settings, routes: list[str]) -> dict[str, Authenticator]:

@@ -1,4 +1,5 @@
-"""Thin bus handlers: alert envelope in -> incident tracker -> incident change envelope out."""
+"""Thin bus handlers: alert envelope in -> incident tracker -> incident change envelope out; and
+the held-alert sweep, which publishes the incidents that time alone opens."""
 
 from __future__ import annotations
 
@@ -19,14 +20,23 @@ log = logging.getLogger("warden.triage")
 
 def incident_envelope(cause: Envelope, change: IncidentChanged) -> Envelope:
     """One correlation id per incident; the id is derived so a redelivery republishes the same one."""
+    return _envelope(cause.id, change, f"incident-{change.change.value}")
+
+
+def held_release_envelope(first_held_message_id: str, change: IncidentChanged) -> Envelope:
+    """Caused by the group's first held alert; derived, so a retried release is de-duplicated."""
+    return _envelope(first_held_message_id, change, f"incident-{change.change.value}-after-hold")
+
+
+def _envelope(cause_id: str, change: IncidentChanged, purpose: str) -> Envelope:
     return envelope_for(
         INCIDENT_TOPIC,
         change,
         source=SOURCE,
         correlationid=change.incident_id,
-        causationid=cause.id,
+        causationid=cause_id,
         subject=change.incident_id,
-        id=derived_id(cause.id, f"incident-{change.change.value}"),
+        id=derived_id(cause_id, purpose),
     )
 
 
@@ -59,3 +69,40 @@ class AlertReceivedHandler:
             change.incident_class,
             extra={"correlationid": change.incident_id, "causationid": envelope.id},
         )
+
+
+class HeldAlertSweep:
+    """One pass: releases every held group whose wait is over, each in its own transaction, so a
+    group that fails (bus or store down) stays held for the next pass without blocking the rest."""
+
+    def __init__(self, tracker: IncidentTracker, bus: Bus, counters: Counters) -> None:
+        self._tracker = tracker
+        self._bus = bus
+        self._counters = counters
+
+    async def __call__(self) -> int:
+        self._counters.inc("held_sweeps")  # the sweep's own liveness, next to what it released
+        released = 0
+        for key in await self._tracker.due_held_groups():
+            try:
+                change = await self._tracker.release_held(key, self._announce)
+            except Exception:
+                log.exception("held group %s not released; retried on the next sweep", key[:12])
+                self._counters.inc("held_release_failures")
+                continue
+            if change is None:
+                continue  # an alert released it first
+            released += 1
+            self._counters.inc("held_groups_released")
+            self._counters.inc(f"incidents_{change.change.value}")
+            log.info(
+                "incident %s %s after its alerts were held (%s)",
+                change.incident_id,
+                change.change.value,
+                change.incident_class,
+                extra={"correlationid": change.incident_id},
+            )
+        return released
+
+    async def _announce(self, change: IncidentChanged, first_held_message_id: str) -> None:
+        await self._bus.publish(held_release_envelope(first_held_message_id, change))

@@ -1,4 +1,5 @@
-"""Alert storms with a known answer, for the storm tests and `warden bench triage`.
+"""Alerts with a known answer: alert storms for the storm tests and `warden bench triage`, and one
+Azure Monitor memory alert (`memory_alert`) for the incident-tracking tests.
 
 `problems` underlying problems, each one kind of failure on one service, spread over
 `resources_per_problem` resources (pods) of that service; every resource fires repeatedly (new
@@ -13,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from warden_contracts.canonical import sha256_hex
+from warden_contracts.events import AlertReceived
 
 # One rule per runbook class, so the classes of the incidents are known too.
 STORM_RULES = (
@@ -82,3 +84,20 @@ def storm(*, alerts: int = 10_000, problems: int = 50, resources_per_problem: in
         for i in range(0, len(flat), group_size)
     ]
     return Storm(groups, len(flat), problems, per_problem, class_of)
+
+
+def memory_alert(alert_id: str, status: str = "Fired", **changes: Any) -> AlertReceived:
+    """A Sev3 high-memory alert on prod checkout in rg-a; any field can be overridden."""
+    base: dict[str, Any] = {
+        "source_kind": "azure_monitor",
+        "alert_id": alert_id,
+        "rule": "High memory usage",
+        "status": status,
+        "severity": "Sev3",
+        "resource_id": "/subscriptions/s/resourceGroups/rg-a/providers/x/sites/checkout",
+        "service": "checkout",
+        "environment": "prod",
+        "resource_group": "rg-a",
+        "fired_at": datetime(2026, 11, 15, 9, 59, tzinfo=UTC),
+    }
+    return AlertReceived(**(base | changes))

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from warden_contracts.events import AlertReceived, IncidentState
+from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState
 from warden_triage.adapters.catalog_file import load_catalog
 from warden_triage.adapters.classification_file import load_classifier
 from warden_triage.adapters.sqlite_store import SqliteIncidentStore
 from warden_triage.domain.builtin_sources import builtin_registry
-from warden_triage.domain.catalog import CatalogError, ServiceCatalog
-from warden_triage.domain.correlation import Correlator
+from warden_triage.domain.catalog import CatalogError, OpenAfter, ServiceCatalog
+from warden_triage.domain.correlation import Correlator, ready_to_open
+from warden_triage.domain.incident_book import held_incident_id
 from warden_triage.domain.incidents import IncidentTracker
 
 T0 = datetime(2026, 11, 15, 10, 0, tzinfo=UTC)
@@ -247,3 +248,126 @@ async def test_duplicate_pages_get_a_bounded_suppression_proposal(store: SqliteI
         ["High HTTP 5xx rate"],
     )
     assert proposal.ends_at - proposal.starts_at == timedelta(hours=1) and proposal.requires_approval
+
+
+HOLD_CERTIFICATES = {"open_after": [{"rule": "(?i)certificate", "alerts": 3, "minutes": 15}]}
+
+
+class Announced:
+    """What `release_held` would publish, with the message id of the cause."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.events: list[tuple[IncidentChanged, str]] = []
+        self.fail = fail
+
+    async def __call__(self, change: IncidentChanged, cause: str) -> None:
+        if self.fail:
+            raise ConnectionError("bus unavailable")
+        self.events.append((change, cause))
+
+
+@pytest.mark.parametrize(
+    ("threshold", "alerts", "waited", "ready"),
+    [
+        (None, 1, timedelta(0), True),  # nothing holds it any more (the catalog changed)
+        (OpenAfter(rule="x", alerts=3, minutes=15), 2, timedelta(minutes=14, seconds=59), False),
+        (OpenAfter(rule="x", alerts=3, minutes=15), 2, timedelta(minutes=15), True),
+        (OpenAfter(rule="x", alerts=3, minutes=15), 3, timedelta(0), True),
+        (OpenAfter(rule="x", alerts=3), 2, timedelta(days=30), False),  # no minutes: only evidence opens it
+    ],
+)
+def test_ready_to_open(threshold: OpenAfter | None, alerts: int, waited: timedelta, ready: bool) -> None:
+    assert ready_to_open(threshold, alerts, T0, T0 + waited) is ready
+
+
+async def test_the_sweep_finds_held_groups_due_by_the_injected_clock(store: SqliteIncidentStore) -> None:
+    clock = Clock()
+    catalog = catalog_with(
+        correlation=HOLD_CERTIFICATES
+        | {"open_after": [*HOLD_CERTIFICATES["open_after"], {"incident_class": "disk_pressure", "alerts": 3}]}
+    )
+    tracker = tracker_for(store, clock, catalog)
+    assert await tracker.apply(alert("c1", "payments-api", "Certificate expiring"), "m1") is None
+    clock.now += timedelta(minutes=5)
+    assert await tracker.apply(alert("c2", "payments-api", "Certificate expiring"), "m2") is None
+    assert await tracker.apply(alert("d1", "cache-redis", "Disk pressure"), "m3") is None  # waits for evidence only
+    clock.now = T0 + timedelta(minutes=14, seconds=59)
+    assert await tracker.due_held_groups() == []
+    clock.now = T0 + timedelta(minutes=15)  # the first certificate alert's wait, not the second's
+    [due] = await tracker.due_held_groups()
+    clock.now += timedelta(days=2)
+    assert await tracker.due_held_groups() == [due]  # the disk group never becomes due by time
+
+    announced = Announced()
+    opened = await tracker.release_held(due, announced)
+    assert opened is not None and opened.change is IncidentState.OPENED
+    assert opened.alert_ids == ["c1", "c2"] and announced.events == [(opened, "m1")]
+    assert opened.incident_id == held_incident_id(due, "m1")
+    assert await tracker.release_held(due, announced) is None  # nothing held any more
+    assert await tracker.due_held_groups() == [] and len(announced.events) == 1
+    joined = await tracker.apply(alert("c3", "payments-api", "Certificate expiring"), "m4")
+    assert joined is not None and joined.incident_id == opened.incident_id and joined.alert_count == 3
+
+
+async def test_an_alert_releasing_the_group_first_leaves_the_sweep_nothing(store: SqliteIncidentStore) -> None:
+    clock = Clock()
+    tracker = tracker_for(store, clock, catalog_with(correlation=HOLD_CERTIFICATES))
+    assert await tracker.apply(alert("c1", "payments-api", "Certificate expiring"), "m1") is None
+    clock.now += timedelta(minutes=20)
+    [due] = await tracker.due_held_groups()
+    by_alert = await tracker.apply(alert("c2", "payments-api", "Certificate expiring"), "m2")
+    assert by_alert is not None and by_alert.change is IncidentState.OPENED
+    announced = Announced()
+    assert await tracker.release_held(due, announced) is None and announced.events == []
+    # Whoever opens a held group, it gets the same id: a racing release could only repeat it.
+    assert by_alert.incident_id == held_incident_id(due, "m1")
+
+
+async def test_a_release_that_cannot_be_announced_stays_held(store: SqliteIncidentStore) -> None:
+    clock = Clock()
+    tracker = tracker_for(store, clock, catalog_with(correlation=HOLD_CERTIFICATES))
+    assert await tracker.apply(alert("c1", "payments-api", "Certificate expiring"), "m1") is None
+    clock.now += timedelta(minutes=20)
+    [due] = await tracker.due_held_groups()
+    with pytest.raises(ConnectionError):
+        await tracker.release_held(due, Announced(fail=True))
+    assert await tracker.due_held_groups() == [due]  # rolled back: still held
+    announced = Announced()
+    opened = await tracker.release_held(due, announced)
+    assert opened is not None and opened.incident_id == held_incident_id(due, "m1")
+
+
+async def test_held_alerts_follow_a_later_alert_of_their_group_into_a_related_incident(
+    store: SqliteIncidentStore,
+) -> None:
+    clock = Clock()
+    catalog = catalog_with(correlation={"open_after": [{"incident_class": "disk_pressure", "alerts": 3}]})
+    tracker = tracker_for(store, clock, catalog)
+    assert await tracker.apply(alert("d1", "cache-redis", "Disk pressure"), "m1") is None
+    opened = await tracker.apply(alert("e1", "checkout-api", "High HTTP 5xx rate"), "m2")  # depends on cache-redis
+    assert opened is not None
+    joined = await tracker.apply(alert("d2", "cache-redis", "Disk pressure"), "m3")
+    assert joined is not None and joined.incident_id == opened.incident_id
+    assert joined.alert_ids == ["e1", "d1", "d2"] and joined.alert_count == 3
+    assert joined.root_service == "cache-redis"
+    async with store.transaction() as tx:
+        assert await tx.held_groups() == []
+    resolved = await tracker.apply(alert("d1", "cache-redis", "Disk pressure", "Resolved"), "m4")
+    assert resolved is None  # d1 is an alert of the incident now, two others still fire
+
+
+async def test_a_due_group_joins_a_related_incident_opened_while_it_waited(store: SqliteIncidentStore) -> None:
+    clock = Clock()
+    catalog = catalog_with(correlation={"open_after": [{"incident_class": "disk_pressure", "alerts": 3, "minutes": 5}]})
+    tracker = tracker_for(store, clock, catalog)
+    assert await tracker.apply(alert("d1", "cache-redis", "Disk pressure"), "m1") is None
+    clock.now += timedelta(minutes=1)
+    opened = await tracker.apply(alert("e1", "checkout-api", "High HTTP 5xx rate"), "m2")
+    assert opened is not None
+    clock.now += timedelta(minutes=5)
+    [due] = await tracker.due_held_groups()
+    announced = Announced()
+    joined = await tracker.release_held(due, announced)
+    assert joined is not None and joined.change is IncidentState.UPDATED
+    assert joined.incident_id == opened.incident_id and joined.alert_ids == ["e1", "d1"]
+    assert announced.events == [(joined, "m1")]

@@ -8,10 +8,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
-from typing import Any
 
 import pytest
-from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity
+from warden_contracts.events import IncidentChanged, IncidentState, Severity
 from warden_triage.adapters.classification_file import load_classifier
 from warden_triage.domain.builtin_sources import builtin_registry
 from warden_triage.domain.incidents import (
@@ -23,6 +22,7 @@ from warden_triage.domain.incidents import (
     PendingAlert,
     Processed,
 )
+from warden_triage.testing import memory_alert as alert
 
 
 @dataclass
@@ -116,22 +116,6 @@ class Clock:
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
-
-
-def alert(alert_id: str, status: str = "Fired", **changes: Any) -> AlertReceived:
-    base: dict[str, Any] = {
-        "source_kind": "azure_monitor",
-        "alert_id": alert_id,
-        "rule": "High memory usage",
-        "status": status,
-        "severity": "Sev3",
-        "resource_id": "/subscriptions/s/resourceGroups/rg-a/providers/x/sites/checkout",
-        "service": "checkout",
-        "environment": "prod",
-        "resource_group": "rg-a",
-        "fired_at": datetime(2026, 11, 15, 9, 59, tzinfo=UTC),
-    }
-    return AlertReceived(**(base | changes))
 
 
 @pytest.fixture

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,11 +19,12 @@ from opentelemetry.trace import SpanKind, StatusCode
 from warden_bus import traced, tracing
 from warden_bus.nats_bus import NatsBus
 from warden_bus.runtime import JsonFormatter, ServiceRuntime
-from warden_bus.testing import EmbeddedBroker
+from warden_bus.testing import EmbeddedBroker, eventually
 from warden_bus.trace_export import TracingSettings, configure_tracing
 from warden_bus.trace_sdk import build_provider, read_trace_file
 from warden_contracts.envelope import Envelope, envelope_for, follow_up
-from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity
+from warden_contracts.events import AlertReceived
+from warden_contracts.testing import incident_payload
 
 ALERT = "sre.alert.received.v1"
 INCIDENT = "sre.incident.changed.v1"
@@ -53,29 +53,8 @@ def alert(n: int) -> Envelope:
 
 
 def incident_of(cause: Envelope, incident_id: str) -> Envelope:
-    payload = IncidentChanged(
-        incident_id=incident_id,
-        change=IncidentState.OPENED,
-        incident_class="memory_pressure",
-        title="t",
-        service="checkout",
-        resource_id="/r/checkout",
-        environment="dev",
-        severity=Severity.SEV2,
-        fingerprint="fp",
-        alert_count=1,
-        opened_at=datetime.now(UTC),
-    )
-    env = follow_up(cause, INCIDENT, payload, source="warden/triage")
+    env = follow_up(cause, INCIDENT, incident_payload(incident_id), source="warden/triage")
     return env.model_copy(update={"correlationid": incident_id})
-
-
-async def until(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -107,7 +86,7 @@ async def test_every_hop_joins_the_first_publishers_trace(
     for bus in buses.values():
         await bus.start()
     await buses["ingest"].publish(alert(1))
-    await until(lambda: bool(planned) and len(named(spans, INCIDENT)) == 1)
+    await eventually(lambda: bool(planned) and len(named(spans, INCIDENT)) == 1, timeout=60)
 
     send_alert = named(spans, f"send {ALERT}")[0]
     handle_alert = named(spans, ALERT)[0]
@@ -145,9 +124,9 @@ async def test_outbox_publish_after_the_handler_still_parents_on_the_cause(
     for bus in buses.values():
         await bus.start()
     await buses["ingest"].publish(alert(2))
-    await until(lambda: bool(handled))
+    await eventually(lambda: bool(handled), timeout=60)
     await triage.publish(incident_of(handled[0], "inc-2"))
-    await until(lambda: bool(seen) and len(named(spans, INCIDENT)) == 1)
+    await eventually(lambda: bool(seen) and len(named(spans, INCIDENT)) == 1, timeout=60)
     handle_alert = named(spans, ALERT)[0]
     send_incident = named(spans, f"send {INCIDENT}")[0]
     assert send_incident.parent is not None and send_incident.parent.span_id == handle_alert.context.span_id
@@ -168,11 +147,11 @@ async def test_a_message_without_context_joins_its_incidents_trace(
     await planner.start()
     first = incident_of(alert(3), "inc-3")
     await buses["triage"].publish(first)
-    await until(lambda: len(seen) == 1)
+    await eventually(lambda: len(seen) == 1, timeout=60)
     # Published with no trace headers at all (an operator tool that does not trace).
     later = incident_of(alert(4), "inc-3")
     await broker.publish_raw(INCIDENT, later.to_bytes(), msg_id=later.id)
-    await until(lambda: len(seen) == 2 and len(named(spans, INCIDENT)) == 2)
+    await eventually(lambda: len(seen) == 2 and len(named(spans, INCIDENT)) == 2, timeout=60)
     first_span, later_span = named(spans, INCIDENT)
     assert later_span.context.trace_id == first_span.context.trace_id
 
@@ -188,7 +167,7 @@ async def test_poison_message_span_is_an_error(
     planner.subscribe(INCIDENT, on_incident)
     await planner.start()
     await broker.publish_raw(INCIDENT, b"{not json", msg_id="bad-1")
-    await until(lambda: len(named(spans, INCIDENT)) == 1)
+    await eventually(lambda: len(named(spans, INCIDENT)) == 1, timeout=60)
     failed = named(spans, INCIDENT)[0]
     assert failed.status.status_code is StatusCode.ERROR
     assert failed.attributes is not None and failed.attributes["warden.settlement"] == "dead_letter"

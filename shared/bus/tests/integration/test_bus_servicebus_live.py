@@ -15,7 +15,8 @@ import pytest
 from warden_bus.azure_servicebus.bus import ServiceBusBus
 from warden_bus.azure_servicebus.connection import connect
 from warden_contracts.envelope import Envelope, envelope_for
-from warden_contracts.events import IncidentChanged, IncidentState, Severity
+from warden_contracts.events import Severity
+from warden_contracts.testing import incident_payload
 
 CONNECTION = os.environ.get("WARDEN_TEST_SERVICEBUS_CONNECTION")
 NAMESPACE = os.environ.get("WARDEN_TEST_SERVICEBUS_NAMESPACE")
@@ -32,18 +33,8 @@ async def test_roundtrip_and_duplicate_detection_on_a_real_namespace() -> None:
     seen: list[str] = []
     env = envelope_for(
         TOPIC,
-        IncidentChanged(
-            incident_id=f"live-{datetime.now(UTC).timestamp()}",
-            change=IncidentState.OPENED,
-            incident_class="memory_pressure",
-            title="live test",
-            service="checkout",
-            resource_id="/r/checkout",
-            environment="dev",
-            severity=Severity.SEV4,
-            fingerprint="live",
-            alert_count=1,
-            opened_at=datetime.now(UTC),
+        incident_payload(
+            f"live-{datetime.now(UTC).timestamp()}", title="live test", severity=Severity.SEV4, fingerprint="live"
         ),
         source="warden/triage",
         correlationid="live",

@@ -31,7 +31,7 @@ from warden_planner.domain.messages import escalation_message, plan_message, ran
 from warden_planner.domain.planner import Planner, RunbookPlanner
 from warden_planner.domain.records import IncidentRecord
 from warden_planner.domain.validation import vet
-from warden_planner.testing import InMemoryObserver, ScriptedChatModel
+from warden_planner.testing import InMemoryObserver, ScriptedChatModel, healthy_service
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 # class -> (fields over a healthy view, minutes since the latest deploy)
@@ -56,22 +56,7 @@ def _world(names: dict[str, str]) -> InMemoryObserver:
 
 def _service(klass: str, name: str) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
     fields, age = CASES[klass]
-    view = {
-        "name": name,
-        "environment": "dev",
-        "replicas": 2,
-        "version": "v1.4.0",
-        "previous_version": "v1.3.2",
-        "healthy": 1,
-        "memory_pct": 45.0,
-        "error_rate": 0.002,
-        "queue_depth": 0,
-        "disk_pct": 40.0,
-        "cert_days_left": 120,
-        "restarts": 0,
-        "dependencies": [],
-        "owner": "team-bench",
-    } | fields
+    view = healthy_service(name, owner="team-bench", **fields)
     deploys = [
         {"version": "v1.3.2", "at": (NOW - timedelta(days=20)).isoformat(), "by": "ci"},
         {"version": "v1.4.0", "at": (NOW - timedelta(minutes=age)).isoformat(), "by": "ci"},

@@ -57,12 +57,6 @@ async def app(tmp_path: Path, pubkey_path: Path) -> AsyncIterator[SandboxApp]:
     await sandbox.stop()
 
 
-@pytest.fixture
-async def http(app: SandboxApp) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{app.port}") as session:
-        yield session
-
-
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

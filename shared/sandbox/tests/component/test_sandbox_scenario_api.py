@@ -24,12 +24,6 @@ async def app(tmp_path: Path) -> AsyncIterator[SandboxApp]:
     await sandbox.stop()
 
 
-@pytest.fixture
-async def http(app: SandboxApp) -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{app.port}") as session:
-        yield session
-
-
 async def _call(http: aiohttp.ClientSession, method: str, path: str, **kw: Any) -> tuple[int, Any]:
     async with http.request(method, path, **kw) as resp:
         return resp.status, await resp.json()

@@ -13,9 +13,10 @@ import base64
 import datetime as dt
 import ipaddress
 import ssl
+import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,9 @@ def _routes(vault: VaultDouble) -> web.Application:
         if vault.forbid_sign:
             return web.json_response({"error": {"code": "Forbidden", "message": "no sign permission"}}, status=403)
         key = vault.keys[name]
-        assert isinstance(key, ec.EllipticCurvePrivateKey) and body["alg"] == "ES256"
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or body.get("alg") != "ES256":
+            refusal = {"error": {"code": "BadParameter", "message": "ES256 on EC keys only"}}
+            return web.json_response(refusal, status=400)
         der = key.sign(unb64url(body["value"]), ec.ECDSA(Prehashed(hashes.SHA256())))
         r, s = decode_dss_signature(der)
         raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
@@ -169,19 +172,33 @@ def _routes(vault: VaultDouble) -> web.Application:
     return app
 
 
-@asynccontextmanager
-async def serve_vault(tmp: Path) -> AsyncIterator[VaultDouble]:
-    """Run the double on a free port of 127.0.0.1 (TLS with a throw-away CA written under `tmp`)."""
+@contextmanager
+def serve_vault(tmp: Path) -> Iterator[VaultDouble]:
+    """Run the double on a free port of 127.0.0.1 (TLS with a throw-away CA written under `tmp`).
+
+    It serves from its own thread and event loop: the services call the synchronous SDK from
+    their event loop, exactly as they call a real vault, and must not wait on a server in that loop.
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
     context, ca_file = _tls(tmp)
     double = VaultDouble(url="", ca_file=ca_file)
-    runner = web.AppRunner(_routes(double), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="keyvault-double", daemon=True)
+    thread.start()
+
+    async def start() -> tuple[web.AppRunner, int]:
+        runner = web.AppRunner(_routes(double), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=60)
     double.url = f"https://127.0.0.1:{port}"
     try:
         yield double
     finally:
-        await runner.cleanup()
-        await asyncio.sleep(0)
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=60)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=60)
+        loop.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,6 @@ from warden_security.keyvault_testing import VaultDouble, serve_vault
 
 
 @pytest.fixture
-async def vault(tmp_path: Path) -> AsyncIterator[VaultDouble]:
-    async with serve_vault(tmp_path) as double:
+def vault(tmp_path: Path) -> Iterator[VaultDouble]:
+    with serve_vault(tmp_path) as double:
         yield double

@@ -1,6 +1,7 @@
 """The embedded checkpoint signer (an Ed25519 key file) and the matching signature check.
 
-On Azure a Key Vault signer provides the same `key_id` and `sign(bytes) -> bytes`.
+On Azure a Key Vault signer provides the same `key_id` and `sign(bytes) -> bytes` (ES256); the
+check accepts both kinds of public key, the key's type deciding the algorithm.
 """
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from warden_security.keys import key_id, load_or_create_private_key, load_public_key
+from warden_security.keys import key_id, load_or_create_private_key
+from warden_security.signatures import PublicKey, load_verifying_key, trusted_signature_check
 
 from warden_audit.domain.checkpoint import SignatureCheck
 
@@ -37,22 +38,10 @@ class Ed25519Signer:
         return self._key.sign(message)
 
 
-def trusted_keys(keys: Iterable[Ed25519PublicKey]) -> SignatureCheck:
-    """A check that accepts signatures by any of `keys`, looked up by key id."""
-    by_id = {key_id(k): k for k in keys}
-
-    def check(kid: str, message: bytes, signature: bytes) -> bool:
-        key = by_id.get(kid)
-        if key is None:
-            return False
-        try:
-            key.verify(signature, message)
-        except InvalidSignature:
-            return False
-        return True
-
-    return check
+def trusted_keys(keys: Iterable[PublicKey]) -> SignatureCheck:
+    """A check that accepts signatures by any of `keys` (Ed25519 or EC P-256), looked up by key id."""
+    return trusted_signature_check(keys)
 
 
 def trusted_key_files(paths: Iterable[Path]) -> SignatureCheck:
-    return trusted_keys(load_public_key(p) for p in paths)
+    return trusted_keys(load_verifying_key(p) for p in paths)

@@ -26,6 +26,7 @@ class AuditLogFiles:
         self._offsets: dict[Path, int] = {}
         self._records: list[dict[str, Any]] = []
         self._by_incident: dict[str, list[dict[str, Any]]] = {}
+        self._by_type: dict[str, list[dict[str, Any]]] = {}
         self._decisions: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
 
@@ -58,12 +59,17 @@ class AuditLogFiles:
             for record in await asyncio.to_thread(self._read_new):
                 self._records.append(record)
                 self._by_incident.setdefault(str(record.get("correlationid")), []).append(record)
+                self._by_type.setdefault(str(record.get("type")), []).append(record)
                 if record.get("type") in _DECISION_TYPES:
                     self._decisions.append(record)
 
     async def incident_records(self, incident_id: str) -> Sequence[dict[str, Any]]:
         await self._refresh()
         return list(self._by_incident.get(incident_id, []))
+
+    async def records_of_type(self, message_type: str, limit: int) -> Sequence[dict[str, Any]]:
+        await self._refresh()
+        return list(self._by_type.get(message_type, [])[-limit:])
 
     async def outcomes(self) -> Mapping[str, Outcome]:
         await self._refresh()

@@ -1,4 +1,5 @@
-"""The audit service's query API (docs/audit.md): an incident's records and the approvals history.
+"""The audit service's query API (docs/audit.md): an incident's records, the approvals history and
+the newest records of one message type (scheduled-task reports).
 
 Answers are cached for a moment: every open console tab polls, and each query scans the log.
 """
@@ -42,6 +43,10 @@ class AuditQueryApi:
 
     async def incident_records(self, incident_id: str) -> Sequence[dict[str, Any]]:
         body = await self._get(f"/v1/audit/incidents/{quote(incident_id, safe='')}/records")
+        return list(body.get("records", []))
+
+    async def records_of_type(self, message_type: str, limit: int) -> Sequence[dict[str, Any]]:
+        body = await self._get(f"/v1/audit/records?type={quote(message_type, safe='')}&limit={limit}")
         return list(body.get("records", []))
 
     async def outcomes(self) -> Mapping[str, Outcome]:

@@ -6,22 +6,23 @@ switch, then the catalog, then the live preflight. The first failing gate gives 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from warden_contracts.catalog import ActionSpec, Catalog, Rollback
 from warden_contracts.events import SignedAction
 from warden_security.action_signing import verify_action
+from warden_security.signatures import PublicKey
 
 from warden_executor.domain.model import LedgerEntry, LedgerState
 
 CHANGED_SINCE_APPROVAL = "target already recovered / changed since approval"
 
 
-def signature_problems(action: SignedAction, trusted: dict[str, Ed25519PublicKey], now: datetime) -> list[str]:
+def signature_problems(action: SignedAction, trusted: Mapping[str, PublicKey], now: datetime) -> list[str]:
     return verify_action(action, trusted, now=now)
 
 

@@ -7,14 +7,14 @@ through the Ledger, every message through the Publisher.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from warden_contracts.catalog import ActionSpec, Catalog
 from warden_contracts.envelope import Envelope
 from warden_contracts.events import ReportStatus, SignedAction
+from warden_security.signatures import PublicKey
 
 from warden_executor.domain import admission as gate
 from warden_executor.domain.controls import ControlStore, kill_switch_reason
@@ -84,7 +84,7 @@ class ActionExecutor:
     def __init__(
         self,
         *,
-        trusted: dict[str, Ed25519PublicKey],
+        trusted: Mapping[str, PublicKey],
         catalog: Catalog,
         ledger: Ledger,
         controls: ControlStore,

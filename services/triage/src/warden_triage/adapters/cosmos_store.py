@@ -22,6 +22,7 @@ from warden_triage.adapters.cosmos_documents import UnitOfWork
 from warden_triage.domain.incident_model import (
     AlertLink,
     AlertStatus,
+    HeldGroup,
     Incident,
     IncidentStatus,
     IncidentTransaction,
@@ -205,6 +206,16 @@ class CosmosTransaction(IncidentTransaction):
     async def drop_pending(self, key: str) -> None:
         for doc in await self.unit.query({"type": "pending", "key": key}, pk=key):
             self.unit.delete(doc["pk"], doc["id"])
+
+    async def held_groups(self) -> list[HeldGroup]:
+        # Across partitions: the sweep's read, every few seconds, of the (few) held documents.
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        for doc in await self.unit.query({"type": "pending"}):
+            by_key.setdefault(doc["key"], []).append(doc)
+        return [
+            HeldGroup(key, _pending_of(min(docs, key=lambda d: (d["received_at"], d["seq"]))), len(docs))
+            for key, docs in by_key.items()
+        ]
 
     async def record_unmatched(
         self, message_id: str, alert_id: str, status: AlertStatus, at: datetime, reason: str

@@ -22,6 +22,7 @@ from warden_contracts.events import AlertReceived, IncidentChanged, Severity
 from warden_triage.domain.incident_model import (
     AlertLink,
     AlertStatus,
+    HeldGroup,
     Incident,
     IncidentStatus,
     IncidentTransaction,
@@ -131,6 +132,11 @@ def _link(row: Any) -> AlertLink:
     )
 
 
+def _pending(row: Any) -> PendingAlert:
+    alert = AlertReceived.model_validate_json(row[4])
+    return PendingAlert(row[0], row[1], row[2], datetime.fromisoformat(row[3]), alert)
+
+
 class SqliteTransaction(IncidentTransaction):
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
@@ -218,10 +224,7 @@ class SqliteTransaction(IncidentTransaction):
             "ORDER BY received_at, rowid",
             key,
         )
-        return [
-            PendingAlert(r[0], r[1], r[2], datetime.fromisoformat(r[3]), AlertReceived.model_validate_json(r[4]))
-            for r in rows
-        ]
+        return [_pending(r) for r in rows]
 
     async def is_pending(self, alert_id: str) -> bool:
         return await self._one("SELECT 1 FROM pending_alerts WHERE alert_id = ?", alert_id) is not None
@@ -232,6 +235,15 @@ class SqliteTransaction(IncidentTransaction):
 
     async def drop_pending(self, key: str) -> None:
         self._db.execute("DELETE FROM pending_alerts WHERE key = ?", (key,))
+
+    async def held_groups(self) -> list[HeldGroup]:
+        rows = await self._all(
+            "SELECT key, alert_id, message_id, received_at, alert, held FROM ("
+            "SELECT *, COUNT(*) OVER (PARTITION BY key) AS held, "
+            "ROW_NUMBER() OVER (PARTITION BY key ORDER BY received_at, rowid) AS position FROM pending_alerts"
+            ") WHERE position = 1"
+        )
+        return [HeldGroup(r[0], _pending(r), r[5]) for r in rows]
 
     async def links_of_alert(self, alert_id: str) -> list[AlertLink]:
         rows = await self._all(

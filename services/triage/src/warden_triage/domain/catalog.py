@@ -45,8 +45,9 @@ class CatalogService(BaseModel):
 
 class OpenAfter(BaseModel):
     """Open an incident only once `alerts` distinct alerts arrived, or (if `minutes` > 0) the
-    first one has been pending that long when another arrives; until then alerts are held as
-    pending (recorded, not lost). Time alone does not open: triage has no timer yet."""
+    first one has been pending that long: checked when another alert arrives and by triage's
+    periodic sweep, so time alone opens it too. Until then alerts are held as pending
+    (recorded, not lost); with `minutes` 0 only evidence opens it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

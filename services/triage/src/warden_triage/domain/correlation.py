@@ -59,6 +59,15 @@ class Correlator:
         return self.catalog.root_of(services) if len(services) > 1 else None
 
 
+def ready_to_open(threshold: OpenAfter | None, alerts: int, waiting_since: datetime, now: datetime) -> bool:
+    """Whether alerts held for one key have enough evidence: `alerts` of them, or the oldest has
+    waited `minutes` (when > 0). No threshold any more (the catalog changed while they were held)
+    means nothing holds them. Asked when an alert arrives and by the periodic sweep alike."""
+    if threshold is None or alerts >= threshold.alerts:
+        return True
+    return threshold.minutes > 0 and now - waiting_since >= timedelta(minutes=threshold.minutes)
+
+
 def worth_announcing(alert_count: int) -> bool:
     """In a storm, every alert is recorded but not every one re-announces its incident: the
     first ten updates, then at every power of two, so downstream sees O(log n) events."""
@@ -66,10 +75,18 @@ def worth_announcing(alert_count: int) -> bool:
 
 
 def suppression_proposal(
-    alert_count: int, services: tuple[str, ...], environment: str, rule: str, opened_at: datetime, now: datetime
+    alert_count: int,
+    services: tuple[str, ...],
+    environment: str,
+    rule: str,
+    opened_at: datetime,
+    now: datetime,
+    *,
+    added: int = 1,
 ) -> SuppressionProposal | None:
-    """Proposed once per incident (at a count that is always announced); triage never applies it."""
-    if alert_count != PROPOSE_SUPPRESSION_AT:
+    """Proposed once per incident, by the change whose `added` alerts reached the proposal count
+    (always an announced count); triage never applies it."""
+    if not alert_count - added < PROPOSE_SUPPRESSION_AT <= alert_count:
         return None
     minutes = max(1, int((now - opened_at).total_seconds() // 60))
     return SuppressionProposal(

@@ -62,6 +62,15 @@ class PendingAlert:
 
 
 @dataclass(frozen=True)
+class HeldGroup:
+    """The alerts of one correlation key held back together, as the periodic sweep sees them."""
+
+    key: str
+    first: PendingAlert  # the oldest: its rule picks the threshold, its arrival starts the wait
+    alerts: int
+
+
+@dataclass(frozen=True)
 class Processed:
     outcome: IncidentChanged | None
 
@@ -102,6 +111,9 @@ class IncidentTransaction(Protocol):
         """True if the alert was pending."""
 
     async def drop_pending(self, key: str) -> None: ...
+
+    async def held_groups(self) -> list[HeldGroup]:
+        """Every key with pending alerts, with its oldest pending alert and how many are held."""
 
     async def record_unmatched(
         self, message_id: str, alert_id: str, status: AlertStatus, at: datetime, reason: str

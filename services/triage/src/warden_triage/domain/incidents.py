@@ -8,25 +8,30 @@ derived id, which the broker de-duplicates).
 Every alert ends in exactly one recorded place: attached to an incident, held as pending (its
 class waits for more evidence), suppressed (maintenance window), ignored as a duplicate of an
 attached firing, or recorded as an unmatched resolution. Nothing is dropped without a row.
+
+Held alerts leave the pending state when their group has enough evidence: another alert arrives
+and completes it, a periodic sweep finds their wait is over (`due_held_groups`, `release_held`),
+or an alert of their group joins an open incident, which then takes the held ones along.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity, SuppressionProposal
+from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState
 
 from warden_triage.domain.catalog import ServiceCatalog
 from warden_triage.domain.classification import Classifier
-from warden_triage.domain.correlation import AlertContext, Correlator, suppression_proposal, worth_announcing
+from warden_triage.domain.correlation import AlertContext, Correlator, ready_to_open
+from warden_triage.domain.incident_book import IncidentBook, held_incident_id, new_incident_id
 from warden_triage.domain.incident_model import (
     AlertLink,
     AlertStatus,
+    HeldGroup,
     Incident,
     IncidentStatus,
     IncidentStore,
@@ -39,6 +44,8 @@ from warden_triage.domain.sources import SourceRegistry
 __all__ = [
     "AlertLink",
     "AlertStatus",
+    "Announce",
+    "HeldGroup",
     "Incident",
     "IncidentStatus",
     "IncidentStore",
@@ -50,19 +57,13 @@ __all__ = [
 ]
 
 log = logging.getLogger("warden.triage")
-ALERT_IDS_IN_EVENT = 100
-
-
-def new_incident_id() -> str:
-    return f"inc-{secrets.token_hex(6)}"
+# Publishes the change of a released held group before its transaction commits; the str is the
+# message id of the group's first held alert, the cause the event derives its id from.
+Announce = Callable[[IncidentChanged, str], Awaitable[None]]
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _more_severe(a: Severity, b: Severity) -> Severity:
-    return min(a, b, key=lambda s: s.value)  # "Sev0" is the most severe
 
 
 class IncidentTracker:
@@ -83,8 +84,8 @@ class IncidentTracker:
         suppressed, duplicate, resolved (an alert of an open incident), unmatched."""
         self._store = store
         self._correlator = correlator or Correlator(ServiceCatalog(), classifier, sources)
+        self._book = IncidentBook(self._correlator, incident_ids)
         self._clock = clock
-        self._incident_ids = incident_ids
         self._lock = asyncio.Lock()
         self._on_fate = on_fate
         self._fate = ""
@@ -120,12 +121,18 @@ class IncidentTracker:
             log.info("duplicate firing of %s ignored", alert.alert_id)
             self._fate = "duplicate"
             return None
-        incident = await tx.open_incident(ctx.key) or await self._related_incident(tx, ctx, now)
+        incident = await tx.open_incident(ctx.key) or await self._book.related_incident(tx, ctx, now)
         if incident is not None:
-            return await self._attach(tx, incident, alert, ctx, now)
+            # Alerts of this group still held join with it: none waits beside an incident it belongs to.
+            held = [p.alert for p in await tx.pending(ctx.key)]
+            if held:
+                await tx.drop_pending(ctx.key)
+            self._fate = "attached"
+            return await self._book.attach(tx, incident, [*held, alert], ctx, now)
         if ctx.threshold is not None:
             return await self._hold_or_open(tx, alert, message_id, ctx, now)
-        return await self._open(tx, [alert], ctx, now)
+        self._fate = "opened"
+        return await self._book.open(tx, [alert], ctx, now)
 
     async def _already_firing(self, tx: IncidentTransaction, alert_id: str) -> bool:
         for link in await tx.links_of_alert(alert_id):
@@ -135,88 +142,59 @@ class IncidentTracker:
                     return True
         return await tx.is_pending(alert_id)
 
-    async def _related_incident(self, tx: IncidentTransaction, ctx: AlertContext, now: datetime) -> Incident | None:
-        """An open incident on a service one dependency away, touched within the window: the
-        same outage seen from another service, so no competing incident is opened."""
-        related = self._correlator.related(ctx)
-        if not related:
-            return None
-        window = self._correlator.catalog.correlation.window
-        recent = [i for i in await tx.open_incidents_in(ctx.environment, related) if now - i.updated_at <= window]
-        return max(recent, key=lambda i: i.updated_at) if recent else None
-
     async def _hold_or_open(
         self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, ctx: AlertContext, now: datetime
     ) -> IncidentChanged | None:
         assert ctx.threshold is not None
         await tx.add_pending(PendingAlert(ctx.key, alert.alert_id, message_id, now, alert))
         pending = await tx.pending(ctx.key)
-        waited = now - min(p.received_at for p in pending)
-        long_enough = ctx.threshold.minutes > 0 and waited.total_seconds() >= ctx.threshold.minutes * 60
-        if len(pending) < ctx.threshold.alerts and not long_enough:
+        if not ready_to_open(ctx.threshold, len(pending), pending[0].received_at, now):
             log.info("alert %s pending (%d of %d alerts)", alert.alert_id, len(pending), ctx.threshold.alerts)
             self._fate = "pending"
             return None
         await tx.drop_pending(ctx.key)
-        return await self._open(tx, [p.alert for p in pending], ctx, now)
-
-    async def _open(
-        self, tx: IncidentTransaction, alerts: list[AlertReceived], ctx: AlertContext, now: datetime
-    ) -> IncidentChanged:
-        first = alerts[0]
-        target = ctx.service or first.resource_id
-        incident = Incident(
-            id=self._incident_ids(),
-            fingerprint=ctx.key,
-            incident_class=ctx.incident_class,
-            title=f"{first.rule} on {target}",
-            service=ctx.service,
-            resource_id=first.resource_id,
-            environment=ctx.environment,
-            resource_group=first.resource_group,
-            severity=min((a.severity for a in alerts), key=lambda s: s.value),
-            status=IncidentStatus.OPEN,
-            opened_at=now,
-            updated_at=now,
-            alert_count=len(alerts),
-            owner=ctx.entry.owner if ctx.entry else None,
-            commander_channel=ctx.entry.commander_channel if ctx.entry else None,
-            services=(ctx.service,) if ctx.service else (),
-        )
-        await tx.save_incident(incident)
         self._fate = "opened"
-        for alert in alerts:
-            await tx.save_link(AlertLink(alert.alert_id, incident.id, AlertStatus.FIRED, now))
-        return await self._changed(tx, incident, IncidentState.OPENED)
+        incident_id = held_incident_id(ctx.key, pending[0].message_id)
+        return await self._book.open(tx, [p.alert for p in pending], ctx, now, incident_id)
 
-    async def _attach(
-        self, tx: IncidentTransaction, incident: Incident, alert: AlertReceived, ctx: AlertContext, now: datetime
-    ) -> IncidentChanged | None:
-        services = incident.services
-        if ctx.service and ctx.service not in services:
-            services = (*services, ctx.service)
-        updated = replace(
-            incident,
-            alert_count=incident.alert_count + 1,
-            updated_at=now,
-            severity=_more_severe(incident.severity, alert.severity),
-            services=services,
-            root_service=self._correlator.root_of(set(services)) or incident.root_service,
-        )
-        await tx.save_incident(updated)
-        await tx.save_link(AlertLink(alert.alert_id, incident.id, AlertStatus.FIRED, now))
-        self._fate = "attached"
-        material = (updated.severity, updated.services, updated.root_service) != (
-            incident.severity,
-            incident.services,
-            incident.root_service,
-        )
-        if not material and not worth_announcing(updated.alert_count):
-            return None
-        proposal = suppression_proposal(
-            updated.alert_count, updated.services, updated.environment, alert.rule, updated.opened_at, now
-        )
-        return await self._changed(tx, updated, IncidentState.UPDATED, proposal)
+    async def due_held_groups(self) -> list[str]:
+        """Keys of the held groups whose wait is over at the tracker's clock, longest waiting first."""
+        async with self._lock:  # one store transaction at a time, the alerts' and the sweep's alike
+            now = self._clock()
+            async with self._store.transaction() as tx:
+                groups = await tx.held_groups()
+        due = [g for g in groups if self._ready(g.first, g.alerts, now)]
+        return [g.key for g in sorted(due, key=lambda g: g.first.received_at)]
+
+    def _ready(self, first: PendingAlert, alerts: int, now: datetime) -> bool:
+        # The oldest alert's rule picks the threshold: its wait is the one that may be over.
+        return ready_to_open(self._correlator.context(first.alert).threshold, alerts, first.received_at, now)
+
+    async def release_held(self, key: str, announce: Announce) -> IncidentChanged | None:
+        """Opens the incident of a held group whose wait is over (or attaches the group to the
+        open incident it now belongs to), as the alert completing the group would. Decided again
+        on the state inside the transaction: if an alert released the group first, nothing is
+        left to do. `announce` runs before the commit, so a failure of either leaves the group
+        held for the next sweep, and a crash between them re-announces the same ids."""
+        async with self._lock, self._store.transaction() as tx:
+            pending = await tx.pending(key)
+            now = self._clock()
+            if not pending or not self._ready(pending[0], len(pending), now):
+                return None
+            first = pending[0]
+            ctx = self._correlator.context(first.alert)
+            alerts = [p.alert for p in pending]
+            await tx.drop_pending(key)
+            incident = await tx.open_incident(ctx.key) or await self._book.related_incident(tx, ctx, now)
+            change = (
+                await self._book.attach(tx, incident, alerts, ctx, now)
+                if incident is not None
+                else await self._book.open(tx, alerts, ctx, now, held_incident_id(key, first.message_id))
+            )
+            if change is not None:
+                await announce(change, first.message_id)
+        log.info("held group %s released after its wait: %d alerts", key[:12], len(alerts))
+        return change
 
     async def _resolved(
         self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, now: datetime
@@ -244,34 +222,5 @@ class IncidentTracker:
                 continue
             incident = replace(incident, status=IncidentStatus.RESOLVED, updated_at=now)
             await tx.save_incident(incident)
-            outcome = await self._changed(tx, incident, IncidentState.RESOLVED)
+            outcome = await self._book.changed(tx, incident, IncidentState.RESOLVED)
         return outcome
-
-    async def _changed(
-        self,
-        tx: IncidentTransaction,
-        incident: Incident,
-        change: IncidentState,
-        proposal: SuppressionProposal | None = None,
-    ) -> IncidentChanged:
-        links = await tx.links_of_incident(incident.id, limit=ALERT_IDS_IN_EVENT)
-        return IncidentChanged(
-            incident_id=incident.id,
-            change=change,
-            incident_class=incident.incident_class,
-            title=incident.title,
-            service=incident.service,
-            resource_id=incident.resource_id,
-            environment=incident.environment,
-            resource_group=incident.resource_group,
-            severity=incident.severity,
-            fingerprint=incident.fingerprint,
-            alert_count=incident.alert_count,
-            alert_ids=[link.alert_id for link in links],
-            opened_at=incident.opened_at,
-            owner=incident.owner,
-            commander_channel=incident.commander_channel,
-            services=list(incident.services),
-            root_service=incident.root_service,
-            suppression_proposal=proposal,
-        )

@@ -15,29 +15,15 @@ from typing import Any
 import pytest
 from azure.cosmos.aio import ContainerProxy, CosmosClient
 from azure.cosmos.exceptions import CosmosBatchOperationError
-from warden_contracts.events import AlertReceived
 from warden_triage.adapters.classification_file import load_classifier
 from warden_triage.adapters.cosmos_store import CosmosIncidentStore
 from warden_triage.adapters.sqlite_store import SqliteIncidentStore
 from warden_triage.domain.builtin_sources import builtin_registry
+from warden_triage.domain.catalog import ServiceCatalog
+from warden_triage.domain.correlation import Correlator
 from warden_triage.domain.incident_model import AlertStatus, PendingAlert
 from warden_triage.domain.incidents import IncidentTracker
-
-
-def alert(alert_id: str, status: str = "Fired", **changes: Any) -> AlertReceived:
-    base: dict[str, Any] = {
-        "source_kind": "azure_monitor",
-        "alert_id": alert_id,
-        "rule": "High memory usage",
-        "status": status,
-        "severity": "Sev3",
-        "resource_id": "/subscriptions/s/resourceGroups/rg-a/providers/x/sites/checkout",
-        "service": "checkout",
-        "environment": "prod",
-        "resource_group": "rg-a",
-        "fired_at": datetime(2026, 11, 15, 9, 59, tzinfo=UTC),
-    }
-    return AlertReceived(**(base | changes))
+from warden_triage.testing import memory_alert as alert
 
 
 def tracker(store: Any) -> IncidentTracker:
@@ -160,6 +146,68 @@ async def test_pending_alerts_behave_like_sqlite(container: ContainerProxy, tmp_
         == expected
         == [["p1", "p2", "p3"], True, True, False, ["p1", "p3"], []]
     )
+
+
+async def test_held_groups_behave_like_sqlite(container: ContainerProxy, tmp_path: Path) -> None:
+    async def story(store: Any) -> list[Any]:
+        now = datetime(2026, 11, 15, 10, 0, tzinfo=UTC)
+        async with store.transaction() as tx:
+            for i, (key, alert_id) in enumerate((("key-b", "b1"), ("key-a", "a1"), ("key-b", "b2"), ("key-a", "a2"))):
+                await tx.add_pending(PendingAlert(key, alert_id, f"m{i}", now + timedelta(seconds=i), alert(alert_id)))
+        seen: list[Any] = []
+        async with store.transaction() as tx:
+            groups = sorted(await tx.held_groups(), key=lambda g: g.key)
+            seen.append([(g.key, g.first.alert_id, g.first.message_id, g.first.received_at, g.alerts) for g in groups])
+            await tx.drop_pending("key-a")
+            seen.append([(g.key, g.alerts) for g in await tx.held_groups()])  # this transaction's own drop seen
+        async with store.transaction() as tx:
+            await tx.drop_pending("key-b")
+            seen.append(await tx.held_groups())
+        return seen
+
+    sqlite = SqliteIncidentStore(tmp_path / "triage.db")
+    await sqlite.open()
+    try:
+        expected = await story(sqlite)
+    finally:
+        await sqlite.close()
+    t0 = datetime(2026, 11, 15, 10, 0, tzinfo=UTC)
+    assert (
+        await story(CosmosIncidentStore(container))
+        == expected
+        == [
+            [("key-a", "a1", "m1", t0 + timedelta(seconds=1), 2), ("key-b", "b1", "m0", t0, 2)],
+            [("key-b", 2)],
+            [],
+        ]
+    )
+
+
+async def test_a_held_group_is_released_in_one_batch_of_its_partition(container: ContainerProxy, cosmos: Any) -> None:
+    store = CosmosIncidentStore(container)
+    catalog = ServiceCatalog.from_document(
+        {"correlation": {"open_after": [{"incident_class": "memory_pressure", "alerts": 5, "minutes": 10}]}}
+    )
+    now = [datetime(2026, 11, 15, 10, 0, tzinfo=UTC)]
+    classifier, sources = load_classifier(), builtin_registry()
+    held = IncidentTracker(
+        store, classifier, sources, correlator=Correlator(catalog, classifier, sources), clock=lambda: now[0]
+    )
+    assert await held.apply(alert("a1"), "m1") is None
+    now[0] += timedelta(minutes=10)
+    [key] = await held.due_held_groups()
+    cosmos.batches.clear()
+    announced: list[Any] = []
+
+    async def announce(change: Any, cause: str) -> None:
+        announced.append((change.change.value, change.alert_ids, cause))
+
+    opened = await held.release_held(key, announce)
+    assert opened is not None and announced == [("opened", ["a1"], "m1")]
+    [(pk, operations, committed)] = cosmos.batches
+    assert committed and pk == f'"{key}"'
+    assert sorted(operations) == ["Create", "Create", "Delete"]  # incident, link; the pending alert gone
+    assert await held.due_held_groups() == [] and await held.release_held(key, announce) is None
 
 
 @pytest.mark.skipif(not os.environ.get("WARDEN_TEST_COSMOS_ENDPOINT"), reason="no Cosmos DB account configured")

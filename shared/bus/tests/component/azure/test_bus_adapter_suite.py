@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from warden_bus.port import Bus, PoisonMessage, RetryLater, SubscriptionOptions
-from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope, envelope_for
-from warden_contracts.events import IncidentChanged, IncidentState, Severity
+from warden_bus.testing import until
+from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope
+from warden_contracts.testing import incident
 
 TOPIC = "sre.incident.changed.v1"
-
-
 
 
 async def running(*buses: Bus) -> None:

@@ -5,7 +5,6 @@ refusals surfacing as errors, and Entra-only configuration."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,12 +14,11 @@ from warden_bus.azure_servicebus import deadletters, entities
 from warden_bus.azure_servicebus.bus import ServiceBusBus
 from warden_bus.azure_servicebus.testing import ServiceBusDouble
 from warden_bus.port import PoisonMessage
-from warden_contracts.envelope import Envelope, envelope_for
-from warden_contracts.events import IncidentChanged, IncidentState, Severity
+from warden_bus.testing import until
+from warden_contracts.envelope import Envelope
+from warden_contracts.testing import incident
 
 TOPIC = "sre.incident.changed.v1"
-
-
 
 
 def sb_bus(ns: ServiceBusDouble, identity: str, **kwargs: float) -> ServiceBusBus:

@@ -3,7 +3,6 @@ settings, and the `warden servicebus dlq` commands against the namespace double.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,10 @@ from warden_bus.runtime import bus_from_settings
 from warden_bus.settings import ServiceSettings
 from warden_cli import servicebus_commands
 from warden_cli.main import app
-from warden_contracts.envelope import Envelope, envelope_for
-from warden_contracts.events import IncidentChanged, IncidentState, Severity
+from warden_contracts.envelope import Envelope
+from warden_contracts.testing import incident
 
 TOPIC = "sre.incident.changed.v1"
-
 
 
 def test_connection_strings_are_refused_outside_the_emulator() -> None:
