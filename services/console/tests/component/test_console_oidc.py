@@ -70,3 +70,13 @@ async def test_a_callback_without_a_started_sign_in_is_refused(oidc_console) -> 
         oidc_console.url + "/auth/callback?code=stolen&state=guess"
     ) as resp:
         assert resp.status == 400 and "Sign-in expired" in await resp.text()
+
+
+async def test_an_unreachable_provider_is_a_clear_502_not_a_server_error(
+    oidc_console, idp: OidcProviderDouble
+) -> None:
+    await idp.stop()  # nothing listens on the issuer's port any more
+    async with aiohttp.ClientSession() as http, http.get(
+        oidc_console.url + "/login/oidc", allow_redirects=False
+    ) as resp:
+        assert resp.status == 502 and "identity provider unavailable" in await resp.text()

@@ -76,3 +76,33 @@ async def test_replayed_press_and_a_viewer_change_nothing(broker: EmbeddedBroker
     assert await _send(chat_console, body, headers) == 200
     assert await _send(chat_console, body, headers) == 409
     assert len(await broker.read_all(DECIDED)) == 1
+
+
+def _signed(payload: object) -> tuple[bytes, dict[str, str]]:
+    import hashlib
+    import hmac
+    from urllib.parse import urlencode
+
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    ts = str(int(time.time()))
+    digest = hmac.new(SLACK_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return body, {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+async def test_signed_but_malformed_payloads_are_bad_requests_not_server_errors(
+    broker: EmbeddedBroker, chat_console
+) -> None:
+    press = {"action_id": "approve", "value": "appr-s"}
+    malformed = [
+        ["a", "list"],
+        {"type": "block_actions", "actions": ["approve"]},
+        {"type": "block_actions", "user": "U_ALICE", "actions": [press]},
+    ]
+    for payload in malformed:
+        assert await _send(chat_console, *_signed(payload)) == 400, payload
+    assert await _send(chat_console, *_signed({"type": "block_actions", "actions": "approve"})) == 200  # ignored
+    assert await broker.read_all(DECIDED) == []

@@ -114,6 +114,8 @@ async def test_forms_without_the_csrf_token_or_from_another_origin_are_refused(
     await wait_for(lambda: _listed(alice, "appr-csrf"))
     status, _ = await alice.post("/approvals/appr-csrf/decision", {"decision": "approve"}, csrf="forged")
     assert status == 403
+    status, _ = await alice.post("/approvals/appr-csrf/decision", {"decision": "approve"}, csrf="fälschung")
+    assert status == 403  # a non-ASCII token is refused, not a server error
     async with alice.http.post(
         console.url + "/approvals/appr-csrf/decision",
         data={"csrf": alice.csrf, "decision": "approve"},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from warden_contracts.envelope import derived_id
 from warden_contracts.events import ReportStatus
 from warden_executor.domain.model import LedgerState
@@ -43,6 +45,50 @@ async def test_crash_after_started_with_the_problem_still_visible_acts_once(
     assert verified.data["detail"].startswith("resumed after interruption: verified")
     assert "never landed: acted once" in verified.data["evidence"]["recovery"]
     assert publisher.of_type(REPORTED)[0].data["status"] == "verified"  # no second `started`
+
+
+async def test_kill_switch_engaged_during_the_outage_stops_the_retry_after_a_crash(
+    executor, policy, publisher, target, ledger, controls, kit
+):
+    action = policy.action()
+    env = kit.approved(action)
+    ledger.rows[action.action_id] = executor._entry(env, action, LedgerState.STARTED)
+    await ledger.announce(action.action_id, kit.healthy_view("checkout", memory_pct=92.0))
+    controls.engage("check*")
+
+    assert await executor.handle(env, kit.grant()) is ReportStatus.REJECTED
+
+    assert target.calls == []
+    [rejected] = terminal(publisher)
+    assert rejected.data["detail"] == "resumed after interruption: kill switch on for check* (set by operator:alice)"
+    assert ledger.rows[action.action_id].state is LedgerState.DONE
+
+
+async def test_approval_expired_during_the_outage_still_verifies_but_never_acts_again(
+    executor, policy, publisher, target, ledger, kit
+):
+    action = policy.action(not_after=kit.START - timedelta(seconds=1))  # lapsed while the executor was down
+    env = kit.approved(action)
+    ledger.rows[action.action_id] = executor._entry(env, action, LedgerState.STARTED)
+    await ledger.announce(action.action_id, kit.healthy_view("checkout", memory_pct=92.0))
+    target.services["checkout"].update(memory_pct=35.0)  # the restart had landed before the crash
+
+    assert await executor.handle(env, kit.grant()) is ReportStatus.VERIFIED
+
+    assert target.calls == []
+    [verified] = terminal(publisher)
+    assert verified.data["evidence"]["recovery"].startswith("the approval expired during the interruption")
+    assert ledger.rows[action.action_id].state is LedgerState.DONE
+
+
+async def test_expired_replay_of_an_interrupted_action_is_still_refused(executor, policy, publisher, ledger, kit):
+    action = policy.action(not_after=kit.START - timedelta(seconds=1))
+    ledger.rows[action.action_id] = executor._entry(kit.approved(action), action, LedgerState.STARTED)
+    await ledger.announce(action.action_id, kit.healthy_view("checkout", memory_pct=92.0))
+    other = kit.approved(action)  # the same action in another message
+
+    assert await executor.handle(other, kit.grant()) is ReportStatus.REJECTED
+    assert terminal(publisher)[0].data["detail"].startswith("expired at")
 
 
 async def test_crash_after_the_target_changed_verifies_without_acting(executor, policy, publisher, target, ledger, kit):

@@ -15,7 +15,7 @@ import nats
 import nkeys
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope
 
@@ -38,10 +38,11 @@ class ElevationGrant(BaseModel):
     grant_id: str
     principal: str
     expires_at: float
-    nats_jwt: str
-    nats_seed: str
+    # Credentials: kept out of reprs, so a logged grant or a traceback never shows them.
+    nats_jwt: str = Field(repr=False)
+    nats_seed: str = Field(repr=False)
     # Opaque extras from the authority (the sandbox write token in the embedded mode).
-    extras: dict[str, str] = {}
+    extras: dict[str, str] = Field(default_factory=dict, repr=False)
 
 
 class ElevationRefused(RuntimeError):

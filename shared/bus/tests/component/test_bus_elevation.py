@@ -34,7 +34,11 @@ async def test_elevated_grant_drains_the_approved_stream(broker: EmbeddedBroker)
     async def handle(env: Envelope) -> None:
         seen.append(env)
 
-    handled = await NatsElevatedDrain(broker.url, _grant(broker, 30)).drain(APPROVED, handle)
+    grant = _grant(broker, 30)
+    drain = NatsElevatedDrain(broker.url, grant)
+    assert grant.nats_seed not in repr(drain) and grant.nats_jwt not in repr(drain)  # secrets stay out of logs
+    assert ElevationGrant.model_validate(grant.model_dump()) == grant  # still on the wire in full
+    handled = await drain.drain(APPROVED, handle)
     assert handled == 1 and seen == []
     letters = await broker.wait_for("sre.deadletter.v1", count=1)
     assert letters[0].data["service"] == "executor"

@@ -28,6 +28,10 @@ class OidcError(Exception):
     pass
 
 
+# What an unreachable or misbehaving provider raises: a refused sign-in, not a server error.
+_PROVIDER_FAILURES = (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError)
+
+
 @dataclass(frozen=True)
 class OidcConfig:
     issuer: str
@@ -72,8 +76,11 @@ class OidcClient:
 
     async def begin(self) -> tuple[str, PendingSignIn]:
         pending = PendingSignIn(generate_token(32), generate_token(32), generate_token(64))
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-            metadata = await self._discover(http)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+                metadata = await self._discover(http)
+        except _PROVIDER_FAILURES as err:
+            raise OidcError(f"identity provider discovery failed: {err!r}") from None
         url = add_params_to_uri(
             metadata["authorization_endpoint"],
             [
@@ -92,6 +99,12 @@ class OidcClient:
     async def complete(self, pending: PendingSignIn, *, state: str, code: str) -> Principal:
         if not state or state != pending.state:
             raise OidcError("state does not match this sign-in")
+        try:
+            return await self._exchange(pending, code)
+        except _PROVIDER_FAILURES as err:
+            raise OidcError(f"identity provider failed during sign-in: {err!r}") from None
+
+    async def _exchange(self, pending: PendingSignIn, code: str) -> Principal:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             metadata = await self._discover(http)
             form = {

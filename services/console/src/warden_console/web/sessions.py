@@ -19,6 +19,9 @@ from aiohttp import web
 from warden_console.domain.roles import Principal
 
 COOKIE = "warden_console"
+# Every anonymous visit to /login opens a session: bound them so a flood of cookie-less requests
+# cannot grow memory without limit. At the bound the oldest anonymous sessions go first.
+MAX_SESSIONS = 10_000
 SECURE_KEY: web.AppKey[bool] = web.AppKey("secure_cookies", bool)
 SESSION_REQ: web.RequestKey[Session | None] = web.RequestKey("session", object)  # type: ignore[arg-type]
 # Machine-to-machine endpoints authenticate each request themselves (Bot Connector JWT, Slack HMAC).
@@ -37,12 +40,14 @@ class Session:
 
 
 class SessionStore:
-    def __init__(self, ttl_s: int = 8 * 3600) -> None:
+    def __init__(self, ttl_s: int = 8 * 3600, max_sessions: int = MAX_SESSIONS) -> None:
         self._ttl = ttl_s
+        self._max = max_sessions
         self._sessions: dict[str, Session] = {}
 
     def new(self) -> Session:
         self._sweep()
+        self._evict_anonymous()
         session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), time.time() + self._ttl)
         self._sessions[session.sid] = session
         return session
@@ -55,6 +60,18 @@ class SessionStore:
 
     def drop(self, sid: str) -> None:
         self._sessions.pop(sid, None)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def _evict_anonymous(self) -> None:
+        excess = len(self._sessions) - self._max + 1
+        if excess <= 0:
+            return
+        # Insertion order is creation order; signed-in people keep their sessions.
+        anonymous = [sid for sid, s in self._sessions.items() if s.principal is None][:excess]
+        for sid in anonymous:
+            del self._sessions[sid]
 
     def _sweep(self) -> None:
         now = time.time()
@@ -121,7 +138,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         session = current(request)
         form = await request.post()
         sent = str(form.get("csrf", ""))
-        if session is None or not _same_origin(request) or not hmac.compare_digest(sent, session.csrf):
+        # Bytes: compare_digest raises TypeError on non-ASCII str, which would be a 500, not a 403.
+        sent_ok = session is not None and hmac.compare_digest(sent.encode(), session.csrf.encode())
+        if not sent_ok or not _same_origin(request):
             raise web.HTTPForbidden(text="CSRF check failed: reload the page and try again")
     response = await handler(request)
     response.headers.setdefault(

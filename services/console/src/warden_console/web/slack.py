@@ -68,8 +68,13 @@ class SlackChannel:
             payload: dict[str, Any] = json.loads(str(form.get("payload", "")))
         except ValueError:
             raise web.HTTPBadRequest(text="payload must be JSON") from None
-        if payload.get("type") != "block_actions" or not payload.get("actions"):
+        if not isinstance(payload, dict):
+            raise web.HTTPBadRequest(text="payload must be a JSON object")
+        actions = payload.get("actions")
+        if payload.get("type") != "block_actions" or not isinstance(actions, list) or not actions:
             return web.Response(status=200)
+        if not isinstance(actions[0], dict) or not isinstance(payload.get("user") or {}, dict):
+            raise web.HTTPBadRequest(text="malformed block_actions payload")
         note = await self._action(payload)
         await self._tell(payload, note)
         return web.Response(status=200)

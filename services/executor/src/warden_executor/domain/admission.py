@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -24,6 +24,16 @@ CHANGED_SINCE_APPROVAL = "target already recovered / changed since approval"
 
 def signature_problems(action: SignedAction, trusted: Mapping[str, PublicKey], now: datetime) -> list[str]:
     return verify_action(action, trusted, now=now)
+
+
+def expired_mid_action(
+    action: SignedAction, trusted: Mapping[str, PublicKey], entry: LedgerEntry | None, envelope_id: str
+) -> bool:
+    """Our own delivery, interrupted after the target may have been touched, whose only problem now
+    is that the approval expired meanwhile: its outcome must still be verified, never left open."""
+    if entry is None or entry.envelope_id != envelope_id or entry.state is not LedgerState.STARTED:
+        return False
+    return entry.announced and not verify_action(action, trusted, now=action.not_after - timedelta(microseconds=1))
 
 
 class Replay(Enum):

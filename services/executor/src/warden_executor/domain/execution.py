@@ -103,9 +103,11 @@ class ActionExecutor:
         """Returns the status reported, or None for a redelivery whose outcome is already out."""
         action = cause.payload(SignedAction)
         problems = gate.signature_problems(action, self._trusted, self._clock.now())
+        entry = await self._ledger.get(action.action_id)
+        if problems and entry is not None and gate.expired_mid_action(action, self._trusted, entry, cause.id):
+            return await self._verify_expired(Run(cause, action, grant, self._clock), entry)
         if problems:
             return await self._refuse(cause, action, "; ".join(problems), remember=False)
-        entry = await self._ledger.get(action.action_id)
         verdict = gate.replay_verdict(entry, cause.id)
         if verdict.kind is gate.Replay.REPLAYED:
             return await self._refuse(cause, action, verdict.reason, remember=False)
@@ -209,6 +211,14 @@ class ActionExecutor:
                 return await self._fail(run, f"{RESUMED}: target not found: {err}", {})
             run.saw("recovery.observe", view)
             if gate.effect_absent(spec, action, view):
+                # Acting again is a fresh write: an operator may have engaged the kill switch meanwhile.
+                blocked = await kill_switch_reason(self._controls, action.target)
+                if blocked:
+                    run.recovery = f"the action never landed and was not retried: {blocked}"
+                    run.note(f"{RESUMED}: {run.recovery}")
+                    return await self._conclude(
+                        run, ReportStatus.REJECTED, f"{RESUMED}: {blocked}", {"observed": view}, escalate=True
+                    )
                 run.recovery = "the target still shows the approved problem, so the action never landed: acted once"
                 run.note(f"{RESUMED}: {run.recovery}")
                 return await self._act(run, spec, view)
@@ -218,6 +228,16 @@ class ActionExecutor:
                 else "whether the action landed cannot be observed: verified only, never acted twice"
             )
         run.note(f"{RESUMED}: {run.recovery}")
+        return await self._verify_and_settle(run, spec, entry.before or entry.observed, resumed=True)
+
+    async def _verify_expired(self, run: Run, entry: LedgerEntry) -> ReportStatus:
+        """The approval lapsed while the action was interrupted: never act on it again, but the
+        target may have been touched, so its outcome is still verified and reported."""
+        run.recovery = "the approval expired during the interruption: verified only, never acted again"
+        run.note(f"{RESUMED}: {run.recovery}")
+        spec = self._catalog.get(run.action.kind)
+        if spec is None or spec.verification is None:
+            return await self._fail(run, f"{RESUMED}: {run.action.kind!r} cannot be verified", {})
         return await self._verify_and_settle(run, spec, entry.before or entry.observed, resumed=True)
 
     async def _verify_and_settle(

@@ -154,7 +154,22 @@ async def test_two_replicas_racing_on_one_approval_let_one_win(container: Contai
     assert final is not None and final.state is ApprovalState.DENIED and final.version == 2
 
 
-async def test_from_endpoint_owns_and_closes_its_client() -> None:
+async def test_from_endpoint_owns_and_closes_its_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.identity.aio import DefaultAzureCredential
+
+    closed: list[str] = []
+    for name, cls in (("client", CosmosClient), ("credential", DefaultAzureCredential)):
+        real = cls.close
+
+        async def recording(self: Any, real: Any = real, name: str = name) -> None:
+            closed.append(name)
+            await real(self)
+
+        monkeypatch.setattr(cls, "close", recording)
     store = CosmosStateStore.from_endpoint("https://warden.documents.azure.com:443/", "client-id")
     await store.open()
+    assert closed == []
     await store.close()
+    assert closed == ["client", "credential"]
+    with pytest.raises(ValueError, match="WARDEN_COSMOS_ENDPOINT"):
+        CosmosStateStore.from_endpoint(None)

@@ -228,6 +228,13 @@ async def test_live_account_lifecycle() -> None:
 
 
 async def test_from_endpoint_owns_and_closes_its_client() -> None:
+    with pytest.raises(ValueError, match="WARDEN_COSMOS_ENDPOINT"):
+        CosmosIncidentStore.from_endpoint(None)
     store = CosmosIncidentStore.from_endpoint("https://warden.documents.azure.com:443/", "client-id")
+    assert store._container.container_link == "dbs/warden/colls/triage"
+    transport = store._container.client_connection.pipeline_client._pipeline._transport
     await store.open()
+    await transport.open()  # the HTTP session the first request would open
+    assert transport.session is not None
     await store.close()
+    assert transport.session is None  # the store closed the client it owns

@@ -60,6 +60,9 @@ def parse_proposal(content: str) -> ProposalOut:
         return ProposalOut.model_validate(json.loads(text))
     except json.JSONDecodeError as err:
         raise ProposalInvalid(f"the final answer is not JSON ({err.msg} at {err.pos})") from None
+    except RecursionError:
+        # Model output is untrusted: absurd nesting is a bad answer, not a planner crash.
+        raise ProposalInvalid("the final answer is nested too deeply") from None
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()[:6])
         raise ProposalInvalid(f"the final answer does not match the schema: {problems}") from None

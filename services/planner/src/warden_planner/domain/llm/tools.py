@@ -86,6 +86,8 @@ async def run_tool(name: str, raw_arguments: str, log: EvidenceLog) -> dict[str,
         args = model.model_validate(parsed)
     except (ValueError, ValidationError) as err:
         raise ToolRefused(f"invalid arguments for {name}: {_short(err)}") from None
+    except RecursionError:
+        raise ToolRefused(f"invalid arguments for {name}: nested too deeply") from None
     try:
         if name == GET_SERVICE:
             return await log.service(args.name)
