@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 import jwt
 
-from warden_security.tokens import TokenRejected
+from warden_security.tokens import TokenRejected, decode_verified
 
 # Algorithms an IdP signs identity tokens with; "none" and HMAC are never accepted.
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
@@ -42,26 +42,9 @@ class JwksTokenVerifier:
             raise TokenRejected(f"signing key not published by the issuer: {err}") from None
         except jwt.PyJWTError as err:
             raise TokenRejected(f"invalid token: {err}") from None
-        try:
-            return jwt.decode(
-                token,
-                signing_key.key,
-                algorithms=list(self.algorithms),
-                audience=self.audience,
-                issuer=self.issuer,
-                leeway=self.leeway_s,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", *require]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise TokenRejected("token expired") from None
-        except jwt.InvalidAudienceError:
-            raise TokenRejected("token audience is not this service") from None
-        except jwt.InvalidIssuerError:
-            raise TokenRejected("token issuer is not trusted") from None
-        except jwt.InvalidSignatureError:
-            raise TokenRejected("token signature does not verify") from None
-        except jwt.PyJWTError as err:
-            raise TokenRejected(f"invalid token: {err}") from None
+        return decode_verified(
+            token, signing_key.key, tuple(self.algorithms), self.issuer, self.audience, self.leeway_s, require
+        )
 
 
 @dataclass(frozen=True)

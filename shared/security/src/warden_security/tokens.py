@@ -52,23 +52,36 @@ class TokenVerifier:
     leeway_s: int = 5
 
     def verify(self, token: str, *, require: tuple[str, ...] = ()) -> dict[str, Any]:
-        try:
-            return jwt.decode(
-                token,
-                self.key,
-                algorithms=["EdDSA"],
-                audience=self.audience,
-                issuer=self.issuer,
-                leeway=self.leeway_s,
-                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", *require]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise TokenRejected("token expired") from None
-        except jwt.InvalidAudienceError:
-            raise TokenRejected("token audience is not this service") from None
-        except jwt.InvalidIssuerError:
-            raise TokenRejected("token issuer is not trusted") from None
-        except jwt.InvalidSignatureError:
-            raise TokenRejected("token signature does not verify") from None
-        except jwt.PyJWTError as err:
-            raise TokenRejected(f"invalid token: {err}") from None
+        return decode_verified(token, self.key, ("EdDSA",), self.issuer, self.audience, self.leeway_s, require)
+
+
+def decode_verified(
+    token: str,
+    key: Any,
+    algorithms: tuple[str, ...],
+    issuer: str,
+    audience: str,
+    leeway_s: int,
+    require: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Verify signature, issuer, audience and expiry; every failure becomes a TokenRejected that says why."""
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=list(algorithms),
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway_s,
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "jti", *require]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenRejected("token expired") from None
+    except jwt.InvalidAudienceError:
+        raise TokenRejected("token audience is not this service") from None
+    except jwt.InvalidIssuerError:
+        raise TokenRejected("token issuer is not trusted") from None
+    except jwt.InvalidSignatureError:
+        raise TokenRejected("token signature does not verify") from None
+    except jwt.PyJWTError as err:
+        raise TokenRejected(f"invalid token: {err}") from None
