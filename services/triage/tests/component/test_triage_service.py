@@ -69,6 +69,9 @@ async def service(broker: EmbeddedBroker, tmp_path: Path, session: aiohttp.Clien
         await runtime.stop()
 
 
+FIRED_AT = "2026-11-15T10:13:41.432765+00:00"  # azure_metric_*.json firedDateTime, to the microsecond
+
+
 def change(kind: str) -> Any:
     return lambda e: e.data["change"] == kind
 
@@ -85,7 +88,7 @@ async def test_fired_updated_duplicate_resolved(broker: EmbeddedBroker, service:
     status, body = await service.post("/webhooks/azure-monitor", fired)
     assert status == 202
     assert body["alert_id"] == alert_id
-    assert body["message_id"] == derived_id(alert_id, "Fired")
+    assert body["message_id"] == derived_id(f"{alert_id}@{FIRED_AT}", "Fired")  # the episode: id + firing time
 
     [opened] = await one(broker, "opened")
     incident_id = opened.data["incident_id"]
@@ -121,7 +124,7 @@ async def test_fired_updated_duplicate_resolved(broker: EmbeddedBroker, service:
     [resolved] = await one(broker, "resolved")
     assert resolved.data["incident_id"] == incident_id
     assert resolved.correlationid == incident_id
-    assert resolved.causationid == derived_id(alert_id + "-second", "Resolved")
+    assert resolved.causationid == derived_id(f"{alert_id}-second@{FIRED_AT}", "Resolved")
     # Exactly one incident event per change: the first resolution only resolved an alert.
     assert [e.data["change"] for e in await broker.read_all(INCIDENTS)] == ["opened", "updated", "resolved"]
 
@@ -164,8 +167,8 @@ async def test_rejections_are_answered_and_dead_lettered(broker: EmbeddedBroker,
     assert len(by_status["413"].data["original_text"]) <= 4096
 
     metrics = await service.metrics()
-    assert 'warden_webhook_unauthorized_total{service="triage"} 2' in metrics
-    assert 'warden_webhook_rejected_422_total{service="triage"} 2' in metrics
+    assert 'warden_webhook_unauthorized_total{service="triage"} 2.0' in metrics
+    assert 'warden_webhook_rejected_total{service="triage",status="422"} 2.0' in metrics
 
     status, body = await service.post("/webhooks/azure-monitor", azure_alert("azure_log_search_fired.json"))
     assert status == 202
@@ -187,7 +190,7 @@ async def test_normalised_alerts_route(broker: EmbeddedBroker, service: Client) 
         "fired_at": "2026-11-15T10:00:00Z",
     }
     status, body = await service.post("/webhooks/alerts", alert)
-    assert status == 202 and body["message_id"] == derived_id("sbx-1", "Fired")
+    assert status == 202 and body["message_id"] == derived_id("sbx-1@2026-11-15T10:00:00+00:00", "Fired")
     [opened] = await one(broker, "opened")
     assert opened.data["incident_class"] == "queue_backlog"
     assert opened.data["title"] == "Queue backlog on orders"

@@ -17,12 +17,13 @@ from typing import Any, Protocol
 from aiohttp import StreamReader, web
 from warden_bus.runtime import Counters
 from warden_contracts import topology as topo
-from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope, derived_id, envelope_for, new_id
+from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope, envelope_for, new_id
 from warden_contracts.events import AlertReceived, DeadLettered
 
 from warden_triage.adapters.backlog import Backlog
 from warden_triage.adapters.webhook_auth import Authenticator
 from warden_triage.adapters.webhook_body import BodyDecoder, BodyError, json_body, parse_json
+from warden_triage.domain.fingerprint import delivery_id
 from warden_triage.domain.sources import AlertSource, NormalisationError, SourceRegistry
 
 __all__ = ["ALERT_TOPIC", "WebhookGateway", "alert_envelope", "parse_json"]
@@ -42,14 +43,15 @@ class EnvelopePublisher(Protocol):
 
 
 def alert_envelope(alert: AlertReceived) -> Envelope:
-    """Same alert and condition -> same id, so the broker drops a re-posted alert."""
+    """Same notification -> same id, so the broker drops a re-posted alert; a new episode of the
+    same alert gets a new id (see `delivery_id`)."""
     return envelope_for(
         ALERT_TOPIC,
         alert,
         source=SOURCE,
         correlationid=f"alert:{alert.alert_id}",
         subject=alert.alert_id,
-        id=derived_id(alert.alert_id, alert.status),
+        id=delivery_id(alert),
     )
 
 
@@ -151,7 +153,7 @@ class WebhookGateway:
         except Rejected as rejected:
             if auth.signs_body:
                 # A signed body cannot be verified without reading all of it: answer, never store.
-                self.counters.inc(f"webhook_rejected_{rejected.status}")
+                self.counters.inc("webhook_rejected", status=str(rejected.status))
                 return web.json_response(rejected.body(), status=rejected.status)
             return await self._reject(route, rejected.evidence or b"", rejected.size or 0, rejected)
         if auth.signs_body:
@@ -239,7 +241,7 @@ class WebhookGateway:
         return alerts
 
     async def _reject(self, route: str, raw: bytes, size: int, rejected: Rejected) -> web.Response:
-        self.counters.inc(f"webhook_rejected_{rejected.status}")
+        self.counters.inc("webhook_rejected", status=str(rejected.status))
         where = f"webhook /webhooks/{route}"
         log.warning("%s rejected (%s): %s", where, rejected.status, rejected.reason, extra={"field": rejected.field})
         letter_id = new_id()

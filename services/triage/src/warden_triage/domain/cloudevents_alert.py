@@ -12,6 +12,10 @@ Only `rule` is required in `data`; `resource_id` falls back to the event's `subj
 to the event type (a type ending in `.resolved` resolves), `fired_at` to `time`, and `alert_id`
 to a hash of source, rule and resource, so the firing and the resolving event of one problem
 pair up without the sender tracking ids.
+
+Episodes: the event's (`source`, `id`) is its identity, so only a re-sent event is a duplicate.
+A firing with a new id while the incident is open is a repeat of the same episode; a firing after
+a Resolved one opens a new incident (`fingerprint.delivery_id`).
 """
 
 from __future__ import annotations
