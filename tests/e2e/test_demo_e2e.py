@@ -31,9 +31,9 @@ async def test_demo_runs_every_scenario_end_to_end(tmp_path: Path) -> None:
     assert checkout.reports("verified")[0]["kind"] == "restart_service"
     elevations = [d["state"] for d in checkout.of_type("sre.elevation.changed.v1")]
     assert "activated" in elevations and "deactivated" in elevations
-    # Review: approved by alice with a verified identity, then rolled back to the previous version.
+    # Review: a tier-2 rollback in production, approved by two leads with verified identities.
     approved = [d for d in payments.of_type("sre.policy.decided.v1") if d["outcome"] == "approved"]
-    assert approved and approved[0]["approvers"] == ["alice"]
+    assert approved and approved[0]["approvers"] == ["bob", "dave"]
     assert payments.reports("verified")[0]["kind"] == "rollback_deployment"
     # Tier 2 under an Autonomous plan still waited for a lead's approval.
     frontend = views["web-frontend"]

@@ -233,11 +233,14 @@ class PolicySigner:
         target: str = "checkout",
         params: dict[str, Any] | None = None,
         *,
-        tier: int = 1,
+        tier: int | None = None,
         not_after: datetime | None = None,
         action_id: str | None = None,
         incident_id: str = "inc-1",
     ) -> SignedAction:
+        spec = default_catalog().get(kind)
+        # The catalog tier unless a test signs a wrong one on purpose.
+        tier = tier if tier is not None else spec.tier if spec else 1
         return sign_action(
             self.signer,
             action_id=action_id or f"act-{new_id()[:8]}",

@@ -30,6 +30,7 @@ class LiveState:
         resource_group: str | None = None,
         scheduled_task: str | None = None,
         requested_by: str = "warden-planner",
+        suspected_injection: bool = False,
     ) -> DecisionRequest:
         stored = await self._store.controls()
         controls = effective_controls(stored, Scope(environment, action.target, incident_id), self._default_access)
@@ -47,4 +48,5 @@ class LiveState:
             requested_by=requested_by,
             target_held_by=slot.action_id if slot else None,
             counts=counts,
+            suspected_injection=suspected_injection,
         )

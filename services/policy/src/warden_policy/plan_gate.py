@@ -15,7 +15,7 @@ from warden_policy.domain.approval_card import approval_request
 from warden_policy.domain.approvals import Approval
 from warden_policy.domain.approver_rules import ApproverRules
 from warden_policy.domain.evaluation import TargetRef
-from warden_policy.domain.rules import Decision, RulesEngine
+from warden_policy.domain.rules import Decision, RulesEngine, suspected_injection
 from warden_policy.envelopes import APPROVAL_REQUESTED, DECIDED, ESCALATION, Release, reply
 from warden_policy.live_state import LiveState
 from warden_policy.ports import Changes, Clock, Released, Slot, StateStore
@@ -66,6 +66,7 @@ class PlanGate:
             resource_group=plan.resource_group,
             scheduled_task=plan.scheduled_task,
             requested_by=plan.requested_by,
+            suspected_injection=suspected_injection(plan),
         )
         return self._rules.decide(request)
 

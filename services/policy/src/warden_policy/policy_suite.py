@@ -42,6 +42,7 @@ GATE_DEFAULTS: dict[str, Any] = {
     "frozen": False,
     "in_change_window": True,
     "incident_owned": False,
+    "suspected_injection": False,
     "target_busy": False,
     "actions_on_target_last_hour": 0,
     "actions_for_incident": 0,

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from warden_contracts.events import ControlChanged, PlanProposed, PolicyDecided
 
 from warden_policy.domain.model import AccessLevel, InvalidControl, Scope, effective_controls, parse_control
-from warden_policy.domain.rules import Counts, DecisionRequest, RulesEngine
+from warden_policy.domain.rules import Counts, DecisionRequest, RulesEngine, suspected_injection
 
 PLAN = "sre.plan.proposed.v1"
 DECIDED = "sre.policy.decided.v1"
@@ -138,6 +138,7 @@ def _replay_plan(
                 scheduled_task=plan.scheduled_task,
                 requested_by=plan.requested_by,
                 counts=_counts(released, action.target, plan.incident_id, at),
+                suspected_injection=suspected_injection(plan),
             )
         )
         out.append(

@@ -116,19 +116,20 @@ async def test_policy_review_then_approve_releases_the_action(
     async with policy(broker, tmp_path / "policy", approver_pubkey):
         await publish(broker, "planner", plan)
         request = (await one(broker, REQUESTED, of_incident(incident))).payload(ApprovalRequested)
-        assert (request.tier, request.environment, request.reversible) == (1, "staging", True)
+        assert (request.tier, request.environment, request.reversible) == (2, "staging", True)
         assert request.rollback_plan.startswith("redeploy") and request.blast_radius == "one service, version change"
         assert request.requested_by == "warden-planner" and request.evidence and request.summary
         assert not await broker.read_all(SIGNED)
+        # A rollback is tier 2: a lead approves it (one is enough outside production).
         token = issue_token(
-            "alice", approval_id=request.approval_id, action_hash=request.action_hash, groups=["sre-oncall"]
+            "bob", approval_id=request.approval_id, action_hash=request.action_hash, groups=["sre-leads"]
         )
         await publish(broker, "approver", make_decision(request.approval_id, token, correlationid=incident))
         signed = (await one(broker, SIGNED, of_incident(incident))).payload(SignedAction)
         await one(broker, DOORBELL, lambda e: e.data["action_id"] == signed.action_id)
         approved = await one(broker, DECIDED, of_incident(incident, outcome="approved"))
-    assert signed.approvers == ["alice"] and signed.params == {"to_version": "v2.1"}
-    assert approved.data["approvers"] == ["alice"] and approved.data["approval_id"] == request.approval_id
+    assert signed.approvers == ["bob"] and signed.params == {"to_version": "v2.1"}
+    assert approved.data["approvers"] == ["bob"] and approved.data["approval_id"] == request.approval_id
 
 
 async def test_policy_approval_timeout_expires_and_escalates(broker, tmp_path, approver_pubkey, make_plan) -> None:

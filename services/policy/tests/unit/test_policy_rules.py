@@ -83,7 +83,7 @@ def expected(tier: int, mode: RunMode, access: AccessLevel, environment: str, gu
         outcome = DecisionOutcome.REFUSED
     elif tier == 3 or guard in HANDING_OFF:
         outcome = DecisionOutcome.HANDOFF
-    elif tier <= 1 and mode is not RunMode.REVIEW and environment != "prod":
+    elif tier <= 1 and mode is not RunMode.REVIEW and environment not in ("prod", "unknown"):
         outcome = DecisionOutcome.EXECUTE
     else:
         outcome = DecisionOutcome.AWAIT_APPROVAL
@@ -91,7 +91,7 @@ def expected(tier: int, mode: RunMode, access: AccessLevel, environment: str, gu
 
 
 @pytest.mark.parametrize("guard", list(GUARDS))
-@pytest.mark.parametrize("environment", ["dev", "prod"])
+@pytest.mark.parametrize("environment", ["dev", "prod", "unknown"])
 @pytest.mark.parametrize("access", list(AccessLevel))
 @pytest.mark.parametrize("mode", list(RunMode))
 @pytest.mark.parametrize("tier", [1, 2, 3])

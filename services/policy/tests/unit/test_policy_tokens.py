@@ -43,7 +43,7 @@ async def test_policy_valid_approval_signs_exactly_the_approved_action(
     assert decided(out).outcome is DecisionOutcome.APPROVED and decided(out).approvers == ["bob"]
     assert [e.type for e in out] == ["sre.policy.decided.v1", "sre.action.approved.v1", "sre.action.pending.v1"]
     signed = out[1].payload(SignedAction)
-    assert signed.params == {"to_version": "v1.2"} and signed.approvers == ["bob"] and signed.tier == 1
+    assert signed.params == {"to_version": "v1.2"} and signed.approvers == ["bob"] and signed.tier == 2
     trusted = {signed.key_id: world.signing_key.public_key()}
     assert verify_action(signed, trusted, now=world.now) == []
     stored = await world.store.get_approval(pending.approval_id)
@@ -51,9 +51,8 @@ async def test_policy_valid_approval_signs_exactly_the_approved_action(
 
 
 async def test_policy_deny_closes_the_approval(world, pending, issue_token, make_decision) -> None:
-    token = issue_token(
-        "alice", approval_id=pending.approval_id, action_hash=pending.action_hash, groups=["sre-oncall"]
-    )
+    # A rollback is tier 2: a lead decides it, on-call may not.
+    token = issue_token("dave", approval_id=pending.approval_id, action_hash=pending.action_hash, groups=["sre-leads"])
     out = await world.desk.decide(make_decision(pending.approval_id, token, ApprovalDecision.DENY, reason="risky"))
     assert decided(out).outcome is DecisionOutcome.DENIED
     assert [e.type for e in out] == ["sre.policy.decided.v1"]
@@ -67,8 +66,8 @@ async def test_policy_deny_closes_the_approval(world, pending, issue_token, make
         ("forged", "identity token rejected: token signature does not verify"),
         ("expired", "identity token rejected: token expired"),
         ("audience", "identity token rejected: token audience is not this service"),
-        ("carol", "not authorised: no policy lets carol decide tier 1 in dev"),
-        ("carol-claims-leads", "not authorised: no policy lets carol decide tier 1 in dev"),
+        ("carol", "not authorised: no policy lets carol decide tier 2 in dev"),
+        ("carol-claims-leads", "not authorised: no policy lets carol decide tier 2 in dev"),
         ("self", "self-approval: alice is in the proposal chain"),
         ("hash", "action_hash mismatch"),
         ("other-approval", "token is bound to a different approval"),

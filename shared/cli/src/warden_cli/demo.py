@@ -1,7 +1,8 @@
 """`warden demo`: four real incidents through the real embedded stack, checked end to end.
 
 1. Autonomous: a memory leak on checkout-api (dev) is fixed by a restart without a human.
-2. Review: a bad deployment of payments-api (prod) is rolled back after alice approves from the CLI.
+2. Review: a bad deployment of payments-api (prod) is rolled back (tier 2 in production: two
+   leads, bob and dave, approve from the CLI).
 3. Tier 2 in Autonomous: web-frontend's (staging) certificate renewal waits for a lead although
    its plan is Autonomous; bob approves and the renewal is verified.
 4. Timeout: orders-worker's (dev) queue backlog fix is never approved; the demo plan's short
@@ -99,12 +100,15 @@ async def review_scenario(layout: Layout, say: Say, timeout: float) -> Outcome:
     request = view.pending_approvals()[0]
     say(
         f"  approval {request['approval_id']} requested: {request['action']['kind']} {request['action']['params']}"
-        " -> approving as alice (warden approve ... --as alice)"
+        f" (tier {request['tier']}, {request.get('approvals_required', 1)} approvals)"
+        " -> approving as bob and dave (warden approve ... --as bob, then --as dave)"
     )
-    await decide(layout, request["approval_id"], ApprovalDecision.APPROVE, "alice", "demo: rollback is the right call")
+    # A rollback is tier 2, and tier 2 in production needs two distinct leads.
+    for lead in ("bob", "dave"):
+        await decide(layout, request["approval_id"], ApprovalDecision.APPROVE, lead, "demo: rollback is the right call")
     view = await _wait(layout, "payments-api", "verified fix and resolution", _fixed, timeout)
     ok = view.reports("verified")[0]["kind"] == "rollback_deployment"
-    return Outcome("review", view, ok, "rollback approved by alice and verified" if ok else "unexpected path")
+    return Outcome("review", view, ok, "rollback approved by bob and dave, verified" if ok else "unexpected path")
 
 
 async def tier_two_scenario(layout: Layout, say: Say, timeout: float) -> Outcome:

@@ -79,6 +79,9 @@ class IncidentChanged(Payload):
     # Set once when duplicate pages pile up on one incident: a bounded window triage proposes and
     # never applies itself (a maintenance window needs an operator, longer ones a policy approval).
     suppression_proposal: SuppressionProposal | None = None
+    # Facts for the responder triage could not act on, e.g. "unmapped resource — add it to
+    # warden.yaml" with the YAML snippet that maps it (environment is then `unknown`).
+    notes: list[str] = Field(default_factory=list)
 
 
 class Evidence(Payload):
@@ -111,6 +114,16 @@ class Hypothesis(Payload):
     why: str = ""
 
 
+class PlanFinding(Payload):
+    """Something the planner noticed about its own inputs, e.g. `suspected_injection`: text in an
+    alert, log or tool answer that tries to instruct the agent. Findings only make a decision stricter."""
+
+    kind: Literal["suspected_injection"] | str
+    source: str  # where the text came from, e.g. "alert.description" or "get_logs(checkout-api)"
+    rule: str  # which detector rule matched
+    excerpt: str = ""  # the matching text, truncated; untrusted, shown as data
+
+
 class PlanProposed(Payload):
     incident_id: str
     plan_id: str
@@ -133,6 +146,8 @@ class PlanProposed(Payload):
     scheduled_task: str | None = None
     # Identities besides requested_by that shaped this proposal; none of them may approve it.
     proposal_chain: list[str] = Field(default_factory=list)
+    # What the planner noticed about its inputs (suspected_injection, ...); policy reads them.
+    findings: list[PlanFinding] = Field(default_factory=list)
 
 
 class ApprovalBrief(Payload):

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from warden_contracts.catalog import Catalog
-from warden_contracts.events import DecisionOutcome, ProposedAction
+from warden_contracts.events import DecisionOutcome, PlanProposed, ProposedAction
 
 from warden_policy.domain.config import ResponsePlans
 from warden_policy.domain.evaluation import (
@@ -25,6 +25,11 @@ from warden_policy.domain.evaluation import (
 from warden_policy.domain.model import Controls, RunMode
 
 UNKNOWN_TIER = -1
+SUSPECTED_INJECTION = "suspected_injection"
+
+
+def suspected_injection(plan: PlanProposed) -> bool:
+    return any(f.kind == SUSPECTED_INJECTION for f in plan.findings)
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class DecisionRequest:
     # Action id currently holding the target, if any.
     target_held_by: str | None = None
     counts: Counts = Counts()
+    # The plan carries a suspected_injection finding: only ever makes the decision stricter.
+    suspected_injection: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,7 @@ class GateRules:
             "frozen": c.frozen,
             "in_change_window": self._plans.in_change_window(request.environment, request.now),
             "incident_owned": c.incident_owner is not None,
+            "suspected_injection": request.suspected_injection,
             "target_busy": request.target_held_by not in (None, request.action.action_id),
             "actions_on_target_last_hour": request.counts.on_target_last_hour,
             "actions_for_incident": request.counts.for_incident,
