@@ -2,7 +2,9 @@
 
 Each service runs as its own process under its own broker identity; the launcher provisions
 streams and consumers as admin, hosts the elevation authority, waits for every health check
-and shuts everything down on Ctrl-C / SIGTERM.
+and shuts everything down on Ctrl-C / SIGTERM. Supervision (the data-folder lock, the watch on
+NATS and every child, bounded stops) lives in `supervisor.py`: a failed start-up stops what it
+started, and the death of any process stops the rest and fails the launcher.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from warden_bus.provision import provision
 from warden_console.bootstrap import ensure_embedded_users
 from warden_security.keys import load_or_create_private_key, public_path
 
+from warden_cli import supervisor
 from warden_cli.authority import ElevationAuthority
 from warden_cli.layout import SERVICES, Layout
 
@@ -40,6 +43,8 @@ class StackOptions:
     log_level: str = "INFO"
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     health_timeout_s: float = 60.0  # a loaded CI machine may need longer for every service to answer
+    # Each stop step (the children, the elevation authority, NATS) gets this long, then SIGKILL.
+    stop_timeout_s: float = 10.0
     # Every service appends its spans here as OTLP-JSON (WARDEN_TRACE_FILE); None: no file export.
     trace_file: Path | None = None
     scheduler_tasks_file: Path | None = None  # None: the scheduler's packaged tasks.yaml
@@ -63,6 +68,10 @@ class EmbeddedStack:
     nats: EmbeddedNats | None = None
     authority: ElevationAuthority | None = None
     processes: dict[str, Process] = field(default_factory=dict)
+    lock: supervisor.StackLock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lock = supervisor.StackLock(self.layout.root / "stack.lock")
 
     @property
     def webhook_url(self) -> str:
@@ -131,6 +140,15 @@ class EmbeddedStack:
         return {**os.environ, **env, **per_service[service], **self.options.extra_env.get(service, {})}
 
     async def start(self) -> None:
+        """Start everything, or nothing: a failure (or cancellation) stops what was started."""
+        self.lock.acquire()  # raises StackLocked before anything is started
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         lay = self.layout
         lay.logs.mkdir(parents=True, exist_ok=True)
         for key in (lay.policy_signing_key, lay.approver_issuer_key, lay.elevation_key):
@@ -170,6 +188,8 @@ class EmbeddedStack:
         pending = set(self.processes)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
             while pending:
+                if self.nats and self.nats.process and self.nats.process.poll() is not None:
+                    raise StackFailed(f"nats-server exited with {self.nats.process.returncode}")
                 for name in sorted(pending):
                     proc = self.processes[name]
                     if proc.popen.poll() is not None:
@@ -182,41 +202,60 @@ class EmbeddedStack:
                     raise StackFailed(f"not healthy after {timeout:.0f}s: {', '.join(sorted(pending))}")
                 await asyncio.sleep(0.2)
 
+    def watched(self) -> dict[str, subprocess.Popen[bytes]]:
+        """Every process the stack depends on: NATS and each child."""
+        procs = {n: p.popen for n, p in self.processes.items()}
+        if self.nats and self.nats.process:
+            procs["nats"] = self.nats.process
+        return procs
+
     def dead_processes(self) -> list[str]:
-        return [n for n, p in self.processes.items() if p.popen.poll() is not None]
+        return supervisor.first_dead(self.watched())
 
     async def stop(self) -> None:
-        for proc in self.processes.values():
-            if proc.popen.poll() is None:
-                proc.popen.send_signal(signal.SIGTERM)
-        for proc in self.processes.values():
-            try:
-                await asyncio.to_thread(proc.popen.wait, 15)
-            except subprocess.TimeoutExpired:
-                proc.popen.kill()
-        self.processes.clear()
-        if self.authority:
-            await self.authority.stop()
-        if self.nats:
-            await self.nats.stop()
-        with contextlib.suppress(FileNotFoundError):
-            self.layout.stack_file.unlink()
+        """Stop in order (children, authority, NATS), each step bounded, SIGKILL after the deadline."""
+        deadline = self.options.stop_timeout_s
+        try:
+            await supervisor.stop_processes({n: p.popen for n, p in self.processes.items()}, deadline)
+            self.processes.clear()
+            if self.authority:
+                await supervisor.bounded("elevation authority stop", self.authority.stop(), deadline)
+                self.authority = None
+            if self.nats and self.nats.process:
+                await supervisor.stop_processes({"nats": self.nats.process}, deadline)
+                self.nats.process = None
+            with contextlib.suppress(FileNotFoundError):
+                self.layout.stack_file.unlink()
+        finally:
+            self.lock.release()
 
 
 async def run_until_signalled(stack: EmbeddedStack, announce: object) -> None:
+    """Run until Ctrl-C / SIGTERM (returns) or until NATS or a child dies (raises StackFailed);
+    either way everything is stopped first. A signal during start-up cancels the start."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stack.start()
+    starting = asyncio.create_task(stack.start())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()  # start() stops what it had started
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        return
+    stopped.cancel()
+    starting.result()  # a failed start-up has already stopped everything; re-raise its error
     try:
         announce(stack)  # type: ignore[operator]
-        while not stop.is_set():
-            dead = stack.dead_processes()
-            if dead:
-                raise StackFailed(f"service exited: {', '.join(dead)}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+        dead = await supervisor.watch(stack.watched(), stop)
+        if dead:
+            codes = {n: stack.watched()[n].returncode for n in dead}
+            raise StackFailed(
+                "stopped the stack because a process exited: "
+                + ", ".join(f"{n} (exit {c})" for n, c in codes.items())
+            )
     finally:
         await stack.stop()
 

@@ -55,8 +55,23 @@ def _fail(message: str) -> typer.Exit:
 
 
 @app.command()
-def up(data_dir: DataDir = None, tick: float = 0.5) -> None:
-    """Start the embedded stack (NATS, sandbox, the services, the console) until Ctrl-C."""
+def up(
+    data_dir: DataDir = None,
+    tick: float = 0.5,
+    health_timeout: Annotated[
+        float, typer.Option("--health-timeout", help="seconds every service has to answer /healthz")
+    ] = 60.0,
+    stop_timeout: Annotated[
+        float, typer.Option("--stop-timeout", help="seconds each stop step gets before SIGKILL")
+    ] = 10.0,
+) -> None:
+    """Start the embedded stack (NATS, sandbox, the services, the console) until Ctrl-C.
+
+    Exits non-zero, after stopping everything it started, when start-up fails, when another
+    `warden up` holds the data folder, or when NATS or any service dies."""
+    from warden_cli.launcher import StackFailed
+    from warden_cli.supervisor import StackLocked
+
     layout = _layout(data_dir)
 
     def announce(stack: EmbeddedStack) -> None:
@@ -67,7 +82,11 @@ def up(data_dir: DataDir = None, tick: float = 0.5) -> None:
             f"  nats     {stack.nats.url if stack.nats else ''}\nCtrl-C to stop."
         )
 
-    asyncio.run(run_until_signalled(EmbeddedStack(layout, StackOptions(tick_s=tick)), announce))
+    options = StackOptions(tick_s=tick, health_timeout_s=health_timeout, stop_timeout_s=stop_timeout)
+    try:
+        asyncio.run(run_until_signalled(EmbeddedStack(layout, options), announce))
+    except (StackFailed, StackLocked) as err:
+        raise _fail(f"warden up: {err}") from None
 
 
 @app.command()
