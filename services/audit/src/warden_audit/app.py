@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,8 @@ from warden_security.keys import load_public_key
 from warden_security.keyvault_signer import KeyVaultSigner, vault_credential
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER
 
+from warden_audit.adapters.anchor_file import AnchorFile, default_anchor_path
+from warden_audit.adapters.anchored_store import AnchoredStore
 from warden_audit.adapters.azure_blob_store import AzureAppendBlobStore
 from warden_audit.adapters.ed25519_signer import Ed25519Signer
 from warden_audit.adapters.local_store import LocalSegmentStore
@@ -26,10 +29,11 @@ from warden_audit.adapters.sqlite_vault import SqliteVault
 from warden_audit.adapters.token_reader import token_reader
 from warden_audit.domain.checkpoint import Signer
 from warden_audit.domain.recorder import AuditStore, Recorder
-from warden_audit.handlers import AuditHandler
+from warden_audit.handlers import AuditHandler, checkpoint_envelope
 from warden_audit.http_api import query_routes
 
 SERVICE = "audit"
+log = logging.getLogger("warden.audit")
 # Audit must not give up early: a dead letter of a message audit could not record is itself
 # recorded later, but the original is what investigators want. Stay under the broker's limit (10).
 SUBSCRIPTION = SubscriptionOptions(max_deliveries=9, batch_size=50)
@@ -44,6 +48,8 @@ class Settings(ServiceSettings):
     audit_signing_key_name: str = "audit-checkpoint-signing"
     checkpoint_every: int = Field(default=1000, ge=1)  # records between signed checkpoints
     checkpoint_interval_s: float = Field(default=5.0, gt=0)  # and at least this often while busy
+    # Every checkpoint is also appended here, outside the audit folder (0600, O_APPEND); "" disables.
+    anchor_file: Path | None = None  # default: <data_dir>/anchors/checkpoints.jsonl
     approver_issuer_pubkey: Path | None = None  # default: <data_dir>/keys/approver-issuer.pub.pem if present
     # Where the chain is stored: local segment files, or Azure append blobs (immutable container).
     audit_store: Literal["local", "azure_blob"] = "local"
@@ -59,6 +65,12 @@ class Settings(ServiceSettings):
     @property
     def resolved_signing_key(self) -> Path:
         return self.audit_signing_key or self.data_dir / "keys" / "audit-signing.pem"
+
+    @property
+    def resolved_anchor_file(self) -> Path | None:
+        if self.anchor_file is not None and str(self.anchor_file) in {"", "."}:
+            return None
+        return self.anchor_file or default_anchor_path(self.data_dir)
 
     @property
     def resolved_issuer_pubkey(self) -> Path | None:
@@ -115,6 +127,9 @@ def create_app(
     audit_dir = settings.resolved_audit_dir
     bus = bus or bus_from_settings(SERVICE, settings)
     store = store or _store(settings)
+    anchor_path = settings.resolved_anchor_file
+    anchored = AnchoredStore(store, AnchorFile(anchor_path)) if anchor_path is not None else None
+    store = anchored or store
     signer = signer or checkpoint_signer(settings)
     recorder = Recorder(store, clock or _utcnow, signer=signer, checkpoint_every=settings.checkpoint_every)
     vault = SqliteVault.for_log(audit_dir)
@@ -127,8 +142,17 @@ def create_app(
     for t in topo.consumed_by(SERVICE):
         bus.subscribe(t.name, handler.for_topic(t.name), SUBSCRIPTION)
 
+    async def announce_checkpoints() -> None:
+        for cp, head in anchored.take_announcements() if anchored is not None else []:
+            try:
+                await bus.publish(checkpoint_envelope(head, cp))
+            except Exception:  # the anchor file and checkpoints.jsonl hold it; the next restart re-announces
+                counters.inc("audit_announce_failures")
+                log.exception("could not announce the checkpoint at seq %s", cp.seq)
+
     async def checkpoints() -> None:
         while True:
+            await announce_checkpoints()
             await asyncio.sleep(settings.checkpoint_interval_s)
             await recorder.checkpoint()
 

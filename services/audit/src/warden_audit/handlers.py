@@ -57,6 +57,12 @@ def recorded_envelope(record: Mapping[str, Any], checkpoint: Checkpoint | None =
     )
 
 
+def checkpoint_envelope(record: Mapping[str, Any], checkpoint: Checkpoint) -> Envelope:
+    """A checkpoint signed after `record` with none following (timer, shutdown): announced on its own id."""
+    envelope = recorded_envelope(record, checkpoint)
+    return envelope.model_copy(update={"id": derived_id(record["message_id"], f"audit-checkpoint-{checkpoint.seq}")})
+
+
 class AuditHandler:
     def __init__(
         self,

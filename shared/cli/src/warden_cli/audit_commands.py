@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from warden_audit.adapters.anchor_file import AnchorFile, AnchorUnreadable, default_anchor_path, read_anchor_source
 from warden_audit.adapters.ed25519_signer import trusted_key_files
 from warden_audit.adapters.sqlite_vault import SqliteVault
+from warden_audit.domain.anchoring import Anchor, AnchorRules
 from warden_audit.history import Window, action_history, approval_history
 from warden_audit.proofs import NotProvable, bundle_for, verify_bundle
 from warden_audit.query import records_for
@@ -54,18 +56,79 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+Anchors = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--anchor",
+        help="a signed checkpoint kept outside the audit folder (file or http(s) URL: a checkpoint, a SIEM "
+        "event, an audit /v1/audit/head answer, or JSON lines of those); the log must reach and match it",
+    ),
+]
+MaxRecords = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        envvar="WARDEN_AUDIT_MAX_UNANCHORED_RECORDS",
+        help="fail when more records than this follow the newest signed checkpoint",
+    ),
+]
+MaxSeconds = Annotated[
+    float,
+    typer.Option(
+        min=0,
+        envvar="WARDEN_AUDIT_MAX_UNANCHORED_SECONDS",
+        help="fail when the head was recorded more than this long after the newest signed checkpoint",
+    ),
+]
+
+
+def _anchor_file(data_dir: Path | None, audit_dir: Path | None) -> Path:
+    root = _root(data_dir) if data_dir or not audit_dir else audit_dir.resolve().parent
+    return default_anchor_path(root)
+
+
+def _anchors(data_dir: Path | None, audit_dir: Path | None, given: list[str] | None) -> tuple[list[Anchor], str]:
+    path = _anchor_file(data_dir, audit_dir)
+    found = AnchorFile(path).read()
+    for source in given or []:
+        found += read_anchor_source(source)
+    newest = max((a.checkpoint.seq for a in found), default=None)
+    said = f"anchors checked up to seq {newest}" if newest is not None else "no outside anchor checked"
+    return found, said
+
+
 @audit_app.command("verify")
-def verify(data_dir: DataDir = None, audit_dir: AuditDir = None, public_key: PublicKeys = None) -> None:
-    """Check the whole hash chain and every signed checkpoint; name the first bad record."""
+def verify(
+    data_dir: DataDir = None,
+    audit_dir: AuditDir = None,
+    public_key: PublicKeys = None,
+    anchor: Anchors = None,
+    max_unanchored_records: MaxRecords = 1000,
+    max_unanchored_seconds: MaxSeconds = 60.0,
+) -> None:
+    """Check the hash chain, every signed checkpoint and the anchors; name the first bad record.
+
+    Fails too when records exist without a signed checkpoint, when the newest one lags the head by
+    more than the limits, or when the anchor file (<data-dir>/anchors/checkpoints.jsonl) or an
+    --anchor holds a checkpoint the log does not reach or match.
+    """
     keys = _keys(data_dir, audit_dir, public_key)
-    report = verify_log(_audit_dir(data_dir, audit_dir), trusted_key_files(keys) if keys else None)
+    try:
+        anchors, anchored = _anchors(data_dir, audit_dir, anchor)
+    except AnchorUnreadable as err:
+        raise _fail(f"audit log NOT VERIFIED: anchor unreadable: {err} (reason: anchor_unreadable)") from None
+    rules = AnchorRules(max_unanchored_records, max_unanchored_seconds)
+    check = trusted_key_files(keys) if keys else None
+    report = verify_log(_audit_dir(data_dir, audit_dir), check, anchors=anchors, rules=rules)
     if not report.ok:
         where = f"{report.segment}:{report.line}" if report.segment and report.line else report.segment or "log"
-        raise _fail(f"audit log INVALID at record {report.first_bad_seq} ({where}): {report.problem}")
+        raise _fail(
+            f"audit log INVALID at record {report.first_bad_seq} ({where}): {report.problem} (reason: {report.reason})"
+        )
     signed = "signatures verified" if report.signatures_checked else "signatures NOT checked (no public key)"
     typer.echo(
         f"audit log OK: {report.records} records, {report.checkpoints} checkpoints "
-        f"(last at seq {report.last_checkpoint_seq}, {signed}), head {report.head_hash[:16]}"
+        f"(last at seq {report.last_checkpoint_seq}, {signed}), head {report.head_hash[:16]}, {anchored}"
     )
 
 

@@ -12,7 +12,7 @@ against a copy of a later checkpoint held elsewhere (the SIEM stream): see docs/
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from warden_audit.domain.chain import GENESIS_HASH, MalformedLine, split_line
@@ -32,6 +32,8 @@ class VerifyReport:
     checkpoints: int = 0  # signed checkpoints that matched the log
     last_checkpoint_seq: int = 0
     signatures_checked: bool = False  # False: no trusted key was given, only the content was compared
+    reason: str = ""  # a stable name for the failure (docs/audit.md lists them), e.g. "edited"
+    head_recorded_at: str | None = None  # `recorded_at` of the last proven record, for staleness rules
 
 
 class ChainVerifier:
@@ -41,13 +43,19 @@ class ChainVerifier:
     `check` is given), then the head hash and Merkle root at that position.
     """
 
-    def __init__(self, checkpoints: Sequence[Checkpoint] = (), check: SignatureCheck | None = None) -> None:
+    def __init__(
+        self,
+        checkpoints: Sequence[Checkpoint] = (),
+        check: SignatureCheck | None = None,
+        sources: Mapping[int, str] | None = None,
+    ) -> None:
         self.expected_seq = 1
         self.prev_hash = GENESIS_HASH
         self.expected_segment = 1
         self.failure: VerifyReport | None = None
         self._checkpoints = list(checkpoints)
         self._check = check
+        self._sources = dict(sources or {})  # checkpoint seq -> where it came from, when not checkpoints.jsonl
         self._next_cp = 0  # index of the next checkpoint to meet
         self._verified_cps = 0
         self._last_cp_seq = 0
@@ -59,19 +67,30 @@ class ChainVerifier:
         previous = -1
         for cp in self._checkpoints:
             if cp.seq <= previous:
-                self._fail_at(cp.seq, None, None, f"checkpoint file out of order at seq {cp.seq}: edited")
+                problem = f"checkpoint file out of order at seq {cp.seq}: edited"
+                self._fail_at(cp.seq, None, None, problem, "checkpoints_out_of_order")
                 return
             previous = cp.seq
             if self._check is not None and not cp.is_signed_by(self._check):
                 self._fail_at(
-                    cp.seq, None, None, f"checkpoint at seq {cp.seq} is not signed by a trusted key (id {cp.key_id})"
+                    cp.seq,
+                    None,
+                    None,
+                    f"checkpoint at seq {cp.seq}{self._from(cp.seq)} is not signed by a trusted key (id {cp.key_id})",
+                    "checkpoint_signature",
                 )
                 return
         # seq 0 checkpoints sign the empty log
         while self._next_cp < len(self._checkpoints) and self._checkpoints[self._next_cp].seq == 0:
             self._meet(self._checkpoints[self._next_cp])
 
-    def _fail_at(self, seq: int | None, segment: str | None, line: int | None, problem: str) -> VerifyReport:
+    def _from(self, seq: int) -> str:
+        source = self._sources.get(seq)
+        return f" (from {source})" if source else ""
+
+    def _fail_at(
+        self, seq: int | None, segment: str | None, line: int | None, problem: str, reason: str
+    ) -> VerifyReport:
         self.failure = VerifyReport(
             False,
             self.expected_seq - 1,
@@ -82,11 +101,12 @@ class ChainVerifier:
             self.prev_hash,
             self._verified_cps,
             self._last_cp_seq,
+            reason=reason,
         )
         return self.failure
 
-    def _fail(self, segment: str, line: int | None, problem: str) -> VerifyReport:
-        return self._fail_at(self.expected_seq, segment, line, problem)
+    def _fail(self, segment: str, line: int | None, problem: str, reason: str) -> VerifyReport:
+        return self._fail_at(self.expected_seq, segment, line, problem, reason)
 
     def _meet(self, cp: Checkpoint) -> None:
         """The walk has just accepted record `cp.seq`: the signed state must be the state here."""
@@ -98,8 +118,9 @@ class ChainVerifier:
                 since,
                 None,
                 None,
-                f"the checkpoint at seq {cp.seq} ({segment}:{line}) signed a different log: a record in "
-                f"seq {since}..{cp.seq} was rewritten (with the chain recomputed after it)",
+                f"the checkpoint at seq {cp.seq}{self._from(cp.seq)} ({segment}:{line}) signed a different log: "
+                f"a record in seq {since}..{cp.seq} was rewritten (with the chain recomputed after it)",
+                "rewritten",
             )
             return
         self._verified_cps += 1
@@ -111,7 +132,8 @@ class ChainVerifier:
         if self.failure is not None:
             return self.failure
         if number != self.expected_segment:
-            return self._fail(name, None, f"segment numbering gap: expected segment {self.expected_segment}")
+            gap = f"segment numbering gap: expected segment {self.expected_segment}"
+            return self._fail(name, None, gap, "segment_missing")
         self.expected_segment += 1
         lines = data.split(b"\n")
         remainder = lines.pop()  # b"" when the segment ends with a newline
@@ -124,18 +146,20 @@ class ChainVerifier:
             try:
                 parts = split_line(line)
             except MalformedLine as err:
-                problem = f"unparsable line: {err}"
+                problem, reason = f"unparsable line: {err}", "unparsable"
             else:
                 if parts.seq != expected:
                     problem = f"expected seq {expected}, found {parts.seq}: a record was deleted, inserted or moved"
+                    reason = "sequence"
                 elif parts.prev_hash != prev:
+                    reason = "link"
                     problem = (
                         "prev_hash does not continue the previous segment: segment replaced or forged"
                         if index == 1 and expected > 1
                         else f"prev_hash does not match the hash of record {expected - 1}"
                     )
                 elif sha256(parts.hashed).hexdigest() != parts.hash:
-                    problem = "content does not match its hash: the record was edited"
+                    problem, reason = "content does not match its hash: the record was edited", "edited"
                 else:
                     prev = parts.hash
                     if merkle is not None:
@@ -149,7 +173,7 @@ class ChainVerifier:
                     expected += 1
                     continue
             self.expected_seq, self.prev_hash = expected, prev
-            return self._fail(name, index, problem)
+            return self._fail(name, index, problem, reason)
         self.expected_seq, self.prev_hash = expected, prev
         if remainder:
             problem = (
@@ -157,7 +181,7 @@ class ChainVerifier:
                 if last
                 else "incomplete line at the end of a non-final segment"
             )
-            return self._fail(name, len(lines) + 1, problem)
+            return self._fail(name, len(lines) + 1, problem, "torn_line")
         return None
 
     def report(self) -> VerifyReport:
@@ -165,12 +189,14 @@ class ChainVerifier:
             return self.failure
         if self._next_cp < len(self._checkpoints):
             signed = self._checkpoints[-1].seq
+            outside = signed in self._sources
             return self._fail_at(
                 self.expected_seq,
                 None,
                 None,
-                f"the log ends at seq {self.expected_seq - 1} but a signed checkpoint covers seq {signed}: "
-                f"records {self.expected_seq}..{signed} were removed (tail truncated)",
+                f"the log ends at seq {self.expected_seq - 1} but a signed checkpoint{self._from(signed)} covers "
+                f"seq {signed}: records {self.expected_seq}..{signed} were removed (tail truncated)",
+                "shorter_than_anchor" if outside else "truncated",
             )
         return VerifyReport(
             True,
