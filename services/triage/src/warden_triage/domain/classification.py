@@ -29,6 +29,7 @@ class IncidentClass(StrEnum):
     CERTIFICATE_EXPIRY = "certificate_expiry"
     DISK_PRESSURE = "disk_pressure"
     FAILED_HEALTH_CHECKS = "failed_health_checks"
+    HIGH_LATENCY = "high_latency"
     CRASH_LOOP = "crash_loop"
     BAD_DEPLOYMENT = "bad_deployment"
     SECURITY_ALERT = "security_alert"
