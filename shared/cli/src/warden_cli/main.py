@@ -1,51 +1,125 @@
-"""The `warden` command line."""
+"""The `warden` command line: a thin shell that imports a command's implementation only when it runs.
+
+Adding a command is one small edit here, in one of two ways:
+
+- a command (or `typer.Typer` sub-app) that lives in its own module: one line in `COMMANDS` (or
+  `BENCHMARKS`) with its "module:attribute" and its one-line help, e.g.
+  `"check": Lazy("warden_cli.check:run", "Check the estate file ...")`;
+- a command defined here: a decorated function whose body imports its implementation.
+
+Nothing at module level may import a service, an SDK or the bus: `warden --help` and
+`warden --version` stay fast because of it (tests/unit/test_cli_shell.py checks).
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from warden_audit.reader import read_records
-from warden_contracts.events import ControlKind
 
-from warden_cli import (
-    approval_commands,
-    audit_commands,
-    autonomy,
-    bench_audit,
-    bench_executor,
-    bench_planner,
-    bench_policy,
-    bench_triage,
-    kpi,
-    operations,
-    policy_commands,
-    servicebus_commands,
-    shadow,
-    task_reports,
+from warden_cli.lazy import Lazy, lazy_group
+
+if TYPE_CHECKING:
+    from warden_cli.layout import Layout
+
+BENCHMARKS: dict[str, Lazy] = {
+    "executor": Lazy(
+        "warden_cli.bench_executor:run",
+        "Approval-to-execution latency (p50/p99) of the executor on the embedded stack, against a\n"
+        "    bare publish->consume baseline measured in the same run.",
+    ),
+    "planner": Lazy(
+        "warden_cli.bench_planner:run",
+        "Planner time per incident (p50/p99) without LLM latency, against a same-run baseline.",
+    ),
+    "audit": Lazy(
+        "warden_cli.bench_audit:run",
+        "Audit append (fsync'd, group commit) and verification throughput, with same-run baselines.",
+    ),
+    "policy": Lazy(
+        "warden_cli.bench_policy:run",
+        "Decision latency p50/p99 of the policy gate vs a bare bus relay measured in the same run.",
+    ),
+    "triage": Lazy(
+        "warden_cli.bench_triage:run",
+        "Triage under an alert storm: sustained alerts/s, p99 ingest->incident latency and peak memory,\n"
+        "    next to raw JetStream publish/consume rates measured in the same run.",
+    ),
+}
+
+COMMANDS: dict[str, Lazy] = {
+    "kpi": Lazy(
+        "warden_cli.kpi:run",
+        "Incident KPIs (time to acknowledge / first useful action / mitigate, autonomy, overrides, ...).",
+    ),
+    "approve": Lazy(
+        "warden_cli.approval_commands:approve",
+        "Approve a pending action as USER (signed by the local identity issuer).",
+    ),
+    "deny": Lazy("warden_cli.approval_commands:deny", "Deny a pending action as USER."),
+    "eval": Lazy(
+        "warden_cli.evaluation.command:run",
+        "Run evaluation scenarios end to end through the embedded stack and print the scorecard.",
+    ),
+    "tasks": Lazy(
+        "warden_cli.task_reports:run",
+        "Reports of scheduled runs (health checks, cost reports, certificate sweeps), with what needs attention.",
+    ),
+    "bench": Lazy(
+        "warden_cli.main:bench_app", "Benchmarks that print ratios against a baseline measured in the same run."
+    ),
+    "servicebus": Lazy(
+        "warden_cli.servicebus_commands:servicebus_app", "Azure Service Bus operations (dead letters)."
+    ),
+    "compose": Lazy(
+        "warden_cli.compose_commands:compose_app", "Helpers for docker-compose.yml (the containerised embedded stack)."
+    ),
+    "audit": Lazy("warden_cli.audit_commands:audit_app", "The tamper-evident audit log."),
+    "approvals": Lazy(
+        "warden_cli.approval_commands:approvals_app",
+        "Approval requests: list, show, approve, deny (no subcommand: list).",
+    ),
+    "policy": Lazy(
+        "warden_cli.policy_commands:policy_app",
+        "The gate's Cedar policy: run its test cases, replay history through it.",
+    ),
+    "shadow": Lazy("warden_cli.shadow:shadow_app", "Shadow mode: would-be actions compared with what humans did."),
+    "autonomy": Lazy(
+        "warden_cli.autonomy:autonomy_app", "Progressive autonomy per response plan: shadow -> review -> autonomous."
+    ),
+}
+
+app = typer.Typer(help="Warden: zero-trust incident response.", no_args_is_help=True, cls=lazy_group(COMMANDS))
+bench_app = typer.Typer(
+    help="Benchmarks that print ratios against a baseline measured in the same run.", cls=lazy_group(BENCHMARKS)
 )
-from warden_cli.compose_commands import compose_app
-from warden_cli.demo import run_demo
-from warden_cli.evaluation import command as eval_command
-from warden_cli.launcher import EmbeddedStack, StackOptions, run_until_signalled
-from warden_cli.layout import Layout, default_data_dir
-from warden_cli.timeline import incidents_from, render
-
-app = typer.Typer(help="Warden: zero-trust incident response.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks that print ratios against a baseline measured in the same run.")
-app.add_typer(bench_app, name="bench")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="stack data directory (default .warden or $WARDEN_DATA_DIR)")
 ]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"warden {version('warden-cli')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    ] = False,
+) -> None:
+    pass
+
+
 def _layout(data_dir: Path | None) -> Layout:
+    from warden_cli.layout import Layout, default_data_dir
+
     return Layout((data_dir or default_data_dir()).resolve())
 
 
@@ -69,7 +143,9 @@ def up(
 
     Exits non-zero, after stopping everything it started, when start-up fails, when another
     `warden up` holds the data folder, or when NATS or any service dies."""
-    from warden_cli.launcher import StackFailed
+    import asyncio
+
+    from warden_cli.launcher import EmbeddedStack, StackFailed, StackOptions, run_until_signalled
     from warden_cli.supervisor import StackLocked
 
     layout = _layout(data_dir)
@@ -94,6 +170,12 @@ def demo(
     data_dir: DataDir = None, keep: bool = typer.Option(False, help="keep the data directory"), timeout: float = 90.0
 ) -> None:
     """Run the four demo incidents through the real stack; non-zero exit on failure."""
+    import asyncio
+    import shutil
+    import tempfile
+
+    from warden_cli.demo import run_demo
+
     root = data_dir or Path(tempfile.mkdtemp(prefix="warden-demo-"))
     ok = asyncio.run(run_demo(_layout(root), typer.echo, timeout=timeout))
     if keep or data_dir:
@@ -113,6 +195,11 @@ def ingest(
     ] = None,
 ) -> None:
     """Send an alert file to the running stack's webhook for its source (docs/alert-sources.md)."""
+    import asyncio
+    import json
+
+    from warden_cli import operations
+
     try:
         typer.echo(json.dumps(asyncio.run(operations.post_alert(_layout(data_dir), file, source))))
     except operations.OperationError as err:
@@ -122,6 +209,10 @@ def ingest(
 @app.command()
 def incidents(data_dir: DataDir = None, timeline: bool = False) -> None:
     """Incidents and their state, from the audit log."""
+    from warden_audit.reader import read_records
+
+    from warden_cli.timeline import incidents_from, render
+
     for view in incidents_from(read_records(_layout(data_dir).audit_dir)).values():
         if timeline:
             typer.echo(render(view) + "\n")
@@ -134,6 +225,12 @@ def kill_switch(
     state: str = typer.Argument(..., help="on | off"), by: str = "operator", reason: str = "", data_dir: DataDir = None
 ) -> None:
     """Stop (on) or allow (off) every agent action, effective for every later decision."""
+    import asyncio
+
+    from warden_contracts.events import ControlKind
+
+    from warden_cli import operations
+
     if state not in {"on", "off"}:
         raise _fail("state must be on or off")
     asyncio.run(operations.set_control(_layout(data_dir), ControlKind.KILL_SWITCH, state, by, reason))
@@ -145,25 +242,13 @@ def mode(
     access_level: str = typer.Argument(..., help="reader | privileged"), by: str = "operator", data_dir: DataDir = None
 ) -> None:
     """Set the agent access level; reader takes effect at once."""
+    import asyncio
+
+    from warden_contracts.events import ControlKind
+
+    from warden_cli import operations
+
     if access_level not in {"reader", "privileged"}:
         raise _fail("access level must be reader or privileged")
     asyncio.run(operations.set_control(_layout(data_dir), ControlKind.ACCESS_LEVEL, access_level, by))
     typer.echo(f"access level {access_level}")
-
-
-# --- command groups that live in their own modules register here (one line each) ---
-bench_app.command("executor")(bench_executor.run)
-app.add_typer(servicebus_commands.servicebus_app, name="servicebus")
-app.add_typer(compose_app, name="compose")
-app.command("kpi")(kpi.run)
-app.add_typer(audit_commands.audit_app, name="audit")
-approval_commands.register(app)  # `warden approvals ...`, `warden approve`, `warden deny`
-app.add_typer(policy_commands.policy_app, name="policy")
-app.command("eval")(eval_command.run)
-bench_app.command("planner")(bench_planner.run)
-app.add_typer(shadow.shadow_app, name="shadow")
-app.add_typer(autonomy.autonomy_app, name="autonomy")
-bench_app.command("audit")(bench_audit.run)
-bench_app.command("policy")(bench_policy.run)
-bench_app.command("triage")(bench_triage.run)
-app.command("tasks")(task_reports.run)
