@@ -18,7 +18,7 @@ from pydantic import Field
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from warden_bus.port import Bus
-from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging
+from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging, observed
 from warden_bus.settings import ServiceSettings
 from warden_contracts.envelope import utcnow
 from warden_security.keys import load_or_create_private_key
@@ -90,6 +90,8 @@ class ConsoleRuntime(ServiceRuntime):
 
     def http_app(self) -> web.Application:
         app = self.web_app
+        # Outermost, so requests the console's guard refuses are timed as well.
+        app.middlewares.insert(0, observed(self.metrics))
         app.add_routes([web.get("/healthz", self._health), web.get("/metrics", self._metrics), *self.routes])
         return app
 

@@ -119,7 +119,7 @@ class ApproverDesk:
             raise DecisionRefused(f"no approval request {approval_id}")
         problem = view.refusal(who, self.now(), approve=decision is ApprovalDecision.APPROVE)
         if problem:
-            self._counters.inc(f"decisions_refused_{channel}")
+            self._counters.inc("decisions_refused", channel=channel)
             raise DecisionRefused(problem)
         token = self._issuer.token_for(who, view.approval_id, str(view.request["action_hash"]), channel)
         payload = ApprovalDecided(
@@ -133,7 +133,7 @@ class ApproverDesk:
             subject=view.incident_id,
         )
         await self._bus.publish(envelope)
-        self._counters.inc(f"decisions_sent_{channel}")
+        self._counters.inc("decisions_sent", channel=channel)
         log.info(
             "%s %s sent by %s via %s",
             decision.value,

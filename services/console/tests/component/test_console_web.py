@@ -42,7 +42,7 @@ async def test_approver_signs_in_sees_request_live_and_approves_with_a_signed_to
     assert claims["action_hash"] == "hash-appr-live" and claims["groups"] == ["sre-oncall"]
     assert claims["amr"] == ["password"]
     status, metrics = await alice.get("/metrics")
-    assert 'warden_decisions_sent_console_total{service="console"} 1' in metrics
+    assert 'warden_decisions_sent_total{channel="console",service="console"} 1.0' in metrics
 
 
 async def test_policy_outcome_moves_the_request_to_history(broker: EmbeddedBroker, console, browser_for) -> None:

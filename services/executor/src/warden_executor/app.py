@@ -126,7 +126,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     )
 
     def on_outcome(status: ReportStatus) -> None:
-        runtime.counters.inc(f"actions_{status.value}")
+        runtime.counters.inc("actions", status=status.value)
 
     executor = ActionExecutor(
         trusted=trusted,

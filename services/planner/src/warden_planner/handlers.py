@@ -35,7 +35,7 @@ class Outbox:
             for envelope in await self._store.unsent():
                 await self._bus.publish(envelope)
                 await self._store.mark_sent(envelope.id)
-                self._counters.inc(envelope.type.removeprefix("sre.").removesuffix(".v1").replace(".", "_"))
+                self._counters.inc("messages_published", topic=envelope.type)
 
 
 def register(bus: Bus, service: PlanningService, outbox: Outbox, counters: Counters) -> None:

@@ -133,7 +133,7 @@ class ScheduledTaskHandler:
         )
         report_id = derived_id(cause.id, "task-reported")
         await self._bus.publish(follow_up(cause, REPORTED_TOPIC, report, source=SOURCE, id=report_id))
-        self._counters.inc(f"task_reports_{report.status}")
+        self._counters.inc("task_reports", status=report.status)
         log.info("%s run %s %s: %s", due.task, due.run_id, report.status, report.summary)
 
 

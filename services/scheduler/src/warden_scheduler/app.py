@@ -42,7 +42,7 @@ def tick_loop(scheduler: Scheduler, every_s: float, counters: Counters) -> Calla
                 result = await scheduler.tick()
                 counters.inc("scheduler_ticks")
                 if result.held:
-                    counters.inc("task_runs_held", len(result.held))
+                    counters.inc("task_runs", len(result.held), outcome="held")
             except Exception:
                 # The bus or the store is down: the due runs are still due on the next tick.
                 log.exception("scheduler tick failed; retrying")

@@ -31,16 +31,16 @@ class DuePublisher:
 
     async def __call__(self, due: TaskDue) -> None:
         await self._bus.publish(due_envelope(due))
-        self._counters.inc("task_runs_started")
+        self._counters.inc("task_runs", outcome="started")
         if due.missed_count:
-            self._counters.inc("task_runs_missed", due.missed_count)
+            self._counters.inc("task_runs", due.missed_count, outcome="missed")
 
 
 def register(bus: Bus, scheduler: Scheduler, counters: Counters) -> None:
     async def task_reported(envelope: Envelope) -> None:
         report = envelope.payload(TaskReported)
         freed = await scheduler.finished(report.task, report.run_id)
-        counters.inc(f"task_runs_{report.status}")
+        counters.inc("task_runs", outcome=report.status)
         log.info("%s run %s %s (lease freed: %s)", report.task, report.run_id, report.status, freed)
 
     bus.subscribe(REPORTED_TOPIC, task_reported)

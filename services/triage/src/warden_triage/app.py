@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         classifier,
         sources,
         correlator=Correlator(catalog, classifier, sources),
-        on_fate=lambda fate: counters.inc(f"alerts_{fate or 'unchanged'}"),
+        on_fate=lambda fate: counters.inc("alerts", fate=fate or "unchanged"),
         **({"clock": components["clock"]} if "clock" in components else {}),
     )
     backlog = Backlog(limit=settings.webhook_max_backlog)

@@ -61,7 +61,7 @@ class AlertReceivedHandler:
         if change is None:
             return
         await self._bus.publish(incident_envelope(envelope, change))
-        self._counters.inc(f"incidents_{change.change.value}")
+        self._counters.inc("incidents", change=change.change.value)
         log.info(
             "incident %s %s (%s)",
             change.incident_id,
@@ -94,7 +94,7 @@ class HeldAlertSweep:
                 continue  # an alert released it first
             released += 1
             self._counters.inc("held_groups_released")
-            self._counters.inc(f"incidents_{change.change.value}")
+            self._counters.inc("incidents", change=change.change.value)
             log.info(
                 "incident %s %s after its alerts were held (%s)",
                 change.incident_id,

@@ -81,8 +81,8 @@ async def test_storm_collapses_into_one_incident_per_problem_and_loses_nothing(
             session.get(f"http://127.0.0.1:{runtime.bound_port}/metrics") as resp,
         ):
             metrics = await resp.text()
-        assert f'warden_alerts_opened_total{{service="triage"}} {plan.problems}' in metrics
-        assert f'warden_alerts_attached_total{{service="triage"}} {plan.alerts - plan.problems}' in metrics
+        assert f'warden_alerts_total{{fate="opened",service="triage"}} {plan.problems}.0' in metrics
+        assert f'warden_alerts_total{{fate="attached",service="triage"}} {plan.alerts - plan.problems}.0' in metrics
         assert "alerts_duplicate" not in metrics and "alerts_unmatched" not in metrics
     finally:
         await runtime.stop()

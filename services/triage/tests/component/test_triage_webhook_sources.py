@@ -92,7 +92,7 @@ async def test_truncated_group_is_answered_and_counted(service: tuple[aiohttp.Cl
     assert status == 202 and body["truncated_alerts"] == 7
     session, base = service
     async with session.get(f"{base}/metrics") as resp:
-        assert 'warden_webhook_truncated_alerts_total{service="triage"} 7' in await resp.text()
+        assert 'warden_webhook_truncated_alerts_total{service="triage"} 7.0' in await resp.text()
 
 
 async def test_grafana_requires_a_fresh_unique_hmac_signature(
@@ -221,14 +221,14 @@ async def test_backlog_back_pressure_then_everything_accepted_is_handled(
             assert refused is not None and refused[0] == "2" and "waiting for triage" in refused[1]
             alerts = await broker.wait_for("sre.alert.received.v1", count=accepted)
             assert len(alerts) == accepted
-            handled = 0
+            handled, fates = 0, ("opened", "attached")
             while handled < accepted and loop.time() < deadline + 60:
                 async with session.get(f"{client[1]}/metrics") as resp:
                     lines = (await resp.text()).splitlines()
                 handled = sum(
-                    int(line.rsplit(" ", 1)[1])
+                    int(float(line.rsplit(" ", 1)[1]))
                     for line in lines
-                    if line.startswith(("warden_alerts_opened_total", "warden_alerts_attached_total"))
+                    if line.startswith(tuple(f'warden_alerts_total{{fate="{f}",service="triage"}}' for f in fates))
                 )
                 await asyncio.sleep(0.2)
             assert handled == accepted  # one incident, every accepted alert attached

@@ -7,6 +7,7 @@ dead-letter calls, so every adapter treats bad input exactly the same way.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -17,6 +18,7 @@ from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope, derived_id, e
 from warden_contracts.events import DeadLettered
 
 from warden_bus import tracing
+from warden_bus.metrics import observe_handler
 from warden_bus.port import Handler, PoisonMessage, RetryLater, SubscriptionOptions
 
 log = logging.getLogger("warden.bus")
@@ -68,8 +70,25 @@ async def settle(
     handler: Handler,
     options: SubscriptionOptions,
     headers: Mapping[str, str] | None = None,
+    *,
+    service: str = "",
 ) -> Settlement:
-    """`headers` are the message's transport headers; their trace context parents the handler's span."""
+    """`headers` are the message's transport headers; their trace context parents the handler's span.
+    `service` (the bus identity) labels the handler latency histogram."""
+    started = time.perf_counter()
+    settlement = await _settle(topic, raw, deliveries, handler, options, headers)
+    observe_handler(service, topic.name, settlement.verdict.value, time.perf_counter() - started)
+    return settlement
+
+
+async def _settle(
+    topic: topo.Topic,
+    raw: bytes,
+    deliveries: int,
+    handler: Handler,
+    options: SubscriptionOptions,
+    headers: Mapping[str, str] | None,
+) -> Settlement:
     try:
         envelope = parse(topic, raw)
     except PoisonMessage as err:

@@ -33,7 +33,7 @@ async def settle_message(
     """`confirm_ack` waits for the server to confirm the ack, for consumers that must not see
     a message again once it was acted on."""
     deliveries = msg.metadata.num_delivered or 1
-    settlement = await settle(topic, msg.data, deliveries, handler, options, msg.headers)
+    settlement = await settle(topic, msg.data, deliveries, handler, options, msg.headers, service=identity)
     if settlement.verdict is Verdict.ACK:
         await (msg.ack_sync() if confirm_ack else msg.ack())
     elif settlement.verdict is Verdict.RETRY:

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from warden_bus import tracing
+from warden_bus.metrics import Counters, ServiceMetrics
 from warden_bus.port import Bus
 from warden_bus.settings import ServiceSettings
 from warden_bus.trace_export import TracingSettings, configure_tracing, shutdown_tracing
@@ -61,32 +62,36 @@ def configure_logging(service: str, level: str = "INFO", tracing_settings: Traci
     configure_tracing(service, tracing_settings)
 
 
-@dataclass
-class Counters:
-    values: dict[str, int] = field(default_factory=dict)
-
-    def inc(self, name: str, by: int = 1) -> None:
-        self.values[name] = self.values.get(name, 0) + by
-
-    def render(self, service: str) -> str:
-        lines = [f'warden_{name}_total{{service="{service}"}} {value}' for name, value in sorted(self.values.items())]
-        return "\n".join(lines) + "\n"
-
-
 Background = Callable[[], Awaitable[None]]
 _UNTRACED = frozenset({"/healthz", "/metrics"})  # polled constantly; spans would only be noise
 
 
-@web.middleware
-async def _traced(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
-    if request.path in _UNTRACED:
-        return await handler(request)
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource is not None else "unmatched"
-    with tracing.serving(request.method, route, request.headers) as span:
-        response = await handler(request)
-        span.set_attribute("http.response.status_code", response.status)
-        return response
+def observed(metrics: ServiceMetrics) -> Any:
+    """Middleware: a server span per request (not for the polled health/metrics routes) and the
+    latency histogram for every request, labelled by route template, never the raw path."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> Any:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        started = time.perf_counter()
+        code = 500
+        try:
+            if request.path in _UNTRACED:
+                response = await handler(request)
+            else:
+                with tracing.serving(request.method, route, request.headers) as span:
+                    response = await handler(request)
+                    span.set_attribute("http.response.status_code", response.status)
+            code = response.status
+            return response
+        except web.HTTPException as err:
+            code = err.status
+            raise
+        finally:
+            metrics.observe_http(request.method, route, code, time.perf_counter() - started)
+
+    return middleware
 
 
 @dataclass
@@ -104,9 +109,13 @@ class ServiceRuntime:
     bound_port: int | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
+    metrics: ServiceMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = ServiceMetrics(self.name, self.counters)
 
     def http_app(self) -> web.Application:
-        app = web.Application(client_max_size=1024 * 1024, middlewares=[_traced])
+        app = web.Application(client_max_size=1024 * 1024, middlewares=[observed(self.metrics)])
         app.add_routes([web.get("/healthz", self._health), web.get("/metrics", self._metrics), *self.routes])
         return app
 
@@ -119,7 +128,7 @@ class ServiceRuntime:
         )
 
     async def _metrics(self, _: web.Request) -> web.Response:
-        return web.Response(text=self.counters.render(self.name), content_type="text/plain")
+        return web.Response(body=self.metrics.render(), headers={"Content-Type": self.metrics.content_type})
 
     async def start(self) -> None:
         for hook in self.on_start:

@@ -64,7 +64,7 @@ async def settle_received(
 ) -> Settlement:
     raw = message_bytes(msg)
     deliveries = deliveries_of(msg)
-    settlement = await settle(topic, raw, deliveries, handler, options, headers_of(msg))
+    settlement = await settle(topic, raw, deliveries, handler, options, headers_of(msg), service=identity)
     if settlement.verdict is Verdict.ACK:
         await receiver.complete_message(msg)
     elif settlement.verdict is Verdict.RETRY:
