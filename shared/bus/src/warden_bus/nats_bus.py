@@ -6,6 +6,7 @@ bootstrap created (streams are never declared here) and uses its own inbox prefi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from faststream.middlewares import AckPolicy
 from faststream.nats import JStream, NatsBroker, PullSub
 from faststream.nats.annotations import NatsMessage
 from faststream.nats.security import NatsCredentials
+from nats.errors import ConnectionReconnectingError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope
@@ -120,4 +122,14 @@ class NatsBus:
 
     async def stop(self) -> None:
         self._connected = False
-        await self.broker.stop()
+        try:
+            await self.broker.stop()
+        except ConnectionReconnectingError:
+            # The broker is gone, so there is nothing to drain: close instead, which also ends the
+            # reconnect loop (a stop that raised here left the service hanging on its way out).
+            connection = self.broker._connection
+            self.broker._connection = None
+            if connection is not None:
+                with contextlib.suppress(OSError):  # flushing what was buffered for the dead socket
+                    await connection.close()
+            self.broker.config.disconnect()

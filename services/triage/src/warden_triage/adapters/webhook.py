@@ -42,6 +42,10 @@ class EnvelopePublisher(Protocol):
     async def publish(self, envelope: Envelope) -> None: ...
 
 
+class BusUnavailable(RuntimeError):
+    """The broker connection is down or did not acknowledge within the gateway's deadline."""
+
+
 def alert_envelope(alert: AlertReceived) -> Envelope:
     """Same notification -> same id, so the broker drops a re-posted alert; a new episode of the
     same alert gets a new id (see `delivery_id`)."""
@@ -102,6 +106,10 @@ class WebhookGateway:
     # Publishes in flight across all calls: the consumer shares this event loop, and hundreds of
     # ready publish tasks would starve it (measured: 5 alerts/s consumed while 300/s came in).
     publish_concurrency: int = 32
+    # With the broker down a source must hear 503 at once, not after the bus's own retries
+    # (about 20 s): `bus_ready` is the connection state, the deadline covers a publish in flight.
+    bus_ready: Callable[[], bool] = lambda: True
+    publish_deadline_s: float = 1.0
     _inflight: int = 0
     _publishing: asyncio.Semaphore = field(init=False)
 
@@ -174,7 +182,11 @@ class WebhookGateway:
     async def _publish_all(self, alerts: list[AlertReceived], envelopes: list[Envelope]) -> web.Response:
         # Concurrent: one group of alerts costs one broker round trip, not one per alert. A partly
         # published group is re-sent whole by the source; the derived ids make the repeats no-ops.
-        results = await asyncio.gather(*(self._publish(e) for e in envelopes), return_exceptions=True)
+        if not self.bus_ready():
+            results: list[Any] = [BusUnavailable("not connected to the broker")]
+            envelopes = envelopes[:1]
+        else:
+            results = await asyncio.gather(*(self._publish(e) for e in envelopes), return_exceptions=True)
         failed = [(e, r) for e, r in zip(envelopes, results, strict=True) if isinstance(r, BaseException)]
         if failed:
             envelope, error = failed[0]
@@ -205,7 +217,12 @@ class WebhookGateway:
 
     async def _publish(self, envelope: Envelope) -> None:
         async with self._publishing:
-            await self.publisher.publish(envelope)
+            if not self.bus_ready():  # it may have dropped while this call waited for its turn
+                raise BusUnavailable("not connected to the broker")
+            try:
+                await asyncio.wait_for(self.publisher.publish(envelope), self.publish_deadline_s)
+            except TimeoutError:
+                raise BusUnavailable(f"no broker acknowledgement within {self.publish_deadline_s:g}s") from None
 
     def _unauthorised(self, route: str, request: web.Request, auth: Authenticator, reason: str) -> web.Response:
         self.counters.inc("webhook_unauthorized")
