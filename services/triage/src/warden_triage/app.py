@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
 from warden_bus.nats_bus import NatsBus
-from warden_bus.port import Bus
+from warden_bus.port import Bus, SubscriptionOptions
 from warden_bus.runtime import Background, Counters, ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.envelope import MAX_MESSAGE_BYTES
@@ -43,8 +43,8 @@ class Settings(ServiceSettings):
     webhook_max_inflight: int = Field(default=256, ge=1)
     # Alerts accepted but not yet handled before the webhook answers 429: bounds queueing latency.
     webhook_max_backlog: int = Field(default=5000, ge=1)
-    # How long a webhook call waits for the broker's acknowledgement before answering 503.
-    webhook_publish_deadline_s: float = Field(default=1.0, gt=0, le=30)
+    # Alerts pulled, applied in one store transaction (one fsync) and acked together.
+    consume_batch_size: int = Field(default=200, ge=1, le=1000)
     # How often held alert groups (`open_after`) are checked for a wait that is over: the lag
     # with which time alone opens their incident.
     held_sweep_interval_s: float = Field(default=10.0, gt=0, le=300)
@@ -102,7 +102,11 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         **({"clock": components["clock"]} if "clock" in components else {}),
     )
     backlog = Backlog(limit=settings.webhook_max_backlog)
-    bus.subscribe(ALERT_TOPIC, AlertReceivedHandler(tracker, bus, counters, on_handled=backlog.handled))
+    bus.subscribe(
+        ALERT_TOPIC,
+        AlertReceivedHandler(tracker, bus, counters, on_handled=backlog.handled),
+        SubscriptionOptions(batch_size=settings.consume_batch_size),
+    )
     gateway = WebhookGateway(
         registry=sources,
         publisher=bus,
@@ -112,8 +116,6 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         max_inflight=settings.webhook_max_inflight,
         decoders={"cloudevents": cloudevent_body},
         backlog=backlog,
-        bus_ready=lambda: bus.healthy,
-        publish_deadline_s=settings.webhook_publish_deadline_s,
     )
     return ServiceRuntime(
         name=SERVICE,

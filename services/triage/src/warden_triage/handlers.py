@@ -3,8 +3,9 @@ the held-alert sweep, which publishes the incidents that time alone opens."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from warden_bus.port import Bus
 from warden_bus.runtime import Counters
@@ -55,11 +56,33 @@ class AlertReceivedHandler:
         finally:
             self._on_handled()  # progress for the webhook's back-pressure, whatever the outcome
 
+    async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
+        """A pull batch in one store transaction, then its changes published: in order within an
+        incident, concurrently across incidents. The bus acks the batch after this returns; if
+        it raises, the bus handles each message alone and the stored outcomes are re-published."""
+        changes = await self._tracker.apply_many([(e.payload(AlertReceived), e.id) for e in envelopes])
+        by_incident: dict[str, list[tuple[Envelope, IncidentChanged]]] = {}
+        for envelope, change in zip(envelopes, changes, strict=True):
+            if change is not None:
+                by_incident.setdefault(change.incident_id, []).append((envelope, change))
+        announcing = (self._announce_all(pairs) for pairs in by_incident.values())
+        results = await asyncio.gather(*announcing, return_exceptions=True)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed
+        for _ in envelopes:
+            self._on_handled()
+
     async def _handle(self, envelope: Envelope) -> None:
-        alert = envelope.payload(AlertReceived)
-        change = await self._tracker.apply(alert, envelope.id)
-        if change is None:
-            return
+        change = await self._tracker.apply(envelope.payload(AlertReceived), envelope.id)
+        if change is not None:
+            await self._announce(envelope, change)
+
+    async def _announce_all(self, pairs: list[tuple[Envelope, IncidentChanged]]) -> None:
+        for envelope, change in pairs:
+            await self._announce(envelope, change)
+
+    async def _announce(self, envelope: Envelope, change: IncidentChanged) -> None:
         await self._bus.publish(incident_envelope(envelope, change))
         self._counters.inc("incidents", change=change.change.value)
         log.info(

@@ -57,7 +57,7 @@ def parse(topic: topo.Topic, raw: bytes) -> Envelope:
     if not topic.name == topo.DEADLETTER_TOPIC and envelope.type != topic.name:
         raise PoisonMessage(f"wrong type: {envelope.type!r} published on {topic.name!r}")
     try:
-        topic.payload.model_validate(envelope.data)
+        envelope.remember_payload(topic.payload.model_validate(envelope.data))
     except ValidationError as err:
         raise PoisonMessage(f"schema violation for {topic.name}: {_short(err)}") from None
     return envelope

@@ -8,14 +8,27 @@ to the dead-letter topic, which audit records, so nothing is dropped silently.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from warden_contracts.envelope import Envelope
 
 Handler = Callable[[Envelope], Awaitable[None]]
+
+
+@runtime_checkable
+class BatchHandler(Protocol):
+    """A handler that can also take a whole pull batch in one call (one store commit for all).
+
+    `handle_batch` is all or nothing: when it returns, every envelope is done and is acked; when
+    it raises, nothing of the batch may have been committed, and the adapter settles each
+    envelope through `__call__` alone. Adapters without batches only ever use `__call__`."""
+
+    async def __call__(self, envelope: Envelope) -> None: ...
+
+    async def handle_batch(self, envelopes: Sequence[Envelope]) -> None: ...
 
 
 class PoisonMessage(Exception):

@@ -18,7 +18,7 @@ from typing import Any, TypeVar, cast
 
 from opentelemetry.trace import Span
 
-from warden_bus.tracing import clean_attributes, tracer
+from warden_bus.tracing import active, clean_attributes, tracer
 
 Describe = Callable[..., Mapping[str, Any]]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,6 +43,8 @@ def span_around(name: str, call: Describe | None = None, result: Describe | None
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                if not active():  # nobody collects spans: no describer work either
+                    return await fn(*args, **kwargs)
                 with start(args, kwargs) as current:
                     value = await fn(*args, **kwargs)
                     finish(current, value)
@@ -52,6 +54,8 @@ def span_around(name: str, call: Describe | None = None, result: Describe | None
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not active():
+                return fn(*args, **kwargs)
             with start(args, kwargs) as current:
                 value = fn(*args, **kwargs)
                 finish(current, value)

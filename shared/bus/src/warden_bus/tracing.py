@@ -78,6 +78,34 @@ def tracer() -> trace.Tracer:
     return (_provider or trace.get_tracer_provider()).get_tracer(TRACER_NAME)
 
 
+def active() -> bool:
+    """Whether anyone collects spans: a provider was given here or an SDK provider set globally.
+
+    When nobody does, the helpers below skip building spans (measured: 28 % of triage's publish
+    path went into spans on the no-op tracer) and only pass the caller's trace context along."""
+    provider = _provider or trace.get_tracer_provider()
+    return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
+def _carried(headers: Mapping[str, str] | None) -> SpanContext | None:
+    if not headers or "traceparent" not in headers:
+        return None
+    return _valid(trace.get_current_span(extract(dict(headers))).get_span_context())
+
+
+@contextmanager
+def _passing_through(ctx: SpanContext | None) -> Iterator[None]:
+    """No spans of our own: make the caller's context current so what we publish carries it."""
+    if ctx is None:
+        yield
+        return
+    token = otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(ctx)))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
 def current_correlationid() -> str | None:
     """The correlation id of the message being handled (for log records)."""
     return _correlation.get()
@@ -97,6 +125,9 @@ def span(name: str, **attributes: Any) -> Iterator[Span]:
     """An internal span under the current one (tool call, LLM call, policy evaluation, elevation, action).
 
     Attribute names may use `__` for dots: `span("tool", warden__tool="metrics")`."""
+    if not active():
+        yield trace.INVALID_SPAN
+        return
     attrs = clean_attributes({k.replace("__", "."): v for k, v in attributes.items()})
     with tracer().start_as_current_span(name, attributes=attrs) as current:
         yield current
@@ -154,6 +185,12 @@ def _messaging(envelope: Envelope, topic: str, operation: str) -> dict[str, Any]
 def publishing(envelope: Envelope) -> Iterator[dict[str, str]]:
     """A producer span for one publish; yields the headers (`traceparent`, ...) to send with it."""
     causal = _valid(_handled.get(envelope.causationid)) or _valid(trace.get_current_span().get_span_context())
+    if not active():
+        headers: dict[str, str] = {}
+        if causal is not None:
+            inject(headers, context=trace.set_span_in_context(trace.NonRecordingSpan(causal)))
+        yield headers
+        return
     parent, links = _parent_and_links(envelope, causal)
     with tracer().start_as_current_span(
         f"send {envelope.type}",
@@ -163,9 +200,9 @@ def publishing(envelope: Envelope) -> Iterator[dict[str, str]]:
         attributes=_messaging(envelope, envelope.type, "send"),
     ) as producer:
         _incidents.put(envelope.correlationid, producer.get_span_context(), keep_first=True)
-        headers: dict[str, str] = {}
-        inject(headers)
-        yield headers
+        carrier: dict[str, str] = {}
+        inject(carrier)
+        yield carrier
 
 
 @contextmanager
@@ -173,6 +210,10 @@ def handling(topic: str, envelope: Envelope | None, headers: Mapping[str, str] |
     """The consumer span of one message, named after its topic; joined to the producer's trace.
 
     `envelope` is None for a message that could not be parsed: the span still records it."""
+    if not active():
+        with _quietly_handling(envelope, headers):
+            yield trace.INVALID_SPAN
+        return
     carried = _valid(trace.get_current_span(extract(dict(headers or {}))).get_span_context())
     if envelope is not None:
         parent, links = _parent_and_links(envelope, carried)
@@ -195,8 +236,25 @@ def handling(topic: str, envelope: Envelope | None, headers: Mapping[str, str] |
 
 
 @contextmanager
+def _quietly_handling(envelope: Envelope | None, headers: Mapping[str, str] | None) -> Iterator[None]:
+    carried = _carried(headers)
+    if envelope is not None and carried is not None:
+        _handled.put(envelope.id, carried)  # an outbox flush after the handler still passes it on
+    token = _correlation.set(envelope.correlationid if envelope else None)
+    try:
+        with _passing_through(carried):
+            yield
+    finally:
+        _correlation.reset(token)
+
+
+@contextmanager
 def serving(method: str, route: str, headers: Mapping[str, str]) -> Iterator[Span]:
     """A server span for one HTTP request (a webhook, an API call), joined to the caller's trace."""
+    if not active():
+        with _passing_through(_carried(headers)):
+            yield trace.INVALID_SPAN
+        return
     with tracer().start_as_current_span(
         f"{method} {route}",
         context=extract(dict(headers)),

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -41,9 +41,19 @@ class Envelope(BaseModel):
     correlationid: str
     causationid: str | None = None
     data: dict[str, Any]
+    # The payload as the bus adapter already validated it, so a handler does not validate twice;
+    # kept with the dict it came from, so a copy with other `data` validates its own.
+    _validated: tuple[dict[str, Any], BaseModel] | None = PrivateAttr(default=None)
 
     def payload(self, model: builtins.type[T]) -> T:
+        known = self._validated
+        if known is not None and known[0] is self.data and type(known[1]) is model:
+            return known[1]
         return model.model_validate(self.data)
+
+    def remember_payload(self, payload: BaseModel) -> None:
+        """Record `payload` as `data` validated (by the reader that just did so)."""
+        self._validated = (self.data, payload)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

@@ -1,9 +1,10 @@
-"""`IncidentStore` on SQLite, WAL journal, one writer transaction per message.
+"""`IncidentStore` on SQLite, WAL journal, one writer transaction per pull batch of messages.
 
 The statements of a transaction run on the event loop: they are index lookups served from the
 page cache in microseconds, and handing each of the ~20 per alert to a worker thread (aiosqlite)
 cost ten times more than running it. Only COMMIT, which waits for fsync, goes to a thread.
-Transactions never overlap: the incident tracker applies one message at a time.
+Transactions never overlap: the incident tracker applies one message or one batch at a time, and
+a batch is one transaction (`commits_batches`): one COMMIT, one fsync for all its alerts.
 """
 
 from __future__ import annotations
@@ -291,6 +292,8 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
 
 class SqliteIncidentStore:
     """Open with `await store.open()` (the runtime's on_start hook), close with `close()`."""
+
+    commits_batches = True  # one transaction may hold many messages (each marked processed)
 
     def __init__(self, path: Path) -> None:
         self.path = path

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -67,7 +67,8 @@ def _utcnow() -> datetime:
 
 
 class IncidentTracker:
-    """Applies alerts to incidents, one message at a time (an asyncio.Lock serialises them)."""
+    """Applies alerts to incidents, one message (or one batch) at a time: an asyncio.Lock
+    serialises the store transactions."""
 
     def __init__(
         self,
@@ -92,20 +93,46 @@ class IncidentTracker:
 
     async def apply(self, alert: AlertReceived, message_id: str) -> IncidentChanged | None:
         """The change this message caused (or caused the first time it was seen), None if nothing."""
+        return (await self.apply_many([(alert, message_id)]))[0]
+
+    async def apply_many(self, alerts: Sequence[tuple[AlertReceived, str]]) -> list[IncidentChanged | None]:
+        """`apply` for each (alert, message id) in order, all in one store transaction when the
+        store commits batches (one COMMIT, one fsync), else one transaction each. All or
+        nothing: if one alert fails, none of the batch is committed."""
+        if not getattr(self._store, "commits_batches", False):
+            return [await self._apply_alone(alert, message_id) for alert, message_id in alerts]
         async with self._lock:
-            self._fate = ""
+            fates: list[str] = []
             async with self._store.transaction() as tx:
-                seen = await tx.processed(message_id)
-                if seen is not None:
-                    return seen.outcome
-                now = self._clock()
-                if alert.status == AlertStatus.FIRED:
-                    outcome = await self._fired(tx, alert, message_id, now)
-                else:
-                    outcome = await self._resolved(tx, alert, message_id, now)
-                await tx.mark_processed(message_id, outcome, now)
-            self._on_fate(self._fate)  # after the commit: a rolled-back attempt is not counted
+                outcomes = [await self._apply_in(tx, alert, message_id, fates) for alert, message_id in alerts]
+            for fate in fates:
+                self._on_fate(fate)  # after the commit: a rolled-back attempt is not counted
+            return outcomes
+
+    async def _apply_alone(self, alert: AlertReceived, message_id: str) -> IncidentChanged | None:
+        async with self._lock:
+            fates: list[str] = []
+            async with self._store.transaction() as tx:
+                outcome = await self._apply_in(tx, alert, message_id, fates)
+            for fate in fates:
+                self._on_fate(fate)
             return outcome
+
+    async def _apply_in(
+        self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, fates: list[str]
+    ) -> IncidentChanged | None:
+        seen = await tx.processed(message_id)
+        if seen is not None:
+            return seen.outcome
+        self._fate = ""
+        now = self._clock()
+        if alert.status == AlertStatus.FIRED:
+            outcome = await self._fired(tx, alert, message_id, now)
+        else:
+            outcome = await self._resolved(tx, alert, message_id, now)
+        await tx.mark_processed(message_id, outcome, now)
+        fates.append(self._fate)
+        return outcome
 
     async def _fired(
         self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, now: datetime
