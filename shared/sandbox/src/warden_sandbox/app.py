@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +25,12 @@ from warden_security.tokens import ELEVATION_ISSUER, SANDBOX_AUDIENCE, TokenVeri
 
 from warden_sandbox.adapters.estate_file import load_estate
 from warden_sandbox.adapters.http_api import ApiDeps, SandboxApi
+from warden_sandbox.adapters.prometheus_exposition import exposition
 from warden_sandbox.adapters.state_file import StateFile
 from warden_sandbox.adapters.webhook import AlertDispatcher, WebhookSender
 from warden_sandbox.domain.monitor import Monitor
 from warden_sandbox.domain.service import ServiceState
+from warden_sandbox.domain.traffic import Traffic
 from warden_sandbox.domain.world import World
 from warden_sandbox.logs import configure_logging
 
@@ -62,9 +65,12 @@ class SandboxApp:
         self.settings = settings
         self.clock = clock
         self.state_file = StateFile.under(settings.data_dir)
-        self.monitor = Monitor(deliver=settings.alert_webhook_url is not None)
+        # An empty URL is "no webhook": a stack whose alerts come from a real Prometheus instead.
+        self.monitor = Monitor(deliver=bool(settings.alert_webhook_url))
         token = settings.alert_webhook_token.get_secret_value() if settings.alert_webhook_token else None
         self._sender = WebhookSender(settings.alert_webhook_url, token) if settings.alert_webhook_url else None
+        self.traffic = Traffic()
+        self._last_tick = time.monotonic()
         self._dispatcher = AlertDispatcher(self.monitor, self._sender.send, self.persist) if self._sender else None
         self._world: World | None = None
         self._save_lock = asyncio.Lock()
@@ -112,6 +118,7 @@ class SandboxApp:
                 admin_secret=secret.get_secret_value() if secret else None,
                 commit=self.persist,
                 reset=self.reset,
+                metrics=lambda service: exposition(self.world.views, self.traffic, self.clock, service),
             )
         )
         self._runner = web.AppRunner(api.application(), access_log=None)
@@ -159,6 +166,9 @@ class SandboxApp:
         """One step of simulated time: evolve, evaluate alerts, persist, hand alerts to delivery."""
         now = self.clock()
         self.world.tick(now)
+        # Traffic counts real seconds: Prometheus takes rates over wall-clock time.
+        elapsed, self._last_tick = time.monotonic() - self._last_tick, time.monotonic()
+        self.traffic.advance(self.world.views(), elapsed)
         for transition in self.monitor.evaluate(self.world.views(), now):
             log.info(
                 "alert transition",

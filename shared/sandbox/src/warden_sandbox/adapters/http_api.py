@@ -24,6 +24,7 @@ from aiohttp import web
 from warden_security.tokens import TokenRejected, TokenVerifier
 
 from warden_sandbox.adapters.estate_file import EstateError, estate_from
+from warden_sandbox.adapters.prometheus_exposition import CONTENT_TYPE
 from warden_sandbox.domain.errors import InvalidParams, UnknownAction, UnknownService
 from warden_sandbox.domain.service import ServiceState
 from warden_sandbox.domain.world import World
@@ -46,6 +47,8 @@ class ApiDeps:
     # Replaces the estate (None: the configured one), resolving open alerts first; answers how
     # many alerts it resolved.
     reset: Callable[[list[ServiceState] | None, int], Awaitable[int]] | None = None
+    # Prometheus exposition: (status, body) for every service (None) or one; open like the reads.
+    metrics: Callable[[str | None], tuple[int, bytes]] | None = None
 
 
 def _error(status: int, message: str, **extra: Any) -> web.Response:
@@ -60,6 +63,7 @@ class SandboxApi:
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[_domain_errors])
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/v1/services", self.list_services)
         app.router.add_get(f"/v1/services/{_NAME}/deployments", self.deployments)
         app.router.add_get(f"/v1/services/{_NAME}/logs", self.logs)
@@ -75,6 +79,12 @@ class SandboxApi:
         return web.json_response(
             {"status": "ok", "ticks": self.deps.world.ticks, "services": len(self.deps.world.services)}
         )
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        if self.deps.metrics is None:
+            return _error(404, "this sandbox serves no metrics")
+        status, body = self.deps.metrics(request.query.get("service"))
+        return web.Response(status=status, body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def list_services(self, request: web.Request) -> web.Response:
         return web.json_response({"services": self.deps.world.views()})
