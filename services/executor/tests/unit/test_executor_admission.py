@@ -149,6 +149,15 @@ async def test_gates_apply_in_order_signature_first(executor, policy, publisher,
     assert only_report(publisher).data["detail"].startswith("expired at")
 
 
+async def test_restart_of_an_unhealthy_instance_passes_the_preflight_with_normal_memory(
+    executor, policy, publisher, target, kit
+):
+    target.services["checkout"].update(memory_pct=40.0, healthy=0)
+
+    assert await executor.handle(kit.approved(policy.action()), kit.grant()) is ReportStatus.VERIFIED
+    assert [c[0] for c in target.calls] == ["restart_service"]
+
+
 async def test_unknown_target_is_rejected(executor, policy, publisher, kit):
     await executor.handle(kit.approved(policy.action(target="ghost")), kit.grant())
 
@@ -163,7 +172,11 @@ async def test_recovered_target_is_skipped(executor, policy, publisher, target, 
 
     report = only_report(publisher)
     assert report.data["status"] == "skipped"
-    assert report.data["detail"] == f"{CHANGED_SINCE_APPROVAL}: memory_pct >= 80.0 no longer holds (observed 55.0)"
+    # A restart needs either problem it fixes: neither memory exhaustion nor a failing health check is left.
+    assert report.data["detail"] == (
+        f"{CHANGED_SINCE_APPROVAL}: memory_pct >= 80.0 no longer holds (observed 55.0); "
+        "healthy <= 0.0 no longer holds (observed 1)"
+    )
     assert report.data["evidence"]["observed"]["memory_pct"] == 55.0
     assert report.id == derived_id(action.action_id, "report/skipped")
     assert target.calls == []

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from warden_bus.port import Bus
 from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
@@ -47,6 +47,9 @@ class Settings(ServiceSettings):
     memory_threshold_pct: float = 80.0
     log_lines: int = 20
     max_attempts: int = 2
+    # An incident found recovered closes on the monitor's Resolved; past this window a human is told.
+    recovery_window_s: float = Field(default=900.0, gt=0)
+    recovery_sweep_interval_s: float = Field(default=30.0, gt=0, le=600)
     # "auto": the LLM planner when an endpoint is configured, else the deterministic runbooks.
     planner_kind: Literal["auto", "runbook", "llm"] = "auto"
     llm_provider: Literal["openai", "azure"] = "openai"
@@ -103,7 +106,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
             max_invalid_answers=settings.llm_max_invalid_answers,
         )
         planner = LlmPlanner(chat, observer, catalog, clock, time.monotonic, budget)
-    service = PlanningService(planner, store, catalog, clock, max_attempts=settings.max_attempts)
+    service = PlanningService(
+        planner,
+        store,
+        catalog,
+        clock,
+        max_attempts=settings.max_attempts,
+        recovery_window=timedelta(seconds=settings.recovery_window_s),
+    )
     runtime = ServiceRuntime(name=SERVICE, bus=bus, http_host=settings.http_host, http_port=settings.http_port)
     outbox = Outbox(store, bus, runtime.counters)
     register(bus, service, outbox, runtime.counters)
@@ -113,7 +123,18 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     runtime.on_stop += [*closers, store.close, *([chat.close] if chat is not None else [])]
     # Messages committed before a crash but never acknowledged by the broker go out on start.
     runtime.background.append(outbox.flush)
+    runtime.background.append(_recovery_sweep(service, outbox, settings.recovery_sweep_interval_s))
     return runtime
+
+
+def _recovery_sweep(service: PlanningService, outbox: Outbox, interval_s: float) -> Callable[[], Awaitable[None]]:
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            await service.sweep_recovered()  # the runtime restarts a loop that raised
+            await outbox.flush()
+
+    return loop
 
 
 def _observer(

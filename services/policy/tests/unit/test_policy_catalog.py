@@ -38,3 +38,33 @@ def test_policy_catalog_rejects_unsafe_entries(tmp_path: Path, action: str, mess
     path.write_text(f"version: 2\nactions:\n  risky: {action}\n")
     with pytest.raises(ValidationError, match=message):
         load_catalog(path)
+
+
+def test_policy_catalog_rollback_is_tier_2_and_restart_tier_1() -> None:
+    catalog = default_catalog()
+    rollback, restart = catalog.get("rollback_deployment"), catalog.get("restart_service")
+    assert rollback is not None and rollback.tier == 2
+    assert restart is not None and restart.tier == 1
+
+
+@pytest.mark.parametrize(
+    ("view", "still_visible"),
+    [
+        ({"memory_pct": 91.0, "healthy": 1}, True),  # memory exhaustion
+        ({"memory_pct": 40.0, "healthy": 0}, True),  # a failing health check with normal memory
+        ({"memory_pct": 95.0, "healthy": 0}, True),
+        ({"memory_pct": 40.0, "healthy": 1}, False),  # recovered: nothing a restart would fix
+        ({}, False),  # nothing observable: the preflight never passes blind
+    ],
+)
+def test_policy_catalog_restart_preflight_needs_either_problem(view: dict[str, float], still_visible: bool) -> None:
+    restart = default_catalog().get("restart_service")
+    assert restart is not None and restart.preflight_mode == "any"
+    assert (restart.preflight_failures(view) == []) is still_visible
+
+
+def test_policy_catalog_all_mode_preflight_needs_every_check() -> None:
+    rollback = default_catalog().get("rollback_deployment")
+    assert rollback is not None and rollback.preflight_mode == "all"
+    assert rollback.preflight_failures({"error_rate": 0.2}) == []
+    assert [c.metric for c in rollback.preflight_failures({"error_rate": 0.01})] == ["error_rate"]

@@ -109,6 +109,9 @@ class ActionSpec(BaseModel):
     blast_radius: str
     # Preflight: the target must still show the problem, else the world changed since approval.
     preflight: list[MetricCheck] = Field(default_factory=list)
+    # "all": every check must hold; "any": one action that fixes alternative problems (a restart
+    # frees leaked memory or revives a hung instance) needs one of them still visible.
+    preflight_mode: Literal["all", "any"] = "all"
     verification: Verification | None = None
     rollback: Rollback | None = None
 
@@ -117,6 +120,13 @@ class ActionSpec(BaseModel):
         if self.reversible and self.rollback is None:
             raise ValueError(f"{self.kind}: a reversible action needs a rollback recipe")
         return self
+
+    def preflight_failures(self, metrics: dict[str, Any]) -> list[MetricCheck]:
+        """The preflight checks that no longer hold; empty when the problem is still visible."""
+        failing = [check for check in self.preflight if not check.holds(metrics)]
+        if self.preflight_mode == "any" and len(failing) < len(self.preflight):
+            return []
+        return failing
 
     def validate_params(self, params: dict[str, Any]) -> list[str]:
         errors = [f"{name}: not a parameter of {self.kind}" for name in params if name not in self.params]

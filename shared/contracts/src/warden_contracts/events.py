@@ -148,6 +148,9 @@ class PlanProposed(Payload):
     proposal_chain: list[str] = Field(default_factory=list)
     # What the planner noticed about its inputs (suspected_injection, ...); policy reads them.
     findings: list[PlanFinding] = Field(default_factory=list)
+    # "recovered": the symptom is gone, nothing to do; the incident closes on the monitor's
+    # Resolved or goes to a human after the recovery window. Empty for an ordinary proposal.
+    outcome: Literal["recovered"] | str = ""
 
 
 class ApprovalBrief(Payload):

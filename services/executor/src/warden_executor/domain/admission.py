@@ -87,8 +87,7 @@ def preflight_changes(spec: ActionSpec, action: SignedAction, view: dict[str, An
     """
     changes = [
         f"{check.describe()} no longer holds (observed {_observed(view, check.metric)})"
-        for check in spec.preflight
-        if not check.holds(view)
+        for check in spec.preflight_failures(view)
     ]
     if spec.rollback is not None:
         for param, field in spec.rollback.params_from_before.items():

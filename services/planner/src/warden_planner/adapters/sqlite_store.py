@@ -101,6 +101,14 @@ class SqliteStore:
                 await db.rollback()
                 raise
 
+    async def recovered_open(self) -> list[IncidentRecord]:
+        query = (
+            "SELECT body FROM incidents WHERE json_extract(body, '$.recovered_at') IS NOT NULL "
+            "AND NOT json_extract(body, '$.closed') AND NOT json_extract(body, '$.escalated')"
+        )
+        async with self.db.execute(query) as cur:
+            return [IncidentRecord.model_validate_json(row[0]) for row in await cur.fetchall()]
+
     async def unsent(self) -> list[Envelope]:
         async with self.db.execute("SELECT body FROM outbox WHERE sent = 0 ORDER BY seq") as cur:
             return [Envelope.from_bytes(row[0].encode()) for row in await cur.fetchall()]

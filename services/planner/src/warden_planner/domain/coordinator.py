@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from warden_contracts.catalog import Catalog
-from warden_contracts.envelope import Envelope
+from warden_contracts.envelope import Envelope, derived_id
 from warden_contracts.events import (
     ActionReported,
     ControlChanged,
@@ -23,7 +23,7 @@ from warden_contracts.events import (
     ReportStatus,
 )
 
-from warden_planner.domain.messages import escalation_message, plan_message, ranked_actions
+from warden_planner.domain.messages import escalation_message, plan_message, ranked_actions, recovery_timeout_message
 from warden_planner.domain.observer import Clock
 from warden_planner.domain.planner import Planner
 from warden_planner.domain.records import IncidentRecord, PlannerStore
@@ -45,6 +45,7 @@ class PlanningService:
         *,
         max_attempts: int = 2,
         recheck_window: timedelta = timedelta(minutes=10),
+        recovery_window: timedelta = timedelta(minutes=15),
     ) -> None:
         self._planner = planner
         self._store = store
@@ -52,6 +53,7 @@ class PlanningService:
         self._clock = clock
         self._max_attempts = max_attempts
         self._recheck_window = recheck_window
+        self._recovery_window = recovery_window
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     async def on_incident(self, cause: Envelope) -> None:
@@ -63,6 +65,7 @@ class PlanningService:
             fresh = record is None
             record = record or _new_record(incident, cause)
             outgoing = await self._incident_changed(cause, incident, record, fresh)
+            record.last_cause_id = cause.id
             await self._store.commit(cause.id, record=record, outgoing=outgoing)
 
     async def on_report(self, cause: Envelope) -> None:
@@ -77,6 +80,30 @@ class PlanningService:
             outgoing = await self._reported(cause, report, record)
             await self._store.commit(cause.id, record=record, outgoing=outgoing)
 
+    async def sweep_recovered(self) -> None:
+        """No incident ends silently: one found recovered that neither closed (the monitor's
+        Resolved) nor fired again within the recovery window goes to a human to confirm and close."""
+        now = self._clock()
+        for found in await self._store.recovered_open():
+            if found.recovered_at is None or now - found.recovered_at < self._recovery_window:
+                continue
+            async with self._locks[found.incident_id]:
+                record = await self._store.load(found.incident_id)
+                if record is None or record.recovered_at is None or record.closed or record.escalated:
+                    continue
+                marker = derived_id(record.incident_id, f"planner/recovery-timeout/{record.recovered_at.isoformat()}")
+                if await self._store.seen(marker):
+                    continue
+                minutes = self._recovery_window.total_seconds() / 60
+                why = (
+                    f"recovered at {record.recovered_at:%H:%M:%SZ} but still open after {minutes:.0f} min "
+                    "with no Resolved from the monitor: confirm the recovery and close the incident"
+                )
+                record.escalated, record.outstanding = True, False
+                self._note(record, f"escalated: {why}")
+                outgoing = [recovery_timeout_message(record, why, marker)]
+                await self._store.commit(marker, record=record, outgoing=outgoing)
+
     async def on_control(self, cause: Envelope) -> None:
         control = cause.payload(ControlChanged)
         if not await self._store.seen(cause.id):
@@ -86,8 +113,9 @@ class PlanningService:
         self, cause: Envelope, incident: IncidentChanged, record: IncidentRecord, fresh: bool
     ) -> list[Envelope]:
         if incident.change is IncidentState.RESOLVED:
+            recovered = " (the planner had found it recovered)" if record.recovered_at else ""
             record.closed, record.outstanding = True, False
-            self._note(record, "resolved: incident closed, no further plans")
+            self._note(record, f"resolved: incident closed{recovered}, no further plans")
             return []
         if record.closed:
             self._note(record, f"{incident.change.value} after close ignored")
@@ -114,6 +142,7 @@ class PlanningService:
             return self._escalate(cause, record, finding.handoff)
         if finding.recovered:
             return self._recheck(cause, record, finding.summary)
+        record.recovered_at = None
         if not valid:
             why = "; ".join(dropped) or "the runbook found no action to take"
             return self._escalate(cause, record, f"{finding.summary}; no valid catalog action: {why}")
@@ -179,7 +208,13 @@ class PlanningService:
             minutes = self._recheck_window.total_seconds() / 60
             why = f"alerts kept firing for over {minutes:.0f} min but {record.rechecks} checks saw no symptom"
             return self._escalate(cause, record, why)
-        self._note(record, f"check {record.rechecks}: {summary}")
+        record.recovered_at = record.recovered_at or now
+        minutes = self._recovery_window.total_seconds() / 60
+        self._note(
+            record,
+            f"recovered (check {record.rechecks}): {summary}; closes on the monitor's Resolved, "
+            f"else handed to a human after {minutes:.0f} min",
+        )
         record.candidates, record.actions, record.outstanding = [], {}, False
         return [plan_message(cause, record, [], summary, advisory=False, recheck=record.rechecks)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypeVar
 
 from warden_contracts.catalog import Catalog
-from warden_contracts.envelope import Envelope, derived_id, follow_up
+from warden_contracts.envelope import Envelope, derived_id, envelope_for, follow_up
 from warden_contracts.events import EscalationRaised, Evidence, PlanProposed, ProposedAction
 
 from warden_planner.domain.findings import structured
@@ -112,6 +112,7 @@ def plan_message(
         hypotheses_considered=[structured(h) for h in record.hypotheses],
         blast_radius=radius,
         reasoning_trace=_trace(record),
+        outcome="recovered" if recheck is not None else "",
     )
     return follow_up(
         cause,
@@ -123,14 +124,44 @@ def plan_message(
     )
 
 
-def priority(severity: str) -> Literal["P1", "P2"]:
+Priority = Literal["P1", "P2", "P3"]
+
+
+def priority(severity: str, incident_class: str = "") -> Priority:
+    # A security incident is a P1 whatever the source's severity: a human must look now.
+    if incident_class.startswith("security"):
+        return "P1"
     return "P1" if severity in ("Sev0", "Sev1") else "P2"
 
 
 def escalation_message(cause: Envelope, record: IncidentRecord, reason: str) -> Envelope:
+    return follow_up(
+        cause,
+        ESCALATION_TOPIC,
+        escalation_payload(record, reason),
+        source=SOURCE,
+        subject=record.incident_id,
+        id=derived_id(cause.id, "planner/escalation"),
+    )
+
+
+def recovery_timeout_message(record: IncidentRecord, reason: str, message_id: str) -> Envelope:
+    """The handoff for an incident found recovered that stayed open: caused by the record's last message."""
+    return envelope_for(
+        ESCALATION_TOPIC,
+        escalation_payload(record, reason, "P3"),
+        source=SOURCE,
+        correlationid=record.correlationid,
+        causationid=record.last_cause_id or None,
+        subject=record.incident_id,
+        id=message_id,
+    )
+
+
+def escalation_payload(record: IncidentRecord, reason: str, level: Priority | None = None) -> EscalationRaised:
     payload = EscalationRaised(
         incident_id=record.incident_id,
-        priority=priority(record.severity),
+        priority=level or priority(record.severity, record.incident_class),
         reason=reason[: MAX_SUMMARY * 2],
         raised_by=RAISED_BY,
         evidence=record.evidence[-MAX_EVIDENCE:],
@@ -146,14 +177,7 @@ def escalation_message(cause: Envelope, record: IncidentRecord, reason: str) -> 
         hypotheses_considered=[structured(h) for h in record.hypotheses],
         reasoning_trace=_trace(record),
     )
-    return follow_up(
-        cause,
-        ESCALATION_TOPIC,
-        fit(payload),
-        source=SOURCE,
-        subject=record.incident_id,
-        id=derived_id(cause.id, "planner/escalation"),
-    )
+    return fit(payload)
 
 
 def _owner(evidence: list[Evidence]) -> str | None:

@@ -27,6 +27,10 @@ class IncidentRecord(BaseModel):
     attempt: int = 0  # plans published so far
     rechecks: int = 0  # investigations that found no symptom (no attempt spent)
     first_recheck_at: datetime | None = None
+    # Set while the latest investigation found the symptom gone: the incident must then close
+    # (the monitor's Resolved) or go to a human once the recovery window passes, never sit open.
+    recovered_at: datetime | None = None
+    last_cause_id: str = ""  # the latest message that changed this record: what a sweep follows
     runbook: str = ""
     hypotheses: list[str] = Field(default_factory=list)
     candidates: list[Candidate] = Field(default_factory=list)  # vetted, ranked
@@ -61,6 +65,10 @@ class PlannerStore(Protocol):
         control: tuple[str, str] | None = None,
         outgoing: Sequence[Envelope] = (),
     ) -> None: ...
+
+    async def recovered_open(self) -> list[IncidentRecord]:
+        """Records whose latest investigation found the symptom gone and that are neither closed nor escalated."""
+        ...
 
     async def unsent(self) -> list[Envelope]:
         """Outgoing messages committed but not yet acknowledged by the broker, oldest first."""

@@ -34,6 +34,7 @@ class RunbookConfig:
     queue_threshold: int = 1000
     cert_days_threshold: int = 14
     disk_threshold_pct: float = 90.0
+    latency_threshold_ms: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,37 @@ class Deployment:
     version: str
     at: datetime | None
     by: str
+
+
+# Resource providers whose instances hold data: restarting one is not a harmless retry.
+STATEFUL_PROVIDERS = (
+    "microsoft.cache/",
+    "microsoft.sql/",
+    "microsoft.dbfor",
+    "microsoft.documentdb/",
+    "microsoft.storage/",
+    "microsoft.servicebus/",
+    "microsoft.eventhub/",
+    "microsoft.keyvault/",
+)
+
+
+def stateful_reason(view: dict[str, Any]) -> str | None:
+    """Why a service's instances are not safe to restart blindly; None when it is stateless.
+
+    A `stateful` flag in the view wins; else a StatefulSet workload or a data-store resource."""
+    flag = view.get("stateful")
+    if isinstance(flag, bool):
+        return "the service is marked stateful" if flag else None
+    kind = view.get("workload_kind")
+    if isinstance(kind, str) and kind.lower() == "statefulset":
+        return "the workload is a StatefulSet"
+    resource = view.get("resource_id")
+    if isinstance(resource, str):
+        provider = resource.partition("/providers/")[2]
+        if provider.lower().startswith(STATEFUL_PROVIDERS):
+            return f"{'/'.join(provider.split('/')[:2])} holds state"
+    return None
 
 
 def number(view: dict[str, Any], name: str) -> float:

@@ -1,10 +1,18 @@
-"""failed_health_checks@1: roll back a fresh deploy, restart a memory-starved service, else hand off."""
+"""failed_health_checks@2: roll back a fresh deploy, restart a memory-starved service, hand off for a
+dead dependency, and restart a stateless instance that fails its probe for no other reason."""
 
 from __future__ import annotations
 
 from warden_planner.domain.findings import Candidate, Finding, rejected, supported
 from warden_planner.domain.observer import GET_DEPENDENCIES, GET_DEPLOYMENTS, GET_LOGS, GET_OWNER, GET_SERVICE
-from warden_planner.domain.runbooks.base import CATALOG_DO_NOT_TOUCH, CandidateSpec, Runbook, RunbookContext, number
+from warden_planner.domain.runbooks.base import (
+    CATALOG_DO_NOT_TOUCH,
+    CandidateSpec,
+    Runbook,
+    RunbookContext,
+    number,
+    stateful_reason,
+)
 from warden_planner.domain.runbooks.common import (
     BAD_DEPLOY,
     check_deploys,
@@ -16,6 +24,7 @@ from warden_planner.domain.runbooks.common import (
 
 MEMORY = "memory exhaustion makes the probe time out"
 DEPENDENCY = "a dependency the readiness probe checks is down"
+HUNG = "the instance is wedged (no deploy, memory or dependency cause)"
 
 
 async def investigate(ctx: RunbookContext) -> Finding:
@@ -54,12 +63,28 @@ async def investigate(ctx: RunbookContext) -> Finding:
         return await hand_off(ctx, finding, f"{ctx.target}: failing health checks; {why}")
     finding.hypotheses.append(rejected(DEPENDENCY, "every dependency is healthy"))
     why = "no recent deploy, memory or dependency cause"
-    return await hand_off(ctx, finding, f"{ctx.target}: failing health checks with {why}")
+    stateful = stateful_reason(view)
+    if stateful:
+        finding.hypotheses.append(rejected(HUNG, f"not restarted: {stateful}"))
+        return await hand_off(ctx, finding, f"{ctx.target}: failing health checks with {why}; {stateful}")
+    finding.hypotheses.append(supported(HUNG, f"{why}; the service keeps no state in its instances"))
+    finding.candidates.append(
+        Candidate(
+            kind="restart_service",
+            target=ctx.target,
+            params={},
+            confidence=0.6,
+            rationale=f"failing health checks with {why}: a fresh stateless instance, verified by its health",
+        )
+    )
+    finding.summary = f"{ctx.target}: failing health checks with {why}"
+    finding.evidence = ctx.tools.items
+    return finding
 
 
 RUNBOOK = Runbook(
     name="failed_health_checks",
-    version=1,
+    version=2,
     triggers=("failed_health_checks",),
     tools=(GET_SERVICE, GET_DEPLOYMENTS, GET_LOGS, GET_DEPENDENCIES, GET_OWNER),
     steps=(
@@ -68,13 +93,14 @@ RUNBOOK = Runbook(
         "get_deployments(target): a deployment inside the window (60 min) -> rollback",
         "memory_pct >= 80% -> restart",
         "get_dependencies(target): an unhealthy dependency -> hand off naming it",
+        "no other cause and a stateless service -> restart (verified by health); stateful -> hand off",
     ),
-    hypotheses=(BAD_DEPLOY, MEMORY, DEPENDENCY),
+    hypotheses=(BAD_DEPLOY, MEMORY, DEPENDENCY, HUNG),
     candidates=(
         CandidateSpec("rollback_deployment", "to_version = previous_version, else the deploy history"),
-        CandidateSpec("restart_service", "no parameters; only when memory_pct >= the memory threshold"),
+        CandidateSpec("restart_service", "no parameters; memory_pct >= the threshold, or no other cause and stateless"),
     ),
-    escalation=("no recent deploy and memory normal", "a dependency is unhealthy", "the action failed"),
+    escalation=("a dependency is unhealthy", "no other cause on a stateful service", "the action failed"),
     do_not_touch=CATALOG_DO_NOT_TOUCH,
     investigate=investigate,
 )
