@@ -48,12 +48,13 @@ def test_metric_resolved_keeps_alert_id_and_status() -> None:
     assert resolved.rule == fired.rule and resolved.resource_id == fired.resource_id
 
 
-def test_log_search_alert_derives_service_and_default_environment() -> None:
+def test_log_search_alert_derives_service_and_an_unknown_environment() -> None:
     alert = normalise_azure_monitor(fixture("azure_log_search_fired.json"))
     assert alert.signal == "Log"
     assert alert.severity is Severity.SEV1
     assert alert.service == "orders"  # last segment of configurationItems[0]
-    assert alert.environment == "dev"
+    # Nothing states the environment: never a default of dev (the estate maps it, or it stays unknown).
+    assert alert.environment == "unknown"
     assert alert.resource_group == "rg-shop-dev"
     assert "metric_name" not in alert.labels
     assert alert.fired_at == datetime(2026, 11, 15, 11, 0, 5, tzinfo=UTC)
@@ -139,7 +140,7 @@ def test_naive_timestamp_is_taken_as_utc() -> None:
 def test_service_falls_back_to_configuration_item_without_custom_properties() -> None:
     alert = normalise_azure_monitor(_without(BASE, "data", "customProperties"))
     assert alert.service == "checkout"
-    assert alert.environment == "dev"
+    assert alert.environment == "unknown"
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,13 @@ def body(**changes: Any) -> dict[str, Any]:
 
 
 def test_valid_body_round_trips() -> None:
+    [alert] = NormalisedSource().normalise(body(environment="staging"))
+    assert alert.alert_id == "a-1" and alert.service == "orders" and alert.environment == "staging"
+
+
+def test_a_body_without_environment_is_unknown_never_dev() -> None:
     [alert] = NormalisedSource().normalise(body())
-    assert alert.alert_id == "a-1" and alert.service == "orders" and alert.environment == "dev"
+    assert alert.environment == "unknown"
 
 
 @pytest.mark.parametrize(

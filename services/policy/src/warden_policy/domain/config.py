@@ -27,9 +27,15 @@ class AgentDefaults(_Strict):
 class PlanMatch(_Strict):
     incident_classes: list[str] = Field(default_factory=lambda: [ANY])
     environments: list[str] = Field(default_factory=lambda: [ANY])
+    # The services (action targets) a plan covers; warden.yaml cross-checks that each exists.
+    services: list[str] = Field(default_factory=lambda: [ANY])
 
-    def matches(self, incident_class: str, environment: str) -> bool:
-        return _listed(incident_class, self.incident_classes) and _listed(environment, self.environments)
+    def matches(self, incident_class: str, environment: str, service: str | None = None) -> bool:
+        return (
+            _listed(incident_class, self.incident_classes)
+            and _listed(environment, self.environments)
+            and (ANY in self.services or (service is not None and service in self.services))
+        )
 
 
 def _listed(value: str, allowed: list[str]) -> bool:
@@ -102,9 +108,9 @@ class ResponsePlans(_Strict):
         windows = self.change_windows.get(environment)
         return windows is None or any(w.contains(moment) for w in windows)
 
-    def select(self, incident_class: str, environment: str) -> ResponsePlan | None:
+    def select(self, incident_class: str, environment: str, service: str | None = None) -> ResponsePlan | None:
         """First match wins: order in the file is precedence."""
-        return next((p for p in self.response_plans if p.match.matches(incident_class, environment)), None)
+        return next((p for p in self.response_plans if p.match.matches(incident_class, environment, service)), None)
 
     def with_timeout(self, approval_timeout_s: int | None) -> ResponsePlans:
         if approval_timeout_s is None:

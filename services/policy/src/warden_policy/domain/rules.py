@@ -93,7 +93,7 @@ def choose_mode(plans: ResponsePlans, request: DecisionRequest) -> ModeChoice:
     agent_mode = request.controls.default_run_mode or plans.agent.default_run_mode
     timeout = plans.agent.approval_timeout_s
     task = plans.task(request.scheduled_task) if request.scheduled_task else None
-    plan = plans.select(request.incident_class, request.environment) if task is None else None
+    plan = plans.select(request.incident_class, request.environment, request.action.target) if task is None else None
     if task is not None:
         choice = ModeChoice(
             f"task:{task.name}",

@@ -30,6 +30,7 @@ from warden_triage.domain.fields import (
     required_text,
     string_map,
 )
+from warden_triage.domain.kubernetes import service_of
 from warden_triage.domain.sources import NormalisationError, require_mapping
 
 PROMETHEUS = "prometheus"
@@ -51,7 +52,6 @@ _SEVERITY = {
     "none": Severity.SEV4,
 }
 _RESOURCE_LABELS = ("resource_id", "azure_resource_id", "instance", "pod", "service", "job")
-_SERVICE_LABELS = ("service", "app", "app_kubernetes_io_name", "container", "job")
 _ENVIRONMENT_LABELS = ("environment", "env")
 _GROUP_FIELDS = ("version", "groupKey", "truncatedAlerts", "status", "receiver", "externalURL", "orgId", "title")
 
@@ -106,7 +106,7 @@ def _alert(
         status=_STATUS[status_text],
         severity=severity_of(labels),
         resource_id=resource_id,
-        service=_first(labels, _SERVICE_LABELS),
+        service=service_of(labels),
         environment=_first(labels, _ENVIRONMENT_LABELS) or UNKNOWN_ENVIRONMENT,
         resource_group=labels.get("resource_group") or resource_group_of(resource_id),
         signal="Metric",

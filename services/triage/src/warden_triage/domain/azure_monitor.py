@@ -20,7 +20,9 @@ SCHEMA_ID = "azureMonitorCommonAlertSchema"
 SOURCE_KIND = "azure_monitor"
 SIGNAL_TYPES = ("Metric", "Log", "Activity Log")
 MONITOR_CONDITIONS = ("Fired", "Resolved")
-DEFAULT_ENVIRONMENT = "dev"
+# Never a guess: an alert that does not state its environment is `unknown` until the estate maps
+# its resource (the most restrictive treatment, see docs/alert-sources.md).
+UNKNOWN_ENVIRONMENT = "unknown"
 MAX_TEXT = 2048
 MAX_DESCRIPTION = 8192
 _RESOURCE_GROUP = re.compile(r"/resourcegroups/([^/]+)", re.IGNORECASE)
@@ -193,7 +195,7 @@ def normalise_azure_monitor(payload: Any) -> AlertReceived:
         severity=severity,
         resource_id=resource_id,
         service=service,
-        environment=props.get("environment") or DEFAULT_ENVIRONMENT,
+        environment=props.get("environment") or props.get("env") or UNKNOWN_ENVIRONMENT,
         resource_group=resource_group_of(resource_id),
         signal=signal,
         description=description,

@@ -7,7 +7,9 @@ correlates its alerts. Data, validated before use (a bad catalog stops the start
         owner: team-shop
         commander_channel: "#inc-shop-dev"
         dependencies: [payments-api, cache-redis]
-        resource_ids: [/subscriptions/.../sites/checkout-api]   # optional; else matched by name
+        resource_ids: [/subscriptions/.../sites/checkout-api]   # optional; case-insensitive
+        kubernetes: [{cluster: aks-prod, namespace: shop, workload: checkout-api}]  # optional
+        match_labels: [{job: checkout}]   # optional: every pair of one matcher must be on the alert
     correlation:
       window_minutes: 30          # alerts on dependent services this close together are one incident
       open_after:                 # hold back noisy classes until enough evidence arrived
@@ -24,12 +26,21 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from warden_contracts.events import AlertReceived
 
 from warden_triage.domain.classification import IncidentClass
+from warden_triage.domain.kubernetes import workload_of
 
 UNKNOWN_ENVIRONMENT = "unknown"
 
 
 class CatalogError(ValueError):
     """The catalog document is invalid; the service must not start with it."""
+
+
+class KubernetesRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster: str | None = None  # None: the workload on any cluster
+    namespace: str = Field(min_length=1)
+    workload: str = Field(min_length=1)
 
 
 class CatalogService(BaseModel):
@@ -41,6 +52,8 @@ class CatalogService(BaseModel):
     commander_channel: str = Field(min_length=1)
     dependencies: list[str] = Field(default_factory=list)
     resource_ids: list[str] = Field(default_factory=list)
+    kubernetes: list[KubernetesRef] = Field(default_factory=list)
+    match_labels: list[dict[str, str]] = Field(default_factory=list)
 
 
 class OpenAfter(BaseModel):
@@ -137,6 +150,7 @@ class ServiceCatalog(BaseModel):
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     _by_name: dict[str, CatalogService] = PrivateAttr(default_factory=dict)
     _by_resource: dict[str, CatalogService] = PrivateAttr(default_factory=dict)
+    _by_workload: dict[tuple[str, str, str | None], CatalogService] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceCatalog:
@@ -161,17 +175,50 @@ class ServiceCatalog(BaseModel):
 
     def model_post_init(self, _context: Any) -> None:
         self._by_name = {s.name: s for s in self.services}
-        self._by_resource = {r.lower(): s for s in self.services for r in s.resource_ids}
+        self._by_resource = {r.rstrip("/").lower(): s for s in self.services for r in s.resource_ids}
+        self._by_workload = {(k.namespace, k.workload, k.cluster): s for s in self.services for k in s.kubernetes}
 
     def lookup(self, alert: AlertReceived) -> CatalogService | None:
-        """By resource id first (precise), then by the service name the alert carries, but a
-        name match never moves an alert to another environment than the one it states."""
-        found = self._by_resource.get(alert.resource_id.lower())
+        """By resource id (case-insensitive), label matcher, Kubernetes workload, then by the
+        service name the alert carries. A name match never moves an alert to another environment
+        than the one it states, nor claims an Azure resource the entry does not list (a
+        same-named resource elsewhere is another resource)."""
+        found = (
+            self._by_resource.get(alert.resource_id.rstrip("/").lower())
+            or self._by_labels(alert.labels)
+            or self._by_kubernetes(alert.labels)
+        )
         if found is None and alert.service:
             named = self._by_name.get(alert.service)
-            if named is not None and alert.environment in {named.environment, UNKNOWN_ENVIRONMENT}:
+            if (
+                named is not None
+                and alert.environment in {named.environment, UNKNOWN_ENVIRONMENT}
+                and not (named.resource_ids and alert.resource_id.lower().startswith("/subscriptions/"))
+            ):
                 found = named
         return found
+
+    def maps(self, service: str | None, environment: str) -> bool:
+        """Whether the estate knows this service in this environment (else the incident says so)."""
+        entry = self._by_name.get(service) if service else None
+        return entry is not None and entry.environment == environment
+
+    def _by_labels(self, labels: dict[str, str]) -> CatalogService | None:
+        if not labels:
+            return None
+        for service in self.services:
+            for matcher in service.match_labels:
+                if matcher and all(labels.get(k) == v for k, v in matcher.items()):
+                    return service
+        return None
+
+    def _by_kubernetes(self, labels: dict[str, str]) -> CatalogService | None:
+        workload = workload_of(labels) if self._by_workload else None
+        if workload is None or workload.namespace is None:
+            return None
+        return self._by_workload.get((workload.namespace, workload.name, workload.cluster)) or self._by_workload.get(
+            (workload.namespace, workload.name, None)
+        )
 
     def related(self, name: str) -> set[str]:
         """Services one dependency hop away, either direction, in the same environment."""

@@ -13,6 +13,7 @@ from warden_contracts.events import AlertReceived, IncidentChanged, IncidentStat
 
 from warden_triage.domain.correlation import AlertContext, Correlator, suppression_proposal, worth_announcing
 from warden_triage.domain.incident_model import AlertLink, AlertStatus, Incident, IncidentStatus, IncidentTransaction
+from warden_triage.domain.unmapped import unmapped_note
 
 ALERT_IDS_IN_EVENT = 100
 
@@ -150,4 +151,10 @@ class IncidentBook:
             services=list(incident.services),
             root_service=incident.root_service,
             suppression_proposal=proposal,
+            notes=self._notes(incident),
         )
+
+    def _notes(self, incident: Incident) -> list[str]:
+        if self._correlator.catalog.maps(incident.service, incident.environment):
+            return []
+        return [unmapped_note(incident.service, incident.environment, incident.resource_id)]

@@ -21,6 +21,9 @@ def _path(loc: tuple[int | str, ...]) -> str:
 
 def parse_normalised(payload: Any) -> AlertReceived:
     body = require_mapping(payload, "$")
+    if not str(body.get("environment") or "").strip():
+        # The contract's default is dev; an alert that does not say is never assumed to be dev.
+        body = {**body, "environment": "unknown"}
     try:
         alert = AlertReceived.model_validate(body)
     except ValidationError as err:
