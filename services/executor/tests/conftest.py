@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope, envelope_for, new_id
-from warden_contracts.events import SignedAction
+from warden_contracts.events import ApprovalProof, SignedAction
 from warden_executor.domain.controls import KillSwitch
 from warden_executor.domain.doorbell import DrainCoordinator, action_budget_s
 from warden_executor.domain.execution import ActionExecutor
@@ -26,7 +26,7 @@ from warden_executor.domain.model import (
     TargetActionFailed,
     TargetNotFound,
 )
-from warden_security.action_signing import LocalSigner, sign_action
+from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 
 APPROVED = "sre.action.approved.v1"
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -237,6 +237,9 @@ class PolicySigner:
         not_after: datetime | None = None,
         action_id: str | None = None,
         incident_id: str = "inc-1",
+        environment: str | None = "dev",
+        approvals: list[ApprovalProof] | None = None,
+        required_approvals: int | None = None,
     ) -> SignedAction:
         spec = default_catalog().get(kind)
         # The catalog tier unless a test signs a wrong one on purpose.
@@ -249,7 +252,10 @@ class PolicySigner:
             target=target,
             params=params or {},
             tier=tier,
-            approvers=["alice"],
+            environment=environment,
+            # By default approved by alice, as policy signs it after her verified approval.
+            approvals=[approval_proof("alice", "token-of-alice")] if approvals is None else approvals,
+            required_approvals=(1 if tier >= 2 else 0) if required_approvals is None else required_approvals,
             not_after=not_after or START + timedelta(minutes=10),
         )
 
@@ -336,7 +342,7 @@ class FakeElevation:
     max_active: int = 0
     refuse: str | None = None
 
-    async def elevate(self, justification, ttl_s):
+    async def elevate(self, justification, ttl_s, action_id=None):
         if self.refuse:
             raise RuntimeError(self.refuse)
         self.justifications.append(justification)

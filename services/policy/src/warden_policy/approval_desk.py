@@ -10,6 +10,7 @@ from typing import Any
 from warden_bus.port import PoisonMessage
 from warden_contracts.envelope import Envelope
 from warden_contracts.events import ApprovalDecided, ApprovalDecision, DecisionOutcome, IncidentChanged
+from warden_security.action_signing import token_sha256
 from warden_security.tokens import TokenRejected
 
 from warden_policy.domain import messages
@@ -128,7 +129,8 @@ class ApprovalDesk:
         quorum = self._approver_rules.enough(
             count, target=_target(approval), tier=approval.tier, kind=approval.action.kind
         )
-        updated = approval.approve(subject, decided.reason, now, quorum_reached=quorum)
+        token = token_sha256(decided.identity_token)
+        updated = approval.approve(subject, decided.reason, now, quorum_reached=quorum, token_sha256=token)
         changes.updated_approvals.append(updated)
         approvers = list(updated.approved_by)
         if not quorum:
@@ -147,8 +149,10 @@ class ApprovalDesk:
             incident_id=approval.incident_id,
             action=approval.action,
             tier=approval.tier,
-            approvers=approvers,
+            environment=approval.environment,
             now=now,
+            approvals=updated.proofs(),
+            required_approvals=approval.approvals_required,
         )
         changes.acquire.append(slot)
         changes.released.append(Released(approval.action.action_id, approval.action.target, approval.incident_id, now))

@@ -131,7 +131,12 @@ class PlanGate:
             changes.outbox.append(self._decided(env, plan, action, decision))
         elif outcome is DecisionOutcome.EXECUTE:
             slot, released = self._release(
-                env, incident_id=plan.incident_id, action=action, tier=decision.tier, approvers=[], now=now
+                env,
+                incident_id=plan.incident_id,
+                action=action,
+                tier=decision.tier,
+                environment=plan.environment,
+                now=now,
             )
             changes.acquire.append(slot)
             changes.released.append(Released(action.action_id, action.target, plan.incident_id, now))

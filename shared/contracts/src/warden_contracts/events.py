@@ -232,6 +232,13 @@ class ActionPending(Payload):
     action_id: str
 
 
+class ApprovalProof(Payload):
+    """One approval policy verified: the approver and the SHA-256 of the identity token they sent."""
+
+    approver: str
+    token_sha256: str
+
+
 class SignedAction(Payload):
     action_id: str
     incident_id: str
@@ -244,6 +251,11 @@ class SignedAction(Payload):
     not_after: datetime
     key_id: str
     signature: str
+    # Added in v1, all signed: what the executor needs to check the approvals itself. No
+    # environment reads as "unknown" (treated as production), so an older body needs approvals.
+    environment: str | None = None
+    required_approvals: int = 0  # the M of M-of-N policy applied (0: ran without asking)
+    approvals: list[ApprovalProof] = Field(default_factory=list)
 
 
 class ReportStatus(StrEnum):
@@ -329,6 +341,9 @@ class AuditRecorded(Payload):
     class_uid: int | None = None  # OCSF class (6003 API Activity)
     record: dict[str, Any] | None = None  # the stored record: sha256(canonical(record - hash)) = record_hash
     checkpoint: dict[str, Any] | None = None  # the latest signed checkpoint, an outside copy of the head
+    # The same record as an OCSF 1.3 API Activity event (class 6003), chain fields under
+    # `unmapped.warden` (docs/siem.md). Optional: added in v1.
+    ocsf: dict[str, Any] | None = None
 
 
 class ElevationChanged(Payload):
@@ -338,6 +353,23 @@ class ElevationChanged(Payload):
     justification: str
     expires_at: datetime | None = None
     scope: list[str] = Field(default_factory=list)
+    # The ticket's action and the one target the grant may write; absent on older records.
+    action_id: str | None = None
+    target: str | None = None
+
+
+class ElevationTicket(Payload):
+    """Policy's permission for `principal` to elevate for one approved action (DESIGN §3): the
+    elevation authority grants only against a ticket that verifies with the policy's key, and
+    scopes the write credential to `target`. Not an action: it says nothing of what will run."""
+
+    action_id: str
+    incident_id: str
+    target: str
+    principal: str
+    not_after: datetime
+    key_id: str
+    signature: str
 
 
 class DeadLettered(Payload):

@@ -1,21 +1,24 @@
 """Policy signs what was approved; the executor runs only what verifies (DESIGN §3).
 
 The signature covers: action id, incident id, kind, target, a hash of the canonical parameters,
-tier, approvers and not-after. A signer port lets Key Vault replace the local key file; the
-verifier accepts Ed25519 and ES256 keys, the trusted key's type deciding the algorithm.
+tier, approvers, not-after, and the approval evidence: environment, the M of M-of-N, and each
+verified approval (approver, identity-token SHA-256), so the executor can check approvals itself.
+A signer port lets Key Vault replace the local key file; the verifier accepts Ed25519 and ES256
+keys, the trusted key's type deciding the algorithm.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_contracts.canonical import canonical_json, sha256_hex
-from warden_contracts.events import SignedAction
+from warden_contracts.events import ApprovalProof, SignedAction
 
 from warden_security.keys import key_id
 from warden_security.signatures import PublicKey, UnsupportedKeyError, verify_signature
@@ -40,9 +43,23 @@ def params_hash(params: dict[str, Any]) -> str:
     return sha256_hex(params)
 
 
+def token_sha256(token: str) -> str:
+    """What a signed action carries of an approver's identity token: its hash, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def approval_proof(approver: str, identity_token: str) -> ApprovalProof:
+    return ApprovalProof(approver=approver, token_sha256=token_sha256(identity_token))
+
+
 def signing_input(action: SignedAction) -> bytes:
+    approvals = sorted((a.approver, a.token_sha256) for a in action.approvals)
     return canonical_json(
         {
+            "v": 2,
+            "environment": action.environment,
+            "required_approvals": action.required_approvals,
+            "approvals": [{"approver": who, "token_sha256": digest} for who, digest in approvals],
             "action_id": action.action_id,
             "incident_id": action.incident_id,
             "kind": action.kind,
@@ -65,9 +82,12 @@ def sign_action(
     target: str,
     params: dict[str, Any],
     tier: int,
-    approvers: list[str],
     not_after: datetime,
+    environment: str | None,
+    approvals: Sequence[ApprovalProof] = (),
+    required_approvals: int = 0,
 ) -> SignedAction:
+    """`approvers` are the ids in `approvals`; an action policy let run without asking has none."""
     unsigned = SignedAction(
         action_id=action_id,
         incident_id=incident_id,
@@ -76,10 +96,13 @@ def sign_action(
         params=params,
         params_hash=params_hash(params),
         tier=tier,
-        approvers=sorted(approvers),
+        approvers=sorted({a.approver for a in approvals}),
         not_after=not_after,
         key_id=signer.key_id,
         signature="",
+        environment=environment,
+        required_approvals=required_approvals,
+        approvals=sorted(approvals, key=lambda a: a.approver),
     )
     signature = base64.b64encode(signer.sign(signing_input(unsigned))).decode()
     return unsigned.model_copy(update={"signature": signature})

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from warden_security.action_signing import sign_action, signing_input
+from warden_security.action_signing import approval_proof, sign_action, signing_input
 from warden_security.keyvault_signer import (
     KeyVaultKeyError,
     KeyVaultSigner,
@@ -51,7 +51,9 @@ async def test_signs_an_approved_action_in_the_vault_and_it_verifies_with_the_pu
         target="checkout-api",
         params={},
         tier=1,
-        approvers=["alice"],
+        environment="prod",
+        approvals=[approval_proof("alice", "token-of-alice")],
+        required_approvals=1,
         not_after=datetime.now(UTC) + timedelta(minutes=5),
     )
     signature = base64.b64decode(action.signature)

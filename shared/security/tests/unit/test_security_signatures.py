@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from warden_security.action_signing import LocalSigner, sign_action, verify_action
+from warden_security.action_signing import LocalSigner, approval_proof, sign_action, verify_action
 from warden_security.signatures import (
     UnsupportedKeyError,
     ec_key_id,
@@ -45,7 +45,8 @@ def _action(signer: object, target: str = "checkout-api"):
         target=target,
         params={"replicas": 3},
         tier=1,
-        approvers=["alice"],
+        environment="dev",
+        approvals=[approval_proof("alice", "token-of-alice")],
         not_after=NOW + timedelta(minutes=10),
     )
 

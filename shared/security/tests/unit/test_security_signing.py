@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from warden_security.action_signing import LocalSigner, sign_action, verify_action
+from warden_contracts.events import ApprovalProof
+from warden_security.action_signing import LocalSigner, approval_proof, sign_action, verify_action
 from warden_security.keys import key_id
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer, TokenRejected, TokenVerifier
 
@@ -23,7 +24,9 @@ def _signed(key: Ed25519PrivateKey, **overrides: object):
         target="checkout-api",
         params={"replicas": 3},
         tier=1,
-        approvers=["alice"],
+        environment="prod",
+        approvals=[approval_proof("alice", "token-of-alice")],
+        required_approvals=1,
         not_after=NOW + timedelta(minutes=10),
     )
     fields.update(overrides)
@@ -48,6 +51,22 @@ def test_forged_altered_and_expired_actions_are_refused() -> None:
     expired = _signed(key, not_after=NOW - timedelta(seconds=1))
     assert verify_action(expired, trusted, now=NOW)[0].startswith("expired at")
     assert verify_action(_signed(other), trusted, now=NOW)[0].startswith("unknown signing key")
+
+
+def test_the_approval_evidence_is_signed() -> None:
+    key = Ed25519PrivateKey.generate()
+    trusted = {key_id(key.public_key()): key.public_key()}
+    signed = _signed(key)
+    assert signed.approvers == ["alice"] and len(signed.approvals[0].token_sha256) == 64
+    for change in (
+        {"environment": "dev"},
+        {"required_approvals": 0},
+        {"approvals": []},
+        {"approvals": [ApprovalProof(approver="mallory", token_sha256=signed.approvals[0].token_sha256)]},
+        {"approvals": [approval_proof("alice", "another token")]},
+    ):
+        altered = signed.model_copy(update=change)
+        assert verify_action(altered, trusted, now=NOW) == ["signature does not verify"], change
 
 
 def test_identity_tokens_check_issuer_audience_expiry_and_signature() -> None:

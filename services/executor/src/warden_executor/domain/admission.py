@@ -1,11 +1,13 @@
 """Whether a signed action may run, decided before anything is touched (DESIGN §3).
 
-Order matters and is fixed: the policy's signature and expiry, then idempotency, then the kill
-switch, then the catalog, then the live preflight. The first failing gate gives the reason.
+Order matters and is fixed: the policy's signature and expiry, then idempotency, then the
+approvals the signed body carries, then the kill switch, then the catalog, then the live
+preflight. The first failing gate gives the reason.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +22,11 @@ from warden_security.signatures import PublicKey
 from warden_executor.domain.model import LedgerEntry, LedgerState
 
 CHANGED_SINCE_APPROVAL = "target already recovered / changed since approval"
+# The policy pins these to Review (gate.cedar): every write needs a human. A body without an
+# environment reads as "unknown".
+REVIEW_PINNED_ENVIRONMENTS = frozenset({"prod", "unknown"})
+AUTONOMOUS_MAX_TIER = 1
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 def signature_problems(action: SignedAction, trusted: Mapping[str, PublicKey], now: datetime) -> list[str]:
@@ -34,6 +41,41 @@ def expired_mid_action(
     if entry is None or entry.envelope_id != envelope_id or entry.state is not LedgerState.STARTED:
         return False
     return entry.announced and not verify_action(action, trusted, now=action.not_after - timedelta(microseconds=1))
+
+
+def approvals_needed(action: SignedAction) -> int:
+    """How many verified approvals the signed body must carry, derived from the body alone.
+
+    Policy lets the agent act alone only at tier <= 1 outside production; there M = 0 is
+    legitimate. Anywhere else at least one approval is needed, and never fewer than the M policy
+    signed. Policy may ask for more (suspected injection, security incidents): the executor's
+    floor can only be stricter than what it signed, never looser.
+    """
+    environment = action.environment or "unknown"
+    floor = 1 if action.tier > AUTONOMOUS_MAX_TIER or environment in REVIEW_PINNED_ENVIRONMENTS else 0
+    return max(action.required_approvals, floor)
+
+
+def approval_problems(action: SignedAction) -> list[str]:
+    """Why the approvals inside the signed action do not release it; empty when they do."""
+    problems: list[str] = []
+    ids = [a.approver for a in action.approvals]
+    if len(set(ids)) != len(ids):
+        problems.append("an approver is listed twice in the signed approvals")
+    unproven = sorted({a.approver for a in action.approvals if not _SHA256_HEX.fullmatch(a.token_sha256)})
+    if unproven:
+        problems.append(f"approvals without an identity-token hash: {', '.join(unproven)}")
+    if sorted(set(ids)) != sorted(set(action.approvers)):
+        problems.append("the signed approvers differ from the signed approvals")
+    proven = len(set(ids) - set(unproven))
+    needed = approvals_needed(action)
+    if proven < needed:
+        where = action.environment or "an unknown environment"
+        problems.append(
+            f"approval missing: tier {action.tier} in {where} needs {needed} verified approval(s) "
+            f"(policy signed M={action.required_approvals}), the signed action carries {proven}"
+        )
+    return problems
 
 
 class Replay(Enum):

@@ -134,6 +134,9 @@ class ActionExecutor:
 
     async def _admit_and_run(self, run: Run) -> ReportStatus:
         cause, action = run.cause, run.action
+        unapproved = gate.approval_problems(action)
+        if unapproved:
+            return await self._refuse(cause, action, "; ".join(unapproved), remember=True)
         blocked = await kill_switch_reason(self._controls, action.target)
         if blocked:
             return await self._refuse(cause, action, blocked, remember=True)

@@ -48,8 +48,21 @@ def approval_from_row(row: Mapping[str, Any]) -> Approval:
         scheduled_task=row["scheduled_task"],
         proposal_chain=tuple(json.loads(row["proposal_chain"])),
         approvals_required=row["approvals_required"],
-        approved_by=tuple(json.loads(row["approved_by"])),
+        **_approved_by(row["approved_by"]),
     )
+
+
+def approved_by_json(a: Approval) -> str:
+    """The approvers with their identity-token hashes, in one column (no schema change needed)."""
+    return json.dumps([{"id": p.approver, "token_sha256": p.token_sha256} for p in a.proofs()])
+
+
+def _approved_by(raw: str) -> dict[str, tuple[str, ...]]:
+    """Reads both the older list of ids and the list of {id, token_sha256}."""
+    entries = json.loads(raw)
+    ids = tuple(e["id"] if isinstance(e, dict) else str(e) for e in entries)
+    tokens = tuple(str(e.get("token_sha256", "")) if isinstance(e, dict) else "" for e in entries)
+    return {"approved_by": ids, "approval_tokens": tokens}
 
 
 def approval_values(a: Approval, at: Callable[[datetime], object]) -> tuple[object, ...]:
@@ -78,5 +91,5 @@ def approval_values(a: Approval, at: Callable[[datetime], object]) -> tuple[obje
         a.scheduled_task,
         json.dumps(list(a.proposal_chain)),
         a.approvals_required,
-        json.dumps(list(a.approved_by)),
+        approved_by_json(a),
     )

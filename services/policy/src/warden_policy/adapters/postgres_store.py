@@ -7,7 +7,6 @@ loser of any race gets Conflict or AlreadyProcessed, writes nothing, and re-deci
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
@@ -18,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from warden_contracts.envelope import Envelope
 
-from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values
+from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values, approved_by_json
 from warden_policy.domain.approvals import Approval, ApprovalState
 from warden_policy.domain.rules import Counts
 from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Slot
@@ -180,7 +179,7 @@ class PostgresStateStore:
             cur = await conn.execute(
                 "UPDATE approvals SET state = %s, decided_by = %s, reason = %s, approved_by = %s, "
                 "version = version + 1 WHERE approval_id = %s AND version = %s",
-                (a.state.value, a.decided_by, a.reason, json.dumps(list(a.approved_by)), a.approval_id, a.version),
+                (a.state.value, a.decided_by, a.reason, approved_by_json(a), a.approval_id, a.version),
             )
             if cur.rowcount != 1:
                 raise Conflict(f"approval {a.approval_id} changed since version {a.version}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ from pathlib import Path
 import aiosqlite
 from warden_contracts.envelope import Envelope
 
-from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values
+from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values, approved_by_json
 from warden_policy.domain.approvals import Approval, ApprovalState
 from warden_policy.domain.rules import Counts
 from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Slot
@@ -182,7 +181,7 @@ class SqliteStateStore:
             cursor = await db.execute(
                 "UPDATE approvals SET state = ?, decided_by = ?, reason = ?, approved_by = ?, version = version + 1 "
                 "WHERE approval_id = ? AND version = ?",
-                (a.state.value, a.decided_by, a.reason, json.dumps(list(a.approved_by)), a.approval_id, a.version),
+                (a.state.value, a.decided_by, a.reason, approved_by_json(a), a.approval_id, a.version),
             )
             if cursor.rowcount != 1:
                 raise Conflict(f"approval {a.approval_id} changed since version {a.version}")

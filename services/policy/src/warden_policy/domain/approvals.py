@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from warden_contracts.events import Evidence, ProposedAction
+from warden_contracts.events import ApprovalProof, Evidence, ProposedAction
 
 from warden_policy.domain.model import RunMode
 
@@ -54,6 +54,8 @@ class Approval:
     approvals_required: int = 1
     # Distinct approvers so far (M-of-N); the last one to reach the quorum completes it.
     approved_by: tuple[str, ...] = ()
+    # SHA-256 of each approver's identity token, in `approved_by` order ("" for a record older than this).
+    approval_tokens: tuple[str, ...] = ()
     state: ApprovalState = ApprovalState.PENDING
     decided_by: str | None = None
     reason: str = ""
@@ -65,15 +67,34 @@ class Approval:
     def is_open(self, now: datetime) -> bool:
         return self.state is ApprovalState.PENDING and now < self.expires_at
 
-    def approve(self, by: str, reason: str, now: datetime, *, quorum_reached: bool = True) -> Approval:
+    def approve(
+        self, by: str, reason: str, now: datetime, *, quorum_reached: bool = True, token_sha256: str = ""
+    ) -> Approval:
         """Adds `by`'s approval; the approval completes only once the policy's quorum is reached."""
         self._require_open(now)
         if by in self.approved_by:
             raise TransitionError(f"{by} already approved {self.approval_id}")
         approved_by = (*self.approved_by, by)
+        tokens = (*self._tokens(), token_sha256)
         if not quorum_reached:
-            return replace(self, approved_by=approved_by)
-        return replace(self, state=ApprovalState.APPROVED, decided_by=by, reason=reason, approved_by=approved_by)
+            return replace(self, approved_by=approved_by, approval_tokens=tokens)
+        return replace(
+            self,
+            state=ApprovalState.APPROVED,
+            decided_by=by,
+            reason=reason,
+            approved_by=approved_by,
+            approval_tokens=tokens,
+        )
+
+    def _tokens(self) -> tuple[str, ...]:
+        padding = ("",) * (len(self.approved_by) - len(self.approval_tokens))
+        return (*self.approval_tokens, *padding)[: len(self.approved_by)]
+
+    def proofs(self) -> list[ApprovalProof]:
+        """The verified approvals as the signed action carries them (executor: admission.py)."""
+        pairs = zip(self.approved_by, self._tokens(), strict=True)
+        return [ApprovalProof(approver=a, token_sha256=t) for a, t in pairs]
 
     def deny(self, by: str, reason: str, now: datetime) -> Approval:
         self._require_open(now)
