@@ -48,7 +48,7 @@ from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ActionPending
 from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
-from warden_security.action_signing import LocalSigner, sign_action
+from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -276,7 +276,8 @@ def approve(key: Ed25519PrivateKey, target: str, n: int) -> tuple[Envelope, Enve
         target=target,
         params={},
         tier=1,
-        approvers=["alice"],
+        environment="dev",
+        approvals=[approval_proof("alice", "token-of-alice")],
         not_after=datetime.now(UTC) + timedelta(minutes=30),
     )
     approved = envelope_for(APPROVED, action, source="warden/policy", correlationid=action.incident_id)

@@ -27,7 +27,7 @@ from warden_contracts.testing import incident_payload
 from warden_executor.app import Settings, create_app
 from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
-from warden_security.action_signing import LocalSigner, sign_action
+from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
 
 INCIDENT = "inc-timeline-1"
@@ -99,7 +99,7 @@ async def test_autonomous_action_timeline_reads_doorbell_elevation_action_verifi
                 target="checkout-api",
                 params={},
                 tier=1,
-                approvers=[],
+                environment="dev",
                 not_after=datetime.now(UTC) + timedelta(minutes=10),
             )
             await policy.publish(
@@ -167,7 +167,8 @@ async def test_drain_once_process_drains_and_exits_zero(broker: EmbeddedBroker, 
                 target="orders-api",
                 params={"replicas": 3},
                 tier=1,
-                approvers=["alice"],
+                environment="dev",
+                approvals=[approval_proof("alice", "token-of-alice")],
                 not_after=datetime.now(UTC) + timedelta(minutes=10),
             )
             await policy.publish(

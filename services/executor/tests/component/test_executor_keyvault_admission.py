@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_contracts.events import SignedAction
 from warden_executor.app import Settings, policy_keys
 from warden_executor.domain.admission import signature_problems
-from warden_security.action_signing import LocalSigner, Signer, sign_action
+from warden_security.action_signing import LocalSigner, Signer, approval_proof, sign_action
 from warden_security.keys import public_pem
 from warden_security.keyvault_signer import KeyVaultSigner
 from warden_security.keyvault_testing import VaultDouble, serve_vault
@@ -50,7 +50,8 @@ def signed(signer: Signer, target: str = "checkout") -> SignedAction:
         target=target,
         params={},
         tier=1,
-        approvers=["alice"],
+        environment="dev",
+        approvals=[approval_proof("alice", "token-of-alice")],
         not_after=NOW + timedelta(minutes=5),
     )
 

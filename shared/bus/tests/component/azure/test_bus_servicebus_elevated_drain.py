@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_bus.azure_servicebus.elevated_drain import ServiceBusElevatedDrain
 from warden_bus.azure_servicebus.testing import ServiceBusDouble, Stored
 from warden_contracts.envelope import Envelope, envelope_for
-from warden_security.action_signing import LocalSigner, sign_action
+from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 
 APPROVED = "sre.action.approved.v1"
 
@@ -27,7 +27,8 @@ def approved(n: int) -> Envelope:
         target="checkout-api",
         params={},
         tier=1,
-        approvers=["alice"],
+        environment="dev",
+        approvals=[approval_proof("alice", "token-of-alice")],
         not_after=datetime.now(UTC) + timedelta(minutes=5),
     )
     return envelope_for(APPROVED, action, source="warden/policy", correlationid="inc-1")
