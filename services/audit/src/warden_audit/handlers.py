@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from warden_bus.port import Bus, Handler, RetryLater
+from warden_bus.port import BatchHandler, Bus, RetryLater
 from warden_bus.runtime import Counters
 from warden_contracts.canonical import canonical_json
 from warden_contracts.envelope import Envelope, derived_id, envelope_for
@@ -16,7 +16,7 @@ from warden_contracts.events import AuditRecorded
 from warden_audit.domain.attribution import TokenReader, attribute
 from warden_audit.domain.checkpoint import Checkpoint
 from warden_audit.domain.personal import PersonalVault, has_personal_fields, separate
-from warden_audit.domain.recorder import Recorder
+from warden_audit.domain.recorder import Item, Recorded, Recorder
 from warden_audit.domain.siem import siem_view
 
 log = logging.getLogger("warden.audit")
@@ -79,15 +79,33 @@ class AuditHandler:
         self._vault = vault
         self._read_token = read_token
 
-    def for_topic(self, topic: str) -> Handler:
+    def for_topic(self, topic: str) -> BatchHandler:
         """The handler for one subscription: the topic is what the broker vouches for."""
-
-        async def handle(envelope: Envelope) -> None:
-            await self.handle(topic, envelope)
-
-        return handle
+        return _TopicHandler(self, topic)
 
     async def handle(self, topic: str, envelope: Envelope) -> None:
+        item = await self._prepare(topic, envelope)
+        try:
+            result = await self._recorder.record(*item)
+        except OSError as err:
+            self._counters.inc("audit_store_errors")
+            raise RetryLater(f"audit store unavailable: {err}") from err
+        self._counters.inc("audit_duplicates" if result.duplicate else "audit_records")
+        await self._announce(result)
+
+    async def handle_batch(self, topic: str, envelopes: Sequence[Envelope]) -> None:
+        """A pull batch: one append and one fsync for all of it, then every record announced at once."""
+        items = [await self._prepare(topic, envelope) for envelope in envelopes]
+        try:
+            results = await self._recorder.record_many(items)
+        except OSError as err:
+            self._counters.inc("audit_store_errors")
+            raise RetryLater(f"audit store unavailable: {err}") from err
+        for result in results:
+            self._counters.inc("audit_duplicates" if result.duplicate else "audit_records")
+        await asyncio.gather(*(self._announce(result) for result in results))
+
+    async def _prepare(self, topic: str, envelope: Envelope) -> Item:
         message = envelope.model_dump(mode="json", exclude_none=True)
         actor = attribute(topic, message, self._read_token)
         extra: dict[str, Any] = {"actor": actor}
@@ -100,12 +118,9 @@ class AuditHandler:
                 raise RetryLater(f"personal-data vault unavailable: {err}") from err
             if erasable:
                 extra["erasable"] = erasable
-        try:
-            result = await self._recorder.record(message, extra)
-        except OSError as err:
-            self._counters.inc("audit_store_errors")
-            raise RetryLater(f"audit store unavailable: {err}") from err
-        self._counters.inc("audit_duplicates" if result.duplicate else "audit_records")
+        return message, extra
+
+    async def _announce(self, result: Recorded) -> None:
         if result.record is None:
             return
         # A duplicate re-announces its record: the announcement may be what the crash lost.
@@ -120,3 +135,17 @@ class AuditHandler:
                 result.record["seq"],
                 extra={"correlationid": result.record["correlationid"]},
             )
+
+
+class _TopicHandler:
+    """`AuditHandler` bound to one topic, one message or one pull batch at a time."""
+
+    def __init__(self, audit: AuditHandler, topic: str) -> None:
+        self._audit = audit
+        self._topic = topic
+
+    async def __call__(self, envelope: Envelope) -> None:
+        await self._audit.handle(self._topic, envelope)
+
+    async def handle_batch(self, envelopes: Sequence[Envelope]) -> None:
+        await self._audit.handle_batch(self._topic, envelopes)

@@ -11,6 +11,7 @@ the envelope (see `split_line`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -36,13 +37,21 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class ChainRecord(dict[str, Any]):
+    """A record as `build_record` made it, with the line it is stored as: encoded once, when
+    hashed. Never modified afterwards (a changed copy is a plain dict and is encoded afresh)."""
+
+    __slots__ = ("line",)
+    line: bytes
+
+
 def build_record(
     seq: int,
     prev_hash: str,
     envelope: Mapping[str, Any],
     recorded_at: datetime,
     extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> ChainRecord:
     """The record for `envelope` (a JSON-compatible dict of the CloudEvent) at position `seq`.
 
     `extra` adds nested members (`actor`, `personal`); they must sort before `hash` (see above).
@@ -63,7 +72,21 @@ def build_record(
         "envelope": dict(envelope),
         "prev_hash": prev_hash,
     }
-    return {**body, "hash": sha256_hex(body)}
+    hashed = canonical_json(body)
+    digest = hashlib.sha256(hashed).hexdigest()
+    record = ChainRecord(body, hash=digest)
+    record.line = _with_hash(hashed, digest)
+    return record
+
+
+def _with_hash(hashed: bytes, digest: str) -> bytes:
+    """The stored line: the hashed bytes with the `hash` member put where sorting puts it, just
+    before `message_id`, the first of the flat scalars (the last `,"message_id":"` in the line:
+    the scalars after it hold no bare quote, so none can fake one)."""
+    at = hashed.rfind(_ID_MEMBER)
+    if at < 1 or hashed[at - 1 : at] != b",":
+        raise ValueError("record body has no top-level message_id member")
+    return b"%s%s%s\",%s\n" % (hashed[: at - 1], _HASH_MEMBER, digest.encode(), hashed[at:])
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
@@ -72,6 +95,8 @@ def record_hash(record: Mapping[str, Any]) -> str:
 
 
 def encode_record(record: Mapping[str, Any]) -> bytes:
+    if type(record) is ChainRecord:
+        return record.line
     return canonical_json(record) + b"\n"
 
 

@@ -1,7 +1,8 @@
 """Appends messages to the chain exactly once, in one serialized order, through the store port.
 
 Concurrent callers are group-committed: one drain task appends everything queued so far in one
-store call (one fsync) under the lock, and each caller gets its own result back. With a signer, a signed
+store call (one fsync) under the lock, and each caller gets its own result back; a pull batch goes
+in whole through `record_many` (one append, no task or future per record). With a signer, a signed
 checkpoint follows every `checkpoint_every` records, and `checkpoint()` signs one on demand (the
 service calls it on a timer and on shutdown).
 """
@@ -58,6 +59,7 @@ class Recorded:
     duplicate: bool
 
 
+Item = tuple[Mapping[str, Any], Mapping[str, Any] | None]  # an envelope and the members audit adds
 _Pending = tuple[Mapping[str, Any], Mapping[str, Any] | None, "asyncio.Future[Recorded]"]
 
 
@@ -144,50 +146,63 @@ class Recorder:
                 batch, self._pending = self._pending, []
                 await self._commit(batch)
 
+    async def record_many(self, items: Sequence[Item]) -> list[Recorded]:
+        """`record` for each (envelope, extra) in order, in one store append (one fsync): what the
+        service does with a pull batch, without a task or a future per record."""
+        self._require_state()
+        async with self._lock:
+            return await self._append_batch(items)
+
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            if self._resync:
-                self._adopt(await self._store.recover())
-            state = self._require_state()
-            seq, prev = state.last_seq, state.last_hash
-            fresh: list[Record] = []
-            outcomes: list[tuple[asyncio.Future[Recorded], Recorded]] = []
-            seen: dict[str, Record] = {}
-            for envelope, extra, future in batch:
-                message_id = str(envelope["id"])
-                if message_id in state.message_ids or message_id in seen:
-                    earlier = seen.get(message_id) or self._recent.get(message_id)
-                    outcomes.append((future, Recorded(earlier, duplicate=True)))
-                    continue
-                seq += 1
-                record = build_record(seq, prev, envelope, self._clock(), extra)
-                prev = record["hash"]
-                seen[message_id] = record
-                fresh.append(record)
-                outcomes.append((future, Recorded(record, duplicate=False)))
-            if fresh:
-                await self._store.append(fresh)
+            outcomes = await self._append_batch([(envelope, extra) for envelope, extra, _ in batch])
         except BaseException as err:
-            # The store is the truth: re-read it before the next append instead of guessing.
-            self._resync = True
             for _, _, future in batch:
                 if not future.done():
                     future.set_exception(err if isinstance(err, Exception) else RuntimeError(repr(err)))
             if not isinstance(err, Exception):
                 raise
             return
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+
+    async def _append_batch(self, items: Sequence[Item]) -> list[Recorded]:
+        """Under the lock: build, append and adopt the records of `items`; raises if the store did."""
+        try:
+            if self._resync:
+                self._adopt(await self._store.recover())
+            state = self._require_state()
+            seq, prev = state.last_seq, state.last_hash
+            fresh: list[Record] = []
+            outcomes: list[Recorded] = []
+            seen: dict[str, Record] = {}
+            for envelope, extra in items:
+                message_id = str(envelope["id"])
+                if message_id in state.message_ids or message_id in seen:
+                    earlier = seen.get(message_id) or self._recent.get(message_id)
+                    outcomes.append(Recorded(earlier, duplicate=True))
+                    continue
+                seq += 1
+                record = build_record(seq, prev, envelope, self._clock(), extra)
+                prev = record["hash"]
+                seen[message_id] = record
+                fresh.append(record)
+                outcomes.append(Recorded(record, duplicate=False))
+            if fresh:
+                await self._store.append(fresh)
+        except BaseException:
+            # The store is the truth: re-read it before the next append instead of guessing.
+            self._resync = True
+            raise
         state.last_seq, state.last_hash = seq, prev
         state.message_ids.update(seen)
         for record in fresh:
             state.merkle.add(record["hash"])
         self._remember(fresh)
-        try:
-            if seq - state.last_checkpoint_seq >= self._checkpoint_every:
-                await self._checkpoint_locked()  # before answering: the announcements then carry it
-        finally:
-            for future, outcome in outcomes:
-                if not future.done():
-                    future.set_result(outcome)
+        if seq - state.last_checkpoint_seq >= self._checkpoint_every:
+            await self._checkpoint_locked()  # before answering: the announcements then carry it
+        return outcomes
 
     def _adopt(self, state: ChainState) -> None:
         self._state = state
