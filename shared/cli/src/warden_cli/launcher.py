@@ -48,6 +48,10 @@ class StackOptions:
     # Every service appends its spans here as OTLP-JSON (WARDEN_TRACE_FILE); None: no file export.
     trace_file: Path | None = None
     scheduler_tasks_file: Path | None = None  # None: the scheduler's packaged tasks.yaml
+    # From warden.yaml (warden_cli.estate_wiring): fixed ports per listener (0 or absent: a free
+    # one) and per-service settings, which the caller's own environment overrides.
+    ports: dict[str, int] = field(default_factory=dict)
+    estate_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -137,7 +141,8 @@ class EmbeddedStack:
                 "WARDEN_USERS_FILE": str(lay.keys / "console-users.yaml"),
             },
         }
-        return {**os.environ, **env, **per_service[service], **self.options.extra_env.get(service, {})}
+        estate = self.options.estate_env.get(service, {})
+        return {**estate, **os.environ, **env, **per_service[service], **self.options.extra_env.get(service, {})}
 
     async def start(self) -> None:
         """Start everything, or nothing: a failure (or cancellation) stops what was started."""
@@ -153,13 +158,13 @@ class EmbeddedStack:
         lay.logs.mkdir(parents=True, exist_ok=True)
         for key in (lay.policy_signing_key, lay.approver_issuer_key, lay.elevation_key):
             load_or_create_private_key(key)
-        self.nats = await EmbeddedNats(lay.root).start()
+        self.nats = await EmbeddedNats(lay.root, port=self.options.ports.get("nats", 0)).start()
         assert self.nats.auth
         await provision(self.nats.url, self.nats.auth.creds("admin"))
         self.authority = ElevationAuthority(self.nats.url, self.nats.auth, lay.elevation_key)
         await self.authority.start()
         ensure_embedded_users(lay.keys / "console-users.yaml", lay.keys / "console-initial-passwords.txt")
-        ports = {name: free_port() for name in (*SERVICES, CONSOLE, SCHEDULER)}
+        ports = {name: self.options.ports.get(name) or free_port() for name in (*SERVICES, CONSOLE, SCHEDULER)}
         for name in (*SERVICES, CONSOLE, SCHEDULER):
             with lay.log(name).open("ab") as out:
                 popen = subprocess.Popen(

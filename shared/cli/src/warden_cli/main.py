@@ -88,6 +88,15 @@ COMMANDS: dict[str, Lazy] = {
     "autonomy": Lazy(
         "warden_cli.autonomy:autonomy_app", "Progressive autonomy per response plan: shadow -> review -> autonomous."
     ),
+    "init": Lazy("warden_cli.estate_commands:init", "Write a commented starter estate file (warden.yaml)."),
+    "check": Lazy(
+        "warden_cli.estate_commands:check",
+        "Validate and cross-check warden.yaml; errors name file:line and the fix.",
+    ),
+    "connect": Lazy(
+        "warden_cli.connect:run",
+        "Print a ready-to-paste receiver: alertmanager | azure-monitor | grafana | cloudevents.",
+    ),
 }
 
 app = typer.Typer(help="Warden: zero-trust incident response.", no_args_is_help=True, cls=lazy_group(COMMANDS))
@@ -138,31 +147,52 @@ def up(
     stop_timeout: Annotated[
         float, typer.Option("--stop-timeout", help="seconds each stop step gets before SIGKILL")
     ] = 10.0,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="the estate file (default: the bundled demo estate)")
+    ] = None,
+    random_ports: Annotated[
+        bool, typer.Option("--random-ports", help="free ports instead of the estate's (also WARDEN_RANDOM_PORTS=1)")
+    ] = False,
 ) -> None:
     """Start the embedded stack (NATS, sandbox, the services, the console) until Ctrl-C.
 
     Exits non-zero, after stopping everything it started, when start-up fails, when another
     `warden up` holds the data folder, or when NATS or any service dies."""
     import asyncio
+    import os
 
+    from warden_estate import EstateInvalid
+
+    from warden_cli import estate_wiring
+    from warden_cli.estate_commands import announce as announce_text
     from warden_cli.launcher import EmbeddedStack, StackFailed, StackOptions, run_until_signalled
     from warden_cli.supervisor import StackLocked
 
     layout = _layout(data_dir)
+    source = (config or estate_wiring.demo_estate_path()).resolve()
+    try:
+        wiring = estate_wiring.wire(layout, source)
+    except EstateInvalid as err:
+        raise _fail(f"warden up: {source} is invalid (see `warden check {source}`):\n{err}") from None
+    random = random_ports or os.environ.get("WARDEN_RANDOM_PORTS") == "1"
+    ports = {} if random else wiring.ports
 
     def announce(stack: EmbeddedStack) -> None:
-        typer.echo(
-            f"Warden is up. Data: {layout.root}\n  webhook  {stack.webhook_url}\n"
-            f"  sandbox  {stack.sandbox_url}\n  logs     {layout.logs}\n"
-            f"  console  {stack.console_url}  (first sign-in: {layout.keys / 'console-initial-passwords.txt'})\n"
-            f"  nats     {stack.nats.url if stack.nats else ''}\nCtrl-C to stop."
-        )
+        typer.echo(announce_text(stack, layout, source, len(wiring.estate.services)))
 
-    options = StackOptions(tick_s=tick, health_timeout_s=health_timeout, stop_timeout_s=stop_timeout)
+    options = StackOptions(
+        tick_s=tick,
+        health_timeout_s=health_timeout,
+        stop_timeout_s=stop_timeout,
+        ports=ports,
+        estate_env=wiring.env,
+    )
     try:
         asyncio.run(run_until_signalled(EmbeddedStack(layout, options), announce))
     except (StackFailed, StackLocked) as err:
-        raise _fail(f"warden up: {err}") from None
+        busy = estate_wiring.busy_ports(ports) if isinstance(err, StackFailed) else []
+        hint = f"\n  ports in use by something else: {', '.join(busy)} (change listen.ports or use --random-ports)"
+        raise _fail(f"warden up: {err}{hint if busy else ''}") from None
 
 
 @app.command()

@@ -21,7 +21,7 @@ from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope, envelope_for,
 from warden_contracts.events import AlertReceived, DeadLettered
 
 from warden_triage.adapters.backlog import Backlog
-from warden_triage.adapters.webhook_auth import Authenticator
+from warden_triage.adapters.webhook_auth import Authenticator, presented_headers
 from warden_triage.adapters.webhook_body import BodyDecoder, BodyError, json_body, parse_json
 from warden_triage.domain.fingerprint import delivery_id
 from warden_triage.domain.sources import AlertSource, NormalisationError, SourceRegistry
@@ -153,7 +153,7 @@ class WebhookGateway:
         self, request: web.Request, route: str, source: AlertSource, auth: Authenticator, decode: BodyDecoder
     ) -> web.Response:
         if not auth.signs_body:  # a bearer token is checked before reading anything
-            refused = auth.verify(request.headers, b"")
+            refused = auth.verify(presented_headers(route, request.headers, request.query), b"")
             if refused is not None:
                 return self._unauthorised(route, request, auth, refused)
         try:

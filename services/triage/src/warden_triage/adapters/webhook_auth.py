@@ -53,6 +53,20 @@ class BearerAuth:
         return {"WWW-Authenticate": 'Bearer realm="warden-triage"'}
 
 
+# Azure Monitor action group webhooks cannot send headers; on this route alone the bearer token
+# may ride in the `token` query parameter (as `warden connect azure-monitor` prints it).
+QUERY_TOKEN_ROUTES = frozenset({"azure-monitor"})
+
+
+def presented_headers(route: str, headers: Mapping[str, str], query: Mapping[str, str]) -> Mapping[str, str]:
+    """The headers a bearer check reads: a `?token=` stands in for a missing Authorization header
+    on the routes that allow it, and nowhere else."""
+    token = query.get("token", "").strip()
+    if route not in QUERY_TOKEN_ROUTES or not token or headers.get("Authorization"):
+        return headers
+    return {**headers, "Authorization": f"Bearer {token}"}
+
+
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """The signature a sender puts in the signature header (without the `sha256=` prefix)."""
     return hmac.new(secret.encode(), f"{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
