@@ -20,7 +20,7 @@ lint: bootstrap
 	$(UV) run ruff check .
 
 typecheck: bootstrap
-	$(UV) run mypy shared/*/src services/*/src
+	$(UV) run mypy shared/*/src services/*/src tools/*/src
 
 contracts: bootstrap
 	$(UV) run lint-imports

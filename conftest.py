@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from warden_bus.testing import EmbeddedBroker, embedded_broker
+from warden_testkit.bus import EmbeddedBroker, embedded_broker
 
 # `warden up` listens on the estate's fixed ports; every test that starts one (in this process or a
 # child) asks for free ports instead, so parallel test runs on one machine never collide.

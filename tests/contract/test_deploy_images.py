@@ -58,3 +58,11 @@ def _compose_services() -> list[str]:
 @pytest.mark.parametrize("service", _compose_services())
 def test_every_image_docker_compose_builds_resolves_from_the_lock(service: str) -> None:
     assert any(r.startswith(("./services/", "./shared/")) for r in requirements(service))
+
+
+@pytest.mark.parametrize("service", sorted({*topo.SERVICES, *_compose_services()}))
+def test_no_image_installs_a_dev_only_distribution(service: str) -> None:
+    """Test doubles, benchmarks and the eval harness live under tools/ and stay out of every image."""
+    dev_only = [r for r in requirements(service) if r.startswith("./tools/") or r.startswith("warden-testkit")]
+    assert dev_only == []
+    assert "COPY tools" not in DOCKERFILE

@@ -15,7 +15,7 @@ from warden_audit.reader import read_records
 from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
 from warden_cli.main import app
-from warden_console.testing import Browser, wait_for, write_test_users
+from warden_testkit.console import Browser, wait_for, write_test_users
 
 pytestmark = pytest.mark.e2e
 

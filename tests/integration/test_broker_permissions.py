@@ -10,8 +10,8 @@ import asyncio
 
 import nats
 import pytest
-from warden_bus.testing import EmbeddedBroker
 from warden_contracts import topology as topo
+from warden_testkit.bus import EmbeddedBroker
 
 APPROVED = topo.topic("sre.action.approved.v1")
 

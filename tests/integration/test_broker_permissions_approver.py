@@ -10,8 +10,8 @@ import asyncio
 import nats
 import pytest
 from warden_bus.permissions import consume_subjects, inbox_prefix, standing_permissions
-from warden_bus.testing import EmbeddedBroker
 from warden_contracts import topology as topo
+from warden_testkit.bus import EmbeddedBroker
 
 UI = "approver"
 DECIDED = topo.topic("sre.approval.decided.v1")

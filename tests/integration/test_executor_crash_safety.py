@@ -41,7 +41,6 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_bus.provision import consumer_config
-from warden_bus.testing import EmbeddedBroker
 from warden_cli.authority import ElevationAuthority
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope, envelope_for
@@ -50,6 +49,7 @@ from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
 from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
+from warden_testkit.bus import EmbeddedBroker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -18,17 +18,17 @@ from pathlib import Path
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from warden_bus.testing import EmbeddedBroker
 from warden_cli.authority import ElevationAuthority
 from warden_cli.timeline import incidents_from, render
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import ActionPending
-from warden_contracts.testing import incident_payload
 from warden_executor.app import Settings, create_app
 from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
 from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
+from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.contracts import incident_payload
 
 INCIDENT = "inc-timeline-1"
 

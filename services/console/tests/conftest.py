@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from warden_bus.testing import EmbeddedBroker
-from warden_console.testing import Browser, Console, start_console
-from warden_console.testing_chat import ChatDoubles, chat_settings
+from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.chat import ChatDoubles, chat_settings
+from warden_testkit.console import Browser, Console, start_console
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from warden_audit.domain.recorder import Recorder
 from warden_audit.handlers import recorded_envelope
 from warden_audit.reader import read_records
 from warden_audit.segments import AuditLogCorrupt, checkpoints_path, segment_path
-from warden_audit.testing import TickingClock, incident_envelope
 from warden_cli.main import app
+from warden_testkit.audit import TickingClock, incident_envelope
 
 runner = CliRunner()
 RECORDS, EVERY = 40, 10  # checkpoints at 10, 20, 30, 40; one segment

@@ -12,11 +12,11 @@ from types import ModuleType
 
 from typer.testing import CliRunner
 from warden_audit.app import create_app
-from warden_bus.testing import EmbeddedBroker
 from warden_cli.main import app as cli
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import AuditRecorded, ControlChanged, ControlKind
 from warden_security.keys import load_public_key
+from warden_testkit.bus import EmbeddedBroker
 
 EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "siem_consumer.py"
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from warden_audit.adapters.ed25519_signer import Ed25519Signer
 from warden_audit.adapters.sqlite_vault import SqliteVault
 from warden_audit.segments import segment_path
-from warden_audit.testing import incident_envelope, write_log
 from warden_cli.main import app
 from warden_security.keys import public_path
+from warden_testkit.audit import incident_envelope, write_log
 
 # 10 records, 4 per segment (000001 = 1-4, 000002 = 5-8, 000003 = 9-10); checkpoints at 3, 6, 9, 10.
 runner = CliRunner()

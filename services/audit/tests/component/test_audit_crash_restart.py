@@ -17,11 +17,11 @@ from warden_audit.reader import read_records
 from warden_audit.segments import list_segments
 from warden_audit.verify import verify_log
 from warden_bus.provision import consumer_config
-from warden_bus.testing import EmbeddedBroker, eventually
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import Severity
-from warden_contracts.testing import incident_payload
+from warden_testkit.bus import EmbeddedBroker, eventually
+from warden_testkit.contracts import incident_payload
 
 TOPIC = "sre.incident.changed.v1"
 MESSAGES = 400

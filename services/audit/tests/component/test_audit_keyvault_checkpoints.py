@@ -13,12 +13,12 @@ from typer.testing import CliRunner
 from warden_audit.adapters.ed25519_signer import Ed25519Signer, trusted_key_files
 from warden_audit.app import Settings, checkpoint_signer
 from warden_audit.segments import CHECKPOINTS_FILE
-from warden_audit.testing import write_log
 from warden_audit.verify import load_checkpoints, verify_log
 from warden_cli.main import app
 from warden_security.keys import public_path
 from warden_security.keyvault_signer import KeyVaultSigner
-from warden_security.keyvault_testing import VaultDouble, serve_vault
+from warden_testkit.audit import write_log
+from warden_testkit.keyvault import VaultDouble, serve_vault
 
 KEY = "audit-checkpoint-signing"
 

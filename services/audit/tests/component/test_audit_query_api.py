@@ -16,7 +16,6 @@ from warden_audit.app import create_app
 from warden_audit.proofs import verify_bundle
 from warden_audit.reader import read_records
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker
 from warden_contracts.canonical import action_hash
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import (
@@ -31,6 +30,7 @@ from warden_contracts.events import (
 )
 from warden_security.keys import load_or_create_private_key
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer
+from warden_testkit.bus import EmbeddedBroker
 
 INCIDENT = "inc-42"
 ACTION = ProposedAction(

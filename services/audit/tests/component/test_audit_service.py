@@ -9,10 +9,10 @@ from warden_audit.app import create_app
 from warden_audit.reader import read_records
 from warden_audit.verify import verify_log
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker, eventually
 from warden_contracts.envelope import derived_id
 from warden_contracts.events import AuditRecorded
-from warden_contracts.testing import INCIDENT_TOPIC, incident
+from warden_testkit.bus import EmbeddedBroker, eventually
+from warden_testkit.contracts import INCIDENT_TOPIC, incident
 
 
 def records(audit_dir: Path) -> list[dict[str, Any]]:

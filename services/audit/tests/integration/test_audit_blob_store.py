@@ -13,8 +13,8 @@ from warden_audit.adapters.azure_blob_store import AzureAppendBlobStore, Concurr
 from warden_audit.adapters.ed25519_signer import Ed25519Signer
 from warden_audit.domain.recorder import Recorder
 from warden_audit.reader import read_records
-from warden_audit.testing import TickingClock, check_for, incident_envelope, new_signer
 from warden_audit.verify import verify_log
+from warden_testkit.audit import TickingClock, check_for, incident_envelope, new_signer
 
 Factory = Callable[[], ContainerClient]
 

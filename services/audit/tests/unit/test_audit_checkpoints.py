@@ -15,8 +15,8 @@ from warden_audit.domain.checkpoint import Checkpoint, sign_checkpoint
 from warden_audit.domain.merkle import MerkleAccumulator
 from warden_audit.domain.recorder import Recorder
 from warden_audit.segments import AuditLogCorrupt, checkpoints_path, segment_path
-from warden_audit.testing import TickingClock, check_for, incident_envelope, new_signer, write_log
 from warden_audit.verify import load_checkpoints, verify_log
+from warden_testkit.audit import TickingClock, check_for, incident_envelope, new_signer, write_log
 
 # 10 records, 4 per segment (000001 = 1-4, 000002 = 5-8, 000003 = 9-10); checkpoints at 3, 6, 9, 10.
 

@@ -9,8 +9,8 @@ from warden_audit.adapters.sqlite_vault import SqliteVault
 from warden_audit.domain.personal import ERASED, REF_PREFIX, personal_ref, salted_digest, separate
 from warden_audit.domain.recorder import Recorder
 from warden_audit.reader import read_records
-from warden_audit.testing import TickingClock, new_signer
 from warden_audit.verify import verify_log
+from warden_testkit.audit import TickingClock, new_signer
 
 TOPIC = "sre.approval.decided.v1"
 

@@ -10,7 +10,7 @@ from warden_audit.adapters.local_store import LocalSegmentStore
 from warden_audit.domain.recorder import Recorder
 from warden_audit.proofs import NotProvable, bundle_for, verify_bundle
 from warden_audit.query import records_for
-from warden_audit.testing import TickingClock, check_for, incident_envelope, new_signer, write_log
+from warden_testkit.audit import TickingClock, check_for, incident_envelope, new_signer, write_log
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from warden_audit.domain.attribution import attribute
 from warden_audit.domain.chain import GENESIS_HASH, build_record, record_hash
 from warden_audit.domain.checkpoint import Checkpoint, sign_checkpoint
 from warden_audit.handlers import RECORDED_TOPIC, recorded_envelope
-from warden_audit.testing import check_for, new_signer
 from warden_contracts import topology as topo
 from warden_contracts.events import AuditRecorded
+from warden_testkit.audit import check_for, new_signer
 
 AT = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 RESULTS = {"Success", "Failure", "Partial", "NA"}

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
-from warden_bus.testing import EmbeddedBroker
 from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
 from warden_cli.operations import inject_fault
-from warden_console.testing import approval_request, start_console, wait_for, write_test_users
+from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.console import approval_request, start_console, wait_for, write_test_users
 
 CHROMIUM_ARGS = [
     "--headless",

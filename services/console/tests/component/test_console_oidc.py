@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from warden_bus.embedded_server import free_port
-from warden_bus.testing import EmbeddedBroker
-from warden_console.testing import start_console
-from warden_console.testing_oidc import CLIENT_ID, CLIENT_SECRET, OidcProviderDouble
+from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.console import start_console
+from warden_testkit.oidc import CLIENT_ID, CLIENT_SECRET, OidcProviderDouble
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from warden_audit.app import create_app as create_audit
-from warden_bus.testing import EmbeddedBroker
-from warden_console.testing import Browser, append_audit_records, start_console, wait_for
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import TaskFinding, TaskReported
+from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.console import Browser, append_audit_records, start_console, wait_for
 
 SLOT = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 

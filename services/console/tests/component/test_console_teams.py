@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 import aiohttp
-from warden_bus.testing import EmbeddedBroker
-from warden_console.testing import approval_request, wait_for
-from warden_console.testing_chat import TEAMS_APP_ID, card_invoke, rsa_key
+from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.chat import TEAMS_APP_ID, card_invoke, rsa_key
+from warden_testkit.console import approval_request, wait_for
 
 DECIDED = "sre.approval.decided.v1"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from warden_bus.testing import EmbeddedBroker
-from warden_console.testing import append_audit_records, approval_request, wait_for
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import DecisionOutcome, PolicyDecided
+from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.console import append_audit_records, approval_request, wait_for
 
 
 async def _listed(b, approval_id: str) -> bool:

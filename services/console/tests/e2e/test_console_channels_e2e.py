@@ -20,8 +20,7 @@ from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
 from warden_cli.operations import approval_requests, inject_fault
 from warden_cli.timeline import incidents_from
-from warden_console.testing import Browser, wait_for, write_test_users
-from warden_console.testing_chat import (
+from warden_testkit.chat import (
     SLACK_SECRET,
     TEAMS_APP_ID,
     ChatDoubles,
@@ -29,6 +28,7 @@ from warden_console.testing_chat import (
     chat_settings,
     slack_request,
 )
+from warden_testkit.console import Browser, wait_for, write_test_users
 
 pytestmark = pytest.mark.e2e
 

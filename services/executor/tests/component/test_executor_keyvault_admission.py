@@ -19,8 +19,8 @@ from warden_executor.domain.admission import signature_problems
 from warden_security.action_signing import LocalSigner, Signer, approval_proof, sign_action
 from warden_security.keys import public_pem
 from warden_security.keyvault_signer import KeyVaultSigner
-from warden_security.keyvault_testing import VaultDouble, serve_vault
 from warden_security.signatures import UnsupportedKeyError, ec_key_id
+from warden_testkit.keyvault import VaultDouble, serve_vault
 
 NOW = datetime.now(UTC)
 

@@ -13,7 +13,7 @@ from warden_planner.adapters.azure_monitor_observer import AzureMonitorObserver
 from warden_planner.adapters.composite_observer import CompositeObserver
 from warden_planner.adapters.prometheus_observer import PrometheusMetrics
 from warden_planner.domain.observer import ObserverError
-from warden_planner.testing import InMemoryObserver
+from warden_testkit.planner import InMemoryObserver
 
 WORKSPACE = "11111111-2222-3333-4444-555555555555"
 

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker
 from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import PlanProposed, TaskDue, TaskReported
 from warden_planner.adapters.sandbox_estate import SandboxEstate
 from warden_planner.scheduled_tasks import register_scheduled_tasks
+from warden_testkit.bus import EmbeddedBroker
 
 NOW = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 

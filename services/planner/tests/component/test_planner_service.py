@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker
 from warden_contracts.envelope import Envelope, derived_id, envelope_for
 from warden_contracts.events import (
     ActionReported,
@@ -23,9 +22,10 @@ from warden_contracts.events import (
     ReportStatus,
     Severity,
 )
-from warden_contracts.testing import incident_payload
 from warden_planner.app import create_app
-from warden_planner.testing import ChatDouble
+from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.contracts import incident_payload
+from warden_testkit.planner import ChatDouble
 
 PLANS = "sre.plan.proposed.v1"
 ESCALATIONS = "sre.escalation.raised.v1"

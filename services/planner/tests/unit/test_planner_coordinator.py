@@ -18,10 +18,10 @@ from warden_contracts.events import (
     ReportStatus,
     Severity,
 )
-from warden_contracts.testing import incident_payload
 from warden_planner.domain.coordinator import PlanningService
 from warden_planner.domain.findings import Candidate, Finding
 from warden_planner.domain.records import IncidentRecord
+from warden_testkit.contracts import incident_payload
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import EscalationRaised, Evidence, Severity
-from warden_contracts.testing import incident_payload
 from warden_planner.domain.messages import MAX_PAYLOAD_BYTES, escalation_message
 from warden_planner.domain.records import IncidentRecord
+from warden_testkit.contracts import incident_payload
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 

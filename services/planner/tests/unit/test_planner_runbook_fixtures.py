@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 from warden_contracts.catalog import default_catalog
-from warden_contracts.testing import incident_payload
 from warden_planner.domain.planner import RunbookPlanner
 from warden_planner.domain.runbooks import RUNBOOKS
 from warden_planner.domain.validation import vet
-from warden_planner.testing import InMemoryObserver, healthy_service
+from warden_testkit.contracts import incident_payload
+from warden_testkit.planner import InMemoryObserver, healthy_service
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 CASES = yaml.safe_load((Path(__file__).parent / "fixtures" / "runbook_cases.yaml").read_text())["cases"]

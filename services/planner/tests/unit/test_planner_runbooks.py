@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from warden_contracts.catalog import default_catalog
 from warden_contracts.events import IncidentChanged, Severity
-from warden_contracts.testing import incident_payload
 from warden_planner.domain.findings import Candidate, Finding
 from warden_planner.domain.planner import RunbookPlanner
 from warden_planner.domain.runbooks import FALLBACK, RUNBOOKS, runbook_for
 from warden_planner.domain.validation import vet
-from warden_planner.testing import InMemoryObserver
+from warden_testkit.contracts import incident_payload
+from warden_testkit.planner import InMemoryObserver
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 

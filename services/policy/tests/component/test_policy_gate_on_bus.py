@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import (
     ActionReported,
@@ -27,6 +26,7 @@ from warden_contracts.events import (
 from warden_policy.app import create_app
 from warden_security.action_signing import verify_action
 from warden_security.keys import key_id, load_public_key
+from warden_testkit.bus import EmbeddedBroker
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DECIDED = "sre.policy.decided.v1"

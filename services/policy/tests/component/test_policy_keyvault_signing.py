@@ -12,8 +12,8 @@ from warden_contracts.events import SignedAction
 from warden_policy.app import Settings, action_signer, create_app
 from warden_security.action_signing import LocalSigner, verify_action
 from warden_security.keyvault_signer import KeyVaultSigner
-from warden_security.keyvault_testing import VaultDouble, serve_vault
 from warden_security.signatures import ec_key_id, trust
+from warden_testkit.keyvault import VaultDouble, serve_vault
 
 SIGNED = "sre.action.approved.v1"
 

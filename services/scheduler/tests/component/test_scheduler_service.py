@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker, eventually
 from warden_contracts.envelope import follow_up
 from warden_contracts.events import TaskDue, TaskReported
 from warden_scheduler.app import create_app
+from warden_testkit.bus import EmbeddedBroker, eventually
 
 TASKS = """
 tasks:

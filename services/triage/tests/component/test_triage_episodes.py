@@ -17,7 +17,7 @@ from cloudevents.core.bindings.http import to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker
+from warden_testkit.bus import EmbeddedBroker
 from warden_triage.app import create_app
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 import yaml
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker, eventually
 from warden_contracts.envelope import Envelope, derived_id
+from warden_testkit.bus import EmbeddedBroker, eventually
 from warden_triage.app import create_app
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker
 from warden_contracts.envelope import Envelope, derived_id
+from warden_testkit.bus import EmbeddedBroker
 from warden_triage.app import create_app
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

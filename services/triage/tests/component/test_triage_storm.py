@@ -9,10 +9,10 @@ import sqlite3
 from pathlib import Path
 
 import aiohttp
-from warden_bus.testing import EmbeddedBroker
+from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.triage import storm
 from warden_triage.app import create_app
 from warden_triage.domain.correlation import worth_announcing
-from warden_triage.testing import storm
 
 TOKEN = "storm-token"
 INCIDENTS = "sre.incident.changed.v1"

@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 from warden_bus.runtime import ServiceRuntime
-from warden_bus.testing import EmbeddedBroker
 from warden_contracts.envelope import Envelope
+from warden_testkit.bus import EmbeddedBroker
 from warden_triage.adapters.webhook_auth import sign
 from warden_triage.app import create_app
 

@@ -11,6 +11,7 @@ from itertools import count
 
 import pytest
 from warden_contracts.events import IncidentChanged, IncidentState, Severity
+from warden_testkit.triage import memory_alert as alert
 from warden_triage.adapters.classification_file import load_classifier
 from warden_triage.domain.builtin_sources import builtin_registry
 from warden_triage.domain.incidents import (
@@ -22,7 +23,6 @@ from warden_triage.domain.incidents import (
     PendingAlert,
     Processed,
 )
-from warden_triage.testing import memory_alert as alert
 
 
 @dataclass

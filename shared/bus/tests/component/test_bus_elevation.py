@@ -11,9 +11,9 @@ import nats
 import nkeys
 import pytest
 from warden_bus.elevation import ElevationGrant, NatsElevatedDrain, mint_elevated_user
-from warden_bus.testing import EmbeddedBroker
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ActionPending
+from warden_testkit.bus import EmbeddedBroker
 
 APPROVED = "sre.action.approved.v1"
 

@@ -19,12 +19,12 @@ from opentelemetry.trace import SpanKind, StatusCode
 from warden_bus import traced, tracing
 from warden_bus.nats_bus import NatsBus
 from warden_bus.runtime import JsonFormatter, ServiceRuntime
-from warden_bus.testing import EmbeddedBroker, eventually
 from warden_bus.trace_export import TracingSettings, configure_tracing
 from warden_bus.trace_sdk import build_provider, read_trace_file
 from warden_contracts.envelope import Envelope, envelope_for, follow_up
 from warden_contracts.events import AlertReceived
-from warden_contracts.testing import incident_payload
+from warden_testkit.bus import EmbeddedBroker, eventually
+from warden_testkit.contracts import incident_payload
 
 ALERT = "sre.alert.received.v1"
 INCIDENT = "sre.incident.changed.v1"

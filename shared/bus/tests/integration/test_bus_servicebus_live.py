@@ -16,7 +16,7 @@ from warden_bus.azure_servicebus.bus import ServiceBusBus
 from warden_bus.azure_servicebus.connection import connect
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import Severity
-from warden_contracts.testing import incident_payload
+from warden_testkit.contracts import incident_payload
 
 CONNECTION = os.environ.get("WARDEN_TEST_SERVICEBUS_CONNECTION")
 NAMESPACE = os.environ.get("WARDEN_TEST_SERVICEBUS_NAMESPACE")

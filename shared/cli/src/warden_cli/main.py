@@ -25,26 +25,31 @@ if TYPE_CHECKING:
 
 BENCHMARKS: dict[str, Lazy] = {
     "executor": Lazy(
-        "warden_cli.bench_executor:run",
+        "warden_bench.executor:run",
         "Approval-to-execution latency (p50/p99) of the executor on the embedded stack, against a\n"
         "    bare publish->consume baseline measured in the same run.",
+        requires="warden_bench",
     ),
     "planner": Lazy(
-        "warden_cli.bench_planner:run",
+        "warden_bench.planner:run",
         "Planner time per incident (p50/p99) without LLM latency, against a same-run baseline.",
+        requires="warden_bench",
     ),
     "audit": Lazy(
-        "warden_cli.bench_audit:run",
+        "warden_bench.audit:run",
         "Audit append (fsync'd, group commit) and verification throughput, with same-run baselines.",
+        requires="warden_bench",
     ),
     "policy": Lazy(
-        "warden_cli.bench_policy:run",
+        "warden_bench.policy:run",
         "Decision latency p50/p99 of the policy gate vs a bare bus relay measured in the same run.",
+        requires="warden_bench",
     ),
     "triage": Lazy(
-        "warden_cli.bench_triage:run",
+        "warden_bench.triage:run",
         "Triage under an alert storm: sustained alerts/s, p99 ingest->incident latency and peak memory,\n"
         "    next to raw JetStream publish/consume rates measured in the same run.",
+        requires="warden_bench",
     ),
 }
 
@@ -59,8 +64,9 @@ COMMANDS: dict[str, Lazy] = {
     ),
     "deny": Lazy("warden_cli.approval_commands:deny", "Deny a pending action as USER."),
     "eval": Lazy(
-        "warden_cli.evaluation.command:run",
+        "warden_eval.command:run",
         "Run evaluation scenarios end to end through the embedded stack and print the scorecard.",
+        requires="warden_eval",
     ),
     "tasks": Lazy(
         "warden_cli.task_reports:run",

@@ -1,4 +1,4 @@
-"""The Key Vault HTTPS double (`warden_security.keyvault_testing`) as a fixture."""
+"""The Key Vault HTTPS double (`warden_testkit.keyvault`) as a fixture."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from warden_security.keyvault_testing import VaultDouble, serve_vault
+from warden_testkit.keyvault import VaultDouble, serve_vault
 
 
 @pytest.fixture

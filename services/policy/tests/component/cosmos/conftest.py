@@ -1,4 +1,4 @@
-"""The Cosmos DB gateway double (`warden_bus.azure_cosmos_testing`) as a fixture."""
+"""The Cosmos DB gateway double (`warden_testkit.cosmos`) as a fixture."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from warden_bus.azure_cosmos_testing import CosmosDouble, cosmos_double
+from warden_testkit.cosmos import CosmosDouble, cosmos_double
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from azure.cosmos.aio import ContainerProxy, CosmosClient
 from azure.cosmos.exceptions import CosmosBatchOperationError
+from warden_testkit.triage import memory_alert as alert
 from warden_triage.adapters.classification_file import load_classifier
 from warden_triage.adapters.cosmos_store import CosmosIncidentStore
 from warden_triage.adapters.sqlite_store import SqliteIncidentStore
@@ -23,7 +24,6 @@ from warden_triage.domain.catalog import ServiceCatalog
 from warden_triage.domain.correlation import Correlator
 from warden_triage.domain.incident_model import AlertStatus, PendingAlert
 from warden_triage.domain.incidents import IncidentTracker
-from warden_triage.testing import memory_alert as alert
 
 
 def tracker(store: Any) -> IncidentTracker:

@@ -1,5 +1,5 @@
 """Bus harnesses for the adapter suite: the embedded NATS server, and the Service Bus adapter
-over the SDK-seam namespace double (see `warden_bus.azure_servicebus.testing`)."""
+over the SDK-seam namespace double (see `warden_testkit.servicebus`)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any, Protocol
 
 import pytest
 from warden_bus.azure_servicebus.bus import ServiceBusBus
-from warden_bus.azure_servicebus.testing import ServiceBusDouble, Stored
 from warden_bus.port import Bus
 from warden_contracts.envelope import Envelope
+from warden_testkit.servicebus import ServiceBusDouble, Stored
 
 
 class BusHarness(Protocol):

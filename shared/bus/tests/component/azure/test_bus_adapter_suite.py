@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from warden_bus.port import Bus, PoisonMessage, RetryLater, SubscriptionOptions
-from warden_bus.testing import until
 from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope
-from warden_contracts.testing import incident
+from warden_testkit.bus import until
+from warden_testkit.contracts import incident
 
 TOPIC = "sre.incident.changed.v1"
 

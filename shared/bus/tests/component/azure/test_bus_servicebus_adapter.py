@@ -12,11 +12,11 @@ from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import ServiceBusAuthorizationError
 from warden_bus.azure_servicebus import deadletters, entities
 from warden_bus.azure_servicebus.bus import ServiceBusBus
-from warden_bus.azure_servicebus.testing import ServiceBusDouble
 from warden_bus.port import PoisonMessage
-from warden_bus.testing import until
 from warden_contracts.envelope import Envelope
-from warden_contracts.testing import incident
+from warden_testkit.bus import until
+from warden_testkit.contracts import incident
+from warden_testkit.servicebus import ServiceBusDouble
 
 TOPIC = "sre.incident.changed.v1"
 
@@ -245,6 +245,6 @@ async def test_a_reader_that_may_not_publish_dead_letters_still_ends_in_the_brok
 
 
 def ns_stored_raw(body: bytes):  # type: ignore[no-untyped-def]
-    from warden_bus.azure_servicebus.testing import Stored
+    from warden_testkit.servicebus import Stored
 
     return Stored(0, "raw-1", body, {})

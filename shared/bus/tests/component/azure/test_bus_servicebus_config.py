@@ -10,14 +10,14 @@ from typer.testing import CliRunner
 from warden_bus.azure_servicebus import entities
 from warden_bus.azure_servicebus.bus import ServiceBusBus
 from warden_bus.azure_servicebus.connection import ServiceBusConfigError, ServiceBusConnection, connect
-from warden_bus.azure_servicebus.testing import ServiceBusDouble, Stored
 from warden_bus.nats_bus import NatsBus
 from warden_bus.runtime import bus_from_settings
 from warden_bus.settings import ServiceSettings
 from warden_cli import servicebus_commands
 from warden_cli.main import app
 from warden_contracts.envelope import Envelope
-from warden_contracts.testing import incident
+from warden_testkit.contracts import incident
+from warden_testkit.servicebus import ServiceBusDouble, Stored
 
 TOPIC = "sre.incident.changed.v1"
 

@@ -11,9 +11,9 @@ import pytest
 from azure.servicebus.exceptions import ServiceBusAuthorizationError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_bus.azure_servicebus.elevated_drain import ServiceBusElevatedDrain
-from warden_bus.azure_servicebus.testing import ServiceBusDouble, Stored
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_security.action_signing import LocalSigner, approval_proof, sign_action
+from warden_testkit.servicebus import ServiceBusDouble, Stored
 
 APPROVED = "sre.action.approved.v1"
 

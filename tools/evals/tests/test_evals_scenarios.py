@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from warden_cli.evaluation.scenario import Scenario, ScenarioError, load_scenarios
+from warden_eval.scenario import Scenario, ScenarioError, load_scenarios
 from warden_planner.domain.llm.proposal import ProposalInvalid, ProposalOut, parse_proposal
 from warden_sandbox.adapters.estate_file import EstateSpec
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "evals" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[3] / "evals" / "scenarios"
 
 
 @pytest.fixture(scope="module")

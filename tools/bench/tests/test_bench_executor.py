@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from typer.testing import CliRunner
-from warden_cli.bench_executor import measure, report
+from warden_bench.executor import measure, report
 from warden_cli.main import app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from typer.testing import CliRunner
-from warden_cli.bench_triage import measure, report
+from warden_bench.triage import measure, report
 from warden_cli.main import app
 
 

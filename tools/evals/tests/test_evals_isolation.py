@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from warden_cli.evaluation.isolation import isolated
-from warden_cli.evaluation.scenario import Scenario
+from warden_eval.isolation import isolated
+from warden_eval.scenario import Scenario
 from warden_sandbox.adapters.estate_file import EstateSpec
 
 

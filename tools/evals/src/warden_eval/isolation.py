@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from warden_cli.evaluation.scenario import Scenario
+from warden_eval.scenario import Scenario
 
 RENAMED_FIELDS = ("faults", "alerts", "expect", "expect_llm", "llm")
 

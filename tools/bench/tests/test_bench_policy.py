@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warden_cli.bench_policy import bench, percentile
+from warden_bench.policy import bench, percentile
 
 
 async def test_cli_bench_policy_smoke() -> None:

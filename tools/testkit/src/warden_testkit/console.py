@@ -12,17 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+from warden_console.adapters.local_users import write_users_file
+from warden_console.app import ConsoleRuntime, create_app
+from warden_console.domain.roles import Role
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ApprovalRequested, Evidence, ProposedAction
 from warden_security.keys import load_or_create_private_key, load_public_key, public_path
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenVerifier
 
-from warden_console.adapters.local_users import write_users_file
-from warden_console.app import ConsoleRuntime, create_app
-from warden_console.domain.roles import Role
-
 if TYPE_CHECKING:
-    from warden_bus.testing import EmbeddedBroker
+    from warden_testkit.bus import EmbeddedBroker
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

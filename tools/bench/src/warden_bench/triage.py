@@ -2,7 +2,7 @@
 
 One throwaway embedded NATS server (operator mode, provisioned from the topology) in a temporary
 directory, and the triage service as its own process (`python -m warden_triage`, exactly what
-`warden up` starts), so its memory is measured alone. The storm (`warden_triage.testing.storm`):
+`warden up` starts), so its memory is measured alone. The storm (`warden_testkit.triage.storm`):
 `--alerts` distinct alerts from 50 problems over 200 resources, posted as Alertmanager v4 groups
 of 100 to the webhook by 8 concurrent senders that honour 429/503 + Retry-After.
 
@@ -34,9 +34,9 @@ import aiohttp
 import typer
 from nats.js.api import StreamConfig
 from warden_bus.embedded_server import free_port
-from warden_bus.testing import EmbeddedBroker, embedded_broker
+from warden_testkit.bus import EmbeddedBroker, embedded_broker
+from warden_testkit.triage import storm
 from warden_triage.adapters.store_inspection import incident_alert_counts, processed_times
-from warden_triage.testing import storm
 
 TOKEN = "bench-token"
 SENDERS = 8

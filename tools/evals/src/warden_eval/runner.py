@@ -11,19 +11,19 @@ from pathlib import Path
 from typing import Literal
 
 from warden_audit.reader import read_records
-from warden_contracts.catalog import default_catalog
-from warden_contracts.events import ApprovalDecision, ControlKind
-from warden_planner.testing import ChatDouble
-
-from warden_cli.evaluation.isolation import isolated
-from warden_cli.evaluation.observed import Observed
-from warden_cli.evaluation.scenario import AlertStep, FaultStep, Scenario, load_scenarios
-from warden_cli.evaluation.scoring import Outcome, Scorecard, describe, score
-from warden_cli.evaluation.surfaces import Surfaces
 from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
 from warden_cli.operations import OperationError, decide, set_control
 from warden_cli.timeline import incidents_from
+from warden_contracts.catalog import default_catalog
+from warden_contracts.events import ApprovalDecision, ControlKind
+from warden_testkit.planner import ChatDouble
+
+from warden_eval.isolation import isolated
+from warden_eval.observed import Observed
+from warden_eval.scenario import AlertStep, FaultStep, Scenario, load_scenarios
+from warden_eval.scoring import Outcome, Scorecard, describe, score
+from warden_eval.surfaces import Surfaces
 
 PlannerKind = Literal["runbook", "llm"]
 Say = Callable[[str], None]

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from warden_audit.adapters.ed25519_signer import Ed25519Signer, trusted_keys
 from warden_audit.adapters.local_store import LocalSegmentStore
 from warden_audit.domain.checkpoint import SignatureCheck, Signer

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-
-from warden_cli.evaluation.runner import EvalOptions, load_and_run
-from warden_cli.evaluation.scenario import ScenarioError
 from warden_cli.layout import Layout
+
+from warden_eval.runner import EvalOptions, load_and_run
+from warden_eval.scenario import ScenarioError
 
 
 def run(

@@ -33,7 +33,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js.api import StreamConfig
 from warden_bus.permissions import inbox_prefix
-from warden_bus.testing import EmbeddedBroker, embedded_broker
+from warden_cli.authority import ElevationAuthority
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ActionPending
 from warden_executor.app import Settings as ExecutorSettings
@@ -42,8 +42,7 @@ from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
 from warden_security.action_signing import LocalSigner, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
-
-from warden_cli.authority import ElevationAuthority
+from warden_testkit.bus import EmbeddedBroker, embedded_broker
 
 REPORTED, APPROVED, PENDING = "sre.action.reported.v1", "sre.action.approved.v1", "sre.action.pending.v1"
 BASELINE_SUBJECT = "bench.baseline"

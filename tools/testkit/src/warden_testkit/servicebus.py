@@ -20,9 +20,8 @@ from typing import Any, cast
 from azure.servicebus import ServiceBusSubQueue
 from azure.servicebus.aio import ServiceBusClient
 from azure.servicebus.exceptions import MessagingEntityNotFoundError
-from warden_contracts import topology as topo
-
 from warden_bus.azure_servicebus import entities
+from warden_contracts import topology as topo
 
 STANDARD_MAX_BYTES = 256 * 1024
 
@@ -72,7 +71,7 @@ class ServiceBusDouble:
 
     def client(self, identity: str | None = None, *, elevated: bool = False) -> ServiceBusClient:
         """A client acting as `identity` (None: namespace owner, as an operator running the CLI)."""
-        from warden_bus.azure_servicebus.testing_clients import DoubleClient  # it imports this module
+        from warden_testkit.servicebus_clients import DoubleClient  # it imports this module
 
         return cast(ServiceBusClient, DoubleClient(self, identity, elevated))
 

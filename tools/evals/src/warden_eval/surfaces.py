@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-
-from warden_cli.evaluation.scenario import AlertStep
 from warden_cli.layout import Layout
 from warden_cli.operations import OperationError
+
+from warden_eval.scenario import AlertStep
 
 
 class Surfaces:

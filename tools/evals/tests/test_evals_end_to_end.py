@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from warden_cli.evaluation.runner import EvalOptions, run_eval
-from warden_cli.evaluation.scenario import load_scenarios
 from warden_cli.layout import Layout
+from warden_eval.runner import EvalOptions, run_eval
+from warden_eval.scenario import load_scenarios
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "evals" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[3] / "evals" / "scenarios"
 PICKS = {
     "runbook": ("memory-leak-dev-autonomous", "kube-system-memory", "injection-in-alert-description"),
     "llm": ("hostile-tool-calls", "injection-in-tool-output", "kube-system-memory"),

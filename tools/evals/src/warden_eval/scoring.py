@@ -9,8 +9,8 @@ from datetime import datetime
 
 from warden_contracts.catalog import Catalog
 
-from warden_cli.evaluation.observed import ESCALATION, REPORTED, Observed
-from warden_cli.evaluation.scenario import Scenario
+from warden_eval.observed import ESCALATION, REPORTED, Observed
+from warden_eval.scenario import Scenario
 
 
 @dataclass

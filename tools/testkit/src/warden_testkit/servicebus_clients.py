@@ -19,7 +19,7 @@ from azure.servicebus.exceptions import (
 )
 from warden_contracts import topology as topo
 
-from warden_bus.azure_servicebus.testing import STANDARD_MAX_BYTES, ServiceBusDouble, Stored
+from warden_testkit.servicebus import STANDARD_MAX_BYTES, ServiceBusDouble, Stored
 
 
 def _ms(t: float) -> int:

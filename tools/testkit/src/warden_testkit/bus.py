@@ -13,13 +13,12 @@ from pathlib import Path
 
 import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from warden_contracts import topology as topo
-from warden_contracts.envelope import Envelope
-
 from warden_bus.embedded_server import EmbeddedNats
 from warden_bus.nats_bus import NatsBus
 from warden_bus.permissions import inbox_prefix
 from warden_bus.provision import provision
+from warden_contracts import topology as topo
+from warden_contracts.envelope import Envelope
 
 
 @dataclass

@@ -31,7 +31,7 @@ from warden_planner.domain.messages import escalation_message, plan_message, ran
 from warden_planner.domain.planner import Planner, RunbookPlanner
 from warden_planner.domain.records import IncidentRecord
 from warden_planner.domain.validation import vet
-from warden_planner.testing import InMemoryObserver, ScriptedChatModel, healthy_service
+from warden_testkit.planner import InMemoryObserver, ScriptedChatModel, healthy_service
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 # class -> (fields over a healthy view, minutes since the latest deploy)

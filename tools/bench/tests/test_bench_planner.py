@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from warden_cli.bench_planner import bench, report
+from warden_bench.planner import bench, report
 
 
 async def test_bench_planner_measures_every_variant_against_the_baseline() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warden_cli.evaluation.observed import Observed
-from warden_cli.evaluation.scenario import Scenario
-from warden_cli.evaluation.scoring import Scorecard, score
 from warden_contracts.catalog import default_catalog
+from warden_eval.observed import Observed
+from warden_eval.scenario import Scenario
+from warden_eval.scoring import Scorecard, score
 
 START = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

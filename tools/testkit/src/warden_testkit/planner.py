@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 from aiohttp import web
-
 from warden_planner.domain.llm.model import ModelTurn, ToolCall
 from warden_planner.domain.observer import ObserverError
 

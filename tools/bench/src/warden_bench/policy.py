@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from warden_bus.testing import EmbeddedBroker, embedded_broker
 from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope, envelope_for, new_id
 from warden_contracts.events import DecisionOutcome, PlanProposed, PolicyDecided, ProposedAction
@@ -31,6 +30,7 @@ from warden_policy.app import create_app
 from warden_policy.domain.model import Controls
 from warden_policy.domain.rules import DecisionRequest, GateRules
 from warden_security.keys import load_or_create_private_key, public_path
+from warden_testkit.bus import EmbeddedBroker, embedded_broker
 
 DECIDED = "sre.policy.decided.v1"
 PLANS = "sre.plan.proposed.v1"
