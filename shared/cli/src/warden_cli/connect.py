@@ -117,7 +117,7 @@ def run(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="stack data directory")] = None,
     inline: Annotated[bool, typer.Option("--inline", help="print the token itself instead of its file")] = False,
 ) -> None:
-    """Print a ready-to-paste receiver for SOURCE that sends its alerts to Warden's webhook."""
+    """Print a ready-to-paste receiver: alertmanager | azure-monitor | grafana | cloudevents."""
     from warden_cli.estate_wiring import webhook_token_file
     from warden_cli.layout import Layout, default_data_dir
 

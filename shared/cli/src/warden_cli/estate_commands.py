@@ -32,7 +32,7 @@ def init(
     path: Annotated[Path, typer.Argument(help="where to write the starter estate")] = DEFAULT_PATH,
     force: Annotated[bool, typer.Option("--force", help="overwrite an existing file")] = False,
 ) -> None:
-    """Write a commented starter warden.yaml (services, plans, approvers, observers, ports)."""
+    """Write a commented starter estate file (warden.yaml)."""
     if path.exists() and not force:
         typer.secho(f"{path} exists; pass --force to overwrite it", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
@@ -44,7 +44,7 @@ def init(
 def check(
     path: Annotated[Path, typer.Argument(help="the estate file")] = DEFAULT_PATH,
 ) -> None:
-    """Validate and cross-check warden.yaml; non-zero exit with file:line and the fix per problem."""
+    """Validate and cross-check warden.yaml; errors name file:line and the fix."""
     from warden_estate import EstateInvalid, load_estate
 
     try:

@@ -72,6 +72,16 @@ COMMANDS: dict[str, Lazy] = {
         "warden_cli.task_reports:run",
         "Reports of scheduled runs (health checks, cost reports, certificate sweeps), with what needs attention.",
     ),
+    # commands (plain functions) before command groups, as Typer lists them
+    "init": Lazy("warden_cli.estate_commands:init", "Write a commented starter estate file (warden.yaml)."),
+    "check": Lazy(
+        "warden_cli.estate_commands:check",
+        "Validate and cross-check warden.yaml; errors name file:line and the fix.",
+    ),
+    "connect": Lazy(
+        "warden_cli.connect:run",
+        "Print a ready-to-paste receiver: alertmanager | azure-monitor | grafana | cloudevents.",
+    ),
     "bench": Lazy(
         "warden_cli.main:bench_app", "Benchmarks that print ratios against a baseline measured in the same run."
     ),
@@ -93,15 +103,6 @@ COMMANDS: dict[str, Lazy] = {
     "shadow": Lazy("warden_cli.shadow:shadow_app", "Shadow mode: would-be actions compared with what humans did."),
     "autonomy": Lazy(
         "warden_cli.autonomy:autonomy_app", "Progressive autonomy per response plan: shadow -> review -> autonomous."
-    ),
-    "init": Lazy("warden_cli.estate_commands:init", "Write a commented starter estate file (warden.yaml)."),
-    "check": Lazy(
-        "warden_cli.estate_commands:check",
-        "Validate and cross-check warden.yaml; errors name file:line and the fix.",
-    ),
-    "connect": Lazy(
-        "warden_cli.connect:run",
-        "Print a ready-to-paste receiver: alertmanager | azure-monitor | grafana | cloudevents.",
     ),
 }
 
