@@ -15,7 +15,8 @@ import pytest
 import yaml
 from warden_bus.embedded_server import free_port, nats_server_binary
 from warden_bus.nats_bus import NatsBus
-from warden_cli.compose_commands import provision_when_ready, write_stack_config
+from warden_bus.provision import provision_when_ready
+from warden_cli.compose_commands import write_stack_config
 from warden_cli.layout import Layout
 from warden_contracts import topology as topo
 from warden_contracts.envelope import envelope_for

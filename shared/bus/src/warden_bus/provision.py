@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -56,3 +57,17 @@ async def provision(url: str, admin_creds: Path) -> None:
                 await js.add_consumer(t.stream, consumer_config(t, durable))
     finally:
         await nc.close()
+
+
+async def provision_when_ready(url: str, admin_creds: Path, timeout_s: float = 60.0) -> None:
+    """`provision`, retried while the server is still starting (a container next to ours)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        try:
+            await provision(url, admin_creds)
+            return
+        except (OSError, nats.errors.NoServersError, TimeoutError):
+            if loop.time() > deadline:
+                raise
+            await asyncio.sleep(0.5)

@@ -12,10 +12,9 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
-import nats
 import typer
 from warden_bus.embedded_auth import AuthMaterial, ensure_auth_material, server_config
-from warden_bus.provision import provision
+from warden_bus.provision import provision_when_ready
 from warden_console.bootstrap import ensure_embedded_users
 from warden_security.keys import load_or_create_private_key
 
@@ -43,19 +42,6 @@ def write_stack_config(root: Path, *, listen: str, port: int = 4222) -> Path:
     path = root / "nats-server.conf"
     path.write_text(config)
     return path
-
-
-async def provision_when_ready(url: str, admin_creds: Path, timeout_s: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        try:
-            await provision(url, admin_creds)
-            return
-        except (OSError, nats.errors.NoServersError, TimeoutError):
-            if loop.time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
 
 
 @compose_app.command("init")
