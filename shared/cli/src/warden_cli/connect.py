@@ -1,8 +1,9 @@
 """`warden connect SOURCE`: a ready-to-paste receiver that sends that source's alerts to Warden.
 
 The URL comes from the running stack (`stack.json`) or, before the first start, from the
-estate's fixed triage port; the credential is the webhook token file under the data directory
-(`--inline` prints the token itself where the receiver cannot read a file).
+estate's fixed triage port (`--config`, else the bundled demo estate); the credential is the
+webhook token file under the data directory (`--inline` prints the token itself where the
+receiver cannot read a file).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def _base_url(data_dir: Path, config: Path | None) -> str:
     from warden_cli.layout import Layout
 
     layout = Layout(data_dir)
-    if config is None and layout.stack_file.exists():
+    # The running stack knows the ports it really listens on (also with `--random-ports`).
+    if layout.stack_file.exists():
         return str(layout.read_stack()["webhook_url"]).rsplit("/webhooks/", 1)[0]
     from warden_estate import load_estate
 
