@@ -47,3 +47,16 @@ def test_hmac_accepts_once_within_tolerance_and_forgets_expired_signatures() -> 
     clock.now += 500  # beyond twice the tolerance: every remembered signature has expired
     assert auth.verify(signed(body, int(clock.now)), body) is None
     assert len(auth._seen) == 1
+
+
+def test_an_action_group_may_bring_the_token_in_the_query_on_the_azure_route_only() -> None:
+    from warden_triage.adapters.webhook_auth import presented_headers
+
+    auth = BearerAuth("tok")
+    assert auth.verify(presented_headers("azure-monitor", {}, {"token": "tok"}), b"") is None
+    assert auth.verify(presented_headers("azure-monitor", {}, {"token": "nope"}), b"") == "invalid bearer token"
+    assert auth.verify(presented_headers("grafana", {}, {"token": "tok"}), b"") == "missing bearer token"
+    assert auth.verify(presented_headers("prometheus", {}, {"token": "tok"}), b"") == "missing bearer token"
+    # A header, when present, is what counts: the query cannot override a wrong one.
+    wrong = presented_headers("azure-monitor", {"Authorization": "Bearer wrong"}, {"token": "tok"})
+    assert auth.verify(wrong, b"") == "invalid bearer token"
