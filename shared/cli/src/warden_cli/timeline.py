@@ -141,4 +141,16 @@ def render(view: IncidentView) -> str:
     lines = [head, "-" * len(head)]
     for r in sorted(view.records, key=lambda r: r["seq"]):
         lines.append(f"  #{r['seq']:<5} {str(r['envelope'].get('time', ''))[11:23]}  {describe(r)}")
+    lines.extend(_notes(view))
     return "\n".join(lines)
+
+
+def _notes(view: IncidentView) -> list[str]:
+    """Triage's latest notes on the incident (e.g. the warden.yaml snippet of an unmapped resource)."""
+    changes = [r for r in view.records if r["type"] == "sre.incident.changed.v1"]
+    latest = max(changes, key=lambda r: r["seq"], default=None)
+    notes = _data(latest).get("notes") if latest else None
+    out: list[str] = []
+    for note in notes or []:
+        out.extend(f"  note: {line}" if i == 0 else f"        {line}" for i, line in enumerate(note.splitlines()))
+    return out

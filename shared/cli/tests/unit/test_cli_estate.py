@@ -116,3 +116,29 @@ def test_connect_prints_receivers_with_the_token_file(tmp_path: Path) -> None:
     assert event["specversion"] == "1.0"
     unknown = runner.invoke(app, ["connect", "pagerduty", "--data-dir", str(data)])
     assert unknown.exit_code == 2
+
+
+def test_the_timeline_shows_the_unmapped_note_with_its_snippet() -> None:
+    from warden_cli.timeline import incidents_from, render
+
+    note = "unmapped resource — add it to warden.yaml:\nservices:\n  - name: vm-1"
+    record = {
+        "seq": 3,
+        "type": "sre.incident.changed.v1",
+        "correlationid": "inc-1",
+        "envelope": {
+            "time": "2026-11-30T08:00:00.000Z",
+            "data": {
+                "incident_id": "inc-1",
+                "change": "opened",
+                "incident_class": "unknown",
+                "service": "vm-1",
+                "environment": "unknown",
+                "alert_count": 1,
+                "notes": [note],
+            },
+        },
+    }
+    [view] = incidents_from([record]).values()
+    text = render(view)
+    assert "  note: unmapped resource — add it to warden.yaml:\n        services:\n          - name: vm-1" in text
