@@ -25,6 +25,7 @@ from warden_policy.domain.evaluation import (
 
 NAMESPACE = "Warden"
 SCHEMA_FILE = "schema.cedarschema"
+ENTITY_SETS_CACHED = 1024
 
 
 def _read_policy_dir(policy_dir: Path | None) -> tuple[str, str, str]:
@@ -89,9 +90,25 @@ def _entities(question: Question) -> list[dict[str, Any]]:
     ]
 
 
+PrincipalKey = tuple[str, str, tuple[str, ...]]
+
+
+def _target_key(question: Question) -> tuple[str, ...]:
+    """What the target entity is made of (see `_entities`)."""
+    target = question.target
+    return (target.name, str(target.environment), str(target.resource_group))
+
+
+def _principal_key(question: Question) -> PrincipalKey:
+    principal = question.principal
+    groups = tuple(sorted(principal.groups)) if principal.type != AGENT else ()
+    return (principal.type, principal.id, groups)
+
+
 class CedarPolicy(PolicyEvaluator):
     def __init__(self, policy_dir: Path | None = None) -> None:
         self.origin, schema_text, policies = _read_policy_dir(policy_dir)
+        self._entity_sets: dict[tuple[Any, ...], cedarpy.Entities] = {}
         try:
             self._schema = cedarpy.Schema.from_str(schema_text)
             validation = cedarpy.validate_policies(policies, schema_text)
@@ -113,32 +130,45 @@ class CedarPolicy(PolicyEvaluator):
         # Questions about the same target with the same attributes share one batch; a batch has
         # one entity set, so questions that disagree about an entity are evaluated apart.
         verdicts: dict[int, Verdict] = {}
-        batches: dict[str, list[int]] = {}
+        batches: dict[tuple[str, ...], list[int]] = {}
         for index, question in enumerate(questions):
-            target = json.dumps(_entities(question)[0], sort_keys=True)
-            batches.setdefault(target, []).append(index)
+            batches.setdefault(_target_key(question), []).append(index)
         for indexes in batches.values():
             batch = [questions[i] for i in indexes]
             verdicts.update(zip(indexes, self._evaluate_batch(batch), strict=True))
         return [verdicts[i] for i in range(len(questions))]
 
     def _evaluate_batch(self, questions: list[Question]) -> list[Verdict]:
-        entities: dict[str, dict[str, Any]] = {}
+        principals: dict[tuple[str, str], PrincipalKey] = {}
         for question in questions:
-            principal = _entities(question)[1]
-            key = json.dumps(principal["uid"], sort_keys=True)
-            if key in entities and entities[key] != principal:
+            key = _principal_key(question)
+            if principals.setdefault(key[:2], key) != key:
                 # Same person named with different groups in one batch (never with a single question).
                 return [v for q in questions for v in self._evaluate_batch([q])]
-            entities[key] = principal
-        entities["target"] = _entities(questions[0])[0]
         try:
+            entities = self._entity_set(questions, (_target_key(questions[0]), *principals.values()))
             results = cedarpy.is_authorized_batch(
-                [self._request(q) for q in questions], self._policies, list(entities.values()), self._schema
+                [self._request(q) for q in questions], self._policies, entities, self._schema
             )
         except (ValueError, TypeError) as err:  # facts that do not match the schema: deny, loudly
             return [Verdict(False, (), (f"request rejected: {err}",)) for _ in questions]
         return [self._verdict(r) for r in results]
+
+    def _entity_set(self, questions: list[Question], key: tuple[Any, ...]) -> cedarpy.Entities:
+        """Parsed and checked against the schema once per distinct set (a target and who asks),
+        not on every decision."""
+        handle = self._entity_sets.pop(key, None)
+        if handle is None:
+            found: dict[tuple[str, str], dict[str, Any]] = {}
+            for question in questions:
+                principal = _entities(question)[1]
+                found[(principal["uid"]["type"], principal["uid"]["id"])] = principal
+            document = [_entities(questions[0])[0], *found.values()]
+            handle = cedarpy.Entities.from_json_str(json.dumps(document), self._schema)
+        self._entity_sets[key] = handle  # most recently used last
+        while len(self._entity_sets) > ENTITY_SETS_CACHED:
+            self._entity_sets.pop(next(iter(self._entity_sets)))
+        return handle
 
     def _request(self, question: Question) -> dict[str, Any]:
         return {
