@@ -6,6 +6,7 @@ messages (same ids, so the broker drops duplicates) and the background flush pub
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
@@ -13,6 +14,7 @@ from datetime import timedelta
 from warden_bus.port import RetryLater
 from warden_contracts.envelope import Envelope
 
+from warden_policy.envelopes import PENDING
 from warden_policy.ports import AlreadyProcessed, Changes, Clock, Conflict, Publisher, StateStore
 
 log = logging.getLogger("warden.policy")
@@ -30,9 +32,20 @@ class Relay:
         self._clock = clock
 
     async def send(self, envelopes: Sequence[Envelope]) -> None:
-        for envelope in envelopes:  # in order: a signed action always precedes its doorbell
-            await self._bus.publish(envelope)
-            await self._store.mark_published([envelope.id], self._clock())
+        """Everything at once, then the doorbells: a signed action always precedes its doorbell.
+        The sent ones are marked in one statement; a failure leaves its rows to the flush."""
+        sent: list[str] = []
+        failed: BaseException | None = None
+        for wave in _waves(envelopes):
+            results = await asyncio.gather(*(self._bus.publish(e) for e in wave), return_exceptions=True)
+            sent += [e.id for e, r in zip(wave, results, strict=True) if not isinstance(r, BaseException)]
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                break  # no doorbell may ring for an action that is not on the bus yet
+        if sent:
+            await self._store.mark_published(sent, self._clock())
+        if failed is not None:
+            raise failed
 
     async def flush(self) -> int:
         now = self._clock()
@@ -40,6 +53,12 @@ class Relay:
         await self.send(waiting)
         await self._store.purge(now - RETENTION, now)
         return len(waiting)
+
+
+def _waves(envelopes: Sequence[Envelope]) -> list[list[Envelope]]:
+    rest = [e for e in envelopes if e.type != PENDING]
+    doorbells = [e for e in envelopes if e.type == PENDING]
+    return [wave for wave in (rest, doorbells) if wave]
 
 
 Attempt = Callable[[], Awaitable[Changes]]
