@@ -84,16 +84,36 @@ def prometheus_config(
     rule_files: list[Path] | None = None,
     alertmanager: str | None = None,
     interval: str = "1s",
+    query_log: Path | None = None,
 ) -> dict[str, Any]:
+    """`query_log`: Prometheus writes every query it answers there (JSON lines), so a test can
+    see which PromQL a client really sent."""
     config: dict[str, Any] = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
         "scrape_configs": jobs,
     }
+    if query_log is not None:
+        config["global"]["query_log_file"] = str(query_log)
     if rule_files:
         config["rule_files"] = [str(p) for p in rule_files]
     if alertmanager:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     return config
+
+
+def alertmanager_receiver(webhook_url: str, token: str, name: str = "warden") -> dict[str, Any]:
+    """The Alertmanager receiver that posts to Warden's triage webhook with its bearer token
+    (the shape `warden connect alertmanager` prints)."""
+    return {
+        "name": name,
+        "webhook_configs": [
+            {
+                "url": webhook_url,
+                "send_resolved": True,
+                "http_config": {"authorization": {"type": "Bearer", "credentials": token}},
+            }
+        ],
+    }
 
 
 def alertmanager_config(receiver: dict[str, Any], *, wait: str = "1s") -> dict[str, Any]:
