@@ -34,10 +34,12 @@ import aiohttp
 import typer
 from nats.js.api import StreamConfig
 from warden_bus.embedded_server import free_port
+from warden_contracts import topology as topo
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
 from warden_testkit.triage import storm
 from warden_triage.adapters.store_inspection import incident_alert_counts, processed_times
 
+ALERT_TOPIC = "sre.alert.received.v1"
 TOKEN = "bench-token"
 SENDERS = 8
 RAW_STREAM, RAW_SUBJECT = "BENCH_TRIAGE_RAW", "bench.triage.raw"
@@ -54,10 +56,42 @@ class Result:
     peak_kib: int = 0
     incidents: int = 0
     retries: int = 0
+    steady_per_s: float = 0.0  # triage, the initial backlog fill excluded
+    raw_e2e_per_s: float = 0.0  # the raw pipeline, same storm, same way of counting
+    raw_e2e_latencies: list[float] = field(default_factory=list)
+    durability: dict[str, str] = field(default_factory=dict)
+    raw_durability: dict[str, str] = field(default_factory=dict)
 
     @property
     def per_s(self) -> float:
         return self.alerts / self.seconds
+
+    @property
+    def ratio(self) -> float | None:
+        """Triage's steady rate over the raw pipeline's; None when their durability differs."""
+        if self.durability != self.raw_durability or not self.raw_e2e_per_s:
+            return None
+        return self.steady_per_s / self.raw_e2e_per_s
+
+    def as_json(self) -> dict[str, Any]:
+        ms = sorted(x * 1000 for x in self.latencies)
+        return {
+            "alerts": self.alerts,
+            "sustained_alerts_per_s": round(self.steady_per_s, 1),
+            "whole_storm_alerts_per_s": round(self.per_s, 1),
+            "raw_end_to_end_per_s": round(self.raw_e2e_per_s, 1),
+            "ratio": None if self.ratio is None else round(self.ratio, 3),
+            "p50_ms": round(statistics.median(ms), 1),
+            "p99_ms": round(_percentile(ms, 0.99), 1),
+            "raw_p50_ms": round(statistics.median(self.raw_e2e_latencies or [0.0]) * 1000, 1),
+            "peak_rss_mib": round(self.peak_kib / 1024, 1),
+            "incidents": self.incidents,
+            "retries": self.retries,
+            "raw_publish_per_s": round(self.raw_publish_per_s, 1),
+            "raw_consume_per_s": round(self.raw_consume_per_s, 1),
+            "durability": self.durability,
+            "raw_durability": self.raw_durability,
+        }
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -87,6 +121,68 @@ async def raw_jetstream(broker: EmbeddedBroker, count: int, size: int) -> tuple[
         return count / publish_s, count / consume_s
     finally:
         await nc.close()
+
+
+def steady_rate(done: list[float], fill: float = 0.1) -> float:
+    """Completions per second once the first `fill` of them are done: the start, while the
+    backlog fills and the consumer warms up, is not the rate it sustains."""
+    ordered = sorted(done)
+    first = int(len(ordered) * fill)
+    span = ordered[-1] - ordered[first]
+    return (len(ordered) - 1 - first) / span if span > 0 else float("inf")
+
+
+async def durability(broker: EmbeddedBroker, stream: str) -> dict[str, str]:
+    """What a publish acknowledgement promises on `stream`: the server's fsync policy and storage."""
+    conf = (broker.server.data_dir / "nats-server.conf").read_text()
+    sync = "always" if "sync_interval: always" in conf else "server default (2 min)"
+    nc = await broker.connect("admin")
+    try:
+        info = await nc.jetstream().stream_info(stream)
+    finally:
+        await nc.close()
+    storage = info.config.storage
+    return {
+        "jetstream_sync_interval": sync,
+        "stream_storage": str(getattr(storage, "value", storage) or "file"),
+        "replicas": str(info.config.num_replicas or 1),
+        "triage_sqlite_synchronous": "FULL",
+    }
+
+
+async def raw_end_to_end(
+    broker: EmbeddedBroker, groups: list[dict[str, Any]], rate: float, tmp: Path
+) -> tuple[float, list[float], dict[str, str]]:
+    """The raw pipeline (`raw_pipeline`) in its own process, fed the same storm the same way."""
+    port = free_port()
+    log = (tmp / "raw-pipeline.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warden_bench.raw_pipeline", broker.url, str(broker.creds("admin")), str(port)],
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            base = f"http://127.0.0.1:{port}"
+            await _wait_healthy(session, base, proc)
+            sent_at, _ = await _send_storm(session, f"{base}/raw", groups, rate)
+            deadline = time.monotonic() + 600
+            while True:
+                async with session.get(f"{base}/times") as resp:
+                    done: dict[str, float] = await resp.json()
+                if sent_at.keys() <= done.keys() or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+        from warden_bench.raw_pipeline import STREAM
+
+        settings = await durability(broker, STREAM)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    finished = [done[m] for m in sent_at if m in done]
+    if len(finished) != len(sent_at):
+        raise RuntimeError(f"the raw pipeline consumed {len(finished)} of {len(sent_at)} messages")
+    return steady_rate(finished), [done[m] - sent_at[m] for m in sent_at], settings
 
 
 def _rss_kib(pid: int, field_name: str) -> int:
@@ -169,6 +265,8 @@ async def measure(alerts: int, rate: float, tmp: Path) -> Result:
     async with embedded_broker(tmp / "nats") as broker:
         sample = json.dumps(plan.groups[0]["alerts"][0]).encode()
         raw_pub, raw_con = await raw_jetstream(broker, alerts, len(sample) * 2)
+        raw_e2e, raw_latencies, raw_settings = await raw_end_to_end(broker, plan.groups, rate, tmp)
+        settings = await durability(broker, topo.topic(ALERT_TOPIC).stream)
         data_dir = tmp / "triage"
         data_dir.mkdir()
         proc, port = start_triage(broker, data_dir)
@@ -192,7 +290,23 @@ async def measure(alerts: int, rate: float, tmp: Path) -> Result:
     latencies = [done[m].timestamp() - sent_at[m] for m in sent_at]
     if sorted(incidents.values()) != sorted(plan.alerts_per_problem.values()):
         raise RuntimeError(f"storm did not collapse into {plan.problems} incidents: {sorted(incidents.values())}")
-    return Result(len(sent_at), finished - started, latencies, raw_pub, raw_con, rss, peak, len(incidents), retries)
+    steady = steady_rate([done[m].timestamp() for m in sent_at])
+    return Result(
+        len(sent_at),
+        finished - started,
+        latencies,
+        raw_pub,
+        raw_con,
+        rss,
+        peak,
+        len(incidents),
+        retries,
+        steady,
+        raw_e2e,
+        raw_latencies,
+        settings,
+        raw_settings,
+    )
 
 
 async def _sample_rss(pid: int, into: list[int]) -> None:
@@ -215,8 +329,14 @@ async def _wait_processed(db: Path, ids: set[str], proc: subprocess.Popen[bytes]
 def report(r: Result) -> str:
     ms = [x * 1000 for x in r.latencies]
     mib = [k / 1024 for k in r.rss_samples_kib] or [0.0]
+    ratio = "not reported: the baseline ran with other durability" if r.ratio is None else f"{r.ratio:.3f}x"
+    raw_ms = [x * 1000 for x in r.raw_e2e_latencies] or [0.0]
     return "\n".join(
         [
+            f"durability: {json.dumps(r.durability)}",
+            f"raw end to end (POST -> publish -> consume -> ack) {r.raw_e2e_per_s:10.0f} msg/s steady"
+            f"   p50 {statistics.median(raw_ms):.0f} ms",
+            f"triage sustained, steady state             {r.steady_per_s:10.0f} alerts/s   = {ratio} raw end to end",
             f"raw JetStream publish (500 in flight)      {r.raw_publish_per_s:10.0f} msg/s",
             f"raw JetStream pull consume + ack           {r.raw_consume_per_s:10.0f} msg/s",
             f"triage sustained (webhook -> incident)     {r.per_s:10.0f} alerts/s"
@@ -233,6 +353,7 @@ def report(r: Result) -> str:
 def run(
     alerts: Annotated[int, typer.Option("--alerts", min=200, help="storm size (a multiple of 200)")] = 100_000,
     rate: Annotated[float, typer.Option("--rate", min=0, help="offered alerts/s; 0 = as fast as accepted")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of the table")] = False,
 ) -> None:
     """Triage under an alert storm: sustained alerts/s, p99 ingest->incident latency and peak memory,
     next to raw JetStream publish/consume rates measured in the same run."""
@@ -240,6 +361,9 @@ def run(
         raise typer.BadParameter("--alerts must be a multiple of 200 (50 problems x 4 resources)")
     with tempfile.TemporaryDirectory(prefix="warden-bench-triage-") as tmp:
         result = asyncio.run(measure(alerts, rate, Path(tmp)))
+    if as_json:
+        typer.echo(json.dumps(result.as_json() | {"rate": rate}))
+        return
     mode = f"paced at {rate:g} alerts/s" if rate else "as fast as the webhook accepts"
     typer.echo(f"warden bench triage: {alerts} alerts, 50 problems x 4 resources, {mode}, embedded stack")
     typer.echo(report(result))
