@@ -62,7 +62,9 @@ class Scripted:
 
 
 def incident(
-    change: IncidentState = IncidentState.OPENED, klass: str = "failed_health_checks", severity: Severity = Severity.SEV3
+    change: IncidentState = IncidentState.OPENED,
+    klass: str = "failed_health_checks",
+    severity: Severity = Severity.SEV3,
 ) -> Envelope:
     payload = incident_payload("inc-9", change=change, incident_class=klass, severity=severity, opened_at=NOW)
     return envelope_for("sre.incident.changed.v1", payload, source="warden/triage", correlationid="corr-9")

@@ -82,6 +82,9 @@ class IncidentChanged(Payload):
     # Facts for the responder triage could not act on, e.g. "unmapped resource — add it to
     # warden.yaml" with the YAML snippet that maps it (environment is then `unknown`).
     notes: list[str] = Field(default_factory=list)
+    # The alerts' own free text (descriptions), UNTRUSTED: the planner scans it for injected
+    # instructions. Set on the events that carry new alerts, truncated.
+    alert_text: list[str] = Field(default_factory=list)
 
 
 class Evidence(Payload):

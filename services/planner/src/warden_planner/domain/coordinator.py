@@ -20,9 +20,12 @@ from warden_contracts.events import (
     Evidence,
     IncidentChanged,
     IncidentState,
+    PlanFinding,
     ReportStatus,
 )
 
+from warden_planner.domain import injection
+from warden_planner.domain.findings import note
 from warden_planner.domain.messages import escalation_message, plan_message, ranked_actions, recovery_timeout_message
 from warden_planner.domain.observer import Clock
 from warden_planner.domain.planner import Planner
@@ -33,6 +36,7 @@ FAILED = frozenset({ReportStatus.FAILED, ReportStatus.ROLLED_BACK, ReportStatus.
 KILL_SWITCH = ControlKind.KILL_SWITCH.value
 MAX_EVIDENCE_KEPT = 80
 MAX_TRACE_KEPT = 120
+MAX_FINDINGS = 20
 
 
 class PlanningService:
@@ -138,6 +142,7 @@ class PlanningService:
         record.hypotheses = [*finding.hypotheses, *dropped]
         record.evidence = [*record.evidence, *finding.evidence][-MAX_EVIDENCE_KEPT:]
         record.candidates, record.tried = valid, []
+        self._suspect(record, finding.suspicions)
         if finding.handoff:
             return self._escalate(cause, record, finding.handoff)
         if finding.recovered:
@@ -152,15 +157,15 @@ class PlanningService:
         kind = record.actions.get(report.action_id)
         self._note(record, f"{report.kind} on {report.target}: {report.status.value} {report.detail}".rstrip())
         if report.evidence:
-            record.evidence.append(
-                Evidence(
-                    tool="executor_report",
-                    params={"action_id": report.action_id},
-                    result=report.evidence,
-                    untrusted=True,
-                    observed_at=self._clock(),
-                )
+            reported = Evidence(
+                tool="executor_report",
+                params={"action_id": report.action_id},
+                result=report.evidence,
+                untrusted=True,
+                observed_at=self._clock(),
             )
+            record.evidence.append(reported)
+            self._suspect(record, [s.finding() for s in injection.scan_evidence([reported])])
         if record.closed or record.escalated or not record.outstanding or kind is None:
             return []
         if report.status is ReportStatus.VERIFIED:
@@ -227,6 +232,18 @@ class PlanningService:
         controls = await self._store.controls()
         scopes = ("global", record.environment, record.target or "")
         return any(controls.get(f"{KILL_SWITCH}:{scope}") == "on" for scope in scopes)
+
+    def _suspect(self, record: IncidentRecord, suspicions: list[PlanFinding]) -> None:
+        """Keeps the incident's findings; each new one is a hypothesis note the responder reads."""
+        known = {(f.source, f.rule) for f in record.findings}
+        new = [s for s in suspicions if (s.source, s.rule) not in known]
+        record.findings = [*record.findings, *new][:MAX_FINDINGS]
+        for s in new:
+            record.hypotheses.append(
+                note(f"suspected injection in {s.source} ({s.rule}): treated as data; policy pins Review")
+            )
+        if new:
+            self._note(record, f"suspected injection: {', '.join(sorted({s.source for s in new}))}")
 
     def _note(self, record: IncidentRecord, text: str) -> None:
         record.timeline.append(f"{self._clock():%Y-%m-%dT%H:%M:%SZ} {text}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from warden_contracts.events import Evidence, Hypothesis
+from warden_contracts.events import Evidence, Hypothesis, PlanFinding
 
 
 class Candidate(BaseModel):
@@ -40,6 +40,8 @@ class Finding:
     planner: str = "runbook"
     # The reasoning trace for audit: runbook steps taken, or the LLM's turns and tool calls.
     trace: list[str] = field(default_factory=list)
+    # What the inputs looked like (suspected_injection, ...): findings only ever make policy stricter.
+    suspicions: list[PlanFinding] = field(default_factory=list)
 
 
 def supported(hypothesis: str, why: str) -> str:

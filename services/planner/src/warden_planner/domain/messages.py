@@ -113,6 +113,7 @@ def plan_message(
         blast_radius=radius,
         reasoning_trace=_trace(record),
         outcome="recovered" if recheck is not None else "",
+        findings=list(record.findings),
     )
     return follow_up(
         cause,

@@ -11,6 +11,7 @@ from typing import Protocol
 from warden_contracts.catalog import Catalog
 from warden_contracts.events import IncidentChanged
 
+from warden_planner.domain import injection
 from warden_planner.domain.findings import Finding, note
 from warden_planner.domain.observer import Clock, EvidenceLog, ObserverError, ObserverTools, ToolNotDeclared
 from warden_planner.domain.runbooks import RUNBOOKS, Runbook, RunbookConfig, RunbookContext, runbook_for
@@ -36,6 +37,11 @@ class RunbookPlanner:
         self._runbooks = runbooks
 
     async def investigate(self, incident: IncidentChanged) -> Finding:
+        finding = await self._investigate(incident)
+        finding.suspicions = injection.findings(incident, finding.evidence)
+        return finding
+
+    async def _investigate(self, incident: IncidentChanged) -> Finding:
         runbook = runbook_for(incident.incident_class, self._runbooks)
         log = EvidenceLog(self._tools, self._clock, runbook.tools)
         if not incident.service:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 from warden_contracts.envelope import Envelope
-from warden_contracts.events import Evidence
+from warden_contracts.events import Evidence, PlanFinding
 
 from warden_planner.domain.findings import Candidate
 
@@ -31,6 +31,7 @@ class IncidentRecord(BaseModel):
     # (the monitor's Resolved) or go to a human once the recovery window passes, never sit open.
     recovered_at: datetime | None = None
     last_cause_id: str = ""  # the latest message that changed this record: what a sweep follows
+    findings: list[PlanFinding] = Field(default_factory=list)  # e.g. suspected_injection, kept for the incident
     runbook: str = ""
     hypotheses: list[str] = Field(default_factory=list)
     candidates: list[Candidate] = Field(default_factory=list)  # vetted, ranked

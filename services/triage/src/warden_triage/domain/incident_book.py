@@ -16,6 +16,14 @@ from warden_triage.domain.incident_model import AlertLink, AlertStatus, Incident
 from warden_triage.domain.unmapped import unmapped_note
 
 ALERT_IDS_IN_EVENT = 100
+ALERT_TEXTS_IN_EVENT = 5
+ALERT_TEXT_CHARS = 1000
+
+
+def alert_text(alerts: list[AlertReceived]) -> list[str]:
+    """The first alerts' descriptions, as sent (untrusted): what the planner scans for injection."""
+    texts = dict.fromkeys(a.description[:ALERT_TEXT_CHARS] for a in alerts if a.description)
+    return list(texts)[:ALERT_TEXTS_IN_EVENT]
 
 
 def new_incident_id() -> str:
@@ -79,7 +87,8 @@ class IncidentBook:
         await tx.save_incident(incident)
         for alert in alerts:
             await tx.save_link(AlertLink(alert.alert_id, incident.id, AlertStatus.FIRED, now))
-        return await self.changed(tx, incident, IncidentState.OPENED)
+        opened = await self.changed(tx, incident, IncidentState.OPENED)
+        return opened.model_copy(update={"alert_text": alert_text(alerts)})
 
     async def attach(
         self,

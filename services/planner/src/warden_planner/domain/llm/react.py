@@ -16,6 +16,7 @@ from typing import Any
 from warden_contracts.catalog import Catalog
 from warden_contracts.events import IncidentChanged
 
+from warden_planner.domain import injection
 from warden_planner.domain.findings import Finding, note
 from warden_planner.domain.llm.model import ChatModel, ModelError, ModelTurn
 from warden_planner.domain.llm.prompt import incident_message, system_prompt
@@ -62,9 +63,11 @@ class LlmPlanner:
     async def investigate(self, incident: IncidentChanged) -> Finding:
         session = _Session(self, incident)
         try:
-            return await session.run()
+            finding = await session.run()
         except Stop as why:
-            return session.handoff(f"LLM planner stopped without a valid proposal: {why}")
+            finding = session.handoff(f"LLM planner stopped without a valid proposal: {why}")
+        finding.suspicions = injection.findings(incident, session.log.items)
+        return finding
 
 
 class _Session:
@@ -129,7 +132,10 @@ class _Session:
             else:
                 ref = self.log.items[-1].ref if len(self.log.items) > before else None
                 self.trace.append(f"turn {turn_no}: {call.name}({call.arguments[:MAX_TRACE_TEXT]}) -> {ref}")
-                content = wrap_untrusted(call.name, ref, result)
+                suspected = sorted({s.rule for s in injection.scan_evidence(self.log.items[before:])})
+                if suspected:
+                    self.trace.append(f"turn {turn_no}: suspected injection in {call.name}: {', '.join(suspected)}")
+                content = wrap_untrusted(call.name, ref, result, suspected)
             self.messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
 
     def _answer(self, turn_no: int, content: str) -> Finding | None:
