@@ -101,7 +101,10 @@ async def _via_cli(stack: EmbeddedStack, approval_id: str, _: ChatDoubles) -> No
     assert approval_id in [row["approval_id"] for row in json.loads(listed.stdout)], listed.stderr
     shown = await asyncio.to_thread(_warden, stack, "approvals", "show", approval_id[:8])
     assert shown.returncode == 0 and "rollback_deployment" in shown.stdout and "rollback:" in shown.stdout, shown
-    done = await asyncio.to_thread(_warden, stack, "approvals", "approve", approval_id, "--as", "alice")
+    passwords = str(stack.layout.keys / "console-initial-passwords.txt")  # alice's own credential
+    done = await asyncio.to_thread(
+        _warden, stack, "approvals", "approve", approval_id, "--as", "alice", "--password-file", passwords
+    )
     assert done.returncode == 0, done.stderr
 
 

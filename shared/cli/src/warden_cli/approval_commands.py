@@ -18,6 +18,7 @@ from warden_audit.reader import read_records
 from warden_contracts.events import ApprovalDecision
 
 from warden_cli import operations
+from warden_cli.approver_credential import CredentialRefused, check_approver, read_password
 from warden_cli.layout import Layout, default_data_dir
 from warden_cli.timeline import describe
 
@@ -30,6 +31,15 @@ DataDir = Annotated[
 ]
 User = Annotated[str, typer.Option("--as", help="who decides (signed in with the local identity issuer)")]
 Reason = Annotated[str, typer.Option(help="why; recorded in the audit log")]
+PasswordFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--password-file",
+        envvar="WARDEN_APPROVER_PASSWORD_FILE",
+        help="the approver's console password (first line, or the `name (role): password` line of USER); "
+        "without it the password is asked for",
+    ),
+]
 
 
 def _layout(data_dir: Path | None) -> Layout:
@@ -116,24 +126,41 @@ def show(approval_id: str, data_dir: DataDir = None) -> None:
     typer.echo("\n".join(lines))
 
 
-def _decide(approval_id: str, decision: ApprovalDecision, user: str, reason: str, data_dir: Path | None) -> None:
+def _decide(
+    approval_id: str,
+    decision: ApprovalDecision,
+    user: str,
+    reason: str,
+    data_dir: Path | None,
+    password_file: Path | None,
+) -> None:
+    layout = _layout(data_dir)
+    approval_id, _ = _find(layout, approval_id)
     try:
-        full = asyncio.run(operations.decide(_layout(data_dir), approval_id, decision, user, reason))
+        check_approver(layout.keys, user, read_password(user, password_file))
+    except CredentialRefused as err:
+        raise _fail(str(err)) from None
+    try:
+        full = asyncio.run(operations.decide(layout, approval_id, decision, user, reason))
     except operations.OperationError as err:
         raise _fail(str(err)) from None
     typer.echo(f"{decision.value} for {full} sent as {user}; policy verifies the signed identity.")
 
 
 @approvals_app.command("approve")
-def approve(approval_id: str, user: User, reason: Reason = "", data_dir: DataDir = None) -> None:
-    """Approve a pending action as USER (signed by the local identity issuer)."""
-    _decide(approval_id, ApprovalDecision.APPROVE, user, reason, data_dir)
+def approve(
+    approval_id: str, user: User, reason: Reason = "", data_dir: DataDir = None, password_file: PasswordFile = None
+) -> None:
+    """Approve a pending action as USER, after USER's password checks out (signed by the local issuer)."""
+    _decide(approval_id, ApprovalDecision.APPROVE, user, reason, data_dir, password_file)
 
 
 @approvals_app.command("deny")
-def deny(approval_id: str, user: User, reason: Reason = "", data_dir: DataDir = None) -> None:
-    """Deny a pending action as USER."""
-    _decide(approval_id, ApprovalDecision.DENY, user, reason, data_dir)
+def deny(
+    approval_id: str, user: User, reason: Reason = "", data_dir: DataDir = None, password_file: PasswordFile = None
+) -> None:
+    """Deny a pending action as USER, after USER's password checks out."""
+    _decide(approval_id, ApprovalDecision.DENY, user, reason, data_dir, password_file)
 
 
 def register(app: typer.Typer) -> None:
