@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from warden_audit.reader import read_records
 from warden_bus.embedded_server import free_port
 from warden_cli.launcher import EmbeddedStack, StackOptions
@@ -24,7 +29,6 @@ from warden_testkit.prometheus import (
     Alertmanager,
     Prometheus,
     alertmanager_config,
-    alertmanager_receiver,
     missing_binaries,
     prometheus_config,
     sandbox_scrape_job,
@@ -32,6 +36,7 @@ from warden_testkit.prometheus import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(missing_binaries()), reason=str(missing_binaries()))]
 
+FAST_ROUTE = {"group_wait": "1s", "group_interval": "1s"}
 SERVICE = "checkout-api"  # dev: the shipped memory-pressure-nonprod plan is Autonomous
 
 
@@ -82,11 +87,20 @@ async def test_sandbox_fault_to_verified_restart_through_prometheus_and_alertman
     stack = EmbeddedStack(layout, options)
     try:
         await stack.start()
-        triage = stack.processes["triage"].port
-        receiver = alertmanager_receiver(
-            f"http://127.0.0.1:{triage}/webhooks/prometheus", layout.secrets()["webhook_token"]
-        )
-        await alertmanager.start(alertmanager_config(receiver))
+        # What a user pastes: the receiver `warden connect alertmanager` prints for this stack
+        # (token by file), with the route's waits shortened for the test.
+        printed = subprocess.run(
+            [sys.executable, "-m", "warden_cli", "connect", "alertmanager", "--data-dir", str(layout.root)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        snippet = yaml.safe_load(printed)
+        [receiver] = snippet["receivers"]
+        [hook] = receiver["webhook_configs"]
+        assert hook["url"] == f"http://127.0.0.1:{stack.processes['triage'].port}/webhooks/prometheus"
+        assert hook["send_resolved"] and hook["http_config"]["authorization"]["type"] == "Bearer"
+        await alertmanager.start(alertmanager_config(receiver) | {"route": {**snippet["route"], **FAST_ROUTE}})
         services = [{"name": SERVICE, "environment": "dev"}]
         scrape = sandbox_scrape_job(stack.sandbox_url.removeprefix("http://"), services)
         config = prometheus_config(
@@ -113,6 +127,17 @@ async def test_sandbox_fault_to_verified_restart_through_prometheus_and_alertman
         assert any(f'container_memory_working_set_bytes{{service="{SERVICE}"}}' in q for q in queries), queries
         assert any(f'up{{service="{SERVICE}"}}' in q for q in queries), queries
         assert plan["actions"][0]["kind"] == "restart_service"
+        # The KPIs of that incident, as gauges on the audit service's /metrics.
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            audit = (await http.get(f"http://127.0.0.1:{stack.processes['audit'].port}/metrics")).text
+        kpis = {
+            s.name: s.value
+            for f in text_string_to_metric_families(audit)
+            for s in f.samples
+            if s.name.startswith("warden_kpi_") and s.labels.get("window") == "24h"
+        }
+        assert kpis["warden_kpi_incidents"] == 1 and kpis["warden_kpi_autonomous_share"] == 1.0, kpis
+        assert 0 < kpis["warden_kpi_time_to_mitigate_seconds"] < 90, kpis
         firing = [a for a in await alertmanager.alerts() if a["labels"].get("service") == SERVICE]
         assert all(a["status"]["state"] != "active" for a in firing)
     finally:

@@ -84,6 +84,9 @@ async def test_prometheus_scrapes_every_service_and_every_simulated_service(tmp_
             [entry, *_] = metadata.get(family) or metadata[f"{family}_total"]
             assert entry["type"] in {"counter", "gauge", "histogram"} and entry["help"], family
         assert metadata["warden_http_request_duration_seconds"][0]["type"] == "histogram"
+        assert metadata["warden_kpi_incidents"][0]["type"] == "gauge"  # the audit service's KPIs
+        kpi = await prometheus.query('warden_kpi_incidents{job="warden-audit",window="24h"}')
+        assert [r["value"][1] for r in kpi] == ["0"]
         assert metadata["warden_handler_duration_seconds"][0]["type"] == "histogram"
     finally:
         await prometheus.stop()

@@ -24,6 +24,7 @@ from warden_audit.adapters.anchor_file import AnchorFile, default_anchor_path
 from warden_audit.adapters.anchored_store import AnchoredStore
 from warden_audit.adapters.azure_blob_store import AzureAppendBlobStore
 from warden_audit.adapters.ed25519_signer import Ed25519Signer
+from warden_audit.adapters.kpi_gauges import KpiGauges
 from warden_audit.adapters.local_store import LocalSegmentStore
 from warden_audit.adapters.sqlite_vault import SqliteVault
 from warden_audit.adapters.token_reader import token_reader
@@ -31,6 +32,7 @@ from warden_audit.domain.checkpoint import Signer
 from warden_audit.domain.recorder import AuditStore, Recorder
 from warden_audit.handlers import AuditHandler, checkpoint_envelope
 from warden_audit.http_api import query_routes
+from warden_audit.reader import read_records
 
 SERVICE = "audit"
 log = logging.getLogger("warden.audit")
@@ -159,7 +161,7 @@ def create_app(
     async def close_vault() -> None:
         vault.close()
 
-    return ServiceRuntime(
+    runtime = ServiceRuntime(
         name=SERVICE,
         bus=bus,
         http_host=settings.http_host,
@@ -170,6 +172,8 @@ def create_app(
         on_start=[recorder.open],
         on_stop=[recorder.close, close_vault],
     )
+    runtime.metrics.add([KpiGauges(lambda: read_records(audit_dir), clock or _utcnow)])
+    return runtime
 
 
 def main() -> None:

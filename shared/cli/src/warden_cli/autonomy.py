@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from warden_audit.domain.incident_facts import data_of, incident_facts, record_time
+from warden_audit.domain.kpis import Kpi, compute
 from warden_audit.reader import read_records
 from warden_bus.nats_bus import NatsBus
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import ControlChanged, ControlKind
 from warden_policy.adapters.config_files import load_policy_config
 
-from warden_cli.incident_facts import data_of, incident_facts, record_time
-from warden_cli.kpi import Kpi, compute, format_value
+from warden_cli.kpi import format_value
 from warden_cli.layout import Layout, default_data_dir
 from warden_cli.shadow import agreement, divergences
 

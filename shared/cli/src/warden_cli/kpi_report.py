@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from warden_cli.incident_facts import IncidentFacts
-from warden_cli.kpi import KpiReport, format_value
+from warden_audit.domain.incident_facts import IncidentFacts
+from warden_audit.domain.kpis import KpiReport
+
+from warden_cli.kpi import format_value
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from warden_audit.domain.incident_facts import IncidentFacts, incident_facts
+from warden_audit.domain.kpis import in_range
 from warden_audit.reader import read_records
 
-from warden_cli.incident_facts import IncidentFacts, incident_facts
-from warden_cli.kpi import in_range, parse_moment
+from warden_cli.kpi import parse_moment
 from warden_cli.layout import Layout, default_data_dir
 
 shadow_app = typer.Typer(help="Shadow mode: would-be actions compared with what humans did.")

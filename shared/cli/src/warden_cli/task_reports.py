@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from warden_audit.domain.incident_facts import data_of
 from warden_audit.reader import read_records
 
-from warden_cli.incident_facts import data_of
 from warden_cli.layout import Layout, default_data_dir
 
 REPORTED = "sre.task.reported.v1"
