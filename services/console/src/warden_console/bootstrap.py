@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 
 from warden_console.adapters.local_users import write_users_file
@@ -23,10 +24,15 @@ EMBEDDED_PEOPLE = (
 )
 
 
-def ensure_embedded_users(users_file: Path, passwords_file: Path) -> None:
+def ensure_embedded_users(
+    users_file: Path,
+    passwords_file: Path,
+    directory: Sequence[tuple[str, tuple[str, ...], Role]] = EMBEDDED_PEOPLE,
+) -> None:
+    """`directory`: (name, groups, role) per person; `warden up --config` passes the estate's approvers."""
     if users_file.exists():
         return
-    people = [(name, secrets.token_urlsafe(12), groups, role) for name, groups, role in EMBEDDED_PEOPLE]
+    people = [(name, secrets.token_urlsafe(12), groups, role) for name, groups, role in directory]
     write_users_file(users_file, people)
     fd = os.open(passwords_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

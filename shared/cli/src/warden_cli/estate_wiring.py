@@ -11,6 +11,7 @@ already set in the environment wins over the estate (the documented overrides ke
     <data>/estate/scheduler-tasks.yaml       WARDEN_SCHEDULER_TASKS_FILE  (scheduler)
     observers.prometheus / azure_monitor     WARDEN_PROMETHEUS_URL, ...   (planner)
     <data>/keys/webhook-token                the webhook bearer token alone (credentials_file)
+    <data>/keys/console-users.yaml           the estate's approvers, created on the first start
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def wire(layout: Layout, source: Path) -> Wiring:
     _write(out / "policy" / "response_plans.yaml", derive.response_plans(estate), source)
     _write(out / "policy" / "approvers.yaml", derive.approvers(estate), source)
     _write(out / "scheduler-tasks.yaml", derive.scheduler_tasks(estate), source)
+    _console_people(layout, estate)
     env = {
         "sandbox": {"WARDEN_SANDBOX_ESTATE": str(sandbox_file)},
         "triage": {"WARDEN_SERVICE_CATALOG": str(out / "service-catalog.yaml")},
@@ -88,6 +90,25 @@ def wire(layout: Layout, source: Path) -> Wiring:
     }
     overridden = {name: {k: v for k, v in values.items() if k not in os.environ} for name, values in env.items()}
     return Wiring(estate, source, estate.ports(), overridden)
+
+
+def _console_people(layout: Layout, estate: Estate) -> None:
+    """The estate's approvers can sign in to the console (created once, as the launcher would)."""
+    from warden_console.bootstrap import ensure_embedded_users
+    from warden_console.domain.roles import Role
+
+    directory: list[tuple[str, tuple[str, ...], Role]] = []
+    admin_given = False
+    for user in estate.approvers.users:
+        groups = tuple(user.groups)
+        role = Role.APPROVER if set(groups) & {"sre-oncall", "sre-leads"} else Role.VIEWER
+        if "sre-leads" in groups and not admin_given:
+            role, admin_given = Role.ADMINISTRATOR, True  # the first lead administers the console
+        directory.append((user.name, groups, role))
+    layout.secrets()  # creates keys/ with owner-only permissions
+    ensure_embedded_users(
+        layout.keys / "console-users.yaml", layout.keys / "console-initial-passwords.txt", directory
+    )
 
 
 def busy_ports(ports: dict[str, int]) -> list[str]:

@@ -142,3 +142,13 @@ def test_the_timeline_shows_the_unmapped_note_with_its_snippet() -> None:
     [view] = incidents_from([record]).values()
     text = render(view)
     assert "  note: unmapped resource — add it to warden.yaml:\n        services:\n          - name: vm-1" in text
+
+
+def test_the_estates_approvers_can_sign_in_to_the_console(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "data")
+    wire(layout, _init(tmp_path))
+    users = yaml.safe_load((layout.keys / "console-users.yaml").read_text())
+    text = json.dumps(users)
+    assert "alice" in text and "bob" in text and "carol" not in text
+    passwords = (layout.keys / "console-initial-passwords.txt").read_text()
+    assert "alice (" in passwords and "bob (" in passwords
