@@ -105,6 +105,7 @@ def test_key_paths_match_the_layout_init_writes() -> None:
         str(layout.policy_signing_key.with_suffix(".pub.pem")),
         str(layout.approver_issuer_key),
         str(layout.approver_issuer_key.with_suffix(".pub.pem")),
+        str(layout.elevation_key),  # the elevation service signs sandbox write tokens with it
         str(layout.elevation_key.with_suffix(".pub.pem")),
         str(layout.keys / "console-users.yaml"),
     }

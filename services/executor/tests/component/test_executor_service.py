@@ -14,7 +14,7 @@ from uuid import uuid4
 import nats
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from warden_bus.elevation import ElevationGrant, ElevationRequest, mint_elevated_user, serve_authority
+from warden_bus.elevation import ElevationGrant, ElevationRequest, ReleaseRequest, mint_elevated_user, serve_authority
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import ActionPending, ControlChanged, ControlKind
 from warden_executor.app import Settings, create_app
@@ -35,11 +35,12 @@ class Authority:
         self.requests: list[ElevationRequest] = []
         self.released: list[str] = []
 
-    async def grant(self, request: ElevationRequest) -> ElevationGrant:
+    async def grant(self, requester: str, request: ElevationRequest) -> ElevationGrant:
+        assert requester == request.principal  # the subject the broker let the executor publish on
         self.requests.append(request)
         jwt, seed, expires_at = mint_elevated_user(self.broker.server.auth, request.principal, request.ttl_s)
         token = TokenIssuer(self.key, ELEVATION_ISSUER).issue(
-            request.principal, SANDBOX_AUDIENCE, request.ttl_s, targets=["*"]
+            request.principal, SANDBOX_AUDIENCE, request.ttl_s, targets=["checkout"]
         )
         granted = ElevationGrant(
             grant_id=str(uuid4()),
@@ -52,8 +53,8 @@ class Authority:
         self.grants.append(granted)
         return granted
 
-    async def release(self, grant_id: str) -> None:
-        self.released.append(grant_id)
+    async def release(self, requester: str, body: ReleaseRequest) -> None:
+        self.released.append(body.grant_id)
 
 
 @pytest.fixture
@@ -117,10 +118,11 @@ async def test_doorbell_elevates_acts_verifies_and_refuses_forged_expired_and_re
     assert verified.correlationid == "inc-1" and verified.causationid == first.id
     assert authority.requests[0].justification == f"incident inc-1 action {action.action_id} (doorbell)"
     assert authority.requests[0].ttl_s == 60
+    assert authority.requests[0].action_id == action.action_id  # the grant is asked for this action
     [(kind, name, _, token)] = target.calls
     assert (kind, name) == ("restart_service", "checkout")
     claims = TokenVerifier(authority.key.public_key(), ELEVATION_ISSUER, SANDBOX_AUDIENCE).verify(token)
-    assert claims["targets"] == ["*"]
+    assert claims["targets"] == ["checkout"]
     deadline = asyncio.get_running_loop().time() + 10
     while authority.released != [grant.grant_id] and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)

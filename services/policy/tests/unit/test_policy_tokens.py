@@ -41,8 +41,13 @@ async def test_policy_valid_approval_signs_exactly_the_approved_action(
     token = issue_token("bob", approval_id=pending.approval_id, action_hash=pending.action_hash, groups=["sre-leads"])
     out = await world.desk.decide(make_decision(pending.approval_id, token))
     assert decided(out).outcome is DecisionOutcome.APPROVED and decided(out).approvers == ["bob"]
-    assert [e.type for e in out] == ["sre.policy.decided.v1", "sre.action.approved.v1", "sre.action.pending.v1"]
-    signed = out[1].payload(SignedAction)
+    assert [e.type for e in out] == [
+        "sre.policy.decided.v1",
+        "sre.elevation.ticketed.v1",
+        "sre.action.approved.v1",
+        "sre.action.pending.v1",
+    ]
+    signed = out[2].payload(SignedAction)
     assert signed.params == {"to_version": "v1.2"} and signed.approvers == ["bob"] and signed.tier == 2
     trusted = {signed.key_id: world.signing_key.public_key()}
     assert verify_action(signed, trusted, now=world.now) == []

@@ -1,5 +1,11 @@
-"""Just-in-time elevation over NATS: the executor asks, the embedded authority grants a user JWT
-that expires on its own (the server disconnects the holder at `exp`), and drains with it."""
+"""Just-in-time elevation over NATS: the executor asks, the elevation service (services/elevation)
+grants a user JWT that expires on its own (the server disconnects the holder at `exp`), and the
+executor drains with it.
+
+The requester publishes on `warden.elevation.request.<identity>`; only that identity may, so the
+authority reads who asks from the subject. A grant is for one ticketed action; its release needs
+the grant's secret.
+"""
 
 from __future__ import annotations
 
@@ -32,17 +38,27 @@ class ElevationRequest(BaseModel):
     principal: str
     justification: str
     ttl_s: int = 60
+    # The approved action the grant is for (policy's ticket names it); None asks for the oldest
+    # ticket not yet released (job-style drains, which start without a doorbell).
+    action_id: str | None = None
+    # The target the requester means to write; refused when the ticket names another.
+    target: str | None = None
 
 
 class ElevationGrant(BaseModel):
     grant_id: str
     principal: str
     expires_at: float
+    action_id: str | None = None
+    target: str | None = None
+    incident_id: str | None = None
     # Credentials: kept out of reprs, so a logged grant or a traceback never shows them.
     nats_jwt: str = Field(repr=False)
     nats_seed: str = Field(repr=False)
     # Opaque extras from the authority (the sandbox write token in the embedded mode).
     extras: dict[str, str] = Field(default_factory=dict, repr=False)
+    # Proof of holding the grant: a release without it is refused (and audited).
+    release_secret: str = Field("", repr=False)
 
 
 class ElevationRefused(RuntimeError):
@@ -62,12 +78,22 @@ def mint_elevated_user(material: AuthMaterial, principal: str, ttl_s: int) -> tu
     return jwt, nats_jwt.seed_of(user), expires_at
 
 
-GrantFn = Callable[[ElevationRequest], Awaitable[ElevationGrant]]
-ReleaseFn = Callable[[str], Awaitable[None]]
+class ReleaseRequest(BaseModel):
+    grant_id: str
+    secret: str = Field("", repr=False)
+
+
+# (requester identity from the subject, request) -> grant; raising refuses with the error's text.
+GrantFn = Callable[[str, ElevationRequest], Awaitable[ElevationGrant]]
+ReleaseFn = Callable[[str, ReleaseRequest], Awaitable[None]]
+
+
+def _requester(subject: str) -> str:
+    return subject.rsplit(".", 1)[-1]
 
 
 async def serve_authority(url: str, creds: str, grant: GrantFn, release: ReleaseFn) -> nats.NATS:
-    """Answer elevation requests; returns the connection so the caller can close it."""
+    """Answer elevation requests and releases; returns the connection so the caller can close it."""
     nc = await nats.connect(
         url,
         user_credentials=creds,
@@ -76,23 +102,30 @@ async def serve_authority(url: str, creds: str, grant: GrantFn, release: Release
         max_reconnect_attempts=-1,
     )
 
+    async def answer(msg: Msg, body: dict[str, Any]) -> None:
+        if msg.reply:
+            await msg.respond(json.dumps(body).encode())
+
     async def on_request(msg: Msg) -> None:
         try:
             with tracing.joined(msg.headers):
-                granted = await grant(ElevationRequest.model_validate_json(msg.data))
-            await msg.respond(json.dumps({"ok": True, "grant": granted.model_dump()}).encode())
+                granted = await grant(_requester(msg.subject), ElevationRequest.model_validate_json(msg.data))
+            await answer(msg, {"ok": True, "grant": granted.model_dump()})
         except Exception as err:
             log.warning("elevation refused: %s", err)
-            await msg.respond(json.dumps({"ok": False, "error": str(err)}).encode())
+            await answer(msg, {"ok": False, "error": str(err)})
 
     async def on_release(msg: Msg) -> None:
-        with tracing.joined(msg.headers):
-            await release(json.loads(msg.data)["grant_id"])
-        if msg.reply:
-            await msg.respond(b'{"ok": true}')
+        try:
+            with tracing.joined(msg.headers):
+                await release(_requester(msg.subject), ReleaseRequest.model_validate_json(msg.data))
+            await answer(msg, {"ok": True})
+        except Exception as err:
+            log.warning("release refused: %s", err)
+            await answer(msg, {"ok": False, "error": str(err)})
 
-    await nc.subscribe(topo.ELEVATION_REQUEST_SUBJECT, cb=on_request)
-    await nc.subscribe(topo.ELEVATION_RELEASE_SUBJECT, cb=on_release)
+    await nc.subscribe(f"{topo.ELEVATION_REQUEST_SUBJECT}.*", cb=on_request)
+    await nc.subscribe(f"{topo.ELEVATION_RELEASE_SUBJECT}.*", cb=on_release)
     await nc.flush()
     return nc
 
@@ -117,19 +150,25 @@ class NatsElevationClient:
         finally:
             await nc.close()
 
-    async def elevate(self, justification: str, ttl_s: int) -> ElevationGrant:
+    async def elevate(
+        self, justification: str, ttl_s: int, action_id: str | None = None, target: str | None = None
+    ) -> ElevationGrant:
+        request = ElevationRequest(
+            principal=self.identity, justification=justification, ttl_s=ttl_s, action_id=action_id, target=target
+        )
         with tracing.span("elevation.activate", warden__principal=self.identity, warden__ttl_s=ttl_s):
-            answer = await self._request(
-                topo.ELEVATION_REQUEST_SUBJECT,
-                ElevationRequest(principal=self.identity, justification=justification, ttl_s=ttl_s).model_dump(),
-            )
+            answer = await self._request(topo.elevation_request_subject(self.identity), request.model_dump())
         if not answer.get("ok"):
             raise ElevationRefused(str(answer.get("error")))
         return ElevationGrant.model_validate(answer["grant"])
 
-    async def release(self, grant_id: str) -> None:
+    async def release(self, grant_id: str, secret: str) -> None:
         with tracing.span("elevation.release", warden__principal=self.identity, warden__grant_id=grant_id):
-            await self._request(topo.ELEVATION_RELEASE_SUBJECT, {"grant_id": grant_id})
+            answer = await self._request(
+                topo.elevation_release_subject(self.identity), {"grant_id": grant_id, "secret": secret}
+            )
+        if not answer.get("ok"):
+            raise ElevationRefused(str(answer.get("error")))
 
 
 @dataclass

@@ -34,9 +34,10 @@ def standing_permissions(identity: str) -> Permissions:
     for t in topo.consumed_by(identity):
         pub += consume_subjects(t.stream, identity)
     sub = [f"{inbox_prefix(identity)}.>"]
-    if identity == "executor":
-        # The executor's standing identity may only ask for elevation, never read approved actions.
-        pub.append(f"{topo.ELEVATION_SUBJECT_PREFIX}.>")
+    if identity in topo.elevation_eligible():
+        # An eligible standing identity may only ask for elevation (on its own subjects, which is
+        # how the authority knows who asks), never read the elevated topics.
+        pub += [topo.elevation_request_subject(identity), topo.elevation_release_subject(identity)]
     if identity == "elevation":
         sub.append(f"{topo.ELEVATION_SUBJECT_PREFIX}.>")
     return Permissions(pub_allow=sorted(set(pub)), sub_allow=sub, allow_responses=identity == "elevation")

@@ -1,8 +1,9 @@
-"""`warden compose init|authority`: the one-off and long-running helpers docker-compose.yml needs.
+"""`warden compose init|provision`: the one-off helpers docker-compose.yml needs.
 
 `init` writes into the shared volume what `warden up` creates in-process (keys, broker identities,
-a NATS config that listens on the container network); `authority` provisions streams and durable
-consumers as the admin identity and then serves just-in-time elevation, as `warden up` does.
+a NATS config that listens on the container network); `provision` creates streams and durable
+consumers as the admin identity, once, and exits. Just-in-time elevation is its own service
+(services/elevation), which never holds the admin identity.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from warden_bus.provision import provision_when_ready
 from warden_console.bootstrap import ensure_embedded_users
 from warden_security.keys import load_or_create_private_key
 
-from warden_cli.authority import ElevationAuthority
 from warden_cli.layout import Layout
 
 compose_app = typer.Typer(help="Helpers for docker-compose.yml (the containerised embedded stack).")
@@ -53,21 +53,10 @@ def init(data_dir: DataDir, port: int = 4222) -> None:
     typer.echo(f"wrote {path}")
 
 
-@compose_app.command("authority")
-def authority(data_dir: DataDir, nats_url: Annotated[str, typer.Option("--nats-url")] = "nats://nats:4222") -> None:
-    """Provision streams and consumers, then serve just-in-time elevation until stopped."""
+@compose_app.command("provision")
+def provision(data_dir: DataDir, nats_url: Annotated[str, typer.Option("--nats-url")] = "nats://nats:4222") -> None:
+    """Create streams and durable consumers from the topology as admin, then exit."""
     layout = Layout(data_dir.resolve())
-
-    async def run() -> None:
-        # Read, not re-issued: the running services hold the identities `init` wrote.
-        material = AuthMaterial(layout.nats_auth)
-        await provision_when_ready(nats_url, material.creds("admin"))
-        elevation = ElevationAuthority(nats_url, material, layout.elevation_key)
-        await elevation.start()
-        typer.echo("streams provisioned; elevation authority serving")
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await elevation.stop()
-
-    asyncio.run(run())
+    # Read, not re-issued: the running services hold the identities `init` wrote.
+    asyncio.run(provision_when_ready(nats_url, AuthMaterial(layout.nats_auth).creds("admin")))
+    typer.echo("streams and consumers provisioned")

@@ -1,7 +1,7 @@
 """`warden up`: the whole stack on one machine — embedded NATS, the sandbox, five services.
 
 Each service runs as its own process under its own broker identity; the launcher provisions
-streams and consumers as admin, hosts the elevation authority, waits for every health check
+streams and consumers as admin (once, before anything else runs), waits for every health check
 and shuts everything down on Ctrl-C / SIGTERM. Supervision (the data-folder lock, the watch on
 NATS and every child, bounded stops) lives in `supervisor.py`: a failed start-up stops what it
 started, and the death of any process stops the rest and fails the launcher.
@@ -26,7 +26,6 @@ from warden_console.bootstrap import ensure_embedded_users
 from warden_security.keys import load_or_create_private_key, public_path
 
 from warden_cli import supervisor
-from warden_cli.authority import ElevationAuthority
 from warden_cli.layout import SERVICES, Layout
 
 log = logging.getLogger("warden.launcher")
@@ -34,6 +33,10 @@ log = logging.getLogger("warden.launcher")
 CONSOLE = "console"
 # Scheduled tasks (health checks, reports, sweeps) hand due runs to the planner.
 SCHEDULER = "scheduler"
+# The elevation authority (services/elevation): its own process and bus identity, holding the
+# account key that signs time-boxed NATS users and the key that signs sandbox write tokens.
+ELEVATION = "elevation"
+CHILDREN = (*SERVICES, CONSOLE, SCHEDULER, ELEVATION)
 
 
 @dataclass
@@ -43,7 +46,7 @@ class StackOptions:
     log_level: str = "INFO"
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     health_timeout_s: float = 60.0  # a loaded CI machine may need longer for every service to answer
-    # Each stop step (the children, the elevation authority, NATS) gets this long, then SIGKILL.
+    # Each stop step (the children, then NATS) gets this long, then SIGKILL.
     stop_timeout_s: float = 10.0
     # Every service appends its spans here as OTLP-JSON (WARDEN_TRACE_FILE); None: no file export.
     trace_file: Path | None = None
@@ -70,7 +73,6 @@ class EmbeddedStack:
     layout: Layout
     options: StackOptions = field(default_factory=StackOptions)
     nats: EmbeddedNats | None = None
-    authority: ElevationAuthority | None = None
     processes: dict[str, Process] = field(default_factory=dict)
     lock: supervisor.StackLock = field(init=False)
 
@@ -127,6 +129,11 @@ class EmbeddedStack:
                 "WARDEN_POLICY_PUBKEY": str(public_path(lay.policy_signing_key)),
             },
             "audit": {"WARDEN_AUDIT_DIR": str(lay.audit_dir)},
+            ELEVATION: {
+                "WARDEN_POLICY_PUBKEY": str(public_path(lay.policy_signing_key)),
+                "WARDEN_ELEVATION_KEY": str(lay.elevation_key),
+                "WARDEN_NATS_ACCOUNT_DIR": str(lay.nats_auth),
+            },
             SCHEDULER: (
                 {"WARDEN_SCHEDULER_TASKS_FILE": str(self.options.scheduler_tasks_file)}
                 if self.options.scheduler_tasks_file
@@ -161,11 +168,9 @@ class EmbeddedStack:
         self.nats = await EmbeddedNats(lay.root, port=self.options.ports.get("nats", 0)).start()
         assert self.nats.auth
         await provision(self.nats.url, self.nats.auth.creds("admin"))
-        self.authority = ElevationAuthority(self.nats.url, self.nats.auth, lay.elevation_key)
-        await self.authority.start()
         ensure_embedded_users(lay.keys / "console-users.yaml", lay.keys / "console-initial-passwords.txt")
-        ports = {name: self.options.ports.get(name) or free_port() for name in (*SERVICES, CONSOLE, SCHEDULER)}
-        for name in (*SERVICES, CONSOLE, SCHEDULER):
+        ports = {name: self.options.ports.get(name) or free_port() for name in CHILDREN}
+        for name in CHILDREN:
             with lay.log(name).open("ab") as out:
                 popen = subprocess.Popen(
                     [sys.executable, "-m", f"warden_{name}"],
@@ -218,14 +223,11 @@ class EmbeddedStack:
         return supervisor.first_dead(self.watched())
 
     async def stop(self) -> None:
-        """Stop in order (children, authority, NATS), each step bounded, SIGKILL after the deadline."""
+        """Stop in order (children, then NATS), each step bounded, SIGKILL after the deadline."""
         deadline = self.options.stop_timeout_s
         try:
             await supervisor.stop_processes({n: p.popen for n, p in self.processes.items()}, deadline)
             self.processes.clear()
-            if self.authority:
-                await supervisor.bounded("elevation authority stop", self.authority.stop(), deadline)
-                self.authority = None
             if self.nats and self.nats.process:
                 await supervisor.stop_processes({"nats": self.nats.process}, deadline)
                 self.nats.process = None

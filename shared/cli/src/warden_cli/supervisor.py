@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import subprocess
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -100,16 +100,6 @@ async def stop_processes(processes: Mapping[str, subprocess.Popen[bytes]], deadl
             await asyncio.to_thread(popen.wait, 5)
         codes[name] = popen.returncode if popen.returncode is not None else -signal.SIGKILL
     return codes
-
-
-async def bounded(step: str, awaitable: Awaitable[object], deadline_s: float) -> None:
-    """Run one in-process stop step (closing a connection, ...) for at most `deadline_s`."""
-    try:
-        await asyncio.wait_for(awaitable, timeout=deadline_s)
-    except TimeoutError:
-        log.warning("%s did not finish within %.0fs; abandoned", step, deadline_s)
-    except Exception:
-        log.exception("%s failed", step)
 
 
 def first_dead(processes: Mapping[str, subprocess.Popen[bytes]]) -> list[str]:

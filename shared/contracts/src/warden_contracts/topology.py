@@ -13,16 +13,26 @@ from pydantic import BaseModel
 from warden_contracts import events as ev
 
 SERVICES = ("triage", "planner", "policy", "executor", "audit", "scheduler")
-# Identities that are not services: alert sources, approver UIs, operators, SIEM readers and
-# the embedded elevation authority (part of the launcher).
+# Identities that are not pipeline services: alert sources, approver UIs, operators, SIEM readers
+# and the embedded elevation authority (services/elevation; PIM plays its part on Azure).
 CLIENTS = ("ingest", "approver", "operator", "siem", "elevation")
 IDENTITIES = SERVICES + CLIENTS
 
 DEADLETTER_TOPIC = "sre.deadletter.v1"
 # Request-reply subjects of the embedded elevation authority (not a topic: nothing is stored).
+# Each eligible identity may publish only on its own `<subject>.<identity>`, so the authority
+# learns who asks from the subject the broker authenticated, not from the request body.
 ELEVATION_SUBJECT_PREFIX = "warden.elevation"
 ELEVATION_REQUEST_SUBJECT = f"{ELEVATION_SUBJECT_PREFIX}.request"
 ELEVATION_RELEASE_SUBJECT = f"{ELEVATION_SUBJECT_PREFIX}.release"
+
+
+def elevation_request_subject(identity: str) -> str:
+    return f"{ELEVATION_REQUEST_SUBJECT}.{identity}"
+
+
+def elevation_release_subject(identity: str) -> str:
+    return f"{ELEVATION_RELEASE_SUBJECT}.{identity}"
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,13 @@ TOPICS: tuple[Topic, ...] = (
         description="kill switch, freeze, mode changes",
     ),
     Topic(
+        "sre.elevation.ticketed.v1",
+        ev.ElevationTicket,
+        ("policy",),
+        ("elevation",),
+        description="policy-signed ticket: who may elevate for which approved action and target",
+    ),
+    Topic(
         "sre.elevation.changed.v1",
         ev.ElevationChanged,
         ("elevation",),
@@ -150,7 +167,7 @@ TOPICS: tuple[Topic, ...] = (
         ev.DeadLettered,
         # The approver UIs consume requests too: without their own dead-letter subject one malformed
         # request would be redelivered to them for minutes instead of being set aside and audited.
-        (*SERVICES, "approver"),
+        (*SERVICES, "approver", "elevation"),
         ("audit",),
         description="poison and malformed messages, per producing service",
     ),
@@ -176,6 +193,11 @@ def consumed_by(identity: str) -> list[Topic]:
 
 def elevated_for(identity: str) -> list[Topic]:
     return [t for t in TOPICS if identity in t.elevated_consumers]
+
+
+def elevation_eligible() -> frozenset[str]:
+    """Who may ask for just-in-time elevation: exactly the elevated consumers of the table."""
+    return frozenset(c for t in TOPICS for c in t.elevated_consumers)
 
 
 def deadletter_subject(service: str) -> str:

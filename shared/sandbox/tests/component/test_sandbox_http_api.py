@@ -144,13 +144,13 @@ async def test_write_with_bad_token_is_refused(
     http: aiohttp.ClientSession, app: SandboxApp, issuer: TokenIssuer, case: str, reason: str
 ) -> None:
     tokens = {
-        "expired": lambda: issuer.issue("executor", SANDBOX_AUDIENCE, -60, targets=["*"]),
-        "wrong_audience": lambda: issuer.issue("executor", APPROVAL_AUDIENCE, 60, targets=["*"]),
+        "expired": lambda: issuer.issue("executor", SANDBOX_AUDIENCE, -60, targets=["checkout-api"]),
+        "wrong_audience": lambda: issuer.issue("executor", APPROVAL_AUDIENCE, 60, targets=["checkout-api"]),
         "wrong_issuer": lambda: TokenIssuer(issuer.key, LOCAL_APPROVER_ISSUER).issue(
-            "executor", SANDBOX_AUDIENCE, 60, targets=["*"]
+            "executor", SANDBOX_AUDIENCE, 60, targets=["checkout-api"]
         ),
         "wrong_key": lambda: TokenIssuer(Ed25519PrivateKey.generate(), ELEVATION_ISSUER).issue(
-            "executor", SANDBOX_AUDIENCE, 60, targets=["*"]
+            "executor", SANDBOX_AUDIENCE, 60, targets=["checkout-api"]
         ),
         "no_targets": lambda: issuer.issue("executor", SANDBOX_AUDIENCE, 60),
         "garbage": lambda: "not.a.jwt",
@@ -167,6 +167,16 @@ async def test_target_not_in_token_is_forbidden(
     http: aiohttp.ClientSession, app: SandboxApp, issuer: TokenIssuer
 ) -> None:
     token = issuer.issue("executor", SANDBOX_AUDIENCE, 60, targets=["orders-worker"])
+    status, body = await _call(
+        http, "POST", "/v1/services/checkout-api/actions/restart_service", json={}, headers=_bearer(token)
+    )
+    assert status == 403 and "checkout-api" in body["error"]
+    assert app.world.get("checkout-api").restarts == 0
+
+
+async def test_a_wildcard_is_no_scope(http: aiohttp.ClientSession, app: SandboxApp, issuer: TokenIssuer) -> None:
+    """A write token names its targets; `*` is the name of no service, so it grants nothing."""
+    token = issuer.issue("executor", SANDBOX_AUDIENCE, 60, targets=["*"])
     status, body = await _call(
         http, "POST", "/v1/services/checkout-api/actions/restart_service", json={}, headers=_bearer(token)
     )
@@ -192,7 +202,7 @@ async def test_valid_token_applies_the_action(http: aiohttp.ClientSession, issue
 
 
 async def test_unknown_kind_service_and_bad_params(http: aiohttp.ClientSession, issuer: TokenIssuer) -> None:
-    headers = _bearer(issuer.issue("executor", SANDBOX_AUDIENCE, 60, targets=["*"]))
+    headers = _bearer(issuer.issue("executor", SANDBOX_AUDIENCE, 60, targets=["checkout-api", "ghost"]))
     base = "/v1/services/checkout-api/actions"
     assert (await _call(http, "POST", f"{base}/format_disk", json={}, headers=headers))[0] == 404
     assert (await _call(http, "POST", "/v1/services/ghost/actions/restart_service", json={}, headers=headers))[0] == 404
@@ -268,7 +278,7 @@ async def test_state_survives_stop_and_start(tmp_path: Path, pubkey_path: Path, 
         await _call(
             http, "POST", "/v1/admin/faults", headers=ADMIN, json={"service": "orders-worker", "kind": "memory_leak"}
         )
-        token = issuer.issue("executor", SANDBOX_AUDIENCE, 60, targets=["*"])
+        token = issuer.issue("executor", SANDBOX_AUDIENCE, 60, targets=["web-frontend"])
         await _call(http, "POST", "/v1/services/web-frontend/actions/restart_service", json={}, headers=_bearer(token))
     await first.tick()
     before = first.world.views()

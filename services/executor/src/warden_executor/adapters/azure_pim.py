@@ -186,7 +186,8 @@ class PimElevation:
         self._activator, self._principal, self._roles, self._clock = activator, principal_id, list(roles), clock
 
     @traced.elevation_call("activate")
-    async def elevate(self, justification: str, ttl_s: int) -> Grant:
+    async def elevate(self, justification: str, ttl_s: int, action_id: str | None = None) -> Grant:
+        # PIM activates roles, not actions: the justification (which names the action) is the link.
         grant_id = str(uuid.uuid4())
         active: list[ActiveRole] = []
         try:

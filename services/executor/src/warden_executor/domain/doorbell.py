@@ -36,7 +36,9 @@ def action_budget_s(catalog: Catalog, call_margin_s: float = 15.0) -> float:
 
 
 class Elevation(Protocol):
-    async def elevate(self, justification: str, ttl_s: int) -> Grant: ...
+    async def elevate(self, justification: str, ttl_s: int, action_id: str | None = None) -> Grant:
+        """A grant for the approved action `action_id` (policy's ticket names its one target),
+        or for None the oldest ticketed action; a PIM activation covers its configured roles."""
 
     async def release(self, grant: Grant) -> None: ...
 
@@ -105,7 +107,7 @@ class DrainCoordinator:
         # embedded authority files the activation under the incident).
         incident = f"incident {incident_id} " if incident_id else ""
         async with self._lock:
-            return await self._elevate_and_drain(f"{incident}action {action_id} (doorbell)")
+            return await self._elevate_and_drain(f"{incident}action {action_id} (doorbell)", action_id=action_id)
 
     async def recover(self) -> DrainResult | None:
         """At start-up: finish what a killed process left (unfinished actions, an open drain).
@@ -121,7 +123,10 @@ class DrainCoordinator:
                 return None
             ids = ", ".join(sorted({str(e.data.get("action_id")) for e in pending})) or "none"
             log.warning("recovering after restart: %d open drain(s), unfinished actions: %s", len(open_drains), ids)
-            result = await self._elevate_and_drain(f"recovery after restart (unfinished actions: {ids})", pending)
+            first = str(pending[0].data.get("action_id")) if pending else None
+            result = await self._elevate_and_drain(
+                f"recovery after restart (unfinished actions: {ids})", pending, action_id=first
+            )
             for drain_id in open_drains:
                 await self._journal.closed(drain_id)
             return result
@@ -136,20 +141,22 @@ class DrainCoordinator:
                 result = await self._elevate_and_drain("drain-once run")
         return result or DrainResult(elevated=False, detail="no drain attempted")
 
-    async def _elevate_and_drain(self, justification: str, pending: list[Envelope] | None = None) -> DrainResult:
+    async def _elevate_and_drain(
+        self, justification: str, pending: list[Envelope] | None = None, *, action_id: str | None = None
+    ) -> DrainResult:
         if await kill_switch_reason(self._controls, None):
             log.warning("%s: %s", justification, NOT_ELEVATING)
             return DrainResult(elevated=False, detail=NOT_ELEVATING)
         drain_id = str(uuid.uuid4())
         await self._journal.opened(drain_id, justification)
         try:
-            grant = await self._elevation.elevate(justification, self._ttl_s)
+            grant = await self._elevation.elevate(justification, self._ttl_s, action_id=action_id)
         except Exception as err:
             await self._journal.closed(drain_id)
             raise ElevationUnavailable(f"elevation failed: {err}") from err
         try:
             for envelope in pending or []:
-                await self._executor.handle(envelope, grant)
+                await self._handle_covered(envelope, grant)
             return await self._drain(grant)
         finally:
             await self._release(grant)
@@ -162,7 +169,7 @@ class DrainCoordinator:
 
         async def guarded(envelope: Envelope) -> None:
             try:
-                await self._executor.handle(envelope, grant)
+                await self._handle_covered(envelope, grant)
             except Exception as err:
                 # The source settles the message (redelivery later); stop this drain and ring again.
                 failures.append(f"{envelope.id}: {err!r}")
@@ -185,6 +192,26 @@ class DrainCoordinator:
             if failures:
                 return DrainResult(True, handled, grant.grant_id, retry=f"action failed: {failures[0]}")
         return DrainResult(True, handled, grant.grant_id, retry=f"drained {handled} actions; more may wait")
+
+    async def _handle_covered(self, envelope: Envelope, grant: Grant) -> None:
+        """Run an action under a grant for that action: an action-bound grant (embedded tickets)
+        only writes to its own action's target, so another action drained on the way gets its own
+        grant, asked for by its id. Refused: the drain's grant is used, and whatever the action
+        needs beyond verification and refusal the target refuses."""
+        action_id = str(envelope.data.get("action_id", ""))
+        if grant.action_id is None or grant.action_id == action_id:
+            await self._executor.handle(envelope, grant)
+            return
+        try:
+            own = await self._elevation.elevate(f"action {action_id} (drained)", self._ttl_s, action_id=action_id)
+        except Exception as err:
+            log.warning("no grant for drained action %s (%s): checked under the drain's grant", action_id, err)
+            await self._executor.handle(envelope, grant)
+            return
+        try:
+            await self._executor.handle(envelope, own)
+        finally:
+            await self._release(own)
 
     async def _release(self, grant: Grant) -> None:
         try:

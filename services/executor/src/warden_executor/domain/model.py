@@ -18,6 +18,8 @@ class Grant:
     principal: str
     expires_at: datetime
     material: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Set when the grant is bound to one approved action (the embedded authority's tickets).
+    action_id: str | None = None
 
     def seconds_left(self, now: datetime) -> float:
         return (self.expires_at - now).total_seconds()

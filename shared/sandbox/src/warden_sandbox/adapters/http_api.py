@@ -1,7 +1,7 @@
 """The sandbox HTTP API (docs/architecture.md, "Sandbox HTTP API").
 
 Reads are open to the Observer. Action writes need a short-lived elevation JWT whose `targets`
-claim names the service (or "*"); fault injection needs the admin secret.
+claim names the service (no wildcard); fault injection needs the admin secret.
 
 Service names may contain one slash (`kube-system/coredns`). Both spellings address it:
 `/v1/services/kube-system/coredns/logs` and `/v1/services/kube-system%2Fcoredns/logs`. The
@@ -114,7 +114,8 @@ class SandboxApi:
         if isinstance(claims, web.Response):
             return claims
         targets = claims.get("targets")
-        if not isinstance(targets, list) or not (name in targets or "*" in targets):
+        # Exactly the named targets: the elevation authority scopes each token to one action's target.
+        if not isinstance(targets, list) or name not in targets:
             log.warning(
                 "action refused: target not in token", extra={"target": name, "kind": kind, "sub": claims.get("sub")}
             )

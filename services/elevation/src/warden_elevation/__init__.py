@@ -1,0 +1,1 @@
+"""Warden elevation authority (embedded stand-in for Entra PIM)."""

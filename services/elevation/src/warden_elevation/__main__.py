@@ -1,0 +1,3 @@
+from warden_elevation.app import main
+
+main()

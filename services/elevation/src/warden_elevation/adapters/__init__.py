@@ -1,0 +1,1 @@
+"""The ports' implementations: SQLite tickets, NATS credential minting, sandbox tokens."""

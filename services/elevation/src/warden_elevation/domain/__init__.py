@@ -1,0 +1,1 @@
+"""Elevation rules: tickets, eligibility, grants, releases; no broker, no SDK."""
