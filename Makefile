@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: bootstrap demo up test lint typecheck contracts pytest schemas
+.PHONY: bootstrap demo up test test-fast docs lint typecheck contracts pytest schemas
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.5,<1"
@@ -29,6 +29,17 @@ pytest: bootstrap
 	$(UV) run pytest
 
 test: lint typecheck contracts pytest
+
+# The fast lane: unit, component and contract tests (no whole-stack e2e, no browser, no real-server
+# integration runs, no benchmarks). Minutes, not a quarter of an hour; `make test` still runs all.
+FAST_LANE := -m "not e2e" --ignore-glob='*/e2e/*' --ignore-glob='*/browser/*' --ignore-glob='*/integration/*' \
+	--ignore=tools/bench/tests --ignore=tools/evals/tests/test_evals_end_to_end.py
+test-fast: bootstrap
+	$(UV) run pytest -q $(FAST_LANE)
+
+# Rewrites the README's topology diagram from shared/contracts/.../topology.py (tools/readme_diagram.py).
+docs: bootstrap
+	$(UV) run python tools/readme_diagram.py
 
 schemas: bootstrap
 	$(UV) run python -m warden_contracts.schemas --write
