@@ -27,7 +27,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOT = Path(__file__).resolve().parents[4] / "docs" / "img" / "console.png"
+IMAGES = Path(__file__).resolve().parents[4] / "docs" / "img"
+SCREENSHOT = IMAGES / "console.png"
+AFTER = IMAGES / "console-incident-after.png"  # issue 19; console-incident-before.png is the page before it
 LONG = 90_000  # ms: the whole pipeline under a loaded 2-core machine
 
 
@@ -64,7 +66,7 @@ async def test_approver_sees_request_live_approves_and_the_incident_moves_on(
     await stack.start()
     try:
         page = await chromium.new_page(viewport={"width": 1280, "height": 900})
-        await sign_in(page, stack.console_url, "alice")
+        await sign_in(page, stack.console_url, "bob")
         await expect(page.locator("#empty")).to_be_visible()
 
         await inject_fault(layout, "payments-api", "bad_deploy", version="v3.2.0")
@@ -75,17 +77,76 @@ async def test_approver_sees_request_live_approves_and_the_incident_moves_on(
         await row.get_by_role("link", name="rollback_deployment").click()
         await expect(page.get_by_text("Rollback plan")).to_be_visible()
         await expect(page.locator("#incident-status")).to_have_text("awaiting approval", timeout=LONG)
+        await _incident_page_explains_itself(page)
         await page.get_by_label("Reason").fill("bad deploy, roll back")
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(SCREENSHOT), full_page=True)
+        await page.screenshot(path=str(AFTER), full_page=True)
 
+        # A rollback is tier 2: two leads in production (bob, then dave from his own browser).
         await page.get_by_role("button", name="Approve").click()
-        await expect(page.locator(".notice")).to_contain_text("approve sent as alice")
+        await expect(page.locator(".notice")).to_contain_text("approve sent as bob")
+        second = await chromium.new_page()
+        await sign_in(second, stack.console_url, "dave")
+        await second.goto(page.url)
+        await second.get_by_label("Reason").fill("agreed")
+        await second.get_by_role("button", name="Approve").click()
+        await expect(second.locator(".notice")).to_contain_text("approve sent as dave")
         await expect(page.locator("[data-role=approval-state]")).to_have_text("approved", timeout=LONG)
         await expect(page.locator("#incident-status")).to_have_text(re.compile("verified|resolved"), timeout=LONG)
         await expect(page.locator("#timeline")).to_contain_text("rollback_deployment on payments-api: VERIFIED")
+        await expect(page.locator("#timeline tr", has_text="approve via console").first).to_contain_text("bob")
+
+        await page.reload()  # the decisive metric as the executor verified it
+        after = page.locator("[data-role=metric-after]")
+        await expect(after).to_have_text(re.compile(r"^\d"), timeout=LONG)
+        assert float(await after.inner_text()) <= 0.02
+        await page.goto(f"{stack.console_url}/history")
+        row = page.locator("#history tbody tr").first
+        await expect(row).to_contain_text("approved")
+        await expect(row.locator("time")).to_have_text(LOCAL_TIME)
+        await expect(row.locator(".reason")).not_to_be_empty()
     finally:
         await stack.stop()
+
+
+LOCAL_TIME = re.compile(r"\d\d?:\d\d.*\((\d+ (s|min|h|d) ago|in \d+ (s|min|h|d))\)")
+
+
+async def _incident_page_explains_itself(page: Page) -> None:
+    """Issue 19: header, triggering alerts with a link to the monitor, local and relative times
+    that keep moving, confidence, evidence rendered with the raw JSON folded, a timeline table."""
+    head = page.locator("#incident-head")
+    await expect(head.locator("[data-role=service]")).to_have_text("payments-api")
+    await expect(head.locator("[data-role=environment]")).to_have_text("prod")
+    await expect(head.locator("[data-role=severity]")).to_have_text(re.compile(r"^Sev\d$"))
+    await expect(head.locator("[data-role=state]")).to_have_text("awaiting approval")
+
+    alert = page.locator("#alerts tr[data-role=alert]").first
+    await expect(alert).to_contain_text("High HTTP 5xx rate")
+    await expect(alert).to_contain_text("azure_monitor")
+    portal = alert.get_by_role("link", name="Azure portal")
+    assert (await portal.get_attribute("href") or "").startswith("https://portal.azure.com/")
+
+    opened = head.locator("time")
+    await expect(opened).to_have_text(LOCAL_TIME)
+    first = await page.locator("#timeline time").first.inner_text()
+    await expect(page.locator("#timeline time").first).not_to_have_text(first, timeout=70_000)  # it keeps moving
+    assert "T" not in await opened.inner_text()  # never the raw ISO string
+
+    await expect(page.locator("[data-role=confidence]").first).to_have_text(re.compile(r"^\d+%$"))
+    metric = page.locator("[data-role=decisive-metric]").first
+    await expect(metric).to_contain_text("error_rate")
+    await expect(metric.locator("[data-role=metric-after]")).to_have_text("not yet run")
+    evidence = page.locator("[data-role=evidence]").first
+    await expect(evidence.locator("dd.decisive")).to_be_visible()  # the decisive metric stands out
+    raw = evidence.locator("details pre")
+    await expect(raw).to_be_hidden()  # folded until asked for
+    await evidence.locator("details summary").click()
+    await expect(raw).to_be_visible()
+    await evidence.locator("details summary").click()  # folded again for the screenshot
+    await expect(page.locator("#timeline thead")).to_contain_text("Reason")
+    await expect(page.locator("#timeline tr", has_text="AWAIT_APPROVAL").first.locator(".reason")).not_to_be_empty()
 
 
 async def test_viewer_cannot_approve_and_expired_requests_cannot_be_approved(

@@ -76,12 +76,16 @@ def test_timeline_status_and_outcomes_follow_the_audit_records() -> None:
     records.append(_record(3, "sre.policy.decided.v1", outcome="approved", approval_id="a1", approvers=["alice"]))
     records.append(_record(4, "sre.action.reported.v1", kind="restart_service", target="api", status="verified"))
     assert incident_status(records) == "verified"
-    assert outcomes(records) == {"a1": Outcome("approved", ("alice",), ())}
+    records.append(_record(3, "sre.approval.decided.v1", approval_id="a1", decision="approve", reason="looks right"))
+    settled = Outcome("approved", ("alice",), (), at="2026-11-21T03:00:03Z", notes=("looks right",))
+    assert outcomes(records) == {"a1": settled}
     records.append(_record(5, "sre.incident.changed.v1", change="resolved", incident_class="x", alert_count=1))
     assert incident_status(records) == "resolved"
     entries = timeline(reversed(records))
-    assert [e.seq for e in entries] == [1, 2, 3, 3, 4, 5]
-    assert entries[4].actor == "executor" and "VERIFIED" in entries[4].text
+    assert [e.seq for e in entries] == [1, 2, 3, 3, 3, 4, 5]
+    assert entries[5].actor == "executor" and "VERIFIED" in entries[5].text
+    [decided] = [e for e in entries if e.kind == "sre.approval.decided.v1"]
+    assert (decided.text, decided.reason) == ("approve via None", "looks right")  # the why has its own column
     odd = timeline([{"seq": 9, "type": "sre.future.thing.v1", "envelope": {"data": {"x": 1}}}])
     assert odd[0].text == "sre.future.thing.v1"  # unknown records are shown, never fail the page
 

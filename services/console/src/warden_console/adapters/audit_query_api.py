@@ -53,7 +53,11 @@ class AuditQueryApi:
         body = await self._get("/v1/audit/approvals")
         return {
             str(entry["approval_id"]): Outcome(
-                str(entry["state"]), tuple(entry.get("approvers") or ()), tuple(entry.get("reasons") or ())
+                str(entry["state"]),
+                tuple(entry.get("approvers") or ()),
+                tuple(entry.get("reasons") or ()),
+                at=str(entry.get("decided_at") or ""),
+                notes=tuple(str(d["reason"]) for d in entry.get("decisions") or () if d.get("reason")),
             )
             for entry in body.get("approvals", [])
             if entry.get("state") in FINAL_OUTCOMES

@@ -22,6 +22,8 @@ class Outcome:
     state: str
     by: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
+    at: str = ""  # when policy settled it (the audit record's time, ISO 8601)
+    notes: tuple[str, ...] = ()  # what the approvers wrote as their reason
 
 
 @dataclass(frozen=True)

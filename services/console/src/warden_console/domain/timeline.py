@@ -7,7 +7,7 @@ Records are the audit log's JSON records (`seq`, `type`, `recorded_at`, `correla
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from warden_console.domain.approvals import Outcome, outcome_from_decision
@@ -22,6 +22,7 @@ class Entry:
     actor: str
     text: str
     kind: str
+    reason: str = ""  # why: policy's reasons, the approver's words, the executor's detail
 
 
 def _data(record: Record) -> Mapping[str, Any]:
@@ -36,9 +37,18 @@ def _plan(d: Mapping[str, Any]) -> str:
 
 
 def _decision(d: Mapping[str, Any]) -> str:
-    reasons = "; ".join(d.get("reasons", []))
     outcome = str(d.get("outcome", "")).upper()
-    return f"{d.get('kind')} tier {d.get('tier')} ({d.get('run_mode')}) → {outcome}: {reasons}"
+    return f"{d.get('kind')} tier {d.get('tier')} ({d.get('run_mode')}) → {outcome}"
+
+
+def _reason(kind: str, d: Mapping[str, Any]) -> str:
+    if kind == "sre.policy.decided.v1":
+        return "; ".join(str(r) for r in d.get("reasons", []))
+    if kind in {"sre.approval.decided.v1", "sre.escalation.raised.v1", "sre.control.changed.v1"}:
+        return str(d.get("reason") or "")
+    if kind == "sre.action.reported.v1":
+        return str(d.get("detail") or "")
+    return ""
 
 
 _DESCRIBE: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
@@ -55,14 +65,14 @@ _DESCRIBE: dict[str, tuple[str, Callable[[Mapping[str, Any]], str]]] = {
     ),
     "sre.approval.decided.v1": (
         "approver",
-        lambda d: f"{d.get('decision')} via {d.get('channel')}" + (f": {d['reason']}" if d.get("reason") else ""),
+        lambda d: f"{d.get('decision')} via {d.get('channel')}",
     ),
     "sre.action.reported.v1": (
         "executor",
-        lambda d: f"{d.get('kind')} on {d.get('target')}: {str(d.get('status', '')).upper()} {d.get('detail', '')}",
+        lambda d: f"{d.get('kind')} on {d.get('target')}: {str(d.get('status', '')).upper()}",
     ),
     "sre.elevation.changed.v1": ("elevation", lambda d: f"{d.get('state')} for {d.get('principal')}"),
-    "sre.escalation.raised.v1": ("escalation", lambda d: f"{d.get('priority')}: {d.get('reason')}"),
+    "sre.escalation.raised.v1": ("escalation", lambda d: f"{d.get('priority')} escalation"),
     "sre.control.changed.v1": ("operator", lambda d: f"{d.get('kind')} = {d.get('value')} by {d.get('changed_by')}"),
 }
 
@@ -71,10 +81,18 @@ def entry(record: Record) -> Entry:
     kind = str(record.get("type", ""))
     actor, describe = _DESCRIBE.get(kind, (kind.split(".")[1] if kind.count(".") > 1 else "other", lambda d: kind))
     try:
-        text = describe(_data(record)).strip()
+        text, reason = describe(_data(record)).strip(), _reason(kind, _data(record)).strip()
     except (AttributeError, TypeError):
-        text = kind  # a record written by a newer producer: show it, do not fail the page
-    return Entry(int(record.get("seq", 0)), str(record.get("recorded_at", "")), actor, text, kind)
+        text, reason = kind, ""  # a record written by a newer producer: show it, do not fail the page
+    return Entry(int(record.get("seq", 0)), str(record.get("recorded_at", "")), _who(record, actor), text, kind, reason)
+
+
+def _who(record: Record, actor: str) -> str:
+    """The verified person behind a record (an approver), else the service that wrote it."""
+    found = record.get("actor")
+    principal = found.get("principal") if isinstance(found, Mapping) else None
+    person = principal.get("id") if isinstance(principal, Mapping) else None
+    return f"{actor} {person}" if isinstance(person, str) and person else actor
 
 
 def timeline(records: Iterable[Record]) -> list[Entry]:
@@ -84,14 +102,17 @@ def timeline(records: Iterable[Record]) -> list[Entry]:
 def outcomes(records: Iterable[Record]) -> dict[str, Outcome]:
     """Approval id → its final outcome, from policy's decisions."""
     found: dict[str, Outcome] = {}
+    notes: dict[str, list[str]] = {}
     for record in records:
+        data = _data(record)
+        if record.get("type") == "sre.approval.decided.v1" and data.get("approval_id") and data.get("reason"):
+            notes.setdefault(str(data["approval_id"]), []).append(str(data["reason"]))
         if record.get("type") != "sre.policy.decided.v1":
             continue
-        data = _data(record)
         outcome = outcome_from_decision(data)
         if outcome and data.get("approval_id"):
-            found[str(data["approval_id"])] = outcome
-    return found
+            found[str(data["approval_id"])] = replace(outcome, at=str(record.get("recorded_at") or ""))
+    return {key: replace(o, notes=tuple(notes.get(key, ()))) for key, o in found.items()}
 
 
 def incident_status(records: Iterable[Record]) -> str:

@@ -8,7 +8,30 @@
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
 
+  // Every <time datetime> shows the viewer's local time and how long ago (or how soon), kept current.
+  function relative(ms) {
+    const s = Math.round(Math.abs(ms) / 1000);
+    const text = s < 45 ? s + " s" : s < 5400 ? Math.round(s / 60) + " min" : s < 129600 ? Math.round(s / 3600) + " h"
+      : Math.round(s / 86400) + " d";
+    return ms >= 0 ? text + " ago" : "in " + text;
+  }
+
+  function localise(root) {
+    const now = Date.now();
+    (root || document).querySelectorAll("time[datetime]").forEach(function (el) {
+      const at = new Date(el.getAttribute("datetime"));
+      if (isNaN(at.getTime())) { return; }
+      if (!el.title) { el.title = el.getAttribute("datetime"); }
+      const sameDay = at.toDateString() === new Date(now).toDateString();
+      const local = sameDay ? at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" })
+        : at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+      el.textContent = local + " (" + relative(now - at.getTime()) + ")";
+      el.dataset.localised = "1";
+    });
+  }
+
   function tick() {
+    localise();
     document.querySelectorAll(".countdown[data-seconds]").forEach(function (el) {
       const left = Math.max(0, Number(el.dataset.seconds) - 1);
       el.dataset.seconds = String(left);
@@ -68,17 +91,28 @@
         badge.className = "badge state-" + a.state;
       }
     });
-    const list = document.getElementById("timeline");
-    if (list && data.entries.length !== list.querySelectorAll("li[data-seq]").length) {
+    const list = document.querySelector("#timeline tbody");
+    if (list && data.entries.length !== list.querySelectorAll("tr[data-seq]").length) {
       list.replaceChildren.apply(list, data.entries.map(function (e) {
-        const li = document.createElement("li");
-        li.dataset.seq = String(e.seq);
-        li.textContent = "#" + e.seq + " " + e.at.slice(11, 19) + " " + e.actor + " " + e.text;
-        return li;
+        const tr = document.createElement("tr");
+        tr.dataset.seq = String(e.seq);
+        const at = document.createElement("time");
+        at.setAttribute("datetime", e.at);
+        at.textContent = e.at;
+        const when = cell("");
+        when.appendChild(at);
+        const reason = cell(e.reason || "");
+        reason.className = "reason";
+        [cell("#" + e.seq), when, cell(e.actor), cell(e.text), reason].forEach(function (td) { tr.appendChild(td); });
+        return tr;
       }));
+      localise(list);
     }
+    const state = document.querySelector("#incident-head [data-role=state]");
+    if (state) { state.textContent = data.status; }
   }
 
+  localise();
   setInterval(tick, 1000);
   if (document.getElementById("pending")) {
     setInterval(function () { poll("/api/approvals", function (d) { renderPending(d.pending); }); }, POLL_MS);

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from warden_contracts.catalog import default_catalog
 from warden_contracts.events import ApprovalDecision
 
 from warden_console.desk import ApproverDesk, DecisionRefused
 from warden_console.domain.approvals import ApprovalView
+from warden_console.domain.incident_view import alert_payloads, header, metric_story, triggering_alerts
 from warden_console.domain.roles import Principal, Role
 from warden_console.domain.timeline import approvals_so_far, incident_status, timeline
 from warden_console.ports import AuditTrail, AuditUnavailable, Record
@@ -88,6 +91,16 @@ def _without_tokens(record: Record) -> Record:
     return {**record, "envelope": {**envelope, "data": data}}
 
 
+async def _alert_records(request: web.Request, alert_ids: Sequence[str]) -> list[Record]:
+    """Alerts are audited under their own correlation id (`alert:<id>`), before any incident exists."""
+    trail = request.app[AUDIT_KEY]
+    try:
+        found = await asyncio.gather(*(trail.incident_records(f"alert:{a}") for a in alert_ids))
+    except AuditUnavailable:
+        return []
+    return [r for records in found for r in records]
+
+
 async def incident_page(request: web.Request) -> web.StreamResponse:
     signed_in(request)
     desk = request.app[DESK_KEY]
@@ -98,6 +111,9 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text=f"no incident {incident_id}")
     now = desk.now()
     so_far = approvals_so_far(records)
+    head = header(records)
+    alert_records = await _alert_records(request, head.alert_ids)
+    alerts = alert_payloads(alert_records)
     approvals = [
         {
             **summary(v, desk),
@@ -106,6 +122,10 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
             "card": card_preview(v.request.get("adaptive_card")),
             "pending": v.is_pending(now),
             "outcome": v.outcome,
+            "confidence": v.action.get("confidence"),
+            "metric": metric_story(
+                default_catalog(), v.action, list(v.request.get("evidence") or ()), alerts, records
+            ),
         }
         for v in views
     ]
@@ -114,6 +134,8 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
         "incident.html",
         incident_id=incident_id,
         status=incident_status(records),
+        head=head,
+        alerts=triggering_alerts(alert_records),
         entries=timeline(records),
         approvals=approvals,
         message=request.query.get("message", ""),
