@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+
 from warden_console.domain.approvals import FINAL_OUTCOMES, Outcome
 from warden_console.ports import AuditUnavailable
 

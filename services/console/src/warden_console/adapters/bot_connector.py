@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import aiohttp
 import jwt
+
 from warden_console.domain.cards import ADAPTIVE_CARD
 
 CLOCK_SKEW_S = 300

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from warden_console.domain.roles import Principal
 from warden_security.tokens import APPROVAL_AUDIENCE, TokenIssuer
+
+from warden_console.domain.roles import Principal
 
 # Short: the token only has to reach policy on the bus; a replay is refused by its `jti`.
 TOKEN_TTL_S = 120

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
 from warden_console.domain.roles import Principal, Role
 
 _HASHER = PasswordHasher()

@@ -18,6 +18,7 @@ import jwt
 from authlib.common.security import generate_token
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
 from warden_console.domain.roles import Principal, role_from
 
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
