@@ -195,3 +195,24 @@ def test_audit_consumes_every_topic_that_is_not_excluded_on_purpose() -> None:
     consumed = {t.name for t in topo.consumed_by("audit")}
     assert consumed == {t.name for t in topo.TOPICS} - excluded
     assert topo.DEADLETTER_TOPIC in consumed
+
+
+@pytest.mark.parametrize(("topic", "data", "operation", "result", "severity"), CASES)
+def test_every_event_carries_an_ocsf_api_activity_event(
+    topic: str, data: dict[str, Any], operation: str, result: str, severity: str
+) -> None:
+    record = record_for(topic, data)
+    ocsf = recorded_envelope(record).payload(AuditRecorded).ocsf
+    assert ocsf is not None
+    assert (ocsf["class_uid"], ocsf["category_uid"]) == (6003, 6)
+    assert ocsf["activity_id"] in {0, 1, 2, 3, 4, 99}
+    assert ocsf["type_uid"] == ocsf["class_uid"] * 100 + ocsf["activity_id"]
+    assert ocsf["status_id"] == {"Success": 1, "Failure": 2, "Partial": 99, "NA": 0}[result]
+    assert ocsf["severity_id"] == SEVERITIES[severity]
+    assert ocsf["time"] == int(datetime(2026, 11, 21, 9, 59, 59, tzinfo=UTC).timestamp() * 1000)
+    assert ocsf["metadata"]["product"]["name"] == "Warden" and ocsf["metadata"]["product"]["version"]
+    assert ocsf["metadata"]["version"].startswith("1.")
+    assert ocsf["metadata"]["uid"] == record["message_id"]
+    assert ocsf["actor"]["user"]["name"] and ocsf["api"]["operation"] == operation
+    chain = ocsf["unmapped"]["warden"]
+    assert (chain["seq"], chain["record_hash"], chain["prev_hash"]) == (7, record["hash"], GENESIS_HASH)

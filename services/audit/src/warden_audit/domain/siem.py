@@ -3,14 +3,19 @@
 Values follow Microsoft Sentinel's ASIM audit-event schema (`EventResult` Success / Failure /
 Partial / NA, `EventSeverity` Informational / Low / Medium / High) and carry the OCSF
 `severity_id` (1 informational .. 5 critical) and class (6003 API Activity), so either side can map
-them without a lookup table. docs/siem.md lists the field mapping.
+them without a lookup table; `ocsf` is the whole record as an OCSF API Activity event
+(`ocsf.ocsf_event`). docs/siem.md lists the field mapping.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
+from functools import cache
+from importlib import metadata
 from typing import Any
+
+from warden_audit.domain.ocsf import ocsf_event
 
 OCSF_CLASS_API_ACTIVITY = 6003
 SEVERITY_ID = {"Informational": 1, "Low": 2, "Medium": 3, "High": 4, "Critical": 5}
@@ -173,8 +178,18 @@ def _actor(record: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+@cache
+def product_version() -> str:
+    """The installed audit package's version: OCSF's `metadata.product.version`."""
+    try:
+        return metadata.version("warden-audit")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
 def siem_view(record: Mapping[str, Any]) -> View:
-    """actor / operation / object / result / result_detail / severity / severity_id / class_uid / time."""
+    """actor / operation / object / result / result_detail / severity / severity_id / class_uid /
+    time, and `ocsf`: the same as an OCSF API Activity event."""
     envelope = record.get("envelope") or {}
     data = envelope.get("data") or {}
     mapper = _BY_TYPE.get(str(record.get("type")))
@@ -183,7 +198,7 @@ def siem_view(record: Mapping[str, Any]) -> View:
         with contextlib.suppress(TypeError, ValueError, AttributeError):  # odd payload: generic view
             view = mapper(data)
     severity = view.get("severity", "Informational")
-    return {
+    found: View = {
         "actor": _actor(record),
         "operation": view["operation"],
         "object": view["object"],
@@ -194,3 +209,4 @@ def siem_view(record: Mapping[str, Any]) -> View:
         "class_uid": OCSF_CLASS_API_ACTIVITY,
         "time": envelope.get("time"),
     }
+    return found | {"ocsf": ocsf_event(record, found, product_version())}
