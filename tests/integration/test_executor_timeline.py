@@ -1,4 +1,4 @@
-"""The executor on the real embedded pieces (NATS, the launcher's elevation authority, the sandbox):
+"""The executor on the real embedded pieces (NATS, the elevation service, the sandbox):
 
 - the incident timeline reads doorbell -> elevation (with its expiry) -> action started ->
   verified -> deactivation, rendered from the recorded messages of a real run;
@@ -18,31 +18,57 @@ from pathlib import Path
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from warden_cli.authority import ElevationAuthority
 from warden_cli.timeline import incidents_from, render
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import ActionPending
+from warden_elevation.app import Settings as ElevationSettings
+from warden_elevation.app import create_app as create_elevation
 from warden_executor.app import Settings, create_app
 from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
 from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
+from warden_security.ticket_signing import sign_ticket
 from warden_testkit.bus import EmbeddedBroker
 from warden_testkit.contracts import incident_payload
 
 INCIDENT = "inc-timeline-1"
 
 
+def ticket_for(policy_key: Ed25519PrivateKey, action):  # type: ignore[no-untyped-def]
+    """What policy publishes with each approved action: the executor may elevate for it alone."""
+    ticket = sign_ticket(
+        LocalSigner(policy_key),
+        action_id=action.action_id,
+        incident_id=action.incident_id,
+        target=action.target,
+        principal="executor",
+        not_after=action.not_after,
+    )
+    return envelope_for("sre.elevation.ticketed.v1", ticket, source="warden/policy", correlationid=action.incident_id)
+
+
 @asynccontextmanager
 async def elevated_sandbox(
     broker: EmbeddedBroker, tmp_path: Path, service: str
 ) -> AsyncIterator[tuple[SandboxApp, Ed25519PrivateKey]]:
-    """The launcher's elevation authority and a one-service sandbox that trusts its tokens, plus the
-    policy key the executor is told to trust (its public half in tmp_path/policy.pub.pem)."""
+    """The elevation service and a one-service sandbox that trusts its tokens, plus the policy key
+    the executor and the elevation service are told to trust (tmp_path/policy.pub.pem)."""
     assert broker.server.auth
     key_path = tmp_path / "elevation.pem"
     load_or_create_private_key(key_path)
-    authority = ElevationAuthority(broker.url, broker.server.auth, key_path)
+    policy_key = Ed25519PrivateKey.generate()
+    (tmp_path / "policy.pub.pem").write_bytes(public_pem(policy_key.public_key()))
+    authority = create_elevation(
+        ElevationSettings(
+            nats_url=broker.url,
+            nats_creds=broker.creds("elevation"),
+            data_dir=tmp_path / "elevation",
+            policy_pubkey=tmp_path / "policy.pub.pem",
+            elevation_key=key_path,
+            nats_account_dir=broker.server.auth.root,
+        )
+    )
     await authority.start()
     try:
         estate = tmp_path / "estate.yaml"
@@ -63,8 +89,6 @@ async def elevated_sandbox(
         )
         await sandbox.start()
         try:
-            policy_key = Ed25519PrivateKey.generate()
-            (tmp_path / "policy.pub.pem").write_bytes(public_pem(policy_key.public_key()))
             yield sandbox, policy_key
         finally:
             await sandbox.stop()
@@ -102,6 +126,7 @@ async def test_autonomous_action_timeline_reads_doorbell_elevation_action_verifi
                 environment="dev",
                 not_after=datetime.now(UTC) + timedelta(minutes=10),
             )
+            await policy.publish(ticket_for(policy_key, action))
             await policy.publish(
                 envelope_for("sre.action.approved.v1", action, source="warden/policy", correlationid=INCIDENT)
             )
@@ -171,6 +196,7 @@ async def test_drain_once_process_drains_and_exits_zero(broker: EmbeddedBroker, 
                 approvals=[approval_proof("alice", "token-of-alice")],
                 not_after=datetime.now(UTC) + timedelta(minutes=10),
             )
+            await policy.publish(ticket_for(policy_key, action))
             await policy.publish(
                 envelope_for("sre.action.approved.v1", action, source="warden/policy", correlationid="inc-drain-once")
             )
