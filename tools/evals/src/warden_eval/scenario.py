@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from warden_estate.derive import sandbox_estate
+from warden_estate.loader import load_estate
 
 
 class Strict(BaseModel):
@@ -23,16 +26,32 @@ class FaultStep(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-class AlertStep(Strict):
-    """An Azure Monitor common-schema alert posted to the triage webhook `at` seconds in."""
+SOURCES = ("alertmanager", "azure-monitor", "grafana", "cloudevents")
 
-    service: str
-    rule: str
+
+class AlertStep(Strict):
+    """An alert posted to the triage webhook `at` seconds in: an Azure Monitor common-schema alert
+    built from `service`/`rule`, or a raw source body (`payload: file.json` beside the scenario,
+    `source: alertmanager|azure-monitor|grafana|cloudevents`) posted exactly as the source would."""
+
+    service: str = ""
+    rule: str = ""
     at: float = Field(default=0.0, ge=0, le=300)
     severity: Literal["Sev0", "Sev1", "Sev2", "Sev3", "Sev4"] = "Sev2"
     signal: Literal["Metric", "Log", "Activity Log"] = "Metric"
     description: str = ""
     repeat: int = Field(default=1, ge=1, le=50)
+    payload: str | None = None
+    source: Literal["alertmanager", "azure-monitor", "grafana", "cloudevents"] | None = None
+    body: dict[str, Any] | None = None  # the payload file's content, read by the loader
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> AlertStep:
+        if self.payload is None and (not self.service or not self.rule):
+            raise ValueError("an alert needs `service` and `rule`, or a raw `payload` with its `source`")
+        if self.payload is not None and self.source is None:
+            raise ValueError(f"payload {self.payload}: `source` must be one of {list(SOURCES)}")
+        return self
 
 
 class ControlStep(Strict):
@@ -73,7 +92,9 @@ class Scenario(Strict):
     name: str
     description: str
     tags: list[str] = Field(default_factory=list)
-    world: dict[str, Any] | None = None  # an estate in estate.yaml's shape; None: the bundled estate
+    # An estate in the sandbox estate.yaml's shape, or a warden.yaml file beside the scenario
+    # (its services become the simulated world); None: the bundled estate.
+    world: dict[str, Any] | str | None = None
     controls: list[ControlStep] = Field(default_factory=list)
     faults: list[FaultStep] = Field(default_factory=list)
     alerts: list[AlertStep] = Field(default_factory=list)
@@ -105,6 +126,19 @@ class ScenarioError(ValueError):
     pass
 
 
+def _with_files(scenario: Scenario, directory: Path) -> Scenario:
+    """Reads the files a scenario names: raw alert payloads and a warden.yaml world."""
+    alerts = [
+        a.model_copy(update={"body": json.loads((directory / a.payload).read_text())}) if a.payload else a
+        for a in scenario.alerts
+    ]
+    world = scenario.world
+    if isinstance(world, str):
+        estate = load_estate(directory / world)  # EstateError names the file, line and fix
+        world = sandbox_estate(estate)
+    return scenario.model_copy(update={"alerts": alerts, "world": world})
+
+
 def load_scenarios(directory: Path, only: str | None = None) -> list[Scenario]:
     files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
     if not files:
@@ -113,8 +147,8 @@ def load_scenarios(directory: Path, only: str | None = None) -> list[Scenario]:
     for path in files:
         try:
             raw = yaml.safe_load(path.read_text())
-            scenario = Scenario.model_validate({**raw, "source": path.name})
-        except (OSError, yaml.YAMLError, ValidationError, TypeError) as err:
+            scenario = _with_files(Scenario.model_validate({**raw, "source": path.name}), path.parent)
+        except (OSError, yaml.YAMLError, ValidationError, TypeError, ValueError) as err:
             raise ScenarioError(f"{path.name}: {err}") from err
         if scenario.expect_llm:
             try:

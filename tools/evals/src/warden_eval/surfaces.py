@@ -12,6 +12,13 @@ from warden_cli.operations import OperationError
 
 from warden_eval.scenario import AlertStep
 
+# Scenario `source` -> the triage webhook route that accepts it.
+RAW_ROUTES = {
+    "alertmanager": "prometheus",
+    "azure-monitor": "azure-monitor",
+    "grafana": "grafana",
+    "cloudevents": "cloudevents",
+}
 
 class Surfaces:
     def __init__(self, layout: Layout) -> None:
@@ -59,7 +66,16 @@ class Surfaces:
             found: dict[str, Any] = await resp.json()
             return found
 
+    async def fire_raw(self, step: AlertStep) -> None:
+        """A raw source body, posted to that source's route as the source itself would."""
+        assert step.body is not None and step.source is not None
+        route = RAW_ROUTES[step.source]
+        await self._post(step.body, route)
+
     async def fire(self, step: AlertStep) -> None:
+        if step.body is not None:
+            await self.fire_raw(step)
+            return
         view = await self.view(step.service)
         alert_id, fired_at = str(uuid.uuid4()), datetime.now(UTC)
         self._fired.append((step, alert_id, view, fired_at))
@@ -71,8 +87,9 @@ class Surfaces:
         for step, alert_id, view, fired_at in fired:
             await self._post(common_schema(step, view, alert_id, "Resolved", fired_at, datetime.now(UTC)))
 
-    async def _post(self, payload: dict[str, Any]) -> None:
+    async def _post(self, payload: dict[str, Any], route: str = "azure-monitor") -> None:
         url, token = self._layout.read_stack()["webhook_url"], self._layout.secrets()["webhook_token"]
+        url = f"{url.rsplit('/', 1)[0]}/{route}"
         async with self.http.post(url, json=payload, headers={"Authorization": f"Bearer {token}"}) as resp:
             if resp.status >= 400:
                 raise OperationError(f"webhook refused the alert ({resp.status}): {await resp.text()}")
