@@ -1,7 +1,7 @@
 """Fault injection: SIGKILL the executor process at random points and restart it, many times.
 
 Real pieces only: one embedded NATS server (operator mode, the generated permissions), the
-elevation authority the launcher runs, the sandbox over HTTP with its write tokens, and the
+elevation service, the sandbox over HTTP with its write tokens, and the
 executor as a subprocess (`python -m warden_executor`). Every trial approves one restart of its
 own sandbox service, rings the doorbell and kills the executor at a chosen point:
 
@@ -41,14 +41,16 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_bus.provision import consumer_config
-from warden_cli.authority import ElevationAuthority
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ActionPending
+from warden_elevation.app import Settings as ElevationSettings
+from warden_elevation.app import create_app as create_elevation
 from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
 from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
+from warden_security.ticket_signing import sign_ticket
 from warden_testkit.bus import EmbeddedBroker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -56,6 +58,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 TRIALS = 52
 PHASES = ("early", "at_started", "in_act", "in_verify", "at_report", "random")
 REPORTED, APPROVED, PENDING = "sre.action.reported.v1", "sre.action.approved.v1", "sre.action.pending.v1"
+TICKETED = "sre.elevation.ticketed.v1"
 TERMINAL = {"verified", "failed", "rolled_back", "rejected", "skipped", "succeeded"}
 TEST_ACK_WAIT_S = 2.0
 TRIAL_DEADLINE_S = 90.0
@@ -221,7 +224,19 @@ async def stack(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Stack]:
     assert broker.server.auth
     elevation_key = tmp_path / "keys" / "elevation.pem"
     load_or_create_private_key(elevation_key)
-    authority = ElevationAuthority(broker.url, broker.server.auth, elevation_key)
+    policy_key = Ed25519PrivateKey.generate()
+    (tmp_path / "policy.pub.pem").write_bytes(public_pem(policy_key.public_key()))
+    authority = create_elevation(
+        ElevationSettings(
+            nats_url=broker.url,
+            nats_creds=broker.creds("elevation"),
+            data_dir=tmp_path / "elevation",
+            policy_pubkey=tmp_path / "policy.pub.pem",
+            elevation_key=elevation_key,
+            nats_account_dir=broker.server.auth.root,
+            log_level="WARNING",
+        )
+    )
     await authority.start()
     names = [f"crash-{i:02d}" for i in range(TRIALS)]
     sandbox = create_sandbox(
@@ -235,8 +250,6 @@ async def stack(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Stack]:
     await sandbox.start()
     killer = Killer()
     killer.hook(sandbox)
-    policy_key = Ed25519PrivateKey.generate()
-    (tmp_path / "policy.pub.pem").write_bytes(public_pem(policy_key.public_key()))
     (tmp_path / "logs").mkdir()
     env = {
         **os.environ,
@@ -267,7 +280,7 @@ async def stack(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Stack]:
         await authority.stop()
 
 
-def approve(key: Ed25519PrivateKey, target: str, n: int) -> tuple[Envelope, Envelope]:
+def approve(key: Ed25519PrivateKey, target: str, n: int) -> tuple[Envelope, Envelope, Envelope]:
     action = sign_action(
         LocalSigner(key),
         action_id=f"act-crash-{n:02d}",
@@ -284,7 +297,16 @@ def approve(key: Ed25519PrivateKey, target: str, n: int) -> tuple[Envelope, Enve
     doorbell = envelope_for(
         PENDING, ActionPending(action_id=action.action_id), source="warden/policy", correlationid=action.incident_id
     )
-    return approved, doorbell
+    ticket = sign_ticket(
+        LocalSigner(key),
+        action_id=action.action_id,
+        incident_id=action.incident_id,
+        target=target,
+        principal="executor",
+        not_after=action.not_after,
+    )
+    ticketed = envelope_for(TICKETED, ticket, source="warden/policy", correlationid=action.incident_id)
+    return ticketed, approved, doorbell
 
 
 async def until(condition: Callable[[], bool], timeout: float, what: str, diagnose: Callable[[], str]) -> None:
@@ -311,10 +333,11 @@ async def test_sigkill_at_random_points_neither_loses_nor_repeats_an_action(stac
             target = f"crash-{n:02d}"
             stack.sandbox.world.inject_fault(target, "memory_leak", {}, now=datetime.now(UTC))
             stack.sandbox.world.get(target).memory_pct = 92.0
-            approved, doorbell = approve(stack.policy_key, target, n)
+            ticketed, approved, doorbell = approve(stack.policy_key, target, n)
             action_id = approved.data["action_id"]
             stack.killer.arm(pid, phase, action_id, target)
             began = loop.time()
+            await policy.publish(ticketed)
             await policy.publish(approved)
             await policy.publish(doorbell)
             if phase in ("early", "random"):
