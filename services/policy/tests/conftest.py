@@ -28,6 +28,7 @@ from warden_policy.adapters.sqlite_store import SqliteStateStore
 from warden_policy.app import Settings, identity_verifier
 from warden_policy.approval_desk import ApprovalDesk
 from warden_policy.domain.approver_rules import ApproverRules
+from warden_policy.domain.config import Approvers
 from warden_policy.domain.model import AccessLevel
 from warden_policy.domain.rules import GateRules
 from warden_policy.envelopes import Release
@@ -147,6 +148,7 @@ class World:
         approver_pubkey: Path,
         store: StateStore | None = None,
         verifier: IssuerRouter | None = None,
+        approvers: Approvers | None = None,
     ) -> None:
         self.now = datetime.now(UTC)
         self.store = store or SqliteStateStore(tmp_path / "state" / "policy.db")
@@ -161,7 +163,7 @@ class World:
         self.ops = Operations(store=self.store, clock=lambda: self.now)
         self.desk = ApprovalDesk(
             verifier=verifier or _local_verifier(approver_pubkey),
-            approvers=config.approvers,
+            approvers=approvers or config.approvers,
             rules=rules,
             approver_rules=approver_rules,
             directory_issuers=(LOCAL_APPROVER_ISSUER,),
@@ -236,9 +238,11 @@ def postgres_world(tmp_path: Path, approver_pubkey: Path, pg_schema: str) -> Cal
 def fresh_world() -> Callable[..., tuple[World, TokenIssuer]]:
     """An unopened world and its approver issuer in `root`, for tests (hypothesis) that need many."""
 
-    def build(root: Path, verifier: IssuerRouter | None = None) -> tuple[World, TokenIssuer]:
+    def build(
+        root: Path, verifier: IssuerRouter | None = None, approvers: Approvers | None = None
+    ) -> tuple[World, TokenIssuer]:
         key = load_or_create_private_key(root / "issuer" / "approver.pem")
-        world = World(root, public_path(root / "issuer" / "approver.pem"), verifier=verifier)
+        world = World(root, public_path(root / "issuer" / "approver.pem"), verifier=verifier, approvers=approvers)
         return world, TokenIssuer(key, LOCAL_APPROVER_ISSUER)
 
     return build

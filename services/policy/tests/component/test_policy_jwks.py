@@ -15,7 +15,9 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from warden_contracts.events import DecisionOutcome, PolicyDecided
+from warden_policy.adapters.config_files import load_policy_config
 from warden_policy.app import Settings, identity_verifier
+from warden_policy.domain.config import Approvers
 from warden_security.keys import load_or_create_private_key
 
 TENANT_ISSUER = "https://login.microsoftonline.com/00000000-0000-0000-0000-00000000cafe/v2.0"
@@ -58,7 +60,11 @@ async def entra_world(fresh_world, tmp_path: Path, jwks_url: str) -> AsyncIterat
         approver_jwks_audience=AUDIENCE,
     )
     # The production verifier (local issuer + JWKS router), pointed at the local JWKS server.
-    world, _ = fresh_world(tmp_path, identity_verifier(settings))
+    # Groups come from policy's directory for every issuer: the Entra subject is mapped to bob.
+    directory = load_policy_config().approvers.model_dump()
+    for user in directory["users"]:
+        user["subjects"] = {"bob": ["bob-object-id"], "carol": ["carol-object-id"]}.get(user["name"], [])
+    world, _ = fresh_world(tmp_path, identity_verifier(settings), Approvers.model_validate(directory))
     await world.store.open()
     yield world
     await world.store.close()
@@ -103,8 +109,16 @@ CASES: dict[str, tuple[Case, str]] = {
         lambda key, b: entra_token(key, iss="https://login.microsoftonline.com/evil/v2.0", **b),
         "identity token rejected: token issuer is not trusted",
     ),
-    "wrong-group": (lambda key, b: entra_token(key, groups=["viewers"], **b), "not authorised"),
     "self-approval": (lambda key, b: entra_token(key, sub="warden-planner", **b), "self-approval"),
+    # Trusted issuer, valid token, but a subject policy's directory does not know: its groups count for nothing.
+    "unmapped-subject": (lambda key, b: entra_token(key, sub="mallory-object-id", **b), "unknown approver"),
+    # A viewer whose IdP token claims the leads group: the directory says viewer.
+    "claimed-group": (
+        lambda key, b: entra_token(key, sub="carol-object-id", groups=["sre-leads"], **b),
+        "not authorised",
+    ),
+    # Another issuer's "bob" is not our bob: only an explicit subject mapping names a person.
+    "name-collision": (lambda key, b: entra_token(key, sub="bob", **b), "unknown approver"),
 }
 
 

@@ -1,6 +1,10 @@
 """Checks on a human decision, after the identity token's signature, issuer, audience and expiry
 have been verified: it must bind to this approval and this exact action, be used once, and not
-come from anyone in the proposal chain. Group authorisation is the policy's (approvals.cedar)."""
+come from anyone in the proposal chain. Group authorisation is the policy's (approvals.cedar).
+
+Groups come from the approver directory for every issuer: a token's `groups` claim can only
+narrow them (the local issuer), never add one, and a subject the directory does not know is
+refused whoever signed the token."""
 
 from __future__ import annotations
 
@@ -25,15 +29,20 @@ def _state_problem(approval: Approval, now: datetime) -> str | None:
 
 
 def effective_groups(claims: Mapping[str, Any], approvers: Approvers, directory_issuers: Collection[str]) -> set[str]:
-    """Groups the token asserts; for a directory-backed issuer (the local one) only those the
-    approver directory confirms. An external IdP (Entra via JWKS) is itself the directory."""
+    """The directory's groups of the person behind the token. `directory_issuers` (the local one)
+    name people by directory name and their `groups` claim narrows the set further; any other
+    issuer's subject must be mapped in the directory (`subjects`) and its claim is ignored."""
+    local = claims.get("iss") in directory_issuers
+    user = approvers.person(str(claims.get("sub", "")), by_name=local)
+    if user is None:
+        return set()
+    known = set(user.groups)
+    if not local:
+        return known
     asserted = claims.get("groups")
     if not isinstance(asserted, list) or not all(isinstance(g, str) for g in asserted):
         return set()
-    if claims.get("iss") not in directory_issuers:
-        return set(asserted)
-    known = approvers.directory_groups(str(claims.get("sub", "")))
-    return set(asserted) & known if known is not None else set()
+    return known & set(asserted)
 
 
 def proposal_chain(approval: Approval) -> set[str]:
@@ -63,8 +72,8 @@ def decision_problem(
     subject = str(claims.get("sub", ""))
     if decision is ApprovalDecision.APPROVE and subject in proposal_chain(approval):
         return f"self-approval: {subject} is in the proposal chain of this action"
-    if claims.get("iss") in directory_issuers and approvers.directory_groups(subject) is None:
-        return f"unknown approver {subject!r}"
+    if approvers.person(subject, by_name=claims.get("iss") in directory_issuers) is None:
+        return f"unknown approver {subject!r}: not in the approver directory"
     if decision is ApprovalDecision.APPROVE and subject in approval.approved_by:
         return f"{subject} already approved: M-of-N needs distinct approvers"
     return None

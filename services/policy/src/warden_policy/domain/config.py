@@ -122,6 +122,9 @@ class ResponsePlans(_Strict):
 class ApproverUser(_Strict):
     name: str = Field(min_length=1)
     groups: list[str] = Field(default_factory=list)
+    # This person's subject at the other trusted issuers (e.g. the Entra object id): only a listed
+    # subject is this person, and their groups are these, whatever a token claims.
+    subjects: list[str] = Field(default_factory=list)
 
 
 class Approvers(_Strict):
@@ -139,6 +142,13 @@ class Approvers(_Strict):
     def directory_groups(self, name: str) -> set[str] | None:
         user = next((u for u in self.users if u.name == name), None)
         return set(user.groups) if user else None
+
+    def person(self, subject: str, *, by_name: bool) -> ApproverUser | None:
+        """The directory entry for a token subject: by name for the local issuer, otherwise only
+        through an explicit `subjects` mapping (another issuer's "bob" is not our bob)."""
+        if by_name:
+            return next((u for u in self.users if u.name == subject), None)
+        return next((u for u in self.users if subject in u.subjects), None)
 
 
 class PolicyConfig(_Strict):
