@@ -20,7 +20,10 @@ STOP_TIMEOUT_S = 2.0
 
 def _up(data: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "warden_cli", "up", "--data-dir", str(data), "--stop-timeout", str(STOP_TIMEOUT_S), *extra],
+        [
+            sys.executable, "-m", "warden_cli", "up",
+            "--data-dir", str(data), "--stop-timeout", str(STOP_TIMEOUT_S), *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -33,18 +33,21 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js.api import StreamConfig
 from warden_bus.permissions import inbox_prefix
-from warden_cli.authority import ElevationAuthority
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ActionPending
+from warden_elevation.app import Settings as ElevationSettings
+from warden_elevation.app import create_app as create_elevation
 from warden_executor.app import Settings as ExecutorSettings
 from warden_executor.app import create_app as create_executor
 from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
-from warden_security.action_signing import LocalSigner, sign_action
+from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
+from warden_security.ticket_signing import sign_ticket
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
 
 REPORTED, APPROVED, PENDING = "sre.action.reported.v1", "sre.action.approved.v1", "sre.action.pending.v1"
+TICKETED = "sre.elevation.ticketed.v1"
 BASELINE_SUBJECT = "bench.baseline"
 WARMUP = 2
 
@@ -137,7 +140,19 @@ async def measure(rounds: int, root: Path) -> Samples:
         assert broker.server.auth
         elevation_key = root / "keys" / "elevation.pem"
         load_or_create_private_key(elevation_key)
-        authority = ElevationAuthority(broker.url, broker.server.auth, elevation_key)
+        policy_key = Ed25519PrivateKey.generate()
+        (root / "policy.pub.pem").write_bytes(public_pem(policy_key.public_key()))
+        authority = create_elevation(
+            ElevationSettings(
+                nats_url=broker.url,
+                nats_creds=broker.creds("elevation"),
+                data_dir=root / "elevation",
+                policy_pubkey=root / "policy.pub.pem",
+                elevation_key=elevation_key,
+                nats_account_dir=broker.server.auth.root,
+                log_level="WARNING",
+            )
+        )
         await authority.start()
         names = [f"bench-{i:03d}" for i in range(rounds + WARMUP)]
         sandbox = create_sandbox(
@@ -151,8 +166,6 @@ async def measure(rounds: int, root: Path) -> Samples:
         await sandbox.start()
         watch = Watch()
         watch.hook(sandbox)
-        policy_key = Ed25519PrivateKey.generate()
-        (root / "policy.pub.pem").write_bytes(public_pem(policy_key.public_key()))
         executor = create_executor(
             ExecutorSettings(
                 nats_url=broker.url,
@@ -174,9 +187,10 @@ async def measure(rounds: int, root: Path) -> Samples:
             for i, name in enumerate(names):
                 sandbox.world.inject_fault(name, "memory_leak", {}, now=datetime.now(UTC))
                 sandbox.world.get(name).memory_pct = 92.0
-                approved, doorbell = _signed(policy_key, name, i)
+                approved, doorbell, ticket = _signed(policy_key, name, i)
                 action_id = approved.data["action_id"]
                 t0 = time.perf_counter()
+                await policy.publish(ticket)
                 await policy.publish(approved)
                 await policy.publish(doorbell)
                 await watch.until_reported(action_id, "verified", 60)
@@ -194,7 +208,7 @@ async def measure(rounds: int, root: Path) -> Samples:
         return samples
 
 
-def _signed(key: Ed25519PrivateKey, target: str, i: int) -> tuple[Envelope, Envelope]:
+def _signed(key: Ed25519PrivateKey, target: str, i: int) -> tuple[Envelope, Envelope, Envelope]:
     action = sign_action(
         LocalSigner(key),
         action_id=f"act-bench-{i:03d}",
@@ -203,14 +217,25 @@ def _signed(key: Ed25519PrivateKey, target: str, i: int) -> tuple[Envelope, Enve
         target=target,
         params={},
         tier=1,
-        approvers=["alice"],
+        environment="dev",
+        approvals=[approval_proof("alice", "token-of-alice")],
         not_after=datetime.now(UTC) + timedelta(minutes=30),
     )
     approved = envelope_for(APPROVED, action, source="warden/policy", correlationid=action.incident_id)
     doorbell = envelope_for(
         PENDING, ActionPending(action_id=action.action_id), source="warden/policy", correlationid=action.incident_id
     )
-    return approved, doorbell
+    # What policy publishes with each approved action: the executor may elevate for this one alone.
+    ticket = sign_ticket(
+        LocalSigner(key),
+        action_id=action.action_id,
+        incident_id=action.incident_id,
+        target=action.target,
+        principal="executor",
+        not_after=action.not_after,
+    )
+    ticketed = envelope_for(TICKETED, ticket, source="warden/policy", correlationid=action.incident_id)
+    return approved, doorbell, ticketed
 
 
 def report(samples: Samples) -> str:
