@@ -43,6 +43,8 @@ class Settings(ServiceSettings):
     webhook_max_inflight: int = Field(default=256, ge=1)
     # Alerts accepted but not yet handled before the webhook answers 429: bounds queueing latency.
     webhook_max_backlog: int = Field(default=5000, ge=1)
+    # How long a webhook call waits for the broker's acknowledgement before answering 503.
+    webhook_publish_deadline_s: float = Field(default=1.0, gt=0, le=30)
     # Alerts pulled, applied in one store transaction (one fsync) and acked together.
     consume_batch_size: int = Field(default=200, ge=1, le=1000)
     # How often held alert groups (`open_after`) are checked for a wait that is over: the lag
@@ -116,6 +118,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         max_inflight=settings.webhook_max_inflight,
         decoders={"cloudevents": cloudevent_body},
         backlog=backlog,
+        bus_ready=lambda: bus.healthy,
+        publish_deadline_s=settings.webhook_publish_deadline_s,
     )
     return ServiceRuntime(
         name=SERVICE,

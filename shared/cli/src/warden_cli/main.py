@@ -60,9 +60,11 @@ COMMANDS: dict[str, Lazy] = {
     ),
     "approve": Lazy(
         "warden_cli.approval_commands:approve",
-        "Approve a pending action as USER (signed by the local identity issuer).",
+        "Approve a pending action as USER, after USER's password checks out (signed by the local issuer).",
     ),
-    "deny": Lazy("warden_cli.approval_commands:deny", "Deny a pending action as USER."),
+    "deny": Lazy(
+        "warden_cli.approval_commands:deny", "Deny a pending action as USER, after USER's password checks out."
+    ),
     "eval": Lazy(
         "warden_eval.command:run",
         "Run evaluation scenarios end to end through the embedded stack and print the scorecard.",

@@ -23,6 +23,7 @@ def healthy_service(name: str, **fields: Any) -> dict[str, Any]:
         "healthy": 1,
         "memory_pct": 45.0,
         "error_rate": 0.002,
+        "latency_ms": 120.0,
         "queue_depth": 0,
         "disk_pct": 40.0,
         "cert_days_left": 120,
@@ -82,7 +83,7 @@ class InMemoryObserver:
     def _summary(self, name: str) -> dict[str, Any]:
         view = self.services[name]
         history = self.deployments.get(name, [])
-        keys = ("name", "healthy", "error_rate", "version")
+        keys = ("name", "healthy", "error_rate", "latency_ms", "version")
         return {**{k: view.get(k) for k in keys}, "last_deployed_at": history[-1]["at"] if history else None}
 
 
