@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from warden_audit.adapters.anchor_file import AnchorFile, AnchorUnreadable, default_anchor_path, read_anchor_source
 from warden_audit.adapters.ed25519_signer import trusted_key_files
 from warden_audit.adapters.sqlite_vault import SqliteVault
 from warden_audit.domain.anchoring import Anchor, AnchorRules
+from warden_audit.domain.siem import siem_view
 from warden_audit.history import Window, action_history, approval_history
 from warden_audit.proofs import NotProvable, bundle_for, verify_bundle
 from warden_audit.query import records_for
@@ -105,6 +107,7 @@ def verify(
     anchor: Anchors = None,
     max_unanchored_records: MaxRecords = 1000,
     max_unanchored_seconds: MaxSeconds = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as one JSON object")] = False,
 ) -> None:
     """Check the hash chain, every signed checkpoint and the anchors; name the first bad record.
 
@@ -112,6 +115,9 @@ def verify(
     more than the limits, or when the anchor file (<data-dir>/anchors/checkpoints.jsonl) or an
     --anchor holds a checkpoint the log does not reach or match.
     """
+    folder = _audit_dir(data_dir, audit_dir)
+    if not folder.is_dir():
+        raise _fail(f"no audit log at {folder} (is --data-dir right?)")
     keys = _keys(data_dir, audit_dir, public_key)
     try:
         anchors, anchored = _anchors(data_dir, audit_dir, anchor)
@@ -119,7 +125,12 @@ def verify(
         raise _fail(f"audit log NOT VERIFIED: anchor unreadable: {err} (reason: anchor_unreadable)") from None
     rules = AnchorRules(max_unanchored_records, max_unanchored_seconds)
     check = trusted_key_files(keys) if keys else None
-    report = verify_log(_audit_dir(data_dir, audit_dir), check, anchors=anchors, rules=rules)
+    report = verify_log(folder, check, anchors=anchors, rules=rules)
+    if as_json:
+        typer.echo(json.dumps(_report_json(report, anchored), sort_keys=True, default=str))
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     if not report.ok:
         where = f"{report.segment}:{report.line}" if report.segment and report.line else report.segment or "log"
         raise _fail(
@@ -132,14 +143,43 @@ def verify(
     )
 
 
+def _report_json(report: Any, anchored: str) -> dict[str, Any]:
+    fields = ("ok", "records", "checkpoints", "last_checkpoint_seq", "signatures_checked", "head_hash",
+              "first_bad_seq", "segment", "line", "problem", "reason")
+    return {name: getattr(report, name, None) for name in fields} | {"anchors": anchored}
+
+
+class ExportFormat(StrEnum):
+    RECORDS = "records"
+    OCSF = "ocsf"
+
+
 @audit_app.command("export")
-def export(incident: str, data_dir: DataDir = None, audit_dir: AuditDir = None) -> None:
-    """Every record of one incident (alerts and elevations included), as JSON lines."""
-    view = incidents_from(read_records(_audit_dir(data_dir, audit_dir))).get(incident)
-    if view is None:
-        raise _fail(f"no incident {incident}")
-    for record in sorted(view.records, key=lambda r: r["seq"]):
-        typer.echo(json.dumps(record, sort_keys=True))
+def export(
+    incident: Annotated[str | None, typer.Argument(help="an incident id; omit for the whole log")] = None,
+    data_dir: DataDir = None,
+    audit_dir: AuditDir = None,
+    output_format: Annotated[
+        ExportFormat,
+        typer.Option("--format", help="records: the stored records; ocsf: OCSF 1.3 API Activity events"),
+    ] = ExportFormat.RECORDS,
+) -> None:
+    """Every record of one incident (alerts and elevations included), or of the whole log, as JSON lines."""
+    folder = _audit_dir(data_dir, audit_dir)
+    if not folder.is_dir():
+        raise _fail(f"no audit log at {folder} (is --data-dir right?)")
+    try:
+        records = list(read_records(folder))
+    except AuditLogCorrupt as err:
+        raise _fail(f"audit log unreadable: {err}; run `warden audit verify`") from None
+    if incident is not None:
+        view = incidents_from(records).get(incident)
+        if view is None:
+            raise _fail(f"no incident {incident}")
+        records = list(view.records)
+    for record in sorted(records, key=lambda r: r["seq"]):
+        out = siem_view(record)["ocsf"] if output_format is ExportFormat.OCSF else record
+        typer.echo(json.dumps(out, sort_keys=True))
 
 
 @audit_app.command("prove")
