@@ -190,8 +190,9 @@ def test_the_schema_snapshot_documents_the_siem_fields() -> None:
 def test_audit_consumes_every_topic_that_is_not_excluded_on_purpose() -> None:
     # Excluded: approved actions (readable only by the elevated executor: the decision to approve
     # is audited via sre.policy.decided.v1), the doorbell (an id only, same decision), and
-    # audit's own SIEM stream.
-    excluded = {"sre.action.approved.v1", "sre.action.pending.v1", RECORDED_TOPIC}
+    # audit's own SIEM stream; elevation tickets (readable only by the elevation service, like the
+    # approved action they belong to: the grant, refusal or release is audited via sre.elevation.changed.v1).
+    excluded = {"sre.action.approved.v1", "sre.action.pending.v1", "sre.elevation.ticketed.v1", RECORDED_TOPIC}
     consumed = {t.name for t in topo.consumed_by("audit")}
     assert consumed == {t.name for t in topo.TOPICS} - excluded
     assert topo.DEADLETTER_TOPIC in consumed
