@@ -14,6 +14,8 @@ class IncidentView:
     incident_class: str = ""
     environment: str = ""
     state: str = "opened"
+    # The planner's note when its latest plan found the symptom gone ("recovered"); kept after resolution.
+    recovered: str = ""
     alert_ids: set[str] = field(default_factory=set)
     action_ids: set[str] = field(default_factory=set)
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -73,7 +75,22 @@ def incidents_from(records: Iterable[dict[str, Any]]) -> dict[str, IncidentView]
                 )
             ):
                 view.records.append(r)
+    for view in views.values():
+        _recovery(view)
     return views
+
+
+def _recovery(view: IncidentView) -> None:
+    """An open incident whose latest word is a "recovered" plan is `recovered`: nothing to do, waiting
+    for the monitor's Resolved. A later plan with actions or a handoff takes that state away again."""
+    for r in sorted(view.records, key=lambda r: r["seq"]):
+        d = _data(r)
+        if r["type"] == "sre.plan.proposed.v1":
+            view.recovered = str(d.get("summary") or "recovered") if d.get("outcome") == "recovered" else ""
+        elif r["type"] == "sre.escalation.raised.v1" and view.state != "resolved":
+            view.recovered = ""
+    if view.recovered and view.state != "resolved":
+        view.state = "recovered"
 
 
 def _plan(d: dict[str, Any]) -> str:
@@ -141,6 +158,8 @@ def render(view: IncidentView) -> str:
     lines = [head, "-" * len(head)]
     for r in sorted(view.records, key=lambda r: r["seq"]):
         lines.append(f"  #{r['seq']:<5} {str(r['envelope'].get('time', ''))[11:23]}  {describe(r)}")
+    if view.recovered:
+        lines.append(f"  recovered: {view.recovered}")
     lines.extend(_notes(view))
     return "\n".join(lines)
 
