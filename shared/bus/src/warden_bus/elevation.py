@@ -30,6 +30,7 @@ from warden_bus.embedded_auth import AuthMaterial
 from warden_bus.nats_settlement import settle_message
 from warden_bus.permissions import elevated_permissions, inbox_prefix
 from warden_bus.port import Handler, SubscriptionOptions
+from warden_bus.settings import nats_servers
 
 log = logging.getLogger("warden.elevation")
 
@@ -95,7 +96,7 @@ def _requester(subject: str) -> str:
 async def serve_authority(url: str, creds: str, grant: GrantFn, release: ReleaseFn) -> nats.NATS:
     """Answer elevation requests and releases; returns the connection so the caller can close it."""
     nc = await nats.connect(
-        url,
+        nats_servers(url),
         user_credentials=creds,
         inbox_prefix=inbox_prefix("elevation"),
         name="warden-elevation",
@@ -138,7 +139,7 @@ class NatsElevationClient:
 
     async def _request(self, subject: str, body: dict[str, Any]) -> dict[str, Any]:
         nc = await nats.connect(
-            self._url,
+            nats_servers(self._url),
             user_credentials=self._creds,
             inbox_prefix=inbox_prefix(self.identity),
             allow_reconnect=False,
@@ -193,7 +194,7 @@ class NatsElevatedDrain:
             return base64.b64encode(keypair.sign(nonce.encode()))
 
         return await nats.connect(
-            self.url,
+            nats_servers(self.url),
             user_jwt_cb=jwt_cb,
             signature_cb=sign_cb,
             inbox_prefix=self._prefix,

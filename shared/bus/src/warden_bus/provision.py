@@ -11,13 +11,17 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolic
 from nats.js.errors import NotFoundError
 from warden_contracts import topology as topo
 
+from warden_bus.settings import nats_servers
+
 RETENTION = timedelta(days=7)
 DUPLICATE_WINDOW = timedelta(minutes=10)  # the Service Bus default, so both behave alike
 ACK_WAIT = timedelta(seconds=60)
 MAX_DELIVER = 10
 
 
-def stream_config(t: topo.Topic) -> StreamConfig:
+def stream_config(t: topo.Topic, replicas: int = 1) -> StreamConfig:
+    """`replicas` 3 on a cluster (each message on three nodes before it is acknowledged); its
+    consumers inherit the stream's replica count."""
     return StreamConfig(
         name=t.stream,
         subjects=[t.subject_filter],
@@ -26,6 +30,7 @@ def stream_config(t: topo.Topic) -> StreamConfig:
         max_age=RETENTION.total_seconds(),
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
         max_msg_size=1024 * 1024,
+        num_replicas=replicas,
     )
 
 
@@ -43,16 +48,16 @@ def consumer_config(t: topo.Topic, durable: str) -> ConsumerConfig:
     )
 
 
-async def provision(url: str, admin_creds: Path) -> None:
-    nc = await nats.connect(url, user_credentials=str(admin_creds), connect_timeout=5)
+async def provision(url: str, admin_creds: Path, *, replicas: int = 1) -> None:
+    nc = await nats.connect(nats_servers(url), user_credentials=str(admin_creds), connect_timeout=5)
     try:
         js = nc.jetstream()
         for t in topo.TOPICS:
             try:
                 await js.stream_info(t.stream)
-                await js.update_stream(stream_config(t))
+                await js.update_stream(stream_config(t, replicas))
             except NotFoundError:
-                await js.add_stream(stream_config(t))
+                await js.add_stream(stream_config(t, replicas))
             for durable in (*t.consumers, *t.elevated_consumers):
                 await js.add_consumer(t.stream, consumer_config(t, durable))
     finally:

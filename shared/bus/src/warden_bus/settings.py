@@ -9,12 +9,21 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def nats_servers(url: str) -> list[str]:
+    """`nats_url` may list several servers, comma-separated (the nodes of a cluster): a client
+    given all of them reaches the cluster even when the node it knew first is down."""
+    servers = [part.strip() for part in url.split(",") if part.strip()]
+    if not servers:
+        raise ValueError("no NATS server URL given")
+    return servers
+
+
 class ServiceSettings(BaseSettings):
     # The launcher hands every service the same WARDEN_* environment; a service ignores the
     # variables meant for its neighbours.
     model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
 
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = "nats://127.0.0.1:4222"  # or several, comma-separated (`nats_servers`)
     nats_creds: Path
     data_dir: Path = Path(".warden")
     # 0.0.0.0 inside a container, where health probes come from outside its network namespace.
