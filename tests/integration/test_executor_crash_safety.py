@@ -33,7 +33,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +42,14 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_bus.provision import consumer_config
 from warden_contracts import topology as topo
-from warden_contracts.envelope import Envelope, envelope_for
-from warden_contracts.events import ActionPending
+from warden_contracts.envelope import Envelope
 from warden_elevation.app import Settings as ElevationSettings
 from warden_elevation.app import create_app as create_elevation
 from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
-from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
-from warden_security.ticket_signing import sign_ticket
 from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.releases import approved_tier1, release
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -281,32 +279,8 @@ async def stack(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Stack]:
 
 
 def approve(key: Ed25519PrivateKey, target: str, n: int) -> tuple[Envelope, Envelope, Envelope]:
-    action = sign_action(
-        LocalSigner(key),
-        action_id=f"act-crash-{n:02d}",
-        incident_id=f"inc-crash-{n:02d}",
-        kind="restart_service",
-        target=target,
-        params={},
-        tier=1,
-        environment="dev",
-        approvals=[approval_proof("alice", "token-of-alice")],
-        not_after=datetime.now(UTC) + timedelta(minutes=30),
-    )
-    approved = envelope_for(APPROVED, action, source="warden/policy", correlationid=action.incident_id)
-    doorbell = envelope_for(
-        PENDING, ActionPending(action_id=action.action_id), source="warden/policy", correlationid=action.incident_id
-    )
-    ticket = sign_ticket(
-        LocalSigner(key),
-        action_id=action.action_id,
-        incident_id=action.incident_id,
-        target=target,
-        principal="executor",
-        not_after=action.not_after,
-    )
-    ticketed = envelope_for(TICKETED, ticket, source="warden/policy", correlationid=action.incident_id)
-    return ticketed, approved, doorbell
+    action = approved_tier1(key, action_id=f"act-crash-{n:02d}", incident_id=f"inc-crash-{n:02d}", target=target)
+    return release(key, action).in_order
 
 
 async def until(condition: Callable[[], bool], timeout: float, what: str, diagnose: Callable[[], str]) -> None:

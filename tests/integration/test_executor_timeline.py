@@ -20,7 +20,6 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_cli.timeline import incidents_from, render
 from warden_contracts.envelope import envelope_for
-from warden_contracts.events import ActionPending
 from warden_elevation.app import Settings as ElevationSettings
 from warden_elevation.app import create_app as create_elevation
 from warden_executor.app import Settings, create_app
@@ -28,24 +27,11 @@ from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
 from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
-from warden_security.ticket_signing import sign_ticket
 from warden_testkit.bus import EmbeddedBroker
 from warden_testkit.contracts import incident_payload
+from warden_testkit.releases import release
 
 INCIDENT = "inc-timeline-1"
-
-
-def ticket_for(policy_key: Ed25519PrivateKey, action):  # type: ignore[no-untyped-def]
-    """What policy publishes with each approved action: the executor may elevate for it alone."""
-    ticket = sign_ticket(
-        LocalSigner(policy_key),
-        action_id=action.action_id,
-        incident_id=action.incident_id,
-        target=action.target,
-        principal="executor",
-        not_after=action.not_after,
-    )
-    return envelope_for("sre.elevation.ticketed.v1", ticket, source="warden/policy", correlationid=action.incident_id)
 
 
 @asynccontextmanager
@@ -126,18 +112,8 @@ async def test_autonomous_action_timeline_reads_doorbell_elevation_action_verifi
                 environment="dev",
                 not_after=datetime.now(UTC) + timedelta(minutes=10),
             )
-            await policy.publish(ticket_for(policy_key, action))
-            await policy.publish(
-                envelope_for("sre.action.approved.v1", action, source="warden/policy", correlationid=INCIDENT)
-            )
-            await policy.publish(
-                envelope_for(
-                    "sre.action.pending.v1",
-                    ActionPending(action_id=action.action_id),
-                    source="warden/policy",
-                    correlationid=INCIDENT,
-                )
-            )
+            for envelope in release(policy_key, action).in_order:
+                await policy.publish(envelope)
             assert await broker.wait_for("sre.action.reported.v1", lambda e: e.data["status"] == "verified", timeout=60)
             released = await broker.wait_for(
                 "sre.elevation.changed.v1", lambda e: e.data["state"] == "deactivated", timeout=60
@@ -196,10 +172,10 @@ async def test_drain_once_process_drains_and_exits_zero(broker: EmbeddedBroker, 
                 approvals=[approval_proof("alice", "token-of-alice")],
                 not_after=datetime.now(UTC) + timedelta(minutes=10),
             )
-            await policy.publish(ticket_for(policy_key, action))
-            await policy.publish(
-                envelope_for("sre.action.approved.v1", action, source="warden/policy", correlationid="inc-drain-once")
-            )
+            released = release(policy_key, action)
+            # No doorbell: --drain-once must find the approved action without one.
+            await policy.publish(released.ticketed)
+            await policy.publish(released.approved)
             env = {
                 **os.environ,
                 "WARDEN_NATS_URL": broker.url,

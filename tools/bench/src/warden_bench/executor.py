@@ -23,7 +23,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,18 +33,16 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nats.js.api import StreamConfig
 from warden_bus.permissions import inbox_prefix
-from warden_contracts.envelope import Envelope, envelope_for
-from warden_contracts.events import ActionPending
+from warden_contracts.envelope import Envelope
 from warden_elevation.app import Settings as ElevationSettings
 from warden_elevation.app import create_app as create_elevation
 from warden_executor.app import Settings as ExecutorSettings
 from warden_executor.app import create_app as create_executor
 from warden_sandbox.app import SandboxApp
 from warden_sandbox.app import create_app as create_sandbox
-from warden_security.action_signing import LocalSigner, approval_proof, sign_action
 from warden_security.keys import load_or_create_private_key, public_path, public_pem
-from warden_security.ticket_signing import sign_ticket
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
+from warden_testkit.releases import approved_tier1, release
 
 REPORTED, APPROVED, PENDING = "sre.action.reported.v1", "sre.action.approved.v1", "sre.action.pending.v1"
 TICKETED = "sre.elevation.ticketed.v1"
@@ -209,33 +207,9 @@ async def measure(rounds: int, root: Path) -> Samples:
 
 
 def _signed(key: Ed25519PrivateKey, target: str, i: int) -> tuple[Envelope, Envelope, Envelope]:
-    action = sign_action(
-        LocalSigner(key),
-        action_id=f"act-bench-{i:03d}",
-        incident_id=f"inc-bench-{i:03d}",
-        kind="restart_service",
-        target=target,
-        params={},
-        tier=1,
-        environment="dev",
-        approvals=[approval_proof("alice", "token-of-alice")],
-        not_after=datetime.now(UTC) + timedelta(minutes=30),
-    )
-    approved = envelope_for(APPROVED, action, source="warden/policy", correlationid=action.incident_id)
-    doorbell = envelope_for(
-        PENDING, ActionPending(action_id=action.action_id), source="warden/policy", correlationid=action.incident_id
-    )
-    # What policy publishes with each approved action: the executor may elevate for this one alone.
-    ticket = sign_ticket(
-        LocalSigner(key),
-        action_id=action.action_id,
-        incident_id=action.incident_id,
-        target=action.target,
-        principal="executor",
-        not_after=action.not_after,
-    )
-    ticketed = envelope_for(TICKETED, ticket, source="warden/policy", correlationid=action.incident_id)
-    return approved, doorbell, ticketed
+    action = approved_tier1(key, action_id=f"act-bench-{i:03d}", incident_id=f"inc-bench-{i:03d}", target=target)
+    released = release(key, action)
+    return released.approved, released.doorbell, released.ticketed
 
 
 def report(samples: Samples) -> str:
