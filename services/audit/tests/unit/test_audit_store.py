@@ -45,7 +45,7 @@ async def test_full_segments_are_sealed_read_only_and_a_new_one_started(tmp_path
         await recorder.record(envelope(n))
     await recorder.close()
     modes = [stat.S_IMODE(segment_path(tmp_path, i).stat().st_mode) for i in (1, 2)]
-    assert modes == [0o444, 0o444]
+    assert modes == [0o400, 0o400]
     assert stat.S_IMODE(segment_path(tmp_path, 3).stat().st_mode) & stat.S_IWUSR
     assert [len(segment_path(tmp_path, i).read_bytes().splitlines()) for i in (1, 2, 3)] == [3, 3, 1]
     assert verify_log(tmp_path).ok and verify_log(tmp_path).records == 7
@@ -118,7 +118,7 @@ async def test_a_full_segment_left_unsealed_by_a_crash_is_sealed_on_start(tmp_pa
     path = segment_path(tmp_path, 1)
     path.chmod(0o644)
     await recorder_on(tmp_path)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    assert stat.S_IMODE(path.stat().st_mode) == 0o400
 
 
 async def test_a_broken_chain_refuses_to_start(tmp_path: Path) -> None:

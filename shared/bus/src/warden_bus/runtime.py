@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -52,6 +53,8 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(service: str, level: str = "INFO", tracing_settings: TracingSettings | None = None) -> None:
     """Process-wide setup by the composition root: JSON logs and, when configured, span export
     (`TracingSettings` reads WARDEN_OTLP_ENDPOINT / WARDEN_TRACE_FILE / ... unless given)."""
+    # State, logs, audit and keys are for this service's user alone (docs/security-model.md).
+    os.umask(0o077)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()

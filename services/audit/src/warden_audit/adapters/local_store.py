@@ -35,7 +35,7 @@ from warden_audit.segments import (
 
 log = logging.getLogger("warden.audit.store")
 
-SEALED_MODE = 0o444
+SEALED_MODE = 0o400  # read-only, and for the audit's user alone
 
 
 class LocalSegmentStore:
