@@ -22,6 +22,7 @@ from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope
 
 from warden_bus import tracing
+from warden_bus.library_logs import adopt_faststream_loggers, broker_logger
 from warden_bus.nats_batch import BatchConsumer
 from warden_bus.nats_settlement import settle_message
 from warden_bus.permissions import inbox_prefix
@@ -58,7 +59,10 @@ class NatsBus:
             reconnected_cb=self._on_reconnect,
             max_reconnect_attempts=-1,
             log_level=logging.DEBUG,
+            # Not FastStream's own colourised, non-propagating logger: ours reaches the JSON handler.
+            logger=broker_logger(),
         )
+        adopt_faststream_loggers()
 
     async def _on_error(self, err: Exception) -> None:
         # Refused JetStream calls surface as client timeouts; the reason only arrives here.

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from warden_bus import tracing
+from warden_bus.library_logs import adopt_faststream_loggers
 from warden_bus.metrics import Counters, ServiceMetrics
 from warden_bus.port import Bus
 from warden_bus.settings import ServiceSettings
@@ -62,6 +63,7 @@ def configure_logging(service: str, level: str = "INFO", tracing_settings: Traci
     root.setLevel(level)
     # FastStream logs every message at INFO; that is noise in production logs and costs throughput.
     logging.getLogger("faststream").setLevel(logging.WARNING)
+    adopt_faststream_loggers()
     configure_tracing(service, tracing_settings)
 
 
