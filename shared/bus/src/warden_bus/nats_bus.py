@@ -27,6 +27,7 @@ from warden_bus.nats_batch import BatchConsumer
 from warden_bus.nats_settlement import settle_message
 from warden_bus.permissions import inbox_prefix
 from warden_bus.port import BatchHandler, Handler, SubscriptionOptions
+from warden_bus.settings import nats_servers
 
 log = logging.getLogger("warden.bus")
 PUBLISH_ATTEMPTS = 4
@@ -50,7 +51,7 @@ class NatsBus:
         self._batches: list[BatchConsumer] = []
         self._batch_tasks: list[asyncio.Task[None]] = []
         self.broker = NatsBroker(
-            url,
+            nats_servers(url),
             security=NatsCredentials(str(creds)),
             inbox_prefix=inbox_prefix(identity),
             name=f"warden-{identity}",
