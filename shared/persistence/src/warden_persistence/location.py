@@ -1,0 +1,39 @@
+"""Where a service's store lives, from its `*_store_url` setting: SQLite by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from warden_persistence.database import Database
+from warden_persistence.migrations import Migration, migrate
+from warden_persistence.postgres import PostgresDatabase, split_schema
+from warden_persistence.sqlite import SqliteDatabase
+
+
+def backend_of(url: str | None) -> Literal["sqlite", "postgres"]:
+    """`sqlite` for no URL, `postgres` for `postgresql://...`; ValueError for anything else
+    (call it in the composition root, so a bad setting stops the start-up)."""
+    if not url:
+        return "sqlite"
+    split_schema(url)
+    return "postgres"
+
+
+async def open_database(
+    url: str | None, sqlite_path: Path, migrations: Sequence[Migration], *, pool_size: int = 4
+) -> Database:
+    """The database `url` names (or the SQLite file `sqlite_path`), migrated to the last version."""
+    db: Database
+    if backend_of(url) == "sqlite":
+        db = await SqliteDatabase.open(sqlite_path)
+    else:
+        assert url is not None
+        db = await PostgresDatabase.open(url, pool_size=pool_size)
+    try:
+        await migrate(db, migrations)
+    except BaseException:
+        await db.close()
+        raise
+    return db

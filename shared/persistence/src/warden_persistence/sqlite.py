@@ -1,0 +1,150 @@
+"""The one SQLite opener and its pragma policy, and `SqliteDatabase` for stores written on it.
+
+Pragmas: WAL (readers never block the writer), synchronous=FULL (a committed change survives
+power loss, matching JetStream's `sync_interval: always`), foreign keys enforced, and a busy
+timeout so a second process sharing the file waits for the write lock instead of failing.
+A new database file is created 0600 in a folder created 0700: it holds incident and audit data.
+
+`SqliteDatabase` runs statements on the event loop (index lookups served from the page cache in
+microseconds; a worker-thread hop per statement cost ten times more) and only the calls that may
+wait, BEGIN IMMEDIATE (for another process's lock) and COMMIT (for fsync), in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager, suppress
+from pathlib import Path
+from typing import Any, TypeVar
+
+from warden_persistence.database import Row, Session, statements
+from warden_persistence.dialect import SQLITE, Dialect
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = FULL",
+    "PRAGMA foreign_keys = ON",
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+)
+
+
+def _private_file(path: Path) -> None:
+    folder = path.parent
+    if not folder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)
+    if not path.exists():
+        # O_EXCL: a file another process created meanwhile keeps its own mode. SQLite gives its
+        # -wal and -shm files the mode of the database file.
+        with suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def connect_sqlite(path: Path) -> sqlite3.Connection:
+    """Opens (creating if needed) the database at `path` with the pragma policy.
+
+    Autocommit mode (`isolation_level=None`): transactions are explicit (`BEGIN IMMEDIATE`).
+    `check_same_thread=False`: COMMIT may run in a worker thread, never concurrently with another call.
+    """
+    _private_file(path)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        for pragma in PRAGMAS:
+            db.execute(pragma)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    # A cancelled caller still waits for the thread: the connection must not be used meanwhile.
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
+
+
+class SqliteSession:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    @property
+    def dialect(self) -> Dialect:
+        return SQLITE
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for SQLite-only work (PRAGMA table_info in a migration)."""
+        return self._db
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._db.execute(sql, params).rowcount
+
+    async def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self._db.execute(sql, params).fetchone()
+        return row
+
+    async def all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._db.execute(sql, params).fetchall())
+
+    async def script(self, sql: str) -> None:
+        # Not executescript: it would COMMIT the open transaction first.
+        for statement in statements(sql):
+            self._db.execute(statement)
+
+    async def lock(self, name: str) -> None:
+        return None
+
+
+class SqliteDatabase:
+    """One connection; its transactions run one at a time (a single sqlite3 connection cannot
+    interleave them). Other processes sharing the file are excluded by SQLite's own lock."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db: sqlite3.Connection | None = db
+        self._turn = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteDatabase:
+        return cls(await _in_thread(connect_sqlite, path))
+
+    @property
+    def dialect(self) -> Dialect:
+        return SQLITE
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the database is closed")
+        return self._db
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Session]:
+        async with self._turn:
+            db = self.connection
+            await _in_thread(db.execute, "BEGIN IMMEDIATE")
+            try:
+                yield SqliteSession(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            try:
+                await _in_thread(db.execute, "COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

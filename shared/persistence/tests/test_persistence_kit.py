@@ -1,0 +1,202 @@
+"""The persistence kit on real SQLite and the machine's PostgreSQL: the pragma policy and file
+modes, numbered migrations (once, in order, repaired old databases, replicas starting together),
+transactions that commit or roll back, `Conflict` for a lost race, and the dialect's SQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from warden_persistence import (
+    POSTGRES,
+    SQLITE,
+    Conflict,
+    Database,
+    Dialect,
+    Migration,
+    add_missing_columns,
+    backend_of,
+    connect_sqlite,
+    open_database,
+    split_schema,
+    table_columns,
+)
+from warden_testkit.postgres import postgres_schema
+
+MIGRATIONS = [
+    Migration(
+        1,
+        "CREATE TABLE IF NOT EXISTS items (id TEXT PRIMARY KEY, n INTEGER NOT NULL);"
+        "CREATE INDEX IF NOT EXISTS items_n ON items (n)",
+    ),
+    Migration(2, lambda s: add_missing_columns(s, "items", {"label": "TEXT NOT NULL DEFAULT ''"})),
+]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def location(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str | None, Path]]:
+    """(store URL, SQLite path): no URL means the SQLite file."""
+    if request.param == "sqlite":
+        yield None, tmp_path / "state" / "kit.db"
+    else:
+        async with postgres_schema("kit") as url:
+            yield url, tmp_path / "unused.db"
+
+
+async def test_sqlite_opener_policy_and_private_file_modes(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "x.db"
+    db = connect_sqlite(path)
+    try:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+        db.execute("CREATE TABLE t (x)")
+    finally:
+        db.close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+
+
+async def test_migrations_run_once_in_order_and_reopen_cleanly(location: tuple[str | None, Path]) -> None:
+    url, path = location
+    db = await open_database(url, path, MIGRATIONS)
+    try:
+        async with db.transaction() as s:
+            assert await s.all("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+            assert await table_columns(s, "items") == {"id", "n", "label"}
+            await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("a", 1))
+    finally:
+        await db.close()
+    more = [*MIGRATIONS, Migration(3, "ALTER TABLE items ADD COLUMN extra TEXT")]
+    db = await open_database(url, path, more)
+    try:
+        async with db.transaction() as s:
+            assert await s.all("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,), (3,)]
+            assert await s.all("SELECT id, n, label, extra FROM items") == [("a", 1, "", None)]
+    finally:
+        await db.close()
+    with pytest.raises(RuntimeError, match="newer than this code"):
+        await open_database(url, path, MIGRATIONS)
+
+
+async def test_a_database_older_than_its_schema_version_table_is_repaired(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = connect_sqlite(path)
+    old.execute("CREATE TABLE items (id TEXT PRIMARY KEY, n INTEGER NOT NULL)")
+    old.execute("INSERT INTO items VALUES ('a', 7)")
+    old.close()
+    db = await open_database(None, path, MIGRATIONS)
+    try:
+        async with db.transaction() as s:
+            assert await s.all("SELECT id, n, label FROM items") == [("a", 7, "")]
+    finally:
+        await db.close()
+
+
+async def test_replicas_starting_together_migrate_once() -> None:
+    async with postgres_schema("kit") as url:
+        dbs = await asyncio.gather(*(open_database(url, Path("unused"), MIGRATIONS) for _ in range(3)))
+        try:
+            async with dbs[0].transaction() as s:
+                assert await s.all("SELECT version FROM schema_version ORDER BY version") == [(1,), (2,)]
+        finally:
+            for db in dbs:
+                await db.close()
+
+
+async def test_a_failed_transaction_writes_nothing(location: tuple[str | None, Path]) -> None:
+    url, path = location
+    db = await open_database(url, path, MIGRATIONS)
+    try:
+        with pytest.raises(ZeroDivisionError):
+            async with db.transaction() as s:
+                await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("a", 1))
+                raise ZeroDivisionError
+        async with db.transaction() as s:
+            assert await s.all("SELECT id FROM items") == []
+    finally:
+        await db.close()
+
+
+async def _claim(db: Database, started: asyncio.Event, go: asyncio.Event) -> None:
+    async with db.transaction() as s:
+        await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("same", 1))
+        started.set()
+        await go.wait()
+
+
+async def test_a_unique_key_taken_by_another_replica_is_a_conflict() -> None:
+    async with postgres_schema("kit") as url:
+        first = await open_database(url, Path("unused"), MIGRATIONS)
+        second = await open_database(url, Path("unused"), MIGRATIONS)
+        try:
+            started, go = asyncio.Event(), asyncio.Event()
+            winner = asyncio.create_task(_claim(first, started, go))
+            await started.wait()
+            loser = asyncio.create_task(_claim(second, asyncio.Event(), asyncio.Event()))
+            await asyncio.sleep(0.2)  # the loser now waits on the winner's uncommitted key
+            go.set()
+            await winner
+            with pytest.raises(Conflict, match="UniqueViolation"):
+                await loser
+        finally:
+            await first.close()
+            await second.close()
+
+
+async def _count_under_lock(db: Database, seen: list[int]) -> None:
+    async with db.transaction() as s:
+        await s.lock("items:counter")
+        row = await s.one("SELECT COUNT(*) FROM items")
+        assert row is not None
+        await asyncio.sleep(0.01)  # yield to the other replica between read and write
+        await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", (f"i{row[0]}", row[0]))
+        seen.append(int(row[0]))
+
+
+async def test_a_named_lock_serialises_read_then_write_across_replicas() -> None:
+    async with postgres_schema("kit") as url:
+        dbs = [await open_database(url, Path("unused"), MIGRATIONS) for _ in range(2)]
+        try:
+            seen: list[int] = []
+            await asyncio.gather(*(_count_under_lock(dbs[i % 2], seen) for i in range(8)))
+            assert sorted(seen) == list(range(8))  # no two read the same count
+        finally:
+            for db in dbs:
+                await db.close()
+
+
+async def test_sessions_answer_alike_on_both_backends(location: tuple[str | None, Path]) -> None:
+    url, path = location
+    db = await open_database(url, path, MIGRATIONS)
+    try:
+        async with db.transaction() as s:
+            await s.execute(Dialect.upsert("items", ["id", "n", "label"], ["id"]), ("a", 1, "x"))
+            await s.execute(Dialect.upsert("items", ["id", "n", "label"], ["id"]), ("a", 2, "y"))
+            assert await s.execute(Dialect.insert_ignore("items", ["id", "n"]), ("a", 3)) == 0
+            assert await s.execute("UPDATE items SET n = n + 1 WHERE id = ?", ("a",)) == 1
+            assert await s.one("SELECT n, label FROM items WHERE id = ?", ("a",)) == (3, "y")
+            assert await s.one("SELECT n FROM items WHERE id = ?" + s.dialect.for_update, ("zz",)) is None
+            assert await s.one("SELECT '100%' || label FROM items") == ("100%y",)
+    finally:
+        await db.close()
+
+
+def test_dialects_and_urls() -> None:
+    assert POSTGRES.sql("SELECT ? WHERE x LIKE 'a%'") == "SELECT %s WHERE x LIKE 'a%%'"
+    assert SQLITE.sql("SELECT ?") == "SELECT ?"
+    assert (SQLITE.for_update, POSTGRES.for_update) == ("", " FOR UPDATE")
+    assert POSTGRES.pick(sqlite=1, postgres=2) == 2
+    assert split_schema("postgresql://u@h:5432/db?schema=triage&sslmode=disable") == (
+        "postgresql://u@h:5432/db?sslmode=disable",
+        "triage",
+    )
+    assert split_schema("postgres://u@h/db") == ("postgres://u@h/db", "public")
+    assert (backend_of(None), backend_of(""), backend_of("postgresql://h/db")) == ("sqlite", "sqlite", "postgres")
+    with pytest.raises(ValueError, match="unsupported store URL scheme"):
+        backend_of("mysql://h/db")
