@@ -34,7 +34,7 @@ from warden_console.adapters.operator_publisher import OperatorPublisher
 from warden_console.adapters.sqlite_inbox import SqliteInbox
 from warden_console.desk import ApproverDesk
 from warden_console.ports import Directory
-from warden_console.web import admin, auth, pages, reports
+from warden_console.web import admin, auth, incident_list, pages, reports
 from warden_console.web.render import ENV_KEY, environment
 from warden_console.web.sessions import SECURE_KEY, SESSION_KEY, SessionStore, guard
 from warden_console.web.slack import SlackChannel
@@ -194,6 +194,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ConsoleRun
         routes=[
             *auth.routes(),
             *pages.routes(),
+            *incident_list.routes(),
             *reports.routes(),
             *admin.routes(),
             *_chat_routes(s, desk, directory),

@@ -59,7 +59,7 @@ def approval_request(
             confidence=0.9,
         ),
         action_hash=f"hash-{approval_id}",
-        tier=1,
+        tier=extra.pop("tier", 1),
         environment="prod",
         summary="Roll payments-api back to v3.1.0",
         evidence=[

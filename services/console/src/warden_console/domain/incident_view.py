@@ -18,8 +18,12 @@ Record = Mapping[str, Any]
 MAX_ALERTS = 20
 AZURE_ALERT_URL = "https://portal.azure.com/#view/Microsoft_Azure_Monitoring_Alerts/AlertDetails.ReactView/alertId/"
 # Alertmanager / Grafana alert fields and group fields that point back at the source, by label.
-_ALERT_LINKS = (("generatorURL", "source rule"), ("dashboardURL", "dashboard"), ("panelURL", "panel"),
-                ("silenceURL", "silence"))
+_ALERT_LINKS = (
+    ("generatorURL", "source rule"),
+    ("dashboardURL", "dashboard"),
+    ("panelURL", "panel"),
+    ("silenceURL", "silence"),
+)
 _ANNOTATION_LINKS = (("runbook_url", "runbook"), ("dashboard_url", "dashboard"))
 
 
@@ -34,6 +38,8 @@ class Header:
     alert_count: int = 0
     alert_ids: tuple[str, ...] = ()
     owner: str = ""
+    # Triage's notes for the responder, e.g. "unmapped resource — add it to warden.yaml" and its snippet.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ def header(records: Iterable[Record]) -> Header:
         alert_count=int(latest.get("alert_count") or 0),
         alert_ids=tuple(str(a) for a in (latest.get("alert_ids") or ())[:MAX_ALERTS]),
         owner=_text(latest.get("owner")),
+        notes=tuple(str(n)[:4000] for n in (latest.get("notes") or ())[:10]),
     )
 
 

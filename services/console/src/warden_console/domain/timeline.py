@@ -122,7 +122,12 @@ def incident_status(records: Iterable[Record]) -> str:
         kind, data = record.get("type"), _data(record)
         if kind == "sre.incident.changed.v1" and data.get("change") == "resolved":
             return "resolved"
-        if kind == "sre.approval.requested.v1":
+        if kind == "sre.plan.proposed.v1":
+            # "recovered": the symptom was gone, nothing to do, waits for the monitor's Resolved;
+            # a later plan (the symptom is back) reopens it.
+            recovered = data.get("outcome") == "recovered"
+            status = "recovered" if recovered else ("open" if status == "recovered" else status)
+        elif kind == "sre.approval.requested.v1":
             status = "awaiting approval"
         elif kind == "sre.policy.decided.v1" and data.get("outcome") in {"denied", "expired", "handoff", "refused"}:
             status = str(data["outcome"])

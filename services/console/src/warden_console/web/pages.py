@@ -15,6 +15,7 @@ from warden_contracts.events import ApprovalDecision
 from warden_console.desk import ApproverDesk, DecisionRefused
 from warden_console.domain.approvals import ApprovalView
 from warden_console.domain.incident_view import alert_payloads, header, metric_story, triggering_alerts
+from warden_console.domain.plan_findings import forced_review, injection_warnings, recovery
 from warden_console.domain.roles import Principal, Role
 from warden_console.domain.timeline import approvals_so_far, incident_status, timeline
 from warden_console.ports import AuditTrail, AuditUnavailable, Record
@@ -123,9 +124,7 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
             "pending": v.is_pending(now),
             "outcome": v.outcome,
             "confidence": v.action.get("confidence"),
-            "metric": metric_story(
-                default_catalog(), v.action, list(v.request.get("evidence") or ()), alerts, records
-            ),
+            "metric": metric_story(default_catalog(), v.action, list(v.request.get("evidence") or ()), alerts, records),
         }
         for v in views
     ]
@@ -138,6 +137,9 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
         alerts=triggering_alerts(alert_records),
         entries=timeline(records),
         approvals=approvals,
+        injection=injection_warnings(records),
+        forced=forced_review(records),
+        recovery=recovery(records),
         message=request.query.get("message", ""),
         problem=problem,
     )
