@@ -74,6 +74,7 @@ class EmbeddedStack:
     options: StackOptions = field(default_factory=StackOptions)
     nats: EmbeddedNats | None = None
     processes: dict[str, Process] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
     lock: supervisor.StackLock = field(init=False)
 
     def __post_init__(self) -> None:
@@ -170,16 +171,9 @@ class EmbeddedStack:
         await provision(self.nats.url, self.nats.auth.creds("admin"))
         ensure_embedded_users(lay.keys / "console-users.yaml", lay.keys / "console-initial-passwords.txt")
         ports = {name: self.options.ports.get(name) or free_port() for name in CHILDREN}
+        self.ports = ports
         for name in CHILDREN:
-            with lay.log(name).open("ab") as out:
-                popen = subprocess.Popen(
-                    [sys.executable, "-m", f"warden_{name}"],
-                    env=self._env(name, ports),
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=lay.root,
-                )
-            self.processes[name] = Process(name, ports[name], popen)
+            self._spawn(name)
         await self._wait_healthy(self.options.health_timeout_s)
         lay.write_stack(
             {
@@ -191,6 +185,36 @@ class EmbeddedStack:
                 "pids": {n: p.popen.pid for n, p in self.processes.items()},
             }
         )
+
+    def _spawn(self, name: str) -> None:
+        with self.layout.log(name).open("ab") as out:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", f"warden_{name}"],
+                env=self._env(name, self.ports),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.layout.root,
+            )
+        self.processes[name] = Process(name, self.ports[name], popen)
+
+    async def restart(self, name: str) -> None:
+        """Start a dead process again exactly as `start` did (same command, port, environment and
+        data; for "nats" the same port and JetStream store), then wait until the stack is healthy.
+
+        For fault tests and operators' tooling: `run_until_signalled` never restarts anything, it
+        stops the stack when a process dies.
+        """
+        current = self.watched().get(name)
+        if current is None:
+            raise KeyError(f"no process {name!r} in this stack")
+        if supervisor.alive(current):
+            raise StackFailed(f"{name} (pid {current.pid}) is still running")
+        if name == "nats":
+            assert self.nats
+            await self.nats.start()
+        else:
+            self._spawn(name)
+        await self._wait_healthy(self.options.health_timeout_s)
 
     async def _wait_healthy(self, timeout: float = 60.0) -> None:
         loop = asyncio.get_running_loop()
@@ -260,8 +284,7 @@ async def run_until_signalled(stack: EmbeddedStack, announce: object) -> None:
         if dead:
             codes = {n: stack.watched()[n].returncode for n in dead}
             raise StackFailed(
-                "stopped the stack because a process exited: "
-                + ", ".join(f"{n} (exit {c})" for n, c in codes.items())
+                "stopped the stack because a process exited: " + ", ".join(f"{n} (exit {c})" for n, c in codes.items())
             )
     finally:
         await stack.stop()
