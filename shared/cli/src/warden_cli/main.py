@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from warden_cli.layout import Layout
 
 BENCHMARKS: dict[str, Lazy] = {
+    "e2e": Lazy(
+        "warden_bench.e2e:run",
+        "Alert -> action started (p50/p99, per hop) for an autonomous tier-1 action on the embedded stack,\n"
+        "    against a bare JetStream round trip measured in the same run.",
+        requires="warden_bench",
+    ),
     "executor": Lazy(
         "warden_bench.executor:run",
         "Approval-to-execution latency (p50/p99) of the executor on the embedded stack, against a\n"
@@ -87,8 +93,10 @@ COMMANDS: dict[str, Lazy] = {
     "bench": Lazy(
         "warden_cli.main:bench_app", "Benchmarks that print ratios against a baseline measured in the same run."
     ),
-    "servicebus": Lazy(
-        "warden_cli.servicebus_commands:servicebus_app", "Azure Service Bus operations (dead letters)."
+    "servicebus": Lazy("warden_cli.servicebus_commands:servicebus_app", "Azure Service Bus operations (dead letters)."),
+    "cluster": Lazy(
+        "warden_cli.cluster_commands:cluster_app",
+        "A 3-node NATS JetStream cluster, PostgreSQL and replicated services (docs/scale-out.md).",
     ),
     "compose": Lazy(
         "warden_cli.compose_commands:compose_app", "Helpers for docker-compose.yml (the containerised embedded stack)."
@@ -183,6 +191,8 @@ def up(
         wiring = estate_wiring.wire(layout, source)
     except EstateInvalid as err:
         raise _fail(f"warden up: {source} is invalid (see `warden check {source}`):\n{err}") from None
+    if wiring.console_users:
+        typer.echo(f"console users follow {source.name}: {'; '.join(wiring.console_users)}")
     random = random_ports or os.environ.get("WARDEN_RANDOM_PORTS") == "1"
     ports = {} if random else wiring.ports
 
