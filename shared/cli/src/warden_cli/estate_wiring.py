@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ class Wiring:
     source: Path
     ports: dict[str, int]  # listener -> fixed port; 0: a free one
     env: dict[str, dict[str, str]]  # service -> variables derived from the estate
+    console_users: list[str] = field(default_factory=list)  # what this start changed in the console's users
 
 
 def _write(path: Path, document: dict[str, Any], source: Path) -> bool:
@@ -80,7 +81,7 @@ def wire(layout: Layout, source: Path) -> Wiring:
     _write(out / "policy" / "response_plans.yaml", derive.response_plans(estate), source)
     _write(out / "policy" / "approvers.yaml", derive.approvers(estate), source)
     _write(out / "scheduler-tasks.yaml", derive.scheduler_tasks(estate), source)
-    _console_people(layout, estate)
+    people = _console_people(layout, estate)
     env = {
         "sandbox": {"WARDEN_SANDBOX_ESTATE": str(sandbox_file)},
         "triage": {"WARDEN_SERVICE_CATALOG": str(out / "service-catalog.yaml")},
@@ -89,12 +90,13 @@ def wire(layout: Layout, source: Path) -> Wiring:
         "planner": derive.planner_settings(estate),
     }
     overridden = {name: {k: v for k, v in values.items() if k not in os.environ} for name, values in env.items()}
-    return Wiring(estate, source, estate.ports(), overridden)
+    return Wiring(estate, source, estate.ports(), overridden, people)
 
 
-def _console_people(layout: Layout, estate: Estate) -> None:
-    """The estate's approvers can sign in to the console (created once, as the launcher would)."""
-    from warden_console.bootstrap import ensure_embedded_users
+def _console_people(layout: Layout, estate: Estate) -> list[str]:
+    """The estate's approvers, and only they, can sign in to the console: the users file follows
+    the estate on every start, as policy's approvers file does."""
+    from warden_console.bootstrap import follow_directory
     from warden_console.domain.roles import Role
 
     directory: list[tuple[str, tuple[str, ...], Role]] = []
@@ -106,7 +108,7 @@ def _console_people(layout: Layout, estate: Estate) -> None:
             role, admin_given = Role.ADMINISTRATOR, True  # the first lead administers the console
         directory.append((user.name, groups, role))
     layout.secrets()  # creates keys/ with owner-only permissions
-    ensure_embedded_users(
+    return follow_directory(
         layout.keys / "console-users.yaml", layout.keys / "console-initial-passwords.txt", directory
     )
 

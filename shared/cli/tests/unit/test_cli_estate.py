@@ -152,3 +152,39 @@ def test_the_estates_approvers_can_sign_in_to_the_console(tmp_path: Path) -> Non
     assert "alice" in text and "bob" in text and "carol" not in text
     passwords = (layout.keys / "console-initial-passwords.txt").read_text()
     assert "alice (" in passwords and "bob (" in passwords
+
+
+def test_the_console_users_follow_the_estates_approvers_on_every_start(tmp_path: Path) -> None:
+    from warden_console.adapters.local_users import LocalDirectory
+
+    layout = Layout(tmp_path / "data")
+    path = _init(tmp_path)
+    assert wire(layout, path).console_users == []  # first start: created, passwords in the file
+    users_file = layout.keys / "console-users.yaml"
+    bob_hash = yaml.safe_load(users_file.read_text())["users"]["bob"]["password_hash"]
+    assert wire(layout, path).console_users == []  # nothing changed, nothing rewritten
+
+    text = path.read_text()
+    old = "    - {name: alice, groups: [sre-oncall]}\n    - {name: bob, groups: [sre-leads]}\n"
+    assert old in text
+    path.write_text(
+        text.replace(old, "    - {name: bob, groups: [sre-oncall]}\n    - {name: erin, groups: [sre-leads]}\n")
+    )
+    changes = wire(layout, path).console_users
+    assert sorted(changes) == [
+        "added erin (administrator)",
+        "changed bob: groups ['sre-oncall'], approver",
+        "removed alice",
+    ]
+    users = yaml.safe_load(users_file.read_text())["users"]
+    assert sorted(users) == ["bob", "erin"]
+    assert users["bob"] == {"password_hash": bob_hash, "groups": ["sre-oncall"], "role": "approver"}  # kept
+    assert oct(users_file.stat().st_mode & 0o777) == "0o600"
+
+    passwords = layout.keys / "console-initial-passwords.txt"
+    erin_password = passwords.read_text().splitlines()[-1].removeprefix("erin (administrator): ")
+    assert oct(passwords.stat().st_mode & 0o777) == "0o600"
+    directory = LocalDirectory(users_file)
+    erin = directory.authenticate("erin", erin_password)
+    assert erin is not None and erin.groups == ("sre-leads",)
+    assert directory.lookup("alice") is None  # removed from the estate: no longer signs in
