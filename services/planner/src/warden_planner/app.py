@@ -25,7 +25,7 @@ from warden_planner.adapters.openai_chat import (
 from warden_planner.adapters.prometheus_observer import PrometheusMetrics
 from warden_planner.adapters.sandbox_estate import SandboxEstate
 from warden_planner.adapters.sandbox_observer import SandboxObserver
-from warden_planner.adapters.sqlite_store import SqliteStore
+from warden_planner.adapters.sql_store import SqlStore
 from warden_planner.domain.coordinator import PlanningService
 from warden_planner.domain.llm.react import Budget, LlmPlanner
 from warden_planner.domain.observer import Clock, ObserverTools
@@ -71,6 +71,8 @@ class Settings(ServiceSettings):
     azure_monitor_endpoint: str | None = None
     managed_identity_client_id: str | None = None
     prometheus_url: str | None = None
+    # postgresql://...?schema=name for scale-out (several replicas); default: SQLite under <data_dir>/state/.
+    planner_store_url: str | None = None
 
 
 def utc_now() -> datetime:
@@ -86,7 +88,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     clock: Clock = components.get("clock", utc_now)
     catalog = default_catalog()
     bus: Bus = components.get("bus") or bus_from_settings(SERVICE, settings)
-    store = SqliteStore(settings.data_dir / "state" / "planner.db")
+    store = SqlStore(settings.data_dir / "state" / "planner.db", settings.planner_store_url)
     sandbox = SandboxObserver(settings.sandbox_url, timeout_s=settings.sandbox_timeout_s)
     closers: list[Callable[[], Awaitable[None]]] = [sandbox.close]
     observer: ObserverTools = components.get("observer") or _observer(settings, sandbox, closers)

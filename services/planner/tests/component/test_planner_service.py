@@ -298,4 +298,3 @@ async def test_llm_planner_is_used_when_an_endpoint_is_configured(
     assert plan.actions[0].evidence_refs == [plan.evidence[0].ref]
     assert any("proposal accepted" in line for line in plan.reasoning_trace)
     assert double.requests and double.requests[0]["model"] == "gpt-double"
-

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import EscalationRaised, IncidentChanged, IncidentState, PlanProposed, Severity
-from warden_planner.adapters.sqlite_store import SqliteStore
 from warden_planner.domain.coordinator import PlanningService
 from warden_planner.domain.findings import Candidate, Finding
 from warden_planner.domain.records import IncidentRecord
@@ -140,21 +138,3 @@ async def test_security_incident_is_p1_whatever_the_source_severity() -> None:
     other, clock = Store(), [NOW]
     await service(other, handoff, clock).on_incident(incident(klass="disk_pressure", severity=Severity.SEV4))
     assert other.outbox[0].payload(EscalationRaised).priority == "P2"
-
-
-async def test_sqlite_store_lists_only_open_recovered_records(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "planner.db")
-    await store.open()
-    try:
-        base = {"correlationid": "c", "incident_class": "x", "severity": "Sev3", "environment": "dev"}
-        rows = [
-            IncidentRecord(incident_id="open", recovered_at=NOW, **base),
-            IncidentRecord(incident_id="closed", recovered_at=NOW, closed=True, **base),
-            IncidentRecord(incident_id="escalated", recovered_at=NOW, escalated=True, **base),
-            IncidentRecord(incident_id="acting", **base),
-        ]
-        for i, row in enumerate(rows):
-            await store.commit(f"m{i}", record=row)
-        assert [r.incident_id for r in await store.recovered_open()] == ["open"]
-    finally:
-        await store.close()

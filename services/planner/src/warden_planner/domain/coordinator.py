@@ -8,7 +8,10 @@ its outgoing messages commit together, and the handler then publishes what is un
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from warden_contracts.catalog import Catalog
@@ -29,7 +32,7 @@ from warden_planner.domain.findings import note
 from warden_planner.domain.messages import escalation_message, plan_message, ranked_actions, recovery_timeout_message
 from warden_planner.domain.observer import Clock
 from warden_planner.domain.planner import Planner
-from warden_planner.domain.records import IncidentRecord, PlannerStore
+from warden_planner.domain.records import AlreadyProcessed, Conflict, IncidentRecord, PlannerStore
 from warden_planner.domain.validation import vet
 
 FAILED = frozenset({ReportStatus.FAILED, ReportStatus.ROLLED_BACK, ReportStatus.REJECTED})
@@ -37,6 +40,8 @@ KILL_SWITCH = ControlKind.KILL_SWITCH.value
 MAX_EVIDENCE_KEPT = 80
 MAX_TRACE_KEPT = 120
 MAX_FINDINGS = 20
+# Each retry follows a commit another replica won; more than a few means the incident is hot.
+MAX_CONFLICT_RETRIES = 5
 
 
 class PlanningService:
@@ -62,7 +67,8 @@ class PlanningService:
 
     async def on_incident(self, cause: Envelope) -> None:
         incident = cause.payload(IncidentChanged)
-        async with self._locks[incident.incident_id]:
+
+        async def decide() -> None:
             if await self._store.seen(cause.id):
                 return
             record = await self._store.load(incident.incident_id)
@@ -72,9 +78,12 @@ class PlanningService:
             record.last_cause_id = cause.id
             await self._store.commit(cause.id, record=record, outgoing=outgoing)
 
+        await self._decide_once(incident.incident_id, decide)
+
     async def on_report(self, cause: Envelope) -> None:
         report = cause.payload(ActionReported)
-        async with self._locks[report.incident_id]:
+
+        async def decide() -> None:
             if await self._store.seen(cause.id):
                 return
             record = await self._store.load(report.incident_id)
@@ -84,6 +93,8 @@ class PlanningService:
             outgoing = await self._reported(cause, report, record)
             await self._store.commit(cause.id, record=record, outgoing=outgoing)
 
+        await self._decide_once(report.incident_id, decide)
+
     async def sweep_recovered(self) -> None:
         """No incident ends silently: one found recovered that neither closed (the monitor's
         Resolved) nor fired again within the recovery window goes to a human to confirm and close."""
@@ -91,27 +102,46 @@ class PlanningService:
         for found in await self._store.recovered_open():
             if found.recovered_at is None or now - found.recovered_at < self._recovery_window:
                 continue
-            async with self._locks[found.incident_id]:
-                record = await self._store.load(found.incident_id)
-                if record is None or record.recovered_at is None or record.closed or record.escalated:
-                    continue
-                marker = derived_id(record.incident_id, f"planner/recovery-timeout/{record.recovered_at.isoformat()}")
-                if await self._store.seen(marker):
-                    continue
-                minutes = self._recovery_window.total_seconds() / 60
-                why = (
-                    f"recovered at {record.recovered_at:%H:%M:%SZ} but still open after {minutes:.0f} min "
-                    "with no Resolved from the monitor: confirm the recovery and close the incident"
-                )
-                record.escalated, record.outstanding = True, False
-                self._note(record, f"escalated: {why}")
-                outgoing = [recovery_timeout_message(record, why, marker)]
-                await self._store.commit(marker, record=record, outgoing=outgoing)
+            await self._decide_once(found.incident_id, functools.partial(self._hand_off_recovered, found.incident_id))
+
+    async def _hand_off_recovered(self, incident_id: str) -> None:
+        record = await self._store.load(incident_id)
+        if record is None or record.recovered_at is None or record.closed or record.escalated:
+            return
+        marker = derived_id(record.incident_id, f"planner/recovery-timeout/{record.recovered_at.isoformat()}")
+        if await self._store.seen(marker):
+            return
+        minutes = self._recovery_window.total_seconds() / 60
+        why = (
+            f"recovered at {record.recovered_at:%H:%M:%SZ} but still open after {minutes:.0f} min "
+            "with no Resolved from the monitor: confirm the recovery and close the incident"
+        )
+        record.escalated, record.outstanding = True, False
+        self._note(record, f"escalated: {why}")
+        outgoing = [recovery_timeout_message(record, why, marker)]
+        await self._store.commit(marker, record=record, outgoing=outgoing)
 
     async def on_control(self, cause: Envelope) -> None:
         control = cause.payload(ControlChanged)
         if not await self._store.seen(cause.id):
-            await self._store.commit(cause.id, control=(f"{control.kind.value}:{control.scope}", control.value))
+            with contextlib.suppress(AlreadyProcessed):
+                await self._store.commit(cause.id, control=(f"{control.kind.value}:{control.scope}", control.value))
+
+    async def _decide_once(self, incident_id: str, decide: Callable[[], Awaitable[None]]) -> None:
+        """Replicas share the store, and the store decides between them: a commit that lost the race
+        on the message id is dropped (the winner's outbox carries the outcome), one that lost it on
+        the record reads the record again and decides again. The in-process lock only saves this
+        replica from racing itself."""
+        for _ in range(MAX_CONFLICT_RETRIES):
+            async with self._locks[incident_id]:
+                try:
+                    await decide()
+                    return
+                except AlreadyProcessed:
+                    return
+                except Conflict:
+                    continue
+        raise Conflict(f"incident {incident_id} kept changing during {MAX_CONFLICT_RETRIES} attempts")
 
     async def _incident_changed(
         self, cause: Envelope, incident: IncidentChanged, record: IncidentRecord, fresh: bool

@@ -42,13 +42,28 @@ class IncidentRecord(BaseModel):
     planner: str = ""
     summary: str = ""
     trace: list[str] = Field(default_factory=list)
+    # The stored row's version: a commit succeeds only over the version it read (compare-and-set),
+    # so two replicas deciding on one incident cannot both write. Not part of the stored body.
+    version: int = Field(default=0, exclude=True)
 
     def remaining(self) -> list[Candidate]:
         return [c for c in self.candidates if c.kind not in self.tried]
 
 
+class AlreadyProcessed(Exception):
+    """The message id was committed meanwhile (another replica, or a redelivery): nothing was written."""
+
+
+class Conflict(Exception):
+    """The incident record changed since it was read: nothing was written; read again and decide again."""
+
+
 class PlannerStore(Protocol):
-    """Atomic: a message's state change, its processed mark and its outgoing messages commit together."""
+    """Atomic: a message's state change, its processed mark and its outgoing messages commit together.
+
+    `commit` raises AlreadyProcessed when the message id is already taken and Conflict when the
+    record's version moved on since `load`; on success the record carries its new version.
+    """
 
     async def seen(self, message_id: str) -> bool: ...
 

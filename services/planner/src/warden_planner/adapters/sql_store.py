@@ -1,0 +1,179 @@
+"""`PlannerStore` in SQL: incident records, processed ids, controls and an outbox, on SQLite
+(embedded, one file under `<data>/state/`) or PostgreSQL (several replicas sharing a schema).
+
+One SQL body for both (the persistence kit's dialect fills in the differences). Every commit is one
+transaction whose writes decide between replicas: the message id is taken by a unique insert (a
+redelivery handled by another replica raises AlreadyProcessed), and the incident record changes
+only over the version it was read at (the loser raises Conflict, reads again and decides again).
+So an incident is planned once however many replicas receive its updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import warden_persistence as kit
+from warden_contracts.envelope import Envelope
+from warden_persistence import Database, Migration, Session
+
+from warden_planner.domain.records import AlreadyProcessed, Conflict, IncidentRecord
+
+# Redeliveries arrive within minutes; a month of processed ids is far beyond any broker retention.
+PROCESSED_RETENTION = timedelta(days=30)
+DEFAULT_SCHEMA = "planner"
+# Found recovered, neither closed nor escalated (the record is JSON text on both backends).
+RECOVERED_OPEN_SQLITE = (
+    "json_extract(body, '$.recovered_at') IS NOT NULL "
+    "AND NOT json_extract(body, '$.closed') AND NOT json_extract(body, '$.escalated')"
+)
+RECOVERED_OPEN_POSTGRES = (
+    "body::jsonb ->> 'recovered_at' IS NOT NULL "
+    "AND NOT (body::jsonb ->> 'closed')::boolean AND NOT (body::jsonb ->> 'escalated')::boolean"
+)
+
+OUTBOX_INSERT = kit.Dialect.insert_ignore("outbox", ("id", "body"))
+
+
+async def _tables(session: Session) -> None:
+    # IF NOT EXISTS: a planner.db from before numbered migrations is at version 0 and has them.
+    seq = session.dialect.pick(sqlite="INTEGER PRIMARY KEY AUTOINCREMENT", postgres="BIGSERIAL PRIMARY KEY")
+    await session.script(
+        f"""
+        CREATE TABLE IF NOT EXISTS incidents (
+          incident_id TEXT PRIMARY KEY, body TEXT NOT NULL, updated_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS processed (message_id TEXT PRIMARY KEY, at TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS controls (key TEXT PRIMARY KEY, value TEXT NOT NULL, at TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS outbox (
+          seq {seq}, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL, sent INTEGER NOT NULL DEFAULT 0
+        )
+        """
+    )
+
+
+async def _record_versions(session: Session) -> None:
+    # A record stored before versions existed is at version 1, the version a first commit writes.
+    await kit.add_missing_columns(session, "incidents", {"version": "INTEGER NOT NULL DEFAULT 1"})
+
+
+MIGRATIONS = (
+    Migration(1, _tables),
+    Migration(2, _record_versions),
+    Migration(3, "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (sent, seq)"),
+)
+
+
+def with_schema(url: str | None, schema: str = DEFAULT_SCHEMA) -> str | None:
+    """The planner's tables live in their own schema unless the URL names one."""
+    if not url or "schema=" in url:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+class SqlStore:
+    """`url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name` (default
+    schema `planner`): PostgreSQL."""
+
+    def __init__(self, sqlite_path: Path, url: str | None = None) -> None:
+        kit.backend_of(url)  # a bad URL stops the composition root, not the first message
+        self._path = sqlite_path
+        self._url = with_schema(url)
+        self._db: Database | None = None
+
+    async def open(self) -> None:
+        db = await kit.open_database(self._url, self._path, MIGRATIONS)
+        cutoff = (datetime.now(UTC) - PROCESSED_RETENTION).isoformat()
+        async with db.transaction() as s:
+            await s.execute("DELETE FROM processed WHERE at < ?", (cutoff,))
+            await s.execute("DELETE FROM outbox WHERE sent = 1")
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            raise RuntimeError("the planner store is not open")
+        return self._db
+
+    async def seen(self, message_id: str) -> bool:
+        async with self.db.transaction() as s:
+            return await s.one("SELECT 1 FROM processed WHERE message_id = ?", (message_id,)) is not None
+
+    async def load(self, incident_id: str) -> IncidentRecord | None:
+        async with self.db.transaction() as s:
+            row = await s.one("SELECT body, version FROM incidents WHERE incident_id = ?", (incident_id,))
+        return _record(row[0], row[1]) if row else None
+
+    async def controls(self) -> dict[str, str]:
+        async with self.db.transaction() as s:
+            return {key: value for key, value in await s.all("SELECT key, value FROM controls")}
+
+    async def commit(
+        self,
+        message_id: str,
+        *,
+        record: IncidentRecord | None = None,
+        control: tuple[str, str] | None = None,
+        outgoing: Sequence[Envelope] = (),
+    ) -> None:
+        now = datetime.now(UTC).isoformat()
+        try:
+            async with self.db.transaction() as s:
+                if not await s.execute(kit.Dialect.insert_ignore("processed", ("message_id", "at")), (message_id, now)):
+                    raise AlreadyProcessed(message_id)
+                if record is not None:
+                    await _write_record(s, record, now)
+                if control is not None:
+                    await s.execute(kit.Dialect.upsert("controls", ("key", "value", "at"), ("key",)), (*control, now))
+                for env in outgoing:
+                    await s.execute(OUTBOX_INSERT, (env.id, env.to_bytes().decode()))
+        except kit.Conflict as err:  # deadlock or a key taken meanwhile: decide again
+            raise Conflict(str(err)) from err
+        if record is not None:
+            record.version += 1
+
+    async def recovered_open(self) -> list[IncidentRecord]:
+        async with self.db.transaction() as s:
+            rows = await s.all(
+                "SELECT body, version FROM incidents WHERE "  # noqa: S608 (one of two constants)
+                + s.dialect.pick(sqlite=RECOVERED_OPEN_SQLITE, postgres=RECOVERED_OPEN_POSTGRES)
+            )
+        return [_record(body, version) for body, version in rows]
+
+    async def unsent(self) -> list[Envelope]:
+        async with self.db.transaction() as s:
+            rows = await s.all("SELECT body FROM outbox WHERE sent = 0 ORDER BY seq")
+        return [Envelope.from_bytes(row[0].encode()) for row in rows]
+
+    async def mark_sent(self, envelope_id: str) -> None:
+        async with self.db.transaction() as s:
+            await s.execute("UPDATE outbox SET sent = 1 WHERE id = ?", (envelope_id,))
+
+
+async def _write_record(s: Session, record: IncidentRecord, now: str) -> None:
+    body = record.model_dump_json()
+    if record.version == 0:
+        written = await s.execute(
+            kit.Dialect.insert_ignore("incidents", ("incident_id", "body", "updated_at", "version")),
+            (record.incident_id, body, now, 1),
+        )
+    else:
+        written = await s.execute(
+            "UPDATE incidents SET body = ?, updated_at = ?, version = version + 1 "
+            "WHERE incident_id = ? AND version = ?",
+            (body, now, record.incident_id, record.version),
+        )
+    if written != 1:
+        raise Conflict(f"incident {record.incident_id} changed since version {record.version}")
+
+
+def _record(body: str, version: int) -> IncidentRecord:
+    record = IncidentRecord.model_validate_json(body)
+    record.version = int(version)
+    return record
