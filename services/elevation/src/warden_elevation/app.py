@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,14 @@ from warden_security.signatures import load_verifying_key, trust
 from warden_security.tokens import ELEVATION_ISSUER, TokenIssuer
 
 from warden_elevation.adapters.credentials import EmbeddedMinter
+from warden_elevation.adapters.sqlite_grants import SqliteGrantStore
 from warden_elevation.adapters.sqlite_tickets import SqliteTicketStore
 from warden_elevation.domain.authority import Authority
 from warden_elevation.handlers import BusAnnouncer, Handlers
 
 SERVICE = "elevation"
 TICKETS = "sre.elevation.ticketed.v1"
+log = logging.getLogger("warden.elevation")
 OVERRIDES = frozenset({"bus", "minter", "clock", "trusted_keys"})
 
 
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         TokenIssuer(load_or_create_private_key(_required(s.elevation_key, "WARDEN_ELEVATION_KEY")), ELEVATION_ISSUER),
     )
     tickets = SqliteTicketStore(s.db_path)
+    grants = SqliteGrantStore(s.db_path)
     authority = Authority(
         tickets=tickets,
         minter=minter,
@@ -83,6 +87,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         max_ttl_s=s.max_ttl_s,
         min_ttl_s=s.min_ttl_s,
         ticket_wait_s=s.ticket_wait_s,
+        grants=grants,
     )
     runtime = ServiceRuntime(SERVICE, bus, http_host=s.http_host, http_port=s.http_port)
     handlers = Handlers(authority, runtime.counters.inc)
@@ -101,8 +106,13 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         await handlers.expiry_loop(s.expiry_poll_s)
 
     runtime.background += [serve, expire]
-    runtime.on_start.append(tickets.open)
-    runtime.on_stop.append(tickets.close)
+
+    async def restore() -> None:
+        if restored := await authority.restore():
+            log.info("%d grants still in force from before the restart", restored)
+
+    runtime.on_start += [tickets.open, grants.open, restore]
+    runtime.on_stop += [tickets.close, grants.close]
     return runtime
 
 

@@ -26,6 +26,7 @@ from warden_elevation.domain.model import (
     Announcer,
     Change,
     Clock,
+    GrantStore,
     Issued,
     Minter,
     Refused,
@@ -49,8 +50,18 @@ class Authority:
     min_ttl_s: int = 1
     # The doorbell can overtake the ticket (both published by policy, consumed by two services).
     ticket_wait_s: float = 2.0
+    # The durable copy of `active`; None keeps grants in memory only (a restart forgets them).
+    grants: GrantStore | None = None
     active: dict[str, ActiveGrant] = field(default_factory=dict)
     _arrived: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    async def restore(self) -> int:
+        """After a restart: the grants in force before it are known again (release, expiry)."""
+        if self.grants is None:
+            return 0
+        restored = await self.grants.live()
+        self.active.update((grant.grant_id, grant) for grant in restored)
+        return len(restored)
 
     async def accept_ticket(self, ticket: ElevationTicket) -> list[str]:
         """Keep a ticket that verifies; refuse (and audit) one that does not."""
@@ -84,7 +95,7 @@ class Authority:
                 ticket.target,
             )
         )
-        self.active[issued.grant_id] = ActiveGrant(
+        active = ActiveGrant(
             issued.grant_id,
             issued.principal,
             ticket,
@@ -92,6 +103,9 @@ class Authority:
             request.justification,
             secret_digest(issued.release_secret),
         )
+        self.active[issued.grant_id] = active
+        if self.grants is not None:
+            await self.grants.add(active)  # before the requester hears of it
         return issued
 
     async def release(self, requester: str, grant_id: str, secret: str) -> None:
@@ -103,7 +117,7 @@ class Authority:
             # The grant stays: its holder can still release it, and it expires on its own.
             await self._refusal(requester, f"release of {grant_id} refused: wrong secret", None, grant.ticket)
             raise Refused("the release does not carry the grant's secret")
-        del self.active[grant_id]
+        await self._forget(grant_id)
         await self.tickets.released(grant.ticket.action_id)
         await self._ended(grant, f"released: {grant.justification}")
 
@@ -114,7 +128,14 @@ class Authority:
         for grant in due:
             del self.active[grant.grant_id]
             await self._ended(grant, "expired")
+            if self.grants is not None:
+                await self.grants.remove(grant.grant_id)  # after the audit: a crash in between announces again
         return len(due)
+
+    async def _forget(self, grant_id: str) -> None:
+        del self.active[grant_id]
+        if self.grants is not None:
+            await self.grants.remove(grant_id)
 
     async def _ticket_for(self, request: Request) -> ElevationTicket:
         if request.requester not in self.eligible:
@@ -168,6 +189,4 @@ class Authority:
         target = ticket.target if ticket else (request.target if request else None)
         correlation = incident_id or (ticket.incident_id if ticket else f"elevation:{action_id or 'unticketed'}")
         log.warning("elevation refused for %s: %s", principal, why)
-        await self.announce(
-            Change(str(uuid.uuid4()), principal, "refused", why, correlation, None, action_id, target)
-        )
+        await self.announce(Change(str(uuid.uuid4()), principal, "refused", why, correlation, None, action_id, target))

@@ -86,6 +86,18 @@ class TicketStore(Protocol):
     async def released(self, action_id: str) -> None: ...
 
 
+class GrantStore(Protocol):
+    """The grants still in force, kept across restarts: a restarted authority still releases a
+    grant for the holder of its secret, and announces its expiry."""
+
+    async def add(self, grant: ActiveGrant) -> None: ...
+
+    async def remove(self, grant_id: str) -> None: ...
+
+    async def live(self) -> list[ActiveGrant]:
+        """Every grant not yet released or announced as expired (expired ones included)."""
+
+
 class Minter(Protocol):
     def mint(self, principal: str, ticket: ElevationTicket, ttl_s: int) -> Minted: ...
 
