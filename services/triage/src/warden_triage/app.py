@@ -12,12 +12,13 @@ from warden_bus.port import Bus, SubscriptionOptions
 from warden_bus.runtime import Background, Counters, ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
 from warden_contracts.envelope import MAX_MESSAGE_BYTES
+from warden_persistence import backend_of
 
 from warden_triage.adapters.backlog import Backlog
 from warden_triage.adapters.catalog_file import load_catalog
 from warden_triage.adapters.classification_file import load_classifier
 from warden_triage.adapters.cosmos_store import CosmosIncidentStore
-from warden_triage.adapters.sqlite_store import SqliteIncidentStore
+from warden_triage.adapters.sql_store import SqlIncidentStore
 from warden_triage.adapters.webhook import ALERT_TOPIC, WebhookGateway
 from warden_triage.adapters.webhook_auth import DEFAULT_TOLERANCE_S, Authenticator, BearerAuth, HmacAuth
 from warden_triage.adapters.webhook_body import cloudevent_body
@@ -50,12 +51,20 @@ class Settings(ServiceSettings):
     # How often held alert groups (`open_after`) are checked for a wait that is over: the lag
     # with which time alone opens their incident.
     held_sweep_interval_s: float = Field(default=10.0, gt=0, le=300)
+    # postgresql://user@host/db?schema=name for several replicas; default: SQLite under <data_dir>/state/.
+    triage_store_url: str | None = None
 
     @field_validator("webhook_token")
     @classmethod
     def _token_not_blank(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError("webhook_token must not be empty")
+        return value
+
+    @field_validator("triage_store_url")
+    @classmethod
+    def _store_url_known(cls, value: str | None) -> str | None:
+        backend_of(value)  # a URL that is not postgresql:// stops the start-up
         return value
 
     @field_validator("webhook_hmac_secrets")
@@ -92,7 +101,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     store = (
         CosmosIncidentStore.from_endpoint(settings.cosmos_endpoint, settings.managed_identity_client_id)
         if settings.state_backend == "cosmos"
-        else SqliteIncidentStore(settings.database_path)
+        else SqlIncidentStore(settings.triage_store_url, settings.database_path)
     )
     counters = Counters()
     tracker = IncidentTracker(

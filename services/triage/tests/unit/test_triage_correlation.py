@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState
+from warden_testkit.postgres import postgres_schema
 from warden_triage.adapters.catalog_file import load_catalog
 from warden_triage.adapters.classification_file import load_classifier
+from warden_triage.adapters.sql_store import SqlIncidentStore
 from warden_triage.adapters.sqlite_store import SqliteIncidentStore
 from warden_triage.domain.builtin_sources import builtin_registry
 from warden_triage.domain.catalog import CatalogError, OpenAfter, ServiceCatalog
@@ -50,12 +52,20 @@ def catalog_with(**extra: Any) -> ServiceCatalog:
     return ServiceCatalog.from_document(SHIPPED.model_dump(mode="json") | extra)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteIncidentStore]:
-    s = SqliteIncidentStore(tmp_path / "triage.db")
-    await s.open()
-    yield s
-    await s.close()
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteIncidentStore]:
+    """The same SQL store on SQLite and on PostgreSQL (a schema of its own, dropped afterwards)."""
+    if request.param == "sqlite":
+        s = SqliteIncidentStore(tmp_path / "triage.db")
+        await s.open()
+        yield s
+        await s.close()
+        return
+    async with postgres_schema("triage") as url:
+        s = SqlIncidentStore(url)  # type: ignore[assignment]
+        await s.open()
+        yield s
+        await s.close()
 
 
 def tracker_for(store: SqliteIncidentStore, clock: Clock, catalog: ServiceCatalog = SHIPPED) -> IncidentTracker:

@@ -22,11 +22,13 @@ def backend_of(url: str | None) -> Literal["sqlite", "postgres"]:
 
 
 async def open_database(
-    url: str | None, sqlite_path: Path, migrations: Sequence[Migration], *, pool_size: int = 4
+    url: str | None, sqlite_path: Path | None, migrations: Sequence[Migration], *, pool_size: int = 4
 ) -> Database:
     """The database `url` names (or the SQLite file `sqlite_path`), migrated to the last version."""
     db: Database
     if backend_of(url) == "sqlite":
+        if sqlite_path is None:
+            raise ValueError("no store URL and no SQLite path: one of them says where the store is")
         db = await SqliteDatabase.open(sqlite_path)
     else:
         assert url is not None

@@ -1,0 +1,361 @@
+"""`IncidentStore` in SQL, one body for SQLite (embedded) and PostgreSQL (several replicas).
+
+Each transaction is one pull batch of messages (`commits_batches`): one COMMIT, one fsync.
+On SQLite the write transaction (BEGIN IMMEDIATE) excludes every other writer, so reading then
+writing is safe as it stands. On PostgreSQL (READ COMMITTED) replicas run side by side, and what
+a transaction reads before it decides is locked until it commits:
+
+- a message id (advisory lock, then the `processed` row): a redelivery handled by another replica
+  waits for the first, then finds its stored outcome and changes nothing;
+- a correlation key (advisory lock, taken when its open incident or its held alerts are read):
+  two replicas never both find "no open incident" for one fingerprint, so never open two; the
+  unique partial index `incidents_one_open_per_fingerprint` backs this up;
+- an environment (advisory lock, taken before looking for a related incident to join): a replica
+  opening an incident in an environment sees the incidents the others opened there, as one
+  replica would;
+- every incident row read (`FOR UPDATE`): concurrent attachments and resolutions of one incident
+  queue instead of overwriting each other's counts.
+
+A deadlock between two batches (they take these locks in their messages' order) or a unique key
+taken meanwhile rolls the transaction back and raises `warden_persistence.Conflict`; the bus then
+handles each message alone, and a redelivery finds what was committed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from warden_contracts.events import AlertReceived, IncidentChanged, Severity
+from warden_persistence import Database, Dialect, Migration, Session, add_missing_columns, open_database
+
+from warden_triage.domain.incident_model import (
+    AlertLink,
+    AlertStatus,
+    HeldGroup,
+    Incident,
+    IncidentStatus,
+    IncidentTransaction,
+    PendingAlert,
+    Processed,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    class TEXT NOT NULL,
+    title TEXT NOT NULL,
+    service TEXT,
+    resource_id TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    resource_group TEXT,
+    severity TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('open', 'resolved')),
+    opened_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    alert_count INTEGER NOT NULL CHECK (alert_count >= 1),
+    owner TEXT,
+    commander_channel TEXT,
+    services TEXT NOT NULL DEFAULT '[]',
+    root_service TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_per_fingerprint
+    ON incidents (fingerprint) WHERE status = 'open';
+CREATE TABLE IF NOT EXISTS alerts (
+    alert_id TEXT NOT NULL,
+    incident_id TEXT NOT NULL REFERENCES incidents (id),
+    status TEXT NOT NULL CHECK (status IN ('Fired', 'Resolved')),
+    attached_seq INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (alert_id, incident_id)
+);
+CREATE INDEX IF NOT EXISTS alerts_by_incident ON alerts (incident_id, attached_seq);
+CREATE INDEX IF NOT EXISTS alerts_by_seq ON alerts (attached_seq);
+CREATE TABLE IF NOT EXISTS unmatched_alerts (
+    message_id TEXT PRIMARY KEY,
+    alert_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT 'unknown-alert'
+);
+CREATE TABLE IF NOT EXISTS pending_alerts (
+    alert_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    alert TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_by_key ON pending_alerts (key, received_at);
+CREATE TABLE IF NOT EXISTS processed (
+    message_id TEXT PRIMARY KEY,
+    processed_at TEXT NOT NULL,
+    outcome TEXT
+)
+"""
+
+
+async def _create(session: Session) -> None:
+    await session.script(SCHEMA)
+    if session.dialect.name == "postgres":
+        # Arrival order of held alerts with equal times; SQLite has its rowid for that.
+        await session.execute("ALTER TABLE pending_alerts ADD COLUMN IF NOT EXISTS seq BIGSERIAL")
+
+
+async def _columns_older_databases_lack(session: Session) -> None:
+    # Databases made before these columns existed (before migrations were numbered) get them
+    # now; all are nullable or defaulted. On a database made by migration 1 this changes nothing.
+    await add_missing_columns(
+        session,
+        "incidents",
+        {
+            "owner": "TEXT",
+            "commander_channel": "TEXT",
+            "services": "TEXT NOT NULL DEFAULT '[]'",
+            "root_service": "TEXT",
+        },
+    )
+    await add_missing_columns(session, "unmatched_alerts", {"reason": "TEXT NOT NULL DEFAULT 'unknown-alert'"})
+
+
+MIGRATIONS = (Migration(1, _create), Migration(2, _columns_older_databases_lack))
+
+COLUMNS = (
+    "id",
+    "fingerprint",
+    "class",
+    "title",
+    "service",
+    "resource_id",
+    "environment",
+    "resource_group",
+    "severity",
+    "status",
+    "opened_at",
+    "updated_at",
+    "alert_count",
+    "owner",
+    "commander_channel",
+    "services",
+    "root_service",
+)
+_SELECT_INCIDENT = f"SELECT {', '.join(COLUMNS)} FROM incidents"  # noqa: S608 (constants only)
+_SAVE_INCIDENT = Dialect.upsert("incidents", COLUMNS, ["id"])
+_SAVE_PENDING = Dialect.upsert(
+    "pending_alerts", ["alert_id", "key", "message_id", "received_at", "alert"], ["alert_id"]
+)
+_RECORD_UNMATCHED = Dialect.insert_ignore(
+    "unmatched_alerts", ["message_id", "alert_id", "status", "received_at", "reason"]
+)
+_LINKS = "SELECT alert_id, incident_id, status, updated_at FROM alerts"
+
+
+def _incident(row: Any) -> Incident:
+    return Incident(
+        id=row[0],
+        fingerprint=row[1],
+        incident_class=row[2],
+        title=row[3],
+        service=row[4],
+        resource_id=row[5],
+        environment=row[6],
+        resource_group=row[7],
+        severity=Severity(row[8]),
+        status=IncidentStatus(row[9]),
+        opened_at=datetime.fromisoformat(row[10]),
+        updated_at=datetime.fromisoformat(row[11]),
+        alert_count=row[12],
+        owner=row[13],
+        commander_channel=row[14],
+        services=tuple(json.loads(row[15])),
+        root_service=row[16],
+    )
+
+
+def _link(row: Any) -> AlertLink:
+    return AlertLink(
+        alert_id=row[0], incident_id=row[1], status=AlertStatus(row[2]), updated_at=datetime.fromisoformat(row[3])
+    )
+
+
+def _pending(row: Any) -> PendingAlert:
+    alert = AlertReceived.model_validate_json(row[4])
+    return PendingAlert(row[0], row[1], row[2], datetime.fromisoformat(row[3]), alert)
+
+
+class SqlTransaction(IncidentTransaction):
+    def __init__(self, session: Session) -> None:
+        self._s = session
+        d = session.dialect
+        self._for_update = d.for_update
+        self._arrival = d.pick(sqlite="rowid", postgres="seq")
+        self._joined = d.pick(
+            sqlite="json_each(incidents.services)",
+            postgres="json_array_elements_text(incidents.services::json) AS joined(value)",
+        )
+
+    async def processed(self, message_id: str) -> Processed | None:
+        await self._s.lock(f"triage:message:{message_id}")
+        row = await self._s.one("SELECT outcome FROM processed WHERE message_id = ?", (message_id,))
+        if row is None:
+            return None
+        return Processed(IncidentChanged.model_validate_json(row[0]) if row[0] else None)
+
+    async def mark_processed(self, message_id: str, outcome: IncidentChanged | None, at: datetime) -> None:
+        await self._s.execute(
+            "INSERT INTO processed (message_id, processed_at, outcome) VALUES (?, ?, ?)",
+            (message_id, at.isoformat(), outcome.model_dump_json() if outcome else None),
+        )
+
+    async def open_incident(self, fingerprint: str) -> Incident | None:
+        await self._s.lock(f"triage:key:{fingerprint}")
+        row = await self._s.one(
+            _SELECT_INCIDENT + " WHERE fingerprint = ? AND status = 'open'" + self._for_update, (fingerprint,)
+        )
+        return _incident(row) if row else None
+
+    async def incident(self, incident_id: str) -> Incident | None:
+        row = await self._s.one(_SELECT_INCIDENT + " WHERE id = ?" + self._for_update, (incident_id,))
+        return _incident(row) if row else None
+
+    async def save_incident(self, incident: Incident) -> None:
+        await self._s.execute(
+            _SAVE_INCIDENT,
+            (
+                incident.id,
+                incident.fingerprint,
+                incident.incident_class,
+                incident.title,
+                incident.service,
+                incident.resource_id,
+                incident.environment,
+                incident.resource_group,
+                incident.severity.value,
+                incident.status.value,
+                incident.opened_at.isoformat(),
+                incident.updated_at.isoformat(),
+                incident.alert_count,
+                incident.owner,
+                incident.commander_channel,
+                json.dumps(list(incident.services)),
+                incident.root_service,
+            ),
+        )
+
+    async def open_incidents_in(self, environment: str, services: set[str]) -> list[Incident]:
+        await self._s.lock(f"triage:environment:{environment}")
+        if not services:
+            return []
+        marks = ", ".join("?" * len(services))
+        joined = f"EXISTS (SELECT 1 FROM {self._joined} WHERE value IN ({marks}))"  # noqa: S608 (constants only)
+        where = f" WHERE status = 'open' AND environment = ? AND (service IN ({marks}) OR {joined})"
+        names = sorted(services)
+        rows = await self._s.all(_SELECT_INCIDENT + where + self._for_update, (environment, *names, *names))
+        return [_incident(r) for r in rows]
+
+    async def count_firing(self, incident_id: str) -> int:
+        row = await self._s.one(
+            "SELECT COUNT(*) FROM alerts WHERE incident_id = ? AND status = 'Fired'", (incident_id,)
+        )
+        return int(row[0]) if row else 0
+
+    async def add_pending(self, pending: PendingAlert) -> None:
+        await self._s.execute(
+            _SAVE_PENDING,
+            (
+                pending.alert_id,
+                pending.key,
+                pending.message_id,
+                pending.received_at.isoformat(),
+                pending.alert.model_dump_json(),
+            ),
+        )
+
+    async def pending(self, key: str) -> list[PendingAlert]:
+        await self._s.lock(f"triage:key:{key}")
+        rows = await self._s.all(
+            "SELECT key, alert_id, message_id, received_at, alert FROM pending_alerts WHERE key = ? "  # noqa: S608
+            f"ORDER BY received_at, {self._arrival}",
+            (key,),
+        )
+        return [_pending(r) for r in rows]
+
+    async def is_pending(self, alert_id: str) -> bool:
+        return await self._s.one("SELECT 1 FROM pending_alerts WHERE alert_id = ?", (alert_id,)) is not None
+
+    async def remove_pending(self, alert_id: str) -> bool:
+        return await self._s.execute("DELETE FROM pending_alerts WHERE alert_id = ?", (alert_id,)) > 0
+
+    async def drop_pending(self, key: str) -> None:
+        await self._s.execute("DELETE FROM pending_alerts WHERE key = ?", (key,))
+
+    async def held_groups(self) -> list[HeldGroup]:
+        rows = await self._s.all(
+            "SELECT key, alert_id, message_id, received_at, alert, held FROM ("  # noqa: S608
+            "SELECT pending_alerts.*, COUNT(*) OVER (PARTITION BY key) AS held, "
+            f"ROW_NUMBER() OVER (PARTITION BY key ORDER BY received_at, {self._arrival}) AS place FROM pending_alerts"
+            ") AS ranked WHERE place = 1"
+        )
+        return [HeldGroup(r[0], _pending(r), r[5]) for r in rows]
+
+    async def links_of_alert(self, alert_id: str) -> list[AlertLink]:
+        rows = await self._s.all(_LINKS + " WHERE alert_id = ? ORDER BY attached_seq", (alert_id,))
+        return [_link(r) for r in rows]
+
+    async def links_of_incident(self, incident_id: str, *, limit: int | None = None) -> list[AlertLink]:
+        query = _LINKS + " WHERE incident_id = ? ORDER BY attached_seq"
+        if limit is None:
+            rows = await self._s.all(query, (incident_id,))
+        else:
+            rows = await self._s.all(query + " LIMIT ?", (incident_id, limit))
+        return [_link(r) for r in rows]
+
+    async def save_link(self, link: AlertLink) -> None:
+        # Upsert that keeps the original attachment order of an alert re-attached to its incident.
+        # Under PostgreSQL two transactions may draw the same number for different incidents; one
+        # incident's links are written under its row lock, so their order holds.
+        await self._s.execute(
+            "INSERT INTO alerts (alert_id, incident_id, status, attached_seq, updated_at) "
+            "VALUES (?, ?, ?, (SELECT COALESCE(MAX(attached_seq), 0) + 1 FROM alerts), ?) "
+            "ON CONFLICT (alert_id, incident_id) DO UPDATE SET status = excluded.status, "
+            "updated_at = excluded.updated_at",
+            (link.alert_id, link.incident_id, link.status.value, link.updated_at.isoformat()),
+        )
+
+    async def record_unmatched(
+        self, message_id: str, alert_id: str, status: AlertStatus, at: datetime, reason: str
+    ) -> None:
+        await self._s.execute(_RECORD_UNMATCHED, (message_id, alert_id, status.value, at.isoformat(), reason))
+
+
+class SqlIncidentStore:
+    """Open with `await store.open()` (the runtime's on_start hook), close with `close()`.
+
+    `url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name`: PostgreSQL."""
+
+    commits_batches = True  # one transaction may hold many messages (each marked processed)
+
+    def __init__(self, url: str | None, sqlite_path: Path | None = None, *, pool_size: int = 4) -> None:
+        self.url = url
+        self.path = sqlite_path
+        self._pool_size = pool_size
+        self._db: Database | None = None
+
+    async def open(self) -> None:
+        self._db = await open_database(self.url, self.path, MIGRATIONS, pool_size=self._pool_size)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[IncidentTransaction]:
+        if self._db is None:
+            raise RuntimeError("incident store is not open")
+        async with self._db.transaction() as session:
+            yield SqlTransaction(session)
