@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import Field, field_validator
 from warden_bus.port import Bus
 from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings
+from warden_persistence import backend_of
 
-from warden_scheduler.adapters.sqlite_store import SqliteScheduleStore
+from warden_scheduler.adapters.sql_store import SqlScheduleStore
 from warden_scheduler.adapters.task_file import load_tasks
 from warden_scheduler.domain.runner import Clock, Scheduler
 from warden_scheduler.handlers import DuePublisher, register
@@ -29,6 +30,14 @@ class Settings(ServiceSettings):
     scheduler_tick_s: float = Field(5.0, gt=0, le=60)
     # A run the planner never reports frees its task after this long.
     scheduler_lease_s: int = Field(900, ge=10)
+    # postgresql://user@host/db?schema=name for several schedulers; default: SQLite under <data_dir>/state/.
+    scheduler_store_url: str | None = None
+
+    @field_validator("scheduler_store_url")
+    @classmethod
+    def _store_url_known(cls, value: str | None) -> str | None:
+        backend_of(value)  # a URL that is not postgresql:// stops the start-up
+        return value
 
 
 def utc_now() -> datetime:
@@ -60,7 +69,7 @@ def create_app(
         settings = settings.model_copy(update=overrides)
     bus = bus or bus_from_settings(SERVICE, settings)
     tasks = load_tasks(settings.scheduler_tasks_file).enabled()
-    store = SqliteScheduleStore(settings.data_dir / "state" / "scheduler.db")
+    store = SqlScheduleStore(settings.scheduler_store_url, settings.data_dir / "state" / "scheduler.db")
     runtime = ServiceRuntime(name=SERVICE, bus=bus, http_host=settings.http_host, http_port=settings.http_port)
     scheduler = Scheduler(
         tasks,
