@@ -21,6 +21,7 @@ from warden_audit.reader import read_records
 from warden_audit.segments import AuditLogCorrupt
 from warden_audit.verify import verify_log
 
+from warden_cli.data_dir import existing_data_dir
 from warden_cli.layout import Layout, default_data_dir
 from warden_cli.timeline import incidents_from
 
@@ -33,7 +34,7 @@ DataDir = Annotated[
 AuditDir = Annotated[Path | None, typer.Option("--audit-dir", help="an audit log folder (default <data-dir>/audit)")]
 PublicKeys = Annotated[
     list[Path] | None,
-    typer.Option("--public-key", help="trusted audit public key(s) (default <data-dir>/keys/" + AUDIT_KEY + ")"),
+    typer.Option("--public-key", help="trusted audit public key(s) (default <data-dir>/keys/audit/" + AUDIT_KEY + ")"),
 ]
 
 
@@ -42,15 +43,16 @@ def _root(data_dir: Path | None) -> Path:
 
 
 def _audit_dir(data_dir: Path | None, audit_dir: Path | None) -> Path:
-    return audit_dir or Layout(_root(data_dir)).audit_dir
+    return audit_dir or Layout(existing_data_dir(data_dir)).audit_dir
 
 
 def _keys(data_dir: Path | None, audit_dir: Path | None, given: list[Path] | None) -> list[Path]:
     if given:
         return given
     folder = Layout(_root(data_dir)).keys if data_dir or not audit_dir else audit_dir.resolve().parent / "keys"
-    default = folder / AUDIT_KEY
-    return [default] if default.exists() else []
+    # The audit's own key folder (warden_cli.key_folders); directly under keys/ before that.
+    found = [path for path in (folder / "audit" / AUDIT_KEY, folder / AUDIT_KEY) if path.exists()]
+    return found[:1]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -144,8 +146,19 @@ def verify(
 
 
 def _report_json(report: Any, anchored: str) -> dict[str, Any]:
-    fields = ("ok", "records", "checkpoints", "last_checkpoint_seq", "signatures_checked", "head_hash",
-              "first_bad_seq", "segment", "line", "problem", "reason")
+    fields = (
+        "ok",
+        "records",
+        "checkpoints",
+        "last_checkpoint_seq",
+        "signatures_checked",
+        "head_hash",
+        "first_bad_seq",
+        "segment",
+        "line",
+        "problem",
+        "reason",
+    )
     return {name: getattr(report, name, None) for name in fields} | {"anchors": anchored}
 
 

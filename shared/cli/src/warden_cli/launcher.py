@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +24,9 @@ import aiohttp
 from warden_bus.embedded_server import EmbeddedNats, free_port
 from warden_bus.provision import provision
 from warden_console.bootstrap import ensure_embedded_users
-from warden_security.keys import load_or_create_private_key, public_path
 
 from warden_cli import supervisor
+from warden_cli.key_folders import KeyFolders, Placed, tighten
 from warden_cli.layout import SERVICES, Layout
 
 log = logging.getLogger("warden.launcher")
@@ -76,6 +77,8 @@ class EmbeddedStack:
     processes: dict[str, Process] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     lock: supervisor.StackLock = field(init=False)
+    # What each child's key folder holds and the variables that point at it (set by `start`).
+    placed: dict[str, Placed] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.lock = supervisor.StackLock(self.layout.root / "stack.lock")
@@ -93,11 +96,12 @@ class EmbeddedStack:
         return f"http://127.0.0.1:{self.processes[CONSOLE].port}"
 
     def _env(self, service: str, ports: dict[str, int]) -> dict[str, str]:
-        lay, secrets = self.layout, self.layout.secrets()
+        """The child's environment: no secret values, only paths into its own key folder
+        (`WARDEN_X_FILE` for secrets), so `/proc/<pid>/environ` gives nothing away."""
+        lay = self.layout
         assert self.nats
         env = {
             "WARDEN_NATS_URL": self.nats.url,
-            "WARDEN_NATS_CREDS": str(lay.creds(service)),
             "WARDEN_DATA_DIR": str(lay.root),
             "WARDEN_HTTP_PORT": str(ports[service]),
             "WARDEN_LOG_LEVEL": self.options.log_level,
@@ -109,51 +113,41 @@ class EmbeddedStack:
             "sandbox": {
                 "WARDEN_SANDBOX_PORT": str(ports["sandbox"]),
                 "WARDEN_SANDBOX_TICK_S": str(self.options.tick_s),
-                "WARDEN_SANDBOX_ADMIN_SECRET": secrets["sandbox_admin_secret"],
-                "WARDEN_SANDBOX_TOKEN_PUBKEY": str(public_path(lay.elevation_key)),
                 "WARDEN_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{ports['triage']}/webhooks/azure-monitor",
-                "WARDEN_ALERT_WEBHOOK_TOKEN": secrets["webhook_token"],
             },
-            "triage": {"WARDEN_WEBHOOK_TOKEN": secrets["webhook_token"]},
+            "triage": {},
             "planner": {"WARDEN_SANDBOX_URL": sandbox_url},
             "policy": {
-                "WARDEN_SIGNING_KEY": str(lay.policy_signing_key),
-                "WARDEN_APPROVER_ISSUER_PUBKEY": str(public_path(lay.approver_issuer_key)),
                 **(
                     {"WARDEN_APPROVAL_TIMEOUT_S": str(self.options.approval_timeout_s)}
                     if self.options.approval_timeout_s
                     else {}
                 ),
             },
-            "executor": {
-                "WARDEN_SANDBOX_URL": sandbox_url,
-                "WARDEN_POLICY_PUBKEY": str(public_path(lay.policy_signing_key)),
-            },
+            "executor": {"WARDEN_SANDBOX_URL": sandbox_url},
             "audit": {"WARDEN_AUDIT_DIR": str(lay.audit_dir)},
-            ELEVATION: {
-                "WARDEN_POLICY_PUBKEY": str(public_path(lay.policy_signing_key)),
-                "WARDEN_ELEVATION_KEY": str(lay.elevation_key),
-                "WARDEN_NATS_ACCOUNT_DIR": str(lay.nats_auth),
-            },
+            ELEVATION: {},
             SCHEDULER: (
                 {"WARDEN_SCHEDULER_TASKS_FILE": str(self.options.scheduler_tasks_file)}
                 if self.options.scheduler_tasks_file
                 else {}
             ),
             # The console reads requests and publishes decisions as `approver`; `operator` only for admins.
-            CONSOLE: {
-                "WARDEN_NATS_CREDS": str(lay.creds("approver")),
-                "WARDEN_OPERATOR_CREDS": str(lay.creds("operator")),
-                "WARDEN_APPROVER_ISSUER_KEY": str(lay.approver_issuer_key),
-                "WARDEN_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}",
-                "WARDEN_USERS_FILE": str(lay.keys / "console-users.yaml"),
-            },
+            CONSOLE: {"WARDEN_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}"},
         }
-        estate = self.options.estate_env.get(service, {})
-        return {**estate, **os.environ, **env, **per_service[service], **self.options.extra_env.get(service, {})}
+        layers = (
+            self.options.estate_env.get(service, {}),
+            os.environ,
+            env,
+            per_service[service],
+            self.placed[service].env,
+            self.options.extra_env.get(service, {}),  # tests and the demo: they win
+        )
+        return layered_env(*layers)
 
     async def start(self) -> None:
         """Start everything, or nothing: a failure (or cancellation) stops what was started."""
+        os.umask(0o077)  # inherited by NATS and every child: owner-only files and folders
         self.lock.acquire()  # raises StackLocked before anything is started
         try:
             await self._start()
@@ -164,12 +158,15 @@ class EmbeddedStack:
     async def _start(self) -> None:
         lay = self.layout
         lay.logs.mkdir(parents=True, exist_ok=True)
-        for key in (lay.policy_signing_key, lay.approver_issuer_key, lay.elevation_key):
-            load_or_create_private_key(key)
+        if changed := tighten(lay.root):
+            log.info("made %d files and folders under %s owner-only", len(changed), lay.root)
+        keys = KeyFolders(lay)
+        keys.create_owned_keys()
         self.nats = await EmbeddedNats(lay.root, port=self.options.ports.get("nats", 0)).start()
         assert self.nats.auth
         await provision(self.nats.url, self.nats.auth.creds("admin"))
         ensure_embedded_users(lay.keys / "console-users.yaml", lay.keys / "console-initial-passwords.txt")
+        self.placed = keys.place_all(self.nats.auth, lay.secrets(), CHILDREN)
         ports = {name: self.options.ports.get(name) or free_port() for name in CHILDREN}
         self.ports = ports
         for name in CHILDREN:
@@ -288,6 +285,17 @@ async def run_until_signalled(stack: EmbeddedStack, announce: object) -> None:
             )
     finally:
         await stack.stop()
+
+
+def layered_env(*layers: Mapping[str, str]) -> dict[str, str]:
+    """Later layers win; a layer that sets `X` drops an earlier `X_FILE` and the other way round,
+    because a service refuses both (warden_security.secret_files)."""
+    merged: dict[str, str] = {}
+    for layer in layers:
+        for name, value in layer.items():
+            merged.pop(name.removesuffix("_FILE") if name.endswith("_FILE") else f"{name}_FILE", None)
+            merged[name] = value
+    return merged
 
 
 def service_log_tail(layout: Layout, service: str, lines: int = 20) -> str:

@@ -20,17 +20,26 @@ class Layout:
     def keys(self) -> Path:
         return self.root / "keys"
 
+    def service_keys(self, service: str) -> Path:
+        """The folder of one service's own key material (warden_cli.key_folders)."""
+        return self.keys / service
+
+    # Each signing key lives only in the folder of the service that signs with it.
     @property
     def policy_signing_key(self) -> Path:
-        return self.keys / "policy-signing.pem"
+        return self.service_keys("policy") / "policy-signing.pem"
 
     @property
     def approver_issuer_key(self) -> Path:
-        return self.keys / "approver-issuer.pem"
+        return self.service_keys("console") / "approver-issuer.pem"
 
     @property
     def elevation_key(self) -> Path:
-        return self.keys / "elevation-authority.pem"
+        return self.service_keys("elevation") / "elevation-authority.pem"
+
+    @property
+    def audit_signing_key(self) -> Path:
+        return self.service_keys("audit") / "audit-signing.pem"
 
     @property
     def secrets_file(self) -> Path:
@@ -69,7 +78,9 @@ class Layout:
         return dict(json.loads(self.secrets_file.read_text()))
 
     def write_stack(self, info: dict[str, Any]) -> None:
-        self.stack_file.write_text(json.dumps(info, indent=2))
+        fd = os.open(self.stack_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(info, fh, indent=2)
 
     def read_stack(self) -> dict[str, Any]:
         if not self.stack_file.exists():

@@ -1,0 +1,185 @@
+"""Key separation of a real `warden up` (issue 16 item 4), checked from outside by PID:
+
+- no secret value (webhook token, sandbox admin secret, NATS seeds and JWTs, private keys,
+  console passwords) is in any child's `/proc/<pid>/environ`: secrets arrive as files;
+- every file under the data folder is owner-only (0600, 0400 when sealed read-only) and every
+  folder 0700;
+- each service's key folder holds exactly its own material, and each private key exists in the
+  folder of the service that signs with it and nowhere else under the data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+# A loaded 2-core machine may need minutes for nine Python services to answer /healthz.
+HEALTH_TIMEOUT_S = 600
+
+EXPECTED_FOLDERS = {
+    "sandbox": {"admin-secret", "alert-webhook-token", "elevation-authority.pub.pem"},
+    "triage": {"triage.creds", "webhook-token"},
+    "planner": {"planner.creds"},
+    "scheduler": {"scheduler.creds"},
+    "policy": {"policy.creds", "policy-signing.pem", "policy-signing.pub.pem", "approver-issuer.pub.pem"},
+    "executor": {"executor.creds", "policy-signing.pub.pem"},
+    "audit": {"audit.creds", "audit-signing.pem", "audit-signing.pub.pem", "approver-issuer.pub.pem"},
+    "elevation": {
+        "elevation.creds",
+        "elevation-authority.pem",
+        "elevation-authority.pub.pem",
+        "policy-signing.pub.pem",
+        "account.seed",
+    },
+    "console": {
+        "approver.creds",
+        "operator.creds",
+        "approver-issuer.pem",
+        "approver-issuer.pub.pem",
+        "console-users.yaml",
+    },
+}
+SIGNING_KEYS = {
+    "policy-signing.pem": "policy",
+    "elevation-authority.pem": "elevation",
+    "approver-issuer.pem": "console",
+    "audit-signing.pem": "audit",
+}
+
+
+def _wait_stack(data: Path, up: subprocess.Popen[str]) -> dict:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S + 30
+    while time.monotonic() < deadline:
+        if up.poll() is not None:
+            raise AssertionError(f"warden up exited early:\n{up.stdout.read() if up.stdout else ''}")
+        if (data / "stack.json").exists():
+            return json.loads((data / "stack.json").read_text())
+        time.sleep(0.5)
+    raise AssertionError("the stack did not come up")
+
+
+def _nats_pids(data: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if f"{data}/nats-server.conf" in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def _secret_values(data: Path) -> dict[str, str]:
+    """Every secret the stack holds, by where it came from."""
+    values = {f"secrets.json:{k}": v for k, v in json.loads((data / "keys" / "secrets.json").read_text()).items()}
+    for path in data.rglob("*"):
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        if path.suffix == ".creds":  # the user JWT and its seed
+            for i, block in enumerate(re.findall(r"-----BEGIN [^-]+-----\n(.+?)\n------END", text, re.S)):
+                values[f"{path.name}#{i}"] = block.strip()
+        elif path.name == "account.seed":
+            values[str(path.relative_to(data))] = text.strip()
+        elif "PRIVATE KEY-----" in text:
+            body = "".join(line for line in text.splitlines() if not line.startswith("-----"))
+            values[str(path.relative_to(data))] = body
+    passwords = (data / "keys" / "console-initial-passwords.txt").read_text()
+    for name, password in re.findall(r"^(\w+) \([^)]*\): (\S+)$", passwords, re.M):
+        values[f"console password of {name}"] = password
+    return values
+
+
+def _mode_offenders(data: Path) -> list[str]:
+    offenders = []
+    for path in [data, *data.rglob("*")]:
+        try:
+            mode = stat.S_IMODE(path.lstat().st_mode)
+            is_dir = path.is_dir()
+        except FileNotFoundError:  # a journal or temporary file that came and went
+            continue
+        allowed = {0o700} if is_dir else {0o600, 0o400}
+        if mode not in allowed:
+            offenders.append(f"{path.relative_to(data)} {oct(mode)}")
+    return offenders
+
+
+def _post_webhook(url: str, token: str) -> int:
+    request = urllib.request.Request(
+        url, data=b"{}", headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+def test_secrets_are_files_owner_only_and_each_service_holds_only_its_own_keys(tmp_path: Path) -> None:
+    data = tmp_path / "stack"
+    up = subprocess.Popen(
+        [
+            sys.executable, "-m", "warden_cli", "up", "--data-dir", str(data),
+            "--health-timeout", str(HEALTH_TIMEOUT_S), "--stop-timeout", "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        stack = _wait_stack(data, up)
+        children = {**stack["pids"], **{f"nats-server {pid}": pid for pid in _nats_pids(data)}}
+        assert len(children) == len(stack["pids"]) + 1, "nats-server not found"
+        secrets = _secret_values(data)
+        assert len(secrets) > 20, sorted(secrets)
+
+        leaks = []
+        for name, pid in children.items():
+            environ = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
+            leaks += [f"{name}: {what}" for what, value in secrets.items() if value and value in environ]
+        assert not leaks, "secret values in child environments:\n" + "\n".join(leaks)
+
+        offenders = _mode_offenders(data)
+        assert not offenders, "not owner-only (files 0600/0400, folders 0700):\n" + "\n".join(offenders)
+
+        keys = data / "keys"
+        held = {service: set(os.listdir(keys / service)) for service in EXPECTED_FOLDERS}
+        assert held == EXPECTED_FOLDERS
+        assert {p.name for p in keys.iterdir() if p.is_dir()} == set(EXPECTED_FOLDERS)
+
+        for key_name, owner in SIGNING_KEYS.items():
+            key = (keys / owner / key_name).read_bytes()
+            copies = [
+                str(path.relative_to(data))
+                for path in data.rglob("*")
+                if path.is_file() and path != keys / owner / key_name and key in path.read_bytes()
+            ]
+            assert not copies, f"{key_name} (owned by {owner}) also in: {copies}"
+        assert not [p for p in (keys / "executor").iterdir() if b"PRIVATE KEY" in p.read_bytes()]
+
+        # The services really read their secrets from those files.
+        token = json.loads((keys / "secrets.json").read_text())["webhook_token"]
+        assert _post_webhook(stack["webhook_url"], "wrong-token") == 401
+        assert _post_webhook(stack["webhook_url"], token) != 401
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGTERM)
+            try:
+                up.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.communicate()
