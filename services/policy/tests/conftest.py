@@ -160,7 +160,7 @@ class World:
         live = LiveState(self.store, AccessLevel.PRIVILEGED)
         common = {"store": self.store, "release": release, "clock": lambda: self.now, "live": live}
         self.gate = PlanGate(rules=rules, approver_rules=approver_rules, catalog=default_catalog(), **common)
-        self.ops = Operations(store=self.store, clock=lambda: self.now)
+        self.ops = Operations(store=self.store, clock=lambda: self.now, plans=config.plans)
         self.desk = ApprovalDesk(
             verifier=verifier or _local_verifier(approver_pubkey),
             approvers=approvers or config.approvers,

@@ -144,7 +144,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
             live=live,
             directory_issuers=(LOCAL_APPROVER_ISSUER,),
         ),
-        ops=Operations(store=store, clock=clock),
+        ops=Operations(store=store, clock=clock, plans=plans),
         relay=relay,
         counters=runtime.counters,
     )

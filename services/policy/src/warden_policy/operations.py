@@ -6,9 +6,11 @@ import logging
 
 from warden_bus.port import PoisonMessage
 from warden_contracts.envelope import Envelope
-from warden_contracts.events import ActionReported, ControlChanged, ReportStatus
+from warden_contracts.events import ActionReported, ControlChanged, ControlKind, ReportStatus
 
-from warden_policy.domain.model import InvalidControl, parse_control
+from warden_policy.domain.autonomy_bar import PromotionRefused, check_run_mode_change, current_run_mode
+from warden_policy.domain.config import ResponsePlans
+from warden_policy.domain.model import InvalidControl, RunMode, parse_control
 from warden_policy.ports import Changes, Clock, StateStore
 from warden_policy.relay import process_once
 
@@ -27,9 +29,10 @@ TERMINAL = frozenset(
 
 
 class Operations:
-    def __init__(self, *, store: StateStore, clock: Clock) -> None:
+    def __init__(self, *, store: StateStore, clock: Clock, plans: ResponsePlans) -> None:
         self._store = store
         self._clock = clock
+        self._plans = plans
 
     async def action_reported(self, env: Envelope) -> list[Envelope]:
         report = env.payload(ActionReported)
@@ -47,6 +50,8 @@ class Operations:
             setting = parse_control(change.kind, change.value, change.scope, change.changed_by)
         except InvalidControl as err:
             raise PoisonMessage(str(err)) from None
+        if change.kind is ControlKind.PLAN_RUN_MODE:
+            await self._hold_to_the_bar(change, setting.scope)
         settings = [setting]
 
         async def store() -> Changes:
@@ -61,3 +66,18 @@ class Operations:
             extra={"correlationid": env.correlationid},
         )
         return await process_once(self._store, self._clock, env.id, store)
+
+    async def _hold_to_the_bar(self, change: ControlChanged, scope: str) -> None:
+        current = current_run_mode(self._plans, await self._store.controls(), scope)
+        try:
+            check_run_mode_change(
+                current,
+                RunMode(change.value.strip().lower()),
+                change.evidence,
+                forced=change.forced,
+                reason=change.reason,
+            )
+        except PromotionRefused as err:
+            raise PoisonMessage(f"plan_run_mode for {scope} refused: {err}") from None
+        if change.forced and RunMode(change.value.strip().lower()) is not current:
+            log.warning("forced run-mode change for %s by %s: %s", scope, change.changed_by, change.reason)

@@ -19,6 +19,7 @@ from warden_contracts.events import (
     DecisionOutcome,
     IncidentChanged,
     IncidentState,
+    PromotionEvidence,
     ReportStatus,
     Severity,
     SignedAction,
@@ -266,7 +267,13 @@ async def test_policy_progressive_autonomy_survives_a_restart(broker, tmp_path, 
     before, after = (make_plan(incident_class="elevated_error_rate", target=f"svc-{i}") for i in range(2))
     promote = envelope_for(
         "sre.control.changed.v1",
-        ControlChanged(kind=ControlKind.PLAN_RUN_MODE, value="autonomous", scope="plan:error-rate", changed_by="ops"),
+        ControlChanged(
+            kind=ControlKind.PLAN_RUN_MODE,
+            value="autonomous",
+            scope="plan:error-rate",
+            changed_by="ops",
+            evidence=PromotionEvidence(incidents=5, false_remediation_rate=0.0, human_override_rate=0.0),
+        ),
         source="warden/operator",
         correlationid="ops",
     )

@@ -165,7 +165,11 @@ async def _step(world: Any, issuer: Any, model: Model, step: tuple[Any, ...]) ->
         _check(out, model, world, None, (env, incident_class))
     elif what == "control":
         kind, value, scope = step[1]
-        change = ControlChanged(kind=kind, value=value, scope=scope, changed_by="ops")
+        # An operator forcing the promotion past the autonomy bar (it needs a reason).
+        forced = kind is ControlKind.PLAN_RUN_MODE
+        change = ControlChanged(
+            kind=kind, value=value, scope=scope, changed_by="ops", forced=forced, reason="pilot" if forced else ""
+        )
         await world.ops.control_changed(envelope_for("sre.control.changed.v1", change, source="o", correlationid="o"))
         model.kill = value == "on" if kind is ControlKind.KILL_SWITCH else model.kill
         model.reader = value == "reader" if kind is ControlKind.ACCESS_LEVEL else model.reader

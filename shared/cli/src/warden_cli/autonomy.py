@@ -3,13 +3,15 @@
 The path is shadow -> review -> autonomous (policy lets autonomy act on tier-1 actions only). Each
 step is a `plan_run_mode` control event (scope `plan:<name>`) published as the operator identity,
 so it is audited like every other change; the evidence shown (and recorded in the control's
-reason) comes from the audit log. Promotion needs the evidence to meet the bar or an explicit
-`--force`; demotion is always allowed, because making the agent do less is always safe.
+reason) comes from the audit log and travels with a promotion: policy's domain
+(`warden_policy.domain.autonomy_bar`) owns the bar and refuses a promotion that falls short unless
+forced with a reason. The check here only fails early with the same words; demotion is always allowed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,18 +20,20 @@ import typer
 from warden_audit.domain.incident_facts import data_of, incident_facts, record_time
 from warden_audit.domain.kpis import Kpi, compute
 from warden_audit.reader import read_records
-from warden_bus.nats_bus import NatsBus
 from warden_contracts.envelope import envelope_for
-from warden_contracts.events import ControlChanged, ControlKind
+from warden_contracts.events import ControlChanged, ControlKind, PromotionEvidence
 from warden_policy.adapters.config_files import load_policy_config
+from warden_policy.domain.autonomy_bar import LADDER as RUN_MODE_LADDER
+from warden_policy.domain.autonomy_bar import promotion_gap
+from warden_policy.domain.model import RunMode
 
+from warden_cli.data_dir import existing_layout
 from warden_cli.kpi import format_value
-from warden_cli.layout import Layout, default_data_dir
+from warden_cli.layout import Layout
+from warden_cli.operations import connected_bus
 from warden_cli.shadow import agreement, divergences
 
-LADDER = ("shadow", "review", "autonomous")
-MIN_EVIDENCE = 3  # decisions (shadow) or incidents (review) before a promotion without --force
-MAX_DIFFERENT_SHARE = 0.2
+LADDER = tuple(m.value for m in RUN_MODE_LADDER)
 
 autonomy_app = typer.Typer(help="Progressive autonomy per response plan: shadow -> review -> autonomous.")
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="stack data directory")]
@@ -51,6 +55,18 @@ class PlanEvidence:
         s = self.shadow
         out.append(f"  {'Shadow agreement':<28} {s['same']} same, {s['different']} different, {s['none']} none")
         return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "mode": self.mode,
+            "origin": self.origin,
+            "incidents": self.incidents,
+            "kpis": {
+                k.key: {"value": k.value, "unit": k.unit, "label": k.label, "detail": k.detail} for k in self.kpis
+            },
+            "shadow": dict(self.shadow),
+        }
 
     def summary(self) -> str:
         kpis = {k.key: format_value(k) for k in self.kpis}
@@ -89,32 +105,38 @@ def evidence(records: list[dict[str, Any]], plan: str, configured: dict[str, str
     return PlanEvidence(plan, mode, origin, len(facts), compute(facts, alerts), agreement(divergences(facts)))
 
 
-def promotion_gap(ev: PlanEvidence, target: str) -> str | None:
-    """Why the evidence does not (yet) support `target`; None when it does."""
-    kpis = {k.key: k for k in ev.kpis}
-    if target == "review":
-        decided = sum(ev.shadow.values())
-        if decided < MIN_EVIDENCE:
-            return f"only {decided} shadow decision(s) recorded; {MIN_EVIDENCE} needed"
-        if ev.shadow["different"] / decided > MAX_DIFFERENT_SHARE:
-            return f"humans did something different in {ev.shadow['different']} of {decided} shadowed cases"
-        return None
-    if ev.incidents < MIN_EVIDENCE:
-        return f"only {ev.incidents} incident(s) under this plan; {MIN_EVIDENCE} needed"
-    for key in ("false_remediation_rate", "human_override_rate"):
-        value = kpis[key].value
-        if value:
-            return f"{kpis[key].label.lower()} is {format_value(kpis[key])}; it must be 0%"
-    return None
-
-
-async def publish_mode(layout: Layout, plan: str, mode: str, by: str, reason: str) -> None:
-    stack = layout.read_stack()
-    bus = NatsBus("operator", stack["nats_url"], layout.creds("operator"))
-    payload = ControlChanged(
-        kind=ControlKind.PLAN_RUN_MODE, value=mode, scope=f"plan:{plan}", changed_by=by, reason=reason
+def promotion_evidence(ev: PlanEvidence) -> PromotionEvidence:
+    """What policy holds a promotion to (its domain owns the bar; this is only the audit's count)."""
+    kpis = {k.key: k.value for k in ev.kpis}
+    return PromotionEvidence(
+        shadow_same=ev.shadow["same"],
+        shadow_different=ev.shadow["different"],
+        shadow_none=ev.shadow["none"],
+        incidents=ev.incidents,
+        false_remediation_rate=kpis.get("false_remediation_rate"),
+        human_override_rate=kpis.get("human_override_rate"),
     )
-    await bus.start()
+
+
+async def publish_mode(
+    layout: Layout,
+    plan: str,
+    mode: str,
+    by: str,
+    reason: str,
+    evidence: PromotionEvidence | None = None,
+    forced: bool = False,
+) -> None:
+    payload = ControlChanged(
+        kind=ControlKind.PLAN_RUN_MODE,
+        value=mode,
+        scope=f"plan:{plan}",
+        changed_by=by,
+        reason=reason,
+        evidence=evidence,
+        forced=forced,
+    )
+    bus = await connected_bus(layout, "operator")
     try:
         await bus.publish(
             envelope_for(
@@ -126,7 +148,7 @@ async def publish_mode(layout: Layout, plan: str, mode: str, by: str, reason: st
 
 
 def _layout(data_dir: Path | None) -> Layout:
-    return Layout((data_dir or default_data_dir()).resolve())
+    return existing_layout(data_dir)
 
 
 def _load(data_dir: Path | None, policy_dir: Path | None, plan: str) -> tuple[Layout, PlanEvidence]:
@@ -139,14 +161,21 @@ PolicyDir = Annotated[Path | None, typer.Option(help="policy config directory (d
 
 @autonomy_app.command("status")
 def status(
-    plan: Annotated[str | None, typer.Argument()] = None, data_dir: DataDir = None, policy_dir: PolicyDir = None
+    plan: Annotated[str | None, typer.Argument()] = None,
+    data_dir: DataDir = None,
+    policy_dir: PolicyDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document (docs/cli.md)")] = False,
 ) -> None:
     """Each plan's run mode and the evidence for it."""
     layout = _layout(data_dir)
     records = list(read_records(layout.audit_dir))
     configured = _configured_modes(policy_dir)
-    for name in [plan] if plan else sorted(configured):
-        typer.echo("\n".join(evidence(records, name, configured).lines()))
+    found = [evidence(records, name, configured) for name in ([plan] if plan else sorted(configured))]
+    if as_json:
+        typer.echo(json.dumps({"plans": [ev.as_json() for ev in found]}, sort_keys=True))
+        return
+    for ev in found:
+        typer.echo("\n".join(ev.lines()))
 
 
 def _move(
@@ -159,14 +188,21 @@ def _move(
         raise typer.BadParameter(f"plan {plan} is already {ev.mode}: nothing {'above' if step > 0 else 'below'} it")
     target = LADDER[target_index]
     typer.echo("\n".join(ev.lines()))
-    gap = promotion_gap(ev, target) if step > 0 else None
+    evidence = promotion_evidence(ev)
+    gap = promotion_gap(evidence, RunMode(target)) if step > 0 else None
     if gap and not force:
         typer.secho(f"not promoting {plan} to {target}: {gap} (use --force to override)", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
+    if gap and not reason.strip():
+        # Policy refuses a forced promotion without one; say so here rather than have it dead-lettered.
+        typer.secho(
+            f"--force needs --reason: why promote {plan} to {target} past: {gap}", fg=typer.colors.RED, err=True
+        )
+        raise typer.Exit(2)
     why = f"{ev.mode} -> {target}: {reason or 'no reason given'}; evidence: {ev.summary()}"
     if gap:
         why += f"; FORCED past: {gap}"
-    asyncio.run(publish_mode(layout, plan, target, by, why))
+    asyncio.run(publish_mode(layout, plan, target, by, why, evidence if step > 0 else None, forced=bool(gap)))
     typer.echo(f"plan {plan}: {ev.mode} -> {target} (control event published as {by})")
 
 

@@ -56,6 +56,12 @@ class SuppressionProposal(Payload):
     requires_approval: bool = True
 
 
+# How triage's note on an incident begins when the estate does not map what alerted (the note goes
+# on with the warden.yaml snippet). The planner hands such an incident to a human at once: there is
+# nothing of it it may investigate.
+UNMAPPED_RESOURCE = "unmapped resource — add it to warden.yaml"
+
+
 class IncidentChanged(Payload):
     incident_id: str
     change: IncidentState
@@ -314,12 +320,28 @@ class ControlKind(StrEnum):
     INCIDENT_OWNER = "incident_owner"  # value: the human commander; scope "incident:<id>" (agent proposes only)
 
 
+class PromotionEvidence(Payload):
+    """What the audit log shows for a plan, carried with a run-mode promotion so policy can hold it
+    to the autonomy bar (the operator CLI computes it; policy refuses what falls short)."""
+
+    shadow_same: int = 0
+    shadow_different: int = 0
+    shadow_none: int = 0
+    incidents: int = 0
+    false_remediation_rate: float | None = None
+    human_override_rate: float | None = None
+
+
 class ControlChanged(Payload):
     kind: ControlKind
     value: str
     scope: str = "global"
     changed_by: str
     reason: str = ""
+    # Run-mode promotions only (added in v1, optional): the evidence for it, or `forced` past the
+    # bar, which policy accepts only with a reason.
+    evidence: PromotionEvidence | None = None
+    forced: bool = False
 
 
 class AuditRecorded(Payload):
