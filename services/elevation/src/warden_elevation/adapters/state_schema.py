@@ -1,0 +1,20 @@
+"""The tables of the authority's state file (`<data_dir>/state/elevation.db`), as numbered
+migrations of `warden_persistence`. Every store of that file that opens it through the kit runs
+this one list, whichever opens first; a table added later is a new migration appended here."""
+
+from __future__ import annotations
+
+from warden_persistence import Migration
+
+TICKETS = """
+CREATE TABLE IF NOT EXISTS tickets (
+  action_id TEXT PRIMARY KEY,
+  principal TEXT NOT NULL,
+  not_after TEXT NOT NULL,
+  received_at TEXT NOT NULL,
+  released_at TEXT,
+  body TEXT NOT NULL
+)
+"""
+
+MIGRATIONS = (Migration(1, TICKETS),)
