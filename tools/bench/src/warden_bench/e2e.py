@@ -22,6 +22,7 @@ run to 20 actions, so p99 over at most 18 measured rounds is close to the maximu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import tempfile
@@ -40,8 +41,8 @@ import yaml
 from nats.js.api import StreamConfig
 from warden_bus.permissions import inbox_prefix
 from warden_cli import estate_wiring
-from warden_cli.launcher import EmbeddedStack, StackOptions
-from warden_cli.layout import Layout
+from warden_cli.launcher import EmbeddedStack, StackOptions, service_log_tail
+from warden_cli.layout import SERVICES, Layout
 from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope
 from warden_sandbox.domain.alerts import DEFAULT_RULES, common_alert
@@ -54,6 +55,8 @@ BASELINE_STREAM, BASELINE_SUBJECT = "BENCH_E2E_BASELINE", "bench.e2e.baseline"
 MAX_ACTIONS = 20  # gate.cedar `hourly_rate_limit`: at most 20 actions per hour across the estate
 HOPS = ("webhook_to_incident", "incident_to_plan", "plan_to_decision", "decision_to_started")
 ROUND_TIMEOUT_S = 60.0
+FINISH_TIMEOUT_S = 30.0
+FINAL = ("verified", "succeeded", "failed", "rolled_back", "rejected", "skipped")
 
 
 @dataclass
@@ -66,6 +69,7 @@ class Result:
     baseline: list[float] = field(default_factory=list)
     durability: dict[str, str] = field(default_factory=dict)
     baseline_durability: dict[str, str] = field(default_factory=dict)
+    unfinished: int = 0  # actions with no final report within FINISH_TIMEOUT_S (started is what counts)
 
     @property
     def ratio(self) -> float | None:
@@ -89,6 +93,7 @@ class Result:
             "ratio_p50": None if self.ratio is None else round(self.ratio, 2),
             "durability": self.durability,
             "baseline_durability": self.baseline_durability,
+            "unfinished_actions": self.unfinished,
         }
 
 
@@ -197,6 +202,18 @@ class Watch:
                 continue
         return at
 
+    async def until_any(self, kind: str, target: str, details: tuple[str, ...], timeout: float) -> bool:
+        """Whether one of `details` was seen for `target` within `timeout` (no error if not)."""
+        deadline = time.perf_counter() + timeout
+        while not any(self.first(kind, target, d) is not None for d in details):
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return False
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), min(left, 0.5))
+        return True
+
     def hops_seen(self, target: str) -> list[str]:
         return sorted(f"{k} {d}".strip() for k, n, d in self.seen if n == target)
 
@@ -237,6 +254,15 @@ async def stream_durability(nc: Any, conf: Path, stream: str) -> dict[str, str]:
     }
 
 
+class RoundFailed(RuntimeError):
+    pass
+
+
+def _with_logs(layout: Layout, err: Exception) -> RoundFailed:
+    tails = "\n".join(f"--- last log lines of {n} ---\n{service_log_tail(layout, n, 8)}" for n in SERVICES)
+    return RoundFailed(f"{err}\n{tails}")
+
+
 class Sandbox:
     def __init__(self, http: aiohttp.ClientSession, url: str, secret: str) -> None:
         self.http, self.url, self.secret = http, url, secret
@@ -263,7 +289,7 @@ class Sandbox:
 
 async def _one_round(
     watch: Watch, sandbox: Sandbox, http: aiohttp.ClientSession, webhook: tuple[str, str], name: str, tick: float
-) -> dict[str, float]:
+) -> tuple[bool, dict[str, float]]:
     await sandbox.leak(name)
     view = await sandbox.until_alerting(name, 40 * tick + 10)
     alert = common_alert(
@@ -289,9 +315,10 @@ async def _one_round(
     if None in (alerted, opened, planned, decided):
         raise RuntimeError(f"{name}: a hop was not observed: {watch.hops_seen(name)}")
     assert alerted and opened and planned and decided
-    # The action runs to its end before the next round, so rounds do not overlap.
-    await watch.until(REPORTED, name, "verified", ROUND_TIMEOUT_S)
-    return {
+    # The action runs to its end before the next round, so rounds do not overlap; how it ends
+    # is the executor bench's subject, not this one's.
+    finished = await watch.until_any(REPORTED, name, FINAL, FINISH_TIMEOUT_S)
+    return finished, {
         "total": started - sent,
         "webhook_to_alert": alerted - sent,
         "webhook_to_incident": opened - sent,
@@ -334,9 +361,13 @@ async def measure(rounds: int, warmup: int, tick: float, root: Path) -> Result:
             async with aiohttp.ClientSession() as http:
                 sandbox = Sandbox(http, stack.sandbox_url, secrets["sandbox_admin_secret"])
                 for i, name in enumerate(names):
-                    hops = await _one_round(
-                        watch, sandbox, http, (stack.webhook_url, secrets["webhook_token"]), name, tick
-                    )
+                    try:
+                        finished, hops = await _one_round(
+                            watch, sandbox, http, (stack.webhook_url, secrets["webhook_token"]), name, tick
+                        )
+                    except (RuntimeError, TimeoutError) as err:
+                        raise _with_logs(layout, err) from err
+                    result.unfinished += not finished
                     if i < warmup:
                         continue
                     result.totals.append(hops.pop("total"))
@@ -377,6 +408,8 @@ def report(r: Result) -> str:
         "decision_to_started",
     ):
         lines.append(row(labels[hop], r.hops[hop]))
+    if r.unfinished:
+        lines.append(f"{r.unfinished} action(s) sent no final report within {FINISH_TIMEOUT_S:.0f}s after starting")
     if r.ratio is None:
         lines.append(f"ratio not reported: the baseline ran with other durability {json.dumps(r.baseline_durability)}")
     return "\n".join(lines)
