@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from warden_contracts.events import AlertReceived, IncidentState, Severity
+from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity
 from warden_persistence import Conflict
 from warden_testkit.postgres import postgres_schema
 from warden_testkit.triage import memory_alert as alert
@@ -405,3 +405,25 @@ async def test_replicas_correlate_related_services_into_one_incident(replicas: R
     assert all(o is not None for o in outcomes)
     assert len({o.incident_id for o in outcomes}) == 1  # as one replica would have grouped them
     assert sorted(o.change.value for o in outcomes) == ["opened", "updated"]
+
+
+async def test_replicas_sweeping_one_due_group_release_it_once(replicas: Replicas) -> None:
+    catalog = ServiceCatalog.from_document(
+        {"correlation": {"open_after": [{"incident_class": "memory_pressure", "alerts": 5, "minutes": 10}]}}
+    )
+    now = [T0]
+    trackers = [tracker(await replicas.open(), catalog, clock=lambda: now[0]) for _ in range(2)]
+    assert await trackers[0].apply(alert("a1"), "m1") is None  # held: one alert of five
+    assert await trackers[1].apply(alert("a2"), "m2") is None  # held beside it, by the other replica
+    now[0] += timedelta(minutes=10)
+    [key] = await trackers[1].due_held_groups()
+    announced: list[tuple[str, str, str]] = []
+
+    async def announce(change: IncidentChanged, cause: str) -> None:
+        announced.append((change.change.value, change.incident_id, cause))
+
+    released = await asyncio.gather(*(t.release_held(key, announce) for t in trackers))
+    [change] = [r for r in released if r is not None]
+    assert change.change is IncidentState.OPENED and change.alert_count == 2
+    assert announced == [("opened", change.incident_id, "m1")]
+    assert await trackers[0].due_held_groups() == []
