@@ -48,10 +48,12 @@ def consumer_config(t: topo.Topic, durable: str) -> ConsumerConfig:
     )
 
 
-async def provision(url: str, admin_creds: Path, *, replicas: int = 1) -> None:
+async def provision(url: str, admin_creds: Path, *, replicas: int = 1, api_timeout_s: float = 5.0) -> None:
+    """Create or update every stream and durable. On a cluster each one is a Raft group formed
+    across the nodes, which on a loaded machine takes longer than the client's default 5 s."""
     nc = await nats.connect(nats_servers(url), user_credentials=str(admin_creds), connect_timeout=5)
     try:
-        js = nc.jetstream()
+        js = nc.jetstream(timeout=api_timeout_s)
         for t in topo.TOPICS:
             try:
                 await js.stream_info(t.stream)

@@ -1,0 +1,64 @@
+"""Which services `warden cluster up` may run several replicas of, and why the others stay at one.
+
+A service is replicated only when every piece of its state is shared through PostgreSQL behind a
+store safe under concurrent replicas (transactions / compare-and-set). Running two replicas of a
+service that keeps state in its own SQLite file would not share anything: two triage replicas
+would open the same incident twice. This table is the one place that says which is which; the
+launcher, `warden cluster status`, `docs/scale-out.md` and the compose/Bicep replica counts
+follow it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+
+@dataclass(frozen=True)
+class StatePlan:
+    service: str
+    # Settings variable -> PostgreSQL schema: the service's stores selected by URL.
+    stores: dict[str, str]
+    # Empty when the service can be replicated; otherwise why it runs as one process.
+    single_because: str = ""
+    # Settings variable that names the replica (stable across its restarts, unique among replicas).
+    replica_id_var: str | None = None
+
+    @property
+    def replicable(self) -> bool:
+        return not self.single_because
+
+    def replicas(self, requested: int) -> int:
+        return requested if self.replicable else 1
+
+    def env(self, database_url: str, replica: str) -> dict[str, str]:
+        out = {var: with_schema(database_url, schema) for var, schema in self.stores.items()}
+        if self.replica_id_var:
+            out[self.replica_id_var] = replica
+        return out
+
+
+PLANS: dict[str, StatePlan] = {
+    p.service: p
+    for p in (
+        StatePlan("policy", {"WARDEN_POLICY_STORE_URL": "policy"}),
+        StatePlan("triage", {"WARDEN_TRIAGE_STORE_URL": "triage"}),
+        StatePlan("planner", {"WARDEN_PLANNER_STORE_URL": "planner"}),
+        StatePlan("executor", {}, "the action ledger is in SQLite; no PostgreSQL store yet (issue 18 item 1)"),
+        StatePlan("scheduler", {}, "the run lease is in SQLite; no PostgreSQL store yet (issue 18 item 1)"),
+        StatePlan("audit", {}, "one writer appends the hash chain: a second one would fork it"),
+        StatePlan("elevation", {}, "elevation tickets are in SQLite"),
+        StatePlan("console", {}, "the approver inbox is in SQLite"),
+        StatePlan("sandbox", {}, "the simulated estate lives in one process's memory"),
+    )
+}
+
+
+def plan(service: str) -> StatePlan:
+    return PLANS[service]
+
+
+def with_schema(database_url: str, schema: str) -> str:
+    """`postgresql://...?schema=NAME`: the stores take their schema from the URL (see policy's `open_store`)."""
+    joiner = "&" if "?" in database_url else "?"
+    return f"{database_url}{joiner}schema={quote(schema)}"

@@ -1,0 +1,155 @@
+"""`warden cluster` for fault tests and benchmarks: start a real cluster (3 NATS nodes, the
+machine's PostgreSQL, replicated services) in a temporary folder, drive alert storms through the
+triage replicas' webhooks, read what triage stored, stop everything and drop the database."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psycopg
+from warden_cli import cluster_database
+from warden_cli.cluster import ClusterOptions, ClusterStack
+from warden_cli.cluster_processes import Tracked
+from warden_cli.launcher import StackOptions
+from warden_cli.layout import Layout
+
+
+@asynccontextmanager
+async def running_cluster(
+    root: Path, *, replicas: int = 2, only: tuple[str, ...] | None = None, log_level: str = "WARNING", **stack: Any
+) -> AsyncIterator[ClusterStack]:
+    """A started cluster; on exit every process it started is stopped and its database dropped."""
+    options = ClusterOptions(
+        replicas=replicas, only=only, stop_timeout_s=10, stack=StackOptions(log_level=log_level, **stack)
+    )
+    cluster = ClusterStack(Layout(root), options)
+    try:
+        await cluster.start()
+        yield cluster
+    finally:
+        await cluster.stop()
+        await asyncio.to_thread(
+            cluster_database.drop_database, options.postgres_url, cluster_database.database_name(root)
+        )
+
+
+def kill9(process: Tracked) -> None:
+    """SIGKILL, then reap it (our child), so its port and PID are free before anything restarts."""
+    assert process.popen is not None and process.alive, f"{process.name} is not running"
+    process.popen.send_signal(signal.SIGKILL)
+    process.popen.wait(10)
+
+
+def webhook_urls(cluster: ClusterStack, route: str = "prometheus") -> list[str]:
+    return [f"http://127.0.0.1:{p.port}/webhooks/{route}" for p in cluster.replicas_of("triage") if p.alive]
+
+
+@dataclass
+class StormSent:
+    accepted: dict[str, str] = field(default_factory=dict)  # message id -> alert id, as the webhooks answered
+    sent_at: dict[str, float] = field(default_factory=dict)  # message id -> first POST (loop time)
+    retries: int = 0
+
+
+async def send_storm(
+    urls: list[str], groups: list[dict[str, Any]], token: str, *, senders: int = 8, deadline_s: float = 600
+) -> StormSent:
+    """POST every group, spread round-robin over `urls`; 429/503 and a refused connection (a
+    replica or node just died) are retried, on the next URL, until `deadline_s`."""
+    out = StormSent()
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for g in groups:
+        queue.put_nowait(g)
+    turn = itertools.count()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + deadline_s
+
+    async def sender(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            group = queue.get_nowait()
+            body, first = json.dumps(group).encode(), loop.time()
+            while True:
+                if loop.time() > deadline:
+                    raise TimeoutError(f"storm not accepted within {deadline_s:.0f}s")
+                url = urls[next(turn) % len(urls)]
+                try:
+                    async with session.post(url, data=body, headers=headers) as resp:
+                        if resp.status in {429, 503}:
+                            out.retries += 1
+                            await asyncio.sleep(float(resp.headers.get("Retry-After", "1")))
+                            continue
+                        if resp.status != 202:
+                            raise RuntimeError(f"{url} answered {resp.status}: {await resp.text()}")
+                        for a in (await resp.json())["accepted"]:
+                            out.accepted[a["message_id"]] = a["alert_id"]
+                            out.sent_at.setdefault(a["message_id"], first)
+                        break
+                except (aiohttp.ClientConnectionError, TimeoutError):
+                    out.retries += 1
+                    await asyncio.sleep(0.2)
+
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        await asyncio.gather(*(sender(session) for _ in range(senders)))
+    return out
+
+
+@dataclass(frozen=True)
+class TriageState:
+    processed: dict[str, float]  # message id -> processed_at (epoch seconds)
+    alerts_per_incident: dict[str, int]
+    incident_service: dict[str, str]  # incident id -> service
+    incident_class: dict[str, str]
+
+
+def triage_state(cluster: ClusterStack) -> TriageState:
+    """What the triage replicas committed, read from their shared PostgreSQL schema."""
+    from datetime import datetime
+
+    with psycopg.connect(cluster.database_url, connect_timeout=5) as conn:
+        conn.execute("SET search_path TO triage")
+        processed = conn.execute("SELECT message_id, processed_at FROM processed").fetchall()
+        counts = conn.execute("SELECT incident_id, COUNT(*) FROM alerts GROUP BY incident_id").fetchall()
+        incidents = conn.execute('SELECT id, service, "class" FROM incidents').fetchall()
+    return TriageState(
+        {m: datetime.fromisoformat(str(at)).timestamp() for m, at in processed},
+        {i: int(n) for i, n in counts},
+        {i: s for i, s, _ in incidents},
+        {i: c for i, _, c in incidents},
+    )
+
+
+async def wait_processed(cluster: ClusterStack, ids: set[str], timeout_s: float = 600) -> TriageState:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        state = await asyncio.to_thread(triage_state, cluster)
+        if ids <= state.processed.keys():
+            return state
+        if loop.time() > deadline:
+            raise TimeoutError(f"triage processed {len(ids & state.processed.keys())} of {len(ids)} alerts")
+        await asyncio.sleep(0.5)
+
+
+def audit_verify(root: Path) -> subprocess.CompletedProcess[str]:
+    """`warden audit verify` on the cluster's data folder, exactly as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "warden_cli", "audit", "verify", "--data-dir", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "WARDEN_LOG_LEVEL": "WARNING"},
+        check=False,
+    )
