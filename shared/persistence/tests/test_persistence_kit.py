@@ -197,6 +197,7 @@ def test_dialects_and_urls() -> None:
         "triage",
     )
     assert split_schema("postgres://u@h/db") == ("postgres://u@h/db", "public")
+    assert split_schema("postgres://u@h/db", "triage") == ("postgres://u@h/db", "triage")
     assert (backend_of(None), backend_of(""), backend_of("postgresql://h/db")) == ("sqlite", "sqlite", "postgres")
     with pytest.raises(ValueError, match="unsupported store URL scheme"):
         backend_of("mysql://h/db")

@@ -5,10 +5,12 @@ way on both, and a dialect object for the few SQL differences, so a store keeps 
 
 Public API:
 
-- `open_database(url, sqlite_path, migrations)` -> `Database`: the composition root's choice. No
-  URL: SQLite at `sqlite_path` (file 0600, folder 0700, WAL, synchronous=FULL, foreign keys,
-  busy timeout). `postgresql://user@host/db?schema=name`: a pool on that schema, created if
-  missing. Either way migrated before it is returned. `backend_of(url)` validates the URL early.
+- `open_database(url, sqlite_path, migrations, default_schema=...)` -> `Database`: the
+  composition root's choice. No URL: SQLite at `sqlite_path` (file 0600, folder 0700, WAL,
+  synchronous=FULL, foreign keys, busy timeout). `postgresql://user@host/db?schema=name`: a pool
+  on that schema (`default_schema` when the URL names none; one schema per store, as it holds
+  the store's `schema_version`), created if missing. Either way migrated before it is returned.
+  `backend_of(url)` validates the URL early.
 - `Database.transaction()` -> `Session` (async context manager): commits on exit, rolls back on
   an exception; a lost race between replicas (deadlock, serialization failure, unique key taken
   meanwhile) surfaces as `Conflict`, to be retried by redelivery.

@@ -22,9 +22,16 @@ def backend_of(url: str | None) -> Literal["sqlite", "postgres"]:
 
 
 async def open_database(
-    url: str | None, sqlite_path: Path | None, migrations: Sequence[Migration], *, pool_size: int = 4
+    url: str | None,
+    sqlite_path: Path | None,
+    migrations: Sequence[Migration],
+    *,
+    default_schema: str = "public",
+    pool_size: int = 4,
 ) -> Database:
-    """The database `url` names (or the SQLite file `sqlite_path`), migrated to the last version."""
+    """The database `url` names (or the SQLite file `sqlite_path`), migrated to the last version.
+    `default_schema`: the PostgreSQL schema when the URL has no `?schema=`; give each store its
+    own (its name), since a schema holds one `schema_version` sequence."""
     db: Database
     if backend_of(url) == "sqlite":
         if sqlite_path is None:
@@ -32,7 +39,7 @@ async def open_database(
         db = await SqliteDatabase.open(sqlite_path)
     else:
         assert url is not None
-        db = await PostgresDatabase.open(url, pool_size=pool_size)
+        db = await PostgresDatabase.open(url, default_schema=default_schema, pool_size=pool_size)
     try:
         await migrate(db, migrations)
     except BaseException:

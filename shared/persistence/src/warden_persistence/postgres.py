@@ -32,15 +32,15 @@ def is_postgres_url(url: str) -> bool:
     return urlsplit(url).scheme in POSTGRES_SCHEMES
 
 
-def split_schema(url: str) -> tuple[str, str]:
-    """(`url` without its `schema` parameter, the schema; `public` when absent)."""
+def split_schema(url: str, default: str = "public") -> tuple[str, str]:
+    """(`url` without its `schema` parameter, the schema; `default` when absent)."""
     parts = urlsplit(url)
     if parts.scheme not in POSTGRES_SCHEMES:
         raise ValueError(f"unsupported store URL scheme {parts.scheme!r}: use postgresql://")
     query = parse_qsl(parts.query, keep_blank_values=True)
     schemas = [v for k, v in query if k == "schema"]
     rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas and schemas[-1] else "public")
+    return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas and schemas[-1] else default)
 
 
 class PostgresSession:
@@ -84,9 +84,13 @@ class PostgresDatabase:
         self.schema = schema
 
     @classmethod
-    async def open(cls, url: str, *, schema: str | None = None, pool_size: int = 4) -> PostgresDatabase:
-        """`schema` overrides the URL's `?schema=`; the schema is created if missing."""
-        conninfo, url_schema = split_schema(url)
+    async def open(
+        cls, url: str, *, schema: str | None = None, default_schema: str = "public", pool_size: int = 4
+    ) -> PostgresDatabase:
+        """`schema` overrides the URL's `?schema=`, `default_schema` applies when it names none;
+        the schema is created if missing. Each store needs a schema of its own: the schema
+        holds that store's `schema_version`."""
+        conninfo, url_schema = split_schema(url, default_schema)
         name = schema or url_schema
 
         async def configure(conn: psycopg.AsyncConnection[Any]) -> None:

@@ -42,7 +42,8 @@ def _time(value: str | None) -> datetime | None:
 
 
 class SqlScheduleStore:
-    """`url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name`: PostgreSQL."""
+    """`url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name`: PostgreSQL
+    (schema `scheduler` when the URL names none)."""
 
     def __init__(self, url: str | None, sqlite_path: Path | None = None) -> None:
         self.url = url
@@ -50,7 +51,7 @@ class SqlScheduleStore:
         self._db: Database | None = None
 
     async def open(self) -> None:
-        self._db = await open_database(self.url, self.path, MIGRATIONS, pool_size=2)
+        self._db = await open_database(self.url, self.path, MIGRATIONS, default_schema="scheduler", pool_size=2)
 
     async def close(self) -> None:
         if self._db is not None:

@@ -335,7 +335,8 @@ class SqlTransaction(IncidentTransaction):
 class SqlIncidentStore:
     """Open with `await store.open()` (the runtime's on_start hook), close with `close()`.
 
-    `url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name`: PostgreSQL."""
+    `url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name`: PostgreSQL
+    (schema `triage` when the URL names none)."""
 
     commits_batches = True  # one transaction may hold many messages (each marked processed)
 
@@ -346,7 +347,9 @@ class SqlIncidentStore:
         self._db: Database | None = None
 
     async def open(self) -> None:
-        self._db = await open_database(self.url, self.path, MIGRATIONS, pool_size=self._pool_size)
+        self._db = await open_database(
+            self.url, self.path, MIGRATIONS, default_schema="triage", pool_size=self._pool_size
+        )
 
     async def close(self) -> None:
         if self._db is not None:
