@@ -36,9 +36,7 @@ def test_at_least_25_scenarios_cover_every_family(shipped: list[Scenario]) -> No
 
 
 def test_every_scenario_scripts_the_llm_and_its_answers_parse(shipped: list[Scenario]) -> None:
-    # The issue-14 scenarios (raw payloads, i14-*) exercise triage identity and the runbook planner;
-    # they carry no LLM script yet.
-    for scenario in (s for s in shipped if not s.name.startswith("i14-")):
+    for scenario in shipped:
         assert scenario.llm, f"{scenario.name} has no LLM script"
         for turn in scenario.llm:
             assert set(turn) <= {"call", "answer", "say", "usage", "delay_s", "status"}, scenario.name

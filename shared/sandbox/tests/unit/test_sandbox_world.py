@@ -177,6 +177,23 @@ def test_crash_loop_fixed_by_restart_when_not_caused_by_deploy(world: World, tic
     assert svc.healthy == 1 and svc.faults == []
 
 
+def test_an_unresponsive_instance_fails_its_probe_without_restarting_until_restarted(
+    world: World, tick: Ticker
+) -> None:
+    world.inject_fault("web-frontend", "unresponsive", {}, now=T0)
+    tick(6)
+    svc = world.get("web-frontend")
+    assert svc.healthy == 0 and svc.restarts == 0  # wedged, not crash-looping
+    assert any("readiness probe failed" in line for line in svc.logs)
+    assert not any("CrashLoopBackOff" in line for line in svc.logs)
+    world.scale_service("web-frontend", 4, now=tick.now)
+    tick(2)
+    assert svc.healthy == 0  # more replicas do not unwedge the ones there
+    world.restart_service("web-frontend", now=tick.now)
+    tick(2)
+    assert svc.healthy == 1 and svc.faults == []
+
+
 def test_crash_loop_caused_by_bad_deploy_needs_rollback(world: World, tick: Ticker) -> None:
     world.inject_fault("checkout-api", "bad_deploy", {"version": "v2.4.1"}, now=T0)
     fault = world.inject_fault("checkout-api", "crash_loop", {}, now=T0)

@@ -35,6 +35,7 @@ def advance(svc: ServiceState, rng: Random, at: str) -> None:
     crashed = _memory(svc, rng, at)
     _errors_and_latency(svc, rng, at)
     crashed = _crash_loop(svc, at) or crashed
+    crashed = _unresponsive(svc, at) or crashed
     svc.healthy = 0 if crashed else 1
     _queue(svc, rng, at)
     _disk(svc, rng, at)
@@ -96,6 +97,16 @@ def _crash_loop(svc: ServiceState, at: str) -> bool:
     return True
 
 
+def _unresponsive(svc: ServiceState, at: str) -> bool:
+    """Up but wedged: the readiness probe times out; nothing restarts it on its own."""
+    wedged = svc.fault("unresponsive")
+    if wedged is None:
+        return False
+    if wedged.ticks % SYMPTOM_EVERY == 1:
+        svc.log(at, "WARN", "readiness probe failed: GET /healthz timed out after 5s")
+    return True
+
+
 def _queue(svc: ServiceState, rng: Random, at: str) -> None:
     backlog = svc.fault("queue_backlog")
     if backlog is None:
@@ -144,7 +155,7 @@ def fault_started(svc: ServiceState, fault: Fault, at: str) -> None:
     elif fault.kind == "cert_expiring":
         svc.cert_days_left = float(fault.params["days"])
         svc.log(at, "WARN", f"TLS certificate expires in {int(svc.cert_days_left)} days")
-    elif fault.kind == "crash_loop":
+    elif fault.kind in ("crash_loop", "unresponsive"):
         svc.healthy = 0
     if fault.log_text is not None:
         svc.logs.append(fault.log_text)

@@ -24,6 +24,7 @@ FAULT_KINDS = (
     "bad_deploy",
     "queue_backlog",
     "crash_loop",
+    "unresponsive",
     "disk_pressure",
     "cert_expiring",
     "error_burst",
@@ -46,6 +47,8 @@ def _fault_specs(version: ParamSpec) -> dict[str, dict[str, ParamSpec]]:
         "bad_deploy": {"version": version},
         "queue_backlog": {"required_replicas": ParamSpec(**optional_int, min=1, max=20)},
         "crash_loop": {"cause": ParamSpec(type="str", choices=["bad_deploy", "config"], required=False)},
+        # A wedged instance: it stays up but fails its readiness probe, with no other symptom; a restart cures it.
+        "unresponsive": {},
         "disk_pressure": {},
         "cert_expiring": {"days": ParamSpec(**optional_int, min=0, max=14)},
         # A clean release: no symptom of its own (it may still hurt a dependency, see error_burst).
@@ -168,6 +171,7 @@ class World:
             svc.log(at, "ERROR", f"container exits again after restart: build {svc.version} fails on start")
             return
         svc.remove_fault("crash_loop")
+        svc.remove_fault("unresponsive")
         svc.healthy = 1
         svc.log(at, "INFO", "all replicas passed their readiness probe")
 
