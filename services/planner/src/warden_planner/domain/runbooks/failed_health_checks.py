@@ -25,6 +25,9 @@ from warden_planner.domain.runbooks.common import (
 MEMORY = "memory exhaustion makes the probe time out"
 DEPENDENCY = "a dependency the readiness probe checks is down"
 HUNG = "the instance is wedged (no deploy, memory or dependency cause)"
+CRASH_LOOP = "the instance crash-loops: it already restarts, and a restart repeats the crash"
+# Restarts at which a failing probe is a crash loop, not a wedged instance (the crash_loop runbook's domain).
+CRASH_LOOP_RESTARTS = 3
 
 
 async def investigate(ctx: RunbookContext) -> Finding:
@@ -35,7 +38,7 @@ async def investigate(ctx: RunbookContext) -> Finding:
     if healthy >= 1:
         return recovered(ctx, finding, "passes its health checks")
     deploy = await check_deploys(ctx, view, cfg.recent_deploy_window_min)
-    await ctx.tools.logs(ctx.target, cfg.log_lines)
+    lines = await ctx.tools.logs(ctx.target, cfg.log_lines)
     if propose_rollback(ctx, finding, deploy, "failing health checks"):
         finding.evidence = ctx.tools.items
         return finding
@@ -63,6 +66,11 @@ async def investigate(ctx: RunbookContext) -> Finding:
         return await hand_off(ctx, finding, f"{ctx.target}: failing health checks; {why}")
     finding.hypotheses.append(rejected(DEPENDENCY, "every dependency is healthy"))
     why = "no recent deploy, memory or dependency cause"
+    looping = _crash_loop(number(view, "restarts"), lines)
+    if looping:
+        finding.hypotheses.append(supported(CRASH_LOOP, looping))
+        return await hand_off(ctx, finding, f"{ctx.target}: failing health checks with {why}; {looping}: not restarted")
+    finding.hypotheses.append(rejected(CRASH_LOOP, "no restarts or back-off in the logs"))
     stateful = stateful_reason(view)
     if stateful:
         finding.hypotheses.append(rejected(HUNG, f"not restarted: {stateful}"))
@@ -82,6 +90,16 @@ async def investigate(ctx: RunbookContext) -> Finding:
     return finding
 
 
+def _crash_loop(restarts: float, lines: list[str]) -> str:
+    """Why this is a crash loop (a restart would only repeat it), or "" when it is not one. Log text
+    is untrusted, but it can only make the runbook stop, never act."""
+    if restarts >= CRASH_LOOP_RESTARTS:
+        return f"crash-looping ({restarts:.0f} restarts)"
+    if any("CrashLoopBackOff" in line or "Back-off restarting" in line for line in lines):
+        return "crash-looping (CrashLoopBackOff in the logs)"
+    return ""
+
+
 RUNBOOK = Runbook(
     name="failed_health_checks",
     version=2,
@@ -93,14 +111,20 @@ RUNBOOK = Runbook(
         "get_deployments(target): a deployment inside the window (60 min) -> rollback",
         "memory_pct >= 80% -> restart",
         "get_dependencies(target): an unhealthy dependency -> hand off naming it",
+        "restarts >= 3 or CrashLoopBackOff in the logs -> hand off (a restart repeats a crash loop)",
         "no other cause and a stateless service -> restart (verified by health); stateful -> hand off",
     ),
-    hypotheses=(BAD_DEPLOY, MEMORY, DEPENDENCY, HUNG),
+    hypotheses=(BAD_DEPLOY, MEMORY, DEPENDENCY, CRASH_LOOP, HUNG),
     candidates=(
         CandidateSpec("rollback_deployment", "to_version = previous_version, else the deploy history"),
         CandidateSpec("restart_service", "no parameters; memory_pct >= the threshold, or no other cause and stateless"),
     ),
-    escalation=("a dependency is unhealthy", "no other cause on a stateful service", "the action failed"),
+    escalation=(
+        "a dependency is unhealthy",
+        "the instance crash-loops",
+        "no other cause on a stateful service",
+        "the action failed",
+    ),
     do_not_touch=CATALOG_DO_NOT_TOUCH,
     investigate=investigate,
 )
