@@ -25,7 +25,11 @@ def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
         )
-    public_path(path).write_bytes(public_pem(key.public_key()))
+    # Owner-only like everything under the data folder, whatever the umask (the public half is no
+    # secret, but one rule is easier to check than two).
+    fd = os.open(public_path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(public_pem(key.public_key()))
     return key
 
 
