@@ -184,6 +184,10 @@ class ClusterStack:
     def replicas_of(self, service: str) -> list[Tracked]:
         return [p for p in self.services.values() if p.service == service]
 
+    async def stop_replica(self, name: str) -> str:
+        """Stop one replica (SIGTERM, SIGKILL after the stop deadline); the rest keep running."""
+        return (await stop_all([self.services[name]], self.options.stop_timeout_s))[name]
+
     async def restart(self, name: str) -> None:
         """Start a stopped replica again (same port, environment and data) and wait for its health."""
         proc = self.services[name]

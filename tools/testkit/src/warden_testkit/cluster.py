@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import nats
 import psycopg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from warden_cli import cluster_database
 from warden_cli.cluster import ClusterOptions, ClusterStack
 from warden_cli.cluster_processes import Tracked
 from warden_cli.launcher import StackOptions
 from warden_cli.layout import Layout
+from warden_contracts import topology as topo
+from warden_contracts.envelope import Envelope
 
 
 @asynccontextmanager
@@ -153,3 +157,35 @@ def audit_verify(root: Path) -> subprocess.CompletedProcess[str]:
         env={**os.environ, "WARDEN_LOG_LEVEL": "WARNING"},
         check=False,
     )
+
+
+async def read_topic(cluster: ClusterStack, topic: str) -> list[Envelope]:
+    """Everything on a topic's stream, read as admin through an ephemeral consumer on any live node."""
+    t = topo.topic(topic)
+    urls = [n.url for n in cluster.nats.nodes if n.process is not None and n.process.poll() is None]
+    nc = await nats.connect(urls, user_credentials=str(cluster.layout.creds("admin")), allow_reconnect=False)
+    out: list[Envelope] = []
+    try:
+        js = nc.jetstream(timeout=30)
+        config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30)
+        sub = await js.pull_subscribe(t.subject_filter, stream=t.stream, config=config)
+        while True:
+            try:
+                msgs = await sub.fetch(500, timeout=2)
+            except (TimeoutError, nats.errors.TimeoutError):
+                break
+            out += [Envelope.from_bytes(m.data) for m in msgs]
+        await sub.unsubscribe()
+    finally:
+        await nc.close()
+    return out
+
+
+async def metric_total(port: int, family: str) -> float:
+    """The sum of one counter family over its labels, from a replica's /metrics."""
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as resp,
+    ):
+        text = await resp.text()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(family + "{"))

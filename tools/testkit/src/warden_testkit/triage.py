@@ -52,7 +52,16 @@ def _alert(service: str, rule: str, pod: str, episode: int) -> dict[str, Any]:
     }
 
 
-def storm(*, alerts: int = 10_000, problems: int = 50, resources_per_problem: int = 4, group_size: int = 100) -> Storm:
+def storm(
+    *,
+    alerts: int = 10_000,
+    problems: int = 50,
+    resources_per_problem: int = 4,
+    group_size: int = 100,
+    prefix: str = "storm",
+) -> Storm:
+    """`prefix` names the services (`<prefix>-svc-NNN`): two storms with different prefixes open
+    incidents of their own, shaped alike."""
     if alerts % (problems * resources_per_problem):
         raise ValueError("alerts must be a multiple of problems * resources_per_problem")
     episodes = alerts // (problems * resources_per_problem)
@@ -62,7 +71,7 @@ def storm(*, alerts: int = 10_000, problems: int = 50, resources_per_problem: in
     # Interleaved as a real storm is: every problem fires a little, then all of them again.
     for episode in range(episodes):
         for p in range(problems):
-            service = f"storm-svc-{p:03d}"
+            service = f"{prefix}-svc-{p:03d}"
             rule, incident_class = STORM_RULES[p % len(STORM_RULES)]
             class_of[service] = incident_class
             for r in range(resources_per_problem):
