@@ -165,3 +165,23 @@ def test_torn_last_line_is_reported(log: Path) -> None:
     report = verify_log(log)
     assert (report.ok, report.records, report.first_bad_seq, report.line) == (False, 10, 11, 3)
     assert "torn" in report.problem
+
+
+def test_records_off_the_fast_layout_verify_and_their_edits_are_found(tmp_path: Path) -> None:
+    """Ids that need escaping leave the verifier's inlined fast path for the general check, which
+    accepts the same records and finds the same damage."""
+    prev, records = GENESIS_HASH, []
+    for n, message_id in enumerate(["plain-1", 'quote"2', "back\\slash-3", "plain-4"], 1):
+        record = build_record(n, prev, {**envelope(n), "id": message_id}, AT)
+        prev = str(record["hash"])
+        records.append(record)
+    folder = tmp_path / "segments"
+    folder.mkdir()
+    path = segment_path(tmp_path, 1)
+    path.write_bytes(b"".join(encode_record(r) for r in records))
+    assert verify_log(tmp_path).ok and verify_log(tmp_path).records == 4
+
+    edited = path.read_bytes().replace(b"alert 3", b"alert X")
+    path.write_bytes(edited)
+    report = verify_log(tmp_path)
+    assert (report.ok, report.first_bad_seq, report.reason) == (False, 3, "edited")

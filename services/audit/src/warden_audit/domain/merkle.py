@@ -26,30 +26,35 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 class MerkleAccumulator:
-    """The root of a growing tree in O(log n) memory: the roots of its perfect subtrees ("peaks")."""
+    """The root of a growing tree in O(log n) memory: the roots of its perfect subtrees ("peaks"),
+    tallest first. Their heights are the set bits of `size`, so they need not be stored."""
 
     def __init__(self) -> None:
         self.size = 0
-        self._peaks: list[tuple[int, bytes]] = []  # (height, hash), tallest first
+        self._peaks: list[bytes] = []
 
     def add(self, record_hash: str) -> None:
         self.add_leaf(leaf_hash(record_hash))
 
+    def add_digest(self, record_digest: bytes) -> None:
+        """`add` for the record hash as its 32 raw bytes (what the verifier already holds)."""
+        self.add_leaf(hashlib.sha256(_LEAF + record_digest).digest())
+
     def add_leaf(self, leaf: bytes) -> None:
-        height, node = 0, leaf
-        while self._peaks and self._peaks[-1][0] == height:
-            _, left = self._peaks.pop()
-            node = node_hash(left, node)
-            height += 1
-        self._peaks.append((height, node))
+        # A new leaf merges with one peak per trailing 1 bit of the size (equal heights pair up).
+        node, n, peaks, sha256 = leaf, self.size, self._peaks, hashlib.sha256
+        while n & 1:
+            node = sha256(_NODE + peaks.pop() + node).digest()
+            n >>= 1
+        peaks.append(node)
         self.size += 1
 
     def root(self) -> str:
         if not self._peaks:
             return EMPTY_ROOT
         # RFC 6962 splits at the largest power of two, i.e. folds the peaks from the right.
-        node = self._peaks[-1][1]
-        for _, left in reversed(self._peaks[:-1]):
+        node = self._peaks[-1]
+        for left in reversed(self._peaks[:-1]):
             node = node_hash(left, node)
         return node.hex()
 

@@ -15,9 +15,41 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from warden_audit.domain.chain import GENESIS_HASH, MalformedLine, split_line
+from warden_audit.domain.chain import (
+    _AT_MEMBER,
+    _HASH_MEMBER,
+    _ID_MEMBER,
+    _PREV_MEMBER,
+    _SEQ_MEMBER,
+    _SOURCE_MEMBER,
+    GENESIS_HASH,
+    HASH_HEX_LEN,
+    MalformedLine,
+    split_line,
+)
 from warden_audit.domain.checkpoint import Checkpoint, SignatureCheck
-from warden_audit.domain.merkle import MerkleAccumulator
+from warden_audit.domain.merkle import _LEAF, _NODE, MerkleAccumulator
+
+_HASH_LEN, _ID_LEN, _PREV_LEN, _SEQ_LEN = len(_HASH_MEMBER), len(_ID_MEMBER), len(_PREV_MEMBER), len(_SEQ_MEMBER)
+_HASH_END = _HASH_LEN + HASH_HEX_LEN  # from the start of `,"hash":"` to the quote after the digest
+
+
+def _check_line(line: bytes, expected: int, prev: str, first_in_segment: bool) -> tuple[str, str]:
+    """(problem, reason) for a line that does not continue the chain at `expected` after `prev`;
+    ("", "") when it does. The definition the verifier's fast path inlines."""
+    try:
+        parts = split_line(line)
+    except MalformedLine as err:
+        return f"unparsable line: {err}", "unparsable"
+    if parts.seq != expected:
+        return f"expected seq {expected}, found {parts.seq}: a record was deleted, inserted or moved", "sequence"
+    if parts.prev_hash != prev:
+        if first_in_segment and expected > 1:
+            return "prev_hash does not continue the previous segment: segment replaced or forged", "link"
+        return f"prev_hash does not match the hash of record {expected - 1}", "link"
+    if hashlib.sha256(parts.hashed).hexdigest() != parts.hash:
+        return "content does not match its hash: the record was edited", "edited"
+    return "", ""
 
 
 @dataclass(frozen=True)
@@ -137,44 +169,67 @@ class ChainVerifier:
         self.expected_segment += 1
         lines = data.split(b"\n")
         remainder = lines.pop()  # b"" when the segment ends with a newline
-        expected, prev = self.expected_seq, self.prev_hash
+        expected, prev = self.expected_seq, self.prev_hash.encode("ascii", errors="replace")
         sha256 = hashlib.sha256
         merkle = self._merkle
+        peaks = merkle._peaks if merkle is not None else []
+        size = merkle.size if merkle is not None else 0
         cps = self._checkpoints
         next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
         for index, line in enumerate(lines, 1):
-            try:
-                parts = split_line(line)
-            except MalformedLine as err:
-                problem, reason = f"unparsable line: {err}", "unparsable"
-            else:
-                if parts.seq != expected:
-                    problem = f"expected seq {expected}, found {parts.seq}: a record was deleted, inserted or moved"
-                    reason = "sequence"
-                elif parts.prev_hash != prev:
-                    reason = "link"
-                    problem = (
-                        "prev_hash does not continue the previous segment: segment replaced or forged"
-                        if index == 1 and expected > 1
-                        else f"prev_hash does not match the hash of record {expected - 1}"
-                    )
-                elif sha256(parts.hashed).hexdigest() != parts.hash:
-                    problem, reason = "content does not match its hash: the record was edited", "edited"
-                else:
-                    prev = parts.hash
+            # Fast path: the checks `_check_line` makes on a line laid out as `encode_record`
+            # writes it, inlined on bytes; any other line takes `_check_line` itself.
+            at = line.rfind(_HASH_MEMBER)
+            end = at + _HASH_END
+            tail = end + 2
+            id_end = line.find(_PREV_MEMBER, tail + _ID_LEN)
+            prev_end = id_end + _PREV_LEN + HASH_HEX_LEN
+            seq_at = line.find(_SEQ_MEMBER, prev_end)
+            source_at = line.find(_SOURCE_MEMBER, seq_at)
+            hashed = line[:at] + line[end + 1 :]
+            digest = sha256(hashed).digest()
+            hex_digest = digest.hex().encode()
+            if not (
+                at >= 0
+                and id_end >= 0
+                and seq_at >= 0
+                and source_at >= 0
+                and line[:1] == b"{"
+                and line[-1:] == b"}"
+                and line[end:tail] == b'",'
+                and line.startswith(_ID_MEMBER, tail)
+                and line.startswith(_AT_MEMBER, prev_end)
+                and line[at + _HASH_LEN : end] == hex_digest
+                and line[prev_end - HASH_HEX_LEN : prev_end] == prev
+                and line[seq_at + _SEQ_LEN : source_at] == b"%d" % expected
+                and b"\\" not in line[tail + _ID_LEN : id_end]
+            ):
+                problem, reason = _check_line(line, expected, prev.decode("ascii", errors="replace"), index == 1)
+                if problem:
+                    self.expected_seq, self.prev_hash = expected, prev.decode("ascii", errors="replace")
                     if merkle is not None:
-                        merkle.add(prev)
-                        if expected == next_cp_seq:
-                            self.expected_seq, self.prev_hash, self._where = expected + 1, prev, (name, index)
-                            self._meet(cps[self._next_cp])
-                            if self.failure is not None:
-                                return self.failure
-                            next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
-                    expected += 1
-                    continue
-            self.expected_seq, self.prev_hash = expected, prev
-            return self._fail(name, index, problem, reason)
-        self.expected_seq, self.prev_hash = expected, prev
+                        merkle.size = size
+                    return self._fail(name, index, problem, reason)
+            prev = hex_digest
+            if merkle is not None:
+                node, n = sha256(_LEAF + digest).digest(), size
+                while n & 1:
+                    node = sha256(_NODE + peaks.pop() + node).digest()
+                    n >>= 1
+                peaks.append(node)
+                size += 1
+                if expected == next_cp_seq:
+                    merkle.size = size
+                    self.expected_seq, self.prev_hash, self._where = expected + 1, prev.decode(), (name, index)
+                    self._meet(cps[self._next_cp])
+                    if self.failure is not None:
+                        return self.failure
+                    next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
+            expected += 1
+        if merkle is not None:
+            merkle.size = size
+        prev_text = prev.decode("ascii", errors="replace")
+        self.expected_seq, self.prev_hash = expected, prev_text
         if remainder:
             problem = (
                 "incomplete last line: a torn write that was never acknowledged (truncated on next start)"
