@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 
 import aiohttp
 import nats
+import nats.js.errors
 import psycopg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from warden_cli import cluster_database
@@ -56,6 +58,55 @@ def kill9(process: Tracked) -> None:
     process.popen.wait(10)
 
 
+def kill9_node(cluster: ClusterStack, name: str) -> None:
+    node = cluster.nats.node(name)
+    assert node.process is not None and node.process.poll() is None, f"{name} is not running"
+    node.process.send_signal(signal.SIGKILL)
+    node.process.wait(10)
+
+
+def audited(root: Path, kind: str) -> Counter[str]:
+    """Message id -> how many audit records hold it, for one message type."""
+    from warden_audit.reader import read_records
+
+    return Counter(r["message_id"] for r in read_records(root / "audit") if r.get("type") == kind)
+
+
+async def wait_audited(root: Path, kind: str, ids: set[str], timeout_s: float = 600) -> Counter[str]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        seen = await asyncio.to_thread(audited, root, kind)
+        if ids <= seen.keys():
+            return seen
+        if loop.time() > deadline:
+            raise TimeoutError(f"audit recorded {len(ids & seen.keys())} of {len(ids)} {kind} messages")
+        await asyncio.sleep(1.0)
+
+
+async def stream_leader(cluster: ClusterStack, stream: str) -> str:
+    from warden_cli.cluster_status import stream_health
+
+    urls = [n.url for n in cluster.nats.nodes if n.process is not None and n.process.poll() is None]
+    for s in await stream_health(urls, cluster.layout):
+        if s["stream"] == stream and s.get("leader"):
+            return str(s["leader"])
+    raise RuntimeError(f"{stream} has no leader")
+
+
+async def wait_streams_current(cluster: ClusterStack, timeout_s: float = 120) -> list[dict[str, Any]]:
+    """Until every stream has a leader and every follower is current again (after a node restart)."""
+    from warden_cli.cluster_status import stream_health
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        health = await stream_health(cluster.nats.urls, cluster.layout)
+        if all(s["healthy"] for s in health) or loop.time() > deadline:
+            return health
+        await asyncio.sleep(1.0)
+
+
 def webhook_urls(cluster: ClusterStack, route: str = "prometheus") -> list[str]:
     return [f"http://127.0.0.1:{p.port}/webhooks/{route}" for p in cluster.replicas_of("triage") if p.alive]
 
@@ -68,11 +119,18 @@ class StormSent:
 
 
 async def send_storm(
-    urls: list[str], groups: list[dict[str, Any]], token: str, *, senders: int = 8, deadline_s: float = 600
+    urls: list[str],
+    groups: list[dict[str, Any]],
+    token: str,
+    *,
+    senders: int = 8,
+    deadline_s: float = 600,
+    into: StormSent | None = None,
 ) -> StormSent:
     """POST every group, spread round-robin over `urls`; 429/503 and a refused connection (a
-    replica or node just died) are retried, on the next URL, until `deadline_s`."""
-    out = StormSent()
+    replica or node just died) are retried, on the next URL, until `deadline_s`. `into` lets the
+    caller watch progress (a fault test strikes once part of the storm is in)."""
+    out = into or StormSent()
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for g in groups:
         queue.put_nowait(g)
@@ -159,15 +217,33 @@ def audit_verify(root: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def read_topic(cluster: ClusterStack, topic: str) -> list[Envelope]:
-    """Everything on a topic's stream, read as admin through an ephemeral consumer on any live node."""
+async def read_topic(cluster: ClusterStack, topic: str, attempts: int = 10) -> list[Envelope]:
+    """Everything on a topic's stream, read as admin through an ephemeral consumer on any live node;
+    read again from the start while the cluster answers 503 (a consumer placed as a node left)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _read_topic(cluster, topic)
+        except nats.js.errors.ServiceUnavailableError:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(1.0)
+    raise AssertionError("unreachable")
+
+
+async def _read_topic(cluster: ClusterStack, topic: str) -> list[Envelope]:
     t = topo.topic(topic)
     urls = [n.url for n in cluster.nats.nodes if n.process is not None and n.process.poll() is None]
     nc = await nats.connect(urls, user_credentials=str(cluster.layout.creds("admin")), allow_reconnect=False)
     out: list[Envelope] = []
     try:
         js = nc.jetstream(timeout=30)
-        config = ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30)
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.NONE,
+            deliver_policy=DeliverPolicy.ALL,
+            inactive_threshold=30,
+            num_replicas=1,
+            mem_storage=True,
+        )
         sub = await js.pull_subscribe(t.subject_filter, stream=t.stream, config=config)
         while True:
             try:
