@@ -133,7 +133,7 @@ def test_secrets_are_files_owner_only_and_each_service_holds_only_its_own_keys(t
     data = tmp_path / "stack"
     up = subprocess.Popen(
         [
-            sys.executable, "-m", "warden_cli", "up", "--data-dir", str(data),
+            sys.executable, "-m", "warden_cli", "up", "--data-dir", str(data), "--random-ports",
             "--health-timeout", str(HEALTH_TIMEOUT_S), "--stop-timeout", "5",
         ],
         stdout=subprocess.PIPE,
