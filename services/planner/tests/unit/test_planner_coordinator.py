@@ -223,3 +223,21 @@ async def test_invisible_symptom_is_rechecked_without_spending_attempts_then_han
     await svc.on_incident(incident(IncidentState.UPDATED))
     escalation = quiet.outbox[-1].payload(EscalationRaised)
     assert "no symptom" in escalation.reason and escalation.runbook == "memory_pressure@1"
+
+
+async def test_an_unmapped_incident_is_handed_off_at_once_with_the_snippet_and_no_probe() -> None:
+    from warden_contracts.events import UNMAPPED_RESOURCE
+
+    snippet = (
+        f"{UNMAPPED_RESOURCE} (environment unknown: no autonomous action until it is mapped):\n"
+        "services:\n  - name: ghost-api\n    environment: prod\n"
+    )
+    svc, store, planner = service(leak())
+    payload = incident_payload("inc-9", service="ghost-api", environment="unknown", notes=[snippet], opened_at=NOW)
+    await svc.on_incident(envelope_for("sre.incident.changed.v1", payload, source="warden/triage", correlationid="c9"))
+    assert planner.runs == 0  # no observer was asked about a service the estate does not know
+    [message] = store.outbox
+    handoff = message.payload(EscalationRaised)
+    assert handoff.incident_id == "inc-9" and handoff.runbook == "memory_pressure@1"
+    assert UNMAPPED_RESOURCE in handoff.why_stopped and "  - name: ghost-api" in handoff.why_stopped
+    assert store.records["inc-9"].escalated

@@ -19,11 +19,13 @@ from warden_contracts.catalog import default_catalog
 from warden_contracts.events import ApprovalDecision, ControlKind
 from warden_testkit.planner import ChatDouble
 
+from warden_eval.eval_policy import write_eval_policy
 from warden_eval.isolation import isolated
 from warden_eval.observed import Observed
 from warden_eval.scenario import AlertStep, FaultStep, Scenario, load_scenarios
 from warden_eval.scoring import Outcome, Scorecard, describe, score
 from warden_eval.surfaces import Surfaces
+from warden_eval.triage_catalog import write_eval_catalog
 
 PlannerKind = Literal["runbook", "llm"]
 Say = Callable[[str], None]
@@ -59,13 +61,19 @@ async def run_eval(scenarios: list[Scenario], layout: Layout, say: Say, options:
             "WARDEN_LLM_MODEL": "scripted-double",
             "WARDEN_LLM_MAX_SECONDS": str(options.llm_max_seconds),
         }
+    runs = [isolated(s.for_planner(options.planner), f"-s{n:02d}")[0] for n, s in enumerate(scenarios, 1)]
+    catalog = write_eval_catalog(layout.root / "eval" / "service-catalog.yaml", (r.world or {} for r in runs))
     stack = EmbeddedStack(
         layout,
         StackOptions(
             tick_s=options.tick_s,
             approval_timeout_s=options.approval_timeout_s,
             log_level="WARNING",
-            extra_env={"planner": env},
+            extra_env={
+                "planner": env,
+                "triage": {"WARDEN_SERVICE_CATALOG": str(catalog)},
+                "policy": {"WARDEN_POLICY_DIR": str(write_eval_policy(layout.root / "eval" / "policy"))},
+            },
             health_timeout_s=options.health_timeout_s,
         ),
     )
@@ -75,8 +83,7 @@ async def run_eval(scenarios: list[Scenario], layout: Layout, say: Say, options:
         await stack.start()
         say(f"stack up in {time.monotonic() - started:.1f}s ({options.planner} planner); {len(scenarios)} scenarios")
         async with Surfaces(layout) as surfaces:
-            for number, scenario in enumerate(scenarios, 1):
-                own, _ = isolated(scenario.for_planner(options.planner), f"-s{number:02d}")
+            for own in runs:
                 outcome = await run_scenario(own, layout, surfaces, double)
                 outcomes.append(outcome)
                 say(describe(outcome))

@@ -33,6 +33,7 @@ from warden_planner.domain.messages import escalation_message, plan_message, ran
 from warden_planner.domain.observer import Clock
 from warden_planner.domain.planner import Planner
 from warden_planner.domain.records import AlreadyProcessed, Conflict, IncidentRecord, PlannerStore
+from warden_planner.domain.unmapped import unmapped_handoff, unmapped_note
 from warden_planner.domain.validation import vet
 
 FAILED = frozenset({ReportStatus.FAILED, ReportStatus.ROLLED_BACK, ReportStatus.REJECTED})
@@ -165,7 +166,8 @@ class PlanningService:
         return await self._investigate(cause, incident, record)
 
     async def _investigate(self, cause: Envelope, incident: IncidentChanged, record: IncidentRecord) -> list[Envelope]:
-        finding = await self._planner.investigate(incident)
+        unmapped = unmapped_note(incident)
+        finding = unmapped_handoff(incident, unmapped) if unmapped else await self._planner.investigate(incident)
         valid, dropped = vet(finding.candidates, self._catalog, finding.do_not_touch)
         record.runbook, record.planner, record.summary = finding.runbook, finding.planner, finding.summary
         record.trace = [*record.trace, *finding.trace][-MAX_TRACE_KEPT:]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 
+from warden_contracts.events import UNMAPPED_RESOURCE
+
 from warden_triage.domain.naming import environment_hint
 
-UNMAPPED = "unmapped resource — add it to warden.yaml"
+UNMAPPED = UNMAPPED_RESOURCE
 _INVALID = re.compile(r"[^a-z0-9-]+")
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "gatekeeper-system"})
 
