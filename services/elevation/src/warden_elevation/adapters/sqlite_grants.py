@@ -1,42 +1,30 @@
 """`GrantStore` on SQLite: the grants in force, so a restarted authority still releases a grant for
 the holder of its secret and announces its expiry. Only the secret's SHA-256 is kept; the
-credentials themselves were handed to the requester and are never stored."""
+credentials themselves were handed to the requester and are never stored. Opened by
+`warden_persistence` (WAL, synchronous=FULL, busy timeout, file 0600), schema in `state_schema`."""
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
-import aiosqlite
 from warden_contracts.events import ElevationTicket
+from warden_persistence import Database, Dialect, open_database
 
+from warden_elevation.adapters.state_schema import MIGRATIONS
 from warden_elevation.domain.model import ActiveGrant
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS grants (
-  grant_id TEXT PRIMARY KEY,
-  principal TEXT NOT NULL,
-  expires_at REAL NOT NULL,
-  justification TEXT NOT NULL,
-  secret_sha256 TEXT NOT NULL,
-  ticket TEXT NOT NULL
-);
-"""
+_ADD = Dialect.upsert(
+    "grants", ["grant_id", "principal", "expires_at", "justification", "secret_sha256", "ticket"], ["grant_id"]
+)
 
 
 class SqliteGrantStore:
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._db: Database | None = None
 
     async def open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self._path, isolation_level=None)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=FULL")
-        await db.executescript(SCHEMA)
-        self._db = db
+        self._db = await open_database(None, self._path, MIGRATIONS)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -44,16 +32,15 @@ class SqliteGrantStore:
             self._db = None
 
     @property
-    def db(self) -> aiosqlite.Connection:
+    def db(self) -> Database:
         if self._db is None:
             raise RuntimeError("grant store is not open")
         return self._db
 
     async def add(self, grant: ActiveGrant) -> None:
-        async with self._lock:
-            await self.db.execute(
-                "INSERT OR REPLACE INTO grants (grant_id, principal, expires_at, justification, secret_sha256, ticket)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+        async with self.db.transaction() as s:
+            await s.execute(
+                _ADD,
                 (
                     grant.grant_id,
                     grant.principal,
@@ -65,15 +52,15 @@ class SqliteGrantStore:
             )
 
     async def remove(self, grant_id: str) -> None:
-        async with self._lock:
-            await self.db.execute("DELETE FROM grants WHERE grant_id = ?", (grant_id,))
+        async with self.db.transaction() as s:
+            await s.execute("DELETE FROM grants WHERE grant_id = ?", (grant_id,))
 
     async def live(self) -> list[ActiveGrant]:
-        async with self.db.execute(
-            "SELECT grant_id, principal, expires_at, justification, secret_sha256, ticket FROM grants"
-            " ORDER BY expires_at"
-        ) as cursor:
-            rows = await cursor.fetchall()
+        async with self.db.transaction() as s:
+            rows = await s.all(
+                "SELECT grant_id, principal, expires_at, justification, secret_sha256, ticket FROM grants"
+                " ORDER BY expires_at"
+            )
         return [
             ActiveGrant(gid, principal, ElevationTicket.model_validate_json(ticket), expires, why, digest)
             for gid, principal, expires, why, digest, ticket in rows

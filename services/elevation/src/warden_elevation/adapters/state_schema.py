@@ -17,4 +17,16 @@ CREATE TABLE IF NOT EXISTS tickets (
 )
 """
 
-MIGRATIONS = (Migration(1, TICKETS),)
+GRANTS = """
+CREATE TABLE IF NOT EXISTS grants (
+  grant_id TEXT PRIMARY KEY,
+  principal TEXT NOT NULL,
+  expires_at REAL NOT NULL,
+  justification TEXT NOT NULL,
+  secret_sha256 TEXT NOT NULL,
+  ticket TEXT NOT NULL
+)
+"""
+
+# Files made before the migrations were numbered already hold both tables: both are no-ops there.
+MIGRATIONS = (Migration(1, TICKETS), Migration(2, GRANTS))
