@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope, envelope_for, new_id
 from warden_contracts.events import ApprovalProof, SignedAction
+from warden_executor.adapters.sql_store import SqlStore
 from warden_executor.domain.controls import KillSwitch
 from warden_executor.domain.doorbell import DrainCoordinator, action_budget_s
 from warden_executor.domain.execution import ActionExecutor
@@ -27,6 +28,7 @@ from warden_executor.domain.model import (
     TargetNotFound,
 )
 from warden_security.action_signing import LocalSigner, approval_proof, sign_action
+from warden_testkit.postgres import postgres_schema
 
 APPROVED = "sre.action.approved.v1"
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -140,8 +142,13 @@ class InMemoryLedger:
     async def unfinished(self) -> list[LedgerEntry]:
         return [e for e in self.rows.values() if e.state is LedgerState.STARTED]
 
-    async def announce(self, action_id: str, observed: dict[str, Any]) -> None:
+    async def announce(self, action_id: str, observed: dict[str, Any]) -> bool:
         self.rows[action_id] = _replace(self.rows[action_id], announced=True, observed=observed)
+        return True
+
+    async def claim(self, action_id: str) -> LedgerEntry | None:
+        entry = self.rows.get(action_id)  # one process: every started row is its own
+        return entry if entry is not None and entry.state is LedgerState.STARTED else None
 
     async def start(self, entry: LedgerEntry) -> bool:
         if entry.action_id in self.rows:
@@ -521,3 +528,26 @@ class StaticToken:
 @pytest.fixture
 def azure_credential() -> StaticToken:
     return StaticToken()
+
+
+StoreFactory = Callable[..., Any]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_url(request: pytest.FixtureRequest):
+    """None (SQLite) or a PostgreSQL URL on a schema of its own, dropped afterwards."""
+    if request.param == "sqlite":
+        yield None
+        return
+    async with postgres_schema("executor_test") as url:
+        yield url
+
+
+@pytest.fixture
+def make_store(store_url: str | None, tmp_path) -> StoreFactory:
+    """Unopened stores on one database: a reopen (same holder), or another replica (`holder=`)."""
+
+    def make(holder: str = "replica-a", lease_s: float = 30.0) -> SqlStore:
+        return SqlStore(tmp_path / "state" / "executor.db", store_url, holder=holder, lease_s=lease_s)
+
+    return make

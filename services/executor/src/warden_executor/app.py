@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from warden_executor.adapters.clock import SystemClock
 from warden_executor.adapters.cosmos_ledger import CosmosLedger, ledger_container
 from warden_executor.adapters.nats_elevation import NatsApprovedActionSource, NatsElevation
 from warden_executor.adapters.sandbox_http import SandboxTargetProvider
-from warden_executor.adapters.sqlite_store import SqliteControls, SqliteDrainJournal, SqliteLedger, SqliteStore
+from warden_executor.adapters.sql_store import SqlControls, SqlDrainJournal, SqlLedger, SqlStore
 from warden_executor.domain.doorbell import DrainCoordinator, DrainResult, action_budget_s
 from warden_executor.domain.execution import ActionExecutor
 from warden_executor.handlers import Handlers
@@ -70,10 +71,22 @@ class Settings(ServiceSettings):
     aks_kubeconfig: Path | None = None
     remediator_principal_id: str | None = None
     pim_roles: list[str] = Field(default_factory=list)
+    # postgresql://...?schema=name for scale-out (several replicas); default: SQLite under <data_dir>/state/.
+    executor_store_url: str | None = None
+    # Names this replica in the ledger rows it holds: stable across its restarts, unique among
+    # replicas. Default: host name and HTTP port (distinct per replica on one host or per container).
+    executor_replica_id: str | None = None
+    # A replica that stops renewing (killed, frozen) leaves its unfinished actions to the others
+    # after this long; it renews every third of it.
+    executor_lease_s: float = Field(30.0, ge=3, le=3600)
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "state" / "executor.db"
+
+    @property
+    def replica_id(self) -> str:
+        return self.executor_replica_id or f"{socket.gethostname()}:{self.http_port}"
 
 
 def policy_keys(s: Settings, credential: Any = None, options: dict[str, Any] | None = None) -> dict[str, PublicKey]:
@@ -116,8 +129,9 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     trusted = overrides.get("trusted_keys")
     if trusted is None:
         trusted = policy_keys(s, overrides.get("keyvault_credential"), overrides.get("keyvault_options"))
-    store = SqliteStore(s.db_path)
-    controls = SqliteControls(store)
+    store = SqlStore(s.db_path, s.executor_store_url, holder=s.replica_id, lease_s=s.executor_lease_s)
+    controls = SqlControls(store)
+    sql_ledger = SqlLedger(store)
     runtime = ServiceRuntime(SERVICE, bus, http_host=s.http_host, http_port=s.http_port)
     closers: list[Any] = []
     target = overrides.get("target_provider") or _target(s, catalog, closers)
@@ -131,7 +145,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     executor = ActionExecutor(
         trusted=trusted,
         catalog=catalog,
-        ledger=_cosmos_ledger(s, closers) if s.state_backend == "cosmos" else SqliteLedger(store),
+        ledger=_cosmos_ledger(s, closers) if s.state_backend == "cosmos" else sql_ledger,
         controls=controls,
         target=target,
         publisher=bus,
@@ -146,7 +160,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
         clock=clock,
         ttl_s=s.elevation_ttl_s,
         action_budget_s=action_budget_s(catalog),
-        journal=SqliteDrainJournal(store),
+        journal=SqlDrainJournal(store),
     )
     handlers = Handlers(coordinator, controls, runtime.counters.inc)
     # One doorbell at a time: a drain can outlast the ack wait of a prefetched batch.
@@ -154,10 +168,14 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     bus.subscribe(CONTROL_TOPIC, handlers.on_control)
 
     async def recover() -> None:
-        # Supervised: a failed recovery (elevation down, target unreachable) is retried.
+        # Supervised: a failed recovery (elevation down, target unreachable) is retried. After the
+        # start-up pass it keeps looking, once a lease, for actions a vanished replica left behind.
         await coordinator.recover()
+        while True:
+            await asyncio.sleep(s.executor_lease_s)
+            await coordinator.recover()
 
-    runtime.background.append(recover)
+    runtime.background += [recover, sql_ledger.keep_leases]
     runtime.on_start.append(store.open)
     runtime.on_stop.append(store.close)
     if isinstance(target, SandboxTargetProvider):

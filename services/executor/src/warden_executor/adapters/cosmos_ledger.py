@@ -142,8 +142,15 @@ class CosmosLedger:
                 continue
         raise LedgerConflict(f"ledger entry {action_id} changed {MAX_CONFLICT_RETRIES} times while updating")
 
-    async def announce(self, action_id: str, observed: dict[str, Any]) -> None:
+    async def claim(self, action_id: str) -> LedgerEntry | None:
+        # No holder or lease in the Cosmos documents yet: this ledger serves one executor replica,
+        # so every `started` row is its own (the PostgreSQL ledger is the one for replicas).
+        entry = await self.get(action_id)
+        return entry if entry is not None and entry.state is LedgerState.STARTED else None
+
+    async def announce(self, action_id: str, observed: dict[str, Any]) -> bool:
         await self._update(action_id, lambda d: d | {"announced": True, "observed": json.dumps(observed, default=str)})
+        return True
 
     async def record_before(self, action_id: str, before: dict[str, Any]) -> None:
         await self._update(action_id, lambda d: d | {"before": json.dumps(before, default=str)})

@@ -35,26 +35,36 @@ class TargetProvider(Protocol):
 
 
 class Ledger(Protocol):
+    """One row per action id, shared by every executor replica. A `started` row is held by the
+    replica that started or claimed it, for as long as that replica keeps its lease alive; the
+    ledger, not the process, decides who may act (insert-if-absent, compare-and-set claims)."""
+
     async def get(self, action_id: str) -> LedgerEntry | None: ...
 
     async def unfinished(self) -> list[LedgerEntry]:
-        """Rows still `started`: actions a previous process did not finish."""
+        """Rows still `started` that this replica may finish: its own (a previous process of the
+        same replica died) or ones whose holder stopped renewing its lease."""
 
     async def start(self, entry: LedgerEntry) -> bool:
-        """Insert a `started` row; False when the action id is already there."""
+        """Insert a `started` row held by this replica; False when the action id is already there."""
+
+    async def claim(self, action_id: str) -> LedgerEntry | None:
+        """Take over a `started` row that is this replica's or whose lease lapsed; None when it is
+        done, gone, or still held by a live replica."""
 
     async def close_unstarted(self, entry: LedgerEntry) -> None:
         """Record an action refused or skipped before acting (state done) so it never runs later."""
 
-    async def announce(self, action_id: str, observed: dict[str, Any]) -> None:
-        """The `started` report is acknowledged: from now on the target may be touched."""
+    async def announce(self, action_id: str, observed: dict[str, Any]) -> bool:
+        """The `started` report is acknowledged: from now on the target may be touched. False when
+        this replica no longer holds the row (its lease lapsed and another claimed it): do not act."""
 
     async def record_before(self, action_id: str, before: dict[str, Any]) -> None: ...
 
     async def finish(self, action_id: str, outcome: str, detail: str) -> None: ...
 
     async def abandon(self, action_id: str) -> None:
-        """Forget a `started` row when provably nothing was done yet."""
+        """Forget a `started` row this replica holds, when provably nothing was done yet."""
 
 
 class Publisher(Protocol):
@@ -105,7 +115,8 @@ class ActionExecutor:
         problems = gate.signature_problems(action, self._trusted, self._clock.now())
         entry = await self._ledger.get(action.action_id)
         if problems and entry is not None and gate.expired_mid_action(action, self._trusted, entry, cause.id):
-            return await self._verify_expired(Run(cause, action, grant, self._clock), entry)
+            held = await self._claim(cause, action)
+            return None if held is None else await self._verify_expired(Run(cause, action, grant, self._clock), held)
         if problems:
             return await self._refuse(cause, action, "; ".join(problems), remember=False)
         verdict = gate.replay_verdict(entry, cause.id)
@@ -118,9 +129,21 @@ class ActionExecutor:
                 extra={"correlationid": cause.correlationid},
             )
             return None
-        if verdict.kind is gate.Replay.RESUME and entry is not None:
-            return await self._resume(Run(cause, action, grant, self._clock), entry)
+        if verdict.kind is gate.Replay.RESUME:
+            held = await self._claim(cause, action)
+            return None if held is None else await self._resume(Run(cause, action, grant, self._clock), held)
         return await self._admit_and_run(Run(cause, action, grant, self._clock))
+
+    async def _claim(self, cause: Envelope, action: SignedAction) -> LedgerEntry | None:
+        """An interrupted action is finished by one replica only: the one whose claim succeeds."""
+        held = await self._ledger.claim(action.action_id)
+        if held is None:
+            log.info(
+                "action %s is held by a live replica (or finished meanwhile); it reports the outcome",
+                action.action_id,
+                extra={"correlationid": cause.correlationid},
+            )
+        return held
 
     async def unfinished(self) -> list[Envelope]:
         """The approved messages of actions a previous process left unfinished, oldest first."""
@@ -132,7 +155,33 @@ class ActionExecutor:
             found.append(Envelope.from_bytes(entry.envelope.encode()))
         return found
 
-    async def _admit_and_run(self, run: Run) -> ReportStatus:
+    async def _admit_and_run(self, run: Run) -> ReportStatus | None:
+        cause, action = run.cause, run.action
+        # The row is taken before anything is decided or said: of two replicas given this message
+        # only the one holding the row reports, so the other can never report `skipped` (or
+        # `rejected`) for an action the first is carrying out. A crash before the `started` report
+        # leaves the row unannounced, and the redelivery admits the action again from scratch.
+        if not await self._ledger.start(self._entry(cause, action, LedgerState.STARTED)):
+            taken = await self._ledger.get(action.action_id)
+            if taken is not None and taken.envelope_id == cause.id:
+                # The same message reached another replica first (both pulled it, or a redelivery):
+                # that one decides, acts and reports; this one does neither.
+                log.info("action %s was taken by another replica", action.action_id)
+                return None
+            return await self._refuse(cause, action, "replayed: already started", remember=False)
+        try:
+            admitted = await self._admit(run)
+        except BaseException:
+            # Nothing was touched yet (target unreachable, broker down): forget the row so the
+            # redelivery starts cleanly.
+            await self._ledger.abandon(action.action_id)
+            raise
+        if isinstance(admitted, ReportStatus):
+            return admitted
+        return await self._execute(run, *admitted)
+
+    async def _admit(self, run: Run) -> ReportStatus | tuple[ActionSpec, dict[str, Any]]:
+        """Refuses or skips (reported, row closed), or returns what acting needs."""
         cause, action = run.cause, run.action
         unapproved = gate.approval_problems(action)
         if unapproved:
@@ -152,21 +201,20 @@ class ActionExecutor:
             detail = f"{gate.CHANGED_SINCE_APPROVAL}: {'; '.join(changes)}"
             evidence = {"observed": view} | ({"recovery": run.recovery} if run.recovery else {})
             await self._publish(action_report(cause, action, ReportStatus.SKIPPED, detail, evidence))
-            await self._ledger.close_unstarted(self._entry(cause, action, LedgerState.DONE, "skipped", detail))
+            await self._ledger.finish(action.action_id, "skipped", detail)
             return self._outcome(ReportStatus.SKIPPED)
-        return await self._execute(run, spec, view)
+        return spec, view
 
     async def _refuse(self, cause: Envelope, action: SignedAction, reason: str, *, remember: bool) -> ReportStatus:
+        """`remember`: close the row this run holds, so the action never runs later."""
         log.warning("refused action %s: %s", action.action_id, reason, extra={"correlationid": cause.correlationid})
         await self._publish(action_report(cause, action, ReportStatus.REJECTED, reason))
         if remember:
-            await self._ledger.close_unstarted(self._entry(cause, action, LedgerState.DONE, "rejected", reason))
+            await self._ledger.finish(action.action_id, "rejected", reason)
         return self._outcome(ReportStatus.REJECTED)
 
-    async def _execute(self, run: Run, spec: ActionSpec, view: dict[str, Any]) -> ReportStatus:
+    async def _execute(self, run: Run, spec: ActionSpec, view: dict[str, Any]) -> ReportStatus | None:
         action, grant = run.action, run.grant
-        if not await self._ledger.start(self._entry(run.cause, action, LedgerState.STARTED)):
-            return await self._refuse(run.cause, action, "replayed: already started", remember=False)
         evidence = {"grant_id": grant.grant_id, "grant_expires_at": grant.expires_at.isoformat(), "observed": view}
         try:
             await self._publish(
@@ -176,7 +224,10 @@ class ActionExecutor:
             # Nothing was touched yet: forget the intent so the redelivery starts cleanly.
             await self._ledger.abandon(action.action_id)
             raise
-        await self._ledger.announce(action.action_id, view)
+        if not await self._ledger.announce(action.action_id, view):
+            # Our lease lapsed (this process stalled) and another replica claimed the action.
+            log.warning("action %s was claimed by another replica before it was touched", action.action_id)
+            return None
         run.note(f"started {action.kind} on {action.target} with {action.params} under grant {grant.grant_id}")
         return await self._act(run, spec, view)
 
@@ -193,7 +244,7 @@ class ActionExecutor:
         run.note(f"{action.kind} accepted by the target; verifying")
         return await self._verify_and_settle(run, spec, result.before, resumed=run.recovery is not None)
 
-    async def _resume(self, run: Run, entry: LedgerEntry) -> ReportStatus:
+    async def _resume(self, run: Run, entry: LedgerEntry) -> ReportStatus | None:
         """Finish an interrupted action from the ledger and the target's own state, acting at most once."""
         action = run.action
         if not entry.announced:

@@ -1,5 +1,5 @@
 """The Cosmos DB ledger through the real `azure-cosmos` SDK against an HTTPS gateway double: the
-same sequence of ledger calls gives the same answers as the SQLite ledger, documents are
+same sequence of ledger calls gives the same answers as the SQL ledger on SQLite, documents are
 partitioned by incident, and concurrent changes are caught by ETags instead of lost."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from azure.cosmos.aio import ContainerProxy, CosmosClient
 from warden_executor.adapters.cosmos_ledger import CosmosLedger, LedgerConflict
-from warden_executor.adapters.sqlite_store import SqliteLedger, SqliteStore
+from warden_executor.adapters.sql_store import SqlLedger, SqlStore
 from warden_executor.domain.model import LedgerEntry, LedgerState
 
 
@@ -56,10 +56,10 @@ async def scenario(ledger: Any) -> list[Any]:
 
 
 async def test_cosmos_ledger_answers_like_the_sqlite_ledger(container: ContainerProxy, tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "executor.db")
+    store = SqlStore(tmp_path / "executor.db")
     await store.open()
     try:
-        expected = await scenario(SqliteLedger(store))
+        expected = await scenario(SqlLedger(store))
     finally:
         await store.close()
     assert await scenario(CosmosLedger(container)) == expected
