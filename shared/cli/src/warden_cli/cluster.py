@@ -197,6 +197,14 @@ class ClusterStack:
         self._write()
         await self.wait_healthy([name])
 
+    async def stop_node(self, name: str) -> str:
+        """Stop one NATS node (SIGTERM: it hands its leaderships over; SIGKILL after the deadline)."""
+        node = self.nats.node(name)
+        if node.process is None:
+            return "not running"
+        tracked = Tracked.of(name, "node", "nats", node.process, node.port)
+        return (await stop_all([tracked], self.options.stop_timeout_s))[name]
+
     async def restart_node(self, name: str) -> None:
         await self.nats.restart(name)
         self._write()

@@ -34,11 +34,21 @@ from warden_contracts.envelope import Envelope
 
 @asynccontextmanager
 async def running_cluster(
-    root: Path, *, replicas: int = 2, only: tuple[str, ...] | None = None, log_level: str = "WARNING", **stack: Any
+    root: Path,
+    *,
+    replicas: int = 2,
+    only: tuple[str, ...] | None = None,
+    log_level: str = "WARNING",
+    health_timeout_s: float = 180.0,
+    **stack: Any,
 ) -> AsyncIterator[ClusterStack]:
     """A started cluster; on exit every process it started is stopped and its database dropped."""
     options = ClusterOptions(
-        replicas=replicas, only=only, stop_timeout_s=10, stack=StackOptions(log_level=log_level, **stack)
+        replicas=replicas,
+        only=only,
+        stop_timeout_s=10,
+        health_timeout_s=health_timeout_s,
+        stack=StackOptions(log_level=log_level, **stack),
     )
     cluster = ClusterStack(Layout(root), options)
     try:
