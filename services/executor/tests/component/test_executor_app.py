@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import socket
 
 import aiohttp
 import pytest
 from warden_executor.app import Settings, create_app
+from warden_persistence import PostgresDatabase, table_columns
 from warden_security.keys import public_pem
+from warden_testkit.postgres import postgres_schema
 
 
 @pytest.fixture
@@ -94,3 +97,31 @@ async def test_azure_targets_are_routed_by_address(env, kit):
         await RoutingTargetProvider(arm, None).observe("ns/d")
     with pytest.raises(ValueError, match=re.escape("expected '<scope>|<role definition id>'")):
         parse_roles(["Contributor"])
+
+
+def test_replica_id_defaults_to_host_and_port_and_a_bad_store_url_stops_the_start(env, monkeypatch):
+    assert Settings().replica_id == f"{socket.gethostname()}:0"
+    monkeypatch.setenv("WARDEN_EXECUTOR_REPLICA_ID", "executor-2")
+    assert Settings().replica_id == "executor-2"
+    monkeypatch.setenv("WARDEN_EXECUTOR_STORE_URL", "mysql://db/warden")
+    with pytest.raises(ValueError, match="unsupported store URL scheme"):
+        create_app()
+
+
+async def test_the_store_url_puts_the_ledger_in_postgresql(env, broker, monkeypatch, kit):
+    async with postgres_schema("executor_app") as url:
+        monkeypatch.setenv("WARDEN_NATS_URL", broker.url)
+        monkeypatch.setenv("WARDEN_NATS_CREDS", str(broker.creds("executor")))
+        monkeypatch.setenv("WARDEN_EXECUTOR_STORE_URL", url)
+        runtime = create_app(target_provider=kit.InMemoryTarget())
+        await runtime.start()
+        try:
+            assert not (env / "data" / "state" / "executor.db").exists()
+            db = await PostgresDatabase.open(url)
+            try:
+                async with db.transaction() as session:
+                    assert {"holder", "lease_until", "envelope"} <= await table_columns(session, "ledger")
+            finally:
+                await db.close()
+        finally:
+            await runtime.stop()

@@ -18,14 +18,18 @@ from warden_contracts.events import (
     ControlChanged,
     ControlKind,
     EscalationRaised,
+    IncidentChanged,
+    IncidentState,
     PlanProposed,
     ReportStatus,
     Severity,
 )
+from warden_planner.adapters.sql_store import SqlStore
 from warden_planner.app import create_app
 from warden_testkit.bus import EmbeddedBroker
 from warden_testkit.contracts import incident_payload
 from warden_testkit.planner import ChatDouble
+from warden_testkit.postgres import postgres_schema
 
 PLANS = "sre.plan.proposed.v1"
 ESCALATIONS = "sre.escalation.raised.v1"
@@ -298,3 +302,40 @@ async def test_llm_planner_is_used_when_an_endpoint_is_configured(
     assert plan.actions[0].evidence_refs == [plan.evidence[0].ref]
     assert any("proposal accepted" in line for line in plan.reasoning_trace)
     assert double.requests and double.requests[0]["model"] == "gpt-double"
+
+
+async def test_two_replicas_on_one_postgresql_schema_plan_an_incident_once(
+    broker: EmbeddedBroker, tmp_path: Path, sandbox_url: str
+) -> None:
+    """Competing consumers on one durable: the incident's updates are spread over both replicas,
+    which share their state through WARDEN_PLANNER_STORE_URL."""
+    first = opened("inc-twice")
+    updates = [first] + [
+        envelope_for(
+            "sre.incident.changed.v1",
+            first.payload(IncidentChanged).model_copy(update={"change": IncidentState.UPDATED, "alert_count": n}),
+            source="warden/triage",
+            correlationid="corr-inc-twice",
+        )
+        for n in range(2, 6)
+    ]
+    async with postgres_schema("planner_app") as url:
+        async with (
+            planner(broker, tmp_path / "a", sandbox_url, planner_store_url=url),
+            planner(broker, tmp_path / "b", sandbox_url, planner_store_url=url),
+        ):
+            await publish(broker, "triage", *updates)
+            shared = SqlStore(tmp_path / "unused.db", url)
+            await shared.open()
+            try:
+                deadline = asyncio.get_running_loop().time() + 20
+                while not all([await shared.seen(e.id) for e in updates]):
+                    assert asyncio.get_running_loop().time() < deadline, "not every update was processed"
+                    await asyncio.sleep(0.05)
+                record = await shared.load("inc-twice")
+            finally:
+                await shared.close()
+        assert not (tmp_path / "a" / "state" / "planner.db").exists()
+    plans = [e for e in await broker.read_all(PLANS) if about("inc-twice")(e)]
+    assert len(plans) == 1
+    assert record is not None and record.attempt == 1 and record.version == len(updates)
