@@ -1,9 +1,9 @@
-// Container Apps: the long-running services as apps (scale 1..n, competing consumers on their
-// subscriptions), the executor as an event-triggered Container Apps Job woken by the doorbell
+// Container Apps: the long-running services as apps (scale 1..maxReplicas, competing consumers on
+// their subscriptions; maxReplicas is 1 where the service's state is not shared), the executor as an event-triggered Container Apps Job woken by the doorbell
 // (sre.action.pending.v1/executor) through KEDA's Service Bus scaler with the executor identity.
 param location string
 param prefix string
-@description('[{ name, identityId, clientId, ingress, env }] one per long-running service; env: its own settings')
+@description('[{ name, identityId, clientId, ingress, env, maxReplicas }] one per long-running service; env: its own settings')
 param services array
 param executorIdentityId string
 param executorClientId string
@@ -108,7 +108,7 @@ resource apps 'Microsoft.App/containerApps@2024-03-01' = [for s in services: {
       ]
       scale: {
         minReplicas: 1
-        maxReplicas: 3
+        maxReplicas: s.maxReplicas
       }
     }
   }

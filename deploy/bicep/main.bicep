@@ -94,22 +94,27 @@ module apps 'containerapps.bicep' = {
   params: {
     location: location
     prefix: prefix
+    // maxReplicas follows what each service's Azure state allows (docs/scale-out.md): triage and
+    // policy write Cosmos DB with ETag compare-and-set; the planner and the scheduler keep their
+    // state in a local SQLite file (their PostgreSQL stores are not wired on Azure), and audit is
+    // the single writer of its append-blob hash chain.
     services: [
-      { name: 'triage', identityId: identities.outputs.ids[idx.triage], clientId: identities.outputs.clientIds[idx.triage], ingress: true, env: [] }
-      { name: 'planner', identityId: identities.outputs.ids[idx.planner], clientId: identities.outputs.clientIds[idx.planner], ingress: false, env: [] }
-      { name: 'policy', identityId: identities.outputs.ids[idx.policy], clientId: identities.outputs.clientIds[idx.policy], ingress: false, env: [] }
+      { name: 'triage', identityId: identities.outputs.ids[idx.triage], clientId: identities.outputs.clientIds[idx.triage], ingress: true, env: [], maxReplicas: 3 }
+      { name: 'planner', identityId: identities.outputs.ids[idx.planner], clientId: identities.outputs.clientIds[idx.planner], ingress: false, env: [], maxReplicas: 1 }
+      { name: 'policy', identityId: identities.outputs.ids[idx.policy], clientId: identities.outputs.clientIds[idx.policy], ingress: false, env: [], maxReplicas: 3 }
       {
         name: 'audit'
         identityId: identities.outputs.ids[idx.audit]
         clientId: identities.outputs.clientIds[idx.audit]
         ingress: false
+        maxReplicas: 1
         env: [
           { name: 'WARDEN_AUDIT_STORE', value: 'azure_blob' }
           { name: 'WARDEN_AUDIT_BLOB_ACCOUNT_URL', value: auditStorage.outputs.blobEndpoint }
           { name: 'WARDEN_AUDIT_BLOB_CONTAINER', value: auditStorage.outputs.containerName }
         ]
       }
-      { name: 'scheduler', identityId: identities.outputs.ids[idx.scheduler], clientId: identities.outputs.clientIds[idx.scheduler], ingress: false, env: [] }
+      { name: 'scheduler', identityId: identities.outputs.ids[idx.scheduler], clientId: identities.outputs.clientIds[idx.scheduler], ingress: false, env: [], maxReplicas: 1 }
     ]
     executorIdentityId: identities.outputs.ids[idx.executor]
     executorClientId: identities.outputs.clientIds[idx.executor]

@@ -44,10 +44,11 @@ PLANS: dict[str, StatePlan] = {
         StatePlan("policy", {"WARDEN_POLICY_STORE_URL": "policy"}),
         StatePlan("triage", {"WARDEN_TRIAGE_STORE_URL": "triage"}),
         StatePlan("planner", {"WARDEN_PLANNER_STORE_URL": "planner"}),
-        StatePlan("executor", {}, "the action ledger is in SQLite; no PostgreSQL store yet (issue 18 item 1)"),
-        StatePlan("scheduler", {}, "the run lease is in SQLite; no PostgreSQL store yet (issue 18 item 1)"),
+        # A replica's id names it in the ledger rows it holds: the same after its restart.
+        StatePlan("executor", {"WARDEN_EXECUTOR_STORE_URL": "executor"}, replica_id_var="WARDEN_EXECUTOR_REPLICA_ID"),
+        StatePlan("scheduler", {"WARDEN_SCHEDULER_STORE_URL": "scheduler"}),
         StatePlan("audit", {}, "one writer appends the hash chain: a second one would fork it"),
-        StatePlan("elevation", {}, "elevation tickets are in SQLite"),
+        StatePlan("elevation", {}, "its grants are in SQLite and it holds the account key that signs them"),
         StatePlan("console", {}, "the approver inbox is in SQLite"),
         StatePlan("sandbox", {}, "the simulated estate lives in one process's memory"),
     )
