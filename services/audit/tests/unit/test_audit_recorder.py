@@ -149,3 +149,39 @@ async def test_one_batch_started_together_is_one_append() -> None:
     recorder = await opened(store)
     await asyncio.gather(*(recorder.record(envelope(n)) for n in range(50)))
     assert store.append_calls == 1
+
+
+async def test_pull_batches_arriving_together_share_one_append_and_keep_their_order() -> None:
+    store = MemoryStore()
+    recorder = await opened(store)
+    batches = [[(envelope(b * 10 + n), None) for n in range(10)] for b in range(4)]
+    results = await asyncio.gather(*(recorder.record_many(batch) for batch in batches))
+    assert store.append_calls == 1  # four topics' pull batches, one fsync
+    assert_chained(store.records)
+    for batch, outcome in zip(batches, results, strict=True):
+        assert [r.record["message_id"] for r in outcome if r.record] == [e["id"] for e, _ in batch]
+
+
+async def test_batches_queued_during_an_append_go_together_in_the_next_one() -> None:
+    store = MemoryStore()
+    recorder = await opened(store)
+    first = asyncio.ensure_future(recorder.record_many([(envelope(0), None)]))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the first append is under way
+    later = [recorder.record_many([(envelope(n), None)]) for n in range(1, 4)]
+    await asyncio.gather(first, *later)
+    assert store.append_calls == 2 and len(store.records) == 4
+    assert_chained(store.records)
+
+
+async def test_a_failed_group_fails_every_batch_in_it_and_resyncs() -> None:
+    store = MemoryStore()
+    recorder = await opened(store)
+    store.fail_next = True
+    outcomes = await asyncio.gather(
+        recorder.record_many([(envelope(1), None)]), recorder.record_many([(envelope(2), None)]), return_exceptions=True
+    )
+    assert all(isinstance(o, OSError) for o in outcomes)
+    again = await recorder.record_many([(envelope(1), None), (envelope(2), None)])
+    assert [r.duplicate for r in again] == [True, False]  # the prefix that reached the disk is found
+    assert_chained(store.records)

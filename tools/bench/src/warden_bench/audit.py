@@ -2,9 +2,10 @@
 
 Append: the real recorder and local segment store, `record_many` of `--batch` records at a time
 (what the service does with a pull batch), so each batch is one fsync; the envelopes are built
-before timing starts. Baseline in the same run,
-same disk, same bytes: writing the already-encoded lines to a file with one fsync per batch. The
-ratio is the cost of the chain (hashing, canonical JSON, de-dup, Merkle) over bare durable I/O.
+before timing starts. Then the same with `--producers` concurrent callers (the service's topics
+each deliver their own pull batches): batches queued while an fsync is under way share the next.
+Baseline in the same run, same disk, same bytes: writing the already-encoded lines to a file with
+one fsync per batch. The ratio is the cost of the chain (hashing, canonical JSON, de-dup, Merkle) over bare durable I/O.
 
 Verify: `verify_log` (every record's hash and link, the Merkle root at every checkpoint, each
 checkpoint's Ed25519 signature) over the log just written. Baseline: reading the same segment
@@ -19,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +62,16 @@ def _envelope(n: int) -> dict[str, Any]:
     }
 
 
+class _CountingStore(LocalSegmentStore):
+    """The real store; counts its appends (one fsync each) to show how many batches shared one."""
+
+    appends = 0
+
+    async def append(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self.appends += 1
+        await super().append(records)
+
+
 class _Clock:
     def __init__(self) -> None:
         self.now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -75,6 +86,11 @@ class Result:
     records: int
     seconds: float
     cpu_seconds: float = 0.0  # process CPU (all threads): steady when the machine is shared
+    appends: int = 0  # store appends, i.e. fsyncs of the segment file
+
+    @property
+    def per_fsync(self) -> float:
+        return self.records / self.appends if self.appends else 0.0
 
     @property
     def rate(self) -> float:
@@ -85,16 +101,23 @@ class Result:
         return self.cpu_seconds / self.records * 1e6 if self.records else 0.0
 
 
-async def _append_chain(folder: Path, records: int, batch: int, per_segment: int, signer: Ed25519Signer) -> Result:
-    recorder = Recorder(LocalSegmentStore(folder, per_segment), _Clock(), signer=signer, checkpoint_every=10_000)
+async def _append_chain(
+    folder: Path, records: int, batch: int, per_segment: int, signer: Ed25519Signer, producers: int = 1
+) -> Result:
+    store = _CountingStore(folder, per_segment)
+    recorder = Recorder(store, _Clock(), signer=signer, checkpoint_every=10_000)
     await recorder.open()
     # Built before the clock starts: the bench times the chain, not making its input.
     batches = [[(_envelope(n), None) for n in range(f, min(f + batch, records))] for f in range(0, records, batch)]
+
+    async def produce(mine: list[list[Any]]) -> None:
+        for items in mine:
+            await recorder.record_many(items)  # what the service does with one pull batch
+
     started, cpu = time.perf_counter(), time.process_time()
-    for items in batches:
-        await recorder.record_many(items)  # what the service does with one pull batch
+    await asyncio.gather(*(produce(batches[p::producers]) for p in range(producers)))
     await recorder.close()
-    return Result(records, time.perf_counter() - started, time.process_time() - cpu)
+    return Result(records, time.perf_counter() - started, time.process_time() - cpu, store.appends)
 
 
 def _append_raw(path: Path, source: Path, batch: int) -> Result:
@@ -138,6 +161,7 @@ def run(
     batch: Annotated[int, typer.Option(help="records per group commit (one fsync)")] = 100,
     per_segment: Annotated[int, typer.Option(help="records per sealed segment")] = 100_000,
     workdir: Annotated[Path | None, typer.Option(help="where to write (default: a temporary folder)")] = None,
+    producers: Annotated[int, typer.Option(min=2, help="concurrent callers in the group-fsync run")] = 4,
 ) -> None:
     """Audit append (fsync'd, group commit) and verification throughput, with same-run baselines."""
     root = Path(tempfile.mkdtemp(prefix="warden-bench-audit-", dir=workdir))
@@ -149,6 +173,8 @@ def run(
         chain = asyncio.run(_append_chain(root / "chain", records, batch, per_segment, signer))
         size = sum(p.stat().st_size for _, p in list_segments(root / "chain"))
         raw = _append_raw(root / "raw.jsonl", root / "chain", batch)
+        grouped = asyncio.run(_append_chain(root / "grouped", records, batch, per_segment, signer, producers))
+        shutil.rmtree(root / "grouped")
         verified, checkpoints = _timed_verify(root / "chain", signer)
         hashed = _hash_raw(root / "chain")
         say(f"log: {size / 1e6:,.1f} MB, {size / records:,.0f} bytes/record, {checkpoints} signed checkpoints")
@@ -157,11 +183,16 @@ def run(
             f"   ratio {chain.rate / raw.rate:.3f}"
         )
         say(
+            f"append  group fsync, {producers} producers {grouped.rate:>10,.0f} rec/s"
+            f"   ratio {grouped.rate / raw.rate:.3f} raw, {grouped.rate / chain.rate:.2f}x one producer;"
+            f" {grouped.per_fsync:.0f} records per fsync (one producer: {chain.per_fsync:.0f})"
+        )
+        say(
             f"verify  chain {verified.rate:>12,.0f} rec/s   raw sha256 of lines {hashed.rate:>12,.0f} rec/s"
             f"   ratio {verified.rate / hashed.rate:.3f}"
         )
         say(
-            f"cpu     append chain {chain.cpu_us:.1f} us/rec vs raw {raw.cpu_us:.1f}; "
+            f"cpu     append chain {chain.cpu_us:.1f} us/rec ({grouped.cpu_us:.1f} grouped) vs raw {raw.cpu_us:.1f}; "
             f"verify {verified.cpu_us:.1f} us/rec vs sha256 {hashed.cpu_us:.1f} (steady on a shared CPU)"
         )
     finally:

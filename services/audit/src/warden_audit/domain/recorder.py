@@ -2,7 +2,8 @@
 
 Concurrent callers are group-committed: one drain task appends everything queued so far in one
 store call (one fsync) under the lock, and each caller gets its own result back; a pull batch goes
-in whole through `record_many` (one append, no task or future per record). With a signer, a signed
+in whole through `record_many` (one future per batch, not per record). Batches that arrive while
+an append is on its way to the disk (the pull batches of the other topics) share the next fsync. With a signer, a signed
 checkpoint follows every `checkpoint_every` records, and `checkpoint()` signs one on demand (the
 service calls it on a timer and on shutdown).
 """
@@ -60,7 +61,7 @@ class Recorded:
 
 
 Item = tuple[Mapping[str, Any], Mapping[str, Any] | None]  # an envelope and the members audit adds
-_Pending = tuple[Mapping[str, Any], Mapping[str, Any] | None, "asyncio.Future[Recorded]"]
+_Pending = tuple[Sequence[Item], "asyncio.Future[list[Recorded]]"]
 
 
 class Recorder:
@@ -128,14 +129,7 @@ class Recorder:
 
         `extra` holds the record members audit derives (who sent it, personal-data references).
         """
-        self._require_state()
-        future: asyncio.Future[Recorded] = asyncio.get_running_loop().create_future()
-        self._pending.append((envelope, extra, future))
-        if self._drainer is None or self._drainer.done():
-            # One task commits for everyone queued (group commit); callers only wait for their
-            # result. Being a task of its own, a cancelled caller cannot leave an append half-known.
-            self._drainer = asyncio.ensure_future(self._drain())
-        return await future
+        return (await self.record_many([(envelope, extra)]))[0]
 
     async def _drain(self) -> None:
         # One scheduler turn first: callers started together (a pull batch) queue up and share
@@ -147,25 +141,32 @@ class Recorder:
                 await self._commit(batch)
 
     async def record_many(self, items: Sequence[Item]) -> list[Recorded]:
-        """`record` for each (envelope, extra) in order, in one store append (one fsync): what the
-        service does with a pull batch, without a task or a future per record."""
+        """`record` for each (envelope, extra) in order, in one store append (one fsync, shared
+        with whatever else is queued): what the service does with a pull batch."""
         self._require_state()
-        async with self._lock:
-            return await self._append_batch(items)
+        future: asyncio.Future[list[Recorded]] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, future))
+        if self._drainer is None or self._drainer.done():
+            # One task commits for everyone queued (group commit); callers only wait for their
+            # result. Being a task of its own, a cancelled caller cannot leave an append half-known.
+            self._drainer = asyncio.ensure_future(self._drain())
+        return await future
 
     async def _commit(self, batch: list[_Pending]) -> None:
         try:
-            outcomes = await self._append_batch([(envelope, extra) for envelope, extra, _ in batch])
+            outcomes = await self._append_batch([item for items, _ in batch for item in items])
         except BaseException as err:
-            for _, _, future in batch:
+            for _, future in batch:
                 if not future.done():
                     future.set_exception(err if isinstance(err, Exception) else RuntimeError(repr(err)))
             if not isinstance(err, Exception):
                 raise
             return
-        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+        first = 0
+        for items, future in batch:
             if not future.done():
-                future.set_result(outcome)
+                future.set_result(outcomes[first : first + len(items)])
+            first += len(items)
 
     async def _append_batch(self, items: Sequence[Item]) -> list[Recorded]:
         """Under the lock: build, append and adopt the records of `items`; raises if the store did."""
@@ -213,7 +214,7 @@ class Recorder:
         state.recent = []
 
     def _remember(self, records: Sequence[Record]) -> None:
-        for record in records:
+        for record in records[-self._recent_limit :]:  # older ones would be evicted at once
             self._recent[record["message_id"]] = record
         while len(self._recent) > self._recent_limit:
             self._recent.popitem(last=False)
