@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from warden_contracts.catalog import default_catalog
@@ -14,6 +14,7 @@ from warden_contracts.events import IncidentChanged, IncidentState
 from warden_planner.adapters.sql_store import SqlStore
 from warden_planner.domain.coordinator import PlanningService
 from warden_planner.domain.findings import Candidate, Finding
+from warden_planner.domain.records import IncidentRecord
 from warden_testkit.contracts import incident_payload
 
 ROUNDS = 6
@@ -90,3 +91,28 @@ async def test_two_updates_of_one_incident_on_two_replicas_plan_it_once(replicas
         # The loser read the winner's record and decided again: both messages are processed.
         assert await first.seen(opened.id) and await first.seen(updated.id)
         assert any("no re-plan" in line for line in record.timeline)
+
+
+async def test_two_replicas_sweeping_one_recovered_incident_hand_it_off_once(replicas) -> None:
+    first, second = replicas
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    for n in range(ROUNDS):
+        record = IncidentRecord(
+            incident_id=f"inc-rec-{n}",
+            correlationid="c",
+            incident_class="memory_pressure",
+            severity="Sev2",
+            environment="dev",
+            recovered_at=long_ago,
+        )
+        await first.commit(f"seed-{n}", record=record)
+        planner = Rendezvous(parties=1)
+        await asyncio.gather(replica(first, planner).sweep_recovered(), replica(second, planner).sweep_recovered())
+        handed = [
+            e
+            for e in await first.unsent()
+            if e.type == "sre.escalation.raised.v1" and e.data["incident_id"] == f"inc-rec-{n}"
+        ]
+        assert len(handed) == 1
+        stored = await second.load(f"inc-rec-{n}")
+        assert stored is not None and stored.escalated and stored.version == 2
