@@ -1,3 +1,3 @@
 from warden_cli.main import app
 
-app()
+app(prog_name="warden")

@@ -19,7 +19,8 @@ from warden_contracts.events import ApprovalDecision
 
 from warden_cli import operations
 from warden_cli.approver_credential import CredentialRefused, check_approver, read_password
-from warden_cli.layout import Layout, default_data_dir
+from warden_cli.data_dir import existing_layout
+from warden_cli.layout import Layout
 from warden_cli.timeline import describe
 
 approvals_app = typer.Typer(
@@ -43,7 +44,7 @@ PasswordFile = Annotated[
 
 
 def _layout(data_dir: Path | None) -> Layout:
-    return Layout((data_dir or default_data_dir()).resolve())
+    return existing_layout(data_dir)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -68,17 +69,20 @@ def _find(layout: Layout, approval_id: str) -> tuple[str, dict[str, Any]]:
     return matches[0], requests[matches[0]]
 
 
+Json = Annotated[bool, typer.Option("--json", help="print one JSON document (docs/cli.md)")]
+
+
 @approvals_app.callback()
-def _default(ctx: typer.Context, data_dir: DataDir = None) -> None:
+def _default(ctx: typer.Context, data_dir: DataDir = None, as_json: Json = False) -> None:
     if ctx.invoked_subcommand is None:
-        list_requests(data_dir=data_dir, pending=False, as_json=False)
+        list_requests(data_dir=data_dir, pending=False, as_json=as_json)
 
 
 @approvals_app.command("list")
 def list_requests(
     data_dir: DataDir = None,
     pending: Annotated[bool, typer.Option("--pending", help="only requests still waiting")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    as_json: Json = False,
 ) -> None:
     """Approval requests and their state, newest last."""
     rows = [
@@ -87,7 +91,8 @@ def list_requests(
         if not pending or entry["state"] == "pending"
     ]
     if as_json:
-        typer.echo(json.dumps([{"approval_id": k, **v} for k, v in rows], default=str))
+        found = [{"approval_id": k, **v} for k, v in rows]
+        typer.echo(json.dumps({"approvals": found, "count": len(found)}, sort_keys=True, default=str))
         return
     for approval_id, entry in rows:
         req = entry["request"]

@@ -21,6 +21,7 @@ from warden_audit.reader import read_records
 from warden_audit.segments import AuditLogCorrupt
 from warden_audit.verify import verify_log
 
+from warden_cli.data_dir import existing_data_dir
 from warden_cli.layout import Layout, default_data_dir
 from warden_cli.timeline import incidents_from
 
@@ -42,7 +43,7 @@ def _root(data_dir: Path | None) -> Path:
 
 
 def _audit_dir(data_dir: Path | None, audit_dir: Path | None) -> Path:
-    return audit_dir or Layout(_root(data_dir)).audit_dir
+    return audit_dir or Layout(existing_data_dir(data_dir)).audit_dir
 
 
 def _keys(data_dir: Path | None, audit_dir: Path | None, given: list[Path] | None) -> list[Path]:
@@ -145,8 +146,19 @@ def verify(
 
 
 def _report_json(report: Any, anchored: str) -> dict[str, Any]:
-    fields = ("ok", "records", "checkpoints", "last_checkpoint_seq", "signatures_checked", "head_hash",
-              "first_bad_seq", "segment", "line", "problem", "reason")
+    fields = (
+        "ok",
+        "records",
+        "checkpoints",
+        "last_checkpoint_seq",
+        "signatures_checked",
+        "head_hash",
+        "first_bad_seq",
+        "segment",
+        "line",
+        "problem",
+        "reason",
+    )
     return {name: getattr(report, name, None) for name in fields} | {"anchors": anchored}
 
 

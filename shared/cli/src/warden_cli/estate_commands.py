@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from warden_cli.errors import UserError
+
 if TYPE_CHECKING:
     from warden_cli.launcher import EmbeddedStack
     from warden_cli.layout import Layout
@@ -47,6 +49,8 @@ def check(
     """Validate and cross-check warden.yaml; errors name file:line and the fix."""
     from warden_estate import EstateInvalid, load_estate
 
+    if not path.is_file():
+        raise UserError(f"no estate file at {path} (write one with `warden init {path}`)")
     try:
         estate = load_estate(path)
     except EstateInvalid as err:

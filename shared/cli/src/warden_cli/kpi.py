@@ -26,7 +26,7 @@ import typer
 from warden_audit.domain.kpis import Kpi, KpiReport, report
 from warden_audit.reader import read_records
 
-from warden_cli.layout import Layout, default_data_dir
+from warden_cli.data_dir import audit_log_dir
 
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -88,7 +88,7 @@ def run(
     audit_dir: Annotated[Path | None, typer.Option(help="audit log directory (default <data-dir>/audit)")] = None,
 ) -> None:
     """Incident KPIs (time to acknowledge / first useful action / mitigate, autonomy, overrides, ...)."""
-    directory = audit_dir or Layout((data_dir or default_data_dir()).resolve()).audit_dir
+    directory = audit_log_dir(data_dir, audit_dir)
     result = report(read_records(directory), parse_moment(since), parse_moment(until))
     if as_json_out:
         typer.echo(json.dumps(as_json(result), indent=2))

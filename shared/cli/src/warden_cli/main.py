@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from warden_cli.errors import guarded
 from warden_cli.lazy import Lazy, lazy_group
 
 if TYPE_CHECKING:
@@ -114,9 +115,10 @@ COMMANDS: dict[str, Lazy] = {
     "autonomy": Lazy(
         "warden_cli.autonomy:autonomy_app", "Progressive autonomy per response plan: shadow -> review -> autonomous."
     ),
+    "fault": Lazy("warden_cli.fault_commands:fault_app", "Inject or clear a fault in the running stack's sandbox."),
 }
 
-app = typer.Typer(help="Warden: zero-trust incident response.", no_args_is_help=True, cls=lazy_group(COMMANDS))
+app = typer.Typer(help="Warden: zero-trust incident response.", no_args_is_help=True, cls=guarded(lazy_group(COMMANDS)))
 bench_app = typer.Typer(
     help="Benchmarks that print ratios against a baseline measured in the same run.", cls=lazy_group(BENCHMARKS)
 )
@@ -147,6 +149,12 @@ def _layout(data_dir: Path | None) -> Layout:
     from warden_cli.layout import Layout, default_data_dir
 
     return Layout((data_dir or default_data_dir()).resolve())
+
+
+def _existing(data_dir: Path | None) -> Layout:
+    from warden_cli.data_dir import existing_layout
+
+    return existing_layout(data_dir)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -187,6 +195,8 @@ def up(
 
     layout = _layout(data_dir)
     source = (config or estate_wiring.demo_estate_path()).resolve()
+    if not source.is_file():
+        raise _fail(f"warden up: no estate file at {source} (write one with `warden init`)")
     try:
         wiring = estate_wiring.wire(layout, source)
     except EstateInvalid as err:
@@ -250,19 +260,29 @@ def ingest(
     from warden_cli import operations
 
     try:
-        typer.echo(json.dumps(asyncio.run(operations.post_alert(_layout(data_dir), file, source))))
+        typer.echo(json.dumps(asyncio.run(operations.post_alert(_existing(data_dir), file, source))))
     except operations.OperationError as err:
         raise _fail(str(err)) from None
 
 
 @app.command()
-def incidents(data_dir: DataDir = None, timeline: bool = False) -> None:
+def incidents(
+    data_dir: DataDir = None,
+    timeline: bool = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document (docs/cli.md)")] = False,
+) -> None:
     """Incidents and their state, from the audit log."""
+    import json
+
     from warden_audit.reader import read_records
 
-    from warden_cli.timeline import incidents_from, render
+    from warden_cli.timeline import incidents_from, incidents_json, render
 
-    for view in incidents_from(read_records(_layout(data_dir).audit_dir)).values():
+    views = incidents_from(read_records(_existing(data_dir).audit_dir)).values()
+    if as_json:
+        typer.echo(json.dumps(incidents_json(views, timeline=timeline), sort_keys=True, default=str))
+        return
+    for view in views:
         if timeline:
             typer.echo(render(view) + "\n")
         else:
@@ -282,7 +302,7 @@ def kill_switch(
 
     if state not in {"on", "off"}:
         raise _fail("state must be on or off")
-    asyncio.run(operations.set_control(_layout(data_dir), ControlKind.KILL_SWITCH, state, by, reason))
+    asyncio.run(operations.set_control(_existing(data_dir), ControlKind.KILL_SWITCH, state, by, reason))
     typer.echo(f"kill switch {state}")
 
 
@@ -299,5 +319,5 @@ def mode(
 
     if access_level not in {"reader", "privileged"}:
         raise _fail("access level must be reader or privileged")
-    asyncio.run(operations.set_control(_layout(data_dir), ControlKind.ACCESS_LEVEL, access_level, by))
+    asyncio.run(operations.set_control(_existing(data_dir), ControlKind.ACCESS_LEVEL, access_level, by))
     typer.echo(f"access level {access_level}")

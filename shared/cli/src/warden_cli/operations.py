@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from warden_triage.domain.source_detection import guess_source
 from warden_cli.layout import Layout
 
 TOKEN_TTL_S = 300
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
 
 
 class OperationError(RuntimeError):
@@ -62,10 +64,28 @@ def sign_in(layout: Layout, user: str, approval_id: str, action_hash: str) -> st
     )
 
 
-async def _publish(layout: Layout, identity: str, envelope: Any) -> None:
+def connect_timeout_s() -> float:
+    return float(os.environ.get("WARDEN_CLI_CONNECT_TIMEOUT_S", DEFAULT_CONNECT_TIMEOUT_S))
+
+
+async def connected_bus(layout: Layout, identity: str) -> NatsBus:
+    """A started bus as `identity`, or OperationError when the stack's broker does not answer: the
+    bus reconnects forever (right for a service), so a stack that died would hang a command."""
     stack = layout.read_stack()
     bus = NatsBus(identity, stack["nats_url"], layout.creds(identity))
-    await bus.start()
+    try:
+        await asyncio.wait_for(bus.start(), connect_timeout_s())
+    except (TimeoutError, OSError) as err:
+        await bus.stop()
+        raise OperationError(
+            f"cannot reach the stack's broker at {stack['nats_url']} ({str(err) or 'no answer'}): is `warden up`"
+            f" running? {layout.stack_file} may be left over from a stack that was killed"
+        ) from None
+    return bus
+
+
+async def _publish(layout: Layout, identity: str, envelope: Any) -> None:
+    bus = await connected_bus(layout, identity)
     try:
         await bus.publish(envelope)
     finally:
@@ -133,15 +153,41 @@ async def post_alert(layout: Layout, path: Path, source: str | None = None) -> d
         return answer
 
 
-async def inject_fault(layout: Layout, service: str, kind: str, **params: Any) -> None:
+async def _admin(layout: Layout, method: str, path: str, **request: Any) -> dict[str, Any]:
+    """A call to the sandbox's admin API with the stack's admin secret (from the data directory)."""
     stack, secrets = layout.read_stack(), layout.secrets()
     async with (
         aiohttp.ClientSession() as http,
-        http.post(
-            f"{stack['sandbox_url']}/v1/admin/faults",
-            json={"service": service, "kind": kind, **params},
+        http.request(
+            method,
+            f"{stack['sandbox_url']}{path}",
             headers={"X-Sandbox-Admin": secrets["sandbox_admin_secret"]},
+            **request,
         ) as resp,
     ):
+        text = await resp.text()
         if resp.status >= 400:
-            raise OperationError(f"sandbox refused the fault ({resp.status}): {await resp.text()}")
+            raise OperationError(f"sandbox refused ({resp.status}): {_reason(text)}")
+        answer: dict[str, Any] = json.loads(text) if text else {}
+        return answer
+
+
+def _reason(text: str) -> str:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text.strip()
+    if not isinstance(body, dict):
+        return text.strip()
+    details = body.get("details")
+    return str(body.get("error", text.strip())) + (f": {'; '.join(map(str, details))}" if details else "")
+
+
+async def inject_fault(layout: Layout, service: str, kind: str, **params: Any) -> dict[str, Any]:
+    """The sandbox's answer: service, kind, the fault's params (defaults filled in) and the service's view."""
+    return await _admin(layout, "POST", "/v1/admin/faults", json={"service": service, "kind": kind, **params})
+
+
+async def clear_faults(layout: Layout, service: str) -> dict[str, Any]:
+    """The sandbox's answer: the service and the kinds of fault it cleared."""
+    return await _admin(layout, "DELETE", "/v1/admin/faults", params={"service": service})

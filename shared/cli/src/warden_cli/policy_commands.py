@@ -3,22 +3,23 @@ policy would have decided differently over recorded history."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from warden_audit.reader import read_records
 from warden_contracts.catalog import default_catalog
 from warden_policy.adapters.cedar_policy import CedarPolicy
 from warden_policy.adapters.config_files import ConfigError, load_policy_config
-from warden_policy.domain.evaluation import PolicyError
+from warden_policy.domain.evaluation import PolicyError, PolicyInfo
 from warden_policy.domain.rules import GateRules
-from warden_policy.policy_suite import load_cases, run_cases
+from warden_policy.policy_suite import CaseResult, load_cases, run_cases
 from warden_policy.replay import replay
 
-from warden_cli.layout import Layout, default_data_dir
+from warden_cli.data_dir import existing_layout
 
 policy_app = typer.Typer(help="The gate's Cedar policy: run its test cases, replay history through it.")
 
@@ -50,12 +51,20 @@ def _policy(policy_dir: Path | None) -> CedarPolicy:
 
 
 @policy_app.command("test")
-def test(policy_dir: PolicyDir = None, verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+def test(
+    policy_dir: PolicyDir = None,
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document (docs/cli.md)")] = False,
+) -> None:
     """Validate the policy against its schema and run its own test cases; non-zero exit on failure."""
     policy = _policy(policy_dir)
     origin, suite = load_cases(policy_dir)
     results = run_cases(policy, suite)
     info = policy.info()
+    failed = sum(not r.passed for r in results)
+    if as_json:
+        typer.echo(json.dumps(_test_json(info, origin, results), sort_keys=True))
+        raise typer.Exit(1 if failed else 0)
     typer.echo(f"policy {info.source}: {info.policies} policies, validated against the schema")
     for result in results:
         if verbose or not result.passed:
@@ -65,9 +74,35 @@ def test(policy_dir: PolicyDir = None, verbose: bool = typer.Option(False, "--ve
                 f"  {mark} {result.case.name}: got {result.got} ({', '.join(result.rules) or 'no rule'}); "
                 f"expected {wanted}"
             )
-    failed = sum(not r.passed for r in results)
     typer.echo(f"{origin}: {len(results) - failed} passed, {failed} failed")
     raise typer.Exit(1 if failed else 0)
+
+
+def _test_json(info: PolicyInfo, origin: str, results: list[CaseResult]) -> dict[str, Any]:
+    failed = sum(not r.passed for r in results)
+    return {
+        "ok": failed == 0,
+        "policy": {
+            "source": str(info.source),
+            "policies": info.policies,
+            "rule_ids": list(info.rule_ids),
+            "validated": True,
+        },
+        "cases_file": origin,
+        "passed": len(results) - failed,
+        "failed": failed,
+        "cases": [
+            {
+                "name": r.case.name,
+                "passed": r.passed,
+                "expected": r.case.expect,
+                "because": list(r.case.because),
+                "got": r.got,
+                "rules": list(r.rules),
+            }
+            for r in results
+        ],
+    }
 
 
 @policy_app.command("replay")
@@ -88,7 +123,7 @@ def replay_command(
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     rules = GateRules(default_catalog(), config.plans, _policy(policy_dir))
-    layout = Layout((data_dir or default_data_dir()).resolve())
+    layout = existing_layout(data_dir)
     report = replay(read_records(layout.audit_dir), start, rules, config.plans.agent.access_level)
     for item in report.decisions if show_all else report.differences:
         change = f"{item.recorded} -> {item.replayed}" if item.differs else f"{item.recorded} (unchanged)"

@@ -21,8 +21,8 @@ from warden_audit.domain.incident_facts import IncidentFacts, incident_facts
 from warden_audit.domain.kpis import in_range
 from warden_audit.reader import read_records
 
+from warden_cli.data_dir import audit_log_dir
 from warden_cli.kpi import parse_moment
-from warden_cli.layout import Layout, default_data_dir
 
 shadow_app = typer.Typer(help="Shadow mode: would-be actions compared with what humans did.")
 
@@ -70,7 +70,7 @@ def report(
     audit_dir: Annotated[Path | None, typer.Option(help="audit log directory (default <data-dir>/audit)")] = None,
 ) -> None:
     """Each shadow-mode decision and whether humans later did the same, something else, or nothing."""
-    directory = audit_dir or Layout((data_dir or default_data_dir()).resolve()).audit_dir
+    directory = audit_log_dir(data_dir, audit_dir)
     start, end = parse_moment(since), parse_moment(until)
     facts = [
         f

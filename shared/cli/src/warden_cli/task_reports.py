@@ -10,7 +10,7 @@ import typer
 from warden_audit.domain.incident_facts import data_of
 from warden_audit.reader import read_records
 
-from warden_cli.layout import Layout, default_data_dir
+from warden_cli.data_dir import existing_layout
 
 REPORTED = "sre.task.reported.v1"
 
@@ -40,7 +40,7 @@ def run(
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="stack data directory")] = None,
 ) -> None:
     """Reports of scheduled runs (health checks, cost reports, certificate sweeps), with what needs attention."""
-    layout = Layout((data_dir or default_data_dir()).resolve())
+    layout = existing_layout(data_dir)
     reports = task_reports(list(read_records(layout.audit_dir)), task)[-last:]
     if as_json:
         typer.echo(json.dumps(reports, indent=2))

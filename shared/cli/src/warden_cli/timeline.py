@@ -173,3 +173,33 @@ def _notes(view: IncidentView) -> list[str]:
     for note in notes or []:
         out.extend(f"  note: {line}" if i == 0 else f"        {line}" for i, line in enumerate(note.splitlines()))
     return out
+
+
+def incident_json(view: IncidentView, *, timeline: bool = False) -> dict[str, Any]:
+    """One incident for `warden incidents --json`; the keys are documented in docs/cli.md."""
+    ordered = sorted(view.records, key=lambda r: r["seq"])
+    out: dict[str, Any] = {
+        "incident_id": view.incident_id,
+        "state": view.state,
+        "incident_class": view.incident_class,
+        "service": view.service,
+        "environment": view.environment,
+        "recovered": view.recovered or None,
+        "alerts": len(view.alert_ids),
+        "actions": len(view.action_ids),
+        "pending_approvals": [d["approval_id"] for d in view.pending_approvals()],
+        "first_seen": ordered[0]["envelope"].get("time") if ordered else None,
+        "last_seen": ordered[-1]["envelope"].get("time") if ordered else None,
+        "records": len(ordered),
+    }
+    if timeline:
+        out["timeline"] = [
+            {"seq": r["seq"], "time": r["envelope"].get("time"), "type": r["type"], "text": describe(r)}
+            for r in ordered
+        ]
+    return out
+
+
+def incidents_json(views: Iterable[IncidentView], *, timeline: bool = False) -> dict[str, Any]:
+    found = [incident_json(v, timeline=timeline) for v in views]
+    return {"incidents": found, "count": len(found)}

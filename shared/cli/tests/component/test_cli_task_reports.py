@@ -46,5 +46,6 @@ def test_tasks_lists_reports_with_what_needs_attention(tmp_path: Path) -> None:
     one = runner.invoke(app, ["tasks", "weekly-cert-renewal", "--json", "--data-dir", str(tmp_path)])
     [report] = json.loads(one.output)
     assert report["status"] == "failed" and report["missed_count"] == 2
+    (tmp_path / "none").mkdir()
     empty = runner.invoke(app, ["tasks", "--data-dir", str(tmp_path / "none")])
     assert "no scheduled task reports" in empty.output
