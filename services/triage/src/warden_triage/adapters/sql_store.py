@@ -16,22 +16,32 @@ a transaction reads before it decides is locked until it commits:
 - every incident row read (`FOR UPDATE`): concurrent attachments and resolutions of one incident
   queue instead of overwriting each other's counts.
 
-A deadlock between two batches (they take these locks in their messages' order) or a unique key
-taken meanwhile rolls the transaction back and raises `warden_persistence.Conflict`; the bus then
-handles each message alone, and a redelivery finds what was committed.
+A batch takes its message and key locks first, sorted (`lock_in_order`, called by the tracker
+when the store `orders_locks`), so two batches cannot deadlock on those. One that still deadlocks
+(on an environment or a related incident's row) or finds a unique key taken meanwhile rolls back
+and raises `warden_persistence.Conflict`; the bus then handles each message alone, and a
+redelivery finds what was committed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from warden_contracts.events import AlertReceived, IncidentChanged, Severity
-from warden_persistence import Database, Dialect, Migration, Session, add_missing_columns, open_database
+from warden_persistence import (
+    Database,
+    Dialect,
+    Migration,
+    Session,
+    add_missing_columns,
+    backend_of,
+    open_database,
+)
 
 from warden_triage.domain.incident_model import (
     AlertLink,
@@ -198,6 +208,12 @@ class SqlTransaction(IncidentTransaction):
             postgres="json_array_elements_text(incidents.services::json) AS joined(value)",
         )
 
+    async def lock_in_order(self, message_ids: Sequence[str], keys: Sequence[str]) -> None:
+        """The locks a batch will take, all at once in one order (see the module docstring)."""
+        names = {f"triage:message:{m}" for m in message_ids} | {f"triage:key:{k}" for k in keys}
+        for name in sorted(names):
+            await self._s.lock(name)
+
     async def processed(self, message_id: str) -> Processed | None:
         await self._s.lock(f"triage:message:{message_id}")
         row = await self._s.one("SELECT outcome FROM processed WHERE message_id = ?", (message_id,))
@@ -345,6 +361,12 @@ class SqlIncidentStore:
         self.path = sqlite_path
         self._pool_size = pool_size
         self._db: Database | None = None
+
+    @property
+    def orders_locks(self) -> bool:
+        """Whether a batch should take its locks up front (`SqlTransaction.lock_in_order`): only
+        where replicas share the database; SQLite's write transaction is already exclusive."""
+        return backend_of(self.url) == "postgres"
 
     async def open(self) -> None:
         self._db = await open_database(

@@ -104,10 +104,20 @@ class IncidentTracker:
         async with self._lock:
             fates: list[str] = []
             async with self._store.transaction() as tx:
+                await self._lock_in_order(tx, alerts)
                 outcomes = [await self._apply_in(tx, alert, message_id, fates) for alert, message_id in alerts]
             for fate in fates:
                 self._on_fate(fate)  # after the commit: a rolled-back attempt is not counted
             return outcomes
+
+    async def _lock_in_order(self, tx: IncidentTransaction, alerts: Sequence[tuple[AlertReceived, str]]) -> None:
+        # A store shared by replicas (`orders_locks`) locks what a message reads before deciding.
+        # Taking those of the whole batch first, in one global order, keeps two replicas'
+        # batches from deadlocking on each other's message ids and correlation keys.
+        lock_in_order = getattr(tx, "lock_in_order", None)
+        if lock_in_order is not None and len(alerts) > 1 and getattr(self._store, "orders_locks", False):
+            keys = [self._correlator.context(alert).key for alert, _ in alerts]
+            await lock_in_order([message_id for _, message_id in alerts], keys)
 
     async def _apply_alone(self, alert: AlertReceived, message_id: str) -> IncidentChanged | None:
         async with self._lock:
