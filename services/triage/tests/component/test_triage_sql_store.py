@@ -311,20 +311,23 @@ def storm() -> list[tuple[AlertReceived, str]]:
     return stream + stream[::3]
 
 
-async def _apply_committed(t: IncidentTracker, batch: Sequence[tuple[AlertReceived, str]]) -> list[Any]:
+async def _apply_committed(
+    t: IncidentTracker, batch: Sequence[tuple[AlertReceived, str]], lost: list[str]
+) -> list[Any]:
     """What the bus does: a batch in one transaction; if it lost a race, each message alone,
-    again until it commits (a redelivery)."""
+    again until it commits (a redelivery). `lost` hears every race lost."""
     try:
         return await t.apply_many(batch)
-    except Conflict:
-        pass
+    except Conflict as err:
+        lost.append(str(err))
     outcomes = []
     for a, m in batch:
         for _ in range(50):
             try:
                 outcomes.append(await t.apply(a, m))
                 break
-            except Conflict:
+            except Conflict as err:
+                lost.append(str(err))
                 await asyncio.sleep(0)
         else:
             raise AssertionError(f"message {m} never committed")
@@ -332,7 +335,11 @@ async def _apply_committed(t: IncidentTracker, batch: Sequence[tuple[AlertReceiv
 
 
 async def replica(
-    store: SqlIncidentStore, stream: list[tuple[AlertReceived, str]], batch: int, catalog: ServiceCatalog | None = None
+    store: SqlIncidentStore,
+    stream: list[tuple[AlertReceived, str]],
+    batch: int,
+    catalog: ServiceCatalog | None = None,
+    lost: list[str] | None = None,
 ) -> dict[str, Any]:
     classifier, sources = load_classifier(), builtin_registry()
     t = IncidentTracker(
@@ -341,7 +348,8 @@ async def replica(
     seen: dict[str, Any] = {}
     for start in range(0, len(stream), batch):
         chunk = stream[start : start + batch]
-        for (_, message_id), outcome in zip(chunk, await _apply_committed(t, chunk), strict=True):
+        outcomes = await _apply_committed(t, chunk, [] if lost is None else lost)
+        for (_, message_id), outcome in zip(chunk, outcomes, strict=True):
             seen.setdefault(message_id, outcome)
     return seen
 
@@ -364,7 +372,10 @@ async def test_two_replicas_applying_one_stream_open_one_incident_per_fingerprin
     stream = storm()
     # Each replica sees every message, in opposite orders and different batch sizes: every
     # message is raced for, and every fingerprint's first alert differs between the two.
-    a, b = await asyncio.gather(replica(first, stream, 4), replica(second, stream[::-1], 3))
+    lost: list[str] = []
+    a, b = await asyncio.gather(replica(first, stream, 4, lost=lost), replica(second, stream[::-1], 3, lost=lost))
+    # Batches take their message and key locks in one sorted order: they wait, never deadlock.
+    assert lost == []
     facts = await _facts(first)
     assert len(facts["incidents"]) == FINGERPRINTS
     assert all(n == 1 and alerts == ALERTS_EACH for _, n, alerts in facts["incidents"]), facts["incidents"]
