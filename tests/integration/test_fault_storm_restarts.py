@@ -48,6 +48,7 @@ from warden_bus.provision import consumer_config
 from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
 from warden_contracts import topology as topo
+from warden_contracts.envelope import derived_id
 from warden_testkit.bus import EmbeddedBroker, eventually, until
 from warden_testkit.triage import storm
 
@@ -60,6 +61,7 @@ ACK_WAIT_S = 5.0
 SENDERS = 4
 SETTLE_S = 2 * ACK_WAIT_S  # quiet for two ack waits: a late redelivery must change nothing
 TICKETED, APPROVED, PENDING = "sre.elevation.ticketed.v1", "sre.action.approved.v1", "sre.action.pending.v1"
+RECORDED = "sre.audit.recorded.v1"
 
 
 def estate(path: Path) -> Path:
@@ -167,7 +169,10 @@ class Harness:
             aiohttp.ClientSession() as http,
             http.post(
                 f"{self.stack.sandbox_url}/v1/admin/faults",
-                json={"service": service, "kind": "queue_backlog", "required_replicas": 4},
+                # One replica short: the backlog grows slowly enough that the scale-out (x2) still
+                # drains it inside the verification window after minutes of queueing behind a
+                # dead broker and the other, serialised, actions.
+                json={"service": service, "kind": "queue_backlog", "required_replicas": 3},
                 headers={"X-Sandbox-Admin": secret},
             ) as resp,
         ):
@@ -331,9 +336,17 @@ async def storm_with_fault(h: Harness, victim: str, moment: Moment, *, down_s: f
     # Only the executor consumes signed actions, so audit never sees them: read the stream.
     approved = [e.data for e in await h.broker.read_all(APPROVED)]
     released = {t: len(await h.broker.read_all(t)) for t in (TICKETED, APPROVED, PENDING)}
+    logged = {r["seq"]: r["message_id"] for r in h.audit_records()}  # before the stream: no false gaps
+    siem = Counter(
+        e.data["seq"]
+        for e in await h.broker.read_all(RECORDED)
+        if e.id == derived_id(e.data["message_id"], "audit-recorded")  # not a checkpoint-only event
+    )
     return {
         "approved": approved,
         "released": released,
+        "siem_missing": sorted(set(logged) - set(siem)),
+        "siem_duplicates": sum(n - 1 for n in siem.values() if n > 1),
         "victim": victim,
         "killed_pid": killed_pid,
         "at_kill": at_kill,
@@ -401,7 +414,7 @@ async def outcome(h: Harness, fault: dict[str, Any]) -> dict[str, Any]:
 
 def check(result: dict[str, Any]) -> None:
     row = {k: result[k] for k in ("victim", "accepted", "recorded", "attached", "duplicate_records", "incidents")}
-    extra = {k: result[k] for k in ("refused", "at_kill", "released", "verify_exit")}
+    extra = {k: result[k] for k in ("refused", "at_kill", "released", "siem_missing", "verify_exit")}
     print("fault table row:", json.dumps(row | extra))
     assert result["accepted"] == ALERTS, "the storm did not get every group accepted in the end"
     assert result["recorded"] == ALERTS and result["attached"] == ALERTS, "an accepted alert was lost"
@@ -417,6 +430,8 @@ def check(result: dict[str, Any]) -> None:
         assert result["reports"][(action_id, "started")] == 1, (action_id, result["reports"])
         assert result["reports"][(action_id, "verified")] == 1, (action_id, result["reports"])
     assert result["scale_outs"] == dict.fromkeys(FAULTED, 1), f"a service scaled twice or never: {result['scale_outs']}"
+    assert result["siem_missing"] == [], f"records never announced on the SIEM stream: {result['siem_missing']}"
+    assert result["siem_duplicates"] == 0, "a record was announced twice"
     assert result["verify_exit"] == 0, result["verify_output"]
 
 
