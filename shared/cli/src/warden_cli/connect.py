@@ -120,14 +120,16 @@ def run(
     inline: Annotated[bool, typer.Option("--inline", help="print the token itself instead of its file")] = False,
 ) -> None:
     """Print a ready-to-paste receiver: alertmanager | azure-monitor | grafana | cloudevents."""
-    from warden_cli.data_dir import existing_data_dir
+    from warden_cli.errors import UserError
     from warden_cli.estate_wiring import webhook_token_file
-    from warden_cli.layout import Layout
+    from warden_cli.layout import Layout, default_data_dir
 
     if source not in SOURCES:
         typer.secho(f"unknown source {source!r}: use one of {', '.join(SOURCES)}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
-    root = existing_data_dir(data_dir)
+    if config is not None and not config.is_file():
+        raise UserError(f"no estate file at {config} (write one with `warden init {config}`)")
+    root = (data_dir or default_data_dir()).resolve()  # made on first use, like `warden up` does
     try:
         url = _base_url(root, config)
     except Exception as err:  # an invalid estate or a stack file being rewritten: say so, exit 1

@@ -51,7 +51,7 @@ CASES: dict[str, list[list[str]]] = {
     "tasks": [["--data-dir", "{missing}"]],
     "init": [["{file}"]],
     "check": [["{missing}/warden.yaml"]],
-    "connect": [["alertmanager", "--data-dir", "{missing}"]],
+    "connect": [["alertmanager", "--config", "{missing}/warden.yaml", "--data-dir", "{fresh}"], ["nosuch"]],
     "bench e2e": [["--no-such-option"]],
     "bench executor": [["--no-such-option"]],
     "bench planner": [["--no-such-option"]],
