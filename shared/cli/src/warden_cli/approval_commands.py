@@ -91,8 +91,8 @@ def list_requests(
         if not pending or entry["state"] == "pending"
     ]
     if as_json:
-        found = [{"approval_id": k, **v} for k, v in rows]
-        typer.echo(json.dumps({"approvals": found, "count": len(found)}, sort_keys=True, default=str))
+        # A bare array, as this command has always printed (scripts parse it).
+        typer.echo(json.dumps([{"approval_id": k, **v} for k, v in rows], sort_keys=True, default=str))
         return
     for approval_id, entry in rows:
         req = entry["request"]
