@@ -201,3 +201,38 @@ def test_dialects_and_urls() -> None:
     assert (backend_of(None), backend_of(""), backend_of("postgresql://h/db")) == ("sqlite", "sqlite", "postgres")
     with pytest.raises(ValueError, match="unsupported store URL scheme"):
         backend_of("mysql://h/db")
+
+
+async def test_a_transaction_cancelled_while_waiting_for_the_lock_leaves_the_connection_usable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shared.db"
+    holder = await open_database(None, path, MIGRATIONS)
+    waiter = await open_database(None, path, MIGRATIONS)
+    try:
+        held, release = asyncio.Event(), asyncio.Event()
+
+        async def hold() -> None:
+            async with holder.transaction() as s:
+                await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("held", 1))
+                held.set()
+                await release.wait()
+
+        async def wait_for_lock() -> None:
+            async with waiter.transaction() as s:
+                await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("never", 2))
+
+        holding = asyncio.create_task(hold())
+        await held.wait()
+        waiting = asyncio.create_task(wait_for_lock())
+        await asyncio.sleep(0.2)  # its BEGIN IMMEDIATE now waits in a thread on the holder's lock
+        waiting.cancel()
+        release.set()  # the waiter's BEGIN may now succeed in its thread, after the cancel
+        await holding
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        async with waiter.transaction() as s:
+            assert await s.all("SELECT id FROM items") == [("held",)]
+    finally:
+        await holder.close()
+        await waiter.close()

@@ -131,7 +131,14 @@ class SqliteDatabase:
     async def transaction(self) -> AsyncIterator[Session]:
         async with self._turn:
             db = self.connection
-            await _in_thread(db.execute, "BEGIN IMMEDIATE")
+            try:
+                await _in_thread(db.execute, "BEGIN IMMEDIATE")
+            except BaseException:
+                # Cancelled while waiting for another process's lock: the BEGIN may still have
+                # succeeded in its thread, and the connection must not stay inside it.
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
             try:
                 yield SqliteSession(db)
             except BaseException:
