@@ -144,3 +144,31 @@ def test_policy_replay_shows_what_a_changed_policy_decides_differently(policy_co
     changes = [(d.recorded, d.replayed) for d in report.differences]
     assert changes == [("execute", "await_approval"), ("refused", "await_approval")]
     assert replay(records, datetime.now(UTC) + timedelta(hours=1), rules, AccessLevel.PRIVILEGED).proposals == 0
+
+
+def test_facts_of_a_new_type_are_checked_against_the_schema_again() -> None:
+    """Requests skip the schema check only for a shape (fact names and value types) the schema
+    has accepted; a fact whose type changes is checked, and refused, as on the first call."""
+    from warden_policy.domain.evaluation import AGENT, EXECUTE, Principal, Question, TargetRef
+
+    policy = CedarPolicy()
+    rules = GateRules(default_catalog(), PLANS, policy)
+    action = ProposedAction(action_id="a", kind="restart_service", target="t", params={}, rationale="r", confidence=1)
+    request = DecisionRequest("i", "memory_pressure", "dev", action, Controls(), datetime.now(UTC))
+    first, again = rules.decide(request), rules.decide(request)
+    assert first.outcome is again.outcome is DecisionOutcome.EXECUTE and first.reasons == again.reasons
+
+    facts = dict(rules.questions(request, 1, first.run_mode, _choice(request))[0].facts)
+    facts["tier"] = "1"  # a string where the schema wants a Long
+    verdict = policy.evaluate([Question(EXECUTE, Principal(AGENT, "warden-planner"), TargetRef("t", "dev"), facts)])[0]
+    assert not verdict.safe_allowed and any("is not valid for" in e for e in verdict.errors)
+    # ... and a refused shape is never taken as checked: the next such request is refused too.
+    assert policy.evaluate([Question(EXECUTE, Principal(AGENT, "warden-planner"), TargetRef("t", "dev"), facts)])[
+        0
+    ].errors
+
+
+def _choice(request: DecisionRequest) -> Any:
+    from warden_policy.domain.rules import choose_mode
+
+    return choose_mode(PLANS, request)

@@ -1,9 +1,16 @@
 """Cedar evaluation of the gate's questions (cedarpy). Policies and schema are read once and
-validated against each other; a policy that does not validate stops the service."""
+validated against each other; a policy that does not validate stops the service.
+
+Per decision, the work left is Cedar's own: entity sets are parsed once per (target, asker), the
+facts shared by a decision's questions are encoded to JSON once, and a request is checked against
+the schema the first time its shape (action, principal, fact names and value types) is seen;
+later requests of a shape that passed are evaluated without re-checking the schema (values of the
+same types cannot fail it, and evaluation errors still fail closed)."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -26,6 +33,8 @@ from warden_policy.domain.evaluation import (
 NAMESPACE = "Warden"
 SCHEMA_FILE = "schema.cedarschema"
 ENTITY_SETS_CACHED = 1024
+SHAPES_CACHED = 256
+EXTENSION_TYPES = re.compile(r"\b(decimal|ipaddr|datetime|duration)\b")
 
 
 def _read_policy_dir(policy_dir: Path | None) -> tuple[str, str, str]:
@@ -109,6 +118,9 @@ class CedarPolicy(PolicyEvaluator):
     def __init__(self, policy_dir: Path | None = None) -> None:
         self.origin, schema_text, policies = _read_policy_dir(policy_dir)
         self._entity_sets: dict[tuple[Any, ...], cedarpy.Entities] = {}
+        self._valid_shapes: set[tuple[Any, ...]] = set()
+        # Extension types (decimal, ipaddr, ...) are checked by value, not by type alone.
+        self._cache_shapes = not EXTENSION_TYPES.search(schema_text)
         try:
             self._schema = cedarpy.Schema.from_str(schema_text)
             validation = cedarpy.validate_policies(policies, schema_text)
@@ -147,12 +159,32 @@ class CedarPolicy(PolicyEvaluator):
                 return [v for q in questions for v in self._evaluate_batch([q])]
         try:
             entities = self._entity_set(questions, (_target_key(questions[0]), *principals.values()))
-            results = cedarpy.is_authorized_batch(
-                [self._request(q) for q in questions], self._policies, entities, self._schema
-            )
+            requests, shapes = self._requests(questions)
+            checked = self._cache_shapes and shapes <= self._valid_shapes
+            results = cedarpy.is_authorized_batch(requests, self._policies, entities, None if checked else self._schema)
         except (ValueError, TypeError) as err:  # facts that do not match the schema: deny, loudly
             return [Verdict(False, (), (f"request rejected: {err}",)) for _ in questions]
-        return [self._verdict(r) for r in results]
+        verdicts = [self._verdict(r) for r in results]
+        # Cedar reports a request the schema refuses as an error of its result, not by raising.
+        clean = not any(v.errors for v in verdicts)
+        if self._cache_shapes and not checked and clean and len(self._valid_shapes) < SHAPES_CACHED:
+            self._valid_shapes |= shapes  # the schema accepted them
+        return verdicts
+
+    def _requests(self, questions: list[Question]) -> tuple[list[dict[str, Any]], set[tuple[Any, ...]]]:
+        """Cedar requests, the context of questions sharing one facts mapping encoded once, and
+        the shape of each request."""
+        contexts: dict[int, tuple[str, tuple[Any, ...]]] = {}
+        requests, shapes = [], set()
+        for question in questions:
+            encoded = contexts.get(id(question.facts))
+            if encoded is None:
+                facts = {k: _fact(v) for k, v in question.facts.items()}
+                encoded = json.dumps(facts), _facts_shape(facts)
+                contexts[id(question.facts)] = encoded
+            requests.append(self._request(question, encoded[0]))
+            shapes.add((question.action, question.principal.type, encoded[1]))
+        return requests, shapes
 
     def _entity_set(self, questions: list[Question], key: tuple[Any, ...]) -> cedarpy.Entities:
         """Parsed and checked against the schema once per distinct set (a target and who asks),
@@ -170,14 +202,31 @@ class CedarPolicy(PolicyEvaluator):
             self._entity_sets.pop(next(iter(self._entity_sets)))
         return handle
 
-    def _request(self, question: Question) -> dict[str, Any]:
+    def _request(self, question: Question, context: str) -> dict[str, Any]:
         return {
             "principal": _uid(question.principal.type, question.principal.id),
             "action": _uid("Action", question.action),
             "resource": _uid("Target", question.target.name),
-            "context": {k: _fact(v) for k, v in question.facts.items()},
+            "context": context,
         }
 
     def _verdict(self, result: cedarpy.AuthzResult) -> Verdict:
         rules = tuple(self._rules[p] for p in result.diagnostics.reasons if p in self._rules)
         return Verdict(result.allowed, rules, tuple(result.diagnostics.errors))
+
+
+def _value_shape(value: Any) -> Any:
+    if isinstance(value, list):
+        return ("set", tuple(sorted({repr(_value_shape(v)) for v in value})))
+    if isinstance(value, dict):
+        if "__entity" in value:
+            return ("entity", value["__entity"]["type"])
+        return ("record", tuple(sorted((k, repr(_value_shape(v))) for k, v in value.items())))
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return ("out_of_range_long",)  # never cached as valid: Cedar refuses it
+    return type(value).__name__
+
+
+def _facts_shape(facts: dict[str, Any]) -> tuple[Any, ...]:
+    """What the schema checks about a context: its attribute names and the type of each value."""
+    return tuple(sorted((k, repr(_value_shape(v))) for k, v in facts.items()))
