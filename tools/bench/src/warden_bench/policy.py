@@ -33,6 +33,8 @@ from warden_security.keys import load_or_create_private_key, public_path
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
 
 DECIDED = "sre.policy.decided.v1"
+# The embedded server's configuration (warden_bus.embedded_auth) and the policy store's pragmas.
+DURABILITY = "JetStream sync_interval always, file storage, 1 replica; policy SQLite WAL synchronous=FULL"
 PLANS = "sre.plan.proposed.v1"
 
 
@@ -149,6 +151,9 @@ async def bench(rounds: int, warmup: int) -> dict[str, list[float]]:
     with tempfile.TemporaryDirectory(prefix="warden-bench-policy-") as tmp:
         root = Path(tmp)
         async with embedded_broker(root / "nats") as broker:
+            conf = await asyncio.to_thread((broker.server.data_dir / "nats-server.conf").read_text)
+            if "sync_interval: always" not in conf:
+                raise RuntimeError(f"the embedded server does not run with {DURABILITY!r}: no numbers reported")
             baseline = (await _baseline(broker, rounds + warmup))[warmup:]
             gate = (await _gate(broker, root, rounds + warmup))[warmup:]
     return {"baseline": baseline, "gate": gate, "rules": _rules(rounds)}
@@ -172,6 +177,7 @@ def run(
     logging.getLogger("faststream").setLevel(logging.WARNING)
     results = asyncio.run(bench(rounds, warmup))
     typer.echo(f"warden bench policy: {rounds} sequential decisions per phase after {warmup} warm-up")
+    typer.echo(f"durability: {DURABILITY} (baseline and gate on the same server and streams)")
     typer.echo(_line("baseline: bus relay, no gate", results["baseline"]))
     typer.echo(_line("gate: plan -> PolicyDecided (Cedar+SQLite)", results["gate"], results["baseline"]))
     typer.echo(_line("rules: Cedar evaluation in process", results["rules"]))
