@@ -47,8 +47,10 @@ from warden_audit.segments import list_segments
 from warden_bus.provision import consumer_config
 from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
+from warden_cli.operations import approval_requests, decide
 from warden_contracts import topology as topo
 from warden_contracts.envelope import derived_id
+from warden_contracts.events import ApprovalDecision
 from warden_testkit.bus import EmbeddedBroker, eventually, until
 from warden_testkit.triage import storm
 
@@ -56,19 +58,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 ALERTS = 800  # 20 problems x 4 pods x 10 episodes
 PROBLEMS = 20
-FAULTED = tuple(f"queue-svc-{n}" for n in range(4))
+FAULTED = tuple(f"queue-svc-{n}" for n in range(4))  # dev: an autonomous plan scales them out
+PROD = "queue-prod-0"  # prod: always Review, one on-call approval releases the tier-1 scale-out
+ENVIRONMENT = dict.fromkeys(FAULTED, "dev") | {PROD: "prod"}
 ACK_WAIT_S = 5.0
 SENDERS = 4
 SETTLE_S = 2 * ACK_WAIT_S  # quiet for two ack waits: a late redelivery must change nothing
 TICKETED, APPROVED, PENDING = "sre.elevation.ticketed.v1", "sre.action.approved.v1", "sre.action.pending.v1"
-RECORDED = "sre.audit.recorded.v1"
+RECORDED, DECIDED = "sre.audit.recorded.v1", "sre.approval.decided.v1"
 
 
 def estate(path: Path) -> Path:
     services = [
         {
             "name": name,
-            "environment": "dev",
+            "environment": environment,
             "resource_group": "rg-fault",
             "provider": "Microsoft.App/containerApps",
             "version": "v1.0.0",
@@ -78,7 +82,7 @@ def estate(path: Path) -> Path:
             "cert_days_left": 160,
             "baseline": {"queue_depth": 20},
         }
-        for name in FAULTED
+        for name, environment in ENVIRONMENT.items()
     ]
     path.write_text(yaml.safe_dump({"subscription_id": "00000000-0000-0000-0000-000000000000", "services": services}))
     return path
@@ -88,8 +92,8 @@ def service_catalog(path: Path) -> Path:
     """Triage knows the faulted services as the estate would map them: an unmapped one is handed to a
     human at once (issue 14), and these are meant to be scaled out by an autonomous plan."""
     entries = [
-        {"name": name, "environment": "dev", "owner": "team-fault", "commander_channel": "#inc-fault"}
-        for name in FAULTED
+        {"name": name, "environment": environment, "owner": "team-fault", "commander_channel": "#inc-fault"}
+        for name, environment in ENVIRONMENT.items()
     ]
     path.write_text(yaml.safe_dump({"services": entries}))
     return path
@@ -276,6 +280,34 @@ def when(condition: Callable[[Harness], bool], what: str) -> Moment:
     return moment
 
 
+def approval_request_for(h: Harness, target: str) -> str | None:
+    for approval_id, entry in approval_requests(h.layout).items():
+        if entry["request"]["action"]["target"] == target:
+            return approval_id
+    return None
+
+
+def approve_then_kill(target: str, victim: str) -> Moment:
+    """Once policy asks for approval of `target`'s action, alice (on call) approves it from the CLI
+    path, and `victim` is killed the instant her decision reaches the broker."""
+    kill_on_decision = on_first(DECIDED, victim)
+
+    async def moment(h: Harness, sending: asyncio.Task[None]) -> None:
+        found: list[str] = []
+
+        def requested() -> bool:
+            found[:] = [a for a in [approval_request_for(h, target)] if a]
+            return bool(found)
+
+        await eventually(requested, 300, what=f"an approval request for {target}", interval=0.5)
+        killing: asyncio.Future[None] = asyncio.ensure_future(kill_on_decision(h, sending))
+        await asyncio.sleep(0.5)  # the watcher subscribes first
+        await decide(h.layout, found[0], ApprovalDecision.APPROVE, "alice", "fault test: scale it out")
+        await killing
+
+    return moment
+
+
 def on_first(topic: str, victim: str) -> Moment:
     """The instant the first message on `topic` reaches the broker, SIGKILL `victim` from the
     subscription callback: it dies between its publishes (the rest are in its outbox)."""
@@ -303,12 +335,14 @@ def on_first(topic: str, victim: str) -> Moment:
 Moment = Callable[[Harness, "asyncio.Task[None]"], Awaitable[None]]
 
 
-async def storm_with_fault(h: Harness, victim: str, moment: Moment, *, down_s: float = 2.0) -> dict[str, Any]:
+async def storm_with_fault(
+    h: Harness, victim: str, moment: Moment, *, down_s: float = 2.0, faulted: tuple[str, ...] = FAULTED
+) -> dict[str, Any]:
     """Run the storm and the remediations, `kill -9` the victim when `moment` returns (it may have
     killed it itself, at a precise point), restart it after `down_s`, then wait until every
     accepted alert and every remediation has gone through and the stack is quiet."""
-    half = len(FAULTED) // 2
-    for service in FAULTED[:half]:
+    half = len(faulted) // 2
+    for service in faulted[:half]:
         await h.inject_backlog(service)
     sending = asyncio.create_task(h.storm.run())
     try:
@@ -317,7 +351,7 @@ async def storm_with_fault(h: Harness, victim: str, moment: Moment, *, down_s: f
         at_kill = {"accepted": len(h.storm.accepted), "audit_lines": audit_lines(h.layout.audit_dir)}
         if victim != "nats":  # what policy had released when it died: the rest is its outbox's job
             at_kill |= {t: len(await h.broker.read_all(t)) for t in (TICKETED, APPROVED, PENDING)}
-        for service in FAULTED[half:]:  # work that arrives while the victim is dead
+        for service in faulted[half:]:  # work that arrives while the victim is dead
             await h.inject_backlog(service)
         await asyncio.sleep(down_s)
         await h.stack.restart(victim)
@@ -330,9 +364,9 @@ async def storm_with_fault(h: Harness, victim: str, moment: Moment, *, down_s: f
     accepted = set(h.storm.accepted)
     await eventually(lambda: accepted <= h.triage_processed(), 300, what="triage applying every accepted alert")
     await eventually(lambda: accepted <= set(h.audited_alerts()), 300, what="audit recording every accepted alert")
-    await eventually(lambda: set(FAULTED) <= h.verified_services(), 300, what="every scale-out verified", interval=0.5)
+    await eventually(lambda: set(faulted) <= h.verified_services(), 300, what="every scale-out verified", interval=0.5)
     await settle(h)
-    scale_outs = {service: await h.scale_outs(service) for service in FAULTED}
+    scale_outs = {service: await h.scale_outs(service) for service in faulted}
     # Only the executor consumes signed actions, so audit never sees them: read the stream.
     approved = [e.data for e in await h.broker.read_all(APPROVED)]
     released = {t: len(await h.broker.read_all(t)) for t in (TICKETED, APPROVED, PENDING)}
@@ -343,6 +377,7 @@ async def storm_with_fault(h: Harness, victim: str, moment: Moment, *, down_s: f
         if e.id == derived_id(e.data["message_id"], "audit-recorded")  # not a checkpoint-only event
     )
     return {
+        "faulted": faulted,
         "approved": approved,
         "released": released,
         "siem_missing": sorted(set(logged) - set(siem)),
@@ -422,14 +457,15 @@ def check(result: dict[str, Any]) -> None:
     assert result["duplicate_attachments"] == 0, "triage attached an alert twice"
     by_service = result["incidents_by_service"]
     assert all(n == 1 for n in by_service.values()), f"a problem opened more than one incident: {by_service}"
-    assert result["incidents"] == PROBLEMS + len(FAULTED), by_service
+    faulted = result["faulted"]
+    assert result["incidents"] == PROBLEMS + len(faulted), by_service
     assert all(n == 1 for n in result["opened"].values()), result["opened"]
     assert len(result["opened"]) == result["incidents"], "an incident was never announced, or twice"
-    assert result["approved_by_target"] == dict.fromkeys(FAULTED, 1), result["approved_by_target"]
+    assert result["approved_by_target"] == dict.fromkeys(faulted, 1), result["approved_by_target"]
     for action_id in result["approved_ids"]:
         assert result["reports"][(action_id, "started")] == 1, (action_id, result["reports"])
         assert result["reports"][(action_id, "verified")] == 1, (action_id, result["reports"])
-    assert result["scale_outs"] == dict.fromkeys(FAULTED, 1), f"a service scaled twice or never: {result['scale_outs']}"
+    assert result["scale_outs"] == dict.fromkeys(faulted, 1), f"a service scaled twice or never: {result['scale_outs']}"
     assert result["siem_missing"] == [], f"records never announced on the SIEM stream: {result['siem_missing']}"
     assert result["siem_duplicates"] == 0, "a record was announced twice"
     assert result["verify_exit"] == 0, result["verify_output"]
@@ -464,4 +500,14 @@ async def test_kill_9_audit_mid_storm_loses_and_repeats_nothing(tmp_path: Path) 
         fault = await storm_with_fault(
             h, "audit", when(lambda h: audit_lines(h.layout.audit_dir) >= 200, "200 audit records written")
         )
+    check(await outcome(h, fault))
+
+
+async def test_kill_9_policy_as_an_approval_arrives_releases_the_action_once(tmp_path: Path) -> None:
+    """A prod backlog waits for approval (Review); policy dies the moment alice's approval is on the
+    broker, with dev scale-outs arriving while it is dead: after the restart the approved action
+    runs exactly once."""
+    async with running_stack(tmp_path) as h:
+        moment = approve_then_kill(PROD, "policy")
+        fault = await storm_with_fault(h, "policy", moment, faulted=(PROD, *FAULTED))
     check(await outcome(h, fault))
