@@ -28,6 +28,7 @@ from warden_console.bootstrap import ensure_embedded_users
 from warden_cli import supervisor
 from warden_cli.key_folders import KeyFolders, Placed, tighten
 from warden_cli.layout import SERVICES, Layout
+from warden_cli.process_description import Embedded, process
 
 log = logging.getLogger("warden.launcher")
 # The approver console runs beside the five services under the `approver` bus identity.
@@ -96,51 +97,22 @@ class EmbeddedStack:
         return f"http://127.0.0.1:{self.processes[CONSOLE].port}"
 
     def _env(self, service: str, ports: dict[str, int]) -> dict[str, str]:
-        """The child's environment: no secret values, only paths into its own key folder
-        (`WARDEN_X_FILE` for secrets), so `/proc/<pid>/environ` gives nothing away."""
-        lay = self.layout
+        """The child's environment from its process description (warden_cli.process_description):
+        no secret values, only paths into its own key folder (`WARDEN_X_FILE` for secrets), so
+        `/proc/<pid>/environ` gives nothing away. `warden cluster` builds on this too."""
         assert self.nats
-        env = {
-            "WARDEN_NATS_URL": self.nats.url,
-            "WARDEN_DATA_DIR": str(lay.root),
-            "WARDEN_HTTP_PORT": str(ports[service]),
-            "WARDEN_LOG_LEVEL": self.options.log_level,
-        }
-        if self.options.trace_file:
-            env["WARDEN_TRACE_FILE"] = str(self.options.trace_file)
-        sandbox_url = f"http://127.0.0.1:{ports['sandbox']}"
-        per_service = {
-            "sandbox": {
-                "WARDEN_SANDBOX_PORT": str(ports["sandbox"]),
-                "WARDEN_SANDBOX_TICK_S": str(self.options.tick_s),
-                "WARDEN_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{ports['triage']}/webhooks/azure-monitor",
-            },
-            "triage": {},
-            "planner": {"WARDEN_SANDBOX_URL": sandbox_url},
-            "policy": {
-                **(
-                    {"WARDEN_APPROVAL_TIMEOUT_S": str(self.options.approval_timeout_s)}
-                    if self.options.approval_timeout_s
-                    else {}
-                ),
-            },
-            "executor": {"WARDEN_SANDBOX_URL": sandbox_url},
-            "audit": {"WARDEN_AUDIT_DIR": str(lay.audit_dir)},
-            ELEVATION: {},
-            SCHEDULER: (
-                {"WARDEN_SCHEDULER_TASKS_FILE": str(self.options.scheduler_tasks_file)}
-                if self.options.scheduler_tasks_file
-                else {}
-            ),
-            # The console reads requests and publishes decisions as `approver`; `operator` only for admins.
-            CONSOLE: {"WARDEN_AUDIT_URL": f"http://127.0.0.1:{ports['audit']}"},
-        }
+        where = Embedded(
+            service=service,
+            root=self.layout.root,
+            nats_url=self.nats.url,
+            ports=ports,
+            options=self.options,
+            key_folder=self.placed[service].folder,
+        )
         layers = (
             self.options.estate_env.get(service, {}),
             os.environ,
-            env,
-            per_service[service],
-            self.placed[service].env,
+            process(service).embedded_env(where),
             self.options.extra_env.get(service, {}),  # tests and the demo: they win
         )
         return layered_env(*layers)
@@ -186,7 +158,7 @@ class EmbeddedStack:
     def _spawn(self, name: str) -> None:
         with self.layout.log(name).open("ab") as out:
             popen = subprocess.Popen(
-                [sys.executable, "-m", f"warden_{name}"],
+                [sys.executable, "-m", process(name).module],
                 env=self._env(name, self.ports),
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -226,7 +198,7 @@ class EmbeddedStack:
                     if proc.popen.poll() is not None:
                         raise StackFailed(f"{name} exited with {proc.popen.returncode}; see {self.layout.log(name)}")
                     with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                        async with http.get(f"http://127.0.0.1:{proc.port}/healthz") as resp:
+                        async with http.get(f"http://127.0.0.1:{proc.port}{process(name).health}") as resp:
                             if resp.status == 200:
                                 pending.discard(name)
                 if pending and loop.time() > deadline:

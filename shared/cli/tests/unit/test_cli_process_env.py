@@ -13,6 +13,7 @@ from warden_bus.embedded_server import EmbeddedNats
 from warden_cli.key_folders import KeyFolders
 from warden_cli.launcher import CHILDREN, EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
+from warden_cli.process_description import PROCESSES, process
 from warden_console.bootstrap import ensure_embedded_users
 
 PORTS = {name: 40100 + i for i, name in enumerate(CHILDREN)}
@@ -153,3 +154,13 @@ def test_estate_settings_lose_to_the_shell_and_extra_env_wins(tmp_path: Path, mo
     # The key folder's file replaced the shell's value; the test's value replaced the file again.
     assert env["WARDEN_WEBHOOK_TOKEN"] == "a test's own"
     assert "WARDEN_WEBHOOK_TOKEN_FILE" not in env
+
+
+def test_every_child_has_a_description_and_its_key_files_are_what_its_folder_holds(tmp_path: Path) -> None:
+    """The description names each key-folder variable and file; key_folders places them: one list."""
+    stack = _stack(tmp_path, StackOptions())
+    assert tuple(PROCESSES) == CHILDREN
+    for service in CHILDREN:
+        described = {k: v for k, v in _warden_env(stack, service).items() if k in process(service).key_folder_names()}
+        assert described == dict(stack.placed[service].env), service
+        assert process(service).module == f"warden_{service}"
