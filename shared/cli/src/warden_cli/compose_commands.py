@@ -1,7 +1,8 @@
 """`warden compose init|provision`: the one-off helpers docker-compose.yml needs.
 
 `init` writes into the shared volume what `warden up` creates in-process (keys, broker identities,
-a NATS config that listens on the container network); `provision` creates streams and durable
+each service's key folder `/data/keys/<service>/` with its secrets as files, a NATS config that
+listens on the container network); `provision` creates streams and durable
 consumers as the admin identity, once, and exits. Just-in-time elevation is its own service
 (services/elevation), which never holds the admin identity.
 """
@@ -17,9 +18,10 @@ import typer
 from warden_bus.embedded_auth import AuthMaterial, ensure_auth_material, server_config
 from warden_bus.provision import provision_when_ready
 from warden_console.bootstrap import ensure_embedded_users
-from warden_security.keys import load_or_create_private_key
 
+from warden_cli.key_folders import KeyFolders
 from warden_cli.layout import Layout
+from warden_cli.process_description import PROCESSES
 
 compose_app = typer.Typer(help="Helpers for docker-compose.yml (the containerised embedded stack).")
 DataDir = Annotated[Path, typer.Option("--data-dir", help="the volume shared by every container")]
@@ -27,15 +29,18 @@ log = logging.getLogger("warden.compose")
 
 
 def write_stack_config(root: Path, *, listen: str, port: int = 4222) -> Path:
-    """Keys, secrets, broker identities and `nats-server.conf`; returns the config path.
+    """Keys, secrets, broker identities, every service's key folder and `nats-server.conf`;
+    returns the config path.
 
-    Idempotent: keys and secrets are created once, user JWTs are re-issued every time."""
+    Idempotent: keys and secrets are created once, user JWTs are re-issued every time and the
+    key folders rewritten from them, as `warden up` does (docker-compose.yml points each service
+    at its folder with the variables of warden_cli.process_description)."""
     layout = Layout(root)
-    for key in (layout.policy_signing_key, layout.approver_issuer_key, layout.elevation_key):
-        load_or_create_private_key(key)
-    layout.secrets()
+    keys = KeyFolders(layout)
+    keys.create_owned_keys()
     ensure_embedded_users(layout.keys / "console-users.yaml", layout.keys / "console-initial-passwords.txt")
     material = ensure_auth_material(layout.nats_auth)
+    keys.place_all(material, layout.secrets(), tuple(PROCESSES))
     config = server_config(material, port=port, store_dir=root / "jetstream")
     # Inside the compose network other containers connect by service name, not loopback.
     config = config.replace(f"listen: 127.0.0.1:{port}", f"listen: {listen}:{port}")
