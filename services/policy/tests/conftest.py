@@ -234,6 +234,15 @@ def postgres_world(tmp_path: Path, approver_pubkey: Path, pg_schema: str) -> Cal
     return lambda: World(tmp_path, approver_pubkey, store=PostgresStateStore(POSTGRES_URL, schema=pg_schema))
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def replica_world(request: pytest.FixtureRequest, tmp_path: Path, approver_pubkey: Path) -> Callable[[], World]:
+    """Policy replicas (unopened) sharing one database: one SQLite file, or one PostgreSQL schema."""
+    if request.param == "sqlite":
+        return lambda: World(tmp_path, approver_pubkey)
+    factory: Callable[[], World] = request.getfixturevalue("postgres_world")
+    return factory
+
+
 @pytest.fixture
 def fresh_world() -> Callable[..., tuple[World, TokenIssuer]]:
     """An unopened world and its approver issuer in `root`, for tests (hypothesis) that need many."""

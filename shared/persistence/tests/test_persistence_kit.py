@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import stat
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -236,3 +238,43 @@ async def test_a_transaction_cancelled_while_waiting_for_the_lock_leaves_the_con
     finally:
         await holder.close()
         await waiter.close()
+
+
+async def test_a_read_sees_what_was_committed_and_waits_for_no_writer(location: tuple[str | None, Path]) -> None:
+    url, path = location
+    writer = await open_database(url, path, MIGRATIONS)
+    reader = await open_database(url, path, MIGRATIONS)
+    try:
+        async with writer.transaction() as s:
+            await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("a", 1))
+        async with writer.transaction() as s:
+            # Another replica's open write transaction: the read neither waits for it nor sees it.
+            await s.execute("UPDATE items SET n = ? WHERE id = ?", (2, "a"))
+            async with reader.read() as r:
+                assert await r.all("SELECT id, n FROM items") == [("a", 1)]
+        async with reader.read() as r:
+            assert await r.one("SELECT n FROM items WHERE id = ?", ("a",)) == (2,)
+    finally:
+        await writer.close()
+        await reader.close()
+
+
+def test_a_read_only_connection_reads_beside_the_writer_and_cannot_write(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "ro.db"
+    with pytest.raises(sqlite3.OperationalError):
+        connect_sqlite(path, read_only=True)  # never creates the file
+    assert not path.exists()
+    writer = connect_sqlite(path)
+    try:
+        writer.execute("CREATE TABLE t (x)")
+        writer.execute("INSERT INTO t VALUES (1)")
+        with closing(connect_sqlite(path, read_only=True)) as reader:
+            writer.execute("BEGIN IMMEDIATE")
+            writer.execute("INSERT INTO t VALUES (2)")
+            assert reader.execute("SELECT x FROM t").fetchall() == [(1,)]  # WAL: no wait on the writer
+            writer.execute("COMMIT")
+            assert reader.execute("SELECT COUNT(*) FROM t").fetchone() == (2,)
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                reader.execute("INSERT INTO t VALUES (3)")
+    finally:
+        writer.close()

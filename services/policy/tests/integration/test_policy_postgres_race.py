@@ -1,5 +1,6 @@
-"""Two policy replicas on one PostgreSQL database, racing on the same approval: optimistic
-concurrency lets exactly one decision win, and at most one signed action ever leaves."""
+"""Two policy replicas on one database (a PostgreSQL schema, or one SQLite file), racing on the
+same approval: optimistic concurrency lets exactly one decision win, and at most one signed action
+ever leaves."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ ROUNDS = 8
 
 
 @pytest.fixture
-async def replicas(postgres_world: Callable[[], Any]) -> AsyncIterator[tuple[Any, Any]]:
-    first, second = postgres_world(), postgres_world()
+async def replicas(replica_world: Callable[[], Any]) -> AsyncIterator[tuple[Any, Any]]:
+    first, second = replica_world(), replica_world()
     await first.store.open()
     await second.store.open()
     second.now = first.now

@@ -7,7 +7,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ActionPending, ProposedAction
 from warden_policy.adapters.postgres_store import PostgresStateStore
@@ -18,6 +20,7 @@ from warden_policy.domain.model import RunMode
 from warden_policy.domain.rules import Counts
 from warden_policy.ports import Changes, Conflict, Released, Slot
 from warden_policy.relay import process_once
+from warden_testkit.postgres import POSTGRES_URL
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -188,5 +191,27 @@ async def test_policy_sqlite_store_upgrades_an_older_data_dir(tmp_path: Path) ->
         await store.apply(Changes(new_approvals=[approval(approvals_required=2, approved_by=("bob",))]), NOW)
         stored = await store.get_approval("apr-1")
         assert stored is not None and stored.approvals_required == 2 and stored.approved_by == ("bob",)
+    finally:
+        await store.close()
+
+
+async def test_policy_postgres_store_opens_a_schema_made_before_numbered_migrations(pg_schema: str) -> None:
+    """A schema the earlier PostgreSQL store created (no schema_version) keeps its rows."""
+    async with await psycopg.AsyncConnection.connect(POSTGRES_URL, autocommit=True) as conn:
+        await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(pg_schema)))
+        await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(pg_schema)))
+        await conn.execute("CREATE TABLE processed (message_id TEXT PRIMARY KEY, processed_at TIMESTAMPTZ NOT NULL)")
+        await conn.execute(
+            "CREATE TABLE outbox (seq BIGSERIAL PRIMARY KEY, envelope_id TEXT NOT NULL UNIQUE, cause_id TEXT,"
+            " body TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL, published_at TIMESTAMPTZ)"
+        )
+        await conn.execute("INSERT INTO processed VALUES ('cause-old', now())")
+    store = PostgresStateStore(POSTGRES_URL, schema=pg_schema)
+    await store.open()
+    try:
+        assert await store.outbox_of("cause-old") == []
+        await store.apply(Changes(message_id="cause-new", new_approvals=[approval()]), NOW)
+        assert await store.outbox_of("cause-new") == []
+        assert (await store.get_approval("apr-1")) == approval()
     finally:
         await store.close()

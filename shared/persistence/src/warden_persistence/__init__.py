@@ -14,6 +14,8 @@ Public API:
 - `Database.transaction()` -> `Session` (async context manager): commits on exit, rolls back on
   an exception; a lost race between replicas (deadlock, serialization failure, unique key taken
   meanwhile) surfaces as `Conflict`, to be retried by redelivery.
+- `Database.read()` -> `Session`: for reads outside a write transaction (no BEGIN IMMEDIATE
+  on SQLite); each statement sees what was committed when it ran.
 - `Session.execute / one / all / script` with `?` placeholders on both backends;
   `Session.lock(name)` serialises replicas on a name (PostgreSQL advisory lock held until the
   transaction ends; nothing on SQLite, whose write transaction is already exclusive);
@@ -23,8 +25,9 @@ Public API:
 - `Migration(version, step)`, step a SQL script or `async (Session) -> None`; `migrate(db, migrations)`;
   `add_missing_columns(session, table, {name: declaration})` for databases older than their
   `schema_version` table.
-- `connect_sqlite(path)` -> `sqlite3.Connection`: the raw opener, for code that needs
-  sqlite3 itself (synchronous tools); `SqliteDatabase`, `PostgresDatabase` for tests and tools.
+- `connect_sqlite(path, read_only=False)` -> `sqlite3.Connection`: the raw opener, for code that
+  needs sqlite3 itself (synchronous tools; `read_only` for inspecting another process's file);
+  `SqliteDatabase`, `PostgresDatabase` for tests and tools.
 """
 
 from warden_persistence.database import Conflict, Database, Row, Session

@@ -45,6 +45,11 @@ class Database(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Session]:
         """Commits on normal exit, rolls back on an exception (a lost race surfaces as `Conflict`)."""
 
+    def read(self) -> AbstractAsyncContextManager[Session]:
+        """For reads only, outside any write transaction: each statement sees what was committed
+        when it ran (no snapshot across statements, as under READ COMMITTED). SQLite: no BEGIN
+        IMMEDIATE, so no write lock and no thread hop; PostgreSQL: one pooled connection."""
+
     async def close(self) -> None: ...
 
 

@@ -127,6 +127,11 @@ class PostgresDatabase:
             except _LOST_RACE as err:
                 raise Conflict(f"{type(err).__name__}: {err}") from err
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Session]:
+        async with self.pool.connection() as conn:
+            yield PostgresSession(conn)
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()

@@ -46,16 +46,26 @@ def _private_file(path: Path) -> None:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
-def connect_sqlite(path: Path) -> sqlite3.Connection:
+def connect_sqlite(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """Opens (creating if needed) the database at `path` with the pragma policy.
 
     Autocommit mode (`isolation_level=None`): transactions are explicit (`BEGIN IMMEDIATE`).
     `check_same_thread=False`: COMMIT may run in a worker thread, never concurrently with another call.
+    `read_only`: for inspecting another process's database: it must exist, nothing is created or
+    written (SQLite refuses writes), and the journal mode stays the writer's (WAL: reads go on
+    while it writes); only the busy timeout applies.
     """
-    _private_file(path)
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    if read_only:
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+        pragmas: tuple[str, ...] = (f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",)
+    else:
+        _private_file(path)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        pragmas = PRAGMAS
     try:
-        for pragma in PRAGMAS:
+        for pragma in pragmas:
             db.execute(pragma)
     except BaseException:
         db.close()
@@ -150,6 +160,13 @@ class SqliteDatabase:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Session]:
+        # Autocommit SELECTs: WAL readers take no write lock; the turn keeps them out of an open
+        # write transaction on this same connection (they would see its uncommitted rows).
+        async with self._turn:
+            yield SqliteSession(self.connection)
 
     async def close(self) -> None:
         if self._db is not None:

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from warden_persistence import backend_of
 
 from warden_policy.adapters.postgres_store import PostgresStateStore
 from warden_policy.adapters.sqlite_store import SqliteStateStore
 from warden_policy.ports import StateStore
 
-POSTGRES_SCHEMES = ("postgresql", "postgres")
-
 
 def open_store(url: str | None, data_dir: Path) -> StateStore:
-    """`postgresql://user@host/db?schema=name` or None (SQLite under `<data_dir>/state/`)."""
-    if not url:
+    """`postgresql://user@host/db?schema=name` (schema `public` when it names none, where policy
+    has always kept its tables) or None (SQLite under `<data_dir>/state/`)."""
+    try:
+        backend = backend_of(url)
+    except ValueError as err:
+        raise ValueError(f"unsupported policy store URL: {err}") from None
+    if backend == "sqlite":
         return SqliteStateStore(data_dir / "state" / "policy.db")
-    parts = urlsplit(url)
-    if parts.scheme not in POSTGRES_SCHEMES:
-        raise ValueError(f"unsupported policy store URL scheme {parts.scheme!r}: use postgresql://")
-    query = parse_qs(parts.query)
-    schema = query.pop("schema", ["public"])[0]
-    rest = "&".join(f"{k}={v}" for k, values in query.items() for v in values)
-    return PostgresStateStore(urlunsplit(parts._replace(query=rest)), schema=schema)
+    assert url is not None
+    return PostgresStateStore(url)

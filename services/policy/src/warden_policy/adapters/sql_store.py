@@ -1,0 +1,293 @@
+"""The policy state store in SQL, one body for SQLite (embedded) and PostgreSQL (several replicas).
+
+Every unit of work (`apply`) is one transaction: BEGIN IMMEDIATE on SQLite, READ COMMITTED on
+PostgreSQL. Safety between replicas comes from the writes themselves: approvals change only where
+the version still matches (compare-and-set), a message id or token id is taken by a unique insert,
+a target slot by a conditional upsert. The loser of any race gets Conflict or AlreadyProcessed,
+writes nothing, and re-decides. Reads run outside write transactions (`Database.read`).
+
+The dialects differ in two things only: timestamps (fixed-width UTC text on SQLite, so string
+comparison orders like time; TIMESTAMPTZ on PostgreSQL) and the outbox's sequence column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import warden_persistence
+from warden_contracts.envelope import Envelope
+from warden_persistence import Database, Dialect, Migration, Row, Session, add_missing_columns, open_database
+
+from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values, approved_by_json
+from warden_policy.domain.approvals import Approval, ApprovalState
+from warden_policy.domain.rules import Counts
+from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Slot
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS approvals (
+  approval_id TEXT PRIMARY KEY, incident_id TEXT NOT NULL, correlationid TEXT NOT NULL,
+  request_message_id TEXT NOT NULL, action TEXT NOT NULL, action_hash TEXT NOT NULL,
+  tier INTEGER NOT NULL, environment TEXT NOT NULL, run_mode TEXT NOT NULL, requested_by TEXT NOT NULL,
+  summary TEXT NOT NULL, evidence TEXT NOT NULL, state TEXT NOT NULL, requested_at {time} NOT NULL,
+  expires_at {time} NOT NULL, decided_by TEXT, reason TEXT NOT NULL DEFAULT '', version INTEGER NOT NULL,
+  resource_group TEXT NOT NULL DEFAULT '', incident_class TEXT NOT NULL DEFAULT '', scheduled_task TEXT,
+  proposal_chain TEXT NOT NULL DEFAULT '[]', approvals_required INTEGER NOT NULL DEFAULT 1,
+  approved_by TEXT NOT NULL DEFAULT '[]');
+CREATE INDEX IF NOT EXISTS approvals_due ON approvals (state, expires_at);
+CREATE INDEX IF NOT EXISTS approvals_incident ON approvals (incident_id, state);
+CREATE TABLE IF NOT EXISTS processed (message_id TEXT PRIMARY KEY, processed_at {time} NOT NULL);
+CREATE TABLE IF NOT EXISTS used_tokens (jti TEXT PRIMARY KEY, expires_at {time} NOT NULL);
+CREATE TABLE IF NOT EXISTS controls (
+  kind TEXT NOT NULL, scope TEXT NOT NULL, value TEXT NOT NULL, changed_by TEXT NOT NULL,
+  changed_at {time} NOT NULL, PRIMARY KEY (kind, scope));
+CREATE TABLE IF NOT EXISTS in_flight (
+  target TEXT PRIMARY KEY, action_id TEXT NOT NULL, incident_id TEXT NOT NULL, lease_until {time} NOT NULL);
+CREATE TABLE IF NOT EXISTS released (
+  action_id TEXT PRIMARY KEY, target TEXT NOT NULL, incident_id TEXT NOT NULL, released_at {time} NOT NULL);
+CREATE INDEX IF NOT EXISTS released_target ON released (target, released_at);
+CREATE INDEX IF NOT EXISTS released_incident ON released (incident_id);
+CREATE TABLE IF NOT EXISTS outbox (
+  seq {seq}, envelope_id TEXT NOT NULL UNIQUE, cause_id TEXT,
+  body TEXT NOT NULL, created_at {time} NOT NULL, published_at {time});
+CREATE INDEX IF NOT EXISTS outbox_cause ON outbox (cause_id);
+CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (published_at, seq)
+"""
+
+
+async def _create(session: Session) -> None:
+    # IF NOT EXISTS throughout: policy.db files and PostgreSQL schemas made before the migrations
+    # were numbered (version 0) already hold these tables.
+    d = session.dialect
+    await session.script(
+        SCHEMA.format(
+            time=d.pick(sqlite="TEXT", postgres="TIMESTAMPTZ"),
+            seq=d.pick(sqlite="INTEGER PRIMARY KEY AUTOINCREMENT", postgres="BIGSERIAL PRIMARY KEY"),
+        )
+    )
+
+
+async def _columns_older_data_dirs_lack(session: Session) -> None:
+    # Data dirs written before M-of-N and scoped guards lack these; on a newer database a no-op.
+    await add_missing_columns(
+        session,
+        "approvals",
+        {
+            "resource_group": "TEXT NOT NULL DEFAULT ''",
+            "incident_class": "TEXT NOT NULL DEFAULT ''",
+            "scheduled_task": "TEXT",
+            "proposal_chain": "TEXT NOT NULL DEFAULT '[]'",
+            "approvals_required": "INTEGER NOT NULL DEFAULT 1",
+            "approved_by": "TEXT NOT NULL DEFAULT '[]'",
+        },
+    )
+
+
+MIGRATIONS = (Migration(1, _create), Migration(2, _columns_older_data_dirs_lack))
+
+APPROVAL_COLUMNS = tuple(c.strip() for c in COLUMNS.split(","))
+# Built from the constant column list only; every value goes through a placeholder.
+SELECT_APPROVALS = f"SELECT {COLUMNS} FROM approvals "  # noqa: S608
+INSERT_APPROVAL = Dialect.insert_ignore("approvals", APPROVAL_COLUMNS)
+SLOT_COLUMNS = ("target", "action_id", "incident_id", "lease_until")
+
+
+def ts(value: datetime) -> str:
+    """Fixed-width UTC text, so SQL string comparison orders like time."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _same(value: datetime) -> datetime:
+    return value
+
+
+def _time(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _approval(row: Row) -> Approval:
+    return approval_from_row(dict(zip(APPROVAL_COLUMNS, row, strict=True)))
+
+
+def _envelopes(rows: list[Row]) -> list[Envelope]:
+    return [Envelope.from_bytes(r[0].encode()) for r in rows]
+
+
+class SqlStateStore:
+    """Open with `await store.open()`, close with `close()`. `url` None: SQLite at `sqlite_path`;
+    `postgresql://user@host/db?schema=name`: PostgreSQL (`default_schema` when it names none)."""
+
+    def __init__(
+        self, url: str | None, sqlite_path: Path | None = None, *, default_schema: str = "public", pool_size: int = 4
+    ) -> None:
+        self._store_url = url
+        self._sqlite_path = sqlite_path
+        self._default_schema = default_schema
+        self._pool_size = pool_size
+        self._database: Database | None = None
+
+    @property
+    def db(self) -> Database:
+        if self._database is None:
+            raise RuntimeError("state store is not open")
+        return self._database
+
+    async def open(self) -> None:
+        self._database = await open_database(
+            self._store_url,
+            self._sqlite_path,
+            MIGRATIONS,
+            default_schema=self._default_schema,
+            pool_size=self._pool_size,
+        )
+
+    async def close(self) -> None:
+        if self._database is not None:
+            await self._database.close()
+            self._database = None
+
+    def _at(self, value: datetime) -> object:
+        """A timestamp as this backend stores and compares it."""
+        return self.db.dialect.pick(sqlite=ts, postgres=_same)(value)
+
+    async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self.db.read() as r:
+            return await r.all(sql, params)
+
+    async def outbox_of(self, message_id: str) -> list[Envelope] | None:
+        async with self.db.read() as r:
+            if await r.one("SELECT 1 FROM processed WHERE message_id = ?", (message_id,)) is None:
+                return None
+            return _envelopes(await r.all("SELECT body FROM outbox WHERE cause_id = ? ORDER BY seq", (message_id,)))
+
+    async def get_approval(self, approval_id: str) -> Approval | None:
+        rows = await self._rows(SELECT_APPROVALS + "WHERE approval_id = ?", (approval_id,))
+        return _approval(rows[0]) if rows else None
+
+    async def pending_for_incident(self, incident_id: str) -> list[Approval]:
+        rows = await self._rows(
+            SELECT_APPROVALS + "WHERE incident_id = ? AND state = ? ORDER BY requested_at",
+            (incident_id, ApprovalState.PENDING.value),
+        )
+        return [_approval(r) for r in rows]
+
+    async def due_approvals(self, now: datetime, limit: int = 100) -> list[Approval]:
+        rows = await self._rows(
+            SELECT_APPROVALS + "WHERE state = ? AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+            (ApprovalState.PENDING.value, self._at(now), limit),
+        )
+        return [_approval(r) for r in rows]
+
+    async def live_slot(self, target: str, now: datetime) -> Slot | None:
+        rows = await self._rows(
+            f"SELECT {', '.join(SLOT_COLUMNS)} FROM in_flight WHERE target = ? AND lease_until > ?",  # noqa: S608
+            (target, self._at(now)),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return Slot(r[0], r[1], r[2], _time(r[3]))
+
+    async def token_used(self, jti: str) -> bool:
+        return bool(await self._rows("SELECT 1 FROM used_tokens WHERE jti = ?", (jti,)))
+
+    async def controls(self) -> dict[tuple[str, str], str]:
+        rows = await self._rows("SELECT kind, scope, value FROM controls")
+        return {(r[0], r[1]): r[2] for r in rows}
+
+    async def released_counts(self, target: str, incident_id: str, since: datetime) -> Counts:
+        at = self._at(since)
+        rows = await self._rows(
+            "SELECT COUNT(CASE WHEN target = ? AND released_at >= ? THEN 1 END), "
+            "COUNT(CASE WHEN incident_id = ? THEN 1 END), COUNT(CASE WHEN released_at >= ? THEN 1 END) "
+            "FROM released",
+            (target, at, incident_id, at),
+        )
+        r = rows[0]
+        return Counts(int(r[0]), int(r[1]), int(r[2]))
+
+    async def apply(self, changes: Changes, now: datetime) -> None:
+        try:
+            async with self.db.transaction() as s:
+                await self._write(s, changes, now)
+        except warden_persistence.Conflict as err:
+            # Deadlock or serialization failure between replicas: re-decide, like a lost CAS.
+            raise Conflict(f"concurrent transaction: {err}") from None
+
+    async def _write(self, s: Session, c: Changes, now: datetime) -> None:
+        at = self._at
+        if c.message_id is not None:
+            taken = await s.execute(
+                Dialect.insert_ignore("processed", ("message_id", "processed_at")), (c.message_id, at(now))
+            )
+            if taken != 1:
+                raise AlreadyProcessed(c.message_id)
+        for a in c.new_approvals:
+            if await s.execute(INSERT_APPROVAL, approval_values(a, at)) != 1:
+                raise Conflict(f"approval {a.approval_id} already exists")
+        for a in c.updated_approvals:
+            changed = await s.execute(
+                "UPDATE approvals SET state = ?, decided_by = ?, reason = ?, approved_by = ?, version = version + 1 "
+                "WHERE approval_id = ? AND version = ?",
+                (a.state.value, a.decided_by, a.reason, approved_by_json(a), a.approval_id, a.version),
+            )
+            if changed != 1:
+                raise Conflict(f"approval {a.approval_id} changed since version {a.version}")
+        for target, action_id in c.release:
+            await s.execute("DELETE FROM in_flight WHERE target = ? AND action_id = ?", (target, action_id))
+        for slot in c.acquire:
+            taken = await s.execute(
+                "INSERT INTO in_flight (target, action_id, incident_id, lease_until) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (target) DO UPDATE SET action_id = excluded.action_id, "
+                "incident_id = excluded.incident_id, lease_until = excluded.lease_until "
+                "WHERE in_flight.lease_until <= ? OR in_flight.action_id = excluded.action_id",
+                (slot.target, slot.action_id, slot.incident_id, at(slot.lease_until), at(now)),
+            )
+            if taken != 1:
+                raise Conflict(f"target {slot.target} was taken meanwhile")
+        for r in c.released:
+            await s.execute(
+                Dialect.insert_ignore("released", ("action_id", "target", "incident_id", "released_at")),
+                (r.action_id, r.target, r.incident_id, at(r.released_at)),
+            )
+        for jti, expires_at in c.used_tokens:
+            if await s.execute(Dialect.insert_ignore("used_tokens", ("jti", "expires_at")), (jti, at(expires_at))) != 1:
+                raise Conflict(f"token {jti} was used meanwhile")
+        for ctl in c.controls:
+            await s.execute(
+                Dialect.upsert("controls", ("kind", "scope", "value", "changed_by", "changed_at"), ("kind", "scope")),
+                (ctl.kind, ctl.scope, ctl.value, ctl.changed_by, at(now)),
+            )
+        for e in c.outbox:
+            await s.execute(
+                Dialect.insert_ignore("outbox", ("envelope_id", "cause_id", "body", "created_at")),
+                (e.id, c.message_id, e.to_bytes().decode(), at(now)),
+            )
+
+    async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]:
+        rows = await self._rows(
+            "SELECT body FROM outbox WHERE published_at IS NULL AND created_at <= ? ORDER BY seq LIMIT ?",
+            (self._at(created_before), limit),
+        )
+        return _envelopes(rows)
+
+    async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None:
+        if not envelope_ids:
+            return
+        marks = ", ".join("?" * len(envelope_ids))
+        # One statement, one transaction (one fsync) for the whole outbox of a decision.
+        async with self.db.transaction() as s:
+            await s.execute(
+                f"UPDATE outbox SET published_at = ? WHERE envelope_id IN ({marks})",  # noqa: S608 (placeholders)
+                (self._at(now), *envelope_ids),
+            )
+
+    async def purge(self, older_than: datetime, now: datetime) -> None:
+        cutoff = self._at(older_than)
+        async with self.db.transaction() as s:
+            await s.execute("DELETE FROM outbox WHERE published_at IS NOT NULL AND created_at < ?", (cutoff,))
+            await s.execute("DELETE FROM processed WHERE processed_at < ?", (cutoff,))
+            await s.execute("DELETE FROM released WHERE released_at < ?", (cutoff,))
+            await s.execute("DELETE FROM used_tokens WHERE expires_at < ?", (self._at(now),))
