@@ -354,11 +354,18 @@ def run(
     alerts: Annotated[int, typer.Option("--alerts", min=200, help="storm size (a multiple of 200)")] = 100_000,
     rate: Annotated[float, typer.Option("--rate", min=0, help="offered alerts/s; 0 = as fast as accepted")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of the table")] = False,
+    cluster: Annotated[
+        bool,
+        typer.Option("--cluster", help="on `warden cluster`: 1 then 2 triage replicas in the same run, and the ratio"),
+    ] = False,
 ) -> None:
     """Triage under an alert storm: sustained alerts/s, p99 ingest->incident latency and peak memory,
     next to raw JetStream publish/consume rates measured in the same run."""
     if alerts % 200:
         raise typer.BadParameter("--alerts must be a multiple of 200 (50 problems x 4 resources)")
+    if cluster:
+        _run_cluster(alerts, as_json)
+        return
     with tempfile.TemporaryDirectory(prefix="warden-bench-triage-") as tmp:
         result = asyncio.run(measure(alerts, rate, Path(tmp)))
     if as_json:
@@ -367,3 +374,18 @@ def run(
     mode = f"paced at {rate:g} alerts/s" if rate else "as fast as the webhook accepts"
     typer.echo(f"warden bench triage: {alerts} alerts, 50 problems x 4 resources, {mode}, embedded stack")
     typer.echo(report(result))
+
+
+def _run_cluster(alerts: int, as_json: bool) -> None:
+    from warden_bench import triage_cluster
+
+    with tempfile.TemporaryDirectory(prefix="warden-bench-triage-cluster-") as tmp:
+        result = asyncio.run(triage_cluster.measure_cluster(alerts, Path(tmp)))
+    if as_json:
+        typer.echo(json.dumps(result.as_json()))
+        return
+    typer.echo(
+        f"warden bench triage --cluster: {alerts} alerts per phase, 50 problems x 4 resources, as fast as accepted,"
+        " 3 NATS nodes + PostgreSQL"
+    )
+    typer.echo(triage_cluster.report(result))
