@@ -29,8 +29,9 @@ class Lazy:
     requires: str | None = None
 
 
-def load(name: str, entry: Lazy) -> Any:
-    """The click command `name` built exactly as `app.command(name)` / `app.add_typer(name=name)` would."""
+def load(name: str, entry: Lazy, rich_markup_mode: Any = None) -> Any:
+    """The click command `name` built exactly as `app.command(name)` / `app.add_typer(name=name)` would
+    (inside a group whose help is rendered with `rich_markup_mode`, which its commands inherit)."""
     module_name, _, attribute = entry.target.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -46,7 +47,7 @@ def load(name: str, entry: Lazy) -> Any:
     obj: Any = getattr(module, attribute)
     # A holder with a callback is always built as a group, so the command comes out as it would
     # inside any group (no completion options, a one-command sub-app stays a group).
-    holder = typer.Typer(add_completion=False)
+    holder = typer.Typer(add_completion=False, rich_markup_mode=rich_markup_mode)
     holder.callback()(_nothing)
     if isinstance(obj, typer.Typer):
         holder.add_typer(obj, name=name)
@@ -75,7 +76,7 @@ def lazy_group(entries: dict[str, Lazy]) -> type[TyperGroup]:
             entry = entries[cmd_name]
             if self._listing:
                 return TyperCommand(cmd_name, help=entry.help)
-            self.commands[cmd_name] = load(cmd_name, entry)
+            self.commands[cmd_name] = load(cmd_name, entry, self.rich_markup_mode)
             return self.commands[cmd_name]
 
         def format_help(self, ctx: Any, formatter: Any) -> None:

@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 BENCHMARKS: dict[str, Lazy] = {
     "e2e": Lazy(
         "warden_bench.e2e:run",
-        "Alert -> action started (p50/p99, per hop) for an autonomous tier-1 action on the embedded stack,\n"
-        "    against a bare JetStream round trip measured in the same run.",
+        "Alert -> action started (p50/p99, per hop) for an autonomous tier-1 restart on the embedded\n"
+        "    stack, against a bare JetStream round trip measured in the same run.",
         requires="warden_bench",
     ),
     "executor": Lazy(
@@ -50,6 +50,12 @@ BENCHMARKS: dict[str, Lazy] = {
     "policy": Lazy(
         "warden_bench.policy:run",
         "Decision latency p50/p99 of the policy gate vs a bare bus relay measured in the same run.",
+        requires="warden_bench",
+    ),
+    "cli": Lazy(
+        "warden_bench.cli:run",
+        "Start-up time of `warden --version` and `warden --help` (median of N runs) against a bare\n"
+        "    `python -c pass` measured in the same run.",
         requires="warden_bench",
     ),
     "triage": Lazy(
@@ -118,7 +124,14 @@ COMMANDS: dict[str, Lazy] = {
     "fault": Lazy("warden_cli.fault_commands:fault_app", "Inject or clear a fault in the running stack's sandbox."),
 }
 
-app = typer.Typer(help="Warden: zero-trust incident response.", no_args_is_help=True, cls=guarded(lazy_group(COMMANDS)))
+# Help is click's plain formatter (commands inherit the root's mode): rendering it with rich costs
+# more than the rest of `warden --help` together (importing rich and typer.rich_utils).
+app = typer.Typer(
+    help="Warden: zero-trust incident response.",
+    no_args_is_help=True,
+    cls=guarded(lazy_group(COMMANDS)),
+    rich_markup_mode=None,
+)
 bench_app = typer.Typer(
     help="Benchmarks that print ratios against a baseline measured in the same run.", cls=lazy_group(BENCHMARKS)
 )

@@ -25,7 +25,11 @@ def _help(typer_app: typer.Typer, args: list[str]) -> str:
 
 def _eager_twin(typer_app: typer.Typer, entries: dict[str, Lazy]) -> typer.Typer:
     """The same app registered the old way: every command imported and added up front."""
-    twin = typer.Typer(help=typer_app.info.help, no_args_is_help=typer_app.info.no_args_is_help)
+    twin = typer.Typer(
+        help=typer_app.info.help,
+        no_args_is_help=typer_app.info.no_args_is_help,
+        rich_markup_mode=typer_app.rich_markup_mode,
+    )
     twin.registered_callback = typer_app.registered_callback
     twin.registered_commands = list(typer_app.registered_commands)
     for name, entry in entries.items():
@@ -56,6 +60,17 @@ def test_importing_the_shell_loads_no_service_sdk_or_bus() -> None:
     assert loaded & heavy == set()
     shell = {"warden_cli.main", "warden_cli.lazy", "warden_cli.errors"}
     assert not any(name.startswith("warden_cli.") and name not in shell for name in loaded)
+
+
+def test_the_top_level_help_renders_without_rich() -> None:
+    probe = (
+        "import json, sys\nfrom warden_cli.main import app\ntry:\n    app(['--help'])\nexcept SystemExit:\n    pass\n"
+    )
+    probe += "print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, check=True, text=True).stdout
+    loaded = set(json.loads(out.splitlines()[-1]))
+    assert "Commands:" in out
+    assert not {name for name in loaded if name.split(".")[0] == "rich" or name == "typer.rich_utils"}
 
 
 def test_version_comes_from_the_package_metadata() -> None:
