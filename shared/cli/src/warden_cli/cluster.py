@@ -22,14 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from nats.errors import TimeoutError as NatsTimeout
 from warden_bus.embedded_auth import ensure_auth_material
 from warden_bus.embedded_server import EmbeddedNats, free_port
-from warden_bus.provision import provision
+from warden_bus.nats_cluster import NatsCluster, provision_replicated
 from warden_console.bootstrap import ensure_embedded_users
 
 from warden_cli import cluster_database as db
-from warden_cli.cluster_nats import NatsCluster
 from warden_cli.cluster_processes import Tracked, stop_all
 from warden_cli.cluster_replicas import plan
 from warden_cli.key_folders import KeyFolders, Placed, tighten
@@ -123,21 +121,11 @@ class ClusterStack:
         if self.options.only is None:
             self._write_stack()
 
-    async def _provision(self, attempts: int = 3) -> None:
-        """`provision` with 3 replicas, repeated (it is idempotent) when a Raft group was not
-        formed in time: on a loaded machine the first elections can take longer than the API wait."""
-        for attempt in range(1, attempts + 1):
-            try:
-                await provision(
-                    self.nats.url, self.nats.material.creds("admin"), replicas=STREAM_REPLICAS, api_timeout_s=30
-                )
-                return
-            except NatsTimeout:
-                if attempt == attempts:
-                    raise ClusterFailed(
-                        f"streams with {STREAM_REPLICAS} replicas were not created after {attempts} attempts; "
-                        f"see {self.layout.logs}/nats-*.log"
-                    ) from None
+    async def _provision(self) -> None:
+        try:
+            await provision_replicated(self.nats.url, self.nats.material.creds("admin"), STREAM_REPLICAS)
+        except TimeoutError as err:
+            raise ClusterFailed(f"{err}; see {self.layout.logs}/nats-*.log") from None
 
     def env(self, service: str, port: int, replica: str) -> dict[str, str]:
         """The embedded mode's environment for `service`, on the cluster and its PostgreSQL."""

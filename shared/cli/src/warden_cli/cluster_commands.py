@@ -45,8 +45,6 @@ def up(
 ) -> None:
     """Start the cluster in the background and return once every replica is healthy; a failed
     start stops everything it started."""
-    from nats.errors import Error as NatsError
-
     from warden_cli.cluster import ClusterFailed, ClusterOptions, ClusterStack
     from warden_cli.cluster_status import render, status
     from warden_cli.supervisor import StackLocked
@@ -58,7 +56,7 @@ def up(
     stack = ClusterStack(layout, options)
     try:
         asyncio.run(stack.start())
-    except (ClusterFailed, StackLocked, RuntimeError, TimeoutError, OSError, NatsError) as err:
+    except (ClusterFailed, StackLocked, RuntimeError, TimeoutError, OSError) as err:
         raise _fail(f"warden cluster up: {err}") from None
     typer.echo(render(asyncio.run(status(layout))))
     typer.echo(f"stop with: warden cluster down --data-dir {layout.root}")

@@ -4,12 +4,10 @@ services' /healthz and JetStream's stream info (as the admin identity)."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import aiohttp
-import nats
-from nats.errors import Error as NatsError
+from warden_bus.nats_cluster import stream_health
 from warden_contracts import topology as topo
 
 from warden_cli.cluster import healthy, read_cluster, recorded
@@ -48,7 +46,7 @@ async def status(layout: Layout) -> dict[str, Any]:
                     "processes": replicas,
                 }
             )
-    streams = await stream_health(live_urls, layout) if live_urls else []
+    streams = await stream_health(live_urls, layout.creds("admin")) if live_urls else []
     return {
         "data_dir": info["data_dir"],
         "database": info["database_url"],
@@ -61,47 +59,6 @@ async def status(layout: Layout) -> dict[str, Any]:
         and len(streams) == len(topo.TOPICS)
         and all(r["healthy"] for s in services for r in s["processes"]),
     }
-
-
-async def stream_health(urls: list[str], layout: Layout) -> list[dict[str, Any]]:
-    """Per stream: its leader and each follower's state (current, offline, lag in operations)."""
-    out: list[dict[str, Any]] = []
-    try:
-        nc = await nats.connect(
-            urls, user_credentials=str(layout.creds("admin")), connect_timeout=3, allow_reconnect=False
-        )
-    except (OSError, NatsError, TimeoutError) as err:
-        return [{"stream": "*", "healthy": False, "error": f"cannot reach the cluster: {err}"}]
-    try:
-        js = nc.jetstream()
-        for t in topo.TOPICS:
-            try:
-                si = await js.stream_info(t.stream)
-            except (NatsError, TimeoutError) as err:
-                out.append({"stream": t.stream, "healthy": False, "error": str(err) or type(err).__name__})
-                continue
-            cluster = si.cluster
-            peers = [
-                {"name": r.name, "current": bool(r.current), "offline": bool(r.offline), "lag": r.lag or 0}
-                for r in (cluster.replicas or [] if cluster else [])
-            ]
-            want = si.config.num_replicas or 1
-            out.append(
-                {
-                    "stream": t.stream,
-                    "replicas": want,
-                    "leader": cluster.leader if cluster else None,
-                    "followers": peers,
-                    "messages": si.state.messages,
-                    "healthy": bool(cluster and cluster.leader)
-                    and len(peers) == want - 1
-                    and all(p["current"] and not p["offline"] for p in peers),
-                }
-            )
-    finally:
-        with contextlib.suppress(NatsError, OSError):
-            await nc.close()
-    return out
 
 
 def render(report: dict[str, Any]) -> str:

