@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from warden_persistence import connect_sqlite
 
 VAULT_FILE = "personal.sqlite3"
 
@@ -36,12 +37,10 @@ def vault_path(audit_dir: Path) -> Path:
 
 class SqliteVault:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()  # one connection, used from worker threads in turn
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # The kit's opener: a 0600 file, WAL, synchronous=FULL, busy timeout.
+        self._db = connect_sqlite(path)
         self._db.execute("PRAGMA secure_delete=ON")  # erased values are overwritten, not just unlinked
         self._db.executescript(_SCHEMA)
 

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from warden_persistence import connect_sqlite
+
 from warden_console.domain.approvals import ApprovalView
 
 _SCHEMA = """
@@ -31,9 +33,8 @@ class SqliteInbox:
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        # The kit's opener: a 0600 file, WAL, synchronous=FULL, busy timeout, autocommit.
+        self._db = connect_sqlite(self._path)
         self._db.executescript(_SCHEMA)
 
     async def close(self) -> None:
@@ -64,19 +65,27 @@ class SqliteInbox:
             return cursor.rowcount == 1
 
     async def get(self, approval_id: str) -> ApprovalView | None:
-        row = self._conn().execute(
-            "SELECT body, correlationid FROM requests WHERE approval_id = ?", (approval_id,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT body, correlationid FROM requests WHERE approval_id = ?", (approval_id,))
+            .fetchone()
+        )
         return ApprovalView(json.loads(row[0]), row[1]) if row else None
 
     async def recent(self, limit: int = 200) -> list[ApprovalView]:
-        rows = self._conn().execute(
-            "SELECT body, correlationid FROM requests ORDER BY received_seq DESC LIMIT ?", (limit,)
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute("SELECT body, correlationid FROM requests ORDER BY received_seq DESC LIMIT ?", (limit,))
+            .fetchall()
+        )
         return [ApprovalView(json.loads(body), corr) for body, corr in rows]
 
     async def for_incident(self, incident_id: str) -> list[ApprovalView]:
-        rows = self._conn().execute(
-            "SELECT body, correlationid FROM requests WHERE incident_id = ? ORDER BY received_seq", (incident_id,)
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT body, correlationid FROM requests WHERE incident_id = ? ORDER BY received_seq", (incident_id,)
+            )
+            .fetchall()
+        )
         return [ApprovalView(json.loads(body), corr) for body, corr in rows]

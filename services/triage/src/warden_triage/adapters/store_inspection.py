@@ -1,17 +1,21 @@
 """Read-only views of triage's SQLite state, for benchmarks and operators (never for the service).
 
-A separate read-only connection: WAL lets it read while the service writes.
+A separate read-only connection from the persistence kit's opener: WAL lets it read while the
+service writes, and it can neither create the file nor write to it.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
+from warden_persistence import connect_sqlite
 
-def _connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+
+def _connect(path: Path) -> closing[sqlite3.Connection]:
+    return closing(connect_sqlite(path, read_only=True))
 
 
 def processed_times(path: Path) -> dict[str, datetime]:
