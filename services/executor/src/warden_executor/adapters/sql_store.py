@@ -108,13 +108,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def with_schema(url: str | None, schema: str = DEFAULT_SCHEMA) -> str | None:
-    """The executor's tables live in their own schema unless the URL names one."""
-    if not url or "schema=" in url:
-        return url
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
-
-
 class SqlStore:
     """Owns the database; `SqlLedger`, `SqlDrainJournal` and `SqlControls` are its faces (ports).
 
@@ -130,11 +123,12 @@ class SqlStore:
         self.path = sqlite_path
         self.holder = holder
         self.lease_s = lease_s
-        self._url = with_schema(url)
+        self._url = url
         self._db: Database | None = None
 
     async def open(self) -> None:
-        self._db = await kit.open_database(self._url, self.path, MIGRATIONS)
+        # Its own schema unless the URL names one: a schema holds one store's schema_version.
+        self._db = await kit.open_database(self._url, self.path, MIGRATIONS, default_schema=DEFAULT_SCHEMA)
 
     async def close(self) -> None:
         if self._db is not None:
