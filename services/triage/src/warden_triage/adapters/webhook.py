@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import StreamReader, web
 from warden_bus.runtime import Counters
@@ -40,6 +40,11 @@ log = logging.getLogger("warden.triage.webhook")
 
 class EnvelopePublisher(Protocol):
     async def publish(self, envelope: Envelope) -> None: ...
+
+
+@runtime_checkable
+class BatchPublisher(EnvelopePublisher, Protocol):
+    async def publish_many(self, envelopes: Sequence[Envelope]) -> None: ...
 
 
 class BusUnavailable(RuntimeError):
@@ -186,6 +191,8 @@ class WebhookGateway:
         if not self.bus_ready():
             results: list[Any] = [BusUnavailable("not connected to the broker")]
             envelopes = envelopes[:1]
+        elif isinstance(self.publisher, BatchPublisher) and len(envelopes) > 1:
+            results = [await self._publish_group(envelopes)] * len(envelopes)
         else:
             results = await asyncio.gather(*(self._publish(e) for e in envelopes), return_exceptions=True)
         failed = [(e, r) for e, r in zip(envelopes, results, strict=True) if isinstance(r, BaseException)]
@@ -215,6 +222,17 @@ class WebhookGateway:
         body: dict[str, Any] = dict(accepted[0]) if len(accepted) == 1 else {}
         body |= {"accepted": accepted} | ({"truncated_alerts": truncated} if truncated else {})
         return web.json_response(body, status=202)
+
+    async def _publish_group(self, envelopes: list[Envelope]) -> BaseException | None:
+        """A group (an Alertmanager notification) as one batch: its acks awaited together."""
+        assert isinstance(self.publisher, BatchPublisher)
+        try:
+            await asyncio.wait_for(self.publisher.publish_many(envelopes), self.publish_deadline_s)
+        except TimeoutError:
+            return BusUnavailable(f"no broker acknowledgement within {self.publish_deadline_s:g}s")
+        except Exception as err:
+            return err
+        return None
 
     async def _publish(self, envelope: Envelope) -> None:
         async with self._publishing:

@@ -1,0 +1,54 @@
+"""`NatsBus.publish_many`: a group's publishes written together and their acks awaited together,
+with the same guarantees as one `publish` each (every message stored once, ids de-duplicate)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from warden_bus.nats_bus import NatsBus
+from warden_contracts.envelope import Envelope, envelope_for
+from warden_contracts.events import AlertReceived
+from warden_testkit.bus import EmbeddedBroker, eventually
+
+ALERT = "sre.alert.received.v1"
+
+
+def alert(n: int) -> Envelope:
+    payload = AlertReceived(
+        source_kind="sandbox",
+        alert_id=f"a-{n}",
+        rule="memory",
+        status="Fired",
+        resource_id="/r/checkout",
+        fired_at=datetime.now(UTC),
+    )
+    return envelope_for(ALERT, payload, source="test/ingest", correlationid=f"alert:a-{n}", id=f"alert-{n}")
+
+
+@pytest.fixture
+async def buses(broker: EmbeddedBroker) -> AsyncIterator[dict[str, NatsBus]]:
+    made = {name: broker.bus(name) for name in ("ingest", "triage")}
+    yield made
+    for bus in made.values():
+        await bus.stop()
+
+
+async def test_a_group_is_stored_once_per_message_and_a_repeat_is_deduplicated(buses: dict[str, NatsBus]) -> None:
+    received: list[str] = []
+
+    async def on_alert(env: Envelope) -> None:
+        received.append(env.id)
+
+    buses["triage"].subscribe(ALERT, on_alert)
+    for bus in buses.values():
+        await bus.start()
+    group = [alert(n) for n in range(120)]
+    await buses["ingest"].publish_many(group)
+    await eventually(lambda: len(received) >= 120, timeout=60)
+
+    await buses["ingest"].publish_many(group)  # the source re-sent the whole group
+    await buses["ingest"].publish_many([alert(999)])  # stored after the repeat, so consumed after it
+    await eventually(lambda: "alert-999" in received, timeout=60)
+    assert sorted(received) == sorted([e.id for e in group] + ["alert-999"])
