@@ -65,13 +65,6 @@ MIGRATIONS = (
 )
 
 
-def with_schema(url: str | None, schema: str = DEFAULT_SCHEMA) -> str | None:
-    """The planner's tables live in their own schema unless the URL names one."""
-    if not url or "schema=" in url:
-        return url
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
-
-
 class SqlStore:
     """`url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name` (default
     schema `planner`): PostgreSQL."""
@@ -79,11 +72,12 @@ class SqlStore:
     def __init__(self, sqlite_path: Path, url: str | None = None) -> None:
         kit.backend_of(url)  # a bad URL stops the composition root, not the first message
         self._path = sqlite_path
-        self._url = with_schema(url)
+        self._url = url
         self._db: Database | None = None
 
     async def open(self) -> None:
-        db = await kit.open_database(self._url, self._path, MIGRATIONS)
+        # Its own schema unless the URL names one: a schema holds one store's schema_version.
+        db = await kit.open_database(self._url, self._path, MIGRATIONS, default_schema=DEFAULT_SCHEMA)
         cutoff = (datetime.now(UTC) - PROCESSED_RETENTION).isoformat()
         async with db.transaction() as s:
             await s.execute("DELETE FROM processed WHERE at < ?", (cutoff,))
@@ -102,16 +96,16 @@ class SqlStore:
         return self._db
 
     async def seen(self, message_id: str) -> bool:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             return await s.one("SELECT 1 FROM processed WHERE message_id = ?", (message_id,)) is not None
 
     async def load(self, incident_id: str) -> IncidentRecord | None:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             row = await s.one("SELECT body, version FROM incidents WHERE incident_id = ?", (incident_id,))
         return _record(row[0], row[1]) if row else None
 
     async def controls(self) -> dict[str, str]:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             return {key: value for key, value in await s.all("SELECT key, value FROM controls")}
 
     async def commit(
@@ -139,7 +133,7 @@ class SqlStore:
             record.version += 1
 
     async def recovered_open(self) -> list[IncidentRecord]:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             rows = await s.all(
                 "SELECT body, version FROM incidents WHERE "  # noqa: S608 (one of two constants)
                 + s.dialect.pick(sqlite=RECOVERED_OPEN_SQLITE, postgres=RECOVERED_OPEN_POSTGRES)
@@ -147,7 +141,7 @@ class SqlStore:
         return [_record(body, version) for body, version in rows]
 
     async def unsent(self) -> list[Envelope]:
-        async with self.db.transaction() as s:
+        async with self.db.read() as s:
             rows = await s.all("SELECT body FROM outbox WHERE sent = 0 ORDER BY seq")
         return [Envelope.from_bytes(row[0].encode()) for row in rows]
 
