@@ -27,6 +27,7 @@ from warden_persistence import (
     split_schema,
     table_columns,
 )
+from warden_persistence.outbox import Outbox, outbox_schema
 from warden_testkit.postgres import postgres_schema
 
 MIGRATIONS = [
@@ -278,3 +279,31 @@ def test_a_read_only_connection_reads_beside_the_writer_and_cannot_write(tmp_pat
                 reader.execute("INSERT INTO t VALUES (3)")
     finally:
         writer.close()
+
+
+async def test_the_outbox_stages_with_the_transaction_and_is_marked_and_purged(
+    location: tuple[str | None, Path],
+) -> None:
+    url, path = location
+    db = await open_database(url, path, [Migration(1, lambda s: s.script(outbox_schema(s.dialect, "TEXT")))])
+    box = Outbox()
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as s:
+                await box.stage(s, "cause-0", [("m0", "rolled back")], "2026-01-01")
+                raise RuntimeError("the unit of work failed")
+        async with db.transaction() as s:
+            await box.stage(s, "cause-1", [("m1", "first"), ("m2", "second")], "2026-01-01")
+            await box.stage(s, "cause-2", [("m1", "again"), ("m3", "third")], "2026-01-02")
+        async with db.read() as r:
+            assert await box.of_cause(r, "cause-1") == ["first", "second"]
+            assert await box.of_cause(r, "cause-0") == []
+            assert await box.unpublished(r, "2026-01-01", 10) == ["first", "second"]
+        async with db.transaction() as s:
+            await box.mark_published(s, ["m1", "m3"], "2026-01-03")
+            await box.purge(s, "2026-01-05")  # only published rows go
+        async with db.read() as r:
+            assert await box.unpublished(r, "2026-01-09", 10) == ["second"]
+            assert await box.of_cause(r, "cause-2") == []
+    finally:
+        await db.close()

@@ -25,6 +25,8 @@ Public API:
 - `Migration(version, step)`, step a SQL script or `async (Session) -> None`; `migrate(db, migrations)`;
   `add_missing_columns(session, table, {name: declaration})` for databases older than their
   `schema_version` table.
+- `warden_persistence.outbox`: `Outbox` (the transactional outbox's SQL on a session),
+  `outbox_schema`, and `Relay` (publishes after the commit, marks, flushes, purges).
 - `connect_sqlite(path, read_only=False)` -> `sqlite3.Connection`: the raw opener, for code that
   needs sqlite3 itself (synchronous tools; `read_only` for inspecting another process's file);
   `SqliteDatabase`, `PostgresDatabase` for tests and tools.

@@ -6,8 +6,9 @@ the version still matches (compare-and-set), a message id or token id is taken b
 a target slot by a conditional upsert. The loser of any race gets Conflict or AlreadyProcessed,
 writes nothing, and re-decides. Reads run outside write transactions (`Database.read`).
 
-The dialects differ in two things only: timestamps (fixed-width UTC text on SQLite, so string
-comparison orders like time; TIMESTAMPTZ on PostgreSQL) and the outbox's sequence column.
+The outbox is the persistence kit's (`warden_persistence.outbox`), staged in `apply`'s
+transaction. The dialects differ in timestamps only: fixed-width UTC text on SQLite, so string
+comparison orders like time; TIMESTAMPTZ on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import warden_persistence
 from warden_contracts.envelope import Envelope
 from warden_persistence import Database, Dialect, Migration, Row, Session, add_missing_columns, open_database
+from warden_persistence.outbox import Outbox, outbox_schema
 
 from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values, approved_by_json
 from warden_policy.domain.approvals import Approval, ApprovalState
@@ -48,25 +50,16 @@ CREATE TABLE IF NOT EXISTS in_flight (
 CREATE TABLE IF NOT EXISTS released (
   action_id TEXT PRIMARY KEY, target TEXT NOT NULL, incident_id TEXT NOT NULL, released_at {time} NOT NULL);
 CREATE INDEX IF NOT EXISTS released_target ON released (target, released_at);
-CREATE INDEX IF NOT EXISTS released_incident ON released (incident_id);
-CREATE TABLE IF NOT EXISTS outbox (
-  seq {seq}, envelope_id TEXT NOT NULL UNIQUE, cause_id TEXT,
-  body TEXT NOT NULL, created_at {time} NOT NULL, published_at {time});
-CREATE INDEX IF NOT EXISTS outbox_cause ON outbox (cause_id);
-CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (published_at, seq)
+CREATE INDEX IF NOT EXISTS released_incident ON released (incident_id)
 """
 
 
 async def _create(session: Session) -> None:
     # IF NOT EXISTS throughout: policy.db files and PostgreSQL schemas made before the migrations
     # were numbered (version 0) already hold these tables.
-    d = session.dialect
-    await session.script(
-        SCHEMA.format(
-            time=d.pick(sqlite="TEXT", postgres="TIMESTAMPTZ"),
-            seq=d.pick(sqlite="INTEGER PRIMARY KEY AUTOINCREMENT", postgres="BIGSERIAL PRIMARY KEY"),
-        )
-    )
+    time = session.dialect.pick(sqlite="TEXT", postgres="TIMESTAMPTZ")
+    await session.script(SCHEMA.format(time=time))
+    await session.script(outbox_schema(session.dialect, time))
 
 
 async def _columns_older_data_dirs_lack(session: Session) -> None:
@@ -92,6 +85,7 @@ APPROVAL_COLUMNS = tuple(c.strip() for c in COLUMNS.split(","))
 SELECT_APPROVALS = f"SELECT {COLUMNS} FROM approvals "  # noqa: S608
 INSERT_APPROVAL = Dialect.insert_ignore("approvals", APPROVAL_COLUMNS)
 SLOT_COLUMNS = ("target", "action_id", "incident_id", "lease_until")
+OUTBOX = Outbox()
 
 
 def ts(value: datetime) -> str:
@@ -111,8 +105,8 @@ def _approval(row: Row) -> Approval:
     return approval_from_row(dict(zip(APPROVAL_COLUMNS, row, strict=True)))
 
 
-def _envelopes(rows: list[Row]) -> list[Envelope]:
-    return [Envelope.from_bytes(r[0].encode()) for r in rows]
+def _envelopes(bodies: list[str]) -> list[Envelope]:
+    return [Envelope.from_bytes(body.encode()) for body in bodies]
 
 
 class SqlStateStore:
@@ -160,7 +154,7 @@ class SqlStateStore:
         async with self.db.read() as r:
             if await r.one("SELECT 1 FROM processed WHERE message_id = ?", (message_id,)) is None:
                 return None
-            return _envelopes(await r.all("SELECT body FROM outbox WHERE cause_id = ? ORDER BY seq", (message_id,)))
+            return _envelopes(await OUTBOX.of_cause(r, message_id))
 
     async def get_approval(self, approval_id: str) -> Approval | None:
         rows = await self._rows(SELECT_APPROVALS + "WHERE approval_id = ?", (approval_id,))
@@ -260,34 +254,23 @@ class SqlStateStore:
                 Dialect.upsert("controls", ("kind", "scope", "value", "changed_by", "changed_at"), ("kind", "scope")),
                 (ctl.kind, ctl.scope, ctl.value, ctl.changed_by, at(now)),
             )
-        for e in c.outbox:
-            await s.execute(
-                Dialect.insert_ignore("outbox", ("envelope_id", "cause_id", "body", "created_at")),
-                (e.id, c.message_id, e.to_bytes().decode(), at(now)),
-            )
+        await OUTBOX.stage(s, c.message_id, [(e.id, e.to_bytes().decode()) for e in c.outbox], at(now))
 
     async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]:
-        rows = await self._rows(
-            "SELECT body FROM outbox WHERE published_at IS NULL AND created_at <= ? ORDER BY seq LIMIT ?",
-            (self._at(created_before), limit),
-        )
-        return _envelopes(rows)
+        async with self.db.read() as r:
+            return _envelopes(await OUTBOX.unpublished(r, self._at(created_before), limit))
 
     async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None:
         if not envelope_ids:
             return
-        marks = ", ".join("?" * len(envelope_ids))
-        # One statement, one transaction (one fsync) for the whole outbox of a decision.
+        # One transaction (one fsync) for the whole outbox of a decision.
         async with self.db.transaction() as s:
-            await s.execute(
-                f"UPDATE outbox SET published_at = ? WHERE envelope_id IN ({marks})",  # noqa: S608 (placeholders)
-                (self._at(now), *envelope_ids),
-            )
+            await OUTBOX.mark_published(s, envelope_ids, self._at(now))
 
     async def purge(self, older_than: datetime, now: datetime) -> None:
         cutoff = self._at(older_than)
         async with self.db.transaction() as s:
-            await s.execute("DELETE FROM outbox WHERE published_at IS NOT NULL AND created_at < ?", (cutoff,))
+            await OUTBOX.purge(s, cutoff)
             await s.execute("DELETE FROM processed WHERE processed_at < ?", (cutoff,))
             await s.execute("DELETE FROM released WHERE released_at < ?", (cutoff,))
             await s.execute("DELETE FROM used_tokens WHERE expires_at < ?", (self._at(now),))
