@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -56,6 +57,7 @@ MAX_ACTIONS = 20  # gate.cedar `hourly_rate_limit`: at most 20 actions per hour 
 HOPS = ("webhook_to_incident", "incident_to_plan", "plan_to_decision", "decision_to_started")
 ROUND_TIMEOUT_S = 60.0
 FINISH_TIMEOUT_S = 30.0
+SPARE_SERVICES = 10  # for rounds whose leak ran out of memory before the planner looked (LostRace)
 FINAL = ("verified", "succeeded", "failed", "rolled_back", "rejected", "skipped")
 
 
@@ -70,6 +72,7 @@ class Result:
     durability: dict[str, str] = field(default_factory=dict)
     baseline_durability: dict[str, str] = field(default_factory=dict)
     unfinished: int = 0  # actions with no final report within FINISH_TIMEOUT_S (started is what counts)
+    lost_races: int = 0  # rounds run again on a spare service (LostRace)
 
     @property
     def ratio(self) -> float | None:
@@ -94,6 +97,7 @@ class Result:
             "durability": self.durability,
             "baseline_durability": self.baseline_durability,
             "unfinished_actions": self.unfinished,
+            "rounds_rerun_after_oom": self.lost_races,
         }
 
 
@@ -184,9 +188,19 @@ class Watch:
                 return f"executor reported {detail}"
         return None
 
-    async def until(self, kind: str, target: str, detail: str, timeout: float) -> float:
+    async def until(
+        self,
+        kind: str,
+        target: str,
+        detail: str,
+        timeout: float,
+        abort: Callable[[], Awaitable[None]] | None = None,
+    ) -> float:
+        """When `kind` `detail` was seen for `target`; `abort` runs between waits and may raise."""
         deadline = time.perf_counter() + timeout
         while (at := self.first(kind, target, detail)) is None:
+            if abort is not None:
+                await abort()
             problem = self.failure(target)
             if problem:
                 raise RuntimeError(f"{target}: no action started ({problem}); hops seen: {self.hops_seen(target)}")
@@ -258,6 +272,11 @@ class RoundFailed(RuntimeError):
     pass
 
 
+class LostRace(RuntimeError):
+    """The simulated leak ran out of memory (the sandbox restarted the service) before the planner
+    read it, so the planner rightly found it recovered: the round is run again on a spare service."""
+
+
 def _with_logs(layout: Layout, err: Exception) -> RoundFailed:
     tails = "\n".join(f"--- last log lines of {n} ---\n{service_log_tail(layout, n, 8)}" for n in SERVICES)
     return RoundFailed(f"{err}\n{tails}")
@@ -274,6 +293,11 @@ class Sandbox:
         ) as resp:
             if resp.status >= 400:
                 raise RuntimeError(f"sandbox refused the fault ({resp.status}): {await resp.text()}")
+
+    async def view(self, name: str) -> dict[str, Any]:
+        async with self.http.get(f"{self.url}/v1/services/{name}") as resp:
+            view: dict[str, Any] = await resp.json()
+        return view
 
     async def until_alerting(self, name: str, timeout: float) -> dict[str, Any]:
         """The service's view once the memory rule fires on it (the monitor's own test)."""
@@ -307,7 +331,13 @@ async def _one_round(
     async with http.post(url, data=body, headers=headers) as resp:
         if resp.status >= 300:
             raise RuntimeError(f"webhook answered {resp.status}: {await resp.text()}")
-    started = await watch.until(REPORTED, name, "started", ROUND_TIMEOUT_S)
+    restarts = int(view.get("restarts", 0))
+
+    async def oom_before_plan() -> None:
+        if watch.first(PLAN, name) is None and int((await sandbox.view(name)).get("restarts", 0)) > restarts:
+            raise LostRace(f"{name}: out of memory before the planner read it")
+
+    started = await watch.until(REPORTED, name, "started", ROUND_TIMEOUT_S, oom_before_plan)
     alerted = watch.first(ALERT, name, "Fired")
     opened = watch.first(INCIDENT, name, "opened")
     planned = watch.first(PLAN, name)
@@ -332,7 +362,7 @@ async def measure(rounds: int, warmup: int, tick: float, root: Path) -> Result:
     if rounds + warmup > MAX_ACTIONS:
         raise ValueError(f"rounds + warmup may not exceed {MAX_ACTIONS} (the gate's hourly rate limit)")
     layout = Layout(root)
-    names = [f"bench-svc-{i:02d}" for i in range(rounds + warmup)]
+    names = [f"bench-svc-{i:02d}" for i in range(rounds + warmup + SPARE_SERVICES)]
     wiring = estate_wiring.wire(layout, bench_estate(root / "warden.yaml", names))
     options = StackOptions(
         tick_s=tick,
@@ -360,15 +390,23 @@ async def measure(rounds: int, warmup: int, tick: float, root: Path) -> Result:
             secrets = layout.secrets()
             async with aiohttp.ClientSession() as http:
                 sandbox = Sandbox(http, stack.sandbox_url, secrets["sandbox_admin_secret"])
-                for i, name in enumerate(names):
+                pool, done = iter(names), 0
+                while done < rounds + warmup:
+                    name = next(pool, None)
+                    if name is None:
+                        raise _with_logs(layout, RuntimeError(f"lost the race on {result.lost_races} services"))
                     try:
                         finished, hops = await _one_round(
                             watch, sandbox, http, (stack.webhook_url, secrets["webhook_token"]), name, tick
                         )
+                    except LostRace:
+                        result.lost_races += 1
+                        continue
                     except (RuntimeError, TimeoutError) as err:
                         raise _with_logs(layout, err) from err
+                    done += 1
                     result.unfinished += not finished
-                    if i < warmup:
+                    if done <= warmup:
                         continue
                     result.totals.append(hops.pop("total"))
                     for hop, value in hops.items():
@@ -408,6 +446,8 @@ def report(r: Result) -> str:
         "decision_to_started",
     ):
         lines.append(row(labels[hop], r.hops[hop]))
+    if r.lost_races:
+        lines.append(f"{r.lost_races} round(s) run again: the leak ran out of memory before the planner read it")
     if r.unfinished:
         lines.append(f"{r.unfinished} action(s) sent no final report within {FINISH_TIMEOUT_S:.0f}s after starting")
     if r.ratio is None:
@@ -418,7 +458,7 @@ def report(r: Result) -> str:
 def run(
     rounds: Annotated[int, typer.Option("--rounds", min=1, max=MAX_ACTIONS - 1, help="actions to time")] = 18,
     warmup: Annotated[int, typer.Option(min=0, help="actions run first and not counted")] = 2,
-    tick: Annotated[float, typer.Option("--tick", min=0.1, help="sandbox tick (s); the leak needs ~7 ticks")] = 0.4,
+    tick: Annotated[float, typer.Option("--tick", min=0.1, help="sandbox tick (s); the leak needs ~7 ticks")] = 0.5,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of the table")] = False,
 ) -> None:
     """Alert -> action started (p50/p99, per hop) for an autonomous tier-1 restart on the embedded
