@@ -97,6 +97,8 @@ class NatsBus:
                 if isinstance(result, BaseException):
                     raise result
             return
+        if not envelopes:
+            return
         js = self.broker.config.connection_state.stream
         pending = list(envelopes)
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):

@@ -22,6 +22,8 @@ ANNOUNCE_EVERY_UPDATE_UP_TO = 10
 # At this many alerts one incident is paging far more than it informs: propose a quiet hour.
 PROPOSE_SUPPRESSION_AT = 16
 PROPOSED_SUPPRESSION = timedelta(hours=1)
+# Distinct alert shapes remembered; in a storm a few hundred shapes repeat thousands of times.
+CONTEXTS_REMEMBERED = 4096
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,30 @@ class Correlator:
         self.catalog = catalog
         self._classifier = classifier
         self._sources = sources
+        self._contexts: dict[tuple[object, ...], AlertContext] = {}
 
     def context(self, alert: AlertReceived) -> AlertContext:
+        """A pure function of the alert's structural fields and labels (what the catalog, the
+        classifier, the thresholds and the fingerprint may read), so it is computed once per
+        shape: re-firings and a storm's alerts share it."""
+        shape = (
+            alert.source_kind,
+            alert.rule,
+            alert.resource_id,
+            alert.service,
+            alert.environment,
+            alert.resource_group,
+            alert.signal,
+            tuple(sorted(alert.labels.items())),
+        )
+        known = self._contexts.get(shape)
+        if known is None:
+            if len(self._contexts) >= CONTEXTS_REMEMBERED:
+                self._contexts.clear()  # bounded memory: a storm of ever-new shapes recomputes
+            known = self._contexts[shape] = self._compute(alert)
+        return known
+
+    def _compute(self, alert: AlertReceived) -> AlertContext:
         entry = self.catalog.lookup(alert)
         # The catalog is the system of record for where a service runs; alert labels are not.
         environment = entry.environment if entry else alert.environment
