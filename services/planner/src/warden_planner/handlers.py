@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from warden_bus.port import Bus
@@ -22,20 +27,51 @@ class Publisher(Protocol):
 
 
 class Outbox:
-    """Publishes committed-but-unsent messages; ids are derived, so a re-send is de-duplicated."""
+    """Publishes committed-but-unsent messages; ids are derived, so a re-send is de-duplicated.
 
-    def __init__(self, store: PlannerStore, bus: Publisher, counters: Counters) -> None:
+    Replicas share the outbox: each flush claims its rows for `lease` first, so a row goes out
+    from one replica, not from every replica that saw it unsent (the broker's duplicate window is
+    the fallback, not the mechanism). A publish that fails gives its rows back at once; a replica
+    that dies holding a claim leaves its rows to the others after the lease."""
+
+    # Far longer than publishing a batch takes; the bound on a dead claimer's rows waiting.
+    LEASE = timedelta(seconds=30)
+    BATCH = 100
+
+    def __init__(
+        self,
+        store: PlannerStore,
+        bus: Publisher,
+        counters: Counters,
+        *,
+        claimer: str | None = None,
+        lease: timedelta = LEASE,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._store = store
         self._bus = bus
         self._counters = counters
+        # One per process: a restarted replica is a new claimer, its old claims lapse.
+        self._claimer = claimer or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._lease = lease
+        self._clock = clock
         self._lock = asyncio.Lock()
 
     async def flush(self) -> None:
+        """Publishes what this replica could claim."""
         async with self._lock:
-            for envelope in await self._store.unsent():
-                await self._bus.publish(envelope)
-                await self._store.mark_sent(envelope.id)
-                self._counters.inc("messages_published", topic=envelope.type)
+            while True:
+                batch = await self._store.claim_unsent(self._claimer, self._clock(), self._lease, self.BATCH)
+                try:
+                    for envelope in batch:
+                        await self._bus.publish(envelope)
+                        await self._store.mark_sent(envelope.id)
+                        self._counters.inc("messages_published", topic=envelope.type)
+                except Exception:
+                    await self._store.release(self._claimer)
+                    raise
+                if len(batch) < self.BATCH:
+                    return
 
 
 def register(bus: Bus, service: PlanningService, outbox: Outbox, counters: Counters) -> None:

@@ -6,6 +6,11 @@ transaction whose writes decide between replicas: the message id is taken by a u
 redelivery handled by another replica raises AlreadyProcessed), and the incident record changes
 only over the version it was read at (the loser raises Conflict, reads again and decides again).
 So an incident is planned once however many replicas receive its updates.
+
+The outbox is claimed, not just read: a replica takes unsent rows for a lease (claimed_by,
+claimed_until, compare-and-set under `FOR UPDATE SKIP LOCKED` on PostgreSQL), so of two replicas
+flushing at once each row is published by one; a claimer that died leaves its rows to the others
+once the lease lapsed. SQLite has one process, whose flush takes every unsent row as before.
 """
 
 from __future__ import annotations
@@ -58,11 +63,21 @@ async def _record_versions(session: Session) -> None:
     await kit.add_missing_columns(session, "incidents", {"version": "INTEGER NOT NULL DEFAULT 1"})
 
 
+async def _outbox_claims(session: Session) -> None:
+    # Which replica is publishing an unsent row, and until when (epoch seconds).
+    real = session.dialect.pick(sqlite="REAL", postgres="DOUBLE PRECISION")
+    await kit.add_missing_columns(session, "outbox", {"claimed_by": "TEXT", "claimed_until": real})
+
+
 MIGRATIONS = (
     Migration(1, _tables),
     Migration(2, _record_versions),
     Migration(3, "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (sent, seq)"),
+    Migration(4, _outbox_claims),
 )
+
+# An unsent row a replica may take: its own, an unclaimed one, or one whose claim lapsed.
+CLAIMABLE = " AND (claimed_by = ? OR claimed_by IS NULL OR COALESCE(claimed_until, 0) < ?)"
 
 
 class SqlStore:
@@ -144,6 +159,35 @@ class SqlStore:
         async with self.db.read() as s:
             rows = await s.all("SELECT body FROM outbox WHERE sent = 0 ORDER BY seq")
         return [Envelope.from_bytes(row[0].encode()) for row in rows]
+
+    async def claim_unsent(self, claimer: str, now: datetime, lease: timedelta, limit: int = 100) -> list[Envelope]:
+        """Up to `limit` unsent messages, oldest first, taken by `claimer` until `now + lease`.
+        PostgreSQL: rows another replica holds (a live claim, or locked by its claim right now)
+        are skipped. SQLite: one process, every unsent row (its flushes are serialized)."""
+        at = now.timestamp()
+        async with self.db.transaction() as s:
+            rows = await s.all(
+                "SELECT seq, body FROM outbox WHERE sent = 0"  # noqa: S608 (constants only)
+                + s.dialect.pick(sqlite="", postgres=CLAIMABLE)
+                + " ORDER BY seq LIMIT ?"
+                + s.dialect.pick(sqlite="", postgres=" FOR UPDATE SKIP LOCKED"),
+                s.dialect.pick(sqlite=(limit,), postgres=(claimer, at, limit)),
+            )
+            if rows:
+                marks = ", ".join("?" * len(rows))
+                await s.execute(
+                    f"UPDATE outbox SET claimed_by = ?, claimed_until = ? WHERE seq IN ({marks})",  # noqa: S608
+                    (claimer, (now + lease).timestamp(), *(row[0] for row in rows)),
+                )
+        return [Envelope.from_bytes(row[1].encode()) for row in rows]
+
+    async def release(self, claimer: str) -> None:
+        """Gives back `claimer`'s unsent rows (a publish failed), so any replica may take them now."""
+        async with self.db.transaction() as s:
+            await s.execute(
+                "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND sent = 0",
+                (claimer,),
+            )
 
     async def mark_sent(self, envelope_id: str) -> None:
         async with self.db.transaction() as s:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from pydantic import BaseModel, Field
@@ -88,6 +88,15 @@ class PlannerStore(Protocol):
 
     async def unsent(self) -> list[Envelope]:
         """Outgoing messages committed but not yet acknowledged by the broker, oldest first."""
+        ...
+
+    async def claim_unsent(self, claimer: str, now: datetime, lease: timedelta, limit: int = 100) -> list[Envelope]:
+        """Unsent messages, oldest first, that `claimer` alone may publish until `now + lease`:
+        none another live replica holds; a lapsed claim (its claimer died) is taken over."""
+        ...
+
+    async def release(self, claimer: str) -> None:
+        """Gives `claimer`'s unsent rows back at once (its publish failed)."""
         ...
 
     async def mark_sent(self, envelope_id: str) -> None: ...
