@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -21,6 +22,8 @@ INCIDENT_TOPIC = "sre.incident.changed.v1"
 REPORT_TOPIC = "sre.action.reported.v1"
 CONTROL_TOPIC = "sre.control.changed.v1"
 
+log = logging.getLogger("warden.planner")
+
 
 class Publisher(Protocol):
     async def publish(self, envelope: Envelope) -> None: ...
@@ -31,8 +34,9 @@ class Outbox:
 
     Replicas share the outbox: each flush claims its rows for `lease` first, so a row goes out
     from one replica, not from every replica that saw it unsent (the broker's duplicate window is
-    the fallback, not the mechanism). A publish that fails gives its rows back at once; a replica
-    that dies holding a claim leaves its rows to the others after the lease."""
+    the fallback, not the mechanism). A publish that fails, or a flush cancelled by a stop, gives
+    its rows back at once; a replica that dies holding a claim leaves them to the others after
+    the lease."""
 
     # Far longer than publishing a batch takes; the bound on a dead claimer's rows waiting.
     LEASE = timedelta(seconds=30)
@@ -67,11 +71,19 @@ class Outbox:
                         await self._bus.publish(envelope)
                         await self._store.mark_sent(envelope.id)
                         self._counters.inc("messages_published", topic=envelope.type)
-                except Exception:
-                    await self._store.release(self._claimer)
+                except BaseException:
+                    # A failed publish, or this replica stopping: the others may take the rows now.
+                    await self._give_back()
                     raise
                 if len(batch) < self.BATCH:
                     return
+
+    async def _give_back(self) -> None:
+        try:
+            # Shielded: a stopping replica's cancellation must not cancel the release itself.
+            await asyncio.shield(self._store.release(self._claimer))
+        except Exception as err:  # the store is gone too: the claims lapse after the lease instead
+            log.warning("outbox claims of %s left to lapse: %s", self._claimer, err)
 
 
 def register(bus: Bus, service: PlanningService, outbox: Outbox, counters: Counters) -> None:

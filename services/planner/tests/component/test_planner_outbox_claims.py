@@ -153,6 +153,20 @@ async def test_a_failed_publish_gives_its_rows_back_at_once(make_store) -> None:
         await store.close()
 
 
+async def test_a_flush_cancelled_by_a_stop_gives_its_rows_back_at_once(pg_replicas) -> None:
+    first, second = pg_replicas
+    ids = await stage(first, 0, 10)
+    published: list[str] = []
+    held = Recorder(published, hold=True)
+    stopping = asyncio.create_task(Outbox(first, held, Counters(), claimer="a", clock=lambda: NOW).flush())
+    await held.holding.wait()
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stopping
+    await Outbox(second, Recorder(published), Counters(), claimer="b", clock=lambda: NOW).flush()
+    assert published == ids  # no lease to wait out
+
+
 async def test_sqlite_a_restarted_process_publishes_its_predecessors_claims_at_once(tmp_path: Path) -> None:
     path = tmp_path / "state" / "planner.db"
     before = SqlStore(path)
