@@ -339,3 +339,39 @@ async def test_two_replicas_on_one_postgresql_schema_plan_an_incident_once(
     plans = [e for e in await broker.read_all(PLANS) if about("inc-twice")(e)]
     assert len(plans) == 1
     assert record is not None and record.attempt == 1 and record.version == len(updates)
+
+
+async def test_two_replicas_on_one_postgresql_schema_publish_each_outbox_row_once(
+    broker: EmbeddedBroker, tmp_path: Path, sandbox_url: str
+) -> None:
+    """Both replicas flush the shared outbox after every message and on their sweep: each row
+    reaches the real broker from one of them (their publish counters add up to the rows), not
+    from both with the broker's duplicate window hiding the second."""
+    incidents = [opened(f"inc-many-{n}") for n in range(24)]
+    async with (
+        postgres_schema("planner_app") as url,
+        planner(broker, tmp_path / "a", sandbox_url, planner_store_url=url) as a,
+        planner(broker, tmp_path / "b", sandbox_url, planner_store_url=url) as b,
+    ):
+        shared = SqlStore(tmp_path / "unused.db", url)
+        await shared.open()  # before any row is sent: opening drops sent rows
+        try:
+            await publish(broker, "triage", *incidents)
+            deadline = asyncio.get_running_loop().time() + 30
+            while not all([await shared.seen(e.id) for e in incidents]) or await shared.unsent():
+                assert asyncio.get_running_loop().time() < deadline, "not every incident was planned and sent"
+                await asyncio.sleep(0.05)
+            async with shared.db.read() as s:
+                rows = await s.all("SELECT body FROM outbox")
+        finally:
+            await shared.close()
+        published = [
+            count
+            for runtime in (a, b)
+            for name, count in runtime.counters.values.items()
+            if name.startswith("messages_published")
+        ]
+    sent = [Envelope.from_bytes(body.encode()) for (body,) in rows]
+    assert sent and sum(published) == len(sent)  # every row published once, by one replica
+    on_bus = {e.id for e in await broker.read_all(PLANS)}
+    assert {e.id for e in sent if e.type == PLANS} <= on_bus
