@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,13 @@ class Settings(ServiceSettings):
     approval_timeout_s: int | None = Field(default=None, gt=0)
     action_ttl_s: int = Field(default=600, gt=0)
     deadline_interval_s: float = Field(default=0.5, gt=0)
+    # Names this replica in the outbox rows its flush claims: unique among replicas sharing the
+    # store. Default: host name and HTTP port (distinct per replica on one host or per container).
+    policy_replica_id: str | None = None
+
+    @property
+    def replica_id(self) -> str:
+        return self.policy_replica_id or f"{socket.gethostname()}:{self.http_port}"
 
 
 def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
@@ -121,7 +129,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
     rules = GateRules(catalog, plans, policy)
     approver_rules = ApproverRules(policy)
     live = LiveState(store, plans.agent.access_level)
-    relay = Relay(bus, store, clock)
+    relay = Relay(bus, store, clock, claimer=s.replica_id)
     runtime = ServiceRuntime(name=SERVICE, bus=bus, http_host=s.http_host, http_port=s.http_port)
     handlers = PolicyHandlers(
         gate=PlanGate(

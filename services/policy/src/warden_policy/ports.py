@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from warden_contracts.envelope import Envelope
@@ -88,6 +88,14 @@ class StateStore(Protocol):
         """Atomic; raises Conflict or AlreadyProcessed and then writes nothing."""
 
     async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]: ...
+
+    async def claim_unpublished(
+        self, claimer: str, created_before: datetime, now: datetime, lease: timedelta, limit: int = 100
+    ) -> list[Envelope]:
+        """Unsent messages `claimer` alone may publish until `now + lease` (whole causes, oldest first)."""
+
+    async def release(self, claimer: str) -> None:
+        """Gives `claimer`'s unsent messages back at once."""
 
     async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None: ...
 

@@ -26,10 +26,11 @@ MAX_ATTEMPTS = 5
 class Relay(OutboxRelay[Envelope]):
     """The kit's relay with policy's order: everything at once, then the doorbells, so a signed
     action always precedes its doorbell. The sent ones are marked in one statement; a failure
-    leaves its rows to the flush."""
+    leaves its rows to the flush, which claims them as `claimer` (this replica's id) first, so of
+    several replicas on one store each row goes out from one."""
 
-    def __init__(self, bus: Publisher, store: StateStore, clock: Clock) -> None:
-        super().__init__(bus.publish, store, clock, id_of=lambda e: e.id, waves=_waves)
+    def __init__(self, bus: Publisher, store: StateStore, clock: Clock, *, claimer: str) -> None:
+        super().__init__(bus.publish, store, clock, id_of=lambda e: e.id, claimer=claimer, waves=_waves)
 
 
 def _waves(envelopes: Sequence[Envelope]) -> list[list[Envelope]]:

@@ -26,7 +26,7 @@ async def test_policy_relay_flushes_stragglers_once_and_purges_them_later(broker
     bus = broker.bus("policy")
     await bus.start()
     try:
-        relay = Relay(bus, store, lambda: now[0])
+        relay = Relay(bus, store, lambda: now[0], claimer="policy-1")
         sent = [doorbell("act-1"), doorbell("act-2")]
         await store.apply(Changes(message_id="cause-1", outbox=list(sent)), NOW)
 

@@ -41,7 +41,8 @@ class StatePlan:
 PLANS: dict[str, StatePlan] = {
     p.service: p
     for p in (
-        StatePlan("policy", {"WARDEN_POLICY_STORE_URL": "policy"}),
+        # A replica's id names it in the outbox rows its flush claims.
+        StatePlan("policy", {"WARDEN_POLICY_STORE_URL": "policy"}, replica_id_var="WARDEN_POLICY_REPLICA_ID"),
         StatePlan("triage", {"WARDEN_TRIAGE_STORE_URL": "triage"}),
         StatePlan("planner", {"WARDEN_PLANNER_STORE_URL": "planner"}),
         # A replica's id names it in the ledger rows it holds: the same after its restart.

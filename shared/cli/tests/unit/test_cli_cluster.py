@@ -35,6 +35,10 @@ def test_store_urls_carry_their_schema_and_the_replica_id() -> None:
         == "postgresql://h/db?connect_timeout=3&schema=triage"
     )
     assert plan("audit").env("postgresql://h/db", "audit-1") == {}
+    assert plan("policy").env("postgresql://h/db", "policy-2") == {
+        "WARDEN_POLICY_STORE_URL": "postgresql://h/db?schema=policy",
+        "WARDEN_POLICY_REPLICA_ID": "policy-2",
+    }
 
 
 def test_each_node_routes_to_the_other_two_with_the_embedded_config(tmp_path: Path) -> None:

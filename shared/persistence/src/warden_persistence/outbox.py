@@ -8,19 +8,32 @@ turns them into its messages, and `Relay` publishes whatever the store's port ha
 
 Timestamps are the store's own (fixed-width UTC text on SQLite, TIMESTAMPTZ on PostgreSQL):
 `Outbox` only compares them, so the store passes values as it stores them.
+
+Replicas share the outbox, so the relay's flush claims before it publishes: it takes unsent rows
+for a lease (claimed_by, claimed_until in epoch seconds; `outbox_claims` adds the columns), on
+PostgreSQL under `FOR UPDATE SKIP LOCKED` in the claim's transaction, so of two replicas flushing
+at once each row goes out from one (the broker's duplicate window is the fallback, not the
+mechanism). A claim takes whole causes (every unsent row of a cause it touches), so a doorbell is
+never claimed by one replica while its action waits in another's batch. A failed or cancelled
+publish gives its rows back at once; a claimer that died leaves them to the others after the
+lease. SQLite has one process, whose flush takes every unsent row as before.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from warden_persistence.database import Session
 from warden_persistence.dialect import Dialect
+from warden_persistence.migrations import add_missing_columns
 
 T = TypeVar("T")
+
+log = logging.getLogger("warden.persistence")
 
 _COLUMNS = ("envelope_id", "cause_id", "body", "created_at")
 
@@ -35,6 +48,12 @@ def outbox_schema(dialect: Dialect, time: str, table: str = "outbox") -> str:
         f"CREATE INDEX IF NOT EXISTS {table}_cause ON {table} (cause_id);"
         f"CREATE INDEX IF NOT EXISTS {table}_unpublished ON {table} (published_at, seq)"
     )
+
+
+async def outbox_claims(session: Session, table: str = "outbox") -> None:
+    """Migration step: which replica is publishing an unsent row, and until when (epoch seconds)."""
+    real = session.dialect.pick(sqlite="REAL", postgres="DOUBLE PRECISION")
+    await add_missing_columns(session, table, {"claimed_by": "TEXT", "claimed_until": real})
 
 
 class Outbox:
@@ -62,6 +81,51 @@ class Outbox:
         )
         return [r[0] for r in rows]
 
+    async def claim(
+        self, s: Session, claimer: str, created_before: object, now: float, until: float, limit: int
+    ) -> list[str]:
+        """Bodies of up to `limit` unsent rows created by `created_before` (plus the rest of their
+        causes), oldest first, taken by `claimer` until `until` (epoch seconds). PostgreSQL: rows
+        another replica holds (a live claim, or locked by its claim right now) are skipped; SQLite
+        (one process): every unsent row. Run it in a transaction of its own."""
+        postgres = s.dialect.pick(sqlite=False, postgres=True)
+        # An unsent row this claimer may take: its own, an unclaimed one, or one whose claim lapsed.
+        free = " AND (claimed_by = ? OR claimed_by IS NULL OR COALESCE(claimed_until, 0) < ?)" if postgres else ""
+        free_args: tuple[object, ...] = (claimer, now) if postgres else ()
+        lock = " FOR UPDATE SKIP LOCKED" if postgres else ""
+        if postgres:
+            # Claims between replicas take turns (a short SELECT and UPDATE each), so a cause is
+            # never split between two claims taken at the same moment.
+            await s.all("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.' || ?))", (self._table,))
+        unsent = f"FROM {self._table} WHERE published_at IS NULL AND created_at <= ?{free}"
+        first = await s.all(
+            f"SELECT seq, cause_id {unsent} ORDER BY seq LIMIT ?{lock}",
+            (created_before, *free_args, limit),
+        )
+        if not first:
+            return []
+        seqs = [r[0] for r in first]
+        causes = sorted({r[1] for r in first if r[1] is not None})
+        # The rest of each cause comes along: its doorbell must follow its action from one relay.
+        of_causes = f" OR cause_id IN ({', '.join('?' * len(causes))})" if causes else ""
+        rows = await s.all(
+            f"SELECT seq, body {unsent} AND (seq IN ({', '.join('?' * len(seqs))}){of_causes}) ORDER BY seq{lock}",
+            (created_before, *free_args, *seqs, *causes),
+        )
+        await s.execute(
+            f"UPDATE {self._table} SET claimed_by = ?, claimed_until = ? WHERE seq IN ({', '.join('?' * len(rows))})",  # noqa: S608
+            (claimer, until, *(r[0] for r in rows)),
+        )
+        return [r[1] for r in rows]
+
+    async def release(self, s: Session, claimer: str) -> None:
+        """Gives back `claimer`'s unsent rows, so any replica may take them now."""
+        await s.execute(
+            f"UPDATE {self._table} SET claimed_by = NULL, claimed_until = NULL "  # noqa: S608
+            "WHERE claimed_by = ? AND published_at IS NULL",
+            (claimer,),
+        )
+
     async def mark_published(self, s: Session, envelope_ids: Sequence[str], at: object) -> None:
         if not envelope_ids:
             return
@@ -83,7 +147,17 @@ class Outbox:
 class OutboxStore(Protocol[T]):
     """What the relay needs of a store (SQL or not)."""
 
-    async def unpublished(self, created_before: datetime, limit: int = 100) -> list[T]: ...
+    async def claim_unpublished(
+        self, claimer: str, created_before: datetime, now: datetime, lease: timedelta, limit: int = 100
+    ) -> list[T]:
+        """Unsent messages created by `created_before`, oldest first, that `claimer` alone may
+        publish until `now + lease`: none another live claimer holds, a lapsed claim taken over,
+        and every unsent message of a cause it takes."""
+        ...
+
+    async def release(self, claimer: str) -> None:
+        """Gives `claimer`'s unsent messages back at once (its publish failed or was cancelled)."""
+        ...
 
     async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None: ...
 
@@ -98,11 +172,14 @@ def one_wave(messages: Sequence[T]) -> list[list[T]]:
 class Relay(Generic[T]):
     """Publishes a unit of work's messages after its commit, wave by wave (all of a wave at once;
     a wave starts only when the one before is on the bus), marks the sent ones in one statement,
-    and leaves a failure's rows to `flush`, which a timer calls."""
+    and leaves a failure's rows to `flush`, which a timer calls. `claimer` names this replica in
+    the rows its flush claims: unique among replicas sharing the outbox."""
 
     # Rows younger than this are still being published by the handler that wrote them.
     FLUSH_GRACE = timedelta(seconds=2)
     RETENTION = timedelta(days=7)
+    # Far longer than publishing a batch takes; the bound on a dead claimer's rows waiting.
+    LEASE = timedelta(seconds=30)
 
     def __init__(
         self,
@@ -111,13 +188,19 @@ class Relay(Generic[T]):
         clock: Callable[[], datetime],
         *,
         id_of: Callable[[T], str],
+        claimer: str,
         waves: Callable[[Sequence[T]], list[list[T]]] = one_wave,
+        lease: timedelta = LEASE,
     ) -> None:
+        if not claimer:
+            raise ValueError("a relay needs a claimer id (unique among the replicas sharing its outbox)")
         self._publish = publish
         self._store = store
         self._clock = clock
         self._id_of = id_of
         self._waves = waves
+        self._claimer = claimer
+        self._lease = lease
 
     async def send(self, messages: Sequence[T]) -> None:
         sent: list[str] = []
@@ -134,10 +217,22 @@ class Relay(Generic[T]):
             raise failed
 
     async def flush(self) -> int:
-        """Publishes what its handler did not (older than the grace), purges past the retention;
-        returns how many rows it tried."""
+        """Publishes what its handler did not (older than the grace) and this replica could claim,
+        purges past the retention; returns how many rows it tried."""
         now = self._clock()
-        waiting = await self._store.unpublished(now - self.FLUSH_GRACE)
-        await self.send(waiting)
+        waiting = await self._store.claim_unpublished(self._claimer, now - self.FLUSH_GRACE, now, self._lease)
+        try:
+            await self.send(waiting)
+        except BaseException:
+            # A failed publish, or this replica stopping: the others may take the rows now.
+            await self._give_back()
+            raise
         await self._store.purge(now - self.RETENTION, now)
         return len(waiting)
+
+    async def _give_back(self) -> None:
+        try:
+            # Shielded: a stopping replica's cancellation must not cancel the release itself.
+            await asyncio.shield(self._store.release(self._claimer))
+        except Exception as err:  # the store is gone too: the claims lapse after the lease instead
+            log.warning("outbox claims of %s left to lapse: %s", self._claimer, err)

@@ -13,11 +13,16 @@ someone was first). A failed batch raises `Conflict` or `AlreadyProcessed` and w
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from azure.core import MatchConditions
 from azure.cosmos.aio import ContainerProxy
-from azure.cosmos.exceptions import CosmosBatchOperationError, CosmosResourceNotFoundError
+from azure.cosmos.exceptions import (
+    CosmosAccessConditionFailedError,
+    CosmosBatchOperationError,
+    CosmosResourceNotFoundError,
+)
 from warden_contracts.envelope import Envelope
 
 from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values
@@ -244,6 +249,40 @@ class CosmosStateStore:
     async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]:
         docs = [d for d in await self._query(type="outbox", published=False) if d["created_at"] <= ts(created_before)]
         return [Envelope.from_bytes(d["body"].encode()) for d in sorted(docs, key=lambda d: d["seq"])[:limit]]
+
+    async def claim_unpublished(
+        self, claimer: str, created_before: datetime, now: datetime, lease: timedelta, limit: int = 100
+    ) -> list[Envelope]:
+        # Each row is taken by an etag-conditioned replace: of two replicas, one wins it.
+        def free(d: dict[str, Any]) -> bool:
+            return d.get("claimed_by") in (None, claimer) or float(d.get("claimed_until") or 0) < now.timestamp()
+
+        docs = [d for d in await self._query(type="outbox", published=False) if d["created_at"] <= ts(created_before)]
+        docs = sorted((d for d in docs if free(d)), key=lambda d: d["seq"])
+        causes = {d.get("cause_id") for d in docs[:limit]} - {None}
+        chosen = [d for i, d in enumerate(docs) if i < limit or d.get("cause_id") in causes]
+        claim = {"claimed_by": claimer, "claimed_until": (now + lease).timestamp()}
+        taken: list[Envelope] = []
+        for doc in chosen:
+            body = {k: v for k, v in doc.items() if not k.startswith("_")} | claim
+            try:
+                await self._container.replace_item(
+                    doc["id"], body, etag=doc["_etag"], match_condition=MatchConditions.IfNotModified
+                )
+            except CosmosAccessConditionFailedError:
+                continue  # another replica claimed or published it meanwhile
+            taken.append(Envelope.from_bytes(doc["body"].encode()))
+        return taken
+
+    async def release(self, claimer: str) -> None:
+        for doc in await self._query(type="outbox", published=False, claimed_by=claimer):
+            body = {k: v for k, v in doc.items() if not k.startswith("_")} | {"claimed_by": None, "claimed_until": None}
+            try:
+                await self._container.replace_item(
+                    doc["id"], body, etag=doc["_etag"], match_condition=MatchConditions.IfNotModified
+                )
+            except CosmosAccessConditionFailedError:
+                continue  # published or taken over meanwhile
 
     async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None:
         for envelope_id in envelope_ids:

@@ -8,20 +8,21 @@ writes nothing, and re-decides. Reads run outside write transactions (`Database.
 
 The outbox is the persistence kit's (`warden_persistence.outbox`), staged in `apply`'s
 transaction. The dialects differ in timestamps only: fixed-width UTC text on SQLite, so string
-comparison orders like time; TIMESTAMPTZ on PostgreSQL.
+comparison orders like time; TIMESTAMPTZ on PostgreSQL. The relay's flush claims rows for a lease
+(`claim_unpublished`), so two replicas on one schema publish each row once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import warden_persistence
 from warden_contracts.envelope import Envelope
 from warden_persistence import Database, Dialect, Migration, Row, Session, add_missing_columns, open_database
-from warden_persistence.outbox import Outbox, outbox_schema
+from warden_persistence.outbox import Outbox, outbox_claims, outbox_schema
 
 from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values, approved_by_json
 from warden_policy.domain.approvals import Approval, ApprovalState
@@ -78,7 +79,12 @@ async def _columns_older_data_dirs_lack(session: Session) -> None:
     )
 
 
-MIGRATIONS = (Migration(1, _create), Migration(2, _columns_older_data_dirs_lack))
+MIGRATIONS = (
+    Migration(1, _create),
+    Migration(2, _columns_older_data_dirs_lack),
+    # Replicas claim outbox rows before publishing them (issue 18).
+    Migration(3, outbox_claims),
+)
 
 APPROVAL_COLUMNS = tuple(c.strip() for c in COLUMNS.split(","))
 # Built from the constant column list only; every value goes through a placeholder.
@@ -259,6 +265,19 @@ class SqlStateStore:
     async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]:
         async with self.db.read() as r:
             return _envelopes(await OUTBOX.unpublished(r, self._at(created_before), limit))
+
+    async def claim_unpublished(
+        self, claimer: str, created_before: datetime, now: datetime, lease: timedelta, limit: int = 100
+    ) -> list[Envelope]:
+        async with self.db.transaction() as s:
+            bodies = await OUTBOX.claim(
+                s, claimer, self._at(created_before), now.timestamp(), (now + lease).timestamp(), limit
+            )
+        return _envelopes(bodies)
+
+    async def release(self, claimer: str) -> None:
+        async with self.db.transaction() as s:
+            await OUTBOX.release(s, claimer)
 
     async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None:
         if not envelope_ids:
