@@ -14,6 +14,8 @@ Public API:
 - `Database.transaction()` -> `Session` (async context manager): commits on exit, rolls back on
   an exception; a lost race between replicas (deadlock, serialization failure, unique key taken
   meanwhile) surfaces as `Conflict`, to be retried by redelivery.
+- `DatabaseOwner`: base of a store that owns one `Database` between its `open()` (which sets
+  `_db`) and `close()`; its `db` outside that span is a clear error.
 - `Database.read()` -> `Session`: for reads outside a write transaction (no BEGIN IMMEDIATE
   on SQLite); each statement sees what was committed when it ran.
 - `Session.execute / one / all / script` with `?` placeholders on both backends;
@@ -36,6 +38,7 @@ from warden_persistence.database import Conflict, Database, Row, Session
 from warden_persistence.dialect import POSTGRES, SQLITE, Dialect
 from warden_persistence.location import backend_of, open_database
 from warden_persistence.migrations import Migration, add_missing_columns, migrate, schema_version, table_columns
+from warden_persistence.owner import DatabaseOwner
 from warden_persistence.postgres import PostgresDatabase, is_postgres_url, split_schema
 from warden_persistence.sqlite import PRAGMAS, SqliteDatabase, connect_sqlite
 
@@ -45,6 +48,7 @@ __all__ = [
     "SQLITE",
     "Conflict",
     "Database",
+    "DatabaseOwner",
     "Dialect",
     "Migration",
     "PostgresDatabase",

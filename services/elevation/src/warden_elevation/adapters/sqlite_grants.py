@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from warden_contracts.events import ElevationTicket
-from warden_persistence import Database, Dialect, open_database
+from warden_persistence import Database, DatabaseOwner, Dialect, open_database
 
 from warden_elevation.adapters.state_schema import MIGRATIONS
 from warden_elevation.domain.model import ActiveGrant
@@ -18,24 +18,15 @@ _ADD = Dialect.upsert(
 )
 
 
-class SqliteGrantStore:
+class SqliteGrantStore(DatabaseOwner):
+    store_name = "grant store"
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._db: Database | None = None
 
     async def open(self) -> None:
         self._db = await open_database(None, self._path, MIGRATIONS)
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            raise RuntimeError("grant store is not open")
-        return self._db
 
     async def add(self, grant: ActiveGrant) -> None:
         async with self.db.transaction() as s:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from warden_contracts.events import ElevationTicket
-from warden_persistence import Database, Dialect, open_database
+from warden_persistence import Database, DatabaseOwner, Dialect, open_database
 
 from warden_elevation.adapters.state_schema import MIGRATIONS
 
@@ -19,24 +19,15 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-class SqliteTicketStore:
+class SqliteTicketStore(DatabaseOwner):
+    store_name = "ticket store"
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._db: Database | None = None
 
     async def open(self) -> None:
         self._db = await open_database(None, self._path, MIGRATIONS)
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            raise RuntimeError("ticket store is not open")
-        return self._db
 
     async def put(self, ticket: ElevationTicket) -> bool:
         async with self.db.transaction() as s:

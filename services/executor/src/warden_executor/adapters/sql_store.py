@@ -108,13 +108,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class SqlStore:
+class SqlStore(kit.DatabaseOwner):
     """Owns the database; `SqlLedger`, `SqlDrainJournal` and `SqlControls` are its faces (ports).
 
     `url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name` (default schema
     `executor`): PostgreSQL. `holder` names this replica in the rows it holds; it must be stable
     across restarts of one replica and differ between replicas.
     """
+
+    store_name = "executor state store"
 
     def __init__(
         self, sqlite_path: Path, url: str | None = None, *, holder: str = "executor", lease_s: float = DEFAULT_LEASE_S
@@ -129,17 +131,6 @@ class SqlStore:
     async def open(self) -> None:
         # Its own schema unless the URL names one: a schema holds one store's schema_version.
         self._db = await kit.open_database(self._url, self.path, MIGRATIONS, default_schema=DEFAULT_SCHEMA)
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            raise RuntimeError("executor state store is not open")
-        return self._db
 
     def lease_until(self) -> float:
         return time.time() + self.lease_s

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import warden_persistence as kit
 from warden_contracts.envelope import Envelope
-from warden_persistence import Database, Migration, Session
+from warden_persistence import Database, DatabaseOwner, Migration, Session
 
 from warden_planner.domain.records import AlreadyProcessed, Conflict, IncidentRecord
 
@@ -80,9 +80,11 @@ MIGRATIONS = (
 CLAIMABLE = " AND (claimed_by = ? OR claimed_by IS NULL OR COALESCE(claimed_until, 0) < ?)"
 
 
-class SqlStore:
+class SqlStore(DatabaseOwner):
     """`url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name` (default
     schema `planner`): PostgreSQL."""
+
+    store_name = "the planner store"
 
     def __init__(self, sqlite_path: Path, url: str | None = None) -> None:
         kit.backend_of(url)  # a bad URL stops the composition root, not the first message
@@ -98,17 +100,6 @@ class SqlStore:
             await s.execute("DELETE FROM processed WHERE at < ?", (cutoff,))
             await s.execute("DELETE FROM outbox WHERE sent = 1")
         self._db = db
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            raise RuntimeError("the planner store is not open")
-        return self._db
 
     async def seen(self, message_id: str) -> bool:
         async with self.db.read() as s:

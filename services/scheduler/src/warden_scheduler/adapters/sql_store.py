@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from warden_persistence import Database, Dialect, Migration, open_database
+from warden_persistence import Database, DatabaseOwner, Dialect, Migration, open_database
 
 from warden_scheduler.domain.runner import TaskState
 
@@ -41,9 +41,11 @@ def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-class SqlScheduleStore:
+class SqlScheduleStore(DatabaseOwner):
     """`url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name`: PostgreSQL
     (schema `scheduler` when the URL names none)."""
+
+    store_name = "the schedule store"
 
     def __init__(self, url: str | None, sqlite_path: Path | None = None) -> None:
         self.url = url
@@ -52,17 +54,6 @@ class SqlScheduleStore:
 
     async def open(self) -> None:
         self._db = await open_database(self.url, self.path, MIGRATIONS, default_schema="scheduler", pool_size=2)
-
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            raise RuntimeError("the schedule store is not open")
-        return self._db
 
     async def state(self, task: str, now: datetime) -> TaskState:
         async with self.db.transaction() as s:

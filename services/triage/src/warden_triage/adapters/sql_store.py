@@ -35,6 +35,7 @@ from typing import Any
 from warden_contracts.events import AlertReceived, IncidentChanged, Severity
 from warden_persistence import (
     Database,
+    DatabaseOwner,
     Dialect,
     Migration,
     Session,
@@ -348,12 +349,13 @@ class SqlTransaction(IncidentTransaction):
         await self._s.execute(_RECORD_UNMATCHED, (message_id, alert_id, status.value, at.isoformat(), reason))
 
 
-class SqlIncidentStore:
+class SqlIncidentStore(DatabaseOwner):
     """Open with `await store.open()` (the runtime's on_start hook), close with `close()`.
 
     `url` None: SQLite at `sqlite_path`; `postgresql://user@host/db?schema=name`: PostgreSQL
     (schema `triage` when the URL names none)."""
 
+    store_name = "incident store"
     commits_batches = True  # one transaction may hold many messages (each marked processed)
 
     def __init__(self, url: str | None, sqlite_path: Path | None = None, *, pool_size: int = 4) -> None:
@@ -373,14 +375,7 @@ class SqlIncidentStore:
             self.url, self.path, MIGRATIONS, default_schema="triage", pool_size=self._pool_size
         )
 
-    async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
-
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[IncidentTransaction]:
-        if self._db is None:
-            raise RuntimeError("incident store is not open")
-        async with self._db.transaction() as session:
+        async with self.db.transaction() as session:
             yield SqlTransaction(session)
