@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
+from warden_contracts.canonical import action_hash
 from warden_contracts.envelope import Envelope, derived_id, envelope_for, follow_up
 from warden_contracts.events import ActionPending, ApprovalProof, ProposedAction
 from warden_security.action_signing import Signer, sign_action
@@ -78,7 +79,13 @@ class Release:
             required_approvals=required_approvals,
         )
         # The executor may start just before not_after; keep the target busy while it could still run.
-        slot = Slot(action.target, action.action_id, incident_id, not_after + self.action_ttl)
+        slot = Slot(
+            action.target,
+            action.action_id,
+            incident_id,
+            not_after + self.action_ttl,
+            action_hash(action.kind, action.target, action.params),
+        )
         # The ticket lets the executor elevate for this action alone, on this target alone.
         ticket = sign_ticket(
             self.signer,

@@ -47,6 +47,8 @@ class LiveState:
             scheduled_task=scheduled_task,
             requested_by=requested_by,
             target_held_by=slot.action_id if slot else None,
+            target_held_for=slot.incident_id if slot else None,
+            target_held_hash=slot.action_hash if slot else "",
             counts=counts,
             suspected_injection=suspected_injection,
         )

@@ -26,6 +26,8 @@ TERMINAL = frozenset(
         ReportStatus.SKIPPED,
     }
 )
+# The covering action did not fix it: every incident it covered goes to the humans like its own.
+UNCOVERED = frozenset({ReportStatus.FAILED, ReportStatus.ROLLED_BACK, ReportStatus.REJECTED, ReportStatus.SKIPPED})
 
 
 class Operations:
@@ -40,7 +42,14 @@ class Operations:
             return []
 
         async def release() -> Changes:
-            return Changes(release=[(report.target, report.action_id)])
+            changes = Changes(release=[(report.target, report.action_id)])
+            if report.status in UNCOVERED:
+                covers = await self._store.covered_by(report.action_id)
+                changes.outbox += [c.handoff for c in covers]
+                changes.uncover.append(report.action_id)
+            elif report.status is ReportStatus.VERIFIED:
+                changes.uncover.append(report.action_id)
+            return changes
 
         return await process_once(self._store, self._clock, env.id, release)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from warden_contracts.canonical import action_hash
@@ -15,10 +16,10 @@ from warden_policy.domain.approval_card import approval_request
 from warden_policy.domain.approvals import Approval
 from warden_policy.domain.approver_rules import ApproverRules
 from warden_policy.domain.evaluation import TargetRef
-from warden_policy.domain.rules import Decision, RulesEngine, suspected_injection
+from warden_policy.domain.rules import Decision, DecisionRequest, RulesEngine, suspected_injection
 from warden_policy.envelopes import APPROVAL_REQUESTED, DECIDED, ESCALATION, Release, reply
 from warden_policy.live_state import LiveState
-from warden_policy.ports import Changes, Clock, Released, Slot, StateStore
+from warden_policy.ports import Changes, Clock, Covered, Released, Slot, StateStore
 from warden_policy.relay import process_once
 
 log = logging.getLogger("warden.policy")
@@ -57,7 +58,10 @@ class PlanGate:
         return await process_once(self._store, self._clock, env.id, lambda: self._decide(env, plan))
 
     async def decide_action(self, plan: PlanProposed, action: ProposedAction, now: datetime) -> Decision:
-        request = await self._live.request(
+        return self._rules.decide(await self._request(plan, action, now))
+
+    async def _request(self, plan: PlanProposed, action: ProposedAction, now: datetime) -> DecisionRequest:
+        return await self._live.request(
             incident_id=plan.incident_id,
             incident_class=plan.incident_class,
             environment=plan.environment,
@@ -68,14 +72,35 @@ class PlanGate:
             requested_by=plan.requested_by,
             suspected_injection=suspected_injection(plan),
         )
-        return self._rules.decide(request)
+
+    def _covering(self, request: DecisionRequest, decision: Decision) -> str | None:
+        """The action already released for another incident that is this very action (kind, target,
+        params), when only the busy target stands in the way: the policy must allow this proposal
+        on a free target, so a cover never admits what the gate would refuse."""
+        action = request.action
+        if decision.outcome not in (DecisionOutcome.HANDOFF, DecisionOutcome.REFUSED):
+            return None
+        held_by = request.target_held_by
+        if held_by in (None, action.action_id) or request.target_held_for in (None, request.incident_id):
+            return None
+        if request.target_held_hash != action_hash(action.kind, action.target, action.params):
+            return None
+        free = self._rules.decide(replace(request, target_held_by=None, target_held_for=None, target_held_hash=""))
+        if free.outcome not in (DecisionOutcome.EXECUTE, DecisionOutcome.AWAIT_APPROVAL):
+            return None
+        return held_by
 
     async def _decide(self, env: Envelope, plan: PlanProposed) -> Changes:
         now = self._clock()
         changes = Changes()
         timeline: list[str] = []
         for action in plan.actions:  # ranked: the first acceptable action is the one gated
-            decision = await self.decide_action(plan, action, now)
+            request = await self._request(plan, action, now)
+            decision = self._rules.decide(request)
+            covering = self._covering(request, decision)
+            if covering is not None:
+                self._cover(env, plan, action, decision, covering, request.target_held_for or "", changes)
+                return changes
             timeline.append(
                 f"{action.action_id} {action.kind} on {action.target}: {decision.outcome.value} "
                 f"({'; '.join(decision.reasons)})"
@@ -96,6 +121,44 @@ class PlanGate:
             )
         )
         return changes
+
+    def _cover(
+        self,
+        env: Envelope,
+        plan: PlanProposed,
+        action: ProposedAction,
+        decision: Decision,
+        covering: str,
+        other_incident: str,
+        changes: Changes,
+    ) -> None:
+        """No page and nothing run: the same remediation is under way. The hand-off this incident
+        would have raised is kept, and raised if the covering action fails."""
+        note = f"covered_by: action {covering} of incident {other_incident} is this same action, already under way"
+        covered = replace(decision, reasons=[note, *decision.reasons])
+        log.info(
+            "plan %s: %s %s on %s covered by action %s of incident %s",
+            plan.plan_id,
+            action.action_id,
+            action.kind,
+            action.target,
+            covering,
+            other_incident,
+            extra={"correlationid": env.correlationid},
+        )
+        reason = (
+            f"action {action.kind} on {action.target} was covered by action {covering} of incident "
+            f"{other_incident}, which did not fix it: no action taken for this incident"
+        )
+        timeline = [f"{action.action_id} {action.kind} on {action.target}: covered ({'; '.join(covered.reasons)})"]
+        handoff = reply(
+            env,
+            ESCALATION,
+            messages.escalation(plan.incident_id, reason, plan.evidence, timeline, priority="P2"),
+            "escalation",
+        )
+        changes.covered.append(Covered(covering, plan.incident_id, handoff))
+        changes.outbox.append(self._decided(env, plan, action, covered))
 
     def _decided(
         self,

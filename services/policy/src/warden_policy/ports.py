@@ -32,6 +32,19 @@ class Slot:
     action_id: str
     incident_id: str
     lease_until: datetime
+    # Kind, target and params of the holder once released to the executor; empty while it only
+    # awaits approval. An identical proposal from another incident is then covered, not refused.
+    action_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Covered:
+    """An incident whose proposal is the very action already released for another incident: no
+    page now, but `handoff` is raised if that covering action fails, is rolled back or is skipped."""
+
+    action_id: str  # the covering action
+    incident_id: str  # the covered incident
+    handoff: Envelope
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,8 @@ class Changes:
     used_tokens: list[tuple[str, datetime]] = field(default_factory=list)  # (jti, token expiry)
     controls: list[ControlSetting] = field(default_factory=list)
     released: list[Released] = field(default_factory=list)
+    covered: list[Covered] = field(default_factory=list)
+    uncover: list[str] = field(default_factory=list)  # covering action ids whose covers are settled
     outbox: list[Envelope] = field(default_factory=list)
 
 
@@ -76,6 +91,9 @@ class StateStore(Protocol):
     async def due_approvals(self, now: datetime, limit: int = 100) -> list[Approval]: ...
 
     async def live_slot(self, target: str, now: datetime) -> Slot | None: ...
+
+    async def covered_by(self, action_id: str) -> list[Covered]:
+        """The incidents waiting on `action_id`, covered by it."""
 
     async def token_used(self, jti: str) -> bool: ...
 

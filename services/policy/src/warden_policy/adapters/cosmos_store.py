@@ -28,7 +28,7 @@ from warden_contracts.envelope import Envelope
 from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values
 from warden_policy.domain.approvals import Approval, ApprovalState
 from warden_policy.domain.rules import Counts
-from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Slot
+from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Covered, Slot
 
 PK = "policy"
 MAX_BATCH_OPERATIONS = 100
@@ -113,7 +113,17 @@ class CosmosStateStore:
         doc = await self._get(f"slot:{target}")
         if doc is None or doc["lease_until"] <= ts(now):
             return None
-        return Slot(doc["target"], doc["action_id"], doc["incident_id"], datetime.fromisoformat(doc["lease_until"]))
+        return Slot(
+            doc["target"],
+            doc["action_id"],
+            doc["incident_id"],
+            datetime.fromisoformat(doc["lease_until"]),
+            doc.get("action_hash", ""),
+        )
+
+    async def covered_by(self, action_id: str) -> list[Covered]:
+        docs = sorted(await self._query(type="covered", action_id=action_id), key=lambda d: d["incident_id"])
+        return [Covered(d["action_id"], d["incident_id"], Envelope.from_bytes(d["handoff"].encode())) for d in docs]
 
     async def token_used(self, jti: str) -> bool:
         return await self._get(f"token:{jti}") is not None
@@ -153,6 +163,7 @@ class CosmosStateStore:
                     "action_id": wanted.action_id,
                     "incident_id": wanted.incident_id,
                     "lease_until": ts(wanted.lease_until),
+                    "action_hash": wanted.action_hash,
                 }
             )
             if doc is None and final is not None:
@@ -204,6 +215,22 @@ class CosmosStateStore:
                     "released_at": ts(r.released_at),
                 }
                 add(("create", (doc,), {}), Conflict(f"action {r.action_id} was released meanwhile"))
+        for cover in c.covered:
+            doc_id = f"covered:{cover.action_id}:{cover.incident_id}"
+            if await self._get(doc_id) is None:
+                doc = {
+                    "id": doc_id,
+                    "pk": PK,
+                    "type": "covered",
+                    "action_id": cover.action_id,
+                    "incident_id": cover.incident_id,
+                    "handoff": cover.handoff.to_bytes().decode(),
+                }
+                add(("create", (doc,), {}), Conflict(f"cover of {cover.incident_id} was written meanwhile"))
+        for action_id in c.uncover:
+            for doc in await self._query(type="covered", action_id=action_id):
+                conflict = Conflict(f"cover {doc['id']} changed meanwhile")
+                add(("delete", (doc["id"],), {"if_match_etag": doc["_etag"]}), conflict)
         for jti, expires_at in c.used_tokens:
             doc = {"id": f"token:{jti}", "pk": PK, "type": "token", "jti": jti, "expires_at": ts(expires_at)}
             add(("create", (doc,), {}), Conflict(f"token {jti} was used meanwhile"))

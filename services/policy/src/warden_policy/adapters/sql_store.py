@@ -27,7 +27,7 @@ from warden_persistence.outbox import Outbox, outbox_claims, outbox_schema
 from warden_policy.adapters.approval_rows import COLUMNS, approval_from_row, approval_values, approved_by_json
 from warden_policy.domain.approvals import Approval, ApprovalState
 from warden_policy.domain.rules import Counts
-from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Slot
+from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Covered, Slot
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS approvals (
@@ -79,18 +79,28 @@ async def _columns_older_data_dirs_lack(session: Session) -> None:
     )
 
 
+async def _covers(session: Session) -> None:
+    # Identical proposals from other incidents wait on the released action that covers them.
+    await add_missing_columns(session, "in_flight", {"action_hash": "TEXT NOT NULL DEFAULT ''"})
+    await session.script(
+        "CREATE TABLE IF NOT EXISTS covered (action_id TEXT NOT NULL, incident_id TEXT NOT NULL, "
+        "handoff TEXT NOT NULL, PRIMARY KEY (action_id, incident_id))"
+    )
+
+
 MIGRATIONS = (
     Migration(1, _create),
     Migration(2, _columns_older_data_dirs_lack),
     # Replicas claim outbox rows before publishing them (issue 18).
     Migration(3, outbox_claims),
+    Migration(4, _covers),
 )
 
 APPROVAL_COLUMNS = tuple(c.strip() for c in COLUMNS.split(","))
 # Built from the constant column list only; every value goes through a placeholder.
 SELECT_APPROVALS = f"SELECT {COLUMNS} FROM approvals "  # noqa: S608
 INSERT_APPROVAL = Dialect.insert_ignore("approvals", APPROVAL_COLUMNS)
-SLOT_COLUMNS = ("target", "action_id", "incident_id", "lease_until")
+SLOT_COLUMNS = ("target", "action_id", "incident_id", "lease_until", "action_hash")
 OUTBOX = Outbox()
 
 
@@ -188,7 +198,13 @@ class SqlStateStore:
         if not rows:
             return None
         r = rows[0]
-        return Slot(r[0], r[1], r[2], _time(r[3]))
+        return Slot(r[0], r[1], r[2], _time(r[3]), r[4])
+
+    async def covered_by(self, action_id: str) -> list[Covered]:
+        rows = await self._rows(
+            "SELECT action_id, incident_id, handoff FROM covered WHERE action_id = ? ORDER BY incident_id", (action_id,)
+        )
+        return [Covered(r[0], r[1], Envelope.from_bytes(r[2].encode())) for r in rows]
 
     async def token_used(self, jti: str) -> bool:
         return bool(await self._rows("SELECT 1 FROM used_tokens WHERE jti = ?", (jti,)))
@@ -239,11 +255,13 @@ class SqlStateStore:
             await s.execute("DELETE FROM in_flight WHERE target = ? AND action_id = ?", (target, action_id))
         for slot in c.acquire:
             taken = await s.execute(
-                "INSERT INTO in_flight (target, action_id, incident_id, lease_until) VALUES (?, ?, ?, ?) "
+                "INSERT INTO in_flight (target, action_id, incident_id, lease_until, action_hash) "
+                "VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (target) DO UPDATE SET action_id = excluded.action_id, "
-                "incident_id = excluded.incident_id, lease_until = excluded.lease_until "
+                "incident_id = excluded.incident_id, lease_until = excluded.lease_until, "
+                "action_hash = excluded.action_hash "
                 "WHERE in_flight.lease_until <= ? OR in_flight.action_id = excluded.action_id",
-                (slot.target, slot.action_id, slot.incident_id, at(slot.lease_until), at(now)),
+                (slot.target, slot.action_id, slot.incident_id, at(slot.lease_until), slot.action_hash, at(now)),
             )
             if taken != 1:
                 raise Conflict(f"target {slot.target} was taken meanwhile")
@@ -252,6 +270,13 @@ class SqlStateStore:
                 Dialect.insert_ignore("released", ("action_id", "target", "incident_id", "released_at")),
                 (r.action_id, r.target, r.incident_id, at(r.released_at)),
             )
+        for cover in c.covered:
+            await s.execute(
+                Dialect.insert_ignore("covered", ("action_id", "incident_id", "handoff")),
+                (cover.action_id, cover.incident_id, cover.handoff.to_bytes().decode()),
+            )
+        for action_id in c.uncover:
+            await s.execute("DELETE FROM covered WHERE action_id = ?", (action_id,))
         for jti, expires_at in c.used_tokens:
             if await s.execute(Dialect.insert_ignore("used_tokens", ("jti", "expires_at")), (jti, at(expires_at))) != 1:
                 raise Conflict(f"token {jti} was used meanwhile")

@@ -54,6 +54,9 @@ class DecisionRequest:
     requested_by: str = "warden-planner"
     # Action id currently holding the target, if any.
     target_held_by: str | None = None
+    # The holder's incident and, once it was released to the executor, its action hash.
+    target_held_for: str | None = None
+    target_held_hash: str = ""
     counts: Counts = Counts()
     # The plan carries a suspected_injection finding: only ever makes the decision stricter.
     suspected_injection: bool = False

@@ -19,7 +19,7 @@ from warden_policy.adapters.cosmos_store import CosmosStateStore
 from warden_policy.adapters.sqlite_store import SqliteStateStore
 from warden_policy.domain.approvals import Approval, ApprovalState
 from warden_policy.domain.model import ControlSetting, RunMode
-from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Released, Slot
+from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Covered, Released, Slot
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -173,3 +173,31 @@ async def test_from_endpoint_owns_and_closes_its_client(monkeypatch: pytest.Monk
     assert closed == ["client", "credential"]
     with pytest.raises(ValueError, match="WARDEN_COSMOS_ENDPOINT"):
         CosmosStateStore.from_endpoint(None)
+
+
+async def covers(store: Any) -> list[Any]:
+    """A released slot keeps its action hash; covers are written, read per covering action, cleared."""
+    seen: list[Any] = []
+    slot = Slot("svc-1", "act-1", "inc-1", NOW + timedelta(minutes=20), "hash-1")
+    handoff = note(7)
+    cover = Covered("act-1", "inc-2", handoff)
+    other = Covered("act-9", "inc-3", note(8))
+    await store.apply(Changes(message_id="m1", acquire=[slot], covered=[cover, other]), NOW)
+    await store.apply(Changes(message_id="m2", covered=[cover]), NOW)  # a redecided cover is written once
+    seen.append((await store.live_slot("svc-1", NOW)).action_hash)
+    seen.append([(c.action_id, c.incident_id, c.handoff == handoff) for c in await store.covered_by("act-1")])
+    await store.apply(Changes(message_id="m3", uncover=["act-1"]), NOW)
+    seen.append(await store.covered_by("act-1"))
+    seen.append([c.incident_id for c in await store.covered_by("act-9")])
+    return seen
+
+
+async def test_policy_covers_answer_like_the_sqlite_store(container: ContainerProxy, tmp_path: Path) -> None:
+    sqlite = SqliteStateStore(tmp_path / "policy.db")
+    await sqlite.open()
+    try:
+        expected = await covers(sqlite)
+    finally:
+        await sqlite.close()
+    assert await covers(CosmosStateStore(container)) == expected
+    assert expected == ["hash-1", [("act-1", "inc-2", True)], [], ["inc-3"]]

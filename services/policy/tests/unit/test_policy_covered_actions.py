@@ -1,0 +1,112 @@
+"""Two incidents, one remediation: an identical proposal for a target whose action is already under
+way is covered by it (no page, nothing run twice), and handed off if that action does not fix it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from warden_contracts.envelope import Envelope, envelope_for
+from warden_contracts.events import (
+    ActionReported,
+    ControlChanged,
+    ControlKind,
+    DecisionOutcome,
+    EscalationRaised,
+    PolicyDecided,
+    ReportStatus,
+    SignedAction,
+)
+from warden_policy.ports import Changes, Covered, Slot
+
+RUN = ("sre.action.approved.v1", "sre.action.pending.v1", "sre.elevation.ticketed.v1")
+
+
+def decided(out: list[Envelope]) -> PolicyDecided:
+    return next(e.payload(PolicyDecided) for e in out if e.type == "sre.policy.decided.v1")
+
+
+def escalations(out: list[Envelope]) -> list[EscalationRaised]:
+    return [e.payload(EscalationRaised) for e in out if e.type == "sre.escalation.raised.v1"]
+
+
+async def report(world, signed: SignedAction, status: ReportStatus) -> list[Envelope]:
+    payload = ActionReported(
+        action_id=signed.action_id,
+        incident_id=signed.incident_id,
+        kind=signed.kind,
+        target=signed.target,
+        status=status,
+    )
+    env = envelope_for("sre.action.reported.v1", payload, source="warden/executor", correlationid=signed.incident_id)
+    return await world.ops.action_reported(env)
+
+
+async def first_and_second(world, make_plan, **second) -> tuple[SignedAction, list[Envelope]]:
+    first = await world.gate.handle(make_plan(incident_id="inc-errors", kind="scale_service", params={"replicas": 3}))
+    signed = next(e.payload(SignedAction) for e in first if e.type == "sre.action.approved.v1")
+    args = {"kind": "scale_service", "params": {"replicas": 3}} | second
+    return signed, await world.gate.handle(make_plan(incident_id="inc-latency", **args))
+
+
+async def test_policy_identical_action_in_flight_covers_the_second_incident_without_a_page(world, make_plan) -> None:
+    signed, out = await first_and_second(world, make_plan)
+    assert not escalations(out)
+    assert not [e for e in out if e.type in RUN]  # the action never runs twice
+    why = decided(out).reasons[0]
+    assert why == f"covered_by: action {signed.action_id} of incident inc-errors is this same action, already under way"
+    assert (await world.store.live_slot("checkout", world.now)).action_id == signed.action_id
+    (cover,) = await world.store.covered_by(signed.action_id)
+    assert cover.incident_id == "inc-latency"
+
+    assert not escalations(await report(world, signed, ReportStatus.VERIFIED))
+    assert await world.store.covered_by(signed.action_id) == []
+
+
+async def test_policy_covered_incident_is_handed_off_when_the_covering_action_fails(world, make_plan) -> None:
+    signed, out = await first_and_second(world, make_plan)
+    assert not escalations(out)
+    (handoff,) = escalations(await report(world, signed, ReportStatus.ROLLED_BACK))
+    assert handoff.incident_id == "inc-latency" and handoff.priority == "P2"
+    assert f"covered by action {signed.action_id} of incident inc-errors" in handoff.reason
+    assert await world.store.covered_by(signed.action_id) == []
+
+
+async def test_policy_different_action_on_a_busy_target_is_still_handed_off(world, make_plan) -> None:
+    signed, out = await first_and_second(world, make_plan, kind="restart_service", params={})
+    assert decided(out).outcome is DecisionOutcome.REFUSED
+    assert any(r.startswith("one_action_per_target:") for r in decided(out).reasons)
+    assert not any(r.startswith("covered_by") for r in decided(out).reasons)
+    (escalation,) = escalations(out)
+    assert escalation.priority == "P2" and escalation.incident_id == "inc-latency"
+    assert await world.store.covered_by(signed.action_id) == []
+
+
+async def test_policy_cover_never_admits_what_the_gate_refuses(world, make_plan) -> None:
+    # The same action, proposed from an environment that is frozen: on a free target it would be
+    # refused, so the busy target is not the only thing in its way and the refusal stands.
+    change = ControlChanged(kind=ControlKind.FREEZE, value="on", scope="env:prod", changed_by="ops")
+    await world.ops.control_changed(envelope_for("sre.control.changed.v1", change, source="ops", correlationid="ops"))
+    signed, out = await first_and_second(world, make_plan, environment="prod")
+    assert decided(out).outcome is DecisionOutcome.REFUSED
+    assert not any(r.startswith("covered_by") for r in decided(out).reasons)
+    assert [e.incident_id for e in escalations(out)] == ["inc-latency"]
+    assert await world.store.covered_by(signed.action_id) == []
+
+
+async def test_policy_covers_are_shared_by_replicas_on_sqlite_and_postgres(stores, world, make_plan) -> None:
+    first, second = stores
+    plan = make_plan()
+    raised = escalation_for("inc-2")
+    handoff = envelope_for("sre.escalation.raised.v1", raised, source="warden/policy", correlationid="c")
+    slot = Slot("svc-1", "act-1", "inc-1", world.now + timedelta(minutes=20), "hash-1")
+    cover = Covered("act-1", "inc-2", handoff)
+    await first.apply(Changes(message_id=plan.id, acquire=[slot], covered=[cover]), world.now)
+    assert (await second.live_slot("svc-1", world.now)).action_hash == "hash-1"
+    (cover,) = await second.covered_by("act-1")
+    assert (cover.incident_id, cover.handoff) == ("inc-2", handoff)
+    await second.apply(Changes(uncover=["act-1"]), world.now)
+    assert await first.covered_by("act-1") == []
+
+
+def escalation_for(incident_id: str) -> EscalationRaised:
+    return EscalationRaised(incident_id=incident_id, priority="P2", reason="r", raised_by="warden/policy")
