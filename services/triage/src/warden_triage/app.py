@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +13,7 @@ from pydantic import Field, SecretStr, field_validator
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import Bus, SubscriptionOptions
 from warden_bus.runtime import Background, Counters, ServiceRuntime, bus_from_settings, configure_logging
-from warden_bus.settings import ServiceSettings
+from warden_bus.settings import ServiceSettings, reject_unknown_settings
 from warden_contracts.envelope import MAX_MESSAGE_BYTES
 from warden_persistence import backend_of
 
@@ -80,21 +83,32 @@ class Settings(ServiceSettings):
         return self.data_dir / "state" / "triage.db"
 
 
-_COMPONENTS = ("bus", "clock")
+@dataclass(frozen=True)
+class TriagePorts:
+    """Components `create_app` builds unless given one (tests, other deployments); None builds
+    the production one."""
+
+    # The broker: NATS from `nats_url`/`nats_creds`, or Service Bus when `bus_backend` says so.
+    bus: Bus | None = None
+    # The tracker's time (an aware datetime): held alert groups open when their wait is over by it.
+    clock: Callable[[], datetime] | None = None
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
-    """Build the service. `overrides` set Settings fields, or replace the `bus` or the
-    tracker's `clock` (a callable returning an aware datetime; tests)."""
-    components = {name: overrides.pop(name) for name in _COMPONENTS if name in overrides}
+def create_app(
+    settings: Settings | None = None, ports: TriagePorts | None = None, **settings_overrides: Any
+) -> ServiceRuntime:
+    """Build the service. `settings_overrides` set Settings fields (any other name is a
+    TypeError); `ports` replace components."""
+    reject_unknown_settings(Settings, settings_overrides)
+    ports = ports or TriagePorts()
     if settings is None:
-        settings = Settings(**overrides)
-    elif overrides:
-        settings = Settings(**(settings.model_dump() | overrides))
+        settings = Settings(**settings_overrides)
+    elif settings_overrides:
+        settings = Settings(**(settings.model_dump() | settings_overrides))
 
     classifier = load_classifier(settings.classification)  # a bad rule file stops the start-up here
     catalog = load_catalog(settings.service_catalog)  # and so does a bad catalog
-    bus: Bus = components.get("bus") or (
+    bus: Bus = ports.bus or (
         bus_from_settings(SERVICE, settings) if settings.bus_backend == "servicebus" else _nats_bus(settings)
     )
     sources = builtin_registry()
@@ -110,7 +124,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         sources,
         correlator=Correlator(catalog, classifier, sources),
         on_fate=lambda fate: counters.inc("alerts", fate=fate or "unchanged"),
-        **({"clock": components["clock"]} if "clock" in components else {}),
+        **({"clock": ports.clock} if ports.clock is not None else {}),
     )
     backlog = Backlog(limit=settings.webhook_max_backlog)
     bus.subscribe(

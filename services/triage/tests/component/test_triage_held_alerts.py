@@ -16,7 +16,7 @@ import yaml
 from warden_bus.runtime import ServiceRuntime
 from warden_contracts.envelope import Envelope, derived_id
 from warden_testkit.bus import EmbeddedBroker, eventually
-from warden_triage.app import create_app
+from warden_triage.app import TriagePorts, create_app
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 TOKEN = "t"
@@ -49,7 +49,7 @@ def build(broker: EmbeddedBroker, data_dir: Path, catalog: Path, clock: Clock) -
         http_port=0,
         service_catalog=catalog,
         held_sweep_interval_s=0.05,
-        clock=clock,
+        ports=TriagePorts(clock=clock),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -54,3 +55,11 @@ class ServiceSettings(BaseSettings):
     # (reached as the managed identity; the account has keys disabled).
     state_backend: Literal["sqlite", "cosmos"] = "sqlite"
     cosmos_endpoint: str | None = None
+
+
+def reject_unknown_settings(settings_cls: type[BaseSettings], names: Iterable[str]) -> None:
+    """`create_app`'s keyword overrides name Settings fields only (components go in its ports
+    dataclass): a misspelt or misplaced name is a TypeError, not a setting silently ignored."""
+    unknown = sorted(set(names) - set(settings_cls.model_fields))
+    if unknown:
+        raise TypeError(f"create_app got unknown settings overrides: {unknown}")
