@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from warden_bus.port import Bus
 from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logging
-from warden_bus.settings import ServiceSettings
+from warden_bus.settings import ServiceSettings, reject_unknown_settings
 from warden_contracts.catalog import default_catalog
 
 from warden_planner.adapters.azure_monitor_observer import AzureMonitorObserver
@@ -35,8 +36,6 @@ from warden_planner.handlers import Outbox, register
 from warden_planner.scheduled_tasks import register_scheduled_tasks
 
 SERVICE = "planner"
-# Collaborators tests may replace; every other override is a Settings field.
-COMPONENTS = ("bus", "observer", "planner", "clock")
 
 
 class Settings(ServiceSettings):
@@ -79,27 +78,47 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
-    components = {k: overrides.pop(k) for k in COMPONENTS if k in overrides}
+@dataclass(frozen=True)
+class PlannerPorts:
+    """Collaborators `create_app` builds unless given one (tests, other deployments); None builds
+    the production one."""
+
+    # The broker: from `bus_backend` (NATS or Service Bus).
+    bus: Bus | None = None
+    # Where diagnostics read logs and metrics: the sandbox or Azure Monitor, Prometheus on top.
+    observer: ObserverTools | None = None
+    # The planner itself; given one, no LLM planner is built whatever the settings say.
+    planner: Planner | None = None
+    # The time plans, recovery windows and scheduled tasks are measured by (aware datetimes).
+    clock: Clock | None = None
+
+
+def create_app(
+    settings: Settings | None = None, ports: PlannerPorts | None = None, **settings_overrides: Any
+) -> ServiceRuntime:
+    """Build the service. `settings_overrides` set Settings fields (any other name is a
+    TypeError); `ports` replace collaborators."""
+    reject_unknown_settings(Settings, settings_overrides)
+    ports = ports or PlannerPorts()
     if settings is None:
-        settings = Settings(**overrides)
-    elif overrides:
-        settings = settings.model_copy(update=overrides)
-    clock: Clock = components.get("clock", utc_now)
+        settings = Settings(**settings_overrides)
+    elif settings_overrides:
+        settings = settings.model_copy(update=settings_overrides)
+    clock: Clock = ports.clock or utc_now
     catalog = default_catalog()
-    bus: Bus = components.get("bus") or bus_from_settings(SERVICE, settings)
+    bus: Bus = ports.bus or bus_from_settings(SERVICE, settings)
     store = SqlStore(settings.data_dir / "state" / "planner.db", settings.planner_store_url)
     sandbox = SandboxObserver(settings.sandbox_url, timeout_s=settings.sandbox_timeout_s)
     closers: list[Callable[[], Awaitable[None]]] = [sandbox.close]
-    observer: ObserverTools = components.get("observer") or _observer(settings, sandbox, closers)
+    observer: ObserverTools = ports.observer or _observer(settings, sandbox, closers)
     config = RunbookConfig(
         memory_threshold_pct=settings.memory_threshold_pct,
         memory_deploy_window_min=settings.memory_deploy_window_min,
         recent_deploy_window_min=settings.recent_deploy_window_min,
         log_lines=settings.log_lines,
     )
-    planner: Planner = components.get("planner") or RunbookPlanner(observer, catalog, clock, config)
-    chat = None if "planner" in components else _chat_model(settings)
+    planner: Planner = ports.planner or RunbookPlanner(observer, catalog, clock, config)
+    chat = None if ports.planner is not None else _chat_model(settings)
     if chat is not None:
         budget = Budget(
             max_turns=settings.llm_max_turns,
