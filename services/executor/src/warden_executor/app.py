@@ -1,8 +1,7 @@
 """Composition root: the only place that reads settings and picks adapters.
 
-`create_app(settings, **overrides)` accepts replacements for the ports (tests, other clouds):
-bus, elevation, approved_source, target_provider, clock, catalog, trusted_keys, and the Key Vault
-SDK clients' keyvault_credential / keyvault_options.
+`create_app(settings, ports, **settings_overrides)`: `ExecutorPorts` replaces the ports (tests,
+other clouds); keyword overrides set Settings fields only.
 """
 
 from __future__ import annotations
@@ -12,17 +11,18 @@ import asyncio
 import logging
 import socket
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 from warden_bus.azure_servicebus.connection import connect
 from warden_bus.azure_servicebus.elevated_drain import ServiceBusApprovedActionSource
-from warden_bus.port import SubscriptionOptions
+from warden_bus.port import Bus, SubscriptionOptions
 from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logging
-from warden_bus.settings import ServiceSettings
-from warden_contracts.catalog import default_catalog
+from warden_bus.settings import ServiceSettings, reject_unknown_settings
+from warden_contracts.catalog import Catalog, default_catalog
 from warden_contracts.events import ReportStatus
 from warden_security.keyvault_signer import vault_credential, vault_public_key
 from warden_security.signatures import PublicKey, load_verifying_key, trust
@@ -32,26 +32,23 @@ from warden_executor.adapters.cosmos_ledger import CosmosLedger, ledger_containe
 from warden_executor.adapters.nats_elevation import NatsApprovedActionSource, NatsElevation
 from warden_executor.adapters.sandbox_http import SandboxTargetProvider
 from warden_executor.adapters.sql_store import SqlControls, SqlDrainJournal, SqlLedger, SqlStore
-from warden_executor.domain.doorbell import DrainCoordinator, DrainResult, action_budget_s
-from warden_executor.domain.execution import ActionExecutor
+from warden_executor.domain.doorbell import (
+    ApprovedActionSource,
+    DrainCoordinator,
+    DrainResult,
+    Elevation,
+    action_budget_s,
+)
+from warden_executor.domain.execution import ActionExecutor, TargetProvider
+from warden_executor.domain.verification import Clock
 from warden_executor.handlers import Handlers
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 SERVICE = "executor"
 PENDING_TOPIC = "sre.action.pending.v1"
 CONTROL_TOPIC = "sre.control.changed.v1"
-OVERRIDES = frozenset(
-    {
-        "bus",
-        "elevation",
-        "approved_source",
-        "target_provider",
-        "clock",
-        "catalog",
-        "trusted_keys",
-        "keyvault_credential",
-        "keyvault_options",
-    }
-)
 
 
 class Settings(ServiceSettings):
@@ -114,29 +111,59 @@ class Executor:
     coordinator: DrainCoordinator
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
-    return build(settings, **overrides).runtime
+@dataclass(frozen=True)
+class ExecutorPorts:
+    """Ports `build` makes from the settings unless given one; None builds the production one."""
+
+    # The broker: from `bus_backend` (NATS or Service Bus).
+    bus: Bus | None = None
+    # The time-boxed write access a drain runs under: embedded NATS elevation or Azure PIM.
+    elevation: Elevation | None = None
+    # Where approved actions are read while elevated; given one, PIM needs no Service Bus source.
+    approved_source: ApprovedActionSource | None = None
+    # The targets actions act on: the sandbox or Azure (ARM, AKS).
+    target_provider: TargetProvider | None = None
+    clock: Clock | None = None
+    # The actions the executor knows; default: the shared catalog.
+    catalog: Catalog | None = None
+    # Verifying keys by key id; default: `policy_pubkey` and the policy's Key Vault key.
+    trusted_keys: Mapping[str, PublicKey] | None = None
+    # The Key Vault SDK client's credential and client options (a transport, in tests).
+    keyvault_credential: TokenCredential | None = None
+    keyvault_options: dict[str, Any] | None = None
 
 
-def build(settings: Settings | None = None, **overrides: Any) -> Executor:
-    unknown = set(overrides) - OVERRIDES
-    if unknown:
-        raise TypeError(f"unknown overrides: {sorted(unknown)}")
-    s = settings or Settings()
-    bus = overrides.get("bus") or bus_from_settings(SERVICE, s)
-    catalog = overrides.get("catalog") or default_catalog()
-    clock = overrides.get("clock") or SystemClock()
-    trusted = overrides.get("trusted_keys")
+def create_app(
+    settings: Settings | None = None, ports: ExecutorPorts | None = None, **settings_overrides: Any
+) -> ServiceRuntime:
+    return build(settings, ports, **settings_overrides).runtime
+
+
+def build(settings: Settings | None = None, ports: ExecutorPorts | None = None, **settings_overrides: Any) -> Executor:
+    """The runtime and its drain coordinator. `settings_overrides` set Settings fields (any other
+    name is a TypeError)."""
+    reject_unknown_settings(Settings, settings_overrides)
+    ports = ports or ExecutorPorts()
+    if settings is None:
+        s = Settings(**settings_overrides)
+    elif settings_overrides:
+        s = Settings(**(settings.model_dump() | settings_overrides))
+    else:
+        s = settings
+    bus = ports.bus or bus_from_settings(SERVICE, s)
+    catalog = ports.catalog or default_catalog()
+    clock = ports.clock or SystemClock()
+    trusted = ports.trusted_keys
     if trusted is None:
-        trusted = policy_keys(s, overrides.get("keyvault_credential"), overrides.get("keyvault_options"))
+        trusted = policy_keys(s, ports.keyvault_credential, ports.keyvault_options)
     store = SqlStore(s.db_path, s.executor_store_url, holder=s.replica_id, lease_s=s.executor_lease_s)
     controls = SqlControls(store)
     sql_ledger = SqlLedger(store)
     runtime = ServiceRuntime(SERVICE, bus, http_host=s.http_host, http_port=s.http_port)
     closers: list[Any] = []
-    target = overrides.get("target_provider") or _target(s, catalog, closers)
-    elevation = overrides.get("elevation") or _elevation(
-        s, clock, closers, "approved_source" in overrides or s.bus_backend == "servicebus"
+    target = ports.target_provider or _target(s, catalog, closers)
+    elevation = ports.elevation or _elevation(
+        s, clock, closers, ports.approved_source is not None or s.bus_backend == "servicebus"
     )
 
     def on_outcome(status: ReportStatus) -> None:
@@ -154,7 +181,7 @@ def build(settings: Settings | None = None, **overrides: Any) -> Executor:
     )
     coordinator = DrainCoordinator(
         elevation=elevation,
-        source=overrides.get("approved_source") or _approved_source(s, closers),
+        source=ports.approved_source or _approved_source(s, closers),
         executor=executor,
         controls=controls,
         clock=clock,
@@ -234,9 +261,11 @@ def _elevation(s: Settings, clock: Any, closers: list[Any], own_source: bool) ->
     return wiring.pim_elevation(adapters, s.remediator_principal_id, s.pim_roles, clock)
 
 
-async def drain_once(settings: Settings | None = None, **overrides: Any) -> DrainResult:
+async def drain_once(
+    settings: Settings | None = None, ports: ExecutorPorts | None = None, **settings_overrides: Any
+) -> DrainResult:
     """Job-style hosting (Container Apps jobs / KEDA): recover, elevate, drain, release, return."""
-    executor = build(settings, **overrides)
+    executor = build(settings, ports, **settings_overrides)
     await executor.runtime.start()
     try:
         return await executor.coordinator.drain_until_empty()

@@ -7,7 +7,7 @@ import socket
 
 import aiohttp
 import pytest
-from warden_executor.app import Settings, create_app
+from warden_executor.app import ExecutorPorts, Settings, create_app
 from warden_persistence import PostgresDatabase, table_columns
 from warden_security.keys import public_pem
 from warden_testkit.postgres import postgres_schema
@@ -41,7 +41,7 @@ def test_settings_come_from_warden_variables(env):
 
 
 def test_create_app_reads_the_policy_key_and_rejects_unknown_overrides(env, kit):
-    runtime = create_app(target_provider=kit.InMemoryTarget())
+    runtime = create_app(ports=ExecutorPorts(target_provider=kit.InMemoryTarget()))
     assert runtime.name == "executor" and runtime.bus.identity == "executor"
 
     with pytest.raises(TypeError, match="unknown overrides: \\['sandbox'\\]"):
@@ -58,7 +58,7 @@ def test_elevation_ttl_that_cannot_cover_one_action_is_refused(env, monkeypatch)
 async def test_runtime_opens_its_state_and_serves_health(env, broker, monkeypatch, kit):
     monkeypatch.setenv("WARDEN_NATS_URL", broker.url)
     monkeypatch.setenv("WARDEN_NATS_CREDS", str(broker.creds("executor")))
-    runtime = create_app(target_provider=kit.InMemoryTarget())
+    runtime = create_app(ports=ExecutorPorts(target_provider=kit.InMemoryTarget()))
     await runtime.start()
     try:
         assert (env / "data" / "state" / "executor.db").exists()
@@ -113,7 +113,7 @@ async def test_the_store_url_puts_the_ledger_in_postgresql(env, broker, monkeypa
         monkeypatch.setenv("WARDEN_NATS_URL", broker.url)
         monkeypatch.setenv("WARDEN_NATS_CREDS", str(broker.creds("executor")))
         monkeypatch.setenv("WARDEN_EXECUTOR_STORE_URL", url)
-        runtime = create_app(target_provider=kit.InMemoryTarget())
+        runtime = create_app(ports=ExecutorPorts(target_provider=kit.InMemoryTarget()))
         await runtime.start()
         try:
             assert not (env / "data" / "state" / "executor.db").exists()

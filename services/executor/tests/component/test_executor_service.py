@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from warden_bus.elevation import ElevationGrant, ElevationRequest, ReleaseRequest, mint_elevated_user, serve_authority
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import ActionPending, ControlChanged, ControlKind
-from warden_executor.app import Settings, create_app
+from warden_executor.app import ExecutorPorts, Settings, create_app
 from warden_security.keys import public_pem
 from warden_security.tokens import ELEVATION_ISSUER, SANDBOX_AUDIENCE, TokenIssuer, TokenVerifier
 
@@ -74,7 +74,7 @@ async def world(broker, tmp_path, policy, kit):
         elevation_ttl_s=60,
     )
     target = kit.InMemoryTarget(services={"checkout": kit.healthy_view("checkout", memory_pct=92.0)})
-    runtime = create_app(settings, target_provider=target)
+    runtime = create_app(settings, ExecutorPorts(target_provider=target))
     policy_bus, operator_bus = broker.bus("policy"), broker.bus("operator")
     await runtime.start()
     await policy_bus.start()
@@ -236,7 +236,7 @@ async def test_drain_once_elevates_drains_everything_releases_and_returns(broker
         for action in actions:
             await policy_bus.publish(kit.approved(action))
 
-        result = await drain_once(settings, target_provider=target)
+        result = await drain_once(settings, ExecutorPorts(target_provider=target))
     finally:
         await policy_bus.stop()
         await authority_conn.close()

@@ -62,4 +62,4 @@ def reject_unknown_settings(settings_cls: type[BaseSettings], names: Iterable[st
     dataclass): a misspelt or misplaced name is a TypeError, not a setting silently ignored."""
     unknown = sorted(set(names) - set(settings_cls.model_fields))
     if unknown:
-        raise TypeError(f"create_app got unknown settings overrides: {unknown}")
+        raise TypeError(f"create_app got unknown overrides: {unknown}")
