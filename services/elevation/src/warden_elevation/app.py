@@ -1,7 +1,7 @@
 """Composition root of the elevation authority: the only place that reads settings.
 
-`create_app(settings, **overrides)`; overrides replace ports for tests: bus, minter, clock,
-trusted_keys.
+`create_app(settings, ports, **settings_overrides)`: `ElevationPorts` replaces ports (tests);
+keyword overrides set Settings fields only.
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,23 +18,24 @@ from typing import Any
 from pydantic import Field
 from warden_bus.elevation import serve_authority
 from warden_bus.embedded_auth import AuthMaterial
+from warden_bus.port import Bus
 from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logging
-from warden_bus.settings import ServiceSettings
+from warden_bus.settings import ServiceSettings, reject_unknown_settings
 from warden_contracts import topology as topo
 from warden_security.keys import load_or_create_private_key
-from warden_security.signatures import load_verifying_key, trust
+from warden_security.signatures import PublicKey, load_verifying_key, trust
 from warden_security.tokens import ELEVATION_ISSUER, TokenIssuer
 
 from warden_elevation.adapters.credentials import EmbeddedMinter
 from warden_elevation.adapters.sqlite_grants import SqliteGrantStore
 from warden_elevation.adapters.sqlite_tickets import SqliteTicketStore
 from warden_elevation.domain.authority import Authority
+from warden_elevation.domain.model import Clock, Minter
 from warden_elevation.handlers import BusAnnouncer, Handlers
 
 SERVICE = "elevation"
 TICKETS = "sre.elevation.ticketed.v1"
 log = logging.getLogger("warden.elevation")
-OVERRIDES = frozenset({"bus", "minter", "clock", "trusted_keys"})
 
 
 class Settings(ServiceSettings):
@@ -62,16 +65,36 @@ def _required(value: Path | None, variable: str) -> Path:
     return value
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
-    unknown = set(overrides) - OVERRIDES
-    if unknown:
-        raise TypeError(f"unknown overrides: {sorted(unknown)}")
-    s = settings or Settings()
-    bus = overrides.get("bus") or bus_from_settings(SERVICE, s)
-    trusted = overrides.get("trusted_keys")
+@dataclass(frozen=True)
+class ElevationPorts:
+    """Ports `create_app` builds from the settings unless given one; None builds the production one."""
+
+    # The broker: from `bus_backend`.
+    bus: Bus | None = None
+    # Mints the time-boxed credentials: NATS user JWTs and sandbox write tokens.
+    minter: Minter | None = None
+    clock: Clock | None = None
+    # Keys tickets must verify with, by key id; default: `policy_pubkey`.
+    trusted_keys: Mapping[str, PublicKey] | None = None
+
+
+def create_app(
+    settings: Settings | None = None, ports: ElevationPorts | None = None, **settings_overrides: Any
+) -> ServiceRuntime:
+    """Build the authority. `settings_overrides` set Settings fields (any other name is a TypeError)."""
+    reject_unknown_settings(Settings, settings_overrides)
+    ports = ports or ElevationPorts()
+    if settings is None:
+        s = Settings(**settings_overrides)
+    elif settings_overrides:
+        s = Settings(**(settings.model_dump() | settings_overrides))
+    else:
+        s = settings
+    bus = ports.bus or bus_from_settings(SERVICE, s)
+    trusted = ports.trusted_keys
     if trusted is None:
         trusted = trust([load_verifying_key(_required(s.policy_pubkey, "WARDEN_POLICY_PUBKEY"))])
-    minter = overrides.get("minter") or EmbeddedMinter(
+    minter = ports.minter or EmbeddedMinter(
         AuthMaterial(_required(s.nats_account_dir, "WARDEN_NATS_ACCOUNT_DIR")),
         TokenIssuer(load_or_create_private_key(_required(s.elevation_key, "WARDEN_ELEVATION_KEY")), ELEVATION_ISSUER),
     )
@@ -81,7 +104,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRun
         tickets=tickets,
         minter=minter,
         announce=BusAnnouncer(bus),
-        clock=overrides.get("clock") or SystemClock(),
+        clock=ports.clock or SystemClock(),
         trusted=trusted,
         eligible=topo.elevation_eligible(),
         max_ttl_s=s.max_ttl_s,
