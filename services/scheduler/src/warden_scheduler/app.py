@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from aiohttp import web
 from pydantic import Field, field_validator
 from warden_bus.port import Bus
 from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging
-from warden_bus.settings import ServiceSettings
+from warden_bus.settings import ServiceSettings, reject_unknown_settings
 from warden_persistence import backend_of
 
 from warden_scheduler.adapters.sql_store import SqlScheduleStore
@@ -60,14 +61,28 @@ def tick_loop(scheduler: Scheduler, every_s: float, counters: Counters) -> Calla
     return loop
 
 
+@dataclass(frozen=True)
+class SchedulerPorts:
+    """Components `create_app` builds unless given one (tests); None builds the production one."""
+
+    # The broker: from `bus_backend`.
+    bus: Bus | None = None
+    # The time cron expressions fire by and run leases expire by (aware datetimes).
+    clock: Clock | None = None
+
+
 def create_app(
-    settings: Settings | None = None, *, bus: Bus | None = None, clock: Clock | None = None, **overrides: Any
+    settings: Settings | None = None, ports: SchedulerPorts | None = None, **settings_overrides: Any
 ) -> ServiceRuntime:
+    """Build the service. `settings_overrides` set Settings fields (any other name is a TypeError)."""
+    reject_unknown_settings(Settings, settings_overrides)
+    ports = ports or SchedulerPorts()
     if settings is None:
-        settings = Settings(**overrides)
-    elif overrides:
-        settings = settings.model_copy(update=overrides)
-    bus = bus or bus_from_settings(SERVICE, settings)
+        settings = Settings(**settings_overrides)
+    elif settings_overrides:
+        settings = settings.model_copy(update=settings_overrides)
+    bus = ports.bus or bus_from_settings(SERVICE, settings)
+    clock = ports.clock or utc_now
     tasks = load_tasks(settings.scheduler_tasks_file).enabled()
     store = SqlScheduleStore(settings.scheduler_store_url, settings.data_dir / "state" / "scheduler.db")
     runtime = ServiceRuntime(name=SERVICE, bus=bus, http_host=settings.http_host, http_port=settings.http_port)
@@ -75,13 +90,13 @@ def create_app(
         tasks,
         store,
         DuePublisher(bus, runtime.counters),
-        clock or utc_now,
+        clock,
         lease_ttl=timedelta(seconds=settings.scheduler_lease_s),
     )
     register(bus, scheduler, runtime.counters)
 
     async def list_tasks(_: web.Request) -> web.Response:
-        now = (clock or utc_now)()
+        now = clock()
         return web.json_response(
             {
                 "tasks": [

@@ -9,7 +9,7 @@ import pytest
 from warden_bus.runtime import ServiceRuntime
 from warden_contracts.envelope import follow_up
 from warden_contracts.events import TaskDue, TaskReported
-from warden_scheduler.app import create_app
+from warden_scheduler.app import SchedulerPorts, create_app
 from warden_testkit.bus import EmbeddedBroker, eventually
 
 TASKS = """
@@ -29,7 +29,7 @@ async def scheduler(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Ser
     tasks = tmp_path / "tasks.yaml"
     tasks.write_text(TASKS)
     runtime = create_app(
-        bus=broker.bus("scheduler"),
+        ports=SchedulerPorts(bus=broker.bus("scheduler")),
         nats_creds=broker.creds("scheduler"),
         data_dir=tmp_path,
         scheduler_tasks_file=tasks,
