@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -14,7 +15,7 @@ from azure.storage.blob.aio import ContainerClient
 from pydantic import Field, SecretStr
 from warden_bus.port import Bus, SubscriptionOptions
 from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging
-from warden_bus.settings import ServiceSettings
+from warden_bus.settings import ServiceSettings, reject_unknown_settings
 from warden_contracts import topology as topo
 from warden_security.keys import load_public_key
 from warden_security.keyvault_signer import KeyVaultSigner, vault_credential
@@ -112,28 +113,39 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class AuditPorts:
+    """Adapters `create_app` builds from the settings unless given one; None builds the production one."""
+
+    # The broker: from `bus_backend`.
+    bus: Bus | None = None
+    # Where records are appended: local segment files or an Azure append blob.
+    store: AuditStore | None = None
+    # The time records and KPIs are stamped with (aware datetimes).
+    clock: Callable[[], datetime] | None = None
+    # Signs checkpoints: the Key Vault key when a vault is configured, else the local Ed25519 key.
+    signer: Signer | None = None
+
+
 def create_app(
-    settings: Settings | None = None,
-    *,
-    bus: Bus | None = None,
-    store: AuditStore | None = None,
-    clock: Callable[[], datetime] | None = None,
-    signer: Signer | None = None,
-    **overrides: Any,
+    settings: Settings | None = None, ports: AuditPorts | None = None, **settings_overrides: Any
 ) -> ServiceRuntime:
-    """Build the service; keyword `overrides` replace settings, `bus` / `store` / `clock` / `signer` adapters."""
+    """Build the service. `settings_overrides` set Settings fields (any other name is a TypeError)."""
+    reject_unknown_settings(Settings, settings_overrides)
+    ports = ports or AuditPorts()
     if settings is None:
-        settings = Settings(**overrides)
-    elif overrides:
-        settings = Settings.model_validate({**settings.model_dump(), **overrides})
+        settings = Settings(**settings_overrides)
+    elif settings_overrides:
+        settings = Settings.model_validate({**settings.model_dump(), **settings_overrides})
+    clock = ports.clock or _utcnow
     audit_dir = settings.resolved_audit_dir
-    bus = bus or bus_from_settings(SERVICE, settings)
-    store = store or _store(settings)
+    bus = ports.bus or bus_from_settings(SERVICE, settings)
+    store = ports.store or _store(settings)
     anchor_path = settings.resolved_anchor_file
     anchored = AnchoredStore(store, AnchorFile(anchor_path)) if anchor_path is not None else None
     store = anchored or store
-    signer = signer or checkpoint_signer(settings)
-    recorder = Recorder(store, clock or _utcnow, signer=signer, checkpoint_every=settings.checkpoint_every)
+    signer = ports.signer or checkpoint_signer(settings)
+    recorder = Recorder(store, clock, signer=signer, checkpoint_every=settings.checkpoint_every)
     vault = SqliteVault.for_log(audit_dir)
     issuer_key = settings.resolved_issuer_pubkey
     read_token = token_reader(
@@ -172,7 +184,7 @@ def create_app(
         on_start=[recorder.open],
         on_stop=[recorder.close, close_vault],
     )
-    runtime.metrics.add([KpiGauges(lambda: read_records(audit_dir), clock or _utcnow)])
+    runtime.metrics.add([KpiGauges(lambda: read_records(audit_dir), clock)])
     return runtime
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from warden_audit.app import Settings, create_app
+from warden_audit.app import AuditPorts, Settings, create_app
 from warden_contracts import topology as topo
 
 
@@ -40,7 +40,9 @@ def test_create_app_subscribes_to_every_topic_audit_consumes(tmp_path: Path) -> 
 
         async def stop(self) -> None: ...
 
-    app = create_app(Settings(nats_creds=tmp_path / "c", data_dir=tmp_path), bus=RecordingBus(), segment_records=2)
+    app = create_app(
+        Settings(nats_creds=tmp_path / "c", data_dir=tmp_path), AuditPorts(bus=RecordingBus()), segment_records=2
+    )
     assert app.name == "audit"
     assert "sre.deadletter.v1" in subscribed and "sre.incident.changed.v1" in subscribed
     assert "sre.action.approved.v1" not in subscribed and "sre.audit.recorded.v1" not in subscribed
