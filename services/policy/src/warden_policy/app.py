@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field
 from warden_bus.port import Bus
 from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logging
-from warden_bus.settings import ServiceSettings
+from warden_bus.settings import ServiceSettings, reject_unknown_settings
 from warden_contracts.catalog import Catalog, default_catalog
 from warden_contracts.envelope import utcnow
 from warden_security.action_signing import LocalSigner, Signer
@@ -33,13 +33,10 @@ from warden_policy.handlers import PolicyHandlers
 from warden_policy.live_state import LiveState
 from warden_policy.operations import Operations
 from warden_policy.plan_gate import PlanGate
-from warden_policy.ports import Clock, StateStore
+from warden_policy.ports import Clock, PolicyPorts, StateStore
 from warden_policy.relay import Relay
 
 SERVICE = "policy"
-# Test seams create_app accepts besides settings fields.
-# `keyvault_credential` / `keyvault_options` reach the Key Vault SDK clients (tests: the HTTPS double).
-COMPONENTS = frozenset({"bus", "clock", "store", "catalog", "policy", "keyvault_credential", "keyvault_options"})
 
 
 class Settings(ServiceSettings):
@@ -75,9 +72,7 @@ class Settings(ServiceSettings):
 
 
 def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
-    unknown = set(overrides) - set(Settings.model_fields)
-    if unknown:
-        raise TypeError(f"create_app got unknown overrides: {sorted(unknown)}")
+    reject_unknown_settings(Settings, overrides)
     if settings is None:
         return Settings(**overrides)
     return Settings.model_validate({**settings.model_dump(), **overrides})
@@ -110,21 +105,25 @@ def action_signer(s: Settings, credential: Any = None, options: dict[str, Any] |
     return LocalSigner(load_or_create_private_key(s.signing_key or s.data_dir / "keys" / "policy-signing.pem"))
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> ServiceRuntime:
-    components = {k: overrides.pop(k) for k in list(overrides) if k in COMPONENTS}
-    s = _settings(settings, overrides)
+def create_app(
+    settings: Settings | None = None, ports: PolicyPorts | None = None, **settings_overrides: Any
+) -> ServiceRuntime:
+    """Build the gate. `settings_overrides` set Settings fields (any other name is a TypeError);
+    `ports` replace components."""
+    s = _settings(settings, settings_overrides)
+    ports = ports or PolicyPorts()
     config = load_policy_config(s.policy_config_dir)
     plans = config.plans.with_timeout(s.approval_timeout_s)
-    catalog: Catalog = components.get("catalog") or default_catalog()
-    policy: PolicyEvaluator = components.get("policy") or CedarPolicy(s.policy_dir)
-    clock: Clock = components.get("clock") or utcnow
-    bus: Bus = components.get("bus") or bus_from_settings(SERVICE, s)
-    store: StateStore = components.get("store") or (
+    catalog: Catalog = ports.catalog or default_catalog()
+    policy: PolicyEvaluator = ports.policy or CedarPolicy(s.policy_dir)
+    clock: Clock = ports.clock or utcnow
+    bus: Bus = ports.bus or bus_from_settings(SERVICE, s)
+    store: StateStore = ports.store or (
         CosmosStateStore.from_endpoint(s.cosmos_endpoint, s.managed_identity_client_id)
         if s.state_backend == "cosmos"
         else open_store(s.policy_store_url, s.data_dir)
     )
-    signer = action_signer(s, components.get("keyvault_credential"), components.get("keyvault_options"))
+    signer = action_signer(s, ports.keyvault_credential, ports.keyvault_options)
     release = Release(signer, timedelta(seconds=s.action_ttl_s))
     rules = GateRules(catalog, plans, policy)
     approver_rules = ApproverRules(policy)

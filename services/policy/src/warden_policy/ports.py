@@ -5,13 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from warden_bus.port import Bus
+from warden_contracts.catalog import Catalog
 from warden_contracts.envelope import Envelope
 
 from warden_policy.domain.approvals import Approval
+from warden_policy.domain.evaluation import PolicyEvaluator
 from warden_policy.domain.model import ControlSetting
 from warden_policy.domain.rules import Counts
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
 
 Clock = Callable[[], datetime]
 
@@ -129,3 +135,23 @@ class IdentityVerifier(Protocol):
 
 class Publisher(Protocol):
     async def publish(self, envelope: Envelope) -> None: ...
+
+
+@dataclass(frozen=True)
+class PolicyPorts:
+    """What `create_app` (the composition root) builds unless given one: tests, other deployments.
+    None builds the production one."""
+
+    # The broker: from `bus_backend` (NATS or Service Bus).
+    bus: Bus | None = None
+    # The time deadlines, leases and action expiry are measured by.
+    clock: Clock | None = None
+    # Where the gate keeps its state: SQLite, PostgreSQL (`policy_store_url`) or Cosmos.
+    store: StateStore | None = None
+    # The actions the gate knows; default: the shared catalog.
+    catalog: Catalog | None = None
+    # The authorization policy; default: the Cedar policy in `policy_dir` (or the shipped one).
+    policy: PolicyEvaluator | None = None
+    # The Key Vault SDK client's credential and client options (tests: the HTTPS double).
+    keyvault_credential: TokenCredential | None = None
+    keyvault_options: dict[str, Any] | None = None

@@ -25,6 +25,7 @@ from warden_contracts.events import (
     SignedAction,
 )
 from warden_policy.app import create_app
+from warden_policy.ports import PolicyPorts
 from warden_security.action_signing import verify_action
 from warden_security.keys import key_id, load_public_key
 from warden_testkit.bus import EmbeddedBroker
@@ -39,9 +40,10 @@ ESCALATION = "sre.escalation.raised.v1"
 
 @asynccontextmanager
 async def policy(
-    broker: EmbeddedBroker, data_dir: Path, pubkey: Path, **overrides: Any
+    broker: EmbeddedBroker, data_dir: Path, pubkey: Path, ports: PolicyPorts | None = None, **overrides: Any
 ) -> AsyncIterator[ServiceRuntime]:
     app = create_app(
+        ports=ports,
         nats_url=broker.url,
         nats_creds=broker.creds("policy"),
         data_dir=data_dir,
@@ -159,7 +161,7 @@ async def test_policy_pending_approval_expires_after_restart(broker, tmp_path, a
     def an_hour_later() -> datetime:
         return datetime.now(UTC) + timedelta(hours=1)
 
-    async with policy(broker, tmp_path / "policy", approver_pubkey, clock=an_hour_later):
+    async with policy(broker, tmp_path / "policy", approver_pubkey, ports=PolicyPorts(clock=an_hour_later)):
         expired = await one(broker, DECIDED, of_incident(incident, outcome="expired"))
         await one(broker, ESCALATION, of_incident(incident))
     assert expired.data["approval_id"] == request.data["approval_id"]
@@ -257,7 +259,9 @@ async def test_policy_postgres_pending_approval_expires_after_restart(
         return datetime.now(UTC) + timedelta(hours=1)
 
     # Another data dir: the state that survives is PostgreSQL's, not a local file.
-    async with policy(broker, tmp_path / "b", approver_pubkey, policy_store_url=store_url, clock=an_hour_later):
+    async with policy(
+        broker, tmp_path / "b", approver_pubkey, policy_store_url=store_url, ports=PolicyPorts(clock=an_hour_later)
+    ):
         expired = await one(broker, DECIDED, of_incident(incident, outcome="expired"))
         await one(broker, ESCALATION, of_incident(incident))
     assert expired.data["approval_id"] == request.data["approval_id"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from warden_contracts.events import SignedAction
 from warden_policy.app import Settings, action_signer, create_app
+from warden_policy.ports import PolicyPorts
 from warden_security.action_signing import LocalSigner, verify_action
 from warden_security.keyvault_signer import KeyVaultSigner
 from warden_security.signatures import ec_key_id, trust
@@ -35,8 +36,7 @@ async def test_an_autonomous_action_is_signed_in_the_vault(broker, tmp_path, app
         approver_issuer_pubkey=approver_pubkey,
         keyvault_url=vault.url,
         deadline_interval_s=0.1,
-        keyvault_credential=vault.credential,
-        keyvault_options=vault.client_options(),
+        ports=PolicyPorts(keyvault_credential=vault.credential, keyvault_options=vault.client_options()),
     )
     await app.start()
     try:
