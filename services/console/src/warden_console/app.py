@@ -19,7 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from warden_bus.port import Bus
 from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging, observed
-from warden_bus.settings import ServiceSettings
+from warden_bus.settings import ServiceSettings, reject_unknown_settings
 from warden_contracts.envelope import utcnow
 from warden_security.keys import load_or_create_private_key
 from warden_security.tokens import LOCAL_APPROVER_ISSUER, TokenIssuer
@@ -33,7 +33,7 @@ from warden_console.adapters.oidc import OidcClient, OidcConfig
 from warden_console.adapters.operator_publisher import OperatorPublisher
 from warden_console.adapters.sqlite_inbox import SqliteInbox
 from warden_console.desk import ApproverDesk
-from warden_console.ports import Directory
+from warden_console.ports import ConsolePorts, Directory
 from warden_console.web import admin, auth, incident_list, pages, reports
 from warden_console.web.render import ENV_KEY, environment
 from warden_console.web.sessions import SECURE_KEY, SESSION_KEY, SessionStore, guard
@@ -43,7 +43,6 @@ from warden_console.web.teams import TeamsChannel
 SERVICE = "console"
 BUS_IDENTITY = "approver"
 REQUESTED_TOPIC = "sre.approval.requested.v1"
-COMPONENTS = frozenset({"bus", "clock", "inbox", "audit", "issuer", "directory", "control_publisher"})
 
 
 class Settings(ServiceSettings):
@@ -97,9 +96,7 @@ class ConsoleRuntime(ServiceRuntime):
 
 
 def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
-    unknown = set(overrides) - set(Settings.model_fields)
-    if unknown:
-        raise TypeError(f"create_app got unknown overrides: {sorted(unknown)}")
+    reject_unknown_settings(Settings, overrides)
     if settings is None:
         return Settings(**overrides)
     return Settings.model_validate({**settings.model_dump(), **overrides})
@@ -146,21 +143,25 @@ def _chat_routes(s: Settings, desk: ApproverDesk, directory: Directory | None) -
     return routes
 
 
-def create_app(settings: Settings | None = None, **overrides: Any) -> ConsoleRuntime:
-    components = {k: overrides.pop(k) for k in list(overrides) if k in COMPONENTS}
-    s = _settings(settings, overrides)
-    bus: Bus = components.get("bus") or bus_from_settings(BUS_IDENTITY, s)
-    inbox = components.get("inbox") or SqliteInbox(s.data_dir / "state" / "console.db")
-    issuer = components.get("issuer") or LocalIdentityIssuer(
+def create_app(
+    settings: Settings | None = None, ports: ConsolePorts | None = None, **settings_overrides: Any
+) -> ConsoleRuntime:
+    """Build the console. `settings_overrides` set Settings fields (any other name is a
+    TypeError); `ports` replace components."""
+    s = _settings(settings, settings_overrides)
+    ports = ports or ConsolePorts()
+    bus: Bus = ports.bus or bus_from_settings(BUS_IDENTITY, s)
+    inbox = ports.inbox or SqliteInbox(s.data_dir / "state" / "console.db")
+    issuer = ports.issuer or LocalIdentityIssuer(
         TokenIssuer(
             load_or_create_private_key(s.approver_issuer_key or s.keys_dir() / "approver-issuer.pem"),
             LOCAL_APPROVER_ISSUER,
         )
     )
-    operator = components.get("control_publisher") or (
+    operator = ports.control_publisher or (
         OperatorPublisher(s.nats_url, s.operator_creds) if s.operator_creds else None
     )
-    audit = components.get("audit") or (
+    audit = ports.audit or (
         AuditQueryApi(s.audit_url) if s.audit_url else AuditLogFiles(s.audit_dir or s.data_dir / "audit")
     )
     counters = Counters()
@@ -169,7 +170,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ConsoleRun
         inbox=inbox,
         audit=audit,
         issuer=issuer,
-        clock=components.get("clock") or utcnow,
+        clock=ports.clock or utcnow,
         control_publisher=operator,
         counters=counters,
     )
@@ -181,7 +182,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> ConsoleRun
     web_app[ENV_KEY] = environment()
     web_app[pages.DESK_KEY] = desk
     web_app[pages.AUDIT_KEY] = audit
-    directory: Directory | None = components.get("directory") or _directory(s)
+    directory: Directory | None = ports.directory or _directory(s)
     web_app[auth.DIRECTORY_KEY] = directory
     web_app[auth.OIDC_KEY] = _oidc(s)
     web_app.router.add_static("/static", Path(str(resources.files("warden_console") / "static")))

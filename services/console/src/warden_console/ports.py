@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
+
+from warden_bus.port import Bus
+from warden_contracts.envelope import Envelope
 
 from warden_console.domain.approvals import ApprovalView, Outcome
 from warden_console.domain.roles import Principal
@@ -55,3 +60,24 @@ class IdentityIssuer(Protocol):
     """Mints the short-lived token that proves to policy which human decided (see docs/approvers.md)."""
 
     def token_for(self, who: Principal, approval_id: str, action_hash: str, channel: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class ConsolePorts:
+    """What `create_app` (the composition root) builds unless given one: tests, other deployments.
+    None builds the production one."""
+
+    # The broker, as the `approver` identity: from `bus_backend`.
+    bus: Bus | None = None
+    # The time decisions and sign-ins are stamped with (aware datetimes).
+    clock: Callable[[], datetime] | None = None
+    # Pending approval requests: SQLite under <data_dir>/state/.
+    inbox: ApprovalInbox | None = None
+    # The audit history: the audit query API (`audit_url`) or the local log files.
+    audit: AuditTrail | None = None
+    # Issues approver identity tokens: the local issuer's key.
+    issuer: IdentityIssuer | None = None
+    # Who may sign in: the local user file, when there is one.
+    directory: Directory | None = None
+    # Publishes control changes as `operator` (only with `operator_creds`).
+    control_publisher: Callable[[Envelope], Awaitable[None]] | None = None
