@@ -11,6 +11,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from random import Random
@@ -230,15 +231,29 @@ class SandboxApp:
                 log.exception("sandbox tick failed")
 
 
+@dataclass(frozen=True)
+class SandboxPorts:
+    """Components `create_app` builds unless given one (tests); None builds the production one."""
+
+    # The time the simulated estate ticks by and stamps its logs and alerts with (aware datetimes).
+    clock: Callable[[], datetime] | None = None
+
+
 def create_app(
-    settings: Settings | None = None, *, clock: Callable[[], datetime] | None = None, **overrides: Any
+    settings: Settings | None = None, ports: SandboxPorts | None = None, **settings_overrides: Any
 ) -> SandboxApp:
-    """Build the sandbox; `overrides` replace Settings fields (tests pass data_dir, ports, ...)."""
+    """Build the sandbox; `settings_overrides` replace Settings fields (tests pass data_dir,
+    sandbox_port, ...), any other name is a TypeError; `ports` replace components."""
+    # Not warden_bus's shared check: the sandbox depends on no bus package.
+    unknown = sorted(set(settings_overrides) - set(Settings.model_fields))
+    if unknown:
+        raise TypeError(f"create_app got unknown overrides: {unknown}")
+    ports = ports or SandboxPorts()
     if settings is None:
-        settings = Settings(**overrides)
-    elif overrides:
-        settings = Settings.model_validate({**settings.model_dump(), **overrides})
-    return SandboxApp(settings, clock or _utcnow)
+        settings = Settings(**settings_overrides)
+    elif settings_overrides:
+        settings = Settings.model_validate({**settings.model_dump(), **settings_overrides})
+    return SandboxApp(settings, ports.clock or _utcnow)
 
 
 def main() -> None:
