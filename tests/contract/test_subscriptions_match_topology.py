@@ -39,11 +39,8 @@ def _settings(service: str, root: Path) -> dict[str, Any]:
 def test_the_composition_root_subscribes_to_what_the_topology_says(service: str, tmp_path: Path) -> None:
     app = importlib.import_module(f"warden_{service}.app")
     bus = RecordingBus(service)
-    ports = getattr(app, f"{service.capitalize()}Ports", None)
-    if ports is None:
-        app.create_app(app.Settings(**_settings(service, tmp_path)), bus=bus)
-    else:
-        app.create_app(app.Settings(**_settings(service, tmp_path)), ports=ports(bus=bus))
+    ports = getattr(app, f"{service.capitalize()}Ports")  # TriagePorts, PlannerPorts, ...
+    app.create_app(app.Settings(**_settings(service, tmp_path)), ports=ports(bus=bus))
     assert len(bus.subscriptions) == len(set(bus.subscriptions)), "a topic subscribed twice"
     assert sorted(bus.subscriptions) == sorted(t.name for t in topo.consumed_by(service))
     # Elevated topics are drained only under a time-boxed identity, never subscribed standing.
