@@ -20,6 +20,7 @@ RAW_ROUTES = {
     "cloudevents": "cloudevents",
 }
 
+
 class Surfaces:
     def __init__(self, layout: Layout) -> None:
         self._layout = layout
