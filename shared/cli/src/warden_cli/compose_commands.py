@@ -19,6 +19,8 @@ from warden_bus.embedded_auth import AuthMaterial, ensure_auth_material, server_
 from warden_bus.provision import provision_when_ready
 from warden_console.bootstrap import ensure_embedded_users
 
+from warden_cli.data_dir import existing_layout
+from warden_cli.errors import UserError
 from warden_cli.key_folders import KeyFolders
 from warden_cli.layout import Layout
 from warden_cli.process_description import PROCESSES
@@ -61,7 +63,11 @@ def init(data_dir: DataDir, port: int = 4222) -> None:
 @compose_app.command("provision")
 def provision(data_dir: DataDir, nats_url: Annotated[str, typer.Option("--nats-url")] = "nats://nats:4222") -> None:
     """Create streams and durable consumers from the topology as admin, then exit."""
-    layout = Layout(data_dir.resolve())
+    layout = existing_layout(data_dir)
     # Read, not re-issued: the running services hold the identities `init` wrote.
-    asyncio.run(provision_when_ready(nats_url, AuthMaterial(layout.nats_auth).creds("admin")))
+    admin = AuthMaterial(layout.nats_auth).creds("admin")
+    if not admin.is_file():
+        # Else the wait for the broker below would retry a missing file for its whole minute.
+        raise UserError(f"no admin identity at {admin}: run `warden compose init --data-dir {data_dir}` first")
+    asyncio.run(provision_when_ready(nats_url, admin))
     typer.echo("streams and consumers provisioned")

@@ -52,6 +52,7 @@ CASES: dict[str, list[list[str]]] = {
     "init": [["{file}"]],
     "check": [["{missing}/warden.yaml"]],
     "connect": [["alertmanager", "--config", "{missing}/warden.yaml", "--data-dir", "{fresh}"], ["nosuch"]],
+    "bench cli": [["--no-such-option"]],
     "bench e2e": [["--no-such-option"]],
     "bench executor": [["--no-such-option"]],
     "bench planner": [["--no-such-option"]],
