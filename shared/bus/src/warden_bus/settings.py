@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from warden_security.secret_files import with_secret_files
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from warden_security.secret_files import FileBackedSettings
 
 
 def nats_servers(url: str) -> list[str]:
@@ -20,22 +20,10 @@ def nats_servers(url: str) -> list[str]:
     return servers
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(FileBackedSettings):  # any setting may come from WARDEN_X_FILE
     # The launcher hands every service the same WARDEN_* environment; a service ignores the
     # variables meant for its neighbours.
     model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Any setting may come from a file: WARDEN_X_FILE (never together with WARDEN_X).
-        return with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings)
 
     nats_url: str = "nats://127.0.0.1:4222"  # or several, comma-separated (`nats_servers`)
     nats_creds: Path

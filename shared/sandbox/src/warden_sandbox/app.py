@@ -19,10 +19,10 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 from warden_contracts.catalog import default_catalog
 from warden_security.keys import load_public_key
-from warden_security.secret_files import with_secret_files
+from warden_security.secret_files import FileBackedSettings
 from warden_security.tokens import ELEVATION_ISSUER, SANDBOX_AUDIENCE, TokenVerifier
 
 from warden_sandbox.adapters.estate_file import load_estate
@@ -40,20 +40,8 @@ log = logging.getLogger("warden_sandbox")
 STATE_FORMAT = 1
 
 
-class Settings(BaseSettings):
+class Settings(FileBackedSettings):  # any setting may come from WARDEN_X_FILE
     model_config = SettingsConfigDict(env_prefix="WARDEN_", extra="ignore")
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # WARDEN_SANDBOX_ADMIN_SECRET_FILE etc.: secrets from owner-only files, not the environment.
-        return with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings)
 
     sandbox_host: str = "127.0.0.1"
     sandbox_port: int = Field(default=0, ge=0, le=65535)

@@ -77,3 +77,18 @@ def with_secret_files(
     """For `settings_customise_sources`: the default order with the `_FILE` source beside the
     environment (both set is refused, so their relative order never decides anything)."""
     return (init_settings, SecretFilesSource(settings_cls), env_settings, dotenv_settings, file_secret_settings)
+
+
+class FileBackedSettings(BaseSettings):
+    """Base of every Warden settings class: any setting may come from `WARDEN_X_FILE`."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return with_secret_files(settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings)
