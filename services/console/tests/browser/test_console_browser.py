@@ -5,50 +5,24 @@ be approved. The first test runs on the whole embedded stack (`warden up`'s laun
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 from warden_cli.launcher import EmbeddedStack, StackOptions
 from warden_cli.layout import Layout
 from warden_cli.operations import inject_fault
 from warden_testkit.bus import EmbeddedBroker
 from warden_testkit.console import approval_request, start_console, wait_for, write_test_users
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+SignIn = Callable[[Page, str, str], Awaitable[None]]  # the browser conftest's `sign_in` fixture
+
 IMAGES = Path(__file__).resolve().parents[4] / "docs" / "img"
 SCREENSHOT = IMAGES / "console.png"
 AFTER = IMAGES / "console-incident-after.png"  # issue 19; console-incident-before.png is the page before it
 LONG = 90_000  # ms: the whole pipeline under a loaded 2-core machine
-
-
-@pytest.fixture
-async def chromium() -> AsyncIterator[Browser]:
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("Debian Chromium is not installed at /usr/bin/chromium")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
-
-
-async def sign_in(page: Page, base: str, user: str) -> None:
-    await page.goto(f"{base}/login")
-    await page.get_by_label("User").fill(user)
-    await page.get_by_label("Password").fill(f"{user}-password")
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name=re.compile("Pending approvals"))).to_be_visible()
 
 
 async def _server_says_expired(page: Page, base: str) -> bool:
@@ -58,7 +32,7 @@ async def _server_says_expired(page: Page, base: str) -> bool:
 
 @pytest.mark.e2e
 async def test_approver_sees_request_live_approves_and_the_incident_moves_on(
-    chromium: Browser, tmp_path: Path
+    chromium: Browser, sign_in: SignIn, tmp_path: Path
 ) -> None:
     layout = Layout(tmp_path / "stack")
     write_test_users(layout.keys / "console-users.yaml")
@@ -150,7 +124,7 @@ async def _incident_page_explains_itself(page: Page) -> None:
 
 
 async def test_viewer_cannot_approve_and_expired_requests_cannot_be_approved(
-    chromium: Browser, broker: EmbeddedBroker, tmp_path: Path
+    chromium: Browser, sign_in: SignIn, broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
     console = await start_console(broker, tmp_path / "data")
     try:
