@@ -14,6 +14,7 @@ name only. Secrets are never values here: a secret is a file in the service's ow
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -44,12 +45,14 @@ class Embedded:
     key_folder: Path
 
 
-class Source:
-    def embedded(self, where: Embedded) -> str | None:
-        raise NotImplementedError
+class Source(ABC):
+    """Where a setting's value comes from, under `warden up` and under compose (None: not set)."""
 
-    def compose(self, service: str) -> str | None:
-        raise NotImplementedError
+    @abstractmethod
+    def embedded(self, where: Embedded) -> str | None: ...
+
+    @abstractmethod
+    def compose(self, service: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
