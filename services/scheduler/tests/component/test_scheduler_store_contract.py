@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,28 +17,16 @@ from warden_scheduler.adapters.sql_store import SqlScheduleStore
 from warden_scheduler.app import Settings
 from warden_scheduler.domain.runner import Scheduler
 from warden_scheduler.domain.tasks import TaskDefinition
-from warden_testkit.postgres import postgres_schema
+from warden_testkit.postgres import Replicas, replicas_on
 
 T0 = datetime(2026, 11, 20, 6, 0, 30, tzinfo=UTC)
 EVERY_MINUTE = TaskDefinition(name="health", cron="* * * * *", kind="health_check")
 
 
-class Replicas:
-    def __init__(self, url: str | None, path: Path, stack: AsyncExitStack) -> None:
-        self.url, self.path, self._stack = url, path, stack
-
-    async def open(self) -> SqlScheduleStore:
-        store = SqlScheduleStore(self.url, self.path)
-        await store.open()
-        self._stack.push_async_callback(store.close)
-        return store
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
-async def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Replicas]:
-    async with AsyncExitStack() as stack:
-        url = await stack.enter_async_context(postgres_schema("scheduler")) if request.param == "postgres" else None
-        yield Replicas(url, tmp_path / "state" / "scheduler.db", stack)
+async def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Replicas[SqlScheduleStore]]:
+    async with replicas_on(request.param, SqlScheduleStore, tmp_path / "state" / "scheduler.db", "scheduler") as stores:
+        yield stores
 
 
 async def test_first_sight_starts_the_schedule_once(replicas: Replicas) -> None:

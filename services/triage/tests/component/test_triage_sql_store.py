@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity
 from warden_persistence import Conflict
-from warden_testkit.postgres import postgres_schema
+from warden_testkit.postgres import Replicas, postgres_schema, replicas_on
 from warden_testkit.triage import memory_alert as alert
 from warden_triage.adapters.catalog_file import load_catalog
 from warden_triage.adapters.classification_file import load_classifier
@@ -36,24 +35,10 @@ from warden_triage.domain.incidents import IncidentTracker
 T0 = datetime(2026, 11, 15, 10, 0, tzinfo=UTC)
 
 
-class Replicas:
-    """Store instances sharing one database, as replicas of the service would."""
-
-    def __init__(self, url: str | None, path: Path, stack: AsyncExitStack) -> None:
-        self.url, self.path, self._stack = url, path, stack
-
-    async def open(self) -> SqlIncidentStore:
-        store = SqlIncidentStore(self.url, self.path)
-        await store.open()
-        self._stack.push_async_callback(store.close)
-        return store
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
-async def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Replicas]:
-    async with AsyncExitStack() as stack:
-        url = await stack.enter_async_context(postgres_schema("triage")) if request.param == "postgres" else None
-        yield Replicas(url, tmp_path / "state" / "triage.db", stack)
+async def replicas(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Replicas[SqlIncidentStore]]:
+    async with replicas_on(request.param, SqlIncidentStore, tmp_path / "state" / "triage.db", "triage") as stores:
+        yield stores
 
 
 def tracker(store: Any, catalog: ServiceCatalog | None = None, clock: Any = None) -> IncidentTracker:
