@@ -240,7 +240,7 @@ async def read_topic(cluster: ClusterStack, topic: str, attempts: int = 10) -> l
     raise AssertionError("unreachable")
 
 
-async def _read_topic(cluster: ClusterStack, topic: str) -> list[Envelope]:
+async def _read_topic(cluster: ClusterStack, topic: str, deadline_s: float = 60.0) -> list[Envelope]:
     t = topo.topic(topic)
     urls = [n.url for n in cluster.nats.nodes if n.process is not None and n.process.poll() is None]
     nc = await nats.connect(urls, user_credentials=str(cluster.layout.creds("admin")), allow_reconnect=False)
@@ -255,12 +255,19 @@ async def _read_topic(cluster: ClusterStack, topic: str) -> list[Envelope]:
             mem_storage=True,
         )
         sub = await js.pull_subscribe(t.subject_filter, stream=t.stream, config=config)
-        while True:
+        # The consumer's pending count at creation is what the stream holds for the filter; a fetch
+        # that times out just after a node died (stream leader re-electing) is not the end of it.
+        expected = (await sub.consumer_info()).num_pending
+        loop = asyncio.get_running_loop()
+        until = loop.time() + deadline_s
+        while len(out) < expected and loop.time() < until:
             try:
-                msgs = await sub.fetch(500, timeout=2)
+                msgs = await sub.fetch(min(500, expected - len(out)), timeout=2)
             except (TimeoutError, nats.errors.TimeoutError):
-                break
+                continue
             out += [Envelope.from_bytes(m.data) for m in msgs]
+        if len(out) < expected:
+            raise AssertionError(f"read {len(out)} of the {expected} messages on {topic} in {deadline_s:.0f} s")
         await sub.unsubscribe()
     finally:
         await nc.close()
