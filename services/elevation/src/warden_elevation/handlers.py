@@ -50,9 +50,7 @@ class Handlers:
         self._count("tickets_refused" if problems else "tickets_accepted")
 
     async def on_request(self, requester: str, body: ElevationRequest) -> ElevationGrant:
-        request = Request(
-            requester, body.principal, body.justification, body.ttl_s, body.action_id, body.target
-        )
+        request = Request(requester, body.principal, body.justification, body.ttl_s, body.action_id, body.target)
         try:
             issued = await self._authority.grant(request)
         except Exception:

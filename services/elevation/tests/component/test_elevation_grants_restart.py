@@ -16,7 +16,7 @@ from warden_contracts.events import ElevationTicket
 from warden_elevation.adapters.sqlite_grants import SqliteGrantStore
 from warden_elevation.adapters.sqlite_tickets import SqliteTicketStore
 from warden_elevation.domain.authority import Authority
-from warden_elevation.domain.model import Change, Minted, Refused, Request
+from warden_elevation.domain.model import ActiveGrant, Change, Minted, Refused, Request
 from warden_security.action_signing import LocalSigner
 from warden_security.signatures import trust
 from warden_security.ticket_signing import sign_ticket
@@ -125,3 +125,51 @@ async def test_a_grant_that_ran_out_during_the_restart_is_announced_expired(auth
         assert await third.expire_due() == 0  # announced once
     ended = [c for c in audit.changes if c.state == "deactivated"]
     assert [(c.grant_id, c.justification) for c in ended] == [(issued.grant_id, "expired")]
+
+
+@dataclass
+class FailingAudit(Audit):
+    """The bus refuses the "activated" record (broker down): the grant must not stand."""
+
+    async def __call__(self, change: Change) -> None:
+        if change.state == "activated":
+            raise ConnectionError("no broker")
+        await super().__call__(change)
+
+
+async def test_a_grant_whose_audit_record_fails_is_not_kept_or_handed_out(authority_at) -> None:
+    audit, clock = FailingAudit(), Clock()
+    async with authority_at(audit, clock) as first:
+        await first.accept_ticket(_ticket())
+        with pytest.raises(ConnectionError):
+            await first.grant(_request())
+        assert first.active == {}
+    async with authority_at(Audit(), clock) as second:
+        assert second.active == {}  # nothing to announce or release after a restart either
+
+
+async def test_a_grant_stored_before_a_crash_is_announced_by_the_restarted_authority(
+    authority_at, tmp_path: Path
+) -> None:
+    # What the authority leaves when it dies between the grant's row and its audit record.
+    ticket = _ticket()
+    grants = SqliteGrantStore(tmp_path / "state" / "elevation.db")
+    await grants.open()
+    await grants.add(
+        ActiveGrant("g-crash", "executor", ticket, NOW.timestamp() + 120, "incident inc-7 action act-1", "d" * 64)
+    )
+    await grants.close()
+
+    audit, clock = Audit(), Clock()
+    async with authority_at(audit, clock) as restarted:
+        assert list(restarted.active) == ["g-crash"]
+    assert [(c.grant_id, c.state, c.action_id, c.target) for c in audit.changes] == [
+        ("g-crash", "activated", "act-1", "checkout-api")
+    ]
+    async with authority_at(audit, clock):
+        pass
+    assert len(audit.changes) == 1  # announced once, then marked
+    clock.moment = NOW + timedelta(seconds=121)
+    async with authority_at(audit, clock) as later:
+        assert await later.expire_due() == 1
+    assert [c.state for c in audit.changes] == ["activated", "deactivated"]

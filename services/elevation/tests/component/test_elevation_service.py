@@ -101,6 +101,7 @@ async def test_a_ticketed_grant_is_scoped_audited_released_and_expires(broker, s
     assert ended == {"expired", "released: retry"}
     assert all(e.correlationid == "inc-42" for e in changes if e.data.get("action_id") == "act-1")
 
+
 async def test_only_the_eligible_identity_may_ask_and_only_on_its_own_subject(broker, service) -> None:
     errors: list[str] = []
     planner = await broker.connect("planner", errors)

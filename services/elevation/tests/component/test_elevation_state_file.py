@@ -39,7 +39,7 @@ async def test_a_new_state_file_is_private_and_migrated_once(tmp_path: Path) -> 
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [(1,), (2,)]
+        assert db.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [(1,), (2,), (3,)]
 
 
 async def test_a_file_made_before_numbered_migrations_keeps_its_rows(tmp_path: Path) -> None:

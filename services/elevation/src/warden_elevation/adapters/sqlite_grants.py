@@ -14,7 +14,9 @@ from warden_elevation.adapters.state_schema import MIGRATIONS
 from warden_elevation.domain.model import ActiveGrant
 
 _ADD = Dialect.upsert(
-    "grants", ["grant_id", "principal", "expires_at", "justification", "secret_sha256", "ticket"], ["grant_id"]
+    "grants",
+    ["grant_id", "principal", "expires_at", "justification", "secret_sha256", "ticket", "announced"],
+    ["grant_id"],
 )
 
 
@@ -39,8 +41,13 @@ class SqliteGrantStore(DatabaseOwner):
                     grant.justification,
                     grant.secret_sha256,
                     grant.ticket.model_dump_json(),
+                    0,
                 ),
             )
+
+    async def announced(self, grant_id: str) -> None:
+        async with self.db.transaction() as s:
+            await s.execute("UPDATE grants SET announced = 1 WHERE grant_id = ?", (grant_id,))
 
     async def remove(self, grant_id: str) -> None:
         async with self.db.transaction() as s:
@@ -49,10 +56,12 @@ class SqliteGrantStore(DatabaseOwner):
     async def live(self) -> list[ActiveGrant]:
         async with self.db.transaction() as s:
             rows = await s.all(
-                "SELECT grant_id, principal, expires_at, justification, secret_sha256, ticket FROM grants"
-                " ORDER BY expires_at"
+                "SELECT grant_id, principal, expires_at, justification, secret_sha256, ticket, announced"
+                " FROM grants ORDER BY expires_at"
             )
         return [
-            ActiveGrant(gid, principal, ElevationTicket.model_validate_json(ticket), expires, why, digest)
-            for gid, principal, expires, why, digest, ticket in rows
+            ActiveGrant(
+                gid, principal, ElevationTicket.model_validate_json(ticket), expires, why, digest, bool(announced)
+            )
+            for gid, principal, expires, why, digest, ticket, announced in rows
         ]

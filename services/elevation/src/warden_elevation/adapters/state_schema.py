@@ -4,7 +4,7 @@ this one list, whichever opens first; a table added later is a new migration app
 
 from __future__ import annotations
 
-from warden_persistence import Migration
+from warden_persistence import Migration, Session, add_missing_columns
 
 TICKETS = """
 CREATE TABLE IF NOT EXISTS tickets (
@@ -28,5 +28,12 @@ CREATE TABLE IF NOT EXISTS grants (
 )
 """
 
+
+async def _grant_announced(session: Session) -> None:
+    # A grant is stored before its audit record and marked once that record is out, so a crash in
+    # between leaves a row a restart announces; rows from before this column were announced.
+    await add_missing_columns(session, "grants", {"announced": "INTEGER NOT NULL DEFAULT 1"})
+
+
 # Files made before the migrations were numbered already hold both tables: both are no-ops there.
-MIGRATIONS = (Migration(1, TICKETS), Migration(2, GRANTS))
+MIGRATIONS = (Migration(1, TICKETS), Migration(2, GRANTS), Migration(3, _grant_announced))

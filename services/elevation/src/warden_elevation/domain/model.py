@@ -54,6 +54,8 @@ class ActiveGrant:
     expires_at: float
     justification: str
     secret_sha256: str = field(repr=False)
+    # False from the grant's row until its "activated" record is out (a restart announces it then).
+    announced: bool = True
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,11 @@ class GrantStore(Protocol):
     """The grants still in force, kept across restarts: a restarted authority still releases a
     grant for the holder of its secret, and announces its expiry."""
 
-    async def add(self, grant: ActiveGrant) -> None: ...
+    async def add(self, grant: ActiveGrant) -> None:
+        """Store a grant not yet announced."""
+
+    async def announced(self, grant_id: str) -> None:
+        """The grant's "activated" record is out."""
 
     async def remove(self, grant_id: str) -> None: ...
 
