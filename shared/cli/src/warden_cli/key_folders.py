@@ -170,7 +170,7 @@ class KeyFolders:
         _owner_only_dir(folder)
         for name, source in sources.items():
             if source is not OWN:
-                _write_owner_only(folder / name, source.read_bytes() if isinstance(source, Path) else source.encode())
+                write_owner_only(folder / name, source.read_bytes() if isinstance(source, Path) else source.encode())
         for stray in set(os.listdir(folder)) - set(sources):
             _remove(folder / stray)  # material a previous layout or version left here
         env = {var: str(folder if name == "." else folder / name) for var, name in variables.items()}
@@ -191,7 +191,7 @@ def _owner_only_dir(path: Path) -> None:
     path.chmod(OWNER_ONLY_DIR)
 
 
-def _write_owner_only(path: Path, content: bytes) -> None:
+def write_owner_only(path: Path, content: bytes) -> None:
     """Atomically (a reader never sees half a key), mode 0600 whatever the umask."""
     if path.exists() and path.read_bytes() == content:
         path.chmod(OWNER_ONLY_FILE)

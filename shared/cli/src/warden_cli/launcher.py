@@ -25,8 +25,8 @@ from warden_bus.embedded_server import EmbeddedNats, free_port
 from warden_bus.provision import provision
 from warden_console.bootstrap import ensure_embedded_users
 
-from warden_cli import supervisor
-from warden_cli.key_folders import KeyFolders, Placed, tighten
+from warden_cli import child_env, supervisor
+from warden_cli.key_folders import KeyFolders, Placed, tighten, write_owner_only
 from warden_cli.layout import SERVICES, Layout
 from warden_cli.process_description import Embedded, process
 
@@ -109,13 +109,30 @@ class EmbeddedStack:
             options=self.options,
             key_folder=self.placed[service].folder,
         )
+        # From the launcher's own environment only the allow-list (warden_cli.child_env); a
+        # secret it exported for this service reaches it as a file in its key folder.
+        passed = child_env.inherited(process(service).module)
+        described = process(service).embedded_env(where)
+        # A secret the launcher already hands over as a file is not written a second time.
+        exported = {k: v for k, v in passed.secrets.items() if not {k, k + child_env.FILE_SUFFIX} & set(described)}
         layers = (
             self.options.estate_env.get(service, {}),
-            os.environ,
-            process(service).embedded_env(where),
+            passed.env,
+            self._secret_files(service, exported),
+            described,
             self.options.extra_env.get(service, {}),  # tests and the demo: they win
         )
         return layered_env(*layers)
+
+    def _secret_files(self, service: str, secrets: Mapping[str, str]) -> dict[str, str]:
+        """`WARDEN_X` exported for the launcher, written to the service's key folder: `WARDEN_X_FILE`."""
+        folder = self.placed[service].folder
+        env = {}
+        for variable, value in secrets.items():
+            path = folder / child_env.secret_file_name(variable)
+            write_owner_only(path, value.encode())
+            env[f"{variable}{child_env.FILE_SUFFIX}"] = str(path)
+        return env
 
     async def start(self) -> None:
         """Start everything, or nothing: a failure (or cancellation) stops what was started."""
