@@ -13,6 +13,7 @@ from warden_contracts.events import ApprovalDecided, ApprovalDecision, DecisionO
 from warden_security.action_signing import token_sha256
 from warden_security.tokens import TokenRejected
 
+from warden_policy import covers
 from warden_policy.domain import messages
 from warden_policy.domain.approvals import Approval
 from warden_policy.domain.approver_rules import ApproverRules
@@ -101,10 +102,10 @@ class ApprovalDesk:
             denial = "; ".join(why) or f"no policy lets {subject} decide tier {approval.tier} in {approval.environment}"
             return self._rejected(env, approval, changes, f"not authorised: {denial}", subject)
         if decided.decision is ApprovalDecision.DENY:
-            return self._deny(env, approval, changes, subject, decided.reason, now)
+            return await self._deny(env, approval, changes, subject, decided.reason, now)
         return await self._approve(env, approval, changes, subject, decided, now)
 
-    def _deny(
+    async def _deny(
         self, env: Envelope, approval: Approval, changes: Changes, subject: str, reason: str, now: datetime
     ) -> Changes:
         changes.updated_approvals.append(approval.deny(subject, reason, now))
@@ -113,6 +114,7 @@ class ApprovalDesk:
         changes.outbox.append(
             reply(env, DECIDED, messages.decided_for(approval, DecisionOutcome.DENIED, why, [subject]), "decided")
         )
+        await covers.lapse(self._store, approval, f"was denied by {subject}", changes, now)
         return changes
 
     async def _approve(
@@ -205,7 +207,10 @@ class ApprovalDesk:
 
     async def _supersede(self, env: Envelope, incident: IncidentChanged) -> Changes:
         changes = Changes()
+        now = self._clock()
         for approval in await self._store.pending_for_incident(incident.incident_id):
+            withdrawn = f"was withdrawn when incident {incident.incident_id} resolved"
+            await covers.lapse(self._store, approval, withdrawn, changes, now)
             changes.updated_approvals.append(approval.supersede("incident resolved"))
             changes.release.append((approval.action.target, approval.action.action_id))
             changes.outbox.append(
@@ -241,6 +246,7 @@ class ApprovalDesk:
                     about(approval, ESCALATION, messages.timed_out(approval), "expired/escalation"),
                 ],
             )
+            await covers.lapse(self._store, approval, "timed out", changes, now)
             try:
                 await self._store.apply(changes, now)
                 return changes.outbox

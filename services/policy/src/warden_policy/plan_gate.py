@@ -74,9 +74,10 @@ class PlanGate:
         )
 
     def _covering(self, request: DecisionRequest, decision: Decision) -> str | None:
-        """The action already released for another incident that is this very action (kind, target,
-        params), when only the busy target stands in the way: the policy must allow this proposal
-        on a free target, so a cover never admits what the gate would refuse."""
+        """The action holding the target for another incident (released, or awaiting its approval)
+        that is this very action (kind, target, params), when only the busy target stands in the way:
+        the policy must allow this proposal on a free target, so a cover never admits what the gate
+        would refuse."""
         action = request.action
         if decision.outcome not in (DecisionOutcome.HANDOFF, DecisionOutcome.REFUSED):
             return None
@@ -99,7 +100,9 @@ class PlanGate:
             decision = self._rules.decide(request)
             covering = self._covering(request, decision)
             if covering is not None:
-                self._cover(env, plan, action, decision, covering, request.target_held_for or "", changes)
+                other_incident = request.target_held_for or ""
+                pending = await self._awaiting_approval(covering, other_incident)
+                self._cover(env, plan, action, decision, covering, other_incident, pending, changes)
                 return changes
             timeline.append(
                 f"{action.action_id} {action.kind} on {action.target}: {decision.outcome.value} "
@@ -122,6 +125,9 @@ class PlanGate:
         )
         return changes
 
+    async def _awaiting_approval(self, action_id: str, incident_id: str) -> bool:
+        return any(a.action.action_id == action_id for a in await self._store.pending_for_incident(incident_id))
+
     def _cover(
         self,
         env: Envelope,
@@ -130,11 +136,14 @@ class PlanGate:
         decision: Decision,
         covering: str,
         other_incident: str,
+        pending: bool,
         changes: Changes,
     ) -> None:
-        """No page and nothing run: the same remediation is under way. The hand-off this incident
-        would have raised is kept, and raised if the covering action fails."""
-        note = f"covered_by: action {covering} of incident {other_incident} is this same action, already under way"
+        """No page, no second approval request, nothing run: the same remediation is under way or
+        awaits its approval. The hand-off this incident would have raised is kept, and raised if the
+        covering action fails or never runs (covers.py)."""
+        state = "awaiting approval (no second request)" if pending else "already under way"
+        note = f"covered_by: action {covering} of incident {other_incident} is this same action, {state}"
         covered = replace(decision, reasons=[note, *decision.reasons])
         log.info(
             "plan %s: %s %s on %s covered by action %s of incident %s",
@@ -233,7 +242,9 @@ class PlanGate:
             return
         approval = self._approval(env, plan, action, decision, now, required)
         changes.new_approvals.append(approval)
-        changes.acquire.append(Slot(action.target, action.action_id, plan.incident_id, approval.expires_at))
+        # The hash lets an identical proposal from another incident be covered by this request.
+        slot = Slot(action.target, action.action_id, plan.incident_id, approval.expires_at, approval.action_hash)
+        changes.acquire.append(slot)
         spec = self._catalog.get(action.kind)
         assert spec is not None, "the rules only ask for approval of catalog actions"
         changes.outbox += [

@@ -38,15 +38,17 @@ class Slot:
     action_id: str
     incident_id: str
     lease_until: datetime
-    # Kind, target and params of the holder once released to the executor; empty while it only
-    # awaits approval. An identical proposal from another incident is then covered, not refused.
+    # Hash of the holder's kind, target and params (awaiting approval or released to the executor;
+    # empty in slots written before covers). An identical proposal from another incident is then
+    # covered by the holder, not refused.
     action_hash: str = ""
 
 
 @dataclass(frozen=True)
 class Covered:
-    """An incident whose proposal is the very action already released for another incident: no
-    page now, but `handoff` is raised if that covering action fails, is rolled back or is skipped."""
+    """An incident whose proposal is the very action another incident holds the target with
+    (awaiting approval or released): no page now, but `handoff` is raised if that covering action
+    fails, is rolled back or skipped, or never runs (denied, timed out, withdrawn)."""
 
     action_id: str  # the covering action
     incident_id: str  # the covered incident

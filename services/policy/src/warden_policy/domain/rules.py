@@ -54,7 +54,7 @@ class DecisionRequest:
     requested_by: str = "warden-planner"
     # Action id currently holding the target, if any.
     target_held_by: str | None = None
-    # The holder's incident and, once it was released to the executor, its action hash.
+    # The holder's incident and its action hash (awaiting approval or released).
     target_held_for: str | None = None
     target_held_hash: str = ""
     counts: Counts = Counts()
