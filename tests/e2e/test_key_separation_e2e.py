@@ -56,6 +56,7 @@ SIGNING_KEYS = {
     "elevation-authority.pem": "elevation",
     "approver-issuer.pem": "console",
     "audit-signing.pem": "audit",
+    "account.seed": "elevation",  # the NATS account key: one copy, which the launcher reads too
 }
 
 

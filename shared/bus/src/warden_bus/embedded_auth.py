@@ -1,7 +1,9 @@
 """Operator-mode security material for the embedded NATS server, generated from the topology.
 
-Layout under `root`: operator.jwt, account.seed (the elevation authority's signing key),
-one `<identity>.creds` per standing identity plus `admin.creds` for the bootstrap.
+Layout under `root`: operator.jwt, resolver.json, one `<identity>.creds` per standing identity
+plus `admin.creds` for the bootstrap; account.seed (the account key that signs user JWTs) too,
+unless the caller keeps it elsewhere (`warden up` keeps its only copy in the elevation
+authority's key folder and signs the standing users from there).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from warden_bus import nats_jwt
 from warden_bus.permissions import admin_permissions, standing_permissions
 
 ADMIN = "admin"
+SEED = "account.seed"
 
 
 def _write_secret(path: Path, text: str) -> None:
@@ -31,13 +34,15 @@ def _write_secret(path: Path, text: str) -> None:
 @dataclass(frozen=True)
 class AuthMaterial:
     root: Path
+    # Where the account seed lives; None: `root/account.seed`.
+    account_seed: Path | None = None
 
     def creds(self, identity: str) -> Path:
         return self.root / f"{identity}.creds"
 
     @property
     def account_seed_path(self) -> Path:
-        return self.root / "account.seed"
+        return self.account_seed or self.root / SEED
 
     def account_keypair(self) -> nkeys.KeyPair:
         return nkeys.from_seed(self.account_seed_path.read_bytes().strip())
@@ -49,10 +54,15 @@ class AuthMaterial:
         return self.root / "operator.jwt"
 
 
-def ensure_auth_material(root: Path) -> AuthMaterial:
-    """Create keys once; re-issue standing user JWTs every time so permission changes apply."""
-    material = AuthMaterial(root)
+def ensure_auth_material(root: Path, account_seed: Path | None = None) -> AuthMaterial:
+    """Create keys once; re-issue standing user JWTs every time so permission changes apply.
+
+    With `account_seed` the seed is kept there and only there: a seed an older version left in
+    `root` is moved there (or, when it is already there, removed), so it exists once."""
+    material = AuthMaterial(root, account_seed)
     root.mkdir(parents=True, exist_ok=True)
+    if account_seed is not None:
+        _adopt_seed(root / SEED, account_seed)
     if not material.account_seed_path.exists():
         operator = nats_jwt.new_keypair("operator")
         system = nats_jwt.new_keypair("account")
@@ -64,6 +74,7 @@ def ensure_auth_material(root: Path) -> AuthMaterial:
             account.public_key.decode(): nats_jwt.account_jwt(operator, account, "WARDEN", jetstream=True),
         }
         (root / "resolver.json").write_text(json.dumps({"system": sys_pub, "accounts": resolver}))
+        material.account_seed_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _write_secret(material.account_seed_path, nats_jwt.seed_of(account))
     account = material.account_keypair()
     for identity in (*topo.IDENTITIES, ADMIN):
@@ -72,6 +83,16 @@ def ensure_auth_material(root: Path) -> AuthMaterial:
         jwt = nats_jwt.user_jwt(account, user.public_key.decode(), identity, perms)
         _write_secret(material.creds(identity), nats_jwt.creds_file_text(jwt, nats_jwt.seed_of(user)))
     return material
+
+
+def _adopt_seed(legacy: Path, seed: Path) -> None:
+    if legacy == seed or not legacy.exists():
+        return
+    if seed.exists():
+        legacy.unlink()
+        return
+    seed.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.replace(legacy, seed)
 
 
 def server_config(material: AuthMaterial, *, port: int, store_dir: Path) -> str:

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,10 @@ class EmbeddedNats:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     auth: AuthMaterial | None = None
+    # Where the account seed is kept (warden_bus.embedded_auth); None: beside the other material.
+    account_seed: Path | None = None
+    # The server's environment; None: this process's (the launcher passes an allow-list).
+    env: Mapping[str, str] | None = None
 
     @property
     def url(self) -> str:
@@ -40,14 +45,17 @@ class EmbeddedNats:
 
     async def start(self) -> EmbeddedNats:
         self.port = self.port or free_port()
-        self.auth = ensure_auth_material(self.data_dir / "nats-auth")
+        self.auth = ensure_auth_material(self.data_dir / "nats-auth", self.account_seed)
         conf = self.data_dir / "nats-server.conf"
         conf.write_text(server_config(self.auth, port=self.port, store_dir=self.data_dir / "jetstream"))
         log = (self.data_dir / "logs").joinpath("nats-server.log")
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [nats_server_binary(), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT
+                [nats_server_binary(), "-c", str(conf)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=None if self.env is None else dict(self.env),
             )
         await self._wait_ready()
         return self

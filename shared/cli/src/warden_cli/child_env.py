@@ -88,6 +88,12 @@ def _basic(name: str) -> bool:
     return name in BASICS or name.startswith(BASIC_PREFIXES)
 
 
+def basics(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The process basics alone: what a child that reads no Warden settings (nats-server) gets."""
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in environ.items() if _basic(name)}
+
+
 @dataclass(frozen=True)
 class Inherited:
     """The part of the launcher's environment one child gets."""

@@ -69,7 +69,9 @@ class ClusterStack:
 
     def __post_init__(self) -> None:
         self.nats = NatsCluster(
-            self.layout.root / "nats", ensure_auth_material(self.layout.nats_auth), self.layout.logs
+            self.layout.root / "nats",
+            ensure_auth_material(self.layout.nats_auth, self.layout.account_seed),
+            self.layout.logs,
         )
 
     # --- start ---------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def write_stack_config(root: Path, *, listen: str, port: int = 4222) -> Path:
     keys = KeyFolders(layout)
     keys.create_owned_keys()
     ensure_embedded_users(layout.keys / "console-users.yaml", layout.keys / "console-initial-passwords.txt")
-    material = ensure_auth_material(layout.nats_auth)
+    material = ensure_auth_material(layout.nats_auth, layout.account_seed)
     keys.place_all(material, layout.secrets(), tuple(PROCESSES))
     config = server_config(material, port=port, store_dir=root / "jetstream")
     # Inside the compose network other containers connect by service name, not loopback.

@@ -140,7 +140,7 @@ class KeyFolders:
                     **dict([creds("elevation")]),
                     **own(lay.elevation_key.name, elevation_pub.name),
                     policy_pub.name: policy_pub,
-                    auth.account_seed_path.name: auth.account_seed_path,
+                    **self._account_seed(auth),
                 },
                 {
                     "WARDEN_NATS_CREDS": "elevation.creds",
@@ -163,6 +163,12 @@ class KeyFolders:
                 },
             ),
         }
+
+    def _account_seed(self, auth: AuthMaterial) -> dict[str, Source]:
+        """The account seed is elevation's own when the broker material keeps it there
+        (`Layout.account_seed`, as `warden up`, `cluster` and `compose init` do); else a copy."""
+        seed = auth.account_seed_path
+        return {seed.name: OWN if seed == self.layout.account_seed else seed}
 
     def _place(self, service: str, plan: Plan) -> Placed:
         sources, variables = plan

@@ -151,7 +151,9 @@ class EmbeddedStack:
             log.info("made %d files and folders under %s owner-only", len(changed), lay.root)
         keys = KeyFolders(lay)
         keys.create_owned_keys()
-        self.nats = await EmbeddedNats(lay.root, port=self.options.ports.get("nats", 0)).start()
+        self.nats = await EmbeddedNats(
+            lay.root, port=self.options.ports.get("nats", 0), account_seed=lay.account_seed, env=child_env.basics()
+        ).start()
         assert self.nats.auth
         await provision(self.nats.url, self.nats.auth.creds("admin"))
         ensure_embedded_users(lay.keys / "console-users.yaml", lay.keys / "console-initial-passwords.txt")

@@ -42,6 +42,12 @@ class Layout:
         return self.service_keys("audit") / "audit-signing.pem"
 
     @property
+    def account_seed(self) -> Path:
+        """The NATS account key, in one place: the elevation authority mints time-boxed users
+        with it, and the launcher reads it from there to issue the standing identities."""
+        return self.service_keys("elevation") / "account.seed"
+
+    @property
     def secrets_file(self) -> Path:
         return self.keys / "secrets.json"
 
