@@ -59,6 +59,14 @@ class Observed:
                 seen.setdefault(d["incident_id"], d)
         return list(seen.values())
 
+    def under_test(self) -> dict[str, Any] | None:
+        """The scenario's incident of the expected class only (`primary` falls back to any)."""
+        return next((d for d in self.incidents() if d.get("incident_class") == self.incident_class), None)
+
+    def gated(self, incident_id: str) -> bool:
+        """Policy decided on the incident's plan, or it ended without one (handoff, empty plan)."""
+        return bool(self.data(DECIDED, incident_id)) or self.terminal(incident_id)
+
     def primary(self) -> dict[str, Any] | None:
         found = self.incidents()
         matching = [d for d in found if d.get("incident_class") == self.incident_class]

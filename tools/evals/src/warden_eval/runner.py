@@ -50,6 +50,7 @@ class _Approvals:
     approvers: list[str]
     signed: dict[str, int] = field(default_factory=dict)
     last: dict[str, float] = field(default_factory=dict)
+    seen: dict[str, float] = field(default_factory=dict)  # when each request was first seen pending
 
 
 async def run_eval(scenarios: list[Scenario], layout: Layout, say: Say, options: EvalOptions) -> Scorecard:
@@ -175,7 +176,7 @@ def _met(scenario: Scenario, observed: Observed, incident_id: str) -> bool:
 
 
 async def _approve(scenario: Scenario, layout: Layout, observed: Observed, state: _Approvals) -> None:
-    if state.decision == "ignore":
+    if state.decision == "ignore" or (scenario.approver.wait_for_gate and not _gated(observed)):
         return
     now = time.monotonic()
     for request in observed.pending_approvals():
@@ -184,7 +185,7 @@ async def _approve(scenario: Scenario, layout: Layout, observed: Observed, state
         # M-of-N: the next approver signs when the request is still pending a moment later.
         if index >= len(state.approvers) or now - state.last.get(approval_id, -1e9) < 1.5:
             continue
-        if now - state.last.get(approval_id, now) < scenario.approver.delay_s:
+        if now - state.seen.setdefault(approval_id, now) < scenario.approver.delay_s:
             continue
         decision = ApprovalDecision.APPROVE if state.decision == "approve" else ApprovalDecision.DENY
         state.signed[approval_id], state.last[approval_id] = index + 1, now
@@ -192,6 +193,11 @@ async def _approve(scenario: Scenario, layout: Layout, observed: Observed, state
             await decide(layout, approval_id, decision, state.approvers[index], f"eval: {scenario.name}")
         except OperationError:
             continue  # an approver the policy refuses simply did not help; the next one tries
+
+
+def _gated(observed: Observed) -> bool:
+    incident = observed.under_test()
+    return incident is not None and observed.gated(incident["incident_id"])
 
 
 async def _settle(layout: Layout) -> None:

@@ -69,6 +69,10 @@ class Approver(Strict):
     decision: Literal["approve", "deny", "ignore"] = "approve"
     approvers: list[str] = Field(default_factory=lambda: ["alice", "bob"])
     delay_s: float = Field(default=0.0, ge=0, le=60)
+    # Answer nothing until the incident under test (expect.service, expect.incident_class) has been
+    # gated: a human slower than the planner, so every plan of the scenario meets the requests still
+    # pending whatever order the incidents' plans arrive in.
+    wait_for_gate: bool = False
 
 
 class ActionRef(Strict):
