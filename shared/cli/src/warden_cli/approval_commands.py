@@ -11,10 +11,11 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from warden_audit.reader import read_records
+from warden_audit import api as audit
+from warden_audit.api import ApprovalEntry
 from warden_contracts.events import ApprovalDecision
 
 from warden_cli import operations
@@ -59,14 +60,12 @@ def _left(expires_at: str, state: str) -> str:
     return f"{int(left // 60)}m{int(left % 60):02d}s left" if left > 0 else "past its deadline"
 
 
-def _find(layout: Layout, approval_id: str) -> tuple[str, dict[str, Any]]:
-    requests = operations.approval_requests(layout)
-    if approval_id in requests:
-        return approval_id, requests[approval_id]
-    matches = [k for k in requests if len(approval_id) >= 6 and k.startswith(approval_id)]
-    if len(matches) != 1:
-        raise _fail(f"no approval request {approval_id!r} in the audit log" + (" (ambiguous)" if matches else ""))
-    return matches[0], requests[matches[0]]
+def _find(layout: Layout, approval_id: str) -> tuple[str, ApprovalEntry]:
+    found = audit.find_approval(layout.audit_dir, approval_id)
+    if found is None:
+        ambiguous = audit.approval_ambiguous(layout.audit_dir, approval_id)
+        raise _fail(f"no approval request {approval_id!r} in the audit log" + (" (ambiguous)" if ambiguous else ""))
+    return found
 
 
 Json = Annotated[bool, typer.Option("--json", help="print one JSON document (docs/cli.md)")]
@@ -125,9 +124,8 @@ def show(approval_id: str, data_dir: DataDir = None) -> None:
         f"requested  by {req['requested_by']}",
     ]
     lines += [f"evidence   {e['tool']} {json.dumps(e['params'])}" for e in req.get("evidence", [])]
-    records = [r for r in read_records(layout.audit_dir) if r.get("correlationid") == req["incident_id"]]
     lines.append("timeline")
-    lines += [f"  #{r['seq']:<5} {describe(r)}" for r in sorted(records, key=lambda r: r["seq"])]
+    lines += [f"  #{r['seq']:<5} {describe(r)}" for r in audit.correlated(layout.audit_dir, req["incident_id"])]
     typer.echo("\n".join(lines))
 
 

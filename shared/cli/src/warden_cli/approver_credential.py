@@ -2,7 +2,8 @@
 
 The CLI signs the decision with the local issuer key, so without this anyone who can run the CLI
 could decide as anyone. It now asks for the person's console password (a prompt, or
-`--password-file`) and checks it against the console's users file (argon2 hashes) before it signs.
+`--password-file`) and has the console check it against its users file (argon2 hashes) and its
+roles (`warden_console.api.check_approver`) before it signs.
 Stated plainly: where one OS user runs the stack, that user can read the issuer key itself; this
 closes the "just type --as alice" path, not a determined local administrator (docs/security-model.md).
 """
@@ -13,14 +14,12 @@ import getpass
 import sys
 from pathlib import Path
 
-from warden_console.adapters.local_users import LocalDirectory, UsersFileError
-from warden_console.domain.roles import Role
+from warden_console import api as console
+from warden_console.api import CredentialRefused
+
+__all__ = ["USERS_FILE", "CredentialRefused", "check_approver", "password_from_file", "read_password"]
 
 USERS_FILE = "console-users.yaml"
-
-
-class CredentialRefused(RuntimeError):
-    pass
 
 
 def password_from_file(path: Path, user: str) -> str:
@@ -48,14 +47,5 @@ def read_password(user: str, password_file: Path | None) -> str:
 
 
 def check_approver(keys_dir: Path, user: str, password: str) -> None:
-    """Refuses unless `user` signs in with `password` and may decide approvals (approver or above)."""
-    users_file = keys_dir / USERS_FILE
-    try:
-        directory = LocalDirectory(users_file)
-    except (OSError, UsersFileError) as err:
-        raise CredentialRefused(f"cannot check the credential: {users_file}: {err}") from None
-    principal = directory.authenticate(user, password)
-    if principal is None:
-        raise CredentialRefused(f"sign-in refused for {user}: wrong user or password")
-    if principal.role < Role.APPROVER:
-        raise CredentialRefused(f"{user} is a {principal.role.label}: only approvers decide approvals")
+    """Refuses unless `user` signs in with `password` and may decide approvals (the console's rule)."""
+    console.check_approver(keys_dir / USERS_FILE, user, password)

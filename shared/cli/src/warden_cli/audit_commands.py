@@ -9,21 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from warden_audit.adapters.anchor_file import AnchorFile, AnchorUnreadable, default_anchor_path, read_anchor_source
-from warden_audit.adapters.ed25519_signer import trusted_key_files
-from warden_audit.adapters.sqlite_vault import SqliteVault
-from warden_audit.domain.anchoring import Anchor, AnchorRules
-from warden_audit.domain.siem import siem_view
-from warden_audit.history import Window, action_history, approval_history
-from warden_audit.proofs import NotProvable, bundle_for, verify_bundle
-from warden_audit.query import records_for
-from warden_audit.reader import read_records
-from warden_audit.segments import AuditLogCorrupt
-from warden_audit.verify import verify_log
+from warden_audit import api as audit
+from warden_audit.api import AnchorUnreadable, AuditLogCorrupt, NotProvable, UnknownIncident, VerifyReport, Window
 
 from warden_cli.data_dir import existing_data_dir
 from warden_cli.layout import Layout, default_data_dir
-from warden_cli.timeline import incidents_from
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -88,17 +78,7 @@ MaxSeconds = Annotated[
 
 def _anchor_file(data_dir: Path | None, audit_dir: Path | None) -> Path:
     root = _root(data_dir) if data_dir or not audit_dir else audit_dir.resolve().parent
-    return default_anchor_path(root)
-
-
-def _anchors(data_dir: Path | None, audit_dir: Path | None, given: list[str] | None) -> tuple[list[Anchor], str]:
-    path = _anchor_file(data_dir, audit_dir)
-    found = AnchorFile(path).read()
-    for source in given or []:
-        found += read_anchor_source(source)
-    newest = max((a.checkpoint.seq for a in found), default=None)
-    said = f"anchors checked up to seq {newest}" if newest is not None else "no outside anchor checked"
-    return found, said
+    return audit.anchor_file(root)
 
 
 @audit_app.command("verify")
@@ -120,14 +100,17 @@ def verify(
     folder = _audit_dir(data_dir, audit_dir)
     if not folder.is_dir():
         raise _fail(f"no audit log at {folder} (is --data-dir right?)")
-    keys = _keys(data_dir, audit_dir, public_key)
     try:
-        anchors, anchored = _anchors(data_dir, audit_dir, anchor)
+        checked = audit.verify(
+            folder,
+            public_keys=_keys(data_dir, audit_dir, public_key),
+            anchor_path=_anchor_file(data_dir, audit_dir),
+            anchor_sources=anchor or [],
+            rules=audit.AnchorRules(max_unanchored_records, max_unanchored_seconds),
+        )
     except AnchorUnreadable as err:
         raise _fail(f"audit log NOT VERIFIED: anchor unreadable: {err} (reason: anchor_unreadable)") from None
-    rules = AnchorRules(max_unanchored_records, max_unanchored_seconds)
-    check = trusted_key_files(keys) if keys else None
-    report = verify_log(folder, check, anchors=anchors, rules=rules)
+    report, anchored = checked.report, checked.anchors
     if as_json:
         typer.echo(json.dumps(_report_json(report, anchored), sort_keys=True, default=str))
         if not report.ok:
@@ -145,7 +128,7 @@ def verify(
     )
 
 
-def _report_json(report: Any, anchored: str) -> dict[str, Any]:
+def _report_json(report: VerifyReport, anchored: str) -> dict[str, Any]:
     fields = (
         "ok",
         "records",
@@ -182,16 +165,12 @@ def export(
     if not folder.is_dir():
         raise _fail(f"no audit log at {folder} (is --data-dir right?)")
     try:
-        records = list(read_records(folder))
+        found = audit.export(folder, incident, ocsf=output_format is ExportFormat.OCSF)
     except AuditLogCorrupt as err:
         raise _fail(f"audit log unreadable: {err}; run `warden audit verify`") from None
-    if incident is not None:
-        view = incidents_from(records).get(incident)
-        if view is None:
-            raise _fail(f"no incident {incident}")
-        records = list(view.records)
-    for record in sorted(records, key=lambda r: r["seq"]):
-        out = siem_view(record)["ocsf"] if output_format is ExportFormat.OCSF else record
+    except UnknownIncident:
+        raise _fail(f"no incident {incident}") from None
+    for out in found:
         typer.echo(json.dumps(out, sort_keys=True))
 
 
@@ -208,15 +187,12 @@ def prove(
     folder = _audit_dir(data_dir, audit_dir)
     if (incident is None) == (seq is None):
         raise _fail("give exactly one of --incident or --seq")
-    if incident is not None:
-        records, title = records_for(folder, incident), incident
-    else:
-        assert seq is not None
-        last = to if to is not None else seq
-        records = [r for r in read_records(folder, raw=True) if seq <= r["seq"] <= last]
-        title = f"seq {seq}..{last}"
     try:
-        bundle = bundle_for(folder, records, title=title)
+        if incident is not None:
+            bundle = audit.prove_incident(folder, incident)
+        else:
+            assert seq is not None
+            bundle = audit.prove_range(folder, seq, to if to is not None else seq)
     except (NotProvable, AuditLogCorrupt) as err:
         raise _fail(str(err)) from None
     text = json.dumps(bundle, indent=2, sort_keys=True)
@@ -233,7 +209,7 @@ def check_bundle(bundle: Path, data_dir: DataDir = None, public_key: PublicKeys 
     keys = _keys(data_dir, None, public_key)
     if not keys:
         raise _fail("no trusted audit public key: pass --public-key")
-    report = verify_bundle(json.loads(bundle.read_text()), trusted_key_files(keys))
+    report = audit.check_bundle(json.loads(bundle.read_text()), keys)
     if not report.ok:
         raise _fail("bundle INVALID:\n  " + "\n  ".join(report.problems))
     typer.echo(f"bundle OK: {report.records} records proven against signed checkpoint {report.checkpoint_seq}")
@@ -255,8 +231,8 @@ def approvals(
 ) -> None:
     """Approval (or action) history as JSON, filtered by incident, approver and time range."""
     window = Window(incident, approver, _when(since), _when(until))
-    records = read_records(_audit_dir(data_dir, audit_dir))
-    found = action_history(records, window) if actions else approval_history(records, window)
+    folder = _audit_dir(data_dir, audit_dir)
+    found = audit.actions(folder, window) if actions else audit.approvals(folder, window)
     typer.echo(json.dumps(found, indent=2, sort_keys=True))
 
 
@@ -267,9 +243,5 @@ def erase(
     audit_dir: AuditDir = None,
 ) -> None:
     """Erase personal fields by reference; the chain and its checkpoints stay verifiable."""
-    vault = SqliteVault.for_log(_audit_dir(data_dir, audit_dir))
-    try:
-        count = vault.erase(principal=principal)
-    finally:
-        vault.close()
+    count = audit.erase(_audit_dir(data_dir, audit_dir), principal)
     typer.echo(f"erased {count} personal value(s) of {principal}; the chain is unchanged")

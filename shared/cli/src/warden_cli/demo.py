@@ -16,18 +16,17 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import yaml
-from warden_audit.reader import read_records
-from warden_audit.verify import verify_log
+from warden_audit import api as audit
 from warden_contracts.events import ApprovalDecision
+from warden_policy import api as policy
 
 from warden_cli.launcher import EmbeddedStack, StackFailed, StackOptions, service_log_tail
 from warden_cli.layout import SERVICES, Layout
 from warden_cli.operations import decide, inject_fault
-from warden_cli.timeline import IncidentView, incidents_from, render
+from warden_cli.timeline import IncidentView, render
 
 Say = Callable[[str], None]
 # The demo world's own plan: a deadline short enough to watch it expire.
@@ -53,7 +52,7 @@ class Outcome:
 
 
 def _incident_for(layout: Layout, service: str) -> IncidentView | None:
-    views = [v for v in incidents_from(read_records(layout.audit_dir)).values() if v.service == service]
+    views = [v for v in audit.incidents(layout.audit_dir).values() if v.service == service]
     return views[0] if views else None
 
 
@@ -144,7 +143,7 @@ async def timeout_scenario(layout: Layout, say: Say, timeout: float) -> Outcome:
 
 def demo_policy_config(layout: Layout) -> Path:
     """The shipped plans plus the demo's short-deadline plan, first so it wins."""
-    shipped = resources.files("warden_policy").joinpath("config")
+    shipped = policy.packaged_config_dir()
     target = layout.root / "policy-config"
     target.mkdir(parents=True, exist_ok=True)
     plans = yaml.safe_load(shipped.joinpath("response_plans.yaml").read_text())
@@ -180,7 +179,7 @@ async def run_demo(layout: Layout, say: Say, *, timeout: float = 90.0, tick_s: f
         say("")
         say(render(_incident_for(layout, outcome.incident.service or "") or outcome.incident))
         say(f"  => {outcome.name}: {'OK' if outcome.ok else 'FAILED'} - {outcome.detail}")
-    report = verify_log(layout.audit_dir)
+    report = audit.verify(layout.audit_dir).report
     say("")
     say(
         f"warden audit verify: {'OK' if report.ok else 'FAILED'} - {report.records} records"

@@ -96,20 +96,12 @@ def wire(layout: Layout, source: Path) -> Wiring:
 def _console_people(layout: Layout, estate: Estate) -> list[str]:
     """The estate's approvers, and only they, can sign in to the console: the users file follows
     the estate on every start, as policy's approvers file does."""
-    from warden_console.bootstrap import follow_directory
-    from warden_console.domain.roles import Role
+    from warden_console import api as console
 
-    directory: list[tuple[str, tuple[str, ...], Role]] = []
-    admin_given = False
-    for user in estate.approvers.users:
-        groups = tuple(user.groups)
-        role = Role.APPROVER if set(groups) & {"sre-oncall", "sre-leads"} else Role.VIEWER
-        if "sre-leads" in groups and not admin_given:
-            role, admin_given = Role.ADMINISTRATOR, True  # the first lead administers the console
-        directory.append((user.name, groups, role))
+    approvers = [(user.name, tuple(user.groups)) for user in estate.approvers.users]
     layout.secrets()  # creates keys/ with owner-only permissions
-    return follow_directory(
-        layout.keys / "console-users.yaml", layout.keys / "console-initial-passwords.txt", directory
+    return console.follow_approvers(
+        layout.keys / "console-users.yaml", layout.keys / "console-initial-passwords.txt", approvers
     )
 
 

@@ -1,4 +1,5 @@
-"""`warden kpi`: incident KPIs over a time range, computed from the audit log.
+"""`warden kpi`: incident KPIs over a time range, computed by audit from its log
+(`warden_audit.api.kpis`); this module parses the range and renders the report.
 
 Definitions (per incident, from its first alert's `fired_at` or its `opened_at`, whichever is first):
 - time to acknowledge: until the agent's first plan or escalation (or a human taking ownership);
@@ -23,10 +24,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from warden_audit.domain.kpis import Kpi, KpiReport, report
-from warden_audit.reader import read_records
+from warden_audit import api as audit
+from warden_audit.api import Kpi, KpiReport
+from warden_audit.api import kpi_report as report
 
 from warden_cli.data_dir import audit_log_dir
+
+# `report` (audit's KPI report over records) stays importable from here for the tests that use it.
+__all__ = ["as_json", "format_value", "parse_moment", "prometheus", "report", "run"]
 
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -89,7 +94,7 @@ def run(
 ) -> None:
     """Incident KPIs (time to acknowledge / first useful action / mitigate, autonomy, overrides, ...)."""
     directory = audit_log_dir(data_dir, audit_dir)
-    result = report(read_records(directory), parse_moment(since), parse_moment(until))
+    result = audit.kpis(directory, parse_moment(since), parse_moment(until))
     if as_json_out:
         typer.echo(json.dumps(as_json(result), indent=2))
     elif as_prometheus:

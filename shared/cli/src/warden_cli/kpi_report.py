@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from html import escape
 
-from warden_audit.domain.incident_facts import IncidentFacts
-from warden_audit.domain.kpis import KpiReport
+from warden_audit.api import IncidentFacts, KpiReport
 
 from warden_cli.kpi import format_value
 

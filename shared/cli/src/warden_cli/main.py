@@ -287,11 +287,11 @@ def incidents(
     """Incidents and their state, from the audit log."""
     import json
 
-    from warden_audit.reader import read_records
+    from warden_audit import api as audit
 
-    from warden_cli.timeline import incidents_from, incidents_json, render
+    from warden_cli.timeline import incidents_json, render
 
-    views = incidents_from(read_records(_existing(data_dir).audit_dir)).values()
+    views = audit.incidents(_existing(data_dir).audit_dir).values()
     if as_json:
         typer.echo(json.dumps(incidents_json(views, timeline=timeline), sort_keys=True, default=str))
         return

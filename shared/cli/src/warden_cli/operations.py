@@ -11,14 +11,14 @@ from typing import Any
 
 import aiohttp
 import yaml
-from warden_audit.reader import read_records
+from warden_audit import api as audit
+from warden_audit.api import ApprovalEntry
 from warden_bus.nats_bus import NatsBus
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import ApprovalDecided, ApprovalDecision, ControlChanged, ControlKind
 from warden_security.keys import load_or_create_private_key
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer
-from warden_triage.domain.source_detection import ROUTES as SOURCE_ROUTES
-from warden_triage.domain.source_detection import guess_source
+from warden_triage import api as triage
 
 from warden_cli.layout import Layout
 
@@ -35,23 +35,9 @@ def local_users() -> dict[str, list[str]]:
     return {name: list(entry["groups"]) for name, entry in raw["users"].items()}
 
 
-def approval_requests(layout: Layout) -> dict[str, dict[str, Any]]:
+def approval_requests(layout: Layout) -> dict[str, ApprovalEntry]:
     """Approval requests and what became of them, from the audit log (the system of record)."""
-    found: dict[str, dict[str, Any]] = {}
-    for record in read_records(layout.audit_dir):
-        env = record["envelope"]
-        data = env.get("data", {})
-        if env.get("type") == "sre.approval.requested.v1":
-            found[data["approval_id"]] = {
-                "request": data,
-                "correlationid": env.get("correlationid"),
-                "state": "pending",
-            }
-        elif env.get("type") == "sre.policy.decided.v1" and data.get("approval_id") in found:
-            outcome = data.get("outcome")
-            if outcome in {"approved", "denied", "expired", "superseded"}:
-                found[data["approval_id"]]["state"] = outcome
-    return found
+    return audit.all_approval_requests(layout.audit_dir)
 
 
 def sign_in(layout: Layout, user: str, approval_id: str, action_hash: str) -> str:
@@ -93,14 +79,10 @@ async def _publish(layout: Layout, identity: str, envelope: Any) -> None:
 
 
 async def decide(layout: Layout, approval_id: str, decision: ApprovalDecision, user: str, reason: str = "") -> str:
-    requests = approval_requests(layout)
-    entry = requests.get(approval_id)
-    if entry is None and len(approval_id) >= 6:
-        # A unique prefix is enough to type at 3 a.m.
-        matches = [v for k, v in requests.items() if k.startswith(approval_id)]
-        entry = matches[0] if len(matches) == 1 else None
-    if entry is None:
+    found = audit.find_approval(layout.audit_dir, approval_id)
+    if found is None:
         raise OperationError(f"no approval request {approval_id!r} in the audit log")
+    _, entry = found
     request = entry["request"]
     token = sign_in(layout, user, request["approval_id"], request["action_hash"])
     payload = ApprovalDecided(
@@ -137,10 +119,11 @@ async def post_alert(layout: Layout, path: Path, source: str | None = None) -> d
         body = json.loads(raw)
     except ValueError as err:
         raise OperationError(f"{path} is not JSON: {err}") from None
-    source = source or guess_source(body)
-    if source not in SOURCE_ROUTES:
-        raise OperationError(f"unknown source {source!r}; known: {', '.join(SOURCE_ROUTES)}")
-    url = stack["webhook_url"].replace("/webhooks/azure-monitor", f"/webhooks/{SOURCE_ROUTES[source]}")
+    try:
+        source, route = triage.webhook_route(source, body)
+    except triage.UnknownSource as err:
+        raise OperationError(str(err)) from None
+    url = stack["webhook_url"].replace("/webhooks/azure-monitor", f"/webhooks/{route}")
     content_type = "application/cloudevents+json" if source == "cloudevents" else "application/json"
     headers = {"Authorization": f"Bearer {secrets['webhook_token']}", "Content-Type": content_type}
     async with (

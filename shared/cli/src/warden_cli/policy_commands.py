@@ -10,14 +10,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from warden_audit.reader import read_records
-from warden_contracts.catalog import default_catalog
-from warden_policy.adapters.cedar_policy import CedarPolicy
-from warden_policy.adapters.config_files import ConfigError, load_policy_config
-from warden_policy.domain.evaluation import PolicyError, PolicyInfo
-from warden_policy.domain.rules import GateRules
-from warden_policy.policy_suite import CaseResult, load_cases, run_cases
-from warden_policy.replay import replay
+from warden_audit import api as audit
+from warden_policy import api as policy
+from warden_policy.api import ConfigError, PolicyError, PolicyTestRun
 
 from warden_cli.data_dir import existing_layout
 
@@ -42,12 +37,9 @@ def parse_since(value: str, now: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _policy(policy_dir: Path | None) -> CedarPolicy:
-    try:
-        return CedarPolicy(policy_dir)
-    except PolicyError as err:
-        typer.secho(f"policy invalid: {err}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2) from None
+def _policy_invalid(err: PolicyError) -> typer.Exit:
+    typer.secho(f"policy invalid: {err}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
 
 
 @policy_app.command("test")
@@ -57,13 +49,13 @@ def test(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document (docs/cli.md)")] = False,
 ) -> None:
     """Validate the policy against its schema and run its own test cases; non-zero exit on failure."""
-    policy = _policy(policy_dir)
-    origin, suite = load_cases(policy_dir)
-    results = run_cases(policy, suite)
-    info = policy.info()
-    failed = sum(not r.passed for r in results)
+    try:
+        run = policy.run_policy_tests(policy_dir)
+    except PolicyError as err:
+        raise _policy_invalid(err) from None
+    info, origin, results, failed = run.info, run.cases_file, run.results, run.failed
     if as_json:
-        typer.echo(json.dumps(_test_json(info, origin, results), sort_keys=True))
+        typer.echo(json.dumps(_test_json(run), sort_keys=True))
         raise typer.Exit(1 if failed else 0)
     typer.echo(f"policy {info.source}: {info.policies} policies, validated against the schema")
     for result in results:
@@ -78,19 +70,19 @@ def test(
     raise typer.Exit(1 if failed else 0)
 
 
-def _test_json(info: PolicyInfo, origin: str, results: list[CaseResult]) -> dict[str, Any]:
-    failed = sum(not r.passed for r in results)
+def _test_json(run: PolicyTestRun) -> dict[str, Any]:
+    info = run.info
     return {
-        "ok": failed == 0,
+        "ok": run.failed == 0,
         "policy": {
             "source": str(info.source),
             "policies": info.policies,
             "rule_ids": list(info.rule_ids),
             "validated": True,
         },
-        "cases_file": origin,
-        "passed": len(results) - failed,
-        "failed": failed,
+        "cases_file": run.cases_file,
+        "passed": run.passed,
+        "failed": run.failed,
         "cases": [
             {
                 "name": r.case.name,
@@ -100,7 +92,7 @@ def _test_json(info: PolicyInfo, origin: str, results: list[CaseResult]) -> dict
                 "got": r.got,
                 "rules": list(r.rules),
             }
-            for r in results
+            for r in run.results
         ],
     }
 
@@ -118,13 +110,14 @@ def replay_command(
     """Replay recorded proposals from the audit log through POLICY_DIR and print what changes."""
     start = parse_since(since, datetime.now(UTC))
     try:
-        config = load_policy_config(config_dir)
+        gate = policy.replay_gate(policy_dir, config_dir)
     except ConfigError as err:
         typer.secho(str(err), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
-    rules = GateRules(default_catalog(), config.plans, _policy(policy_dir))
+    except PolicyError as err:
+        raise _policy_invalid(err) from None
     layout = existing_layout(data_dir)
-    report = replay(read_records(layout.audit_dir), start, rules, config.plans.agent.access_level)
+    report = gate.replay(audit.records(layout.audit_dir), start)
     for item in report.decisions if show_all else report.differences:
         change = f"{item.recorded} -> {item.replayed}" if item.differs else f"{item.recorded} (unchanged)"
         typer.echo(

@@ -1,4 +1,5 @@
-"""`warden tasks`: the scheduled tasks' reports, newest last, from the audit log."""
+"""`warden tasks`: the scheduled tasks' reports, newest last, as audit recorded them
+(`warden_audit.api.task_reports`); this module renders them."""
 
 from __future__ import annotations
 
@@ -7,16 +8,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from warden_audit.domain.incident_facts import data_of
-from warden_audit.reader import read_records
+from warden_audit import api as audit
 
 from warden_cli.data_dir import existing_layout
-
-REPORTED = "sre.task.reported.v1"
-
-
-def task_reports(records: list[dict[str, Any]], task: str | None = None) -> list[dict[str, Any]]:
-    return [data_of(r) for r in records if r["type"] == REPORTED and (task is None or data_of(r).get("task") == task)]
 
 
 def render(report: dict[str, Any]) -> list[str]:
@@ -41,7 +35,7 @@ def run(
 ) -> None:
     """Reports of scheduled runs (health checks, cost reports, certificate sweeps), with what needs attention."""
     layout = existing_layout(data_dir)
-    reports = task_reports(list(read_records(layout.audit_dir)), task)[-last:]
+    reports = audit.task_reports(layout.audit_dir, task)[-last:]
     if as_json:
         typer.echo(json.dumps(reports, indent=2))
         return

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 from warden_cli import approver_credential
-from warden_cli.audit_story import AuditStory
 from warden_cli.layout import Layout
 from warden_cli.main import app
 from warden_console.bootstrap import ensure_embedded_users
 from warden_contracts.events import ApprovalDecided, ProposedAction
+from warden_testkit.audit_story import AuditStory
 from warden_testkit.bus import EmbeddedBroker
 
 APPROVAL = "ap-cred-1"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-from warden_cli.audit_story import AuditStory
 from warden_cli.main import app
+from warden_testkit.audit_story import AuditStory
 
 from .test_cli_kpi import autonomous_fix
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from typer.testing import CliRunner
-from warden_cli.audit_story import AuditStory
 from warden_cli.main import app
 from warden_contracts.events import DecisionOutcome, PolicyDecided, ProposedAction
+from warden_testkit.audit_story import AuditStory
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 PLAN = "memory-pressure-nonprod"

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 from warden_audit.reader import read_records
-from warden_cli.audit_story import AuditStory
 from warden_cli.kpi import parse_moment, report
 from warden_cli.kpi_report import render_html
 from warden_cli.main import app
 from warden_contracts.events import ControlKind, ProposedAction
+from warden_testkit.audit_story import AuditStory
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-from warden_cli.audit_story import AuditStory
 from warden_cli.layout import Layout
 from warden_cli.main import app
 from warden_contracts.events import ControlChanged, ControlKind, ProposedAction
+from warden_testkit.audit_story import AuditStory
 from warden_testkit.bus import EmbeddedBroker
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from typer.testing import CliRunner
-from warden_cli.audit_story import AuditStory
 from warden_cli.main import app
 from warden_contracts.events import TaskFinding, TaskReported
+from warden_testkit.audit_story import AuditStory
 
 AT = datetime(2026, 11, 21, 6, 0, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 """Write an incident's messages through the real audit recorder, at chosen times.
 
-For tests and examples of the audit-derived reports (KPIs, shadow report, autonomy evidence):
+For tests of the audit-derived reports (KPIs, shadow report, autonomy evidence, the CLI):
 the records are exactly what the audit service writes, so a format change shows up here.
 """
 
