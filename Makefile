@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: bootstrap demo up test test-fast docs lint typecheck contracts pytest schemas
+.PHONY: bootstrap demo up test test-fast docs generate lint typecheck contracts pytest schemas
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.5,<1"
@@ -37,8 +37,14 @@ FAST_LANE := -m "not e2e" --ignore-glob='*/e2e/*' --ignore-glob='*/browser/*' --
 test-fast: bootstrap
 	$(UV) run pytest -q $(FAST_LANE)
 
-# Rewrites the README's topology diagram from shared/contracts/.../topology.py (tools/readme_diagram.py).
-docs: bootstrap
+# Rewrites docker-compose.yml's environments and main.bicep's container environments from the
+# process description (warden generate; docs/adr/0008-one-process-description.md).
+generate: bootstrap
+	$(UV) run warden generate
+
+# Rewrites the README's topology diagram from shared/contracts/.../topology.py (tools/readme_diagram.py),
+# and the generated environments with it.
+docs: generate
 	$(UV) run python tools/readme_diagram.py
 
 schemas: bootstrap

@@ -3,21 +3,16 @@
 // (sre.action.pending.v1/executor) through KEDA's Service Bus scaler with the executor identity.
 param location string
 param prefix string
-@description('[{ name, identityId, clientId, ingress, env, maxReplicas }] one per long-running service; env: its own settings')
+@description('[{ name, identityId, ingress, env, maxReplicas }] one per long-running service; env: its whole environment (main.bicep\'s generated `environments`)')
 param services array
 param executorIdentityId string
-param executorClientId string
-param executorPrincipalId string
-@description('"<scope>|<role definition id>" per PIM eligibility the executor self-activates')
-param pimRoles array
+@description('the executor job\'s whole environment (main.bicep\'s generated `environments.executor`)')
+param executorEnv array
 param imagePrefix string
 param imageTag string
 @description('registry login server for the images; its AcrPull role is granted outside this template')
 param registryServer string = ''
 param serviceBusNamespace string
-param serviceBusFqdn string
-param cosmosEndpoint string
-param vaultUri string
 
 resource logs 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   name: 'log-${prefix}'
@@ -43,19 +38,6 @@ resource environment 'Microsoft.App/managedEnvironments@2024-03-01' = {
     }
   }
 }
-
-// The environment every service reads (warden_bus.settings.ServiceSettings and each app's Settings).
-var common = [
-  { name: 'WARDEN_BUS_BACKEND', value: 'servicebus' }
-  { name: 'WARDEN_SERVICEBUS_NAMESPACE', value: serviceBusFqdn }
-  { name: 'WARDEN_STATE_BACKEND', value: 'cosmos' }
-  { name: 'WARDEN_COSMOS_ENDPOINT', value: cosmosEndpoint }
-  { name: 'WARDEN_KEYVAULT_URL', value: vaultUri }
-  { name: 'WARDEN_DATA_DIR', value: '/tmp/warden' }
-  { name: 'WARDEN_NATS_CREDS', value: '/dev/null' } // required by the settings model, unused on Service Bus
-  { name: 'WARDEN_HTTP_HOST', value: '0.0.0.0' }
-  { name: 'WARDEN_HTTP_PORT', value: '8080' }
-]
 
 resource apps 'Microsoft.App/containerApps@2024-03-01' = [for s in services: {
   name: 'ca-${prefix}-${s.name}'
@@ -86,10 +68,7 @@ resource apps 'Microsoft.App/containerApps@2024-03-01' = [for s in services: {
         {
           name: s.name
           image: '${imagePrefix}${s.name}:${imageTag}'
-          env: concat(common, s.env, [
-            { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: s.clientId }
-            { name: 'AZURE_CLIENT_ID', value: s.clientId }
-          ])
+          env: s.env
           resources: {
             cpu: json('0.5')
             memory: '1Gi'
@@ -170,15 +149,7 @@ resource executor 'Microsoft.App/jobs@2024-03-01' = {
             'warden_executor'
             '--drain-once'
           ]
-          env: concat(common, [
-            { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: executorClientId }
-            { name: 'AZURE_CLIENT_ID', value: executorClientId }
-            { name: 'WARDEN_ELEVATION_BACKEND', value: 'azure-pim' }
-            { name: 'WARDEN_REMEDIATOR_PRINCIPAL_ID', value: executorPrincipalId }
-            { name: 'WARDEN_PIM_ROLES', value: string(pimRoles) }
-            { name: 'WARDEN_TARGET_BACKEND', value: 'azure' }
-            { name: 'WARDEN_AZURE_SUBSCRIPTION_ID', value: subscription().subscriptionId }
-          ])
+          env: executorEnv
           resources: {
             cpu: json('0.5')
             memory: '1Gi'

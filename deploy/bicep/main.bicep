@@ -34,6 +34,59 @@ var idx = {
   audit: indexOf(topology.identities, 'audit')
   scheduler: indexOf(topology.identities, 'scheduler')
 }
+// The write roles the executor activates through PIM: receiving approved actions, then the estate's.
+var pimRoles = concat(['${servicebus.outputs.eligibleScopes[0]}|${dataReceiverRole}'], remediationRoles)
+
+// Each Azure-hosted service's container environment, handed to containerapps.bicep as is.
+// BEGIN GENERATED: warden process description
+// Written by `make generate` (warden generate) from shared/cli/src/warden_cli/process_description.py:
+// edit the description, not these lines (docs/adr/0008-one-process-description.md).
+var sharedEnv = [
+  { name: 'WARDEN_DATA_DIR', value: '/tmp/warden' }
+  { name: 'WARDEN_HTTP_HOST', value: '0.0.0.0' }
+  { name: 'WARDEN_HTTP_PORT', value: '8080' }
+  { name: 'WARDEN_BUS_BACKEND', value: 'servicebus' }
+  { name: 'WARDEN_SERVICEBUS_NAMESPACE', value: servicebus.outputs.fullyQualifiedNamespace }
+  { name: 'WARDEN_STATE_BACKEND', value: 'cosmos' }
+  { name: 'WARDEN_COSMOS_ENDPOINT', value: cosmos.outputs.endpoint }
+  { name: 'WARDEN_KEYVAULT_URL', value: keyvault.outputs.vaultUri }
+  { name: 'WARDEN_NATS_CREDS', value: '/dev/null' }
+]
+var environments = {
+  triage: concat(sharedEnv, [
+    { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: identities.outputs.clientIds[idx.triage] }
+    { name: 'AZURE_CLIENT_ID', value: identities.outputs.clientIds[idx.triage] }
+  ])
+  planner: concat(sharedEnv, [
+    { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: identities.outputs.clientIds[idx.planner] }
+    { name: 'AZURE_CLIENT_ID', value: identities.outputs.clientIds[idx.planner] }
+  ])
+  policy: concat(sharedEnv, [
+    { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: identities.outputs.clientIds[idx.policy] }
+    { name: 'AZURE_CLIENT_ID', value: identities.outputs.clientIds[idx.policy] }
+  ])
+  executor: concat(sharedEnv, [
+    { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: identities.outputs.clientIds[idx.executor] }
+    { name: 'AZURE_CLIENT_ID', value: identities.outputs.clientIds[idx.executor] }
+    { name: 'WARDEN_ELEVATION_BACKEND', value: 'azure-pim' }
+    { name: 'WARDEN_REMEDIATOR_PRINCIPAL_ID', value: identities.outputs.principalIds[idx.executor] }
+    { name: 'WARDEN_PIM_ROLES', value: string(pimRoles) }
+    { name: 'WARDEN_TARGET_BACKEND', value: 'azure' }
+    { name: 'WARDEN_AZURE_SUBSCRIPTION_ID', value: subscription().subscriptionId }
+  ])
+  audit: concat(sharedEnv, [
+    { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: identities.outputs.clientIds[idx.audit] }
+    { name: 'AZURE_CLIENT_ID', value: identities.outputs.clientIds[idx.audit] }
+    { name: 'WARDEN_AUDIT_STORE', value: 'azure_blob' }
+    { name: 'WARDEN_AUDIT_BLOB_ACCOUNT_URL', value: auditStorage.outputs.blobEndpoint }
+    { name: 'WARDEN_AUDIT_BLOB_CONTAINER', value: auditStorage.outputs.containerName }
+  ])
+  scheduler: concat(sharedEnv, [
+    { name: 'WARDEN_MANAGED_IDENTITY_CLIENT_ID', value: identities.outputs.clientIds[idx.scheduler] }
+    { name: 'AZURE_CLIENT_ID', value: identities.outputs.clientIds[idx.scheduler] }
+  ])
+}
+// END GENERATED: warden process description
 
 module identities 'identities.bicep' = {
   name: 'identities'
@@ -99,34 +152,18 @@ module apps 'containerapps.bicep' = {
     // state in a local SQLite file (their PostgreSQL stores are not wired on Azure), and audit is
     // the single writer of its append-blob hash chain.
     services: [
-      { name: 'triage', identityId: identities.outputs.ids[idx.triage], clientId: identities.outputs.clientIds[idx.triage], ingress: true, env: [], maxReplicas: 3 }
-      { name: 'planner', identityId: identities.outputs.ids[idx.planner], clientId: identities.outputs.clientIds[idx.planner], ingress: false, env: [], maxReplicas: 1 }
-      { name: 'policy', identityId: identities.outputs.ids[idx.policy], clientId: identities.outputs.clientIds[idx.policy], ingress: false, env: [], maxReplicas: 3 }
-      {
-        name: 'audit'
-        identityId: identities.outputs.ids[idx.audit]
-        clientId: identities.outputs.clientIds[idx.audit]
-        ingress: false
-        maxReplicas: 1
-        env: [
-          { name: 'WARDEN_AUDIT_STORE', value: 'azure_blob' }
-          { name: 'WARDEN_AUDIT_BLOB_ACCOUNT_URL', value: auditStorage.outputs.blobEndpoint }
-          { name: 'WARDEN_AUDIT_BLOB_CONTAINER', value: auditStorage.outputs.containerName }
-        ]
-      }
-      { name: 'scheduler', identityId: identities.outputs.ids[idx.scheduler], clientId: identities.outputs.clientIds[idx.scheduler], ingress: false, env: [], maxReplicas: 1 }
+      { name: 'triage', identityId: identities.outputs.ids[idx.triage], ingress: true, env: environments.triage, maxReplicas: 3 }
+      { name: 'planner', identityId: identities.outputs.ids[idx.planner], ingress: false, env: environments.planner, maxReplicas: 1 }
+      { name: 'policy', identityId: identities.outputs.ids[idx.policy], ingress: false, env: environments.policy, maxReplicas: 3 }
+      { name: 'audit', identityId: identities.outputs.ids[idx.audit], ingress: false, env: environments.audit, maxReplicas: 1 }
+      { name: 'scheduler', identityId: identities.outputs.ids[idx.scheduler], ingress: false, env: environments.scheduler, maxReplicas: 1 }
     ]
     executorIdentityId: identities.outputs.ids[idx.executor]
-    executorClientId: identities.outputs.clientIds[idx.executor]
-    executorPrincipalId: identities.outputs.principalIds[idx.executor]
-    pimRoles: concat(['${servicebus.outputs.eligibleScopes[0]}|${dataReceiverRole}'], remediationRoles)
+    executorEnv: environments.executor
     imagePrefix: imagePrefix
     imageTag: imageTag
     registryServer: registryServer
     serviceBusNamespace: servicebus.outputs.namespaceName
-    serviceBusFqdn: servicebus.outputs.fullyQualifiedNamespace
-    cosmosEndpoint: cosmos.outputs.endpoint
-    vaultUri: keyvault.outputs.vaultUri
   }
 }
 

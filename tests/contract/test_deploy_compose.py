@@ -1,7 +1,8 @@
-"""docker-compose.yml: `docker compose config` where the compose plugin exists (it does not on the
-machine this was written on: there the test says so by skipping), and structural checks with
-PyYAML everywhere; plus the bootstrap it relies on (`warden compose init`) against a real
-nats-server: the generated config starts, provisioning works, and a service identity publishes."""
+"""docker-compose.yml: `docker compose config` where the compose plugin exists and `docker-compose
+config` where Debian's docker-compose 1.29 is installed (`apt-get install docker-compose`; where
+neither is, the test says so by skipping), and structural checks with PyYAML everywhere; plus the
+bootstrap it relies on (`warden compose init`) against a real nats-server: the generated config
+starts, provisioning works, and a service identity publishes."""
 
 from __future__ import annotations
 
@@ -31,21 +32,32 @@ def _compose() -> dict[str, Any]:
     return dict(yaml.safe_load(COMPOSE.read_text()))
 
 
-def _has_compose_plugin() -> bool:
+def _compose_plugin() -> list[str] | None:
     docker = shutil.which("docker")
     if docker is None:
-        return False
-    return subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0
+        return None
+    found = subprocess.run([docker, "compose", "version"], capture_output=True, check=False).returncode == 0
+    return [docker, "compose"] if found else None
 
 
-@pytest.mark.skipif(not _has_compose_plugin(), reason="the docker compose plugin is not installed here")
-def test_docker_compose_config_accepts_the_file() -> None:
-    docker = shutil.which("docker")
-    assert docker
+def _compose_v1() -> list[str] | None:
+    command = shutil.which("docker-compose")
+    return [command] if command else None
+
+
+@pytest.mark.parametrize(
+    "compose",
+    [
+        pytest.param(
+            _compose_plugin(), id="plugin", marks=pytest.mark.skipif(not _compose_plugin(), reason="no plugin")
+        ),
+        pytest.param(_compose_v1(), id="v1", marks=pytest.mark.skipif(not _compose_v1(), reason="no docker-compose")),
+    ],
+)
+def test_docker_compose_config_accepts_the_file(compose: list[str]) -> None:
     result = subprocess.run(
         [
-            docker,
-            "compose",
+            *compose,
             "-f",
             str(COMPOSE),
             "--profile",

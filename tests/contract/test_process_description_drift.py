@@ -1,12 +1,12 @@
-"""docker-compose.yml and the Bicep environment blocks against the process description
-(warden_cli.process_description), from which `warden up` builds every child's environment.
+"""docker-compose.yml and the Bicep environments are generated from the process description
+(warden_cli.process_description, from which `warden up` builds every child's environment).
 
-Compose: each service's environment is exactly the description's (names and values; the file is
-read with PyYAML, which resolves the `<<: *env` merges). Bicep (no compiler here): the `env`
-arrays are read textually, `containerapps.bicep`'s `common` array and the per-app additions plus
-each service's own `env` in `main.bicep`'s `services` list, and the executor job's block; their
-variable names must be exactly the description's Azure settings of that service. Health probes
-use the description's endpoint."""
+The committed files must equal what `warden generate` (`make generate`) writes, rendered here
+into memory. Then what the generated text means: compose read with PyYAML (which resolves the
+`<<: *env` merges and `*env-<service>` aliases) gives each service exactly the description's
+environment; the Bicep (no compiler here, read textually) hands each Azure-hosted app and the
+executor job its generated environment, and every symbol a generated expression names is declared
+in main.bicep (a module output in the module's file). Health probes use the described endpoint."""
 
 from __future__ import annotations
 
@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 import yaml
+from warden_cli import environment_files
+from warden_cli.generated_region import MissingRegion
 from warden_cli.launcher import CHILDREN
 from warden_cli.process_description import PROCESSES, process
 
 ROOT = Path(__file__).resolve().parents[2]
 BICEP = ROOT / "deploy" / "bicep"
-VARIABLE = re.compile(r"\{\s*name:\s*'((?:WARDEN|AZURE)_\w+)'")
+BICEP_FUNCTIONS = {"string", "subscription", "concat"}
 
 
 def _compose_services() -> dict[str, Any]:
@@ -32,42 +34,30 @@ def _bicep(name: str) -> str:
     return re.sub(r"(^|\s)//.*$", "", (BICEP / name).read_text(), flags=re.M)
 
 
-def _names(block: str) -> set[str]:
-    return set(VARIABLE.findall(block))
-
-
-def _bracketed(text: str, start: int) -> str:
-    """The text of the `[...]` opening at or after `start`, nested brackets included."""
-    begin = text.index("[", start)
-    depth = 0
-    for i in range(begin, len(text)):
-        depth += {"[": 1, "]": -1}.get(text[i], 0)
-        if depth == 0:
-            return text[begin + 1 : i]
-    raise AssertionError(f"unbalanced [ at {begin}")
-
-
-def _bicep_envs() -> dict[str, set[str]]:
-    """service -> the variable names its Azure container gets."""
-    apps = _bicep("containerapps.bicep")
-    common = _names(_bracketed(apps, apps.index("var common =")))
-    app_env = apps.index("env: concat(common, s.env,")
-    per_app = _names(_bracketed(apps, apps.index("s.env,", app_env) + len("s.env,")))
-    job = apps.index("resource executor 'Microsoft.App/jobs")
-    job_env = _names(_bracketed(apps, apps.index("env: concat(common,", job) + len("env: concat(common,")))
-    main = _bicep("main.bicep")
-    services = _bracketed(main, main.index("services: ["))
-    # Each entry starts at its `name: '<service>'`; its env runs to the next entry.
-    starts = [(m.start(), m.group(1)) for m in re.finditer(r"\bname: '([a-z]+)'", services)]
-    envs = {}
-    for (at, service), (end, _) in zip(starts, [*starts[1:], (len(services), "")], strict=True):
-        envs[service] = common | per_app | _names(services[at:end])
-    envs["executor"] = common | job_env
-    return envs
-
-
 def test_every_child_of_warden_up_is_described_in_start_order() -> None:
     assert tuple(PROCESSES) == CHILDREN
+
+
+@pytest.mark.parametrize("path", [environment_files.COMPOSE, environment_files.MAIN_BICEP])
+def test_committed_file_is_what_make_generate_writes(path: Path) -> None:
+    generated = environment_files.rendered(ROOT)[path]
+    assert (ROOT / path).read_text() == generated, (
+        f"{path} differs from the process description: run `make generate` (warden generate) and commit it"
+    )
+
+
+def test_generation_rewrites_only_the_region() -> None:
+    """A hand edit inside the region is undone; hand-written text around it is kept."""
+    region = environment_files.COMPOSE_REGION
+    text = (ROOT / "docker-compose.yml").read_text()
+    edited = text.replace("WARDEN_AUDIT_URL: http://audit:8080", "WARDEN_AUDIT_URL: http://elsewhere:1")
+    edited = edited.replace("restart: unless-stopped", "restart: always")
+    assert edited != text
+    again = region.replace(edited, environment_files.compose_block(), where="docker-compose.yml")
+    assert "WARDEN_AUDIT_URL: http://audit:8080" in again and "elsewhere" not in again
+    assert "restart: always" in again
+    with pytest.raises(MissingRegion, match=re.escape("docker-compose.yml")):
+        region.replace(text.replace(region.end, ""), "", where="docker-compose.yml")
 
 
 @pytest.mark.parametrize("service", list(PROCESSES))
@@ -76,11 +66,14 @@ def test_compose_environment_is_the_description(service: str) -> None:
     assert service in compose, f"{service} missing from docker-compose.yml"
     spec = compose[service]
     env = {name: str(value) for name, value in (spec.get("environment") or {}).items()}
-    expected = process(service).compose_env()
-    assert set(env) - set(expected) == set(), f"{service}: docker-compose.yml sets variables it does not read"
-    assert set(expected) - set(env) == set(), f"{service}: docker-compose.yml misses variables it needs"
-    assert env == expected
+    assert env == process(service).compose_env(), f"{service}: use `environment: *env-{service}`"
+    assert all(isinstance(value, str) for value in spec["environment"].values()), "compose takes strings"
     assert spec["build"]["args"]["SERVICE"] == service
+
+
+def test_compose_has_no_top_level_name() -> None:
+    """Debian's docker-compose 1.29 rejects it ('name' does not match any of the regexes: '^x-')."""
+    assert "name" not in yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
 def test_no_service_in_compose_takes_a_secret_as_a_value() -> None:
@@ -91,24 +84,35 @@ def test_no_service_in_compose_takes_a_secret_as_a_value() -> None:
                 assert variable == "WARDEN_OTLP_ENDPOINT", f"{name}: {variable} comes from the shell"
 
 
-def test_bicep_environments_are_the_description() -> None:
-    envs = _bicep_envs()
+def test_bicep_hands_every_azure_service_its_generated_environment() -> None:
+    main = _bicep("main.bicep")
+    wired = dict(re.findall(r"\{ name: '([a-z]+)', .*\benv: environments\.(\w+),", main))
+    assert all(service == env for service, env in wired.items()), wired
+    assert "executorEnv: environments.executor" in main
     on_azure = {name for name, p in PROCESSES.items() if p.on_azure}
-    assert set(envs) == on_azure, "the services deployed to Azure differ from the description's"
-    for service, names in envs.items():
-        expected = process(service).azure_names()
-        assert names - expected == set(), f"{service}: the Bicep sets variables the description does not have"
-        assert expected - names == set(), f"{service}: the Bicep misses variables the description requires"
+    assert {*wired, "executor"} == on_azure, "the services deployed to Azure differ from the description's"
+    apps = _bicep("containerapps.bicep")
+    assert re.findall(r"^\s+env: (\S+)$", apps, re.M) == ["s.env", "executorEnv"], "the containers' env is passed as is"
+
+
+def test_generated_bicep_expressions_name_declared_symbols() -> None:
+    """What a compiler would catch first: an unknown variable, module or module output."""
+    main = _bicep("main.bicep")
+    declared = set(re.findall(r"^(?:param|var) (\w+)", main, re.M))
+    modules = dict(re.findall(r"^module (\w+) '([^']+)'", main, re.M))
+    for service, p in PROCESSES.items():
+        for name, expression in p.azure_env().items():
+            if expression.startswith("'"):
+                continue
+            for module, output in re.findall(r"\b(\w+)\.outputs\.(\w+)", expression):
+                assert module in modules, f"{service} {name}: no module {module} in main.bicep"
+                outputs = re.findall(r"^output (\w+)", (BICEP / modules[module]).read_text(), re.M)
+                assert output in outputs, f"{service} {name}: {modules[module]} has no output {output}"
+            symbols = set(re.findall(r"(?<![.\w])([A-Za-z_]\w*)", re.sub(r"'[^']*'", "", expression)))
+            unknown = symbols - declared - set(modules) - BICEP_FUNCTIONS
+            assert not unknown, f"{service} {name}: {expression} names undeclared {sorted(unknown)}"
 
 
 def test_bicep_health_probes_use_the_described_endpoint() -> None:
     paths = set(re.findall(r"path: '([^']+)'", _bicep("containerapps.bicep")))
     assert paths == {p.health for p in PROCESSES.values() if p.on_azure}
-
-
-def test_the_drift_check_sees_a_variable_added_on_one_side() -> None:
-    """The Bicep reader finds a variable in a service's own env block (else the test above proves nothing)."""
-    envs = _bicep_envs()
-    assert "WARDEN_AUDIT_BLOB_CONTAINER" in envs["audit"]
-    assert "WARDEN_AUDIT_BLOB_CONTAINER" not in envs["triage"]
-    assert "WARDEN_PIM_ROLES" in envs["executor"] and "AZURE_CLIENT_ID" in envs["planner"]

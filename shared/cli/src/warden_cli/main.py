@@ -97,6 +97,10 @@ COMMANDS: dict[str, Lazy] = {
         "warden_cli.connect:run",
         "Print a ready-to-paste receiver: alertmanager | azure-monitor | grafana | cloudevents.",
     ),
+    "generate": Lazy(
+        "warden_cli.environment_files:run",
+        "Write docker-compose.yml's and the Bicep's environments from the process description.",
+    ),
     "bench": Lazy(
         "warden_cli.main:bench_app", "Benchmarks that print ratios against a baseline measured in the same run."
     ),

@@ -2,13 +2,14 @@
 value comes from, and its health endpoint (docs/adr/0008-one-process-description.md).
 
 `warden up` (and `warden cluster`, which reuses its environment) builds each child's environment
-from this table; docker-compose.yml and the Bicep environment blocks are checked against it
-(tests/contract/test_process_description_drift.py), so a variable added to a service in one place
-and not the others fails a test instead of a deployment.
+from this table at start; `warden generate` (`make generate`, warden_cli.environment_files) writes
+docker-compose.yml's environments and the Bicep's container environments from it, and
+tests/contract/test_process_description_drift.py fails when the committed files differ from what
+it would write. A variable is added here, once.
 
 A setting's `local` source says how `warden up` and compose fill it (None: neither sets it);
-`azure` says whether the Bicep sets it, whose values are Bicep expressions and so are checked by
-name only. Secrets are never values here: a secret is a file in the service's own key folder
+`azure` is its value on Azure, a Bicep expression in main.bicep's scope (None: the Bicep does not
+set it). Secrets are never values here: a secret is a file in the service's own key folder
 (warden_cli.key_folders) named by a `..._FILE` or path variable, in compose as in `warden up`.
 """
 
@@ -145,11 +146,28 @@ class KeyFile(Source):
 
 
 @dataclass(frozen=True)
+class Bicep:
+    """A value on Azure: a Bicep expression in deploy/bicep/main.bicep's scope (its params, vars and
+    module outputs), with `<service>` standing for the service's name (e.g. its identity's index)."""
+
+    expression: str
+
+    def render(self, service: str) -> str:
+        return self.expression.replace("<service>", service)
+
+
+def literal(value: str) -> Bicep:
+    """A Bicep string literal."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("${", "\\${")
+    return Bicep(f"'{escaped}'")
+
+
+@dataclass(frozen=True)
 class Setting:
     name: str
     kind: Kind
     local: Source | None = None  # None: neither `warden up` nor compose sets it
-    azure: bool = False  # the Bicep sets it (on the services deployed to Azure)
+    azure: Bicep | None = None  # its value on Azure (None: the Bicep does not set it)
 
 
 @dataclass(frozen=True)
@@ -168,8 +186,14 @@ class ServiceProcess:
         rendered = {s.name: s.local.compose(self.name) if s.local else None for s in self.settings}
         return {name: value for name, value in rendered.items() if value is not None}
 
+    def azure_env(self) -> dict[str, str]:
+        """Name -> Bicep expression, for the services deployed to Azure (else empty)."""
+        if not self.on_azure:
+            return {}
+        return {s.name: s.azure.render(self.name) for s in self.settings if s.azure is not None}
+
     def azure_names(self) -> frozenset[str]:
-        return frozenset(s.name for s in self.settings if s.azure) if self.on_azure else frozenset()
+        return frozenset(self.azure_env())
 
     def key_folder_names(self) -> frozenset[str]:
         return frozenset(s.name for s in self.settings if isinstance(s.local, KeyFile))
@@ -182,9 +206,9 @@ def _common() -> tuple[Setting, ...]:
     """What every service reads (warden_bus.settings.ServiceSettings)."""
     return (
         Setting("WARDEN_NATS_URL", U, NatsUrl()),
-        Setting("WARDEN_DATA_DIR", F, DataDir(), azure=True),
-        Setting("WARDEN_HTTP_HOST", V, ComposeOnly("0.0.0.0"), azure=True),  # noqa: S104 (the container's network)
-        Setting("WARDEN_HTTP_PORT", P, OwnPort(), azure=True),
+        Setting("WARDEN_DATA_DIR", F, DataDir(), azure=literal("/tmp/warden")),  # noqa: S108 (the replica's scratch)
+        Setting("WARDEN_HTTP_HOST", V, ComposeOnly("0.0.0.0"), azure=literal("0.0.0.0")),  # noqa: S104 (the container's network)
+        Setting("WARDEN_HTTP_PORT", P, OwnPort(), azure=literal("8080")),  # containerapps.bicep's targetPort
         Setting("WARDEN_LOG_LEVEL", V, StackOption("log_level", always=True)),
         Setting("WARDEN_TRACE_FILE", F, StackOption("trace_file")),
         Setting("WARDEN_OTLP_ENDPOINT", U, ComposeOnly("${WARDEN_OTLP_ENDPOINT:-}")),
@@ -192,21 +216,23 @@ def _common() -> tuple[Setting, ...]:
 
 
 def _azure() -> tuple[Setting, ...]:
-    """What the Bicep gives every Azure-hosted service (containerapps.bicep `common` and identity)."""
+    """What the Bicep gives every Azure-hosted service: Service Bus, Cosmos DB, Key Vault and its
+    own managed identity (the SDKs' DefaultAzureCredential reads AZURE_CLIENT_ID)."""
+    client_id = Bicep("identities.outputs.clientIds[idx.<service>]")
     return (
-        Setting("WARDEN_BUS_BACKEND", V, azure=True),
-        Setting("WARDEN_SERVICEBUS_NAMESPACE", V, azure=True),
-        Setting("WARDEN_STATE_BACKEND", V, azure=True),
-        Setting("WARDEN_COSMOS_ENDPOINT", U, azure=True),
-        Setting("WARDEN_KEYVAULT_URL", U, azure=True),
-        Setting("WARDEN_MANAGED_IDENTITY_CLIENT_ID", V, azure=True),
-        Setting("AZURE_CLIENT_ID", V, azure=True),
+        Setting("WARDEN_BUS_BACKEND", V, azure=literal("servicebus")),
+        Setting("WARDEN_SERVICEBUS_NAMESPACE", V, azure=Bicep("servicebus.outputs.fullyQualifiedNamespace")),
+        Setting("WARDEN_STATE_BACKEND", V, azure=literal("cosmos")),
+        Setting("WARDEN_COSMOS_ENDPOINT", U, azure=Bicep("cosmos.outputs.endpoint")),
+        Setting("WARDEN_KEYVAULT_URL", U, azure=Bicep("keyvault.outputs.vaultUri")),
+        Setting("WARDEN_MANAGED_IDENTITY_CLIENT_ID", V, azure=client_id),
+        Setting("AZURE_CLIENT_ID", V, azure=client_id),
     )
 
 
 def _creds(identity: str) -> Setting:
-    # On Azure the bus is Service Bus: the Bicep sets /dev/null for the settings model.
-    return Setting("WARDEN_NATS_CREDS", S, KeyFile(f"{identity}.creds"), azure=True)
+    # On Azure the bus is Service Bus: /dev/null satisfies the settings model, which requires it.
+    return Setting("WARDEN_NATS_CREDS", S, KeyFile(f"{identity}.creds"), azure=literal("/dev/null"))
 
 
 PROCESSES: dict[str, ServiceProcess] = {
@@ -266,11 +292,13 @@ PROCESSES: dict[str, ServiceProcess] = {
                 Setting("WARDEN_SANDBOX_URL", U, ServiceUrl("sandbox")),
                 Setting("WARDEN_POLICY_PUBKEY", F, KeyFile("policy-signing.pub.pem")),
                 # On Azure the executor is a job woken by the doorbell, elevating through PIM.
-                Setting("WARDEN_ELEVATION_BACKEND", V, azure=True),
-                Setting("WARDEN_REMEDIATOR_PRINCIPAL_ID", V, azure=True),
-                Setting("WARDEN_PIM_ROLES", V, azure=True),
-                Setting("WARDEN_TARGET_BACKEND", V, azure=True),
-                Setting("WARDEN_AZURE_SUBSCRIPTION_ID", V, azure=True),
+                Setting("WARDEN_ELEVATION_BACKEND", V, azure=literal("azure-pim")),
+                Setting(
+                    "WARDEN_REMEDIATOR_PRINCIPAL_ID", V, azure=Bicep("identities.outputs.principalIds[idx.executor]")
+                ),
+                Setting("WARDEN_PIM_ROLES", V, azure=Bicep("string(pimRoles)")),
+                Setting("WARDEN_TARGET_BACKEND", V, azure=literal("azure")),
+                Setting("WARDEN_AZURE_SUBSCRIPTION_ID", V, azure=Bicep("subscription().subscriptionId")),
             ),
             on_azure=True,
         ),
@@ -284,9 +312,9 @@ PROCESSES: dict[str, ServiceProcess] = {
                 Setting("WARDEN_AUDIT_DIR", F, DataDir("audit")),
                 Setting("WARDEN_AUDIT_SIGNING_KEY", S, KeyFile("audit-signing.pem")),
                 Setting("WARDEN_APPROVER_ISSUER_PUBKEY", F, KeyFile("approver-issuer.pub.pem")),
-                Setting("WARDEN_AUDIT_STORE", V, azure=True),
-                Setting("WARDEN_AUDIT_BLOB_ACCOUNT_URL", U, azure=True),
-                Setting("WARDEN_AUDIT_BLOB_CONTAINER", V, azure=True),
+                Setting("WARDEN_AUDIT_STORE", V, azure=literal("azure_blob")),
+                Setting("WARDEN_AUDIT_BLOB_ACCOUNT_URL", U, azure=Bicep("auditStorage.outputs.blobEndpoint")),
+                Setting("WARDEN_AUDIT_BLOB_CONTAINER", V, azure=Bicep("auditStorage.outputs.containerName")),
             ),
             on_azure=True,
         ),
