@@ -1,4 +1,15 @@
-"""Incident KPIs over a time range, computed from audit records (definitions: warden_cli.kpi).
+"""Incident KPIs over a time range, computed from audit records.
+
+Definitions (per incident, from its first alert's `fired_at` or its `opened_at`, whichever is first):
+- time to acknowledge: until the agent's first plan or escalation (or a human taking ownership);
+- time to first useful action: until the start of the first action that then succeeded/verified,
+  or a handoff (escalation with the evidence);
+- time to mitigate: until the first verified fix or the incident's resolution;
+- handled autonomously: a verified fix with no human decision and no escalation;
+- false remediation: an executed action rolled back, or the incident came back within 24 h;
+- escalation precision: escalations a human was needed for (not followed by an agent-only fix);
+- human override: an approval denied or the incident taken over by a human commander;
+- alert-to-incident compression: alerts received per incident opened.
 
 Pure: the CLI (`warden kpi`) and the audit service's /metrics gauges compute them the same way.
 """
