@@ -1,11 +1,13 @@
 """Key separation of a real `warden up` (issue 16 item 4), checked from outside by PID:
 
 - no secret value (webhook token, sandbox admin secret, NATS seeds and JWTs, private keys,
-  console passwords) is in any child's `/proc/<pid>/environ`: secrets arrive as files;
+  console passwords, a token exported in the launcher's own environment) is in any child's
+  `/proc/<pid>/environ`: secrets arrive as files, and children get an allow-listed environment;
 - every file under the data folder is owner-only (0600, 0400 when sealed read-only) and every
   folder 0700;
-- each service's key folder holds exactly its own material, and each private key exists in the
-  folder of the service that signs with it and nowhere else under the data folder.
+- each service's key folder holds exactly its own material, and each private key (the NATS
+  account seed included) exists in the folder of the service that signs with it and nowhere
+  else under the data folder.
 """
 
 from __future__ import annotations
@@ -13,20 +15,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import stat
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from warden_testkit.embedded_up import nats_pids, post_webhook, start_up, stop_up, wait_stack
 
 pytestmark = pytest.mark.e2e
-# A loaded 2-core machine may need minutes for nine Python services to answer /healthz.
-HEALTH_TIMEOUT_S = 600
+SHELL_SECRET = "ghp_exported_in_the_operators_shell"
 
 EXPECTED_FOLDERS = {
     "sandbox": {"admin-secret", "alert-webhook-token", "elevation-authority.pub.pem"},
@@ -58,30 +54,6 @@ SIGNING_KEYS = {
     "audit-signing.pem": "audit",
     "account.seed": "elevation",  # the NATS account key: one copy, which the launcher reads too
 }
-
-
-def _wait_stack(data: Path, up: subprocess.Popen[str]) -> dict:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S + 30
-    while time.monotonic() < deadline:
-        if up.poll() is not None:
-            raise AssertionError(f"warden up exited early:\n{up.stdout.read() if up.stdout else ''}")
-        if (data / "stack.json").exists():
-            return json.loads((data / "stack.json").read_text())
-        time.sleep(0.5)
-    raise AssertionError("the stack did not come up")
-
-
-def _nats_pids(data: Path) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if f"{data}/nats-server.conf" in cmdline:
-                found.append(int(entry.name))
-    return found
 
 
 def _secret_values(data: Path) -> dict[str, str]:
@@ -119,33 +91,15 @@ def _mode_offenders(data: Path) -> list[str]:
     return offenders
 
 
-def _post_webhook(url: str, token: str) -> int:
-    request = urllib.request.Request(
-        url, data=b"{}", headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as err:
-        return int(err.code)
-
-
 def test_secrets_are_files_owner_only_and_each_service_holds_only_its_own_keys(tmp_path: Path) -> None:
     data = tmp_path / "stack"
-    up = subprocess.Popen(
-        [
-            sys.executable, "-m", "warden_cli", "up", "--data-dir", str(data), "--random-ports",
-            "--health-timeout", str(HEALTH_TIMEOUT_S), "--stop-timeout", "5",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    # A secret the operator's shell exported must not follow the launcher into its children.
+    up = start_up(data, env={**os.environ, "GITHUB_TOKEN": SHELL_SECRET})
     try:
-        stack = _wait_stack(data, up)
-        children = {**stack["pids"], **{f"nats-server {pid}": pid for pid in _nats_pids(data)}}
+        stack = wait_stack(data, up)
+        children = {**stack["pids"], **{f"nats-server {pid}": pid for pid in nats_pids(data)}}
         assert len(children) == len(stack["pids"]) + 1, "nats-server not found"
-        secrets = _secret_values(data)
+        secrets = _secret_values(data) | {"the launcher's GITHUB_TOKEN": SHELL_SECRET}
         assert len(secrets) > 20, sorted(secrets)
 
         leaks = []
@@ -174,13 +128,7 @@ def test_secrets_are_files_owner_only_and_each_service_holds_only_its_own_keys(t
 
         # The services really read their secrets from those files.
         token = json.loads((keys / "secrets.json").read_text())["webhook_token"]
-        assert _post_webhook(stack["webhook_url"], "wrong-token") == 401
-        assert _post_webhook(stack["webhook_url"], token) != 401
+        assert post_webhook(stack["webhook_url"], "wrong-token") == 401
+        assert post_webhook(stack["webhook_url"], token) != 401
     finally:
-        if up.poll() is None:
-            up.send_signal(signal.SIGTERM)
-            try:
-                up.communicate(timeout=120)
-            except subprocess.TimeoutExpired:
-                up.kill()
-                up.communicate()
+        stop_up(up)

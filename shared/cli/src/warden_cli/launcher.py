@@ -29,6 +29,7 @@ from warden_cli import child_env, supervisor
 from warden_cli.key_folders import KeyFolders, Placed, tighten, write_owner_only
 from warden_cli.layout import SERVICES, Layout
 from warden_cli.process_description import Embedded, process
+from warden_cli.service_users import ServiceUsers, ServiceUsersUnavailable
 
 log = logging.getLogger("warden.launcher")
 # The approver console runs beside the five services under the `approver` bus identity.
@@ -57,6 +58,8 @@ class StackOptions:
     # one) and per-service settings, which the caller's own environment overrides.
     ports: dict[str, int] = field(default_factory=dict)
     estate_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Each service as its own system user (warden_cli.service_users; needs root).
+    service_users: bool = False
 
 
 @dataclass
@@ -80,6 +83,8 @@ class EmbeddedStack:
     lock: supervisor.StackLock = field(init=False)
     # What each child's key folder holds and the variables that point at it (set by `start`).
     placed: dict[str, Placed] = field(default_factory=dict)
+    # With `options.service_users`: the accounts and the folders each owns (set by `start`).
+    users: ServiceUsers | None = None
 
     def __post_init__(self) -> None:
         self.lock = supervisor.StackLock(self.layout.root / "stack.lock")
@@ -120,6 +125,7 @@ class EmbeddedStack:
             passed.env,
             self._secret_files(service, exported),
             described,
+            self.users.env(service) if self.users else {},
             self.options.extra_env.get(service, {}),  # tests and the demo: they win
         )
         return layered_env(*layers)
@@ -146,6 +152,10 @@ class EmbeddedStack:
 
     async def _start(self) -> None:
         lay = self.layout
+        if self.options.service_users:
+            if self.options.trace_file is not None:
+                raise ServiceUsersUnavailable("--service-users cannot share one trace file between the services' users")
+            self.users = ServiceUsers.prepare(lay, CHILDREN)  # before anything starts: refusals come first
         lay.logs.mkdir(parents=True, exist_ok=True)
         if changed := tighten(lay.root):
             log.info("made %d files and folders under %s owner-only", len(changed), lay.root)
@@ -160,6 +170,9 @@ class EmbeddedStack:
         self.placed = keys.place_all(self.nats.auth, lay.secrets(), CHILDREN)
         ports = {name: self.options.ports.get(name) or free_port() for name in CHILDREN}
         self.ports = ports
+        if self.users:
+            reads = {name: self.users.shared_reads(name, self._env(name, ports)) for name in CHILDREN}
+            self.users.hand_over(reads)
         for name in CHILDREN:
             self._spawn(name)
         await self._wait_healthy(self.options.health_timeout_s)
@@ -182,6 +195,7 @@ class EmbeddedStack:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=self.layout.root,
+                **(self.users.popen_kwargs(name) if self.users else {}),
             )
         self.processes[name] = Process(name, self.ports[name], popen)
 

@@ -195,6 +195,13 @@ def up(
     random_ports: Annotated[
         bool, typer.Option("--random-ports", help="free ports instead of the estate's (also WARDEN_RANDOM_PORTS=1)")
     ] = False,
+    service_users: Annotated[
+        bool,
+        typer.Option(
+            "--service-users",
+            help="as root: each service as its own system user warden-<service> (also WARDEN_SERVICE_USERS=1)",
+        ),
+    ] = False,
 ) -> None:
     """Start the embedded stack (NATS, sandbox, the services, the console) until Ctrl-C.
 
@@ -208,8 +215,16 @@ def up(
     from warden_cli import estate_wiring
     from warden_cli.estate_commands import announce as announce_text
     from warden_cli.launcher import EmbeddedStack, StackFailed, StackOptions, run_until_signalled
+    from warden_cli.service_users import ServiceUsersUnavailable, require_root
+    from warden_cli.service_users import enabled as service_users_enabled
     from warden_cli.supervisor import StackLocked
 
+    separate = service_users_enabled(service_users)
+    if separate:
+        try:
+            require_root()
+        except ServiceUsersUnavailable as err:
+            raise _fail(f"warden up: {err}") from None
     layout = _layout(data_dir)
     source = (config or estate_wiring.demo_estate_path()).resolve()
     if not source.is_file():
@@ -232,10 +247,11 @@ def up(
         stop_timeout_s=stop_timeout,
         ports=ports,
         estate_env=wiring.env,
+        service_users=separate,
     )
     try:
         asyncio.run(run_until_signalled(EmbeddedStack(layout, options), announce))
-    except (StackFailed, StackLocked) as err:
+    except (StackFailed, StackLocked, ServiceUsersUnavailable) as err:
         busy = estate_wiring.busy_ports(ports) if isinstance(err, StackFailed) else []
         hint = f"\n  ports in use by something else: {', '.join(busy)} (change listen.ports or use --random-ports)"
         raise _fail(f"warden up: {err}{hint if busy else ''}") from None
