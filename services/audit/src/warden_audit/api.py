@@ -23,7 +23,7 @@ from warden_audit.domain.anchoring import Anchor, AnchorRules
 from warden_audit.domain.approval_requests import ApprovalEntry, approval_requests, find_request, is_ambiguous
 from warden_audit.domain.incident_facts import IncidentFacts, incident_facts
 from warden_audit.domain.incident_views import IncidentView, incidents_from
-from warden_audit.domain.kpis import Kpi, KpiReport, in_range, report
+from warden_audit.domain.kpis import Kpi, KpiReport, in_range, metric_name, report
 from warden_audit.domain.kpis import report as kpi_report
 from warden_audit.domain.plan_evidence import PlanEvidence, evidence, promotion_evidence
 from warden_audit.domain.shadow import Divergence, ShadowReport, divergences
@@ -69,6 +69,7 @@ __all__ = [
     "incidents_from",
     "kpi_report",
     "kpis",
+    "metric_name",
     "plan_evidence",
     "promotion_evidence",
     "prove_incident",

@@ -19,14 +19,13 @@ from typing import Annotated, Any
 import typer
 from warden_audit import api as audit
 from warden_audit.api import PlanEvidence
-from warden_contracts.envelope import envelope_for
 from warden_contracts.events import ControlChanged, ControlKind, PromotionEvidence
 from warden_policy import api as policy
 
 from warden_cli.data_dir import existing_layout
 from warden_cli.kpi import format_value
 from warden_cli.layout import Layout
-from warden_cli.operations import connected_bus
+from warden_cli.operations import publish_control
 
 LADDER = policy.RUN_MODES
 
@@ -83,15 +82,7 @@ async def publish_mode(
         evidence=evidence,
         forced=forced,
     )
-    bus = await connected_bus(layout, "operator")
-    try:
-        await bus.publish(
-            envelope_for(
-                "sre.control.changed.v1", payload, source=f"warden/cli/{by}", correlationid=f"control:plan:{plan}"
-            )
-        )
-    finally:
-        await bus.stop()
+    await publish_control(layout, payload, f"control:plan:{plan}")
 
 
 def _load(data_dir: Path | None, policy_dir: Path | None, plan: str) -> tuple[Layout, PlanEvidence]:

@@ -65,7 +65,7 @@ def prometheus(result: KpiReport) -> str:
     lines = ["# Incident KPIs computed by `warden kpi` from the audit log."]
     lines += ["# TYPE warden_kpi_incidents gauge", f"warden_kpi_incidents {len(result.incidents)}"]
     for kpi in result.kpis:
-        name = f"warden_kpi_{kpi.key.removesuffix('_s')}" + ("_seconds" if kpi.unit == "s" else "")
+        name = audit.metric_name(kpi.key, kpi.unit)
         lines.append(f"# HELP {name} {kpi.label} ({kpi.detail})")
         lines.append(f"# TYPE {name} gauge")
         label = '{quantile="0.5"}' if kpi.unit == "s" else ""

@@ -101,13 +101,14 @@ async def decide(layout: Layout, approval_id: str, decision: ApprovalDecision, u
 
 async def set_control(layout: Layout, kind: ControlKind, value: str, by: str, reason: str = "") -> None:
     payload = ControlChanged(kind=kind, value=value, changed_by=by, reason=reason)
-    await _publish(
-        layout,
-        "operator",
-        envelope_for(
-            "sre.control.changed.v1", payload, source=f"warden/cli/{by}", correlationid=f"control:{kind.value}"
-        ),
-    )
+    await publish_control(layout, payload, f"control:{kind.value}")
+
+
+async def publish_control(layout: Layout, payload: ControlChanged, correlationid: str) -> None:
+    """A control change published as the operator identity (audited like every other message)."""
+    source = f"warden/cli/{payload.changed_by}"
+    envelope = envelope_for("sre.control.changed.v1", payload, source=source, correlationid=correlationid)
+    await _publish(layout, "operator", envelope)
 
 
 async def post_alert(layout: Layout, path: Path, source: str | None = None) -> dict[str, Any]:

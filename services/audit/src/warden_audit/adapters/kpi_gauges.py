@@ -15,13 +15,9 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from warden_audit.domain.kpis import KpiReport, report
+from warden_audit.domain.kpis import KpiReport, metric_name, report
 
 WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
-
-
-def metric_name(key: str, unit: str) -> str:
-    return f"warden_kpi_{key.removesuffix('_s')}" + ("_seconds" if unit == "s" else "")
 
 
 class KpiGauges(Collector):

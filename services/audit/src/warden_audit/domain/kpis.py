@@ -44,6 +44,11 @@ class KpiReport:
         return {k.key: k for k in self.kpis}
 
 
+def metric_name(key: str, unit: str) -> str:
+    """The Prometheus name of a KPI, alike on audit's /metrics and in `warden kpi --prometheus`."""
+    return f"warden_kpi_{key.removesuffix('_s')}" + ("_seconds" if unit == "s" else "")
+
+
 def _duration(key: str, label: str, values: Sequence[float | None]) -> Kpi:
     present = sorted(v for v in values if v is not None)
     if not present:
