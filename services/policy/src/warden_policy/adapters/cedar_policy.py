@@ -1,10 +1,17 @@
 """Cedar evaluation of the gate's questions (cedarpy). Policies and schema are read once and
 validated against each other; a policy that does not validate stops the service.
 
-Per decision, the work left is Cedar's own: entity sets are parsed once per (target, asker), the
-facts shared by a decision's questions are encoded to JSON once, and a request is checked against
-the schema the first time its shape (action, principal, fact names and value types) is seen;
-later requests of a shape that passed are evaluated without re-checking the schema (values of the
+Per decision, the work left is Cedar's own, and only for questions not asked before. Cedar is a
+pure function of the policy set, the entities and the request, so a clean verdict is kept (a
+bounded memo keyed by exactly those) and a question asked again is answered from it: a storm's
+plans, the quorum question of every approval request, the guards re-checked at approval time.
+When no policy names a target (see `cedar_facts.names_entities_of`), the target's id cannot
+change a verdict, so questions about targets with the same attributes share one entity set and
+one memo entry; a verdict with errors is never kept, and is evaluated again under the real name
+so its messages say which target. Entity sets are parsed once per (target, asker); the facts
+shared by a decision's questions are encoded to JSON once, and a request is checked against the
+schema the first time its shape (action, principal, fact names and value types) is seen; later
+requests of a shape that passed are evaluated without re-checking the schema (values of the
 same types cannot fail it, and evaluation errors still fail closed)."""
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from typing import Any
 import cedarpy
 from warden_bus import traced
 
+from warden_policy.adapters.cedar_facts import facts_shape, names_entities_of
 from warden_policy.domain.evaluation import (
     AGENT,
     PolicyError,
@@ -34,6 +42,10 @@ NAMESPACE = "Warden"
 SCHEMA_FILE = "schema.cedarschema"
 ENTITY_SETS_CACHED = 1024
 SHAPES_CACHED = 256
+VERDICTS_CACHED = 4096
+TARGET = "Target"
+# The one target of a batch, when the policy cannot tell targets of equal attributes apart.
+ANY_TARGET = "*"
 EXTENSION_TYPES = re.compile(r"\b(decimal|ipaddr|datetime|duration)\b")
 
 
@@ -52,8 +64,7 @@ def _read_policy_dir(policy_dir: Path | None) -> tuple[str, str, str]:
     return "warden_policy/cedar", shipped.joinpath(SCHEMA_FILE).read_text(), "\n".join(texts)
 
 
-def _rules_by_policy_id(policies: str) -> dict[str, Rule]:
-    parsed = json.loads(cedarpy.policies_to_json_str(policies))
+def _rules_by_policy_id(parsed: dict[str, Any]) -> dict[str, Rule]:
     rules: dict[str, Rule] = {}
     for policy_id, policy in parsed.get("staticPolicies", {}).items():
         notes = policy.get("annotations") or {}
@@ -82,30 +93,16 @@ def _fact(value: Any) -> Any:
     return value
 
 
-def _entities(question: Question) -> list[dict[str, Any]]:
-    target = question.target
-    principal = question.principal
-    return [
-        {
-            "uid": _uid("Target", target.name),
-            "attrs": {"environment": target.environment, "resource_group": target.resource_group},
-            "parents": [],
-        },
-        {
-            "uid": _uid(principal.type, principal.id),
-            "attrs": {},
-            "parents": [_uid("Group", g) for g in sorted(principal.groups)] if principal.type != AGENT else [],
-        },
-    ]
+def _names_a_target(value: Any) -> bool:
+    if isinstance(value, Principal):
+        return value.type == TARGET
+    return isinstance(value, set | frozenset | list | tuple) and any(_names_a_target(v) for v in value)
 
 
 PrincipalKey = tuple[str, str, tuple[str, ...]]
-
-
-def _target_key(question: Question) -> tuple[str, ...]:
-    """What the target entity is made of (see `_entities`)."""
-    target = question.target
-    return (target.name, str(target.environment), str(target.resource_group))
+TargetKey = tuple[str, str, str]
+# A question's facts as the JSON Cedar reads and as the values that JSON encodes.
+Context = tuple[str, dict[str, Any]]
 
 
 def _principal_key(question: Question) -> PrincipalKey:
@@ -114,17 +111,35 @@ def _principal_key(question: Question) -> PrincipalKey:
     return (principal.type, principal.id, groups)
 
 
+def _principal_entity(key: PrincipalKey) -> dict[str, Any]:
+    kind, name, groups = key
+    return {"uid": _uid(kind, name), "attrs": {}, "parents": [_uid("Group", g) for g in groups]}
+
+
+def _target_entity(key: TargetKey) -> dict[str, Any]:
+    name, environment, resource_group = key
+    return {
+        "uid": _uid(TARGET, name),
+        "attrs": {"environment": environment, "resource_group": resource_group},
+        "parents": [],
+    }
+
+
 class CedarPolicy(PolicyEvaluator):
-    def __init__(self, policy_dir: Path | None = None) -> None:
+    def __init__(self, policy_dir: Path | None = None, *, verdicts_cached: int = VERDICTS_CACHED) -> None:
+        """`verdicts_cached` bounds the memo of clean verdicts (0: evaluate every question)."""
         self.origin, schema_text, policies = _read_policy_dir(policy_dir)
         self._entity_sets: dict[tuple[Any, ...], cedarpy.Entities] = {}
         self._valid_shapes: set[tuple[Any, ...]] = set()
+        self._verdicts: dict[tuple[Any, ...], Verdict] = {}
+        self._verdicts_cached = verdicts_cached
         # Extension types (decimal, ipaddr, ...) are checked by value, not by type alone.
         self._cache_shapes = not EXTENSION_TYPES.search(schema_text)
         try:
             self._schema = cedarpy.Schema.from_str(schema_text)
             validation = cedarpy.validate_policies(policies, schema_text)
-            self._rules = _rules_by_policy_id(policies)
+            parsed = json.loads(cedarpy.policies_to_json_str(policies))
+            self._rules = _rules_by_policy_id(parsed)
             self._policies = cedarpy.PolicySet.from_str(policies)
         except ValueError as err:
             raise PolicyError(f"invalid Cedar policy in {self.origin}: {err}") from err
@@ -133,6 +148,7 @@ class CedarPolicy(PolicyEvaluator):
             raise PolicyError(f"Cedar policy in {self.origin} does not validate against its schema: {problems}")
         if not self._rules:
             raise PolicyError(f"no Cedar policies in {self.origin}")
+        self._targets_named = names_entities_of(parsed, f"{NAMESPACE}::{TARGET}")
 
     def info(self) -> PolicyInfo:
         return PolicyInfo(self.origin, len(self._rules), sorted(r.id for r in self._rules.values()))
@@ -142,28 +158,71 @@ class CedarPolicy(PolicyEvaluator):
         # Questions about the same target with the same attributes share one batch; a batch has
         # one entity set, so questions that disagree about an entity are evaluated apart.
         verdicts: dict[int, Verdict] = {}
-        batches: dict[tuple[str, ...], list[int]] = {}
+        batches: dict[TargetKey, list[int]] = {}
         for index, question in enumerate(questions):
-            batches.setdefault(_target_key(question), []).append(index)
-        for indexes in batches.values():
+            batches.setdefault(self._target_key(question), []).append(index)
+        for target, indexes in batches.items():
             batch = [questions[i] for i in indexes]
-            verdicts.update(zip(indexes, self._evaluate_batch(batch), strict=True))
+            found = self._evaluate_batch(batch, target)
+            if target[0] == ANY_TARGET and any(v.errors for v in found):
+                # Errors name the entities: asked again under the real ones, one question at a time.
+                found = [v for q in batch for v in self._evaluate_batch([q], self._target_key(q, real=True))]
+            verdicts.update(zip(indexes, found, strict=True))
         return [verdicts[i] for i in range(len(questions))]
 
-    def _evaluate_batch(self, questions: list[Question]) -> list[Verdict]:
+    def _target_key(self, question: Question, *, real: bool = False) -> TargetKey:
+        """What the target entity is made of; its id only where a verdict may depend on it."""
+        target = question.target
+        named = self._targets_named or question.principal.type == TARGET
+        anonymous = not (real or named or any(map(_names_a_target, question.facts.values())))
+        name = ANY_TARGET if anonymous else target.name
+        return (name, str(target.environment), str(target.resource_group))
+
+    def _evaluate_batch(self, questions: list[Question], target: TargetKey) -> list[Verdict]:
         principals: dict[tuple[str, str], PrincipalKey] = {}
         for question in questions:
             key = _principal_key(question)
             if principals.setdefault(key[:2], key) != key:
                 # Same person named with different groups in one batch (never with a single question).
-                return [v for q in questions for v in self._evaluate_batch([q])]
+                return [v for q in questions for v in self._evaluate_batch([q], target)]
+        entity_key = (target, *principals.values())
         try:
-            entities = self._entity_set(questions, (_target_key(questions[0]), *principals.values()))
-            requests, shapes = self._requests(questions)
+            contexts = self._contexts(questions)
+        except (ValueError, TypeError) as err:  # facts JSON cannot carry: deny, loudly
+            return [Verdict(False, (), (f"request rejected: {err}",)) for _ in questions]
+        memo_keys = [
+            (entity_key, q.action, q.principal.type, q.principal.id, c[0])
+            for q, c in zip(questions, contexts, strict=True)
+        ]
+        kept = [self._verdicts.get(k) for k in memo_keys]
+        asked = [i for i, v in enumerate(kept) if v is None]
+        if asked:
+            fresh = self._authorize([questions[i] for i in asked], [contexts[i] for i in asked], entity_key, target)
+            for i, verdict in zip(asked, fresh, strict=True):
+                kept[i] = verdict
+                self._keep(memo_keys[i], verdict)
+        return [v for v in kept if v is not None]
+
+    def _authorize(
+        self, questions: list[Question], contexts: list[Context], entity_key: tuple[Any, ...], target: TargetKey
+    ) -> list[Verdict]:
+        requests = [
+            {
+                "principal": _uid(q.principal.type, q.principal.id),
+                "action": _uid("Action", q.action),
+                "resource": _uid(TARGET, target[0]),
+                "context": text,
+            }
+            for q, (text, _) in zip(questions, contexts, strict=True)
+        ]
+        shapes_of = {id(facts): facts_shape(facts) for _, facts in contexts}
+        shapes = {(q.action, q.principal.type, shapes_of[id(c[1])]) for q, c in zip(questions, contexts, strict=True)}
+        try:
+            entities = self._entity_set(entity_key, target)
             checked = self._cache_shapes and shapes <= self._valid_shapes
             results = cedarpy.is_authorized_batch(requests, self._policies, entities, None if checked else self._schema)
         except (ValueError, TypeError) as err:  # facts that do not match the schema: deny, loudly
-            return [Verdict(False, (), (f"request rejected: {err}",)) for _ in questions]
+            return [Verdict(False, (), (f"request rejected: {err}",)) for _ in requests]
         verdicts = [self._verdict(r) for r in results]
         # Cedar reports a request the schema refuses as an error of its result, not by raising.
         clean = not any(v.errors for v in verdicts)
@@ -171,62 +230,36 @@ class CedarPolicy(PolicyEvaluator):
             self._valid_shapes |= shapes  # the schema accepted them
         return verdicts
 
-    def _requests(self, questions: list[Question]) -> tuple[list[dict[str, Any]], set[tuple[Any, ...]]]:
-        """Cedar requests, the context of questions sharing one facts mapping encoded once, and
-        the shape of each request."""
-        contexts: dict[int, tuple[str, tuple[Any, ...]]] = {}
-        requests, shapes = [], set()
-        for question in questions:
-            encoded = contexts.get(id(question.facts))
-            if encoded is None:
-                facts = {k: _fact(v) for k, v in question.facts.items()}
-                encoded = json.dumps(facts), _facts_shape(facts)
-                contexts[id(question.facts)] = encoded
-            requests.append(self._request(question, encoded[0]))
-            shapes.add((question.action, question.principal.type, encoded[1]))
-        return requests, shapes
+    def _keep(self, key: tuple[Any, ...], verdict: Verdict) -> None:
+        if verdict.errors or not self._verdicts_cached:
+            return  # an error may be the machine's, not the question's: ask Cedar again next time
+        self._verdicts[key] = verdict
+        while len(self._verdicts) > self._verdicts_cached:
+            self._verdicts.pop(next(iter(self._verdicts)))  # the oldest first
 
-    def _entity_set(self, questions: list[Question], key: tuple[Any, ...]) -> cedarpy.Entities:
+    @staticmethod
+    def _contexts(questions: list[Question]) -> list[Context]:
+        """Each question's facts as Cedar JSON (the memo's key) and as Cedar values; questions
+        sharing one facts mapping share one encoding."""
+        encoded: dict[int, Context] = {}
+        for question in questions:
+            if id(question.facts) not in encoded:
+                facts = {k: _fact(v) for k, v in question.facts.items()}
+                encoded[id(question.facts)] = (json.dumps(facts), facts)
+        return [encoded[id(q.facts)] for q in questions]
+
+    def _entity_set(self, key: tuple[Any, ...], target: TargetKey) -> cedarpy.Entities:
         """Parsed and checked against the schema once per distinct set (a target and who asks),
         not on every decision."""
         handle = self._entity_sets.pop(key, None)
         if handle is None:
-            found: dict[tuple[str, str], dict[str, Any]] = {}
-            for question in questions:
-                principal = _entities(question)[1]
-                found[(principal["uid"]["type"], principal["uid"]["id"])] = principal
-            document = [_entities(questions[0])[0], *found.values()]
+            document = [_target_entity(target), *(_principal_entity(p) for p in key[1:])]
             handle = cedarpy.Entities.from_json_str(json.dumps(document), self._schema)
         self._entity_sets[key] = handle  # most recently used last
         while len(self._entity_sets) > ENTITY_SETS_CACHED:
             self._entity_sets.pop(next(iter(self._entity_sets)))
         return handle
 
-    def _request(self, question: Question, context: str) -> dict[str, Any]:
-        return {
-            "principal": _uid(question.principal.type, question.principal.id),
-            "action": _uid("Action", question.action),
-            "resource": _uid("Target", question.target.name),
-            "context": context,
-        }
-
     def _verdict(self, result: cedarpy.AuthzResult) -> Verdict:
         rules = tuple(self._rules[p] for p in result.diagnostics.reasons if p in self._rules)
         return Verdict(result.allowed, rules, tuple(result.diagnostics.errors))
-
-
-def _value_shape(value: Any) -> Any:
-    if isinstance(value, list):
-        return ("set", tuple(sorted({repr(_value_shape(v)) for v in value})))
-    if isinstance(value, dict):
-        if "__entity" in value:
-            return ("entity", value["__entity"]["type"])
-        return ("record", tuple(sorted((k, repr(_value_shape(v))) for k, v in value.items())))
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
-        return ("out_of_range_long",)  # never cached as valid: Cedar refuses it
-    return type(value).__name__
-
-
-def _facts_shape(facts: dict[str, Any]) -> tuple[Any, ...]:
-    """What the schema checks about a context: its attribute names and the type of each value."""
-    return tuple(sorted((k, repr(_value_shape(v))) for k, v in facts.items()))
