@@ -16,7 +16,6 @@ already set in the environment wins over the estate (the documented overrides ke
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 from dataclasses import dataclass, field
@@ -75,8 +74,8 @@ def wire(layout: Layout, source: Path) -> Wiring:
     if _write(sandbox_file, derive.sandbox_estate(estate), source):
         # The sandbox restores its saved world before reading an estate: a changed estate
         # starts a fresh simulated world, or edits would silently not apply.
-        with contextlib.suppress(FileNotFoundError):
-            (layout.root / "sandbox" / "world.json").unlink()
+        for world in layout.sandbox_worlds():
+            world.unlink(missing_ok=True)
     _write(out / "service-catalog.yaml", derive.triage_catalog(estate), source)
     _write(out / "policy" / "response_plans.yaml", derive.response_plans(estate), source)
     _write(out / "policy" / "approvers.yaml", derive.approvers(estate), source)

@@ -63,6 +63,11 @@ class Layout:
     def audit_dir(self) -> Path:
         return self.root / "audit"
 
+    def sandbox_worlds(self) -> tuple[Path, Path]:
+        """Where the sandbox saves its simulated world: under the shared data folder, or under its
+        own with `warden up --service-users` (warden_cli.service_users)."""
+        return self.root / "sandbox" / "world.json", self.root / "services" / "sandbox" / "sandbox" / "world.json"
+
     @property
     def stack_file(self) -> Path:
         return self.root / "stack.json"
