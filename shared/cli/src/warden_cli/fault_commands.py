@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from warden_sandbox.domain.world import FAULT_KINDS
+from warden_sandbox.api import FAULT_KINDS
 
 from warden_cli import operations
 from warden_cli.data_dir import existing_layout

@@ -16,6 +16,7 @@ from warden_audit.api import ApprovalEntry
 from warden_bus.nats_bus import NatsBus
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import ApprovalDecided, ApprovalDecision, ControlChanged, ControlKind
+from warden_sandbox import api as sandbox
 from warden_security.keys import load_or_create_private_key
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer
 from warden_triage import api as triage
@@ -137,41 +138,19 @@ async def post_alert(layout: Layout, path: Path, source: str | None = None) -> d
         return answer
 
 
-async def _admin(layout: Layout, method: str, path: str, **request: Any) -> dict[str, Any]:
-    """A call to the sandbox's admin API with the stack's admin secret (from the data directory)."""
-    stack, secrets = layout.read_stack(), layout.secrets()
-    async with (
-        aiohttp.ClientSession() as http,
-        http.request(
-            method,
-            f"{stack['sandbox_url']}{path}",
-            headers={"X-Sandbox-Admin": secrets["sandbox_admin_secret"]},
-            **request,
-        ) as resp,
-    ):
-        text = await resp.text()
-        if resp.status >= 400:
-            raise OperationError(f"sandbox refused ({resp.status}): {_reason(text)}")
-        answer: dict[str, Any] = json.loads(text) if text else {}
-        return answer
-
-
-def _reason(text: str) -> str:
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return text.strip()
-    if not isinstance(body, dict):
-        return text.strip()
-    details = body.get("details")
-    return str(body.get("error", text.strip())) + (f": {'; '.join(map(str, details))}" if details else "")
-
-
 async def inject_fault(layout: Layout, service: str, kind: str, **params: Any) -> dict[str, Any]:
     """The sandbox's answer: service, kind, the fault's params (defaults filled in) and the service's view."""
-    return await _admin(layout, "POST", "/v1/admin/faults", json={"service": service, "kind": kind, **params})
+    url, secret = layout.read_stack()["sandbox_url"], layout.secrets()["sandbox_admin_secret"]
+    try:
+        return await sandbox.inject_fault(url, secret, service, kind, **params)
+    except sandbox.SandboxRefused as err:
+        raise OperationError(str(err)) from None
 
 
 async def clear_faults(layout: Layout, service: str) -> dict[str, Any]:
     """The sandbox's answer: the service and the kinds of fault it cleared."""
-    return await _admin(layout, "DELETE", "/v1/admin/faults", params={"service": service})
+    url, secret = layout.read_stack()["sandbox_url"], layout.secrets()["sandbox_admin_secret"]
+    try:
+        return await sandbox.clear_faults(url, secret, service)
+    except sandbox.SandboxRefused as err:
+        raise OperationError(str(err)) from None
