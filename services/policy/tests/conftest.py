@@ -30,6 +30,7 @@ from warden_policy.approval_desk import ApprovalDesk
 from warden_policy.domain.approver_rules import ApproverRules
 from warden_policy.domain.config import Approvers
 from warden_policy.domain.model import AccessLevel
+from warden_policy.domain.placement import Inventory
 from warden_policy.domain.rules import GateRules
 from warden_policy.envelopes import Release
 from warden_policy.live_state import LiveState
@@ -149,6 +150,7 @@ class World:
         store: StateStore | None = None,
         verifier: IssuerRouter | None = None,
         approvers: Approvers | None = None,
+        inventory: Inventory | None = None,
     ) -> None:
         self.now = datetime.now(UTC)
         self.store = store or SqliteStateStore(tmp_path / "state" / "policy.db")
@@ -159,7 +161,9 @@ class World:
         approver_rules = ApproverRules(POLICY)
         live = LiveState(self.store, AccessLevel.PRIVILEGED)
         common = {"store": self.store, "release": release, "clock": lambda: self.now, "live": live}
-        self.gate = PlanGate(rules=rules, approver_rules=approver_rules, catalog=default_catalog(), **common)
+        self.gate = PlanGate(
+            rules=rules, approver_rules=approver_rules, catalog=default_catalog(), inventory=inventory, **common
+        )
         self.ops = Operations(store=self.store, clock=lambda: self.now, plans=config.plans)
         self.desk = ApprovalDesk(
             verifier=verifier or _local_verifier(approver_pubkey),
@@ -176,9 +180,15 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path, approver_pubkey: Path) -> AsyncIterator[World]:
+def inventory() -> Inventory | None:
+    """The estate the gate places targets by; a test module overrides it (None: the plans' environments)."""
+    return None
+
+
+@pytest.fixture
+async def world(tmp_path: Path, approver_pubkey: Path, inventory: Inventory | None) -> AsyncIterator[World]:
     """The gate's use cases over a real SQLite store, without a broker; `world.now` is the clock."""
-    w = World(tmp_path, approver_pubkey)
+    w = World(tmp_path, approver_pubkey, inventory=inventory)
     await w.store.open()
     yield w
     await w.store.close()

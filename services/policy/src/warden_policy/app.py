@@ -139,6 +139,7 @@ def create_app(
             release=release,
             clock=clock,
             live=live,
+            inventory=config.inventory,
         ),
         desk=ApprovalDesk(
             store=store,

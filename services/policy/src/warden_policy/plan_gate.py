@@ -16,6 +16,7 @@ from warden_policy.domain.approval_card import approval_request
 from warden_policy.domain.approvals import Approval
 from warden_policy.domain.approver_rules import ApproverRules
 from warden_policy.domain.evaluation import TargetRef
+from warden_policy.domain.placement import Inventory, place
 from warden_policy.domain.rules import Decision, DecisionRequest, RulesEngine, suspected_injection
 from warden_policy.envelopes import APPROVAL_REQUESTED, DECIDED, ESCALATION, Release, reply
 from warden_policy.live_state import LiveState
@@ -39,6 +40,7 @@ class PlanGate:
         release: Release,
         clock: Clock,
         live: LiveState,
+        inventory: Inventory | None = None,
     ) -> None:
         self._store = store
         self._rules = rules
@@ -47,6 +49,7 @@ class PlanGate:
         self._release = release
         self._clock = clock
         self._live = live
+        self._inventory = inventory
 
     async def handle(self, env: Envelope) -> list[Envelope]:
         plan = env.payload(PlanProposed)
@@ -58,7 +61,16 @@ class PlanGate:
         return await process_once(self._store, self._clock, env.id, lambda: self._decide(env, plan))
 
     async def decide_action(self, plan: PlanProposed, action: ProposedAction, now: datetime) -> Decision:
-        return self._rules.decide(await self._request(plan, action, now))
+        placed, why = self._placed(plan, action)
+        return _noting(self._rules.decide(await self._request(placed, action, now)), why)
+
+    def _placed(self, plan: PlanProposed, action: ProposedAction) -> tuple[PlanProposed, str]:
+        """The plan as the gate sees it for `action`: in the environment the estate gives the target
+        (`unknown` when unmapped), and why that is not the plan's own."""
+        where = place(self._inventory, action.target, plan.environment)
+        if where.environment == plan.environment:
+            return plan, ""
+        return plan.model_copy(update={"environment": where.environment}), where.reason
 
     async def _request(self, plan: PlanProposed, action: ProposedAction, now: datetime) -> DecisionRequest:
         return await self._live.request(
@@ -96,22 +108,23 @@ class PlanGate:
         changes = Changes()
         timeline: list[str] = []
         for action in plan.actions:  # ranked: the first acceptable action is the one gated
-            request = await self._request(plan, action, now)
-            decision = self._rules.decide(request)
+            placed, why = self._placed(plan, action)
+            request = await self._request(placed, action, now)
+            decision = _noting(self._rules.decide(request), why)
             covering = self._covering(request, decision)
             if covering is not None:
                 other_incident = request.target_held_for or ""
                 pending = await self._awaiting_approval(covering, other_incident)
-                self._cover(env, plan, action, decision, covering, other_incident, pending, changes)
+                self._cover(env, placed, action, decision, covering, other_incident, pending, changes)
                 return changes
             timeline.append(
                 f"{action.action_id} {action.kind} on {action.target}: {decision.outcome.value} "
                 f"({'; '.join(decision.reasons)})"
             )
             if decision.proposal_defect:
-                changes.outbox.append(self._decided(env, plan, action, decision))
+                changes.outbox.append(self._decided(env, placed, action, decision))
                 continue
-            self._act(env, plan, action, decision, changes, now, timeline)
+            self._act(env, placed, action, decision, changes, now, timeline)
             return changes
         changes.outbox.append(
             reply(
@@ -315,3 +328,7 @@ class PlanGate:
             incident_class=plan.incident_class,
             scheduled_task=plan.scheduled_task,
         )
+
+
+def _noting(decision: Decision, why: str) -> Decision:
+    return replace(decision, reasons=[why, *decision.reasons]) if why else decision

@@ -8,6 +8,7 @@ already set in the environment wins over the estate (the documented overrides ke
     <data>/estate/service-catalog.yaml       WARDEN_SERVICE_CATALOG       (triage)
     <data>/estate/policy/response_plans.yaml WARDEN_POLICY_CONFIG_DIR     (policy)
     <data>/estate/policy/approvers.yaml        "
+    <data>/estate/policy/services.yaml         "   (the inventory policy places targets by)
     <data>/estate/scheduler-tasks.yaml       WARDEN_SCHEDULER_TASKS_FILE  (scheduler)
     observers.prometheus / azure_monitor     WARDEN_PROMETHEUS_URL, ...   (planner)
     <data>/keys/webhook-token                the webhook bearer token alone (credentials_file)
@@ -79,6 +80,7 @@ def wire(layout: Layout, source: Path) -> Wiring:
     _write(out / "service-catalog.yaml", derive.triage_catalog(estate), source)
     _write(out / "policy" / "response_plans.yaml", derive.response_plans(estate), source)
     _write(out / "policy" / "approvers.yaml", derive.approvers(estate), source)
+    _write(out / "policy" / "services.yaml", derive.policy_services(estate), source)
     _write(out / "scheduler-tasks.yaml", derive.scheduler_tasks(estate), source)
     people = _console_people(layout, estate)
     env = {

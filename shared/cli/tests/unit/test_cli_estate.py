@@ -57,6 +57,9 @@ def test_the_derived_files_are_what_each_service_loads(tmp_path: Path) -> None:
     plan = policy.plans.select("memory_pressure", "dev", "shop-api")
     assert plan is not None and plan.name == "shop-api-memory"
     assert {u.name for u in policy.approvers.users} == {"alice", "bob"}
+    assert policy.inventory is not None
+    assert policy.inventory.place("shop-api", "dev").environment == "prod"  # as warden.yaml says
+    assert policy.inventory.place("not-in-the-estate", "dev").environment == "unknown"
     from datetime import UTC, datetime
 
     sandbox = load_sandbox_estate(Path(env["sandbox"]["WARDEN_SANDBOX_ESTATE"]), datetime.now(UTC))

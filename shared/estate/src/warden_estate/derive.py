@@ -1,7 +1,7 @@
 """The estate as the documents each service already reads, so services stay independent of it.
 
 Each function returns plain data in the shape of the existing file (the sandbox's estate, the
-triage service catalog, the policy's response_plans.yaml and approvers.yaml, the scheduler's
+triage service catalog, the policy's response_plans.yaml, approvers.yaml and services.yaml, the scheduler's
 tasks). `warden_cli.estate_wiring` writes them under the data directory and points the
 services' existing settings at them.
 """
@@ -114,6 +114,12 @@ def response_plans(estate: Estate) -> dict[str, Any]:
         "scheduled_tasks": tasks,
         "change_windows": windows,
     }
+
+
+def policy_services(estate: Estate) -> dict[str, Any]:
+    """Policy's inventory: it places each action's target by this, not by the plan (an unmapped
+    target is `unknown`, never the dev an alert may claim)."""
+    return {"services": [{"name": svc.name, "environment": svc.environment} for svc in estate.services]}
 
 
 def approvers(estate: Estate) -> dict[str, Any]:

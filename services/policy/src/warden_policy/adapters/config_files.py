@@ -10,9 +10,12 @@ import yaml
 from pydantic import ValidationError
 
 from warden_policy.domain.config import Approvers, PolicyConfig, ResponsePlans
+from warden_policy.domain.placement import Inventory, InventoryFile
 
 RESPONSE_PLANS = "response_plans.yaml"
 APPROVERS = "approvers.yaml"
+# Optional, and never shipped: the estate's inventory, written by `warden up` from warden.yaml.
+SERVICES = "services.yaml"
 
 
 class ConfigError(ValueError):
@@ -35,7 +38,19 @@ def load_policy_config(config_dir: Path | None = None) -> PolicyConfig:
     approvers_origin, approvers = _read(config_dir, APPROVERS)
     try:
         return PolicyConfig(
-            plans=ResponsePlans.model_validate(plans or {}), approvers=Approvers.model_validate(approvers or {})
+            plans=ResponsePlans.model_validate(plans or {}),
+            approvers=Approvers.model_validate(approvers or {}),
+            inventory=_inventory(config_dir),
         )
     except ValidationError as err:
         raise ConfigError(f"invalid policy config ({plans_origin}, {approvers_origin}): {err}") from err
+
+
+def _inventory(config_dir: Path | None) -> Inventory | None:
+    path = config_dir / SERVICES if config_dir is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return InventoryFile.model_validate(yaml.safe_load(path.read_text()) or {}).inventory()
+    except ValidationError as err:
+        raise ConfigError(f"invalid policy config ({path}): {err}") from err

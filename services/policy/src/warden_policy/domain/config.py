@@ -10,6 +10,7 @@ from datetime import datetime, time
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from warden_policy.domain.model import AccessLevel, RunMode
+from warden_policy.domain.placement import Inventory
 
 ANY = "*"
 
@@ -154,3 +155,5 @@ class Approvers(_Strict):
 class PolicyConfig(_Strict):
     plans: ResponsePlans
     approvers: Approvers
+    # The estate's services and environments (services.yaml); None: the plans' environments stand.
+    inventory: Inventory | None = None
