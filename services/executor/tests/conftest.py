@@ -177,6 +177,7 @@ def _replace(entry: LedgerEntry, **changes: Any) -> LedgerEntry:
 @dataclass
 class InMemoryJournal:
     open: dict[str, str] = field(default_factory=dict)
+    owing: dict[str, str] = field(default_factory=dict)
 
     async def opened(self, drain_id: str, reason: str) -> None:
         self.open[drain_id] = reason
@@ -186,6 +187,16 @@ class InMemoryJournal:
 
     async def left_open(self) -> list[str]:
         return list(self.open)
+
+    async def owe(self, drain_id: str, reason: str) -> None:
+        self.owing[drain_id] = reason
+
+    async def owed(self) -> list[str]:
+        return list(self.owing)
+
+    async def paid(self, drain_ids: list[str]) -> None:
+        for drain_id in drain_ids:
+            self.owing.pop(drain_id, None)
 
 
 @dataclass
@@ -411,9 +422,10 @@ def journal():
 
 
 @pytest.fixture
-def coordinator(elevation, source, executor, controls, clock, journal):
+def coordinator(elevation, source, executor, controls, clock, journal, ledger):
     return DrainCoordinator(
         journal=journal,
+        ledger=ledger,
         elevation=elevation,
         source=source,
         executor=executor,

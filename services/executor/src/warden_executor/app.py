@@ -169,10 +169,11 @@ def build(settings: Settings | None = None, ports: ExecutorPorts | None = None, 
     def on_outcome(status: ReportStatus) -> None:
         runtime.counters.inc("actions", status=status.value)
 
+    ledger = _cosmos_ledger(s, closers) if s.state_backend == "cosmos" else sql_ledger
     executor = ActionExecutor(
         trusted=trusted,
         catalog=catalog,
-        ledger=_cosmos_ledger(s, closers) if s.state_backend == "cosmos" else sql_ledger,
+        ledger=ledger,
         controls=controls,
         target=target,
         publisher=bus,
@@ -181,6 +182,7 @@ def build(settings: Settings | None = None, ports: ExecutorPorts | None = None, 
     )
     coordinator = DrainCoordinator(
         elevation=elevation,
+        ledger=ledger,
         source=ports.approved_source or _approved_source(s, closers),
         executor=executor,
         controls=controls,

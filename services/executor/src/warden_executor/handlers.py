@@ -38,6 +38,11 @@ class Handlers:
             self._count("elevation_failures")
             raise RetryLater(str(err), self._retry_delay) from err
         extra = {"correlationid": env.correlationid, "action_id": pending.action_id, "grant_id": result.grant_id}
+        if result.already_done:
+            # Redelivered after a drain took the action, with no drain owed: no grant asked for.
+            self._count("doorbells_already_done")
+            log.info("doorbell %s: %s, no drain owed", pending.action_id, result.detail, extra=extra)
+            return
         if not result.elevated:
             self._count("doorbells_not_elevated")
             log.warning("doorbell %s: %s", pending.action_id, result.detail, extra=extra)

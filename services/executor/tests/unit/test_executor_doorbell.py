@@ -19,10 +19,13 @@ def test_budget_covers_the_longest_verification_plus_calls():
     assert action_budget_s(default_catalog()) == 30 + 15
 
 
-def test_ttl_shorter_than_one_action_is_refused_at_startup(elevation, source, executor, controls, clock, journal):
+def test_ttl_shorter_than_one_action_is_refused_at_startup(
+    elevation, source, executor, controls, clock, journal, ledger
+):
     with pytest.raises(ValueError, match="cannot cover one action"):
         DrainCoordinator(
             journal=journal,
+            ledger=ledger,
             elevation=elevation,
             source=source,
             executor=executor,

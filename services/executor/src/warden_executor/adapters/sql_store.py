@@ -75,6 +75,12 @@ MIGRATIONS = (
     Migration(1, V1_TABLES),
     Migration(2, _later_columns),
     Migration(3, "CREATE INDEX IF NOT EXISTS ledger_started ON ledger (state, started_at)"),
+    # Drains owed until one ends with an empty queue (shared by the replicas, as the queue is).
+    Migration(
+        4,
+        "CREATE TABLE IF NOT EXISTS drain_owed ("
+        "drain_id TEXT PRIMARY KEY, reason TEXT NOT NULL, owed_at TEXT NOT NULL, holder TEXT)",
+    ),
 )
 
 _COLUMNS = (
@@ -262,7 +268,8 @@ def _entry(row: tuple[Any, ...]) -> LedgerEntry:
 
 class SqlDrainJournal:
     """Which drains this replica had open: one left open at start-up means its last process died
-    mid-drain. Another replica's open drains are its own business (it is alive, or restarts)."""
+    mid-drain. Another replica's open drains are its own business (it is alive, or restarts).
+    Owed drains are everyone's: a doorbell redelivered to any replica must find the debt."""
 
     def __init__(self, store: SqlStore) -> None:
         self._store = store
@@ -282,6 +289,20 @@ class SqlDrainJournal:
             (self._store.holder,),
         )
         return [row[0] for row in rows]
+
+    async def owe(self, drain_id: str, reason: str) -> None:
+        await self._store.execute(
+            kit.Dialect.upsert("drain_owed", ("drain_id", "reason", "owed_at", "holder"), ("drain_id",)),
+            (drain_id, reason, _now(), self._store.holder),
+        )
+
+    async def owed(self) -> list[str]:
+        rows = await self._store.all("SELECT drain_id FROM drain_owed ORDER BY owed_at")
+        return [row[0] for row in rows]
+
+    async def paid(self, drain_ids: list[str]) -> None:
+        for drain_id in drain_ids:
+            await self._store.execute("DELETE FROM drain_owed WHERE drain_id = ?", (drain_id,))
 
 
 class SqlControls:

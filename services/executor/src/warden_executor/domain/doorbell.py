@@ -3,6 +3,12 @@
 Drains are serialised, so two doorbells never hold two grants at once; a doorbell that finds
 the queue empty simply drains nothing. Actions are fetched one at a time and only while the
 grant has time left for a whole action (act, verification, rollback).
+
+A doorbell whose action the ledger already has done (an earlier drain took it on the way) asks
+for no grant, unless a drain is owed: every drain marks one owed in the journal when it starts
+and only a drain that ends with an empty queue pays the marks, so a doorbell redelivered on
+purpose (`RetryLater`: the drain stopped early with work left) still elevates, also after a
+restart.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from warden_contracts.catalog import Catalog
 from warden_contracts.envelope import Envelope
 
 from warden_executor.domain.controls import ControlStore, kill_switch_reason
-from warden_executor.domain.model import ElevationUnavailable, Grant
+from warden_executor.domain.model import ElevationUnavailable, Grant, LedgerEntry, LedgerState
 from warden_executor.domain.verification import Clock
 
 log = logging.getLogger("warden.executor")
@@ -60,13 +66,27 @@ class GrantedHandler(Protocol):
 
 
 class DrainJournal(Protocol):
-    """Durable marks of open drains: one left open at start-up means the process died mid-drain."""
+    """Durable marks of open drains (one left open at start-up means the process died mid-drain)
+    and of owed drains (work may wait in the queue until a drain ends with it empty)."""
 
     async def opened(self, drain_id: str, reason: str) -> None: ...
 
     async def closed(self, drain_id: str) -> None: ...
 
     async def left_open(self) -> list[str]: ...
+
+    async def owe(self, drain_id: str, reason: str) -> None:
+        """Mark a drain owed (idempotent per id)."""
+
+    async def owed(self) -> list[str]:
+        """The owed marks of every replica: the queue is shared, so is the debt."""
+
+    async def paid(self, drain_ids: list[str]) -> None:
+        """Remove these marks (a drain that began after they were made ended with an empty queue)."""
+
+
+class SettledActions(Protocol):
+    async def get(self, action_id: str) -> LedgerEntry | None: ...
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,8 @@ class DrainResult:
     # Set when work may be left behind: the doorbell should ring again (a new grant).
     retry: str | None = None
     detail: str = ""
+    # The doorbell's action was already done and no drain was owed: no grant was asked for.
+    already_done: bool = False
 
 
 class DrainCoordinator:
@@ -91,13 +113,14 @@ class DrainCoordinator:
         ttl_s: int,
         action_budget_s: float,
         journal: DrainJournal,
+        ledger: SettledActions,
         max_actions: int = 50,
         orphan_poll_s: float = 0.5,
     ) -> None:
         if ttl_s <= action_budget_s:
             raise ValueError(f"elevation ttl {ttl_s} s cannot cover one action ({action_budget_s:g} s)")
         self._elevation, self._source, self._executor = elevation, source, executor
-        self._controls, self._clock, self._journal = controls, clock, journal
+        self._controls, self._clock, self._journal, self._ledger = controls, clock, journal, ledger
         self._ttl_s, self._budget_s, self._max_actions = ttl_s, action_budget_s, max_actions
         self._orphan_poll_s = orphan_poll_s
         self._lock = asyncio.Lock()
@@ -107,7 +130,17 @@ class DrainCoordinator:
         # embedded authority files the activation under the incident).
         incident = f"incident {incident_id} " if incident_id else ""
         async with self._lock:
+            if await self._nothing_to_do(action_id):
+                return DrainResult(elevated=False, detail=f"action {action_id} already done", already_done=True)
             return await self._elevate_and_drain(f"{incident}action {action_id} (doorbell)", action_id=action_id)
+
+    async def _nothing_to_do(self, action_id: str) -> bool:
+        """The ledger has the action done (a drain took it) and no drain is owed: each grant is
+        an audited elevation, so a redelivered doorbell must not ask for one to drain nothing."""
+        entry = await self._ledger.get(action_id)
+        if entry is None or entry.state is not LedgerState.DONE:
+            return False
+        return not await self._journal.owed()
 
     async def recover(self) -> DrainResult | None:
         """At start-up: finish what a killed process left (unfinished actions, an open drain).
@@ -154,12 +187,24 @@ class DrainCoordinator:
         except Exception as err:
             await self._journal.closed(drain_id)
             raise ElevationUnavailable(f"elevation failed: {err}") from err
+        # Owed until this drain (or a later one) ends with an empty queue: a crash, a failure or an
+        # early stop leaves the mark, so the doorbell redelivered for it elevates again.
+        await self._journal.owe(drain_id, justification)
+        owed_before = await self._journal.owed()
+        emptied = False
         try:
             for envelope in pending or []:
                 await self._handle_covered(envelope, grant)
-            return await self._drain(grant)
+            result = await self._drain(grant)
+            emptied = result.retry is None
+            return result
         finally:
             await self._release(grant)
+            if emptied:
+                await self._journal.paid(sorted({*owed_before, drain_id}))
+            else:
+                # Again: a drain of another replica that emptied the queue meanwhile paid it.
+                await self._journal.owe(drain_id, justification)
             # Only a killed process leaves the mark behind; a failure here rings the doorbell again.
             await self._journal.closed(drain_id)
 
