@@ -94,7 +94,8 @@ class ChatDouble:
     service name, say); the turn is the number of assistant messages already in the request, so
     the double is stateless and any client retry sees the same answer. Turns:
       {"call": [{"name": tool, "arguments": {...} or "raw text"}]}  tool calls, hostile ones included
-      {"answer": {...}}  the final JSON; "evidence_refs": "$refs" cites every ref the tools returned
+      {"answer": {...}}  the final JSON; "evidence_refs": "$refs" (in an action, or at the top of a
+                         recovered answer) cites every ref the tools returned
       {"say": "text"}    raw content (prose, broken JSON)
       {"status": 500}    an HTTP error;  "delay_s": seconds before answering (any turn)
     """
@@ -200,7 +201,10 @@ def _cite(answer: dict[str, Any], refs: list[str]) -> dict[str, Any]:
     actions = [
         {**a, "evidence_refs": refs} if a.get("evidence_refs") == "$refs" else a for a in answer.get("actions", [])
     ]
-    return {**answer, "actions": actions} if "actions" in answer else answer
+    cited = {**answer, "actions": actions} if "actions" in answer else dict(answer)
+    if cited.get("evidence_refs") == "$refs":  # a "recovered" answer cites at the top level
+        cited["evidence_refs"] = refs
+    return cited
 
 
 class ScriptedChatModel:

@@ -22,7 +22,10 @@ Rules you must follow:
    ranked by confidence, each citing the evidence_ref values of the tool answers it rests on.
 5. When unsure, when the runbook says to escalate, or when no catalog action fits: propose no action and set
    "handoff" to the reason.
-6. End with ONE JSON object (no prose) matching this schema:
+6. When the runbook says to stop with 'recovered' because a tool answer shows the symptom is gone: propose no
+   action, set "recovered" to true and list those answers' evidence_ref values in the top-level "evidence_refs".
+   Nothing is done; the incident closes when the monitor resolves it, else a human is told.
+7. End with ONE JSON object (no prose) matching this schema:
 """
 
 

@@ -36,7 +36,8 @@ class ActionOut(BaseModel):
 
 
 class ProposalOut(BaseModel):
-    """The final answer: a runbook followed, hypotheses weighed, ranked actions or a handoff."""
+    """The final answer: a runbook followed, hypotheses weighed, then ranked actions, a handoff, or
+    recovered (the symptom is gone, shown by the tool answers cited in evidence_refs: no action)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +46,8 @@ class ProposalOut(BaseModel):
     hypotheses: list[HypothesisOut] = Field(default_factory=list, max_length=10)
     actions: list[ActionOut] = Field(default_factory=list, max_length=5)
     handoff: str | None = Field(default=None, max_length=600)
+    recovered: bool = False
+    evidence_refs: list[str] = Field(default_factory=list, max_length=20)
 
 
 class ProposalInvalid(Exception):
@@ -83,8 +86,10 @@ def check_proposal(
     problems: list[str] = []
     if proposal.runbook not in runbooks:
         problems.append(f"runbook {proposal.runbook!r} is not one of {sorted(runbooks)}")
-    if not proposal.actions and not proposal.handoff:
-        problems.append("propose at least one action or set handoff with the reason")
+    if proposal.recovered:
+        problems += _recovery_problems(proposal, known_refs)
+    elif not proposal.actions and not proposal.handoff:
+        problems.append("propose at least one action, set handoff with the reason, or set recovered")
     for action in proposal.actions:
         if action.target != target:
             problems.append(f"{action.kind}: target {action.target!r} is not the incident's service {target!r}")
@@ -102,6 +107,21 @@ def check_proposal(
         Candidate(kind=a.kind, target=a.target, params=a.params, rationale=a.rationale, confidence=a.confidence)
         for a in proposal.actions
     ]
+
+
+def _recovery_problems(proposal: ProposalOut, known_refs: set[str]) -> list[str]:
+    """"Recovered" ends the investigation with nothing done, so it must rest on what a tool returned."""
+    problems = []
+    if proposal.actions:
+        problems.append("recovered means no action: drop the actions or set recovered to false")
+    if proposal.handoff:
+        problems.append("recovered and handoff exclude each other: choose one")
+    if not proposal.evidence_refs:
+        problems.append("recovered must cite in evidence_refs the tool answers that show the symptom is gone")
+    unknown = [r for r in proposal.evidence_refs if r not in known_refs]
+    if unknown:
+        problems.append(f"recovered: evidence_refs {unknown} were never returned by a tool")
+    return problems
 
 
 def schema_text() -> str:

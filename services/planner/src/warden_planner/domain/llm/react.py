@@ -67,6 +67,14 @@ class LlmPlanner:
         except Stop as why:
             finding = session.handoff(f"LLM planner stopped without a valid proposal: {why}")
         finding.suspicions = injection.findings(incident, session.log.items)
+        if finding.recovered and finding.suspicions:
+            # Text that tries to instruct only makes things stricter: "all is well" from such inputs
+            # is not believed without a human.
+            finding.recovered = False
+            finding.handoff = (
+                f"the model found it recovered ({finding.summary}), but its inputs hold suspected injected "
+                "instructions: a human confirms before it is left to close"
+            )
         return finding
 
 
@@ -159,7 +167,8 @@ class _Session:
                 raise Stop(f"{self.invalid} invalid answers, last: {err}") from None
             self.messages.append({"role": "user", "content": f"Your answer was rejected: {err}. Answer again."})
             return None
-        self.trace.append(f"turn {turn_no}: proposal accepted ({len(candidates)} action(s))")
+        accepted = "recovered, no action" if proposal.recovered else f"{len(candidates)} action(s)"
+        self.trace.append(f"turn {turn_no}: proposal accepted ({accepted})")
         return self._finding(proposal, candidates)
 
     def _finding(self, proposal: ProposalOut, candidates: list[Any]) -> Finding:
@@ -168,14 +177,20 @@ class _Session:
         handoff = proposal.handoff if not candidates else None
         if proposal.handoff and candidates:
             hypotheses.append(note(f"the model also suggested a handoff: {proposal.handoff}"))
+        summary = proposal.summary
+        if proposal.recovered:
+            cited = ", ".join(proposal.evidence_refs)
+            summary = summary if summary.startswith("recovered") else f"recovered: {summary}; no action"
+            hypotheses.append(note(f"the symptom is gone ({cited}): recovered"))
         return Finding(
             runbook=runbook.ref,
-            summary=proposal.summary,
+            summary=summary,
             hypotheses=hypotheses,
             candidates=candidates,
             evidence=self.log.items,
             do_not_touch=runbook.do_not_touch,
             handoff=handoff,
+            recovered=proposal.recovered,
             planner=f"llm:{self.p._model.name}",
             trace=self.trace,
         )
