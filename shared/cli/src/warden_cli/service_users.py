@@ -151,6 +151,12 @@ class ServiceUsers:
     def prepare(cls, layout: Layout, services: Iterable[str]) -> ServiceUsers:
         require_root()
         check_python()
+        closed = [f for f in layout.root.resolve().parents if not f.stat().st_mode & stat.S_IXOTH]
+        if closed:
+            raise ServiceUsersUnavailable(
+                f"the service users cannot reach {layout.root}: {closed[0]} is not searchable by other users "
+                "(put the data folder where they can pass, e.g. /srv/warden or /var/lib/warden)"
+            )
         return cls(layout, {service: ensure_account(service) for service in services})
 
     def data_dir(self, service: str) -> Path:

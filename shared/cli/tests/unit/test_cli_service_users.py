@@ -4,6 +4,7 @@ Python other users cannot reach); the setting WARDEN_SERVICE_USERS=1 turns it on
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -70,3 +71,27 @@ def test_a_file_two_services_would_read_is_refused(tmp_path: Path) -> None:
         pytest.skip("handing folders over chowns them: root only")
     with pytest.raises(ServiceUsersUnavailable, match="read by triage and planner"):
         users.hand_over({"triage": [shared], "planner": [shared]})
+
+
+def test_as_root_a_data_folder_other_users_cannot_reach_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the check runs after the root check: root only")
+    closed = tmp_path / "closed"
+    closed.mkdir(mode=0o700)
+    monkeypatch.setattr(service_users, "check_python", lambda: None)
+    with pytest.raises(ServiceUsersUnavailable, match=f"{closed} is not searchable by other users"):
+        ServiceUsers.prepare(Layout(closed / "data"), ())
+
+
+def test_as_root_a_python_other_users_cannot_run_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("root only: without root the root check refuses first")
+    if service_users.unreachable_by_others([Path(sys.executable), Path(sys.base_prefix) / "lib"]) is None:
+        pytest.skip(f"{sys.executable} is reachable by other users here")
+    data = tmp_path / "data"
+    result = CliRunner().invoke(app, ["up", "--service-users", "--random-ports", "--data-dir", str(data)])
+    assert result.exit_code == 1
+    assert "the service users cannot run" in result.output and "not searchable by other users" in result.output
+    assert not (data / "stack.json").exists() and not (data / "nats-auth").exists()
