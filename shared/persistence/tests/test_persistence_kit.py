@@ -11,6 +11,7 @@ import stat
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from warden_persistence import (
@@ -305,5 +306,54 @@ async def test_the_outbox_stages_with_the_transaction_and_is_marked_and_purged(
         async with db.read() as r:
             assert await box.unpublished(r, "2026-01-09", 10) == ["second"]
             assert await box.of_cause(r, "cause-2") == []
+    finally:
+        await db.close()
+
+
+async def test_a_transaction_that_need_not_be_durable_tells_the_backend_for_itself_only(
+    location: tuple[str | None, Path],
+) -> None:
+    url, path = location
+    db = await open_database(url, path, MIGRATIONS)
+    setting, lossy = ("PRAGMA synchronous", (1,)) if url is None else ("SHOW synchronous_commit", ("off",))
+    try:
+        async with db.transaction() as s:
+            durable = await s.one(setting)
+        assert durable != lossy
+        async with db.transaction(durable=False) as s:
+            await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("mark", 1))
+            assert await s.one(setting) == lossy  # SQLite NORMAL: no fsync at COMMIT
+        with pytest.raises(RuntimeError):
+            async with db.transaction(durable=False) as s:
+                await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("rolled-back", 2))
+                raise RuntimeError("abandoned")
+        async with db.transaction() as s:
+            assert await s.one(setting) == durable  # the next transaction waits for the disk again
+        async with db.read() as r:
+            assert await r.all("SELECT id FROM items") == [("mark",)]
+    finally:
+        await db.close()
+
+
+async def test_a_transaction_alone_on_the_file_goes_to_a_thread_only_to_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warden_persistence import sqlite as kit_sqlite
+
+    hops: list[str] = []
+    real = kit_sqlite._in_thread
+
+    async def counted(fn: Any, *args: Any) -> Any:
+        hops.append(str(args[0]) if args else fn.__name__)
+        return await real(fn, *args)
+
+    db = await open_database(None, tmp_path / "alone.db", MIGRATIONS)
+    monkeypatch.setattr(kit_sqlite, "_in_thread", counted)
+    try:
+        async with db.transaction() as s:
+            await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("a", 1))
+        assert hops == ["COMMIT"]  # BEGIN IMMEDIATE took the free lock on the loop
+        async with db.read() as r:
+            assert await r.one("PRAGMA busy_timeout") == (5000,)  # kept for a wait on another process
     finally:
         await db.close()

@@ -42,8 +42,11 @@ class Database(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    def transaction(self) -> AbstractAsyncContextManager[Session]:
-        """Commits on normal exit, rolls back on an exception (a lost race surfaces as `Conflict`)."""
+    def transaction(self, *, durable: bool = True) -> AbstractAsyncContextManager[Session]:
+        """Commits on normal exit, rolls back on an exception (a lost race surfaces as `Conflict`).
+        `durable=False`: the commit returns before it is on disk (SQLite synchronous=NORMAL,
+        PostgreSQL synchronous_commit off), so an OS crash or power loss may undo it; a later
+        durable commit covers it. Only for writes the design can lose (marking outbox rows sent)."""
 
     def read(self) -> AbstractAsyncContextManager[Session]:
         """For reads only, outside any write transaction: each statement sees what was committed

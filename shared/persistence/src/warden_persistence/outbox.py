@@ -180,6 +180,9 @@ class Relay(Generic[T]):
     RETENTION = timedelta(days=7)
     # Far longer than publishing a batch takes; the bound on a dead claimer's rows waiting.
     LEASE = timedelta(seconds=30)
+    # Purging scans the retention's rows in a write transaction: not on every flush (a timer's,
+    # twice a second), where it held the store against the handlers.
+    PURGE_EVERY = timedelta(minutes=1)
 
     def __init__(
         self,
@@ -201,6 +204,7 @@ class Relay(Generic[T]):
         self._waves = waves
         self._claimer = claimer
         self._lease = lease
+        self._purged_at: datetime | None = None
 
     async def send(self, messages: Sequence[T]) -> None:
         sent: list[str] = []
@@ -218,7 +222,7 @@ class Relay(Generic[T]):
 
     async def flush(self) -> int:
         """Publishes what its handler did not (older than the grace) and this replica could claim,
-        purges past the retention; returns how many rows it tried."""
+        purges past the retention (at most every `PURGE_EVERY`); returns how many rows it tried."""
         now = self._clock()
         waiting = await self._store.claim_unpublished(self._claimer, now - self.FLUSH_GRACE, now, self._lease)
         try:
@@ -227,7 +231,9 @@ class Relay(Generic[T]):
             # A failed publish, or this replica stopping: the others may take the rows now.
             await self._give_back()
             raise
-        await self._store.purge(now - self.RETENTION, now)
+        if self._purged_at is None or now - self._purged_at >= self.PURGE_EVERY:
+            await self._store.purge(now - self.RETENTION, now)
+            self._purged_at = now
         return len(waiting)
 
     async def _give_back(self) -> None:

@@ -119,10 +119,12 @@ class PostgresDatabase:
         return self._pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Session]:
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Session]:
         async with self.pool.connection() as conn:
             try:
                 async with conn.transaction():
+                    if not durable:
+                        await conn.execute("SET LOCAL synchronous_commit TO OFF")
                     yield PostgresSession(conn)
             except _LOST_RACE as err:
                 raise Conflict(f"{type(err).__name__}: {err}") from err

@@ -7,7 +7,14 @@ A new database file is created 0600 in a folder created 0700: it holds incident 
 
 `SqliteDatabase` runs statements on the event loop (index lookups served from the page cache in
 microseconds; a worker-thread hop per statement cost ten times more) and only the calls that may
-wait, BEGIN IMMEDIATE (for another process's lock) and COMMIT (for fsync), in a thread.
+wait in a thread: COMMIT (for fsync), and BEGIN IMMEDIATE when another process holds the write
+lock (it is tried on the loop first without waiting: alone on the file, it takes the lock at once).
+
+`transaction(durable=False)` commits with synchronous=NORMAL: no fsync, so an OS crash or power
+loss may roll that transaction back (a killed process loses nothing: the WAL is written), never
+corrupts the file, and the next durable commit's fsync covers it too. Only for writes the design
+can lose, such as marking outbox rows sent (a lost mark republishes the same ids, which the
+broker and every consumer drop).
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ from warden_persistence.dialect import SQLITE, Dialect
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000
+DURABLE = "PRAGMA synchronous = FULL"
 PRAGMAS = (
     "PRAGMA journal_mode = WAL",
-    "PRAGMA synchronous = FULL",
+    DURABLE,
     "PRAGMA foreign_keys = ON",
     f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
 )
@@ -122,6 +130,7 @@ class SqliteDatabase:
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db: sqlite3.Connection | None = db
         self._turn = asyncio.Lock()
+        self._busy_timeout_ms: int | None = None  # the connection's own, read on first use
 
     @classmethod
     async def open(cls, path: Path) -> SqliteDatabase:
@@ -138,28 +147,49 @@ class SqliteDatabase:
         return self._db
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Session]:
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Session]:
         async with self._turn:
             db = self.connection
+            if not durable:
+                db.execute("PRAGMA synchronous = NORMAL")
             try:
-                await _in_thread(db.execute, "BEGIN IMMEDIATE")
-            except BaseException:
-                # Cancelled while waiting for another process's lock: the BEGIN may still have
-                # succeeded in its thread, and the connection must not stay inside it.
-                if db.in_transaction:
+                await self._begin(db)
+                try:
+                    yield SqliteSession(db)
+                except BaseException:
                     db.execute("ROLLBACK")
+                    raise
+                try:
+                    await _in_thread(db.execute, "COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+            finally:
+                if not durable:
+                    db.execute(DURABLE)
+
+    async def _begin(self, db: sqlite3.Connection) -> None:
+        if self._busy_timeout_ms is None:
+            self._busy_timeout_ms = int(db.execute("PRAGMA busy_timeout").fetchone()[0])
+        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):  # primary code
                 raise
-            try:
-                yield SqliteSession(db)
-            except BaseException:
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        # Another process holds the write lock: wait for it (up to the busy timeout) in a thread.
+        try:
+            await _in_thread(db.execute, "BEGIN IMMEDIATE")
+        except BaseException:
+            # Cancelled while waiting for another process's lock: the BEGIN may still have
+            # succeeded in its thread, and the connection must not stay inside it.
+            if db.in_transaction:
                 db.execute("ROLLBACK")
-                raise
-            try:
-                await _in_thread(db.execute, "COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
+            raise
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Session]:

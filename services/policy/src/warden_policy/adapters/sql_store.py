@@ -105,8 +105,9 @@ OUTBOX = Outbox()
 
 
 def ts(value: datetime) -> str:
-    """Fixed-width UTC text, so SQL string comparison orders like time."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    """Fixed-width UTC text, so SQL string comparison orders like time (as strftime's
+    "%Y-%m-%dT%H:%M:%S.%f+00:00", at a third of its cost: a decision writes a dozen)."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _same(value: datetime) -> datetime:
@@ -307,8 +308,9 @@ class SqlStateStore:
     async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None:
         if not envelope_ids:
             return
-        # One transaction (one fsync) for the whole outbox of a decision.
-        async with self.db.transaction() as s:
+        # One statement for the whole outbox of a decision, not waiting for the disk: a mark an OS
+        # crash undoes only republishes the same ids, which the broker and every consumer drop.
+        async with self.db.transaction(durable=False) as s:
             await OUTBOX.mark_published(s, envelope_ids, self._at(now))
 
     async def purge(self, older_than: datetime, now: datetime) -> None:
