@@ -14,18 +14,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from warden_audit.adapters.anchor_file import AnchorFile, AnchorUnreadable, default_anchor_path, read_anchor_source
-from warden_audit.adapters.ed25519_signer import trusted_key_files
 from warden_audit.adapters.sqlite_vault import SqliteVault
-from warden_audit.domain.anchoring import Anchor, AnchorRules
 from warden_audit.domain.approval_requests import ApprovalEntry, approval_requests, find_request, is_ambiguous
 from warden_audit.domain.incident_facts import IncidentFacts, incident_facts
 from warden_audit.domain.incident_views import IncidentView, incidents_from
 from warden_audit.domain.kpis import Kpi, KpiReport, in_range, metric_name, report
 from warden_audit.domain.kpis import report as kpi_report
-from warden_audit.domain.plan_evidence import PlanEvidence, evidence, promotion_evidence
 from warden_audit.domain.shadow import Divergence, ShadowReport, divergences
 from warden_audit.domain.siem import siem_view
 from warden_audit.domain.task_reports import task_reports as _task_reports
@@ -36,6 +32,13 @@ from warden_audit.query import records_for
 from warden_audit.reader import read_records
 from warden_audit.segments import AuditLogCorrupt
 from warden_audit.verify import verify_log
+
+if TYPE_CHECKING:
+    from warden_contracts.events import PromotionEvidence
+
+    from warden_audit.adapters.anchor_file import AnchorUnreadable
+    from warden_audit.domain.anchoring import AnchorRules
+    from warden_audit.domain.plan_evidence import PlanEvidence
 
 __all__ = [
     "AnchorRules",
@@ -112,6 +115,8 @@ class Verification:
 
 def anchor_file(data_dir: Path) -> Path:
     """Where the stack keeps its copy of every signed checkpoint, outside the audit folder."""
+    from warden_audit.adapters.anchor_file import default_anchor_path
+
     return default_anchor_path(data_dir)
 
 
@@ -126,7 +131,10 @@ def verify(
     """Check the hash chain, every signed checkpoint (signatures too, given `public_keys`) and the
     anchors in `anchor_path` plus each source (file or URL); with `rules`, a log with records also
     needs a recent enough checkpoint (without, the bare walk). Raises AnchorUnreadable."""
-    anchors: list[Anchor] = AnchorFile(anchor_path).read() if anchor_path is not None else []
+    from warden_audit.adapters.anchor_file import AnchorFile, read_anchor_source
+    from warden_audit.adapters.ed25519_signer import trusted_key_files
+
+    anchors = AnchorFile(anchor_path).read() if anchor_path is not None else []
     for source in anchor_sources:
         anchors += read_anchor_source(source)
     check = trusted_key_files(public_keys) if public_keys else None
@@ -147,6 +155,8 @@ def prove_range(audit_dir: Path, first: int, last: int) -> dict[str, Any]:
 
 def check_bundle(bundle: Mapping[str, Any], public_keys: Sequence[Path]) -> BundleReport:
     """A bundle from `prove_*` checked offline: hashes, proofs, the checkpoint's signature."""
+    from warden_audit.adapters.ed25519_signer import trusted_key_files
+
     return verify_bundle(bundle, trusted_key_files(public_keys))
 
 
@@ -227,8 +237,37 @@ def shadow(
 
 def plan_evidence(audit_dir: Path, plans: Iterable[str], configured: Mapping[str, str]) -> list[PlanEvidence]:
     """Each plan's run mode (the newest control, else `configured`) and the evidence for it."""
+    # Imported here: it needs the contracts' payload models, a second of start-up under load that
+    # `warden incidents`, `kpi` and `audit verify` would otherwise pay for nothing.
+    from warden_audit.domain.plan_evidence import evidence
+
     recorded = list(read_records(audit_dir))
     return [evidence(recorded, plan, configured) for plan in plans]
+
+
+def promotion_evidence(ev: PlanEvidence) -> PromotionEvidence:
+    """What a promotion carries to policy, whose domain holds it to the bar."""
+    from warden_audit.domain.plan_evidence import promotion_evidence as count
+
+    return count(ev)
+
+
+def __getattr__(name: str) -> Any:
+    # The integrity types need the crypto library and PlanEvidence the contracts' models: loaded
+    # when asked for, so the read-only commands (`warden incidents`, `kpi`) start without them.
+    if name == "PlanEvidence":
+        from warden_audit.domain.plan_evidence import PlanEvidence
+
+        return PlanEvidence
+    if name == "AnchorUnreadable":
+        from warden_audit.adapters.anchor_file import AnchorUnreadable
+
+        return AnchorUnreadable
+    if name == "AnchorRules":
+        from warden_audit.domain.anchoring import AnchorRules
+
+        return AnchorRules
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def task_reports(audit_dir: Path, task: str | None = None) -> list[dict[str, Any]]:
