@@ -153,3 +153,35 @@ def test_service_falls_back_to_configuration_item_without_custom_properties() ->
 )
 def test_resource_group_is_parsed_from_the_resource_id(resource_id: str, group: str | None) -> None:
     assert resource_group_of(resource_id) == group
+
+
+def _tagged(payload: dict[str, Any], *, props: dict[str, str] | None = None, dims: list[dict[str, str]] | None = None):
+    body = copy.deepcopy(payload)
+    if props is not None:
+        body["data"]["customProperties"] = props
+    if dims is not None:
+        body["data"]["alertContext"]["condition"]["allOf"][0]["dimensions"] = dims
+    return body
+
+
+@pytest.mark.parametrize(
+    ("props", "dims", "environment"),
+    [
+        # A custom property (alert rule or alert processing rule) carrying the resource's tag.
+        ({"Environment": "Production"}, None, "prod"),
+        ({"ENV": "stg"}, None, "staging"),
+        # A log search query that splits by the tag: a dimension of the fired condition.
+        (None, [{"name": "Computer", "value": "vm-1"}, {"name": "environment", "value": "Development"}], "dev"),
+        # The custom property wins over a dimension; a value of no known spelling stays as stated.
+        ({"environment": "prod"}, [{"name": "environment", "value": "dev"}], "prod"),
+        (None, [{"name": "env", "value": "qa"}], "qa"),
+        # Nothing states it: unknown, never dev.
+        (None, [{"name": "Computer", "value": "vm-1"}], "unknown"),
+    ],
+    ids=["property-production", "property-stg", "dimension", "property-wins", "other-value", "none"],
+)
+def test_environment_tag_from_custom_properties_or_log_search_dimensions(
+    props: dict[str, str] | None, dims: list[dict[str, str]] | None, environment: str
+) -> None:
+    alert = normalise_azure_monitor(_tagged(fixture("azure_log_search_fired.json"), props=props, dims=dims))
+    assert alert.environment == environment

@@ -3,6 +3,13 @@
 https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-common-schema: `schemaId`
 "azureMonitorCommonAlertSchema", `data.essentials` (the fields every alert shares),
 `data.alertContext` (signal-specific) and optional `data.customProperties`.
+
+The schema carries no resource tags of its own. A resource's `environment` tag reaches the payload
+the two ways Azure Monitor documents for adding data: a custom property of the alert rule or of an
+alert processing rule, and, for a log search alert, a dimension the query splits by (e.g.
+`extend environment = tostring(tags.environment)`). Tag names are case-insensitive in Azure, so
+are these keys; common spellings of a value (`Production`, `prd`, `stg`, `Development`) are read
+as the environment they name.
 """
 
 from __future__ import annotations
@@ -110,6 +117,48 @@ def _custom_properties(data: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+_ENVIRONMENT_KEYS = ("environment", "env")
+ENVIRONMENT_SPELLINGS = {
+    "prod": "prod",
+    "prd": "prod",
+    "production": "prod",
+    "live": "prod",
+    "staging": "staging",
+    "stg": "staging",
+    "stage": "staging",
+    "preprod": "staging",
+    "uat": "staging",
+    "dev": "dev",
+    "development": "dev",
+}
+
+
+def _dimensions(context: Mapping[str, Any]) -> dict[str, str]:
+    """Log search (and metric) alert dimensions: `alertContext.condition.allOf[].dimensions[]` of
+    `{name, value}`; the first value of each name wins."""
+    condition = context.get("condition")
+    criteria = condition.get("allOf") if isinstance(condition, Mapping) else None
+    out: dict[str, str] = {}
+    for criterion in criteria if isinstance(criteria, list) else []:
+        dimensions = criterion.get("dimensions") if isinstance(criterion, Mapping) else None
+        for item in dimensions if isinstance(dimensions, list) else []:
+            name = item.get("name") if isinstance(item, Mapping) else None
+            value = item.get("value") if isinstance(item, Mapping) else None
+            if isinstance(name, str) and isinstance(value, str) and len(value) <= 256:
+                out.setdefault(name, value.strip())
+    return out
+
+
+def stated_environment(props: Mapping[str, str], context: Mapping[str, Any]) -> str:
+    """The environment the payload states (custom properties, then dimensions), else `unknown`."""
+    for source in (props, _dimensions(context)):
+        by_key = {key.lower(): value for key, value in source.items()}
+        value = next((by_key[k] for k in _ENVIRONMENT_KEYS if by_key.get(k)), None)
+        if value:
+            return ENVIRONMENT_SPELLINGS.get(value.lower(), value)
+    return UNKNOWN_ENVIRONMENT
+
+
 # alertContext keys worth a label per monitoring service (service health and resource health
 # nest theirs under `properties`); short structural values only, never free text.
 _CONTEXT_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -195,7 +244,7 @@ def normalise_azure_monitor(payload: Any) -> AlertReceived:
         severity=severity,
         resource_id=resource_id,
         service=service,
-        environment=props.get("environment") or props.get("env") or UNKNOWN_ENVIRONMENT,
+        environment=stated_environment(props, context),
         resource_group=resource_group_of(resource_id),
         signal=signal,
         description=description,

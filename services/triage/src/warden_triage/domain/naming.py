@@ -11,21 +11,10 @@ from __future__ import annotations
 
 import re
 
-from warden_triage.domain.azure_monitor import resource_group_of
+from warden_triage.domain.azure_monitor import ENVIRONMENT_SPELLINGS, resource_group_of
 
-TOKENS = {
-    "prod": "prod",
-    "prd": "prod",
-    "production": "prod",
-    "live": "prod",
-    "staging": "staging",
-    "stg": "staging",
-    "stage": "staging",
-    "preprod": "staging",
-    "uat": "staging",
-    "dev": "dev",
-    "development": "dev",
-}
+# The spellings an explicit environment tag is read with, here matched against name tokens.
+TOKENS = ENVIRONMENT_SPELLINGS
 # When tokens disagree the strictest wins: a hint must not understate what is at stake.
 _RANK = {"dev": 0, "staging": 1, "prod": 2}
 _SPLIT = re.compile(r"[-_.]")
