@@ -20,7 +20,6 @@ from typing import Any
 from warden_contracts.catalog import default_catalog
 from warden_contracts.events import PromotionEvidence
 
-from warden_policy.adapters.cedar_policy import CedarPolicy
 from warden_policy.adapters.config_files import ConfigError, load_policy_config
 from warden_policy.domain.autonomy_bar import LADDER
 from warden_policy.domain.autonomy_bar import promotion_gap as _promotion_gap
@@ -73,6 +72,8 @@ class PolicyTestRun:
 def run_policy_tests(policy_dir: Path | None = None) -> PolicyTestRun:
     """Validate the policy in `policy_dir` (default: the packaged one) and run its own test cases.
     Raises PolicyError when the policy does not validate."""
+    from warden_policy.adapters.cedar_policy import CedarPolicy  # cedarpy: only the commands that evaluate
+
     policy = CedarPolicy(policy_dir)
     origin, suite = load_cases(policy_dir)
     return PolicyTestRun(policy.info(), origin, run_cases(policy, suite))
@@ -92,6 +93,8 @@ class ReplayGate:
 
 def replay_gate(policy_dir: Path | None = None, config_dir: Path | None = None) -> ReplayGate:
     """Raises ConfigError (plans or approvers invalid) before PolicyError (policy invalid)."""
+    from warden_policy.adapters.cedar_policy import CedarPolicy
+
     config = load_policy_config(config_dir)
     rules = GateRules(default_catalog(), config.plans, CedarPolicy(policy_dir))
     return ReplayGate(rules, config.plans.agent.access_level)
