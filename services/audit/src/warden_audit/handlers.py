@@ -9,11 +9,11 @@ from typing import Any
 
 from warden_bus.port import BatchHandler, Bus, RetryLater
 from warden_bus.runtime import Counters
-from warden_contracts.canonical import canonical_json
 from warden_contracts.envelope import Envelope, derived_id, envelope_for
 from warden_contracts.events import AuditRecorded
 
 from warden_audit.domain.attribution import TokenReader, attribute
+from warden_audit.domain.chain import encode_record
 from warden_audit.domain.checkpoint import Checkpoint
 from warden_audit.domain.personal import PersonalVault, has_personal_fields, separate
 from warden_audit.domain.recorder import Item, Recorded, Recorder
@@ -31,7 +31,7 @@ MAX_EMBEDDED_RECORD_BYTES = 192 * 1024
 def recorded_envelope(record: Mapping[str, Any], checkpoint: Checkpoint | None = None) -> Envelope:
     """The SIEM event for a record; its id is derived, so re-announcing a record is de-duplicated."""
     view = siem_view(record)
-    embedded = len(canonical_json(record)) <= MAX_EMBEDDED_RECORD_BYTES
+    embedded = len(encode_record(record)) - 1 <= MAX_EMBEDDED_RECORD_BYTES  # the stored line: not encoded again
     payload = AuditRecorded(
         seq=record["seq"],
         record_hash=record["hash"],

@@ -52,7 +52,8 @@ def verify_log(
     verifier = ChainVerifier(checkpoints, check, sources)
     segments = list_segments(audit_dir)
     for index, (number, path) in enumerate(segments):
-        failure = verifier.feed_segment(number, path.name, path.read_bytes(), last=index == len(segments) - 1)
+        with path.open("rb", buffering=0) as source:
+            failure = verifier.feed_segment_file(number, path.name, source, last=index == len(segments) - 1)
         if failure is not None:
             return failure
     report = verifier.report()

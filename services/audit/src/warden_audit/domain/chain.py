@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, NamedTuple
 
 from warden_contracts.canonical import canonical_json, sha256_hex
@@ -41,52 +42,83 @@ class ChainRecord(dict[str, Any]):
     """A record as `build_record` made it, with the line it is stored as: encoded once, when
     hashed. Never modified afterwards (a changed copy is a plain dict and is encoded afresh)."""
 
-    __slots__ = ("line",)
+    __slots__ = ("digest", "line")
     line: bytes
+    digest: bytes  # the raw SHA-256 whose hex is `hash`: the Merkle leaf is built from it
 
 
 def build_record(
     seq: int,
     prev_hash: str,
     envelope: Mapping[str, Any],
-    recorded_at: datetime,
+    recorded_at: datetime | str,
     extra: Mapping[str, Any] | None = None,
 ) -> ChainRecord:
     """The record for `envelope` (a JSON-compatible dict of the CloudEvent) at position `seq`.
 
     `extra` adds nested members (`actor`, `personal`); they must sort before `hash` (see above).
+    `recorded_at` may be given already formatted (`iso_utc`): a batch shares one instant.
     """
-    for key in extra or {}:
-        if key >= "hash":
-            raise ValueError(f"extra record member {key!r} must sort before 'hash'")
-    body: dict[str, Any] = {
-        **(extra or {}),
-        "seq": seq,
-        "recorded_at": iso_utc(recorded_at),
-        "message_id": str(envelope["id"]),
-        "type": envelope.get("type"),
-        "source": envelope.get("source"),
-        "correlationid": envelope.get("correlationid"),
-        "causationid": envelope.get("causationid"),
-        "subject": envelope.get("subject"),
-        "envelope": dict(envelope),
-        "prev_hash": prev_hash,
-    }
-    hashed = canonical_json(body)
-    digest = hashlib.sha256(hashed).hexdigest()
-    record = ChainRecord(body, hash=digest)
-    record.line = _with_hash(hashed, digest)
+    if extra:
+        for key in extra:
+            if key >= "hash":
+                raise ValueError(f"extra record member {key!r} must sort before 'hash'")
+    at = recorded_at if isinstance(recorded_at, str) else iso_utc(recorded_at)
+    message_id = str(envelope["id"])
+    kind, source, subject = envelope.get("type"), envelope.get("source"), envelope.get("subject")
+    # Every member that sorts before `hash` (the nested ones) goes in one object, and the flat
+    # tail is written by hand: together exactly `canonical_json(body)`, sorted and walked once.
+    head: dict[str, Any] = dict(extra) if extra else {}
+    head["causationid"] = envelope.get("causationid")
+    head["correlationid"] = envelope.get("correlationid")
+    head["envelope"] = dict(envelope)
+    prefix = _encode(head)[:-1].encode()
+    tail = (
+        f',"message_id":{_scalar(message_id)},"prev_hash":{_scalar(prev_hash)},"recorded_at":{_scalar(at)}'
+        f',"seq":{_scalar(seq)},"source":{_scalar(source)},"subject":{_scalar(subject)},"type":{_scalar(kind)}}}'
+    ).encode()
+    digest = hashlib.sha256(prefix)
+    digest.update(tail)
+    hex_digest = digest.hexdigest()
+    record = ChainRecord(head)
+    record.update(
+        hash=hex_digest,
+        message_id=message_id,
+        prev_hash=prev_hash,
+        recorded_at=at,
+        seq=seq,
+        source=source,
+        subject=subject,
+        type=kind,
+    )
+    record.line = b'%s,"hash":"%s"%s\n' % (prefix, hex_digest.encode(), tail)
+    record.digest = digest.digest()
     return record
 
 
-def _with_hash(hashed: bytes, digest: str) -> bytes:
-    """The stored line: the hashed bytes with the `hash` member put where sorting puts it, just
-    before `message_id`, the first of the flat scalars (the last `,"message_id":"` in the line:
-    the scalars after it hold no bare quote, so none can fake one)."""
-    at = hashed.rfind(_ID_MEMBER)
-    if at < 1 or hashed[at - 1 : at] != b",":
-        raise ValueError("record body has no top-level message_id member")
-    return b"%s%s%s\",%s\n" % (hashed[: at - 1], _HASH_MEMBER, digest.encode(), hashed[at:])
+def _canonical_encoder() -> Callable[[Any], str]:
+    """`canonical_json`'s encoder (same options, same bytes, as str) built once instead of per call.
+
+    Without a cycle check: a record is a tree decoded from JSON, and a cycle would still fail
+    (RecursionError instead of ValueError)."""
+    options = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False, "default": str}
+    if c_make_encoder is None:  # the pure-Python json module: its own encoder, unchanged
+        return json.JSONEncoder(**options).encode  # type: ignore[arg-type]
+    chunks = c_make_encoder(None, str, encode_basestring, None, ":", ",", True, False, True)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode = _canonical_encoder()
+
+
+def _scalar(value: Any) -> str:
+    if type(value) is str:
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if type(value) is int:
+        return int.__repr__(value)
+    return _encode(value)
 
 
 def record_hash(record: Mapping[str, Any]) -> str:

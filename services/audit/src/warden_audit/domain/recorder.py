@@ -16,9 +16,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from warden_audit.domain.chain import GENESIS_HASH, build_record
+from warden_audit.domain.chain import GENESIS_HASH, ChainRecord, build_record, iso_utc
 from warden_audit.domain.checkpoint import Checkpoint, Signer, sign_checkpoint
 from warden_audit.domain.merkle import MerkleAccumulator
 
@@ -52,8 +52,7 @@ class AuditStore(Protocol):
     async def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class Recorded:
+class Recorded(NamedTuple):
     """`record` is None only for a duplicate too old to still be in memory."""
 
     record: Mapping[str, Any] | None
@@ -175,9 +174,10 @@ class Recorder:
                 self._adopt(await self._store.recover())
             state = self._require_state()
             seq, prev = state.last_seq, state.last_hash
-            fresh: list[Record] = []
+            fresh: list[ChainRecord] = []
             outcomes: list[Recorded] = []
             seen: dict[str, Record] = {}
+            recorded_at = iso_utc(self._clock())  # one append, one instant: formatted once
             for envelope, extra in items:
                 message_id = str(envelope["id"])
                 if message_id in state.message_ids or message_id in seen:
@@ -185,7 +185,7 @@ class Recorder:
                     outcomes.append(Recorded(earlier, duplicate=True))
                     continue
                 seq += 1
-                record = build_record(seq, prev, envelope, self._clock(), extra)
+                record = build_record(seq, prev, envelope, recorded_at, extra)
                 prev = record["hash"]
                 seen[message_id] = record
                 fresh.append(record)
@@ -198,8 +198,9 @@ class Recorder:
             raise
         state.last_seq, state.last_hash = seq, prev
         state.message_ids.update(seen)
+        add_leaf = state.merkle.add_digest
         for record in fresh:
-            state.merkle.add(record["hash"])
+            add_leaf(record.digest)
         self._remember(fresh)
         if seq - state.last_checkpoint_seq >= self._checkpoint_every:
             await self._checkpoint_locked()  # before answering: the announcements then carry it

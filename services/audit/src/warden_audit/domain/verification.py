@@ -12,8 +12,11 @@ against a copy of a later checkpoint held elsewhere (the SIEM stream): see docs/
 from __future__ import annotations
 
 import hashlib
+import io
+from binascii import hexlify
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from warden_audit.domain.chain import (
     _AT_MEMBER,
@@ -31,6 +34,15 @@ from warden_audit.domain.checkpoint import Checkpoint, SignatureCheck
 from warden_audit.domain.merkle import _LEAF, _NODE, MerkleAccumulator
 
 _HASH_LEN, _ID_LEN, _PREV_LEN, _SEQ_LEN = len(_HASH_MEMBER), len(_ID_MEMBER), len(_PREV_MEMBER), len(_SEQ_MEMBER)
+
+
+class ReadInto(Protocol):
+    """A binary file, as far as streaming a segment needs it."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+CHUNK_BYTES = 1 << 22  # read size when streaming a segment file
 _HASH_END = _HASH_LEN + HASH_HEX_LEN  # from the start of `,"hash":"` to the quote after the digest
 
 
@@ -161,14 +173,52 @@ class ChainVerifier:
 
     def feed_segment(self, number: int, name: str, data: bytes, *, last: bool) -> VerifyReport | None:
         """Check one segment's bytes; return the failure report, or None if the chain holds."""
+        return self.feed_segment_file(number, name, io.BytesIO(data), last=last)
+
+    def feed_segment_file(
+        self, number: int, name: str, source: ReadInto, *, last: bool, chunk_bytes: int = CHUNK_BYTES
+    ) -> VerifyReport | None:
+        """`feed_segment` streaming from a binary file: one reused buffer of `chunk_bytes` (grown only
+        for a longer line), so memory stays flat however large the segment is."""
         if self.failure is not None:
             return self.failure
         if number != self.expected_segment:
             gap = f"segment numbering gap: expected segment {self.expected_segment}"
             return self._fail(name, None, gap, "segment_missing")
         self.expected_segment += 1
-        lines = data.split(b"\n")
-        remainder = lines.pop()  # b"" when the segment ends with a newline
+        buf = bytearray(chunk_bytes)
+        view = memoryview(buf)
+        filled, index = 0, 0  # bytes carried over (a line's start), lines checked so far
+        while True:
+            read = source.readinto(view[filled:])
+            if not read:
+                break
+            end = filled + read
+            cut = buf.rfind(b"\n", 0, end) + 1
+            if cut:
+                failure, index = self._walk(buf, view, cut, name, index)
+                if failure is not None:
+                    return failure
+                buf[: end - cut] = buf[cut:end]  # the partial line to the front (a copy: no overlap)
+            filled = end - cut
+            if filled == len(buf):  # one line longer than the buffer: grow it
+                view.release()
+                buf.extend(bytes(len(buf)))
+                view = memoryview(buf)
+        if filled:
+            problem = (
+                "incomplete last line: a torn write that was never acknowledged (truncated on next start)"
+                if last
+                else "incomplete line at the end of a non-final segment"
+            )
+            return self._fail(name, index + 1, problem, "torn_line")
+        return None
+
+    def _walk(
+        self, buf: bytearray, view: memoryview, limit: int, name: str, index: int
+    ) -> tuple[VerifyReport | None, int]:
+        """Check the complete lines in `buf[:limit]` (line numbers after `index`) on their bytes:
+        no line is copied, split off or decoded. Returns (failure or None, lines checked)."""
         expected, prev = self.expected_seq, self.prev_hash.encode("ascii", errors="replace")
         sha256 = hashlib.sha256
         merkle = self._merkle
@@ -176,41 +226,47 @@ class ChainVerifier:
         size = merkle.size if merkle is not None else 0
         cps = self._checkpoints
         next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
-        for index, line in enumerate(lines, 1):
+        find, rfind, startswith = buf.find, buf.rfind, buf.startswith
+        pos = 0
+        while pos < limit:
+            nl = find(b"\n", pos, limit)
+            index += 1
             # Fast path: the checks `_check_line` makes on a line laid out as `encode_record`
-            # writes it, inlined on bytes; any other line takes `_check_line` itself.
-            at = line.rfind(_HASH_MEMBER)
+            # writes it, made in place; any other line takes `_check_line` itself.
+            at = rfind(_HASH_MEMBER, pos, nl)
             end = at + _HASH_END
             tail = end + 2
-            id_end = line.find(_PREV_MEMBER, tail + _ID_LEN)
+            id_end = find(_PREV_MEMBER, tail + _ID_LEN, nl)
             prev_end = id_end + _PREV_LEN + HASH_HEX_LEN
-            seq_at = line.find(_SEQ_MEMBER, prev_end)
-            source_at = line.find(_SOURCE_MEMBER, seq_at)
-            hashed = line[:at] + line[end + 1 :]
-            digest = sha256(hashed).digest()
-            hex_digest = digest.hex().encode()
+            seq_at = find(_SEQ_MEMBER, prev_end, nl)
+            hasher = sha256(view[pos:at])
+            hasher.update(view[end + 1 : nl])
+            digest = hasher.digest()
+            hex_digest = hexlify(digest)
             if not (
-                at >= 0
+                at >= pos
                 and id_end >= 0
                 and seq_at >= 0
-                and source_at >= 0
-                and line[:1] == b"{"
-                and line[-1:] == b"}"
-                and line[end:tail] == b'",'
-                and line.startswith(_ID_MEMBER, tail)
-                and line.startswith(_AT_MEMBER, prev_end)
-                and line[at + _HASH_LEN : end] == hex_digest
-                and line[prev_end - HASH_HEX_LEN : prev_end] == prev
-                and line[seq_at + _SEQ_LEN : source_at] == b"%d" % expected
-                and b"\\" not in line[tail + _ID_LEN : id_end]
+                and startswith(b"{", pos, nl)
+                and buf.endswith(b"}", pos, nl)
+                and startswith(b'",', end, nl)
+                and startswith(_ID_MEMBER, tail, nl)
+                and startswith(_AT_MEMBER, prev_end, nl)
+                and startswith(hex_digest, at + _HASH_LEN, nl)
+                and startswith(prev, prev_end - HASH_HEX_LEN, nl)
+                and startswith(b"%d%s" % (expected, _SOURCE_MEMBER), seq_at + _SEQ_LEN, nl)
+                and find(b"\\", tail + _ID_LEN, id_end) < 0
             ):
+                line = bytes(view[pos:nl])
                 problem, reason = _check_line(line, expected, prev.decode("ascii", errors="replace"), index == 1)
                 if problem:
                     self.expected_seq, self.prev_hash = expected, prev.decode("ascii", errors="replace")
                     if merkle is not None:
                         merkle.size = size
-                    return self._fail(name, index, problem, reason)
+                    return self._fail(name, index, problem, reason), index
+                # Laid out otherwise but valid: the same hashed bytes as the fast path took.
             prev = hex_digest
+            pos = nl + 1
             if merkle is not None:
                 node, n = sha256(_LEAF + digest).digest(), size
                 while n & 1:
@@ -223,21 +279,13 @@ class ChainVerifier:
                     self.expected_seq, self.prev_hash, self._where = expected + 1, prev.decode(), (name, index)
                     self._meet(cps[self._next_cp])
                     if self.failure is not None:
-                        return self.failure
+                        return self.failure, index
                     next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
             expected += 1
         if merkle is not None:
             merkle.size = size
-        prev_text = prev.decode("ascii", errors="replace")
-        self.expected_seq, self.prev_hash = expected, prev_text
-        if remainder:
-            problem = (
-                "incomplete last line: a torn write that was never acknowledged (truncated on next start)"
-                if last
-                else "incomplete line at the end of a non-final segment"
-            )
-            return self._fail(name, len(lines) + 1, problem, "torn_line")
-        return None
+        self.expected_seq, self.prev_hash = expected, prev.decode("ascii", errors="replace")
+        return None, index
 
     def report(self) -> VerifyReport:
         if self.failure is not None:
