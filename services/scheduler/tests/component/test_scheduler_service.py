@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,9 @@ async def test_due_runs_wait_for_the_report_of_the_previous_one(
     # The run is still open: later ticks find the task held and start nothing.
     counters = scheduler.counters.values
     await eventually(lambda: counters.get("task_runs_held", 0) >= 3, timeout=30)
+    # A missed run needs two scheduled seconds after the first to pass while it is held (the
+    # first is the next run itself); waited for on the clock, not left to how slow the reads are.
+    await eventually(lambda: datetime.now(UTC) > due.scheduled_for + timedelta(seconds=2.2), timeout=30)
     assert len(await broker.read_all("sre.task.due.v1")) == 1
 
     planner = broker.bus("planner")

@@ -257,7 +257,7 @@ async def _read_topic(cluster: ClusterStack, topic: str, deadline_s: float = 60.
         sub = await js.pull_subscribe(t.subject_filter, stream=t.stream, config=config)
         # The consumer's pending count at creation is what the stream holds for the filter; a fetch
         # that times out just after a node died (stream leader re-electing) is not the end of it.
-        expected = (await sub.consumer_info()).num_pending
+        expected = (await sub.consumer_info()).num_pending or 0
         loop = asyncio.get_running_loop()
         until = loop.time() + deadline_s
         while len(out) < expected and loop.time() < until:
