@@ -1,8 +1,12 @@
-"""Composition root of the triage service: settings, adapters, handlers, HTTP routes."""
+"""Composition root of the triage service: settings, adapters, handlers, HTTP routes; the webhook
+intake and the alert consumer together (`create_app`) or each in its own process (`main`)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +24,7 @@ from warden_persistence import backend_of
 from warden_triage.adapters.backlog import Backlog
 from warden_triage.adapters.catalog_file import load_catalog
 from warden_triage.adapters.classification_file import load_classifier
+from warden_triage.adapters.consumer_process import ConsumerProcess, Reporter, die_with_parent
 from warden_triage.adapters.cosmos_store import CosmosIncidentStore
 from warden_triage.adapters.sql_store import SqlIncidentStore
 from warden_triage.adapters.webhook import ALERT_TOPIC, WebhookGateway
@@ -27,7 +32,8 @@ from warden_triage.adapters.webhook_auth import DEFAULT_TOLERANCE_S, Authenticat
 from warden_triage.adapters.webhook_body import cloudevent_body
 from warden_triage.domain.builtin_sources import builtin_registry
 from warden_triage.domain.correlation import Correlator
-from warden_triage.domain.incidents import IncidentTracker
+from warden_triage.domain.incidents import IncidentStore, IncidentTracker
+from warden_triage.domain.sources import SourceRegistry
 from warden_triage.handlers import AlertReceivedHandler, HeldAlertSweep
 
 SERVICE = "triage"
@@ -56,6 +62,9 @@ class Settings(ServiceSettings):
     held_sweep_interval_s: float = Field(default=10.0, gt=0, le=300)
     # postgresql://user@host/db?schema=name for several replicas; default: SQLite under <data_dir>/state/.
     triage_store_url: str | None = None
+    # `python -m warden_triage`: the webhook intake and the alert consumer each in a process of
+    # their own (a core each, see adapters/consumer_process.py); false runs both on one loop.
+    webhook_process: bool = True
 
     @field_validator("webhook_token")
     @classmethod
@@ -97,27 +106,106 @@ class TriagePorts:
 def create_app(
     settings: Settings | None = None, ports: TriagePorts | None = None, **settings_overrides: Any
 ) -> ServiceRuntime:
-    """Build the service. `settings_overrides` set Settings fields (any other name is a
-    TypeError); `ports` replace components."""
-    reject_unknown_settings(Settings, settings_overrides)
+    """Build the service, webhook intake and alert consumer on one loop. `settings_overrides`
+    set Settings fields (any other name is a TypeError); `ports` replace components."""
+    settings = _settings(settings, settings_overrides)
     ports = ports or TriagePorts()
-    if settings is None:
-        settings = Settings(**settings_overrides)
-    elif settings_overrides:
-        settings = Settings(**(settings.model_dump() | settings_overrides))
+    sources = builtin_registry()
+    bus = ports.bus or _bus(settings)
+    counters = Counters()
+    backlog = Backlog(limit=settings.webhook_max_backlog)
+    store, sweep = _consumer(settings, ports, sources, bus, counters, on_handled=backlog.handled)
+    return ServiceRuntime(
+        name=SERVICE,
+        bus=bus,
+        http_host=settings.http_host,
+        http_port=settings.http_port,
+        routes=_gateway(settings, sources, bus, counters, backlog).routes(),
+        counters=counters,
+        on_start=[store.open],
+        on_stop=[store.close],
+        background=[_every(settings.held_sweep_interval_s, sweep)],
+    )
 
+
+def create_intake(settings: Settings | None = None) -> ServiceRuntime:
+    """The webhook intake, which runs the alert consumer as its child process (`create_consumer`)."""
+    settings = _settings(settings, {})
+    _check_consumer_files(settings)  # a bad rule file stops the start-up here, not in a restart loop
+    sources = builtin_registry()
+    bus = _bus(settings)
+    counters = Counters()
+    backlog = Backlog(limit=settings.webhook_max_backlog)
+    consumer_counters = Counters()
+    consumer_counters.service = SERVICE
+    consumer = ConsumerProcess(backlog, consumer_counters)
+    runtime = ServiceRuntime(
+        name=SERVICE,
+        bus=bus,
+        http_host=settings.http_host,
+        http_port=settings.http_port,
+        routes=_gateway(settings, sources, bus, counters, backlog).routes(),
+        counters=counters,
+        background=[consumer.run],
+        health_checks=[lambda: consumer.alive],
+    )
+    runtime.metrics.add([consumer.counters])
+    return runtime
+
+
+def create_consumer(settings: Settings, reporter: Reporter) -> ServiceRuntime:
+    """The alert consumer and held-alert sweep without the webhooks, reporting to the intake."""
+    sources = builtin_registry()
+    bus = _bus(settings)
+    counters = Counters()
+    ports = TriagePorts()
+    store, sweep = _consumer(settings, ports, sources, bus, counters, on_handled=reporter.handled)
+    reporter.watch(counters)
+    return ServiceRuntime(
+        name=SERVICE,
+        bus=bus,
+        http_host="127.0.0.1",
+        http_port=0,  # its own /healthz and /metrics, on a loopback port nobody is told about
+        counters=counters,
+        on_start=[store.open],
+        on_stop=[store.close],
+        background=[_every(settings.held_sweep_interval_s, sweep), reporter.loop()],
+    )
+
+
+def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
+    reject_unknown_settings(Settings, overrides)
+    if settings is None:
+        return Settings(**overrides)
+    if overrides:
+        return Settings(**(settings.model_dump() | overrides))
+    return settings
+
+
+def _bus(settings: Settings) -> Bus:
+    return bus_from_settings(SERVICE, settings) if settings.bus_backend == "servicebus" else _nats_bus(settings)
+
+
+def _check_consumer_files(settings: Settings) -> None:
+    load_classifier(settings.classification)
+    load_catalog(settings.service_catalog)
+
+
+def _consumer(
+    settings: Settings,
+    ports: TriagePorts,
+    sources: SourceRegistry,
+    bus: Bus,
+    counters: Counters,
+    on_handled: Callable[[], None],
+) -> tuple[IncidentStore, HeldAlertSweep]:
     classifier = load_classifier(settings.classification)  # a bad rule file stops the start-up here
     catalog = load_catalog(settings.service_catalog)  # and so does a bad catalog
-    bus: Bus = ports.bus or (
-        bus_from_settings(SERVICE, settings) if settings.bus_backend == "servicebus" else _nats_bus(settings)
-    )
-    sources = builtin_registry()
     store = (
         CosmosIncidentStore.from_endpoint(settings.cosmos_endpoint, settings.managed_identity_client_id)
         if settings.state_backend == "cosmos"
         else SqlIncidentStore(settings.triage_store_url, settings.database_path)
     )
-    counters = Counters()
     tracker = IncidentTracker(
         store,
         classifier,
@@ -126,13 +214,18 @@ def create_app(
         on_fate=lambda fate: counters.inc("alerts", fate=fate or "unchanged"),
         **({"clock": ports.clock} if ports.clock is not None else {}),
     )
-    backlog = Backlog(limit=settings.webhook_max_backlog)
     bus.subscribe(
         ALERT_TOPIC,
-        AlertReceivedHandler(tracker, bus, counters, on_handled=backlog.handled),
+        AlertReceivedHandler(tracker, bus, counters, on_handled=on_handled),
         SubscriptionOptions(batch_size=settings.consume_batch_size),
     )
-    gateway = WebhookGateway(
+    return store, HeldAlertSweep(tracker, bus, counters)
+
+
+def _gateway(
+    settings: Settings, sources: SourceRegistry, bus: Bus, counters: Counters, backlog: Backlog
+) -> WebhookGateway:
+    return WebhookGateway(
         registry=sources,
         publisher=bus,
         authenticators=_authenticators(settings, list(sources.routes())),
@@ -143,17 +236,6 @@ def create_app(
         backlog=backlog,
         bus_ready=lambda: bus.healthy,
         publish_deadline_s=settings.webhook_publish_deadline_s,
-    )
-    return ServiceRuntime(
-        name=SERVICE,
-        bus=bus,
-        http_host=settings.http_host,
-        http_port=settings.http_port,
-        routes=gateway.routes(),
-        counters=counters,
-        on_start=[store.open],
-        on_stop=[store.close],
-        background=[_every(settings.held_sweep_interval_s, HeldAlertSweep(tracker, bus, counters))],
     )
 
 
@@ -189,4 +271,18 @@ def _nats_bus(settings: Settings) -> NatsBus:
 def main() -> None:
     settings = Settings()
     configure_logging(SERVICE, settings.log_level)
-    asyncio.run(create_app(settings).run())
+    runtime = create_intake(settings) if settings.webhook_process else create_app(settings)
+    asyncio.run(runtime.run())
+
+
+def consumer_main(argv: list[str] | None = None) -> None:
+    """`python -m warden_triage.consumer --report-fd N --parent-pid P`, started by the intake."""
+    parser = argparse.ArgumentParser(prog="warden_triage.consumer")
+    parser.add_argument("--report-fd", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, required=True)
+    args = parser.parse_args(argv)
+    die_with_parent(args.parent_pid)
+    settings = Settings()
+    configure_logging(SERVICE, settings.log_level)
+    reporter = Reporter(args.report_fd, on_parent_gone=lambda: os.kill(os.getpid(), signal.SIGTERM))
+    asyncio.run(create_consumer(settings, reporter).run())

@@ -15,7 +15,7 @@ Domain code never imports this; adapters and composition roots do.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
@@ -97,6 +97,22 @@ class Counters(Collector):
         series[key] = series.get(key, 0) + by
         flat = "_".join([name, *(v for _, v in key)])
         self.values[flat] = self.values.get(flat, 0) + int(by)
+
+    def snapshot(self) -> dict[str, list[tuple[LabelKey, float]]]:
+        """Every series as plain data (JSON-ready), for `mirror` in another process."""
+        return {name: list(series.items()) for name, series in self._series.items()}
+
+    def mirror(self, snapshot: Mapping[str, Sequence[tuple[Sequence[Sequence[str]], float]]]) -> None:
+        """Becomes a copy of another process's `snapshot()` (a worker's counts served here)."""
+        self._series = {
+            name: {tuple((str(k), str(v)) for k, v in key): float(value) for key, value in series}
+            for name, series in snapshot.items()
+        }
+        self.values = {
+            "_".join([name, *(v for _, v in key)]): int(value)
+            for name, series in self._series.items()
+            for key, value in series.items()
+        }
 
     def collect(self) -> Iterator[Metric]:
         for name in sorted(self._series):

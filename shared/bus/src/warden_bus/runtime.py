@@ -110,6 +110,8 @@ class ServiceRuntime:
     counters: Counters = field(default_factory=Counters)
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # More than the bus that /healthz answers for (a worker process this one depends on).
+    health_checks: list[Callable[[], bool]] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     bound_port: int | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -126,7 +128,7 @@ class ServiceRuntime:
 
     async def _health(self, _: web.Request) -> web.Response:
         # Background loops are supervised (restarted on failure), so the bus is what can be down.
-        ok = self.bus.healthy
+        ok = self.bus.healthy and all(check() for check in self.health_checks)
         return web.json_response(
             {"service": self.name, "healthy": ok, "uptime_s": round(time.time() - self.started_at, 1)},
             status=200 if ok else 503,

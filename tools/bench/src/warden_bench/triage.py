@@ -9,7 +9,8 @@ of 100 to the webhook by 8 concurrent senders that honour 429/503 + Retry-After.
 - sustained alerts/s : alerts / (first POST -> last alert committed in triage's incident store)
 - ingest->incident   : per alert, POST sent -> its message committed (the store's processed_at);
                        under a storm this is dominated by queueing, which is the point
-- peak memory        : the triage process's VmHWM (peak RSS), and its RSS sampled during the storm
+- peak memory        : the triage processes' VmHWM (peak RSS; the intake's plus its alert consumer's),
+                       and their RSS sampled during the storm
 
 Baseline in the same run, on the same server: raw JetStream publish (500 in flight) and pull
 consume (fetch 100, ack each) of as many messages of the same size as one alert envelope.
@@ -61,6 +62,7 @@ class Result:
     raw_e2e_latencies: list[float] = field(default_factory=list)
     durability: dict[str, str] = field(default_factory=dict)
     raw_durability: dict[str, str] = field(default_factory=dict)
+    cpu_s: float = 0.0  # user + system CPU of the triage processes during the storm
 
     @property
     def per_s(self) -> float:
@@ -85,6 +87,8 @@ class Result:
             "p99_ms": round(_percentile(ms, 0.99), 1),
             "raw_p50_ms": round(statistics.median(self.raw_e2e_latencies or [0.0]) * 1000, 1),
             "peak_rss_mib": round(self.peak_kib / 1024, 1),
+            "rss_last_mib": round(self.rss_samples_kib[-1] / 1024, 1) if self.rss_samples_kib else None,
+            "triage_cpu_ms_per_alert": round(1000 * self.cpu_s / self.alerts, 3),
             "incidents": self.incidents,
             "retries": self.retries,
             "raw_publish_per_s": round(self.raw_publish_per_s, 1),
@@ -186,10 +190,34 @@ async def raw_end_to_end(
 
 
 def _rss_kib(pid: int, field_name: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field_name + ":"):
-            return int(line.split()[1])
-    return 0
+    """Of the process and its children (triage's alert consumer runs as the intake's child)."""
+    total = 0
+    for member in [pid, *_children(pid)]:
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue  # exited meanwhile
+        total += next((int(line.split()[1]) for line in lines if line.startswith(field_name + ":")), 0)
+    return total
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the process and its children so far."""
+    ticks = 0
+    for member in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def start_triage(broker: EmbeddedBroker, data_dir: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -276,12 +304,14 @@ async def measure(alerts: int, rate: float, tmp: Path) -> Result:
                 base = f"http://127.0.0.1:{port}"
                 await _wait_healthy(session, base, proc)
                 sampler = asyncio.create_task(_sample_rss(proc.pid, rss))
+                cpu_before = _cpu_s(proc.pid)
                 started = time.time()
                 sent_at, retries = await _send_storm(session, f"{base}/webhooks/prometheus", plan.groups, rate)
                 db = data_dir / "state" / "triage.db"
                 done = await _wait_processed(db, set(sent_at), proc)
                 sampler.cancel()
                 peak = _rss_kib(proc.pid, "VmHWM")
+                cpu = _cpu_s(proc.pid) - cpu_before
                 incidents = await asyncio.to_thread(incident_alert_counts, db)
         finally:
             proc.terminate()
@@ -306,6 +336,7 @@ async def measure(alerts: int, rate: float, tmp: Path) -> Result:
         raw_latencies,
         settings,
         raw_settings,
+        cpu,
     )
 
 
@@ -343,6 +374,7 @@ def report(r: Result) -> str:
             f"   = {r.per_s / r.raw_publish_per_s:.3f}x raw publish, {r.per_s / r.raw_consume_per_s:.3f}x raw consume",
             f"ingest -> incident latency  p50 {statistics.median(ms):9.0f} ms   p99 {_percentile(ms, 0.99):9.0f} ms"
             f"   max {max(ms):9.0f} ms",
+            f"triage CPU {1000 * r.cpu_s / r.alerts:.3f} ms per alert (user + system, intake and consumer)",
             f"triage memory  peak RSS (VmHWM) {r.peak_kib / 1024:7.1f} MiB   RSS during storm"
             f" first {mib[0]:.1f} / median {statistics.median(mib):.1f} / last {mib[-1]:.1f} MiB",
             f"{r.alerts} alerts, every one attached to one of {r.incidents} incidents; 429/503 retries: {r.retries}",

@@ -1,10 +1,11 @@
 """How far the alert consumer is behind the webhook, so the webhook can push back before latency
 and the stream grow without bound.
 
-Both ends live in this process: the gateway counts alerts it published, the handler counts alerts
-it finished. The difference over-counts alerts the broker dropped as duplicates (they are never
-delivered), so when the handler has made no progress for `idle_reset_s` while the count says
-work is waiting, the count is taken to be stale and reset: back-pressure can lapse, never wedge.
+The gateway counts alerts it published, the handler counts alerts it finished (reported from the
+consumer's own process when the webhook runs apart, see `consumer_process`). The difference
+over-counts alerts the broker dropped as duplicates (they are never delivered), so when the
+handler has made no progress for `idle_reset_s` while the count says work is waiting, the count
+is taken to be stale and reset: back-pressure can lapse, never wedge.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ class Backlog:
             self._last_progress = self.clock()  # idle time only counts while work is waiting
         self._accepted += count
 
-    def handled(self) -> None:
+    def handled(self, count: int = 1) -> None:
         # Capped: alerts other producers publish directly were never counted as accepted.
-        self._handled = min(self._handled + 1, self._accepted)
+        self._handled = min(self._handled + count, self._accepted)
         self._last_progress = self.clock()
 
     @property
