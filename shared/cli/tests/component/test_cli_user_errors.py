@@ -65,6 +65,7 @@ CASES: dict[str, list[list[str]]] = {
     "cluster down": [["--data-dir", "{missing}"]],
     "cluster status": [["--data-dir", "{missing}"]],
     "compose init": [["--data-dir", "{file}"]],
+    "generate": [["--root", "{missing}"], ["--root", "{fresh}", "--check"]],
     "compose provision": [["--data-dir", "{missing}", "--nats-url", "{dead_nats}"]],
     "audit verify": [["--data-dir", "{missing}"], ["--json", "--data-dir", "{missing}"]],
     "audit export": [["--data-dir", "{missing}"], ["--audit-dir", "{missing}"]],
