@@ -122,28 +122,29 @@ class LocalSegmentStore:
         )
 
     def _append(self, lines: list[bytes]) -> None:
-        pending = bytearray()
-        for line in lines:
+        # One write and one fsync per segment the batch touches: the lines that fit are joined at
+        # once (no byte-by-byte growth of a buffer while the event loop waits for the GIL).
+        first = 0
+        while first < len(lines):
             if self._count >= self.segment_records:
-                self._roll(pending)
-            pending += line
-            self._count += 1
-        self._write(pending)
+                self._roll()
+            fits = lines[first : first + self.segment_records - self._count]
+            self._write(b"".join(fits))
+            self._count += len(fits)
+            first += len(fits)
         if self._count >= self.segment_records:
-            self._roll(bytearray())
+            self._roll()
 
-    def _write(self, data: bytearray) -> None:
+    def _write(self, data: bytes) -> None:
         if not data:
             return
         handle = self._open()
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-        data.clear()
 
-    def _roll(self, pending: bytearray) -> None:
-        """Flush the full segment, seal it and move to the next number (created on first write)."""
-        self._write(pending)
+    def _roll(self) -> None:
+        """Seal the full segment and move to the next number (created on first write)."""
         self._close()
         if self._count:
             self._seal(segment_path(self.audit_dir, self._segment))
