@@ -17,4 +17,5 @@ def test_bench_audit_smoke(tmp_path: Path) -> None:
     assert re.search(r"append\s+chain\s+[\d,]+ rec/s\s+raw fsync'd append\s+[\d,]+ rec/s\s+ratio \d", result.output)
     assert re.search(r"verify\s+chain\s+[\d,]+ rec/s\s+raw sha256 of lines\s+[\d,]+ rec/s\s+ratio \d", result.output)
     assert re.search(r"append\s+group fsync, 4 producers\s+[\d,]+ rec/s\s+ratio \d", result.output)
+    assert re.search(r"rec/s of CPU: append [\d,]+ \([\d,]+ grouped\), verify [\d,]+", result.output)
     assert list(tmp_path.iterdir()) == []  # cleans up after itself
