@@ -25,7 +25,7 @@ import aiohttp
 from warden_bus.embedded_auth import ensure_auth_material
 from warden_bus.embedded_server import EmbeddedNats, free_port
 from warden_bus.nats_cluster import NatsCluster, provision_replicated
-from warden_console.bootstrap import ensure_embedded_users
+from warden_console.api import ensure_embedded_users
 
 from warden_cli import cluster_database as db
 from warden_cli.cluster_processes import Tracked, stop_all

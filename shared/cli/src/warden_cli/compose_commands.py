@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 from warden_bus.embedded_auth import AuthMaterial, ensure_auth_material, server_config
 from warden_bus.provision import provision_when_ready
-from warden_console.bootstrap import ensure_embedded_users
+from warden_console.api import ensure_embedded_users
 
 from warden_cli.compose_owners import hand_over, ownership, with_state
 from warden_cli.data_dir import existing_layout

@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 from warden_bus.embedded_server import EmbeddedNats, free_port
 from warden_bus.provision import provision
-from warden_console.bootstrap import ensure_embedded_users
+from warden_console.api import ensure_embedded_users
 
 from warden_cli import child_env, supervisor
 from warden_cli.key_folders import KeyFolders, Placed, tighten, write_owner_only
