@@ -146,7 +146,7 @@ def create_intake(settings: Settings | None = None) -> ServiceRuntime:
         routes=_gateway(settings, sources, bus, counters, backlog).routes(),
         counters=counters,
         background=[consumer.run],
-        health_checks=[lambda: consumer.alive],
+        health_checks=[lambda: consumer.ready],
     )
     runtime.metrics.add([consumer.counters])
     return runtime

@@ -86,15 +86,17 @@ async def test_intake_and_consumer_processes(broker: EmbeddedBroker, tmp_path: P
                     return await resp.text()
 
             # The consumer's counts, reported to the intake, next to the intake's own.
-            opened = f'warden_alerts_total{{fate="opened",service="triage"}} {plan.problems}.0'
+            expected = [
+                f'warden_alerts_total{{fate="opened",service="triage"}} {plan.problems}.0',
+                f'warden_alerts_total{{fate="attached",service="triage"}} {plan.alerts - plan.problems}.0',
+                f'warden_webhook_accepted_total{{service="triage"}} {plan.alerts}.0',
+            ]
 
             async def reported() -> bool:
-                return opened in await metrics()
+                text = await metrics()
+                return all(line in text for line in expected)
 
             await poll(reported, 10, "the consumer's counters at the intake")
-            text = await metrics()
-            assert f'warden_webhook_accepted_total{{service="triage"}} {plan.alerts}.0' in text
-            assert f'warden_alerts_total{{fate="attached",service="triage"}} {plan.alerts - plan.problems}.0' in text
 
             # A consumer that dies is started again; until then the intake is not healthy.
             os.kill(consumer, signal.SIGKILL)

@@ -8,7 +8,9 @@ environment, and the two share nothing but the bus and a pipe:
 - the consumer reports on the pipe, one JSON line at most every `REPORT_INTERVAL_S`: how many
   alerts it has handled since it started, and its counters. The intake feeds the first to its
   backlog (the webhook's back-pressure) and serves the second at /metrics beside its own;
-- the intake restarts a consumer that exited, and stops it on the way out (SIGTERM, then SIGKILL);
+- the intake's /healthz is green once the consumer has reported (its first report follows its
+  start: store open, consuming); the intake restarts a consumer that exited, and stops it on the
+  way out (SIGTERM, then SIGKILL);
 - the consumer dies with the intake (`PR_SET_PDEATHSIG`): a kill -9 of triage leaves no consumer
   behind, whose unacknowledged batch is redelivered to the next one.
 """
@@ -45,11 +47,13 @@ class ConsumerProcess:
         self.counters = counters  # the consumer's counts, mirrored from its reports
         self._module = module
         self._proc: asyncio.subprocess.Process | None = None
+        self._reported = False
         self.restarts = 0
 
     @property
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None
+    def ready(self) -> bool:
+        """Running and started: its store is open and it consumes (it reports only from then on)."""
+        return self._reported and self._proc is not None and self._proc.returncode is None
 
     @property
     def pid(self) -> int | None:
@@ -88,7 +92,7 @@ class ConsumerProcess:
             raise
         finally:
             os.close(write_fd)
-        self._proc = proc
+        self._proc, self._reported = proc, False
         return proc, asyncio.create_task(self._read_reports(read_fd))
 
     async def _read_reports(self, read_fd: int) -> None:
@@ -106,6 +110,7 @@ class ConsumerProcess:
                     self.backlog.handled(total - handled)
                     handled = total
                 self.counters.mirror(report["counters"])
+                self._reported = True
         finally:
             transport.close()
 

@@ -204,7 +204,8 @@ class SqlTransaction(IncidentTransaction):
     commit, so no replica changes them meanwhile), and a change to a row already stored is
     kept until `flush` (before a query that reads incident rows, and before the commit). A
     storm's batch of 200 alerts on 50 incidents writes 50 rows, not 200. A new incident is
-    written at once: the alert links that follow reference it."""
+    written at once: the alert links that follow reference it. A key found without held alerts
+    is not asked again until one is added."""
 
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -212,6 +213,7 @@ class SqlTransaction(IncidentTransaction):
         self._open_by_key: dict[str, Incident | None] = {}  # None: known to have no open incident
         self._by_id: dict[str, Incident] = {}  # every row read or written, as it now stands
         self._unwritten: dict[str, Incident] = {}  # stored rows changed since, in first-change order
+        self._none_held: set[str] = set()  # keys known to have no pending alerts (their lock is held)
         d = session.dialect
         self._for_update = d.for_update
         self._arrival = d.pick(sqlite="rowid", postgres="seq")
@@ -332,6 +334,7 @@ class SqlTransaction(IncidentTransaction):
         return int(row[0]) if row else 0
 
     async def add_pending(self, pending: PendingAlert) -> None:
+        self._none_held.discard(pending.key)
         await self._s.execute(
             _SAVE_PENDING,
             (
@@ -345,11 +348,15 @@ class SqlTransaction(IncidentTransaction):
 
     async def pending(self, key: str) -> list[PendingAlert]:
         await self._lock(f"triage:key:{key}")
+        if key in self._none_held:
+            return []
         rows = await self._s.all(
             "SELECT key, alert_id, message_id, received_at, alert FROM pending_alerts WHERE key = ? "  # noqa: S608
             f"ORDER BY received_at, {self._arrival}",
             (key,),
         )
+        if not rows:
+            self._none_held.add(key)
         return [_pending(r) for r in rows]
 
     async def is_pending(self, alert_id: str) -> bool:
@@ -360,6 +367,7 @@ class SqlTransaction(IncidentTransaction):
 
     async def drop_pending(self, key: str) -> None:
         await self._s.execute("DELETE FROM pending_alerts WHERE key = ?", (key,))
+        self._none_held.add(key)
 
     async def held_groups(self) -> list[HeldGroup]:
         rows = await self._s.all(
