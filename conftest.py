@@ -1,13 +1,15 @@
-"""Fixtures shared by every test package: a real embedded NATS server per test."""
+"""Fixtures shared by every test package: a real embedded NATS server per test, console passwords
+hashed at argon2's test profile (warden_testkit.passwords)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
+from warden_testkit.passwords import cheap_password_hashing
 
 # `warden up` listens on the estate's fixed ports; every test that starts one (in this process or a
 # child) asks for free ports instead, so parallel test runs on one machine never collide.
@@ -18,3 +20,9 @@ os.environ.setdefault("WARDEN_RANDOM_PORTS", "1")
 async def broker(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
     async with embedded_broker(tmp_path / "nats") as b:
         yield b
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashing() -> Iterator[None]:
+    with cheap_password_hashing():
+        yield

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import os
 import re
-import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,21 +35,8 @@ TEST_USERS = (
 
 
 def write_test_users(path: Path) -> Path:
-    """The test directory as the console reads it: real argon2 hashes, made once per process (four
-    argon2id hashes cost a second or more on a loaded 2-core machine, in every console test)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(_test_users_file_text())
+    write_users_file(path, TEST_USERS)
     return path
-
-
-@functools.cache
-def _test_users_file_text() -> str:
-    with tempfile.TemporaryDirectory() as scratch:
-        made = Path(scratch) / "console-users.yaml"
-        write_users_file(made, TEST_USERS)
-        return made.read_text()
 
 
 def approval_request(
