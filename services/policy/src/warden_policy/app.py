@@ -159,19 +159,11 @@ def create_app(
     handlers.register(bus)
 
     async def deadline_loop() -> None:
-        try:
-            while True:
-                await handlers.tick()
-                await asyncio.sleep(s.deadline_interval_s)
-        finally:
-            # Stopping (background loops are cancelled before the bus stops): the publishes
-            # under way finish on a live connection.
-            await handlers.drain()
+        while True:
+            await handlers.tick()
+            await asyncio.sleep(s.deadline_interval_s)
 
     runtime.on_start.append(store.open)
-    # A decision the stopping bus let finish: its publish ends (sent, or left to the next
-    # start's flush) before the store it marks closes.
-    runtime.on_stop.append(handlers.drain)
     runtime.on_stop.append(store.close)
     runtime.background.append(deadline_loop)
     return runtime

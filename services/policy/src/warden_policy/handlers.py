@@ -37,9 +37,7 @@ class PolicyHandlers:
 
     def _run(self, counter: str, use_case: UseCase) -> Callable[[Envelope], Awaitable[None]]:
         async def handle(env: Envelope) -> None:
-            # Committed: the outbox publishes it whatever happens next, so the cause is acked
-            # without waiting for the broker's acknowledgements.
-            await self._relay.send_after_commit(await use_case(env))
+            await self._relay.send(await use_case(env))
             self._counters.inc(counter)
 
         return handle
@@ -48,9 +46,6 @@ class PolicyHandlers:
         if env.payload(IncidentChanged).change is not IncidentState.RESOLVED:
             return []
         return await self._desk.supersede(env)
-
-    async def drain(self) -> None:
-        await self._relay.drain()
 
     async def tick(self) -> None:
         """One pass of the durable deadline and the outbox flush."""

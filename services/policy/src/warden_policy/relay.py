@@ -4,17 +4,10 @@ by the persistence kit's relay (`warden_persistence.outbox`), in policy's order.
 A crash between commit and publish loses nothing: redelivery of the cause republishes the stored
 messages (same ids, so the broker drops duplicates) and the background flush publishes stragglers.
 `process_once` is the inbox side: a message id is decided and committed once.
-
-So a handler need not wait for the broker once its outbox is committed: `send_after_commit`
-publishes in the background (at once, in the same order), and the cause is acknowledged
-meanwhile, so the next message is decided while this one's acknowledgements come back. A failed
-background publish leaves its rows to the flush; at most `IN_FLIGHT` decisions publish at once,
-beyond that the handler waits (back-pressure, not an unbounded queue).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -28,7 +21,6 @@ from warden_policy.ports import AlreadyProcessed, Changes, Clock, Conflict, Publ
 log = logging.getLogger("warden.policy")
 
 MAX_ATTEMPTS = 5
-IN_FLIGHT = 64
 
 
 class Relay(OutboxRelay[Envelope]):
@@ -37,36 +29,8 @@ class Relay(OutboxRelay[Envelope]):
     leaves its rows to the flush, which claims them as `claimer` (this replica's id) first, so of
     several replicas on one store each row goes out from one."""
 
-    def __init__(
-        self, bus: Publisher, store: StateStore, clock: Clock, *, claimer: str, in_flight: int = IN_FLIGHT
-    ) -> None:
+    def __init__(self, bus: Publisher, store: StateStore, clock: Clock, *, claimer: str) -> None:
         super().__init__(bus.publish, store, clock, id_of=lambda e: e.id, claimer=claimer, waves=_waves)
-        self._slots = asyncio.Semaphore(in_flight)
-        self._sending: set[asyncio.Task[None]] = set()
-
-    async def send_after_commit(self, envelopes: Sequence[Envelope]) -> None:
-        """Starts publishing a committed outbox and returns (see the module docstring)."""
-        if not envelopes:
-            return
-        await self._slots.acquire()
-        task = asyncio.create_task(self._send_or_leave(list(envelopes)))
-        self._sending.add(task)
-        task.add_done_callback(self._sent)
-
-    async def _send_or_leave(self, envelopes: list[Envelope]) -> None:
-        try:
-            await self.send(envelopes)
-        except Exception as err:  # the rows stay unsent: the flush publishes them after its grace
-            log.warning("publishing %d committed messages failed, left to the outbox flush: %r", len(envelopes), err)
-
-    def _sent(self, task: asyncio.Task[None]) -> None:
-        self._sending.discard(task)
-        self._slots.release()
-
-    async def drain(self) -> None:
-        """Waits for the background publishes under way (before the bus and the store stop)."""
-        while self._sending:
-            await asyncio.wait(set(self._sending))
 
 
 def _waves(envelopes: Sequence[Envelope]) -> list[list[Envelope]]:
