@@ -6,10 +6,7 @@ the range and renders the report as a table, JSON, Prometheus text or HTML (`kpi
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,26 +16,11 @@ from warden_audit.api import Kpi, KpiReport
 from warden_audit.api import kpi_report as report
 
 from warden_cli.data_dir import audit_log_dir
+from warden_cli.moments import parse_moment
 
-# `report` (audit's KPI report over records) stays importable from here for the tests that use it.
+# `report` (audit's KPI report over records) and `parse_moment` stay importable from here for the
+# tests that use them.
 __all__ = ["as_json", "format_value", "parse_moment", "prometheus", "report", "run"]
-
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_moment(text: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> datetime | None:
-    """An ISO date/time (UTC if no zone) or a span back from now: `90m`, `24h`, `7d`, `2w`."""
-    if not text:
-        return None
-    relative = _RELATIVE.match(text.strip())
-    if relative:
-        return now() - timedelta(**{_UNITS[relative.group(2)]: int(relative.group(1))})
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(f"{text!r} is neither an ISO time nor a span like 24h or 7d") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def format_value(kpi: Kpi) -> str:

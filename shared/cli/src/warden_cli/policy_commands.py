@@ -4,8 +4,6 @@ policy would have decided differently over recorded history."""
 from __future__ import annotations
 
 import json
-import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,26 +13,13 @@ from warden_policy import api as policy
 from warden_policy.api import ConfigError, PolicyError, PolicyTestRun
 
 from warden_cli.data_dir import existing_layout
+from warden_cli.moments import moment
 
 policy_app = typer.Typer(help="The gate's Cedar policy: run its test cases, replay history through it.")
 
 PolicyDir = Annotated[
     Path | None, typer.Option("--policy-dir", help="directory with *.cedar, schema.cedarschema, policy_tests.yaml")
 ]
-DURATION = re.compile(r"^(\d+)([smhd])$")
-UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def parse_since(value: str, now: datetime) -> datetime:
-    """An ISO time (UTC if no offset) or a duration back from now: 90m, 6h, 7d."""
-    match = DURATION.match(value.strip())
-    if match:
-        return now - timedelta(**{UNITS[match[2]]: int(match[1])})
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is neither an ISO time nor a duration like 6h") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _policy_invalid(err: PolicyError) -> typer.Exit:
@@ -108,7 +93,7 @@ def replay_command(
     show_all: bool = typer.Option(False, "--all", help="also list decisions that did not change"),
 ) -> None:
     """Replay recorded proposals from the audit log through POLICY_DIR and print what changes."""
-    start = parse_since(since, datetime.now(UTC))
+    start = moment(since, example="a duration like 6h")
     try:
         gate = policy.replay_gate(policy_dir, config_dir)
     except ConfigError as err:

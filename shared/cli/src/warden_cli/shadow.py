@@ -15,7 +15,7 @@ import typer
 from warden_audit import api as audit
 
 from warden_cli.data_dir import audit_log_dir
-from warden_cli.kpi import parse_moment
+from warden_cli.moments import parse_moment
 
 shadow_app = typer.Typer(help="Shadow mode: would-be actions compared with what humans did.")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 from warden_cli.main import app
-from warden_cli.policy_commands import parse_since
+from warden_cli.moments import moment
 
 runner = CliRunner()
 
@@ -52,6 +52,6 @@ def test_cli_policy_replay_over_an_empty_audit_log(tmp_path: Path) -> None:
 
 def test_cli_policy_since_accepts_durations_and_iso_times() -> None:
     now = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
-    assert parse_since("90m", now) == now - timedelta(minutes=90)
-    assert parse_since("7d", now) == now - timedelta(days=7)
-    assert parse_since("2026-11-20T08:00:00", now) == datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    assert moment("90m", lambda: now) == now - timedelta(minutes=90)
+    assert moment("7d", lambda: now) == now - timedelta(days=7)
+    assert moment("2026-11-20T08:00:00", lambda: now) == datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
