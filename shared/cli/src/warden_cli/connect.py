@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from warden_triage import api as triage
 
-from warden_cli.estate_commands import ROUTES
-
-SOURCES = tuple(ROUTES)
+SOURCES = tuple(triage.SENDERS)
 
 
 def _base_url(data_dir: Path, config: Path | None) -> str:

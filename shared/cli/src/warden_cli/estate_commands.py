@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from warden_triage import api as triage
 
 from warden_cli.errors import UserError
 
@@ -17,13 +16,6 @@ if TYPE_CHECKING:
     from warden_cli.layout import Layout
 
 DEFAULT_PATH = Path("warden.yaml")
-# Webhook route per source, as `warden connect` names them.
-ROUTES = {
-    "alertmanager": "prometheus",
-    "azure-monitor": "azure-monitor",
-    "grafana": "grafana",
-    "cloudevents": "cloudevents",
-}
 
 
 def starter_text() -> str:
@@ -65,21 +57,14 @@ def check(
     )
 
 
-def _hmac_routes() -> set[str]:
-    """Routes the operator switched to HMAC (their credential is then that secret, not the token)."""
-    try:
-        configured = json.loads(os.environ.get("WARDEN_WEBHOOK_HMAC_SECRETS", "") or "{}")
-    except ValueError:
-        return set()
-    return set(configured) if isinstance(configured, dict) else set()
-
-
 def webhook_lines(base_url: str, token_file: Path) -> list[str]:
-    hmac_routes = _hmac_routes()
+    """One line per alert sender: its webhook and its credential (a route the operator switched to
+    HMAC takes that secret, not the token)."""
+    hmac_routes = triage.hmac_routes()
     lines = []
-    for source, route in ROUTES.items():
+    for source, route in triage.SENDERS.items():
         credential = (
-            "HMAC secret from WARDEN_WEBHOOK_HMAC_SECRETS"
+            f"HMAC secret from {triage.HMAC_SECRETS_VARIABLE}"
             if route in hmac_routes
             else f"Authorization: Bearer <{token_file}>"
         )

@@ -12,6 +12,14 @@ ROUTES = {
     "cloudevents": "cloudevents",
     "normalised": "alerts",
 }
+# The products an operator points at a webhook, by the name `warden connect` gives them, and the
+# route each one posts to.
+SENDERS = {
+    "alertmanager": ROUTES["prometheus"],
+    "azure-monitor": ROUTES["azure_monitor"],
+    "grafana": ROUTES["grafana"],
+    "cloudevents": ROUTES["cloudevents"],
+}
 
 
 def guess_source(body: Any) -> str:
