@@ -43,7 +43,11 @@ class ReadInto(Protocol):
 
 
 CHUNK_BYTES = 1 << 22  # read size when streaming a segment file
-_HASH_END = _HASH_LEN + HASH_HEX_LEN  # from the start of `,"hash":"` to the quote after the digest
+_HASH_END = _HASH_LEN + HASH_HEX_LEN
+_AFTER_HASH = b'",' + _ID_MEMBER  # closes the digest and opens the message id
+_AFTER_HASH_LEN = len(_AFTER_HASH)
+_LINK_LEN = _PREV_LEN + HASH_HEX_LEN + len(_AT_MEMBER)  # `","prev_hash":"<64 hex>","recorded_at":"`
+_OPEN, _CLOSE = ord("{"), ord("}")  # from the start of `,"hash":"` to the quote after the digest
 
 
 def _check_line(line: bytes, expected: int, prev: str, first_in_segment: bool) -> tuple[str, str]:
@@ -227,6 +231,7 @@ class ChainVerifier:
         cps = self._checkpoints
         next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
         find, rfind, startswith = buf.find, buf.rfind, buf.startswith
+        link = b"%s%s%s" % (_PREV_MEMBER, prev, _AT_MEMBER)  # what follows this line's message id
         pos = 0
         while pos < limit:
             nl = find(b"\n", pos, limit)
@@ -235,10 +240,9 @@ class ChainVerifier:
             # writes it, made in place; any other line takes `_check_line` itself.
             at = rfind(_HASH_MEMBER, pos, nl)
             end = at + _HASH_END
-            tail = end + 2
-            id_end = find(_PREV_MEMBER, tail + _ID_LEN, nl)
-            prev_end = id_end + _PREV_LEN + HASH_HEX_LEN
-            seq_at = find(_SEQ_MEMBER, prev_end, nl)
+            id_start = end + _AFTER_HASH_LEN
+            id_end = find(_PREV_MEMBER, id_start, nl)
+            seq_at = find(_SEQ_MEMBER, id_end + _LINK_LEN, nl)
             hasher = sha256(view[pos:at])
             hasher.update(view[end + 1 : nl])
             digest = hasher.digest()
@@ -247,15 +251,13 @@ class ChainVerifier:
                 at >= pos
                 and id_end >= 0
                 and seq_at >= 0
-                and startswith(b"{", pos, nl)
-                and buf.endswith(b"}", pos, nl)
-                and startswith(b'",', end, nl)
-                and startswith(_ID_MEMBER, tail, nl)
-                and startswith(_AT_MEMBER, prev_end, nl)
+                and buf[pos] == _OPEN
+                and buf[nl - 1] == _CLOSE
+                and startswith(_AFTER_HASH, end, nl)
                 and startswith(hex_digest, at + _HASH_LEN, nl)
-                and startswith(prev, prev_end - HASH_HEX_LEN, nl)
+                and startswith(link, id_end, nl)
                 and startswith(b"%d%s" % (expected, _SOURCE_MEMBER), seq_at + _SEQ_LEN, nl)
-                and find(b"\\", tail + _ID_LEN, id_end) < 0
+                and find(b"\\", id_start, id_end) < 0
             ):
                 line = bytes(view[pos:nl])
                 problem, reason = _check_line(line, expected, prev.decode("ascii", errors="replace"), index == 1)
@@ -266,6 +268,7 @@ class ChainVerifier:
                     return self._fail(name, index, problem, reason), index
                 # Laid out otherwise but valid: the same hashed bytes as the fast path took.
             prev = hex_digest
+            link = b"%s%s%s" % (_PREV_MEMBER, prev, _AT_MEMBER)
             pos = nl + 1
             if merkle is not None:
                 node, n = sha256(_LEAF + digest).digest(), size
