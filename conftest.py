@@ -1,5 +1,5 @@
-"""Fixtures shared by every test package: a real embedded NATS server per test, console passwords
-hashed at argon2's test profile (warden_testkit.passwords)."""
+"""Fixtures shared by every test package: a real embedded NATS server per test, the in-memory bus
+for component tests of handler logic, console passwords hashed at argon2's test profile (warden_testkit.passwords)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
+from warden_testkit.memory_bus import MemoryBroker
 from warden_testkit.passwords import cheap_password_hashing
 
 # `warden up` listens on the estate's fixed ports; every test that starts one (in this process or a
@@ -20,6 +21,12 @@ os.environ.setdefault("WARDEN_RANDOM_PORTS", "1")
 async def broker(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
     async with embedded_broker(tmp_path / "nats") as b:
         yield b
+
+
+@pytest.fixture
+def memory_broker() -> MemoryBroker:
+    """The in-memory bus for component tests of handler logic (warden_testkit.memory_bus)."""
+    return MemoryBroker()
 
 
 @pytest.fixture(scope="session", autouse=True)

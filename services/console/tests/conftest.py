@@ -1,4 +1,5 @@
-"""Fixtures for console tests: the console on a real embedded NATS server, signed-in HTTP clients."""
+"""Fixtures for console tests: the console on a real embedded NATS server (the chat channels on the
+in-memory bus), signed-in HTTP clients."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from warden_testkit.bus import EmbeddedBroker
 from warden_testkit.chat import ChatDoubles, chat_settings
 from warden_testkit.console import Browser, Console, start_console
+from warden_testkit.memory_bus import MemoryBroker
 
 
 @pytest.fixture
@@ -39,7 +41,11 @@ async def chat_doubles() -> AsyncIterator[ChatDoubles]:
 
 
 @pytest.fixture
-async def chat_console(broker: EmbeddedBroker, tmp_path: Path, chat_doubles: ChatDoubles) -> AsyncIterator[Console]:
-    c = await start_console(broker, tmp_path / "chat", **chat_settings(chat_doubles))
+async def chat_console(
+    memory_broker: MemoryBroker, tmp_path: Path, chat_doubles: ChatDoubles
+) -> AsyncIterator[Console]:
+    # The chat tests are about Teams and Slack (their signatures, tokens and cards), not the broker:
+    # the in-memory bus. The console's own NATS wiring is test_console_web's.
+    c = await start_console(memory_broker, tmp_path / "chat", **chat_settings(chat_doubles))
     yield c
     await c.runtime.stop()

@@ -6,16 +6,16 @@ from __future__ import annotations
 import time
 
 import aiohttp
-from warden_testkit.bus import EmbeddedBroker
 from warden_testkit.chat import TEAMS_APP_ID, card_invoke, rsa_key
 from warden_testkit.console import approval_request, wait_for
+from warden_testkit.memory_bus import MemoryBroker
 
 DECIDED = "sre.approval.decided.v1"
 
 
-async def _request(broker: EmbeddedBroker, chat_doubles, approval_id: str = "appr-t") -> None:
+async def _request(memory_broker: MemoryBroker, chat_doubles, approval_id: str = "appr-t") -> None:
     env = approval_request(approval_id, f"inc-{approval_id}")
-    await broker.publish_raw("sre.approval.requested.v1", env.to_bytes(), env.id, identity="policy")
+    await memory_broker.publish_raw("sre.approval.requested.v1", env.to_bytes(), env.id, identity="policy")
     await wait_for(lambda: _posted(chat_doubles, approval_id))
 
 
@@ -24,16 +24,19 @@ async def _posted(chat_doubles, approval_id: str) -> bool:
 
 
 async def _invoke(console, activity: dict, token: str) -> tuple[int, dict | str]:
-    async with aiohttp.ClientSession() as http, http.post(
-        console.url + "/api/teams/messages", json=activity, headers={"Authorization": f"Bearer {token}"}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            console.url + "/api/teams/messages", json=activity, headers={"Authorization": f"Bearer {token}"}
+        ) as resp,
+    ):
         return resp.status, (await resp.json() if resp.status == 200 else await resp.text())
 
 
 async def test_card_is_posted_and_a_valid_invoke_publishes_the_decision_and_refreshes_the_card(
-    broker: EmbeddedBroker, chat_console, chat_doubles
+    memory_broker: MemoryBroker, chat_console, chat_doubles
 ) -> None:
-    await _request(broker, chat_doubles)
+    await _request(memory_broker, chat_doubles)
     posted = chat_doubles.posted[0]
     assert posted["conversation"] == "19:ops@thread.tacv2"
     card = posted["attachments"][0]
@@ -48,7 +51,7 @@ async def test_card_is_posted_and_a_valid_invoke_publishes_the_decision_and_refr
     assert answer["value"]["body"][0]["text"] == "Approved by alice" and "actions" not in answer["value"]
     assert chat_doubles.updated and chat_doubles.updated[0]["activity"] == "activity-1"
 
-    decided = await broker.read_all(DECIDED)
+    decided = await memory_broker.read_all(DECIDED)
     assert len(decided) == 1 and decided[0].data["channel"] == "teams" and decided[0].data["reason"] == "from Teams"
     claims = chat_console.verifier.verify(decided[0].data["identity_token"])
     assert claims["sub"] == "alice" and claims["amr"] == ["teams"] and claims["idp_sub"] == "aad-alice"
@@ -63,8 +66,10 @@ INVALID = [
 ]
 
 
-async def test_invalid_bot_connector_tokens_are_refused(broker: EmbeddedBroker, chat_console, chat_doubles) -> None:
-    await _request(broker, chat_doubles)
+async def test_invalid_bot_connector_tokens_are_refused(
+    memory_broker: MemoryBroker, chat_console, chat_doubles
+) -> None:
+    await _request(memory_broker, chat_doubles)
     for case, changes in INVALID:
         activity = card_invoke(chat_doubles.service_url, "appr-t", "approve", "aad-alice")
         token = chat_doubles.bot_token(TEAMS_APP_ID, chat_doubles.service_url, **changes)
@@ -72,13 +77,13 @@ async def test_invalid_bot_connector_tokens_are_refused(broker: EmbeddedBroker, 
         assert status == 401, (case, body)
     status, _ = await _invoke(chat_console, activity, "not-a-jwt")
     assert status == 401
-    assert await broker.read_all(DECIDED) == []
+    assert await memory_broker.read_all(DECIDED) == []
 
 
 async def test_replayed_invoke_and_unauthorised_people_change_nothing(
-    broker: EmbeddedBroker, chat_console, chat_doubles
+    memory_broker: MemoryBroker, chat_console, chat_doubles
 ) -> None:
-    await _request(broker, chat_doubles)
+    await _request(memory_broker, chat_doubles)
     token = chat_doubles.bot_token(TEAMS_APP_ID, chat_doubles.service_url)
     carol = card_invoke(chat_doubles.service_url, "appr-t", "approve", "aad-carol")
     status, answer = await _invoke(chat_console, carol, token)
@@ -96,5 +101,5 @@ async def test_replayed_invoke_and_unauthorised_people_change_nothing(
     assert first["statusCode"] == 200 and first["value"]["body"][0]["text"] == "Denied by alice"
     status, again = await _invoke(chat_console, alice, token)
     assert again["statusCode"] == 409
-    decided = await broker.read_all(DECIDED)
+    decided = await memory_broker.read_all(DECIDED)
     assert [d.data["decision"] for d in decided] == ["deny"]

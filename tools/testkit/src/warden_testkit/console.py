@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from warden_console.adapters.local_users import write_users_file
-from warden_console.app import ConsoleRuntime, create_app
+from warden_console.app import BUS_IDENTITY, ConsoleRuntime, create_app
 from warden_console.domain.roles import Role
+from warden_console.ports import ConsolePorts
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ApprovalRequested, Evidence, ProposedAction
 from warden_security.keys import load_or_create_private_key, load_public_key, public_path
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenVerifier
+
+from warden_testkit.memory_bus import MemoryBroker
 
 if TYPE_CHECKING:
     from warden_testkit.bus import EmbeddedBroker
@@ -150,12 +153,20 @@ class Console:
         return f"http://127.0.0.1:{self.runtime.bound_port}"
 
 
-async def start_console(broker: EmbeddedBroker, data_dir: Path, **overrides: Any) -> Console:
+async def start_console(broker: EmbeddedBroker | MemoryBroker, data_dir: Path, **overrides: Any) -> Console:
+    """On the embedded NATS broker (as the `approver` user) or on the in-memory bus."""
     key_path = data_dir / "keys" / "approver-issuer.pem"
     load_or_create_private_key(key_path)
     write_test_users(data_dir / "keys" / "console-users.yaml")
-    settings: dict[str, Any] = {"nats_url": broker.url, "nats_creds": broker.creds("approver"), "http_port": 0}
-    runtime = create_app(data_dir=data_dir, **(settings | overrides))
+    settings: dict[str, Any] = {"http_port": 0}
+    ports = None
+    if isinstance(broker, MemoryBroker):
+        ports = ConsolePorts(bus=broker.bus(BUS_IDENTITY))
+        # The settings still require a credentials path; with the bus given, nothing opens it.
+        settings["nats_creds"] = data_dir / "keys" / "unused-nats.creds"
+    else:
+        settings |= {"nats_url": broker.url, "nats_creds": broker.creds(BUS_IDENTITY)}
+    runtime = create_app(ports=ports, data_dir=data_dir, **(settings | overrides))
     await runtime.start()
     verifier = TokenVerifier(load_public_key(public_path(key_path)), LOCAL_APPROVER_ISSUER, APPROVAL_AUDIENCE)
     return Console(runtime, data_dir, verifier)

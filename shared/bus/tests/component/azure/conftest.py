@@ -12,6 +12,7 @@ import pytest
 from warden_bus.azure_servicebus.bus import ServiceBusBus
 from warden_bus.port import Bus
 from warden_contracts.envelope import Envelope
+from warden_testkit.memory_bus import MemoryBroker
 from warden_testkit.servicebus import ServiceBusDouble, Stored
 
 
@@ -55,9 +56,12 @@ def servicebus() -> ServiceBusHarness:
     return ServiceBusHarness(ServiceBusDouble())
 
 
-@pytest.fixture(params=["nats", "servicebus"])
+@pytest.fixture(params=["nats", "servicebus", "memory"])
 def any_bus(request: pytest.FixtureRequest) -> BusHarness:
+    """`memory`: the testkit's in-memory bus for component tests, held to the same behaviour."""
     if request.param == "nats":
         harness: BusHarness = request.getfixturevalue("broker")
         return harness
+    if request.param == "memory":
+        return MemoryBroker()
     return ServiceBusHarness(ServiceBusDouble())

@@ -1,5 +1,6 @@
 """One behavioural suite for every bus adapter: the same tests run against the NATS adapter on a
-real embedded server and the Service Bus adapter through the SDK (fixture `any_bus`)."""
+real embedded server, the Service Bus adapter through the SDK and the testkit's in-memory bus for
+component tests (fixture `any_bus`)."""
 
 from __future__ import annotations
 
