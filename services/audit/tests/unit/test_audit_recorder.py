@@ -185,3 +185,13 @@ async def test_a_failed_group_fails_every_batch_in_it_and_resyncs() -> None:
     again = await recorder.record_many([(envelope(1), None), (envelope(2), None)])
     assert [r.duplicate for r in again] == [True, False]  # the prefix that reached the disk is found
     assert_chained(store.records)
+
+
+async def test_one_append_is_one_instant_and_the_next_append_reads_the_clock_again() -> None:
+    ticks = iter(datetime(2026, 11, 21, 12, 0, second, tzinfo=UTC) for second in range(10))
+    recorder = Recorder(MemoryStore(), lambda: next(ticks))
+    await recorder.open()
+    first = await recorder.record_many([(envelope(n), None) for n in range(1, 4)])
+    second = await recorder.record(envelope(4))
+    assert {r.record["recorded_at"] for r in first if r.record} == {"2026-11-21T12:00:00Z"}
+    assert second.record is not None and second.record["recorded_at"] == "2026-11-21T12:00:01Z"
