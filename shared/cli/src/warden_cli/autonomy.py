@@ -4,9 +4,9 @@ The path is shadow -> review -> autonomous (policy lets autonomy act on tier-1 a
 step is a `plan_run_mode` control event (scope `plan:<name>`) published as the operator identity,
 so it is audited like every other change; the evidence shown (and recorded in the control's
 reason) is audit's read model (`warden_audit.api.plan_evidence`) and travels with a promotion:
-policy owns the ladder and the bar (`warden_policy.api.autonomy_step`, `promotion_gap`) and its
-gate refuses a promotion that falls short unless forced with a reason. Asking it here only fails
-early with the same words; demotion is always allowed.
+policy owns the ladder and the bar (`warden_policy.api.autonomy_step`, `promotion_gap`,
+`check_promotion`) and its gate refuses a promotion that falls short unless forced with a reason.
+Asking it here only fails early; demotion is always allowed.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Annotated, Any
 import typer
 from warden_audit import api as audit
 from warden_audit.api import PlanEvidence
-from warden_contracts.events import ControlChanged, ControlKind, PromotionEvidence
+from warden_contracts.events import ControlKind
 from warden_policy import api as policy
 
 from warden_cli.data_dir import existing_layout
 from warden_cli.kpi import format_value
 from warden_cli.layout import Layout
-from warden_cli.operations import publish_control
+from warden_cli.operations import set_control
 
 LADDER = policy.RUN_MODES
 
@@ -62,27 +62,6 @@ def summary(ev: PlanEvidence) -> str:
         f"{kpis['false_remediation_rate']}, overrides {kpis['human_override_rate']}; shadow "
         f"{s['same']}/{s['different']}/{s['none']} same/different/none"
     )
-
-
-async def publish_mode(
-    layout: Layout,
-    plan: str,
-    mode: str,
-    by: str,
-    reason: str,
-    evidence: PromotionEvidence | None = None,
-    forced: bool = False,
-) -> None:
-    payload = ControlChanged(
-        kind=ControlKind.PLAN_RUN_MODE,
-        value=mode,
-        scope=f"plan:{plan}",
-        changed_by=by,
-        reason=reason,
-        evidence=evidence,
-        forced=forced,
-    )
-    await publish_control(layout, payload, f"control:plan:{plan}")
 
 
 def _load(data_dir: Path | None, policy_dir: Path | None, plan: str) -> tuple[Layout, PlanEvidence]:
@@ -125,16 +104,30 @@ def _move(
     if gap and not force:
         typer.secho(f"not promoting {plan} to {target}: {gap} (use --force to override)", fg=typer.colors.RED, err=True)
         raise typer.Exit(1)
-    if gap and not reason.strip():
-        # Policy refuses a forced promotion without one; say so here rather than have it dead-lettered.
-        typer.secho(
-            f"--force needs --reason: why promote {plan} to {target} past: {gap}", fg=typer.colors.RED, err=True
-        )
-        raise typer.Exit(2)
+    if gap:
+        try:
+            # The operator's own reason, before the evidence is added to it: what policy's gate asks for.
+            policy.check_promotion(ev.mode, target, evidence, forced=True, reason=reason)
+        except policy.PromotionRefused:
+            # Policy would dead-letter the control; a forced one step up is refused only for want of a reason.
+            typer.secho(
+                f"--force needs --reason: why promote {plan} to {target} past: {gap}", fg=typer.colors.RED, err=True
+            )
+            raise typer.Exit(2) from None
     why = f"{ev.mode} -> {target}: {reason or 'no reason given'}; evidence: {summary(ev)}"
     if gap:
         why += f"; FORCED past: {gap}"
-    asyncio.run(publish_mode(layout, plan, target, by, why, evidence if step > 0 else None, forced=bool(gap)))
+    control = set_control(
+        layout,
+        ControlKind.PLAN_RUN_MODE,
+        target,
+        by,
+        why,
+        scope=f"plan:{plan}",
+        evidence=evidence if step > 0 else None,
+        forced=bool(gap),
+    )
+    asyncio.run(control)
     typer.echo(f"plan {plan}: {ev.mode} -> {target} (control event published as {by})")
 
 

@@ -5,25 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 from warden_audit import api as audit
 from warden_audit.api import ApprovalEntry
 from warden_bus.nats_bus import NatsBus
-from warden_contracts.envelope import envelope_for
-from warden_contracts.events import ApprovalDecided, ApprovalDecision, ControlChanged, ControlKind
+from warden_contracts.envelope import Envelope
+from warden_contracts.events import ApprovalDecision, ControlKind, PromotionEvidence
+from warden_policy import api as policy
 from warden_sandbox import api as sandbox
-from warden_security.keys import load_or_create_private_key
-from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenIssuer
 from warden_triage import api as triage
 
+from warden_cli.approver_credential import USERS_FILE
 from warden_cli.layout import Layout
 
-TOKEN_TTL_S = 300
 DEFAULT_CONNECT_TIMEOUT_S = 5.0
 
 
@@ -31,24 +28,9 @@ class OperationError(RuntimeError):
     pass
 
 
-def local_users() -> dict[str, list[str]]:
-    raw = yaml.safe_load(resources.files(__package__).joinpath("users.yaml").read_text())
-    return {name: list(entry["groups"]) for name, entry in raw["users"].items()}
-
-
 def approval_requests(layout: Layout) -> dict[str, ApprovalEntry]:
     """Approval requests and what became of them, from the audit log (the system of record)."""
     return audit.all_approval_requests(layout.audit_dir)
-
-
-def sign_in(layout: Layout, user: str, approval_id: str, action_hash: str) -> str:
-    users = local_users()
-    if user not in users:
-        raise OperationError(f"unknown user {user!r}; known: {', '.join(sorted(users))}")
-    issuer = TokenIssuer(load_or_create_private_key(layout.approver_issuer_key), LOCAL_APPROVER_ISSUER)
-    return issuer.issue(
-        user, APPROVAL_AUDIENCE, TOKEN_TTL_S, approval_id=approval_id, action_hash=action_hash, groups=users[user]
-    )
 
 
 def connect_timeout_s() -> float:
@@ -71,7 +53,7 @@ async def connected_bus(layout: Layout, identity: str) -> NatsBus:
     return bus
 
 
-async def _publish(layout: Layout, identity: str, envelope: Any) -> None:
+async def _publish(layout: Layout, identity: str, envelope: Envelope) -> None:
     bus = await connected_bus(layout, identity)
     try:
         await bus.publish(envelope)
@@ -80,35 +62,47 @@ async def _publish(layout: Layout, identity: str, envelope: Any) -> None:
 
 
 async def decide(layout: Layout, approval_id: str, decision: ApprovalDecision, user: str, reason: str = "") -> str:
+    """`user`'s decision, signed as the console signs one (console.sign_approval) and published
+    under the `approver` identity; returns the request's full id."""
     found = audit.find_approval(layout.audit_dir, approval_id)
     if found is None:
         raise OperationError(f"no approval request {approval_id!r} in the audit log")
     _, entry = found
     request = entry["request"]
-    token = sign_in(layout, user, request["approval_id"], request["action_hash"])
-    payload = ApprovalDecided(
-        approval_id=request["approval_id"], decision=decision, reason=reason, identity_token=token, channel="cli"
-    )
-    envelope = envelope_for(
-        "sre.approval.decided.v1",
-        payload,
-        source=f"warden/cli/{user}",
-        correlationid=entry["correlationid"],
-        subject=request["incident_id"],
+    from warden_console import api as console  # argon2 set-up on import: only the commands that sign pay it
+
+    try:
+        token = console.sign_approval(
+            layout.keys / USERS_FILE, layout.approver_issuer_key, user, request["approval_id"], request["action_hash"]
+        )
+    except console.CredentialRefused as err:
+        raise OperationError(str(err)) from None
+    envelope = policy.approval_decision(
+        request, entry["correlationid"], decision, token, source=f"warden/cli/{user}", channel="cli", reason=reason
     )
     await _publish(layout, "approver", envelope)
     return str(request["approval_id"])
 
 
-async def set_control(layout: Layout, kind: ControlKind, value: str, by: str, reason: str = "") -> None:
-    payload = ControlChanged(kind=kind, value=value, changed_by=by, reason=reason)
-    await publish_control(layout, payload, f"control:{kind.value}")
-
-
-async def publish_control(layout: Layout, payload: ControlChanged, correlationid: str) -> None:
-    """A control change published as the operator identity (audited like every other message)."""
-    source = f"warden/cli/{payload.changed_by}"
-    envelope = envelope_for("sre.control.changed.v1", payload, source=source, correlationid=correlationid)
+async def set_control(
+    layout: Layout,
+    kind: ControlKind,
+    value: str,
+    by: str,
+    reason: str = "",
+    *,
+    scope: str = "global",
+    evidence: PromotionEvidence | None = None,
+    forced: bool = False,
+) -> None:
+    """A control change published as the operator identity (audited like every other message);
+    OperationError for one policy could not honour."""
+    try:
+        envelope = policy.control_change(
+            kind, value, by, source=f"warden/cli/{by}", reason=reason, scope=scope, evidence=evidence, forced=forced
+        )
+    except policy.InvalidControl as err:
+        raise OperationError(str(err)) from None
     await _publish(layout, "operator", envelope)
 
 

@@ -74,6 +74,9 @@ class LocalDirectory:
         user = self._users.get(name)
         return user.principal("delegated") if user else None
 
+    def names(self) -> list[str]:
+        return sorted(self._users)
+
 
 def hash_password(password: str) -> str:
     return _HASHER.hash(password)
