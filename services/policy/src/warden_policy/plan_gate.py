@@ -138,8 +138,9 @@ class PlanGate:
         )
         return changes
 
-    async def _awaiting_approval(self, action_id: str, incident_id: str) -> bool:
-        return any(a.action.action_id == action_id for a in await self._store.pending_for_incident(incident_id))
+    async def _awaiting_approval(self, action_id: str, incident_id: str) -> Approval | None:
+        pending = await self._store.pending_for_incident(incident_id)
+        return next((a for a in pending if a.action.action_id == action_id), None)
 
     def _cover(
         self,
@@ -149,13 +150,17 @@ class PlanGate:
         decision: Decision,
         covering: str,
         other_incident: str,
-        pending: bool,
+        pending: Approval | None,
         changes: Changes,
     ) -> None:
         """No page, no second approval request, nothing run: the same remediation is under way or
         awaits its approval. The hand-off this incident would have raised is kept, and raised if the
         covering action fails or never runs (covers.py)."""
         state = "awaiting approval (no second request)" if pending else "already under way"
+        if pending is not None:
+            # Written back unchanged: its version orders this cover against a denial, expiry or
+            # withdrawal decided meanwhile, which then re-reads the covers (or this re-decides).
+            changes.updated_approvals.append(pending)
         note = f"covered_by: action {covering} of incident {other_incident} is this same action, {state}"
         covered = replace(decision, reasons=[note, *decision.reasons])
         log.info(

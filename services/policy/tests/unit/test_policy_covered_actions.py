@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import (
     ActionReported,
@@ -22,7 +23,8 @@ from warden_contracts.events import (
     Severity,
     SignedAction,
 )
-from warden_policy.ports import Changes, Covered, Slot
+from warden_policy.domain.approvals import ApprovalState
+from warden_policy.ports import Changes, Conflict, Covered, Slot
 
 RUN = ("sre.action.approved.v1", "sre.action.pending.v1", "sre.elevation.ticketed.v1")
 
@@ -217,3 +219,18 @@ async def test_policy_same_incident_proposing_its_pending_action_again_is_not_co
     out = await world.gate.handle(make_plan(incident_id="inc-errors", environment="prod"))
     assert not any(r.startswith("covered_by") for r in decided(out).reasons)
     assert decided(out).outcome is DecisionOutcome.REFUSED
+
+
+async def test_policy_cover_and_a_denial_decided_meanwhile_cannot_both_commit(world, make_plan) -> None:
+    # A denial decided on the request as it was before the cover (a replica, or a concurrent
+    # handler, that read it first) must not commit past the cover, or the new cover would be
+    # dropped unraised: the cover writes the request back, so the denial conflicts and re-decides.
+    first = await world.gate.handle(make_plan(incident_id="inc-errors", environment="prod"))
+    (request,) = [e.payload(ApprovalRequested) for e in first if e.type == "sre.approval.requested.v1"]
+    before_the_cover = await world.store.get_approval(request.approval_id)
+    await world.gate.handle(make_plan(incident_id="inc-latency", environment="prod"))
+    stale_denial = Changes(updated_approvals=[before_the_cover.deny("bob", "no", world.now)])
+    with pytest.raises(Conflict):
+        await world.store.apply(stale_denial, world.now)
+    current = await world.store.get_approval(request.approval_id)
+    assert current.state is ApprovalState.PENDING and current.version == before_the_cover.version + 1
