@@ -33,3 +33,13 @@ def memory_broker() -> MemoryBroker:
 def _cheap_password_hashing() -> Iterator[None]:
     with cheap_password_hashing():
         yield
+
+
+@pytest.fixture(autouse=True)
+def _umask_restored() -> Iterator[None]:
+    # `warden up`/`cluster up` and a service's runtime set umask 077 for their process; run
+    # in-process by a test, that would leak into every later test's files.
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)

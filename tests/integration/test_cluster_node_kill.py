@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from warden_cli.cluster import ClusterStack
 from warden_contracts import topology as topo
 from warden_contracts.events import IncidentChanged, IncidentState
 from warden_testkit.cluster import (
@@ -52,12 +53,9 @@ async def test_kill9_of_a_nats_node_mid_storm_loses_and_duplicates_nothing(tmp_p
         ours = {i: s for i, s in state.incident_service.items() if s.startswith("nodekill")}
         assert sorted(Counter(ours.values()).values()) == [1] * plan.problems, "an incident was opened twice"
         assert {s: state.alerts_per_incident[i] for i, s in ours.items()} == plan.alerts_per_problem
-        opened = Counter(
-            e.payload(IncidentChanged).service
-            for e in await read_topic(cluster, "sre.incident.changed.v1")
-            if e.payload(IncidentChanged).change == IncidentState.OPENED
-        )
-        assert opened == Counter(dict.fromkeys(plan.alerts_per_problem, 1))
+        expected = Counter(dict.fromkeys(plan.alerts_per_problem, 1))
+        opened = await opened_per_service(cluster, until=expected)
+        assert opened == expected
 
         recorded = await wait_audited(root, ALERT_TOPIC, set(sent.accepted))
         assert {m: n for m, n in recorded.items() if m in sent.accepted} == dict.fromkeys(sent.accepted, 1)
@@ -68,3 +66,20 @@ async def test_kill9_of_a_nats_node_mid_storm_loses_and_duplicates_nothing(tmp_p
 
     verified = audit_verify(root)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+async def opened_per_service(cluster: ClusterStack, until: Counter[str], timeout_s: float = 90) -> Counter[str]:
+    """The OPENED announcements per service, read again while some are missing: a read placed on
+    a stream peer still catching up after the kill can see fewer (CI saw 0 and 1 of 20) than
+    the stream holds; a duplicate shows either way."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        opened = Counter(
+            e.payload(IncidentChanged).service
+            for e in await read_topic(cluster, "sre.incident.changed.v1")
+            if e.payload(IncidentChanged).change == IncidentState.OPENED
+        )
+        if set(until) <= set(opened) or loop.time() > deadline:
+            return opened
+        await asyncio.sleep(2.0)

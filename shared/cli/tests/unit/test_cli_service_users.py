@@ -44,6 +44,9 @@ def test_a_folder_other_users_cannot_pass_is_named() -> None:
         Path(public).chmod(0o755)
         closed = Path(public) / "home"
         (closed / "bin").mkdir(parents=True)
+        # Explicit modes: an in-process `warden up` earlier in the run may have left umask 077.
+        for folder in (closed, closed / "bin"):
+            folder.chmod(0o755)
         python = closed / "bin" / "python"
         python.write_text("")
         python.chmod(0o755)

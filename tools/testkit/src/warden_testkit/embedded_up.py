@@ -115,7 +115,11 @@ def public_python(folder: Path) -> tuple[Path | None, str]:
     venv = folder / "public-venv"
     (venv / "bin").mkdir(parents=True, exist_ok=True)
     (venv / "lib" / f"python{version}").mkdir(parents=True, exist_ok=True)
+    # Explicit modes: the process umask may be 077 (an in-process `warden up` sets it).
+    for made in (venv, venv / "bin", venv / "lib", venv / "lib" / f"python{version}"):
+        made.chmod(0o755)
     (venv / "pyvenv.cfg").write_text(f"home = {system.parent}\ninclude-system-site-packages = false\n")
+    (venv / "pyvenv.cfg").chmod(0o644)
     for link, target in (
         (venv / "bin" / "python", system),
         (venv / "lib" / f"python{version}" / "site-packages", site),
