@@ -31,11 +31,14 @@ pytest: bootstrap
 test: lint typecheck contracts pytest
 
 # The fast lane: unit, component and contract tests (no whole-stack e2e, no browser, no real-server
-# integration runs, no benchmarks). Minutes, not a quarter of an hour; `make test` still runs all.
+# integration runs, no benchmarks), in FAST_WORKERS pytest-xdist processes: every test has its own
+# tmp_path, free ports and PostgreSQL schema, and most of the lane waits on servers rather than
+# computing (docs/testing.md). `make test` still runs all, in one process.
+FAST_WORKERS ?= 2
 FAST_LANE := -m "not e2e" --ignore-glob='*/e2e/*' --ignore-glob='*/browser/*' --ignore-glob='*/integration/*' \
 	--ignore=tools/bench/tests --ignore=tools/evals/tests/test_evals_end_to_end.py
 test-fast: bootstrap
-	$(UV) run pytest -q $(FAST_LANE)
+	$(UV) run pytest -q -n $(FAST_WORKERS) $(FAST_LANE)
 
 # Rewrites docker-compose.yml's environments and main.bicep's container environments from the
 # process description (warden generate; docs/adr/0008-one-process-description.md).
