@@ -90,13 +90,7 @@ class MemoryBroker:
     async def wait_for(
         self, topic: str, predicate: Callable[[Envelope], bool] | None = None, *, timeout: float = 20.0, count: int = 1
     ) -> list[Envelope]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            found = [e for e in self.published(topic) if predicate is None or predicate(e)]
-            if len(found) >= count or loop.time() > deadline:
-                return found
-            await asyncio.sleep(0.01)
+        return await wait_published(self.published, topic, predicate, timeout=timeout, count=count, poll_s=0.01)
 
     def durable(self, topic: topo.Topic, identity: str) -> _Durable:
         return self._durables[(topic.name, identity)]
@@ -179,3 +173,23 @@ class MemoryBus:
                 self.identity, topic, delivery.raw, settlement, delivery.deliveries, delivery.position
             )
             await self.publish(letter)
+
+
+async def wait_published(
+    published: Callable[[str], list[Envelope]],
+    topic: str,
+    predicate: Callable[[Envelope], bool] | None = None,
+    *,
+    timeout: float,
+    count: int,
+    poll_s: float,
+) -> list[Envelope]:
+    """`wait_for` of a broker double that keeps what was published in memory: what matches once
+    there are `count` of them, or what there is at the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        found = [e for e in published(topic) if predicate is None or predicate(e)]
+        if len(found) >= count or loop.time() > deadline:
+            return found
+        await asyncio.sleep(poll_s)

@@ -3,7 +3,6 @@ over the SDK-seam namespace double (see `warden_testkit.servicebus`)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -12,7 +11,7 @@ import pytest
 from warden_bus.azure_servicebus.bus import ServiceBusBus
 from warden_bus.port import Bus
 from warden_contracts.envelope import Envelope
-from warden_testkit.memory_bus import MemoryBroker
+from warden_testkit.memory_bus import MemoryBroker, wait_published
 from warden_testkit.servicebus import ServiceBusDouble, Stored
 
 
@@ -42,13 +41,7 @@ class ServiceBusHarness:
     async def wait_for(
         self, topic: str, predicate: Callable[[Envelope], bool] | None = None, *, timeout: float = 20.0, count: int = 1
     ) -> list[Envelope]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            found = [e for e in self.published(topic) if predicate is None or predicate(e)]
-            if len(found) >= count or loop.time() > deadline:
-                return found
-            await asyncio.sleep(0.05)
+        return await wait_published(self.published, topic, predicate, timeout=timeout, count=count, poll_s=0.05)
 
 
 @pytest.fixture
