@@ -87,7 +87,15 @@ class Result:
             "p99_ms": round(_percentile(ms, 0.99), 1),
             "raw_p50_ms": round(statistics.median(self.raw_e2e_latencies or [0.0]) * 1000, 1),
             "peak_rss_mib": round(self.peak_kib / 1024, 1),
-            "rss_last_mib": round(self.rss_samples_kib[-1] / 1024, 1) if self.rss_samples_kib else None,
+            # first / median / last RSS sampled during the storm: flat, or growing with it
+            "rss_mib": [
+                round(k / 1024, 1)
+                for k in (
+                    [self.rss_samples_kib[0], int(statistics.median(self.rss_samples_kib)), self.rss_samples_kib[-1]]
+                    if self.rss_samples_kib
+                    else []
+                )
+            ],
             "triage_cpu_ms_per_alert": round(1000 * self.cpu_s / self.alerts, 3),
             "incidents": self.incidents,
             "retries": self.retries,
