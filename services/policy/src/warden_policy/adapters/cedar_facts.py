@@ -19,9 +19,14 @@ def _value_shape(value: Any) -> Any:
     return type(value).__name__
 
 
+# The shape of a plain string or boolean as `_value_shape` gives it, without the call.
+_SCALAR_SHAPES = {str: repr("str"), bool: repr("bool")}
+
+
 def facts_shape(facts: dict[str, Any]) -> tuple[Any, ...]:
     """What the schema checks about a context: its attribute names and the type of each value."""
-    return tuple(sorted((k, repr(_value_shape(v))) for k, v in facts.items()))
+    scalar = _SCALAR_SHAPES.get
+    return tuple(sorted((k, scalar(type(v)) or repr(_value_shape(v))) for k, v in facts.items()))
 
 
 def _names_entity_of(node: Any, entity_type: str) -> bool:

@@ -159,8 +159,9 @@ class CedarPolicy(PolicyEvaluator):
         # one entity set, so questions that disagree about an entity are evaluated apart.
         verdicts: dict[int, Verdict] = {}
         batches: dict[TargetKey, list[int]] = {}
+        names: dict[int, bool] = {}  # per facts mapping: does one of its values name a target
         for index, question in enumerate(questions):
-            batches.setdefault(self._target_key(question), []).append(index)
+            batches.setdefault(self._target_key(question, names=names), []).append(index)
         for target, indexes in batches.items():
             batch = [questions[i] for i in indexes]
             found = self._evaluate_batch(batch, target)
@@ -170,11 +171,19 @@ class CedarPolicy(PolicyEvaluator):
             verdicts.update(zip(indexes, found, strict=True))
         return [verdicts[i] for i in range(len(questions))]
 
-    def _target_key(self, question: Question, *, real: bool = False) -> TargetKey:
-        """What the target entity is made of; its id only where a verdict may depend on it."""
+    def _target_key(self, question: Question, *, real: bool = False, names: dict[int, bool] | None = None) -> TargetKey:
+        """What the target entity is made of; its id only where a verdict may depend on it.
+        `names` keeps, per facts mapping of one call, whether its values name a target."""
         target = question.target
-        named = self._targets_named or question.principal.type == TARGET
-        anonymous = not (real or named or any(map(_names_a_target, question.facts.values())))
+        named = real or self._targets_named or question.principal.type == TARGET
+        if not named:
+            facts = question.facts
+            named = names.get(id(facts)) if names is not None else None
+            if named is None:
+                named = any(map(_names_a_target, facts.values()))
+                if names is not None:
+                    names[id(facts)] = named
+        anonymous = not named
         name = ANY_TARGET if anonymous else target.name
         return (name, str(target.environment), str(target.resource_group))
 
@@ -215,7 +224,11 @@ class CedarPolicy(PolicyEvaluator):
             }
             for q, (text, _) in zip(questions, contexts, strict=True)
         ]
-        shapes_of = {id(facts): facts_shape(facts) for _, facts in contexts}
+        # Questions sharing one facts mapping share its encoding, and so its shape.
+        shapes_of: dict[int, tuple[Any, ...]] = {}
+        for _, facts in contexts:
+            if id(facts) not in shapes_of:
+                shapes_of[id(facts)] = facts_shape(facts)
         shapes = {(q.action, q.principal.type, shapes_of[id(c[1])]) for q, c in zip(questions, contexts, strict=True)}
         try:
             entities = self._entity_set(entity_key, target)
