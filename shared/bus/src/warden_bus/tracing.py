@@ -37,6 +37,7 @@ _provider: trace.TracerProvider | None = None
 _global_sdk = False
 # `get_tracer_provider` loads a provider named in this variable; read once, like it is in practice.
 _ENV_PROVIDER = OTEL_PYTHON_TRACER_PROVIDER in os.environ
+_UNKNOWN = object()
 _correlation: contextvars.ContextVar[str | None] = contextvars.ContextVar("warden_correlationid", default=None)
 
 
@@ -94,7 +95,8 @@ def active() -> bool:
         return not isinstance(_provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
     if _global_sdk:
         return True
-    if getattr(trace, "_TRACER_PROVIDER", None) is None and not _ENV_PROVIDER:
+    # a missing attribute (an OpenTelemetry that renamed it) is not None: it takes the full lookup
+    if getattr(trace, "_TRACER_PROVIDER", _UNKNOWN) is None and not _ENV_PROVIDER:
         # nothing set globally: skip `get_tracer_provider`'s environment lookup (a raised KeyError
         # on every message: measured, 2 us a call, per publish and per handled message)
         return False
