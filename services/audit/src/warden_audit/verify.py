@@ -11,12 +11,20 @@ from warden_audit.domain.anchoring import Anchor, AnchorRules, apply_rules, merg
 from warden_audit.domain.checkpoint import Checkpoint, MalformedCheckpoint, SignatureCheck
 from warden_audit.domain.verification import ChainVerifier, VerifyReport
 from warden_audit.segments import CHECKPOINTS_FILE, AuditLogCorrupt, list_segments, read_checkpoint_lines, segments_dir
+from warden_audit.verify_parallel import processes_for, verify_segments, walk_segments
 
-__all__ = ["AnchorRules", "VerifyReport", "load_checkpoints", "verify_log"]
+__all__ = ["AnchorRules", "VerifyReport", "load_checkpoints", "verify_log", "verify_processes"]
 
 
 def load_checkpoints(audit_dir: Path) -> list[Checkpoint]:
     return [Checkpoint.from_json(raw) for raw in read_checkpoint_lines(audit_dir)]
+
+
+def verify_processes(audit_dir: Path, jobs: int | None = None) -> int:
+    """How many worker processes `verify_log(audit_dir, jobs=jobs)` checks lines with (1: none)."""
+    if not segments_dir(audit_dir).is_dir():
+        return 1
+    return processes_for(list_segments(audit_dir), jobs)
 
 
 def verify_log(
@@ -25,12 +33,15 @@ def verify_log(
     *,
     anchors: Sequence[Anchor] = (),
     rules: AnchorRules | None = None,
+    jobs: int | None = None,
 ) -> VerifyReport:
     """Check every record and every signed checkpoint; with `check`, also the checkpoint signatures.
 
     `anchors` (checkpoints kept outside the audit folder) are walked with the local ones: the log
     must reach and match each. With `rules`, a log with records also needs a recent enough
     checkpoint (`warden audit verify` always passes rules; the library default stays the bare walk).
+    `jobs`: worker processes checking lines (default: one per available CPU; 1 walks in this
+    process, as does a log too small to pay for starting them); the report is the same either way.
     """
     if not segments_dir(audit_dir).is_dir():
         if anchors:
@@ -51,11 +62,11 @@ def verify_log(
     checkpoints, sources = merge_checkpoints(local, anchors)
     verifier = ChainVerifier(checkpoints, check, sources)
     segments = list_segments(audit_dir)
-    for index, (number, path) in enumerate(segments):
-        with path.open("rb", buffering=0) as source:
-            failure = verifier.feed_segment_file(number, path.name, source, last=index == len(segments) - 1)
-        if failure is not None:
-            return failure
+    processes = processes_for(segments, jobs)
+    walk = verify_segments if processes > 1 else walk_segments
+    failure = walk(verifier, segments, processes)
+    if failure is not None:
+        return failure
     report = verifier.report()
     if rules is None or not report.ok:
         return report

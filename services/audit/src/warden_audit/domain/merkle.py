@@ -49,6 +49,16 @@ class MerkleAccumulator:
         peaks.append(node)
         self.size += 1
 
+    def add_block(self, height: int, node: bytes) -> None:
+        """Add the root of a perfect subtree of `2**height` leaves starting at leaf `size` (which
+        `2**height` must divide): what adding those leaves one by one would give."""
+        n, peaks, sha256 = self.size >> height, self._peaks, hashlib.sha256
+        while n & 1:
+            node = sha256(_NODE + peaks.pop() + node).digest()
+            n >>= 1
+        peaks.append(node)
+        self.size += 1 << height
+
     def root(self) -> str:
         if not self._peaks:
             return EMPTY_ROOT
@@ -57,6 +67,34 @@ class MerkleAccumulator:
         for left in reversed(self._peaks[:-1]):
             node = node_hash(left, node)
         return node.hex()
+
+
+def aligned_blocks(digests: Sequence[bytes], first: int, cuts: Sequence[int] = ()) -> list[tuple[int, bytes]]:
+    """The records `digests` (raw record hashes, leaves `first`, `first` + 1, ... of the whole
+    tree) as (height, root) of the largest perfect subtrees aligned in the whole tree, in order, for
+    `MerkleAccumulator.add_block`. No block spans a position in `cuts` (a tree size whose root is
+    wanted: a checkpoint's seq). Leaves and inner nodes are hashed here, not by the accumulator."""
+    sha256 = hashlib.sha256
+    blocks: list[tuple[int, bytes]] = []
+    stack: list[tuple[int, bytes]] = []
+    end = first + len(digests)
+    inner = sorted(c for c in cuts if first < c < end)
+    inner.append(end)
+    start, position = 0, first
+    for cut in inner:
+        for digest in digests[start : cut - first]:
+            node, height, n = sha256(_LEAF + digest).digest(), 0, position
+            # a right child whose left sibling is the block just before it (inside this run) joins it
+            while n & 1 and stack and stack[-1][0] == height:
+                node = sha256(_NODE + stack.pop()[1] + node).digest()
+                height += 1
+                n >>= 1
+            stack.append((height, node))
+            position += 1
+        blocks += stack
+        stack = []
+        start = cut - first
+    return blocks
 
 
 def root_of(leaves: Sequence[bytes]) -> bytes:

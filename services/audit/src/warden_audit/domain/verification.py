@@ -16,7 +16,7 @@ import io
 from binascii import hexlify
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from warden_audit.domain.chain import (
     _AT_MEMBER,
@@ -31,7 +31,7 @@ from warden_audit.domain.chain import (
     split_line,
 )
 from warden_audit.domain.checkpoint import Checkpoint, SignatureCheck
-from warden_audit.domain.merkle import _LEAF, _NODE, MerkleAccumulator
+from warden_audit.domain.merkle import _LEAF, _NODE, MerkleAccumulator, aligned_blocks
 
 _HASH_LEN, _ID_LEN, _PREV_LEN, _SEQ_LEN = len(_HASH_MEMBER), len(_ID_MEMBER), len(_PREV_MEMBER), len(_SEQ_MEMBER)
 
@@ -109,6 +109,7 @@ class ChainVerifier:
         self._last_cp_seq = 0
         self._merkle = MerkleAccumulator() if self._checkpoints else None
         self._where = ("", 0)
+        self.digests: list[bytes] | None = None  # when a list: each accepted record's raw hash is appended
         self._precheck()
 
     def _precheck(self) -> None:
@@ -219,13 +220,14 @@ class ChainVerifier:
         return None
 
     def _walk(
-        self, buf: bytearray, view: memoryview, limit: int, name: str, index: int
+        self, buf: bytes | bytearray, view: memoryview, limit: int, name: str, index: int
     ) -> tuple[VerifyReport | None, int]:
         """Check the complete lines in `buf[:limit]` (line numbers after `index`) on their bytes:
         no line is copied, split off or decoded. Returns (failure or None, lines checked)."""
         expected, prev = self.expected_seq, self.prev_hash.encode("ascii", errors="replace")
         sha256 = hashlib.sha256
         merkle = self._merkle
+        keep = self.digests.append if self.digests is not None else None
         peaks = merkle._peaks if merkle is not None else []
         size = merkle.size if merkle is not None else 0
         cps = self._checkpoints
@@ -270,6 +272,8 @@ class ChainVerifier:
             prev = hex_digest
             link = b"%s%s%s" % (_PREV_MEMBER, prev, _AT_MEMBER)
             pos = nl + 1
+            if keep is not None:
+                keep(digest)
             if merkle is not None:
                 node, n = sha256(_LEAF + digest).digest(), size
                 while n & 1:
@@ -289,6 +293,64 @@ class ChainVerifier:
             merkle.size = size
         self.expected_seq, self.prev_hash = expected, prev.decode("ascii", errors="replace")
         return None, index
+
+    @property
+    def keeps_merkle(self) -> bool:
+        return self._merkle is not None
+
+    @property
+    def checkpoint_seqs(self) -> tuple[int, ...]:
+        return tuple(cp.seq for cp in self._checkpoints)
+
+    def state(self) -> tuple[Any, ...]:
+        """Everything the walk changes, for `restore` (to walk a segment again from its start)."""
+        merkle = (self._merkle.size, list(self._merkle._peaks)) if self._merkle is not None else None
+        return (
+            self.expected_seq,
+            self.prev_hash,
+            self.expected_segment,
+            self.failure,
+            self._next_cp,
+            self._verified_cps,
+            self._last_cp_seq,
+            self._where,
+            merkle,
+        )
+
+    def restore(self, state: tuple[Any, ...]) -> None:
+        (
+            self.expected_seq,
+            self.prev_hash,
+            self.expected_segment,
+            self.failure,
+            self._next_cp,
+            self._verified_cps,
+            self._last_cp_seq,
+            self._where,
+            merkle,
+        ) = state
+        if self._merkle is not None:
+            self._merkle.size, self._merkle._peaks = merkle[0], list(merkle[1])
+
+    def absorb(self, chunk: CheckedChunk) -> bool:
+        """Continue the walk with a run of lines checked elsewhere (`check_chunk`): True when it
+        continues the chain here and meets every checkpoint in it. False leaves the state unusable:
+        `restore` and walk the segment to get the report."""
+        if self.failure is not None or chunk.first_seq != self.expected_seq or chunk.first_prev != self.prev_hash:
+            return False
+        merkle, cps = self._merkle, self._checkpoints
+        if merkle is not None:
+            if merkle.size != self.expected_seq - 1:
+                return False
+            for height, node in chunk.blocks:
+                merkle.add_block(height, node)
+                if self._next_cp < len(cps) and cps[self._next_cp].seq == merkle.size:
+                    self.expected_seq, self.prev_hash = merkle.size + 1, chunk.cut_hashes[merkle.size]
+                    self._meet(cps[self._next_cp])
+                    if self.failure is not None:
+                        return False
+        self.expected_seq, self.prev_hash = chunk.first_seq + chunk.count, chunk.last_hash
+        return True
 
     def report(self) -> VerifyReport:
         if self.failure is not None:
@@ -312,3 +374,42 @@ class ChainVerifier:
             last_checkpoint_seq=self._last_cp_seq,
             signatures_checked=self._check is not None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedChunk:
+    """A run of complete lines that holds together on its own (content hashes, seq and prev_hash
+    links inside it), as `ChainVerifier.absorb` stitches it to the lines before it."""
+
+    first_seq: int
+    first_prev: str
+    last_hash: str
+    count: int
+    blocks: tuple[tuple[int, bytes], ...]  # Merkle subtrees over its records (`aligned_blocks`)
+    cut_hashes: dict[int, str]  # record hash at each checkpoint seq inside the run
+
+
+def check_chunk(data: bytes, cuts: Sequence[int], merkle: bool) -> CheckedChunk | None:
+    """Check complete lines (`data` ends with a newline) with the walk's own checks, starting from
+    the seq and prev_hash the first line claims; None when any line fails (walk it in order then).
+    With `merkle`, also the subtree roots over the records, cut at each seq in `cuts`."""
+    first = data.find(b"\n")
+    try:
+        head = split_line(data[:first])
+    except MalformedLine:
+        return None
+    walker = ChainVerifier()
+    walker.expected_seq, walker.prev_hash, walker.digests = head.seq, head.prev_hash, []
+    failure, count = walker._walk(data, memoryview(data), len(data), "", 0)
+    if failure is not None or count == 0:
+        return None
+    digests, start = walker.digests, head.seq
+    inside = [c for c in cuts if start <= c < start + count]
+    return CheckedChunk(
+        head.seq,
+        head.prev_hash,
+        walker.prev_hash,
+        count,
+        tuple(aligned_blocks(digests, start - 1, cuts)) if merkle else (),
+        {c: digests[c - start].hex() for c in inside},
+    )
