@@ -16,6 +16,7 @@ window never swallows a genuine re-fire.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from warden_contracts.canonical import sha256_hex
@@ -56,12 +57,13 @@ _ENVIRONMENT_LABELS = ("environment", "env")
 _GROUP_FIELDS = ("version", "groupKey", "truncatedAlerts", "status", "receiver", "externalURL", "orgId", "title")
 
 
+_SEVERITY_NAMES = {member.value.lower(): member for member in Severity}
+
+
 def severity_of(labels: Mapping[str, str]) -> Severity:
-    value = labels.get("severity", "").strip()
-    for member in Severity:
-        if value.lower() == member.value.lower():
-            return member
-    return _SEVERITY.get(value.lower(), Severity.SEV3)
+    """`Sev0`..`Sev4` in any case, else the conventions above, else Sev3."""
+    value = labels.get("severity", "").strip().lower()
+    return _SEVERITY_NAMES.get(value) or _SEVERITY.get(value, Severity.SEV3)
 
 
 def _first(labels: Mapping[str, str], names: tuple[str, ...]) -> str | None:
@@ -76,14 +78,22 @@ def _count(value: Any, path: str) -> int:
     return value
 
 
-def _alert(
-    source_kind: str, group: Mapping[str, Any], item: Mapping[str, Any], path: str, truncated: int
-) -> AlertReceived:
-    labels = string_map(item.get("labels"), f"{path}.labels")
-    common = string_map(group.get("commonLabels"), "commonLabels")
-    labels = {**common, **labels}
+@dataclass(frozen=True)
+class _Group:
+    """What every alert of one notification shares, read once per notification."""
+
+    source_kind: str
+    body: Mapping[str, Any]
+    common_labels: dict[str, str]
+    raw: dict[str, Any]  # the group fields of each alert's `raw`
+    truncated: int
+
+
+def _alert(group: _Group, item: Mapping[str, Any], path: str) -> AlertReceived:
+    source_kind, truncated = group.source_kind, group.truncated
+    labels = {**group.common_labels, **string_map(item.get("labels"), f"{path}.labels")}
     annotations = string_map(item.get("annotations"), f"{path}.annotations")
-    rule = labels.get("alertname", "").strip() or (optional_text(group, "title", "title") or "")
+    rule = labels.get("alertname", "").strip() or (optional_text(group.body, "title", "title") or "")
     if not rule:
         raise NormalisationError(f"{path}.labels.alertname", "is required")
     status_text = required_text(item, "status", f"{path}.status")
@@ -98,7 +108,7 @@ def _alert(
         # Alertmanager dropped these before sending (`max_alerts`); they are gone at the source,
         # so every alert of the group says so and the gateway counts it.
         labels["truncated_alerts"] = str(truncated)
-    raw = {k: group[k] for k in _GROUP_FIELDS if k in group} | {"alert": dict(item)}
+    raw = group.raw | {"alert": dict(item)}
     return AlertReceived(
         source_kind=source_kind,
         alert_id=f"{source_kind}:{fingerprint}:{fired_at.isoformat()}",
@@ -126,7 +136,11 @@ def normalise_group(payload: Any, source_kind: str, *, version: str) -> list[Ale
     items = object_list(body.get("alerts"), "alerts")
     if not items:
         raise NormalisationError("alerts", "must not be empty")
-    return [_alert(source_kind, body, item, f"alerts[{i}]", truncated) for i, item in enumerate(items)]
+    # As when each alert read them: the first alert's bad labels are refused before `commonLabels`.
+    string_map(items[0].get("labels"), "alerts[0].labels")
+    common = string_map(body.get("commonLabels"), "commonLabels")
+    group = _Group(source_kind, body, common, {k: body[k] for k in _GROUP_FIELDS if k in body}, truncated)
+    return [_alert(group, item, f"alerts[{i}]") for i, item in enumerate(items)]
 
 
 class AlertmanagerSource:

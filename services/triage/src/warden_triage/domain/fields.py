@@ -48,6 +48,15 @@ def parse_time(text: str, path: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _plain_strings(mapping: Mapping[str, Any]) -> bool:
+    """A dict of str to str, each within the bounds `string_map` holds: nothing to convert."""
+    return (
+        type(mapping) is dict
+        and all(type(item) is str and len(item) <= MAX_DESCRIPTION for item in mapping.values())
+        and all(type(key) is str and len(key) <= MAX_TEXT for key in mapping)
+    )
+
+
 def string_map(value: Any, path: str, *, max_items: int = MAX_LABELS) -> dict[str, str]:
     """A JSON object of short strings (Prometheus labels and annotations are exactly that)."""
     if value is None:
@@ -55,6 +64,8 @@ def string_map(value: Any, path: str, *, max_items: int = MAX_LABELS) -> dict[st
     mapping = require_mapping(value, path)
     if len(mapping) > max_items:
         raise NormalisationError(path, f"has more than {max_items} entries")
+    if _plain_strings(mapping):  # the common case (Prometheus labels are strings): a copy
+        return dict(mapping)
     out: dict[str, str] = {}
     for key, item in mapping.items():
         if not isinstance(item, str | int | float | bool) or (isinstance(item, float) and item != item):

@@ -1,0 +1,95 @@
+"""The webhook's hot path writes what the model path writes: each alert's envelope bytes, its
+delivery id, and the same refusals for bad input (in the same order of fields)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from warden_contracts.envelope import _NAMESPACE, Envelope
+from warden_triage.adapters.webhook import alert_envelope
+from warden_triage.adapters.webhook_body import BodyError, parse_json
+from warden_triage.domain.alertmanager import normalise_group
+from warden_triage.domain.builtin_sources import builtin_registry
+from warden_triage.domain.source_detection import ROUTES, guess_source
+from warden_triage.domain.sources import NormalisationError
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def _alerts_of(name: str) -> list[Any]:
+    payload = json.loads((FIXTURES / name).read_text())
+    source = builtin_registry().by_route(ROUTES[guess_source(payload)])
+    assert source is not None
+    if name.startswith("cloudevents_binary"):
+        pytest.skip("binary mode is decoded from headers, see the webhook source tests")
+    return source.normalise(payload)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
+def test_alert_envelope_bytes_are_the_model_dump(name: str) -> None:
+    for alert in _alerts_of(name):
+        envelope = alert_envelope(alert)
+        expected = envelope.model_dump_json(exclude_none=True).encode()
+        assert envelope.keep_bytes() == expected
+        assert envelope.to_bytes() == expected
+        assert Envelope.from_bytes(expected) == envelope
+        if alert.source_kind != "cloudevents":
+            name_ = f"{alert.alert_id}@{alert.fired_at.isoformat()}/{alert.status}"
+            assert envelope.id == str(uuid.uuid5(_NAMESPACE, name_))
+
+
+def _group(*alerts: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    base = {"version": "4", "status": "firing", "commonLabels": {"team": "shop"}}
+    return base | fields | {"alerts": list(alerts)}
+
+
+def _item(**labels: Any) -> dict[str, Any]:
+    return {"status": "firing", "startsAt": "2026-11-15T08:00:00Z", "labels": {"alertname": "Up", **labels}}
+
+
+def test_common_labels_are_read_once_and_shared_by_every_alert() -> None:
+    alerts = normalise_group(_group(_item(pod="a"), _item(pod="b", team="payments")), "prometheus", version="4")
+    assert [a.labels.get("team") for a in alerts] == ["shop", "payments"]
+    assert list(alerts[1].labels) == ["team", "alertname", "pod"]  # common first, the alert's own after
+    alerts[0].labels["x"] = "y"
+    assert "x" not in alerts[1].labels
+
+
+@pytest.mark.parametrize(
+    ("group", "field"),
+    [
+        (_group(_item(bad=[1]), commonLabels={"c": {}}), "alerts[0].labels.bad"),
+        (_group(_item(), _item(bad=[1]), commonLabels={"c": {}}), "commonLabels.c"),
+        (_group(_item(), {"status": "firing", "startsAt": "2026-11-15T08:00:00Z"}, title=7), "title"),
+        (_group(_item(), {"status": "firing", "startsAt": "2026-11-15T08:00:00Z"}), "alerts[1].labels.alertname"),
+        (_group(_item(n=float("nan"))), "alerts[0].labels.n"),
+        (_group(_item(long="x" * 9000)), "alerts[0].labels.long"),
+    ],
+)
+def test_a_group_is_refused_at_the_field_it_was_refused_at_before(group: dict[str, Any], field: str) -> None:
+    with pytest.raises(NormalisationError) as refused:
+        normalise_group(copy.deepcopy(group), "prometheus", version="4")
+    assert refused.value.field == field
+
+
+def test_labels_of_numbers_and_booleans_still_read_as_text() -> None:
+    (alert,) = normalise_group(_group(_item(n=5, ok=True, f=1.5)), "prometheus", version="4")
+    assert (alert.labels["n"], alert.labels["ok"], alert.labels["f"]) == ("5", "True", "1.5")
+
+
+@pytest.mark.parametrize(
+    "raw", [rb'{"a":"\ud83d\ude00"}', rb'{"a":"\\ud800"}', rb'{"a":"\u00e9\u0026"}', '{"a":"é 𝄞"}'.encode()]
+)
+def test_text_that_only_looks_like_a_surrogate_is_accepted(raw: bytes) -> None:
+    assert parse_json(raw) == json.loads(raw)
+
+
+@pytest.mark.parametrize("raw", [rb'{"a":"\ud800"}', rb'["\uDFFF"]', rb'{"\udbff":1}'])
+def test_a_lone_surrogate_escape_is_still_refused(raw: bytes) -> None:
+    with pytest.raises(BodyError, match="surrogate"):
+        parse_json(raw)
