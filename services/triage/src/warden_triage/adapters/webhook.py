@@ -179,7 +179,8 @@ class WebhookGateway:
         except Rejected as rejected:
             return await self._reject(route, raw, len(raw), rejected)
         envelopes = [alert_envelope(alert) for alert in alerts]
-        oversize = next((e for e in envelopes if len(e.to_bytes()) > MAX_MESSAGE_BYTES), None)
+        # Encoded once: the publisher sends the bytes measured here.
+        oversize = next((e for e in envelopes if len(e.keep_bytes()) > MAX_MESSAGE_BYTES), None)
         if oversize is not None:
             reason = f"normalised alert {oversize.subject} exceeds the {MAX_MESSAGE_BYTES}-byte bus message limit"
             return await self._reject(route, raw, len(raw), Rejected(413, reason))

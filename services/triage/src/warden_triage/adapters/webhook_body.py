@@ -7,6 +7,7 @@ headers, data in the body), decoded with the CloudEvents SDK into the structured
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, NoReturn
@@ -17,6 +18,9 @@ from cloudevents.core.formats.json import JSONFormat
 from warden_contracts.canonical import canonical_json
 
 BodyDecoder = Callable[[Mapping[str, str], bytes], Any]
+# `\uD800`..`\uDFFF`, half of a surrogate pair or a lone one (an escaped backslash before `ud8..`
+# also matches, and merely takes the full check).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class BodyError(ValueError):
@@ -43,6 +47,8 @@ def parse_json(raw: bytes) -> Any:
         raise BodyError("invalid JSON: nested too deeply") from None
     except ValueError as err:
         raise BodyError(f"invalid JSON: {err}") from None
+    if _SURROGATE_ESCAPE.search(raw) is None:
+        return value  # strict UTF-8 text holds no surrogate; only an escape can make one
     try:
         # A "\ud800" escape decodes to a str that no UTF-8 encoder (the bus, the audit log) accepts.
         canonical_json(value)
