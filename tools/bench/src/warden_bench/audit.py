@@ -8,8 +8,10 @@ Baseline in the same run, same disk, same bytes: writing the already-encoded lin
 one fsync per batch. The ratio is the cost of the chain (hashing, canonical JSON, de-dup, Merkle) over bare durable I/O.
 
 Verify: `verify_log` (every record's hash and link, the Merkle root at every checkpoint, each
-checkpoint's Ed25519 signature) over the log just written. Baseline: reading the same segment
-files and SHA-256 over each line, with nothing else checked.
+checkpoint's Ed25519 signature) over the log just written, with `--jobs` worker processes (default:
+one per CPU; the line says how many it used), then again in one process. Baseline: reading the
+same segment files and SHA-256 over each line in one process, with nothing else checked. CPU
+figures count the workers too (their rusage, once they have exited).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -32,7 +35,7 @@ from warden_audit.adapters.ed25519_signer import Ed25519Signer, trusted_keys
 from warden_audit.adapters.local_store import LocalSegmentStore
 from warden_audit.domain.recorder import Recorder
 from warden_audit.segments import list_segments
-from warden_audit.verify import verify_log
+from warden_audit.verify import verify_log, verify_processes
 
 
 def _envelope(n: int) -> dict[str, Any]:
@@ -101,6 +104,10 @@ class Result:
         return self.cpu_seconds / self.records * 1e6 if self.records else 0.0
 
 
+def _processes(count: int) -> str:
+    return f"{count} worker processes" if count > 1 else "one process: no workers"
+
+
 def _per_cpu_second(result: Result) -> str:
     """What one core would sustain: steadier than wall rates when others share the machine."""
     return f"{1e6 / result.cpu_us:,.0f}" if result.cpu_us else "-"
@@ -152,10 +159,16 @@ def _hash_raw(folder: Path) -> Result:
     return Result(count, time.perf_counter() - started, time.process_time() - cpu)
 
 
-def _timed_verify(folder: Path, signer: Ed25519Signer) -> tuple[Result, int]:
-    started, cpu = time.perf_counter(), time.process_time()
-    report = verify_log(folder, trusted_keys([signer.public_key]))
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+def _children_cpu() -> float:
+    """CPU of the exited child processes this one has waited for (the verify workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed_verify(folder: Path, signer: Ed25519Signer, jobs: int | None) -> tuple[Result, int]:
+    started, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+    report = verify_log(folder, trusted_keys([signer.public_key]), jobs=jobs)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu + _children_cpu() - children
     if not report.ok:
         raise RuntimeError(f"the benchmark log did not verify: {report.problem}")
     return Result(report.records, elapsed, cpu), report.checkpoints
@@ -167,6 +180,7 @@ def run(
     per_segment: Annotated[int, typer.Option(help="records per sealed segment")] = 100_000,
     workdir: Annotated[Path | None, typer.Option(help="where to write (default: a temporary folder)")] = None,
     producers: Annotated[int, typer.Option(min=2, help="concurrent callers in the group-fsync run")] = 4,
+    jobs: Annotated[int | None, typer.Option(min=1, help="verify worker processes (default: one per CPU)")] = None,
 ) -> None:
     """Audit append (fsync'd, group commit) and verification throughput, with same-run baselines."""
     root = Path(tempfile.mkdtemp(prefix="warden-bench-audit-", dir=workdir))
@@ -180,7 +194,9 @@ def run(
         raw = _append_raw(root / "raw.jsonl", root / "chain", batch)
         grouped = asyncio.run(_append_chain(root / "grouped", records, batch, per_segment, signer, producers))
         shutil.rmtree(root / "grouped")
-        verified, checkpoints = _timed_verify(root / "chain", signer)
+        processes = verify_processes(root / "chain", jobs)
+        verified, checkpoints = _timed_verify(root / "chain", signer, jobs)
+        alone, _ = _timed_verify(root / "chain", signer, 1)
         hashed = _hash_raw(root / "chain")
         say(f"log: {size / 1e6:,.1f} MB, {size / records:,.0f} bytes/record, {checkpoints} signed checkpoints")
         say(
@@ -195,10 +211,16 @@ def run(
         say(
             f"verify  chain {verified.rate:>12,.0f} rec/s   raw sha256 of lines {hashed.rate:>12,.0f} rec/s"
             f"   ratio {verified.rate / hashed.rate:.3f}"
+            f"   ({_processes(processes)}, {os.cpu_count()} CPUs)"
+        )
+        say(
+            f"verify  in one process {alone.rate:>10,.0f} rec/s   {_processes(processes)}: "
+            f"{verified.rate / alone.rate:.2f}x that (wall)"
         )
         say(
             f"cpu     append chain {chain.cpu_us:.1f} us/rec ({grouped.cpu_us:.1f} grouped) vs raw {raw.cpu_us:.1f}; "
-            f"verify {verified.cpu_us:.1f} us/rec vs sha256 {hashed.cpu_us:.1f} (steady on a shared CPU)"
+            f"verify {verified.cpu_us:.1f} us/rec (all processes; one process {alone.cpu_us:.1f})"
+            f" vs sha256 {hashed.cpu_us:.1f} (steady on a shared CPU)"
         )
         say(
             f"cpu     rec/s of CPU: append {_per_cpu_second(chain)} ({_per_cpu_second(grouped)} grouped),"
