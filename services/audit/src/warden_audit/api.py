@@ -127,10 +127,12 @@ def verify(
     anchor_path: Path | None = None,
     anchor_sources: Iterable[str] = (),
     rules: AnchorRules | None = None,
+    jobs: int | None = None,
 ) -> Verification:
     """Check the hash chain, every signed checkpoint (signatures too, given `public_keys`) and the
     anchors in `anchor_path` plus each source (file or URL); with `rules`, a log with records also
-    needs a recent enough checkpoint (without, the bare walk). Raises AnchorUnreadable."""
+    needs a recent enough checkpoint (without, the bare walk); `jobs` as for `verify_log`. Raises
+    AnchorUnreadable."""
     from warden_audit.adapters.anchor_file import AnchorFile, read_anchor_source
     from warden_audit.adapters.ed25519_signer import trusted_key_files
 
@@ -138,7 +140,7 @@ def verify(
     for source in anchor_sources:
         anchors += read_anchor_source(source)
     check = trusted_key_files(public_keys) if public_keys else None
-    found = verify_log(audit_dir, check, anchors=anchors, rules=rules)
+    found = verify_log(audit_dir, check, anchors=anchors, rules=rules, jobs=jobs)
     return Verification(found, max((a.checkpoint.seq for a in anchors), default=None))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from warden_audit import verify_parallel
 from warden_audit.adapters.ed25519_signer import Ed25519Signer
 from warden_audit.adapters.sqlite_vault import SqliteVault
 from warden_audit.segments import segment_path
@@ -104,6 +105,19 @@ def test_each_tampering_is_named_at_the_first_bad_record(data_dir: Path, tamper:
     code, out = warden("audit", "verify", "--data-dir", str(data_dir))
     assert code == 1
     assert expected in out
+
+
+@pytest.mark.parametrize("tamper", [None, edit_byte, delete_record, truncate_tail, swap_segments])
+def test_verify_with_worker_processes_says_the_same(
+    data_dir: Path, tamper: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if callable(tamper):
+        tamper(data_dir)
+    alone = warden("audit", "verify", "--data-dir", str(data_dir), "--json", "--jobs", "1")
+    monkeypatch.setattr(verify_parallel, "MIN_PARALLEL_BYTES", 0)  # the pool even for 10 records
+    monkeypatch.setattr(verify_parallel, "CHUNK_BYTES", 1)  # one line a chunk
+    assert warden("audit", "verify", "--data-dir", str(data_dir), "--json", "--jobs", "2") == alone
+    assert warden("audit", "verify", "--data-dir", str(data_dir), "--jobs", "0")[0] == 2  # a usage error
 
 
 def test_prove_an_incident_and_check_the_bundle(data_dir: Path, tmp_path: Path) -> None:

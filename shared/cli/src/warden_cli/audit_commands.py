@@ -90,6 +90,10 @@ def verify(
     max_unanchored_records: MaxRecords = 1000,
     max_unanchored_seconds: MaxSeconds = 60.0,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as one JSON object")] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(min=1, help="worker processes checking records (default: one per CPU; 1: none)"),
+    ] = None,
 ) -> None:
     """Check the hash chain, every signed checkpoint and the anchors; name the first bad record.
 
@@ -107,6 +111,7 @@ def verify(
             anchor_path=_anchor_file(data_dir, audit_dir),
             anchor_sources=anchor or [],
             rules=audit.AnchorRules(max_unanchored_records, max_unanchored_seconds),
+            jobs=jobs,
         )
     except AnchorUnreadable as err:
         raise _fail(f"audit log NOT VERIFIED: anchor unreadable: {err} (reason: anchor_unreadable)") from None
