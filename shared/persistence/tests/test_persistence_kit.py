@@ -357,3 +357,34 @@ async def test_a_transaction_alone_on_the_file_goes_to_a_thread_only_to_commit(
             assert await r.one("PRAGMA busy_timeout") == (5000,)  # kept for a wait on another process
     finally:
         await db.close()
+
+
+async def test_a_commit_without_an_fsync_or_asked_on_the_loop_takes_no_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warden_persistence import sqlite as kit_sqlite
+
+    hops: list[str] = []
+    real = kit_sqlite._in_thread
+
+    async def counted(fn: Any, *args: Any) -> Any:
+        hops.append(str(args[0]) if args else fn.__name__)
+        return await real(fn, *args)
+
+    db = await open_database(None, tmp_path / "loop.db", MIGRATIONS)
+    monkeypatch.setattr(kit_sqlite, "_in_thread", counted)
+    try:
+        async with db.transaction(durable=False) as s:
+            await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("mark", 1))
+        async with db.transaction(commit_on_loop=True) as s:
+            await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("decision", 2))
+            assert await s.one("PRAGMA synchronous") == (2,)  # FULL: the fsync, on the loop
+        assert hops == []
+        with pytest.raises(RuntimeError):
+            async with db.transaction(commit_on_loop=True) as s:
+                await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("rolled-back", 3))
+                raise RuntimeError("abandoned")
+        async with db.read() as r:
+            assert await r.all("SELECT id FROM items ORDER BY n") == [("mark",), ("decision",)]
+    finally:
+        await db.close()

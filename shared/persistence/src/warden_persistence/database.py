@@ -42,11 +42,15 @@ class Database(Protocol):
     @property
     def dialect(self) -> Dialect: ...
 
-    def transaction(self, *, durable: bool = True) -> AbstractAsyncContextManager[Session]:
+    def transaction(
+        self, *, durable: bool = True, commit_on_loop: bool = False
+    ) -> AbstractAsyncContextManager[Session]:
         """Commits on normal exit, rolls back on an exception (a lost race surfaces as `Conflict`).
         `durable=False`: the commit returns before it is on disk (SQLite synchronous=NORMAL,
         PostgreSQL synchronous_commit off), so an OS crash or power loss may undo it; a later
-        durable commit covers it. Only for writes the design can lose (marking outbox rows sent)."""
+        durable commit covers it. Only for writes the design can lose (marking outbox rows sent).
+        `commit_on_loop`: SQLite runs a durable COMMIT (its fsync) on the event loop instead of a
+        worker thread, for a caller that can do nothing else until it is on disk; same durability."""
 
     def read(self) -> AbstractAsyncContextManager[Session]:
         """For reads only, outside any write transaction: each statement sees what was committed

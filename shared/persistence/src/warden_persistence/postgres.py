@@ -119,7 +119,8 @@ class PostgresDatabase:
         return self._pool
 
     @asynccontextmanager
-    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Session]:
+    async def transaction(self, *, durable: bool = True, commit_on_loop: bool = False) -> AsyncIterator[Session]:
+        # commit_on_loop: psycopg's async COMMIT never blocks the loop; nothing to choose.
         async with self.pool.connection() as conn:
             try:
                 async with conn.transaction():

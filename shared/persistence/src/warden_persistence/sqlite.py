@@ -14,7 +14,11 @@ lock (it is tried on the loop first without waiting: alone on the file, it takes
 loss may roll that transaction back (a killed process loses nothing: the WAL is written), never
 corrupts the file, and the next durable commit's fsync covers it too. Only for writes the design
 can lose, such as marking outbox rows sent (a lost mark republishes the same ids, which the
-broker and every consumer drop).
+broker and every consumer drop). Without an fsync to wait for, that COMMIT runs on the loop.
+
+`transaction(commit_on_loop=True)`: a durable COMMIT on the loop too, fsync included. For a caller
+that waits for its commit before anything else can go on (a decision that is published only once
+it is on disk): a worker thread's two wake-ups cost more than the loop loses while it is blocked.
 """
 
 from __future__ import annotations
@@ -147,7 +151,8 @@ class SqliteDatabase:
         return self._db
 
     @asynccontextmanager
-    async def transaction(self, *, durable: bool = True) -> AsyncIterator[Session]:
+    async def transaction(self, *, durable: bool = True, commit_on_loop: bool = False) -> AsyncIterator[Session]:
+        on_loop = commit_on_loop or not durable  # NORMAL: the COMMIT writes the WAL, no fsync
         async with self._turn:
             db = self.connection
             if not durable:
@@ -160,7 +165,10 @@ class SqliteDatabase:
                     db.execute("ROLLBACK")
                     raise
                 try:
-                    await _in_thread(db.execute, "COMMIT")
+                    if on_loop:
+                        db.execute("COMMIT")
+                    else:
+                        await _in_thread(db.execute, "COMMIT")
                 except BaseException:
                     if db.in_transaction:
                         db.execute("ROLLBACK")

@@ -227,7 +227,9 @@ class SqlStateStore:
 
     async def apply(self, changes: Changes, now: datetime) -> None:
         try:
-            async with self.db.transaction() as s:
+            # Nothing is published until this is on disk: the fsync on the loop (same FULL sync)
+            # saves a worker thread's two wake-ups on the path to the decision.
+            async with self.db.transaction(commit_on_loop=True) as s:
                 await self._write(s, changes, now)
         except warden_persistence.Conflict as err:
             # Deadlock or serialization failure between replicas: re-decide, like a lost CAS.
