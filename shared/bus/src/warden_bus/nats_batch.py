@@ -8,6 +8,10 @@ per-message path, so one bad message is retried or dead-lettered alone and never
 
 With tracing on, messages go one at a time through that per-message path, so each consumer span
 still times its own message.
+
+nats-py's `fetch` takes each message of a batch with `next_msg`, a task, a uuid and a `wait_for`
+per message although the batch is already queued (a tenth of the consumer's CPU in a storm);
+`_prompt_next_msg` hands out a queued message at once and waits the library's way otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import ConnectionClosedError
 from nats.js.client import JetStreamContext
 from nats.js.errors import ServiceUnavailableError
@@ -33,6 +38,27 @@ log = logging.getLogger("warden.bus")
 
 PublishLetter = Callable[[Envelope], Awaitable[None]]
 FETCH_TIMEOUT_S = 1.0
+
+
+def _prompt_next_msg(sub: Subscription) -> None:
+    """`sub.next_msg` without a task, a uuid and a timer when a message is already queued: what
+    the library's own `next_msg` does then (count it off the pending bytes, mark it done, return
+    it), as the library does for messages it finds queued at the start of a fetch. A version
+    without those internals keeps its own `next_msg`."""
+    queue = getattr(sub, "_pending_queue", None)
+    if not isinstance(queue, asyncio.Queue) or not isinstance(getattr(sub, "_pending_size", None), int):
+        return
+    waiting = sub.next_msg
+
+    async def next_msg(timeout: float | None = 1.0) -> Msg:
+        if queue.empty() or sub._conn.is_closed:
+            return await waiting(timeout)
+        msg: Msg = queue.get_nowait()
+        sub._pending_size -= len(msg.data)
+        queue.task_done()
+        return msg
+
+    sub.next_msg = next_msg  # type: ignore[method-assign]
 
 
 class BatchConsumer:
@@ -67,6 +93,7 @@ class BatchConsumer:
         # Bound, not created: the durable exists (the admin provisioned it) and this identity may
         # only ask it for the next messages.
         sub = await js.pull_subscribe_bind(durable=self._identity, stream=self._topic.stream, inbox_prefix=self._inbox)
+        _prompt_next_msg(sub._sub)
         try:
             while True:
                 try:
