@@ -31,7 +31,7 @@ from warden_audit.domain.chain import (
     split_line,
 )
 from warden_audit.domain.checkpoint import Checkpoint, SignatureCheck
-from warden_audit.domain.merkle import _LEAF, _NODE, MerkleAccumulator, aligned_blocks
+from warden_audit.domain.merkle import MerkleAccumulator, aligned_blocks
 
 _HASH_LEN, _ID_LEN, _PREV_LEN, _SEQ_LEN = len(_HASH_MEMBER), len(_ID_MEMBER), len(_PREV_MEMBER), len(_SEQ_MEMBER)
 
@@ -226,10 +226,8 @@ class ChainVerifier:
         no line is copied, split off or decoded. Returns (failure or None, lines checked)."""
         expected, prev = self.expected_seq, self.prev_hash.encode("ascii", errors="replace")
         sha256 = hashlib.sha256
-        merkle = self._merkle
-        keep = self.digests.append if self.digests is not None else None
-        peaks = merkle._peaks if merkle is not None else []
-        size = merkle.size if merkle is not None else 0
+        got: list[bytes] = []  # the raw record hashes accepted, for the Merkle tree a run at a time
+        keep, folded = got.append, 0
         cps = self._checkpoints
         next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
         find, rfind, startswith = buf.find, buf.rfind, buf.startswith
@@ -265,34 +263,38 @@ class ChainVerifier:
                 problem, reason = _check_line(line, expected, prev.decode("ascii", errors="replace"), index == 1)
                 if problem:
                     self.expected_seq, self.prev_hash = expected, prev.decode("ascii", errors="replace")
-                    if merkle is not None:
-                        merkle.size = size
+                    self._accepted(got, folded)
                     return self._fail(name, index, problem, reason), index
                 # Laid out otherwise but valid: the same hashed bytes as the fast path took.
             prev = hex_digest
             link = b"%s%s%s" % (_PREV_MEMBER, prev, _AT_MEMBER)
             pos = nl + 1
-            if keep is not None:
-                keep(digest)
-            if merkle is not None:
-                node, n = sha256(_LEAF + digest).digest(), size
-                while n & 1:
-                    node = sha256(_NODE + peaks.pop() + node).digest()
-                    n >>= 1
-                peaks.append(node)
-                size += 1
-                if expected == next_cp_seq:
-                    merkle.size = size
-                    self.expected_seq, self.prev_hash, self._where = expected + 1, prev.decode(), (name, index)
-                    self._meet(cps[self._next_cp])
-                    if self.failure is not None:
-                        return self.failure, index
-                    next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
+            keep(digest)
+            if expected == next_cp_seq:  # the tree must stand at this record: fold what is pending
+                self._fold(got[folded:])
+                folded = len(got)
+                self.expected_seq, self.prev_hash, self._where = expected + 1, prev.decode(), (name, index)
+                self._meet(cps[self._next_cp])
+                if self.failure is not None:
+                    return self.failure, index
+                next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
             expected += 1
-        if merkle is not None:
-            merkle.size = size
+        self._accepted(got, folded)
         self.expected_seq, self.prev_hash = expected, prev.decode("ascii", errors="replace")
         return None, index
+
+    def _accepted(self, got: list[bytes], folded: int) -> None:
+        """The records of one `_walk` call are in: into the tree (past `folded`), and `digests`."""
+        self._fold(got[folded:])
+        if self.digests is not None:
+            self.digests += got
+
+    def _fold(self, digests: list[bytes]) -> None:
+        merkle = self._merkle
+        if merkle is None or not digests:
+            return
+        for height, node in aligned_blocks(digests, merkle.size):
+            merkle.add_block(height, node)
 
     @property
     def keeps_merkle(self) -> bool:
