@@ -78,24 +78,28 @@ def verify_segments(verifier: ChainVerifier, segments: Sequence[tuple[int, Path]
     pool = ProcessPoolExecutor(
         jobs, context, initializer=_init, initargs=(verifier.checkpoint_seqs, verifier.keeps_merkle)
     )
-    redo = None
+    redo, current = None, 0
+    saved = verifier.state()  # as it was at the start of segment `current`
     try:
         checked = _checked(pool, segments, jobs)
-        saved = verifier.state()
         for span, chunk in checked:
             if span.first:
-                saved = verifier.state()
+                saved, current = verifier.state(), span.index
             number = segments[span.index][0]
             if chunk is None or (span.first and number != verifier.expected_segment) or not verifier.absorb(chunk):
-                verifier.restore(saved)
-                redo = span.index
+                redo = current
                 checked.close()
                 break
             if span.last:
                 verifier.expected_segment += 1
+    except OSError:  # a segment changed under the cutting: the walk reads it as it is now
+        redo = current
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-    return None if redo is None else walk_segments(verifier, segments, start=redo)
+    if redo is None:
+        return None
+    verifier.restore(saved)
+    return walk_segments(verifier, segments, start=redo)
 
 
 def _checked(
@@ -107,7 +111,7 @@ def _checked(
     def result(future: Future[CheckedChunk | None] | None) -> CheckedChunk | None:
         try:
             return future.result() if future is not None else None
-        except BrokenProcessPool:  # a worker died: the parent walks from here
+        except (BrokenProcessPool, OSError):  # a worker died or could not read: the parent walks from here
             return None
 
     try:
