@@ -213,3 +213,62 @@ async def test_an_outbox_made_before_claims_gains_the_columns_on_open(location) 
         assert sent == ["act-1"]
     finally:
         await store.db.close()
+
+
+class WavePublisher(Publisher):
+    """A bus that also publishes a whole wave at once (all or nothing, as NATS's publish_many)."""
+
+    def __init__(self, sent: list[str], *, fail_on: str | None = None) -> None:
+        super().__init__(sent, fail_on=fail_on)
+        self.waves: list[list[str]] = []
+
+    async def publish_many(self, messages: Sequence[str]) -> None:
+        self.waves.append(list(messages))
+        if self.fail_on in messages:
+            raise ConnectionError("broker unreachable")
+        self.sent += messages
+
+
+async def test_a_bus_that_publishes_a_wave_at_once_gets_each_wave_whole_in_order(location) -> None:
+    store = await opened(location)
+    sent: list[str] = []
+    publisher = WavePublisher(sent)
+    try:
+        wave_relay = Relay(
+            publisher.publish,
+            store,
+            lambda: NOW,
+            id_of=lambda m: m,
+            claimer="policy-a",
+            waves=doorbells_last,
+            publish_many=publisher.publish_many,
+        )
+        await store.stage("cause-1", ["act-1", "act-1:bell", "decided-1"], NOW)
+        await wave_relay.send(["act-1", "act-1:bell", "decided-1"])
+        assert publisher.waves == [["act-1", "decided-1"], ["act-1:bell"]]
+        assert await store.unsent() == []
+    finally:
+        await store.db.close()
+
+
+async def test_a_failed_wave_is_left_unmarked_whole_and_the_next_waits(location) -> None:
+    store = await opened(location)
+    sent: list[str] = []
+    publisher = WavePublisher(sent, fail_on="act-2")
+    try:
+        wave_relay = Relay(
+            publisher.publish,
+            store,
+            lambda: NOW,
+            id_of=lambda m: m,
+            claimer="policy-a",
+            waves=lambda ms: [[m] for m in ms],
+            publish_many=publisher.publish_many,
+        )
+        await store.stage("cause-1", ["act-1", "act-2", "act-2:bell"], NOW)
+        with pytest.raises(ConnectionError):
+            await wave_relay.send(["act-1", "act-2", "act-2:bell"])
+        assert publisher.waves == [["act-1"], ["act-2"]]  # the doorbell never went
+        assert await store.unsent() == ["act-2", "act-2:bell"]  # the first wave is marked
+    finally:
+        await store.db.close()

@@ -24,13 +24,18 @@ MAX_ATTEMPTS = 5
 
 
 class Relay(OutboxRelay[Envelope]):
-    """The kit's relay with policy's order: everything at once, then the doorbells, so a signed
-    action always precedes its doorbell. The sent ones are marked in one statement; a failure
-    leaves its rows to the flush, which claims them as `claimer` (this replica's id) first, so of
-    several replicas on one store each row goes out from one."""
+    """The kit's relay with policy's order: everything at once, in the order staged (a decision
+    before its approval request or action), then the doorbells, so a signed action always
+    precedes its doorbell. The sent ones are marked in one statement; a failure leaves its rows
+    to the flush, which claims them as `claimer` (this replica's id) first, so of several
+    replicas on one store each row goes out from one."""
 
     def __init__(self, bus: Publisher, store: StateStore, clock: Clock, *, claimer: str) -> None:
-        super().__init__(bus.publish, store, clock, id_of=lambda e: e.id, claimer=claimer, waves=_waves)
+        # A bus that can publish a wave at once (NATS) does: no task, request and timer per message.
+        many: Callable[[Sequence[Envelope]], Awaitable[None]] | None = getattr(bus, "publish_many", None)
+        super().__init__(
+            bus.publish, store, clock, id_of=lambda e: e.id, claimer=claimer, waves=_waves, publish_many=many
+        )
 
 
 def _waves(envelopes: Sequence[Envelope]) -> list[list[Envelope]]:

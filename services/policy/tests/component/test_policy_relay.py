@@ -54,3 +54,30 @@ def test_policy_relay_sends_doorbells_after_everything_else() -> None:
     assert _waves([ring, action]) == [[action], [ring]]
     assert _waves([ring]) == [[ring]]
     assert _waves([]) == []
+
+
+class WaveBus:
+    def __init__(self) -> None:
+        self.waves: list[list[str]] = []
+
+    async def publish(self, envelope: Envelope) -> None:
+        raise AssertionError("a bus that publishes a wave at once gets whole waves")
+
+    async def publish_many(self, envelopes: list[Envelope]) -> None:
+        self.waves.append([e.id for e in envelopes])
+
+
+async def test_policy_relay_hands_a_bus_that_can_each_wave_whole(stores) -> None:
+    store, _ = stores
+    bus = WaveBus()
+    ring = doorbell("act-1")
+    action = envelope_for(
+        "sre.action.approved.v1", ActionPending(action_id="a"), source="warden/policy", correlationid="i"
+    )
+    decided = envelope_for(
+        "sre.policy.decided.v1", ActionPending(action_id="a"), source="warden/policy", correlationid="i"
+    )
+    await store.apply(Changes(message_id="cause-1", outbox=[decided, action, ring]), NOW)
+    await Relay(bus, store, lambda: NOW, claimer="policy-1").send([decided, action, ring])
+    assert bus.waves == [[decided.id, action.id], [ring.id]]
+    assert await store.unpublished(NOW + timedelta(days=1)) == []

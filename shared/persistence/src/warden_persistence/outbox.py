@@ -173,7 +173,11 @@ class Relay(Generic[T]):
     """Publishes a unit of work's messages after its commit, wave by wave (all of a wave at once;
     a wave starts only when the one before is on the bus), marks the sent ones in one statement,
     and leaves a failure's rows to `flush`, which a timer calls. `claimer` names this replica in
-    the rows its flush claims: unique among replicas sharing the outbox."""
+    the rows its flush claims: unique among replicas sharing the outbox.
+
+    `publish_many`, when the bus has one, takes a whole wave (written together, acknowledgements
+    awaited together: no task per message); it is all or nothing, so a wave that fails is left
+    unmarked whole and the flush publishes it again (same ids: the broker drops the repeats)."""
 
     # Rows younger than this are still being published by the handler that wrote them.
     FLUSH_GRACE = timedelta(seconds=2)
@@ -194,10 +198,12 @@ class Relay(Generic[T]):
         claimer: str,
         waves: Callable[[Sequence[T]], list[list[T]]] = one_wave,
         lease: timedelta = LEASE,
+        publish_many: Callable[[Sequence[T]], Awaitable[None]] | None = None,
     ) -> None:
         if not claimer:
             raise ValueError("a relay needs a claimer id (unique among the replicas sharing its outbox)")
         self._publish = publish
+        self._publish_many = publish_many
         self._store = store
         self._clock = clock
         self._id_of = id_of
@@ -210,6 +216,14 @@ class Relay(Generic[T]):
         sent: list[str] = []
         failed: BaseException | None = None
         for wave in self._waves(messages):
+            if self._publish_many is not None:
+                try:
+                    await self._publish_many(wave)
+                    sent += [self._id_of(m) for m in wave]
+                except BaseException as err:  # the earlier waves are marked, then this is raised
+                    failed = err
+                    break
+                continue
             results = await asyncio.gather(*(self._publish(m) for m in wave), return_exceptions=True)
             sent += [self._id_of(m) for m, r in zip(wave, results, strict=True) if not isinstance(r, BaseException)]
             failed = next((r for r in results if isinstance(r, BaseException)), None)
