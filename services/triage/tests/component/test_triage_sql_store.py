@@ -108,6 +108,35 @@ async def test_the_sqlite_and_postgresql_stores_tell_the_same_story(tmp_path: Pa
     assert got == expected
 
 
+def _rows(path: Path) -> dict[str, list[Any]]:
+    db = sqlite3.connect(path)
+    try:
+        tables = ("incidents", "alerts", "processed", "pending_alerts", "unmatched_alerts")
+        return {t: db.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+    finally:
+        db.close()
+
+
+async def test_a_batch_read_ahead_tells_the_story_one_message_at_a_time_tells(tmp_path: Path) -> None:
+    """SQLite reads a batch's processed rows, alert links and held alerts up front; within the
+    batch its own writes (a message applied twice, an alert attached then resolved, a repost)
+    must read as they would one transaction per message: same outcomes, same rows."""
+    stores = {}
+    for name in ("one-by-one", "batch"):
+        stores[name] = SqliteIncidentStore(tmp_path / name / "triage.db")
+        await stores[name].open()
+    try:
+        one = tracker(stores["one-by-one"])
+        expected = [await one.apply(a, m) for a, m in STORY]
+        batch = tracker(stores["batch"])
+        got = [await batch.apply(*STORY[0]), *await batch.apply_many(STORY[1:-1]), await batch.apply(*STORY[-1])]
+    finally:
+        for store in stores.values():
+            await store.close()
+    assert got == expected
+    assert _rows(tmp_path / "batch" / "triage.db") == _rows(tmp_path / "one-by-one" / "triage.db")
+
+
 async def test_a_failed_transaction_writes_nothing(replicas: Replicas) -> None:
     store = await replicas.open()
     with pytest.raises(RuntimeError, match="handler crashed"):

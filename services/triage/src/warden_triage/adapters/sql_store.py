@@ -198,6 +198,18 @@ def _pending(row: Any) -> PendingAlert:
     return PendingAlert(row[0], row[1], row[2], datetime.fromisoformat(row[3]), alert)
 
 
+_READ_AHEAD_CHUNK = 500  # ids per IN (...) list, well under SQLite's limit on parameters
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    distinct = list(dict.fromkeys(ids))
+    return [distinct[i : i + _READ_AHEAD_CHUNK] for i in range(0, len(distinct), _READ_AHEAD_CHUNK)]
+
+
+def _marks(chunk: Sequence[str]) -> str:
+    return ", ".join("?" * len(chunk))
+
+
 class SqlTransaction(IncidentTransaction):
     """Within one transaction an incident row is read once and written once: what it read it
     holds (the row, locked `FOR UPDATE` on PostgreSQL, and its key's lock, both until the
@@ -214,7 +226,15 @@ class SqlTransaction(IncidentTransaction):
         self._by_id: dict[str, Incident] = {}  # every row read or written, as it now stands
         self._unwritten: dict[str, Incident] = {}  # stored rows changed since, in first-change order
         self._none_held: set[str] = set()  # keys known to have no pending alerts (their lock is held)
+        # Read up front for a batch (`read_ahead`), kept true by this transaction's own writes:
+        self._outcomes: dict[str, str | None] = {}  # message id -> its stored outcome (JSON)
+        self._unprocessed: set[str] = set()  # message ids known to have no processed row
+        self._links_by_alert: dict[str, list[AlertLink]] = {}  # alert id -> all its links, in order
+        self._not_pending: set[str] = set()  # alert ids known to have no pending row
         d = session.dialect
+        # SQLite's write transaction excludes every other writer: what it read stays true unless it
+        # writes it itself. PostgreSQL replicas write beside it, so there it reads as it goes.
+        self._reads_ahead = d.name == "sqlite"
         self._for_update = d.for_update
         self._arrival = d.pick(sqlite="rowid", postgres="seq")
         self._joined = d.pick(
@@ -227,6 +247,26 @@ class SqlTransaction(IncidentTransaction):
         names = {f"triage:message:{m}" for m in message_ids} | {f"triage:key:{k}" for k in keys}
         for name in sorted(names):
             await self._lock(name)
+
+    async def read_ahead(self, message_ids: Sequence[str], alert_ids: Sequence[str]) -> None:
+        """What a batch would ask per alert (its message's processed row, its alert's links and
+        whether it is held), in a few queries for the whole batch (SQLite only)."""
+        if not self._reads_ahead:
+            return
+        for chunk in _chunks(message_ids):
+            query = f"SELECT message_id, outcome FROM processed WHERE message_id IN ({_marks(chunk)})"  # noqa: S608
+            found: dict[str, str | None] = {r[0]: r[1] for r in await self._s.all(query, chunk)}
+            self._outcomes.update(found)
+            self._unprocessed.update(m for m in chunk if m not in found)
+        for chunk in _chunks(alert_ids):
+            links: dict[str, list[AlertLink]] = {a: [] for a in chunk}
+            query = _LINKS + f" WHERE alert_id IN ({_marks(chunk)}) ORDER BY attached_seq"
+            for row in await self._s.all(query, chunk):
+                links[row[0]].append(_link(row))
+            self._links_by_alert.update(links)
+            query = f"SELECT alert_id FROM pending_alerts WHERE alert_id IN ({_marks(chunk)})"  # noqa: S608
+            held = {r[0] for r in await self._s.all(query, chunk)}
+            self._not_pending.update(a for a in chunk if a not in held)
 
     async def _lock(self, name: str) -> None:
         # Held until the transaction ends, so taking it again changes nothing.
@@ -250,16 +290,23 @@ class SqlTransaction(IncidentTransaction):
 
     async def processed(self, message_id: str) -> Processed | None:
         await self._lock(f"triage:message:{message_id}")
-        row = await self._s.one("SELECT outcome FROM processed WHERE message_id = ?", (message_id,))
-        if row is None:
+        if message_id in self._unprocessed:
             return None
-        return Processed(IncidentChanged.model_validate_json(row[0]) if row[0] else None)
+        if message_id in self._outcomes:
+            outcome = self._outcomes[message_id]
+        else:
+            row = await self._s.one("SELECT outcome FROM processed WHERE message_id = ?", (message_id,))
+            if row is None:
+                return None
+            outcome = row[0]
+        return Processed(IncidentChanged.model_validate_json(outcome) if outcome else None)
 
     async def mark_processed(self, message_id: str, outcome: IncidentChanged | None, at: datetime) -> None:
         await self._s.execute(
             "INSERT INTO processed (message_id, processed_at, outcome) VALUES (?, ?, ?)",
             (message_id, at.isoformat(), outcome.model_dump_json() if outcome else None),
         )
+        self._unprocessed.discard(message_id)  # asked again, it is read back as stored
 
     async def open_incident(self, fingerprint: str) -> Incident | None:
         await self._lock(f"triage:key:{fingerprint}")
@@ -335,6 +382,7 @@ class SqlTransaction(IncidentTransaction):
 
     async def add_pending(self, pending: PendingAlert) -> None:
         self._none_held.discard(pending.key)
+        self._not_pending.discard(pending.alert_id)
         await self._s.execute(
             _SAVE_PENDING,
             (
@@ -360,9 +408,13 @@ class SqlTransaction(IncidentTransaction):
         return [_pending(r) for r in rows]
 
     async def is_pending(self, alert_id: str) -> bool:
+        if alert_id in self._not_pending:
+            return False
         return await self._s.one("SELECT 1 FROM pending_alerts WHERE alert_id = ?", (alert_id,)) is not None
 
     async def remove_pending(self, alert_id: str) -> bool:
+        if alert_id in self._not_pending:
+            return False
         return await self._s.execute("DELETE FROM pending_alerts WHERE alert_id = ?", (alert_id,)) > 0
 
     async def drop_pending(self, key: str) -> None:
@@ -379,6 +431,8 @@ class SqlTransaction(IncidentTransaction):
         return [HeldGroup(r[0], _pending(r), r[5]) for r in rows]
 
     async def links_of_alert(self, alert_id: str) -> list[AlertLink]:
+        if alert_id in self._links_by_alert:
+            return list(self._links_by_alert[alert_id])
         rows = await self._s.all(_LINKS + " WHERE alert_id = ? ORDER BY attached_seq", (alert_id,))
         return [_link(r) for r in rows]
 
@@ -401,6 +455,10 @@ class SqlTransaction(IncidentTransaction):
             "updated_at = excluded.updated_at",
             (link.alert_id, link.incident_id, link.status.value, link.updated_at.isoformat()),
         )
+        known = self._links_by_alert.get(link.alert_id)
+        if known is not None:  # as the upsert left it: in its place if it was there, else last
+            at = next((i for i, old in enumerate(known) if old.incident_id == link.incident_id), len(known))
+            known[at : at + 1] = [link]
 
     async def record_unmatched(
         self, message_id: str, alert_id: str, status: AlertStatus, at: datetime, reason: str

@@ -105,6 +105,7 @@ class IncidentTracker:
             fates: list[str] = []
             async with self._store.transaction() as tx:
                 await self._lock_in_order(tx, alerts)
+                await self._read_ahead(tx, alerts)
                 outcomes = [await self._apply_in(tx, alert, message_id, fates) for alert, message_id in alerts]
             for fate in fates:
                 self._on_fate(fate)  # after the commit: a rolled-back attempt is not counted
@@ -118,6 +119,13 @@ class IncidentTracker:
         if lock_in_order is not None and len(alerts) > 1 and getattr(self._store, "orders_locks", False):
             keys = [self._correlator.context(alert).key for alert, _ in alerts]
             await lock_in_order([message_id for _, message_id in alerts], keys)
+
+    async def _read_ahead(self, tx: IncidentTransaction, alerts: Sequence[tuple[AlertReceived, str]]) -> None:
+        # A store that can (`read_ahead`) reads what the batch's alerts will ask of it in a few
+        # queries instead of a few per alert.
+        read_ahead = getattr(tx, "read_ahead", None)
+        if read_ahead is not None and len(alerts) > 1:
+            await read_ahead([message_id for _, message_id in alerts], [alert.alert_id for alert, _ in alerts])
 
     async def _apply_alone(self, alert: AlertReceived, message_id: str) -> IncidentChanged | None:
         async with self._lock:
