@@ -336,6 +336,10 @@ class SqlTransaction(IncidentTransaction):
         if stored:
             self._unwritten[incident.id] = incident  # replaces an earlier unwritten change, keeps its place
         else:
+            if any(i.fingerprint == incident.fingerprint for i in self._unwritten.values()):
+                # The key's incident resolved earlier in this batch is still unwritten: stored
+                # first, the new one does not meet it as a second open incident for the key.
+                await self.flush()
             await self._write_incident(incident)
 
     async def _write_incident(self, incident: Incident) -> None:
