@@ -24,6 +24,7 @@ from warden_contracts.envelope import Envelope
 from warden_bus import tracing
 from warden_bus.library_logs import adopt_faststream_loggers, broker_logger
 from warden_bus.nats_batch import BatchConsumer
+from warden_bus.nats_publish_acks import PublishAcks
 from warden_bus.nats_settlement import settle_message
 from warden_bus.permissions import inbox_prefix
 from warden_bus.port import BatchHandler, Handler, SubscriptionOptions
@@ -50,6 +51,8 @@ class NatsBus:
         self.errors: list[str] = []
         self._batches: list[BatchConsumer] = []
         self._batch_tasks: list[asyncio.Task[None]] = []
+        self._publish_acks: PublishAcks | None = None
+        self._acks_made = asyncio.Lock()
         self.broker = NatsBroker(
             nats_servers(url),
             security=NatsCredentials(str(creds)),
@@ -87,8 +90,8 @@ class NatsBus:
 
     async def publish_many(self, envelopes: Sequence[Envelope]) -> None:
         """Publish all at once: every message is written before any acknowledgement is awaited, and
-        the acks are awaited together (nats-py's `publish_async`: one reply subscription, a future
-        per message) instead of a request, a task and a timer per message. Acks that do not come
+        the acks are awaited together (`PublishAcks`: one reply subscription, a future per message)
+        instead of a request, a task and a timer per message. Acks that do not come
         within the publish timeout are re-sent like `publish`'s. Raises the first failure after
         every publish has settled; a partial failure is safe to repeat whole: ids de-duplicate."""
         if tracing.active():  # a producer span per message covers its acknowledgement: one at a time
@@ -99,20 +102,24 @@ class NatsBus:
             return
         if not envelopes:
             return
-        js = self.broker.config.connection_state.stream
+        sender = await self._acks()
         pending = list(envelopes)
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):
             acks: list[asyncio.Future[Any]] = []
+            tokens: list[str] = []
             try:
                 for envelope in pending:
                     subject, stream = self._route(envelope)
                     with tracing.publishing(envelope) as trace_headers:
                         headers = self._headers(envelope, trace_headers)
-                    acks.append(await js.publish_async(subject, envelope.to_bytes(), stream=stream, headers=headers))
+                    token, ack = await sender.publish(subject, envelope.to_bytes(), stream, headers)
+                    tokens.append(token)
+                    acks.append(ack)
                 _, late = await asyncio.wait(acks, timeout=self._publish_timeout)
             finally:
-                for ack in acks:
-                    ack.cancel()  # no-op once settled; frees an abandoned one's slot in nats-py
+                for token, ack in zip(tokens, acks, strict=True):
+                    ack.cancel()  # no-op once settled
+                    sender.forget(token)  # a late acknowledgement of an abandoned one is ignored
             errors = [a.exception() for a in acks if not a.cancelled()]  # every one retrieved: no warnings
             failed = next((err for err in errors if err is not None), None)
             if failed is not None:
@@ -123,6 +130,16 @@ class NatsBus:
                 raise TimeoutError(f"{len(late)} of {len(pending)} publishes not acknowledged")
             pending = [e for e, ack in zip(pending, acks, strict=True) if ack in late]
             await asyncio.sleep(retry_delay_s(attempt))
+
+    async def _acks(self) -> PublishAcks:
+        """The reply subscription of this connection (nats-py keeps it across reconnects)."""
+        nc = self.broker.config.connection_state.connection
+        async with self._acks_made:
+            if self._publish_acks is None or self._publish_acks.client is not nc:
+                acks = PublishAcks(nc)
+                await acks.start()
+                self._publish_acks = acks
+            return self._publish_acks
 
     def _route(self, envelope: Envelope) -> tuple[str, str]:
         topic = topo.topic(envelope.type)
