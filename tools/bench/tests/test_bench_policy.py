@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from warden_bench.policy import bench, percentile
+from warden_bench.policy import bench, chunk_sizes, percentile
 
 
 async def test_cli_bench_policy_smoke() -> None:
-    results = await bench(rounds=5, warmup=1)
+    results = await bench(rounds=5, warmup=1, chunks=2)
     assert {name: len(samples) for name, samples in results.items()} == {"baseline": 5, "gate": 5, "rules": 5}
     assert all(s > 0 for samples in results.values() for s in samples)
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+
+
+def test_baseline_and_gate_take_turns_in_even_chunks() -> None:
+    assert chunk_sizes(300, 4) == [75, 75, 75, 75]
+    assert chunk_sizes(10, 4) == [3, 3, 2, 2]
+    assert chunk_sizes(2, 4) == [1, 1]
+    assert chunk_sizes(5, 1) == [5]

@@ -10,7 +10,9 @@ Same run, same embedded NATS server (operator mode, topology permissions), same 
             policy never names, so after the first decision the memo answers), and with every
             question put to Cedar (the cost of a decision whose facts are new).
 Plans are sent one at a time; latency is publish -> PolicyDecided observed by a core subscriber.
-Review-mode plans on distinct targets, so every decision takes the same path (await approval)."""
+Review-mode plans on distinct targets, so every decision takes the same path (await approval).
+Baseline and gate take turns in `rounds` chunks (relay, gate, relay, gate, ...; each chunk's
+first `warmup` rounds discarded), so a change of load on a shared machine falls on both."""
 
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ DURABILITY = (
     " (outbox sent-marks NORMAL: a lost mark only republishes the same ids)"
 )
 PLANS = "sre.plan.proposed.v1"
+GATE_TARGETS = 1_000_000  # the gate's plans are numbered from here, the relay's from 0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -101,7 +104,7 @@ async def _measure(broker: EmbeddedBroker, rounds: int, offset: int) -> list[flo
     return samples
 
 
-async def _baseline(broker: EmbeddedBroker, rounds: int) -> list[float]:
+async def _baseline(broker: EmbeddedBroker, rounds: int, offset: int = 0) -> list[float]:
     relay = broker.bus("policy")
 
     async def echo(env: Envelope) -> None:
@@ -121,12 +124,12 @@ async def _baseline(broker: EmbeddedBroker, rounds: int) -> list[float]:
     relay.subscribe(PLANS, echo)
     await relay.start()
     try:
-        return await _measure(broker, rounds, 0)
+        return await _measure(broker, rounds, offset)
     finally:
         await relay.stop()
 
 
-async def _gate(broker: EmbeddedBroker, root: Path, rounds: int) -> list[float]:
+async def _gate(broker: EmbeddedBroker, root: Path, rounds: int, offset: int = GATE_TARGETS) -> list[float]:
     load_or_create_private_key(root / "issuer" / "approver.pem")
     app = create_app(
         nats_url=broker.url,
@@ -137,7 +140,7 @@ async def _gate(broker: EmbeddedBroker, root: Path, rounds: int) -> list[float]:
     )
     await app.start()
     try:
-        return await _measure(broker, rounds, rounds)
+        return await _measure(broker, rounds, offset)
     finally:
         await app.stop()
 
@@ -159,15 +162,28 @@ def _rules(
     return samples[warmup:]
 
 
-async def bench(rounds: int, warmup: int) -> dict[str, list[float]]:
+def chunk_sizes(rounds: int, chunks: int) -> list[int]:
+    """`rounds` split into `chunks` turns as even as they go (none empty)."""
+    chunks = max(1, min(chunks, rounds))
+    return [rounds // chunks + (i < rounds % chunks) for i in range(chunks)]
+
+
+async def bench(rounds: int, warmup: int, chunks: int = 1) -> dict[str, list[float]]:
+    baseline: list[float] = []
+    gate: list[float] = []
     with tempfile.TemporaryDirectory(prefix="warden-bench-policy-") as tmp:
         root = Path(tmp)
         async with embedded_broker(root / "nats") as broker:
             conf = await asyncio.to_thread((broker.server.data_dir / "nats-server.conf").read_text)
             if "sync_interval: always" not in conf:
                 raise RuntimeError(f"the embedded server does not run with {DURABILITY!r}: no numbers reported")
-            baseline = (await _baseline(broker, rounds + warmup))[warmup:]
-            gate = (await _gate(broker, root, rounds + warmup))[warmup:]
+            done = 0
+            for size in chunk_sizes(rounds, chunks):
+                # Every gate turn reopens the one policy store under root/policy; its plans keep
+                # naming targets no earlier turn used, so none is busy and every decision asks.
+                baseline += (await _baseline(broker, size + warmup, offset=done))[warmup:]
+                gate += (await _gate(broker, root, size + warmup, offset=GATE_TARGETS + done))[warmup:]
+                done += size + warmup
     return {"baseline": baseline, "gate": gate, "rules": _rules(rounds, warmup)}
 
 
@@ -183,12 +199,16 @@ def _line(name: str, samples: list[float], base: list[float] | None = None) -> s
 
 def run(
     rounds: Annotated[int, typer.Option("--rounds", "-n", min=5, help="decisions measured per phase")] = 300,
-    warmup: Annotated[int, typer.Option(min=0, help="decisions discarded first per phase")] = 20,
+    warmup: Annotated[int, typer.Option(min=0, help="decisions discarded first per turn")] = 10,
+    turns: Annotated[int, typer.Option(min=1, help="turns baseline and gate each take in a run")] = 4,
 ) -> None:
     """Decision latency p50/p99 of the policy gate vs a bare bus relay measured in the same run."""
     logging.getLogger("faststream").setLevel(logging.WARNING)
-    results = asyncio.run(bench(rounds, warmup))
-    typer.echo(f"warden bench policy: {rounds} sequential decisions per phase after {warmup} warm-up")
+    results = asyncio.run(bench(rounds, warmup, turns))
+    typer.echo(
+        f"warden bench policy: {rounds} sequential decisions per phase in {len(chunk_sizes(rounds, turns))} turns"
+        f" (relay, gate, relay, ...), {warmup} warm-up discarded per turn"
+    )
     typer.echo(f"durability: {DURABILITY} (baseline and gate on the same server and streams)")
     typer.echo(_line("baseline: bus relay, no gate", results["baseline"]))
     typer.echo(_line("gate: plan -> PolicyDecided (Cedar+SQLite)", results["gate"], results["baseline"]))
