@@ -67,7 +67,11 @@ def severity_of(labels: Mapping[str, str]) -> Severity:
 
 
 def _first(labels: Mapping[str, str], names: tuple[str, ...]) -> str | None:
-    return next((labels[n].strip() for n in names if labels.get(n, "").strip()), None)
+    for name in names:
+        value = labels.get(name, "").strip()
+        if value:
+            return value
+    return None
 
 
 def _count(value: Any, path: str) -> int:
