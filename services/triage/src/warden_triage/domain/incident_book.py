@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import datetime
 
 from warden_contracts.canonical import sha256_hex
 from warden_contracts.events import AlertReceived, IncidentChanged, IncidentState, Severity, SuppressionProposal
 
 from warden_triage.domain.correlation import AlertContext, Correlator, suppression_proposal, worth_announcing
-from warden_triage.domain.incident_model import AlertLink, AlertStatus, Incident, IncidentStatus, IncidentTransaction
+from warden_triage.domain.incident_model import (
+    AlertLink,
+    AlertStatus,
+    Incident,
+    IncidentStatus,
+    IncidentTransaction,
+    evolved,
+)
 from warden_triage.domain.unmapped import unmapped_note
 
 ALERT_IDS_IN_EVENT = 100
@@ -38,7 +44,7 @@ def held_incident_id(key: str, first_message_id: str) -> str:
 
 
 def most_severe(severities: Iterable[Severity]) -> Severity:
-    return min(severities, key=lambda s: s.value)  # "Sev0" is the most severe
+    return min(severities)  # members are their values' strings, and "Sev0" is the most severe
 
 
 class IncidentBook:
@@ -103,7 +109,7 @@ class IncidentBook:
         services = incident.services
         if ctx.service and ctx.service not in services:
             services = (*services, ctx.service)
-        updated = replace(
+        updated = evolved(
             incident,
             alert_count=incident.alert_count + len(alerts),
             updated_at=now,

