@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -182,6 +183,11 @@ class ServiceRuntime:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        # What start-up built (modules, models, policies, the app) lives as long as the process:
+        # out of the collector's reach, a full collection walks only what messages leave behind
+        # (the policy gate saw ~65 ms full collections among ~1 ms decisions).
+        gc.collect()
+        gc.freeze()
         try:
             await stop.wait()
         finally:
