@@ -67,7 +67,9 @@ class Envelope(BaseModel):
     def keep_bytes(self) -> bytes:
         """`to_bytes`, remembered for the later calls while every field is the very object it
         was written from (an assignment or a `model_copy(update=...)` writes them again): the
-        webhook checks each alert's size before it publishes it, and now encodes it once."""
+        webhook checks each alert's size before it publishes it, and now encodes it once.
+        A change made inside a field in place (`data[...] = ...`) is not seen: call it only on
+        an envelope that is finished, as the webhook does just before publishing."""
         body = self.model_dump_json(exclude_none=True).encode()
         if not self.__pydantic_extra__:
             private = self.__pydantic_private__
