@@ -335,9 +335,9 @@ async def test_a_transaction_that_need_not_be_durable_tells_the_backend_for_itse
         await db.close()
 
 
-async def test_a_transaction_alone_on_the_file_goes_to_a_thread_only_to_commit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def thread_hops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the SQLite kit sends to a worker thread from now on (the statement, or the call's name)."""
     from warden_persistence import sqlite as kit_sqlite
 
     hops: list[str] = []
@@ -347,8 +347,16 @@ async def test_a_transaction_alone_on_the_file_goes_to_a_thread_only_to_commit(
         hops.append(str(args[0]) if args else fn.__name__)
         return await real(fn, *args)
 
-    db = await open_database(None, tmp_path / "alone.db", MIGRATIONS)
     monkeypatch.setattr(kit_sqlite, "_in_thread", counted)
+    return hops
+
+
+async def test_a_transaction_alone_on_the_file_goes_to_a_thread_only_to_commit(
+    tmp_path: Path, thread_hops: list[str]
+) -> None:
+    db = await open_database(None, tmp_path / "alone.db", MIGRATIONS)
+    hops = thread_hops
+    hops.clear()  # what opening took
     try:
         async with db.transaction() as s:
             await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("a", 1))
@@ -360,19 +368,11 @@ async def test_a_transaction_alone_on_the_file_goes_to_a_thread_only_to_commit(
 
 
 async def test_a_commit_without_an_fsync_or_asked_on_the_loop_takes_no_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, thread_hops: list[str]
 ) -> None:
-    from warden_persistence import sqlite as kit_sqlite
-
-    hops: list[str] = []
-    real = kit_sqlite._in_thread
-
-    async def counted(fn: Any, *args: Any) -> Any:
-        hops.append(str(args[0]) if args else fn.__name__)
-        return await real(fn, *args)
-
     db = await open_database(None, tmp_path / "loop.db", MIGRATIONS)
-    monkeypatch.setattr(kit_sqlite, "_in_thread", counted)
+    hops = thread_hops
+    hops.clear()  # what opening took
     try:
         async with db.transaction(durable=False) as s:
             await s.execute("INSERT INTO items (id, n) VALUES (?, ?)", ("mark", 1))

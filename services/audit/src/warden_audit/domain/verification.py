@@ -84,6 +84,19 @@ class VerifyReport:
     head_recorded_at: str | None = None  # `recorded_at` of the last proven record, for staleness rules
 
 
+# The verifier's attributes a walk changes (with the Merkle accumulator): what `state` saves.
+_WALK_STATE = (
+    "expected_seq",
+    "prev_hash",
+    "expected_segment",
+    "failure",
+    "_next_cp",
+    "_verified_cps",
+    "_last_cp_seq",
+    "_where",
+)
+
+
 class ChainVerifier:
     """Feed segments in order, then call `report()`; stops at the first problem.
 
@@ -307,30 +320,12 @@ class ChainVerifier:
     def state(self) -> tuple[Any, ...]:
         """Everything the walk changes, for `restore` (to walk a segment again from its start)."""
         merkle = (self._merkle.size, list(self._merkle._peaks)) if self._merkle is not None else None
-        return (
-            self.expected_seq,
-            self.prev_hash,
-            self.expected_segment,
-            self.failure,
-            self._next_cp,
-            self._verified_cps,
-            self._last_cp_seq,
-            self._where,
-            merkle,
-        )
+        return (tuple(getattr(self, name) for name in _WALK_STATE), merkle)
 
     def restore(self, state: tuple[Any, ...]) -> None:
-        (
-            self.expected_seq,
-            self.prev_hash,
-            self.expected_segment,
-            self.failure,
-            self._next_cp,
-            self._verified_cps,
-            self._last_cp_seq,
-            self._where,
-            merkle,
-        ) = state
+        values, merkle = state
+        for name, value in zip(_WALK_STATE, values, strict=True):
+            setattr(self, name, value)
         if self._merkle is not None:
             self._merkle.size, self._merkle._peaks = merkle[0], list(merkle[1])
 
