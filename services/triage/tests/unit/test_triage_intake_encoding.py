@@ -25,12 +25,15 @@ def _alerts_of(name: str) -> list[Any]:
     payload = json.loads((FIXTURES / name).read_text())
     source = builtin_registry().by_route(ROUTES[guess_source(payload)])
     assert source is not None
-    if name.startswith("cloudevents_binary"):
-        pytest.skip("binary mode is decoded from headers, see the webhook source tests")
     return source.normalise(payload)
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
+# Binary-mode CloudEvents are decoded from HTTP headers, not from a body alone: the webhook source
+# tests cover them.
+BODY_FIXTURES = sorted(p.name for p in FIXTURES.glob("*.json") if not p.name.startswith("cloudevents_binary"))
+
+
+@pytest.mark.parametrize("name", BODY_FIXTURES)
 def test_alert_envelope_bytes_are_the_model_dump(name: str) -> None:
     for alert in _alerts_of(name):
         envelope = alert_envelope(alert)
