@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -229,20 +229,24 @@ class WavePublisher(Publisher):
         self.sent += messages
 
 
+def relay_of_waves(store: Outbox, publisher: WavePublisher, waves: Callable[[Sequence[str]], list[list[str]]]) -> Relay:
+    return Relay(
+        publisher.publish,
+        store,
+        lambda: NOW,
+        id_of=lambda m: m,
+        claimer="policy-a",
+        waves=waves,
+        publish_many=publisher.publish_many,
+    )
+
+
 async def test_a_bus_that_publishes_a_wave_at_once_gets_each_wave_whole_in_order(location) -> None:
     store = await opened(location)
     sent: list[str] = []
     publisher = WavePublisher(sent)
     try:
-        wave_relay = Relay(
-            publisher.publish,
-            store,
-            lambda: NOW,
-            id_of=lambda m: m,
-            claimer="policy-a",
-            waves=doorbells_last,
-            publish_many=publisher.publish_many,
-        )
+        wave_relay = relay_of_waves(store, publisher, doorbells_last)
         await store.stage("cause-1", ["act-1", "act-1:bell", "decided-1"], NOW)
         await wave_relay.send(["act-1", "act-1:bell", "decided-1"])
         assert publisher.waves == [["act-1", "decided-1"], ["act-1:bell"]]
@@ -256,15 +260,7 @@ async def test_a_failed_wave_is_left_unmarked_whole_and_the_next_waits(location)
     sent: list[str] = []
     publisher = WavePublisher(sent, fail_on="act-2")
     try:
-        wave_relay = Relay(
-            publisher.publish,
-            store,
-            lambda: NOW,
-            id_of=lambda m: m,
-            claimer="policy-a",
-            waves=lambda ms: [[m] for m in ms],
-            publish_many=publisher.publish_many,
-        )
+        wave_relay = relay_of_waves(store, publisher, lambda ms: [[m] for m in ms])
         await store.stage("cause-1", ["act-1", "act-2", "act-2:bell"], NOW)
         with pytest.raises(ConnectionError):
             await wave_relay.send(["act-1", "act-2", "act-2:bell"])
