@@ -19,6 +19,7 @@ from typing import Any
 import nats
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import BadRequestError
 from warden_contracts import topology as topo
 
 from warden_bus.embedded_auth import AuthMaterial, server_config
@@ -170,18 +171,34 @@ async def _quiet(err: Exception) -> None:
     pass
 
 
-async def provision_replicated(url: str, admin_creds: Path, replicas: int, attempts: int = 3) -> None:
+# JetStream's "no suitable peers for placement": the meta leader does not know enough peers yet
+# (a node has started but not yet reported in), not a configuration error.
+NO_SUITABLE_PEERS = 10005
+
+
+async def provision_replicated(
+    url: str, admin_creds: Path, replicas: int, attempts: int = 3, placement_wait_s: float = 60.0
+) -> None:
     """`provision` with `replicas`, repeated (it is idempotent) when a Raft group was not formed in
-    time: on a loaded machine the first elections can take longer than the API wait."""
-    for attempt in range(1, attempts + 1):
+    time: on a loaded machine the first elections can take longer than the API wait, and the meta
+    leader can be elected before every node has reported in (no peers to place the replicas on)."""
+    loop = asyncio.get_running_loop()
+    placement_deadline = loop.time() + placement_wait_s
+    attempt = 0
+    while True:
         try:
             await provision(url, admin_creds, replicas=replicas, api_timeout_s=30)
             return
         except NatsTimeout:
+            attempt += 1
             if attempt == attempts:
                 raise TimeoutError(
                     f"streams with {replicas} replicas were not created after {attempts} attempts"
                 ) from None
+        except BadRequestError as err:
+            if err.err_code != NO_SUITABLE_PEERS or loop.time() > placement_deadline:
+                raise
+            await asyncio.sleep(0.5)
 
 
 async def stream_health(urls: list[str], admin_creds: Path) -> list[dict[str, Any]]:
