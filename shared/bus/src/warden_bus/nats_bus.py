@@ -64,7 +64,7 @@ class NatsBus:
             max_reconnect_attempts=-1,
             # Handlers take the message as it came (see `_undecoded`): with FastDepends on, each
             # delivery also resolved the message argument in an anyio task group and a worker
-            # thread, about a tenth of a millisecond on an idle core and more on a busy one.
+            # thread (a bus relay's p50 was 0.6-1.0 ms longer with it, on a busy 2-core machine).
             apply_types=False,
             log_level=logging.DEBUG,
             # Not FastStream's own colourised, non-propagating logger: ours reaches the JSON handler.
