@@ -25,7 +25,6 @@ MAX_PENDING = 4000
 class PublishAcks:
     def __init__(self, nc: Client, *, max_pending: int = MAX_PENDING) -> None:
         self.client = nc
-        self._nc = nc
         self._max_pending = max_pending
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._room = asyncio.Event()
@@ -35,8 +34,8 @@ class PublishAcks:
 
     async def start(self) -> None:
         if not self._prefix:
-            prefix = self._nc.new_inbox()  # `<inbox prefix>.<nuid>`: within the identity's inbox
-            await self._nc.subscribe(f"{prefix}.*", cb=self._on_ack)
+            prefix = self.client.new_inbox()  # `<inbox prefix>.<nuid>`: within the identity's inbox
+            await self.client.subscribe(f"{prefix}.*", cb=self._on_ack)
             self._prefix = f"{prefix}."
 
     async def publish(
@@ -53,7 +52,7 @@ class PublishAcks:
         self._pending[token] = future
         headers[api.Header.EXPECTED_STREAM] = stream
         try:
-            await self._nc.publish(subject, body, reply=self._prefix + token, headers=headers)
+            await self.client.publish(subject, body, reply=self._prefix + token, headers=headers)
         except BaseException:
             self.forget(token)
             raise
