@@ -12,7 +12,9 @@ so its messages say which target. Entity sets are parsed once per (target, asker
 shared by a decision's questions are encoded to JSON once, and a request is checked against the
 schema the first time its shape (action, principal, fact names and value types) is seen; later
 requests of a shape that passed are evaluated without re-checking the schema (values of the
-same types cannot fail it, and evaluation errors still fail closed)."""
+same types cannot fail it, and evaluation errors still fail closed). Such requests that share a
+principal, target and facts and differ only in their action (the gate's execute and request
+approval) are put to Cedar as one request, when the policy allows it (see `cedar_fold`)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import cedarpy
 from warden_bus import traced
 
 from warden_policy.adapters.cedar_facts import facts_shape, names_entities_of
+from warden_policy.adapters.cedar_fold import ActionFold, FoldedVerdict
 from warden_policy.domain.evaluation import (
     AGENT,
     PolicyError,
@@ -149,6 +152,7 @@ class CedarPolicy(PolicyEvaluator):
         if not self._rules:
             raise PolicyError(f"no Cedar policies in {self.origin}")
         self._targets_named = names_entities_of(parsed, f"{NAMESPACE}::{TARGET}")
+        self._fold = ActionFold.of(parsed)
 
     def info(self) -> PolicyInfo:
         return PolicyInfo(self.origin, len(self._rules), sorted(r.id for r in self._rules.values()))
@@ -233,6 +237,10 @@ class CedarPolicy(PolicyEvaluator):
         try:
             entities = self._entity_set(entity_key, target)
             checked = self._cache_shapes and shapes <= self._valid_shapes
+            if checked and self._fold is not None:
+                folded = self._folded(self._fold, requests, entities)
+                if folded is not None:
+                    return folded
             results = cedarpy.is_authorized_batch(requests, self._policies, entities, None if checked else self._schema)
         except (ValueError, TypeError) as err:  # facts that do not match the schema: deny, loudly
             return [Verdict(False, (), (f"request rejected: {err}",)) for _ in requests]
@@ -242,6 +250,20 @@ class CedarPolicy(PolicyEvaluator):
         if self._cache_shapes and not checked and clean and len(self._valid_shapes) < SHAPES_CACHED:
             self._valid_shapes |= shapes  # the schema accepted them
         return verdicts
+
+    def _folded(
+        self, fold: ActionFold, requests: list[dict[str, Any]], entities: cedarpy.Entities
+    ) -> list[Verdict] | None:
+        """The questions of one principal, target and facts as one Cedar request (see
+        `cedar_fold`); None where that cannot give Cedar's own answer (then asked as usual)."""
+        try:
+            found = fold.authorize(requests, entities)
+        except (ValueError, TypeError):
+            return None  # asked as usual, so the refusal reads as it always has
+        return None if found is None else [self._folded_verdict(v) for v in found]
+
+    def _folded_verdict(self, found: FoldedVerdict) -> Verdict:
+        return Verdict(found.allowed, tuple(self._rules[p] for p in found.reasons if p in self._rules), found.errors)
 
     def _keep(self, key: tuple[Any, ...], verdict: Verdict) -> None:
         if verdict.errors or not self._verdicts_cached:
