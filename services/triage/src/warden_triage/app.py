@@ -52,8 +52,10 @@ class Settings(ServiceSettings):
     webhook_max_inflight: int = Field(default=256, ge=1)
     # Alerts accepted but not yet handled before the webhook answers 429: bounds queueing latency.
     webhook_max_backlog: int = Field(default=5000, ge=1)
-    # How long a webhook call waits for the broker's acknowledgement before answering 503.
-    webhook_publish_deadline_s: float = Field(default=1.0, gt=0, le=30)
+    # How long a webhook call waits for the broker's acknowledgement before answering 503, while
+    # connected (a broker that is down is answered at once). Under a storm on a busy machine a
+    # group's acks took over 1 s: a 1 s deadline turned that into 503s and re-sent groups.
+    webhook_publish_deadline_s: float = Field(default=5.0, gt=0, le=30)
     # Alerts pulled, applied in one store transaction (one fsync) and acked together.
     consume_batch_size: int = Field(default=200, ge=1, le=1000)
     # How often held alert groups (`open_after`) are checked for a wait that is over: the lag

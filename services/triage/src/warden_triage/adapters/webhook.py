@@ -33,7 +33,9 @@ SOURCE = "warden/triage"
 SERVICE = "triage"
 DEADLETTER_TEXT_LIMIT = 4096
 RETRY_AFTER_BUSY_S = 1
-RETRY_AFTER_BACKLOG_S = 2
+# A full backlog (5,000 alerts by default) takes the consumer about 2 s to work off on the 2-core
+# machine: asked back after 2 s, the storm's senders left it idle for part of every wait.
+RETRY_AFTER_BACKLOG_S = 1
 RETRY_AFTER_UNAVAILABLE_S = 5
 log = logging.getLogger("warden.triage.webhook")
 
@@ -49,6 +51,11 @@ class BatchPublisher(EnvelopePublisher, Protocol):
 
 class BusUnavailable(RuntimeError):
     """The broker connection is down or did not acknowledge within the gateway's deadline."""
+
+
+class AcknowledgementLate(BusUnavailable):
+    """Connected, but the broker did not acknowledge within the deadline: it is busy (a storm's
+    fsyncs), not gone, so the source is asked back as soon as for any other overload."""
 
 
 def alert_envelope(alert: AlertReceived) -> Envelope:
@@ -115,7 +122,7 @@ class WebhookGateway:
     # With the broker down a source must hear 503 at once, not after the bus's own retries
     # (about 20 s): `bus_ready` is the connection state, the deadline covers a publish in flight.
     bus_ready: Callable[[], bool] = lambda: True
-    publish_deadline_s: float = 1.0
+    publish_deadline_s: float = 5.0
     _inflight: int = 0
     _publishing: asyncio.Semaphore = field(init=False)
 
@@ -207,10 +214,11 @@ class WebhookGateway:
                 extra={"correlationid": envelope.correlationid},
             )
             self.counters.inc("webhook_unavailable")
+            late = all(isinstance(r, AcknowledgementLate) for _, r in failed)
             return web.json_response(
                 {"error": "alert bus unavailable, retry later"},
                 status=503,
-                headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
+                headers={"Retry-After": str(RETRY_AFTER_BUSY_S if late else RETRY_AFTER_UNAVAILABLE_S)},
             )
         truncated = max((int(a.labels.get("truncated_alerts", "0")) for a in alerts), default=0)
         if truncated:
@@ -230,7 +238,7 @@ class WebhookGateway:
         try:
             await asyncio.wait_for(self.publisher.publish_many(envelopes), self.publish_deadline_s)
         except TimeoutError:
-            return BusUnavailable(f"no broker acknowledgement within {self.publish_deadline_s:g}s")
+            return AcknowledgementLate(f"no broker acknowledgement within {self.publish_deadline_s:g}s")
         except Exception as err:
             return err
         return None
@@ -242,7 +250,7 @@ class WebhookGateway:
             try:
                 await asyncio.wait_for(self.publisher.publish(envelope), self.publish_deadline_s)
             except TimeoutError:
-                raise BusUnavailable(f"no broker acknowledgement within {self.publish_deadline_s:g}s") from None
+                raise AcknowledgementLate(f"no broker acknowledgement within {self.publish_deadline_s:g}s") from None
 
     def _unauthorised(self, route: str, request: web.Request, auth: Authenticator, reason: str) -> web.Response:
         self.counters.inc("webhook_unauthorized")
