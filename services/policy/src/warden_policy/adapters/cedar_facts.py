@@ -19,14 +19,15 @@ def _value_shape(value: Any) -> Any:
     return type(value).__name__
 
 
-# The shape of a plain string or boolean as `_value_shape` gives it, without the call.
-_SCALAR_SHAPES = {str: repr("str"), bool: repr("bool")}
+# The shape of a plain string, boolean or long as `value_shape` gives it, without the call.
+SCALAR_SHAPES = {str: repr("str"), bool: repr("bool"), int: repr("int")}
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
-def facts_shape(facts: dict[str, Any]) -> tuple[Any, ...]:
-    """What the schema checks about a context: its attribute names and the type of each value."""
-    scalar = _SCALAR_SHAPES.get
-    return tuple(sorted((k, scalar(type(v)) or repr(_value_shape(v))) for k, v in facts.items()))
+def value_shape(value: Any) -> str:
+    """What the schema checks about one value of a context (as Cedar JSON): its type. A
+    context's shape is its attribute names, each with the shape of its value."""
+    return repr(_value_shape(value))
 
 
 def _names_entity_of(node: Any, entity_type: str) -> bool:

@@ -46,6 +46,17 @@ def _reads_action(node: Any) -> bool:
     return False
 
 
+def _failed_policies(errors: list[str]) -> list[tuple[str, str]] | None:
+    """(policy id, message) of each error; None if one of them names no policy."""
+    failed = []
+    for error in errors:
+        named = POLICY_ERROR.match(error)
+        if named is None:
+            return None
+        failed.append((named.group(1), error))
+    return failed
+
+
 def _policy_set(policies: dict[str, Any]) -> cedarpy.PolicySet:
     # The JSON form keeps each policy's id and the order given (Cedar reports errors in it).
     return cedarpy.PolicySet.from_json_str(
@@ -90,11 +101,14 @@ class ActionFold:
         as Cedar would give them one by one against the whole set, without the schema; None if
         Cedar reported an error that names no policy (the caller then asks as usual)."""
         groups: dict[tuple[Any, ...], list[int]] = {}
+        applies: list[frozenset[str]] = []
+        known = self._applicable
         for index, request in enumerate(requests):
-            principal, resource = request["principal"], request["resource"]
+            principal, action, resource = request["principal"], request["action"], request["resource"]
             key = (principal["type"], principal["id"], resource["type"], resource["id"], request["context"])
             groups.setdefault(key, []).append(index)
-        applies = [self._applies(r["action"], r, entities) for r in requests]
+            reach = known.get((action["type"], action["id"]))
+            applies.append(self._applies(request, entities) if reach is None else reach)
         # Groups whose actions reach the same policies share one call.
         calls: dict[frozenset[str], list[list[int]]] = {}
         for indexes in groups.values():
@@ -104,31 +118,32 @@ class ActionFold:
             asked = [requests[indexes[0]] for indexes in members]
             results = cedarpy.is_authorized_batch(asked, self._folded_set(reach), entities, None)
             for indexes, result in zip(members, results, strict=True):
-                errors = [(POLICY_ERROR.match(e), e) for e in result.diagnostics.errors]
-                if not all(m for m, _ in errors):
+                diagnostics = result.diagnostics
+                failed = _failed_policies(diagnostics.errors)
+                if failed is None:
                     return None
-                failed = [(m.group(1), e) for m, e in errors if m]
+                held = diagnostics.reasons
                 for i in indexes:
-                    verdicts[i] = self._verdict(applies[i], result.diagnostics.reasons, failed)
+                    verdicts[i] = self._verdict(applies[i], held, failed)
         return [verdicts[i] for i in range(len(requests))]
 
     def _verdict(self, applies: frozenset[str], held: list[str], failed: list[tuple[str, str]]) -> FoldedVerdict:
         permits = tuple(p for p in held if p in applies and p in self._permits)
         forbids = tuple(p for p in held if p in applies and p not in self._permits)
         allowed = bool(permits) and not forbids
-        return FoldedVerdict(allowed, permits if allowed else forbids, tuple(e for p, e in failed if p in applies))
+        errors = tuple(e for p, e in failed if p in applies) if failed else ()
+        return FoldedVerdict(allowed, permits if allowed else forbids, errors)
 
-    def _applies(self, action: dict[str, str], request: dict[str, Any], entities: cedarpy.Entities) -> frozenset[str]:
-        """The policies whose action scope holds for `action`. The hierarchy of actions comes from
-        the schema the entity sets are built with, the same for every set, so once per action."""
-        key = (action["type"], action["id"])
-        found = self._applicable.get(key)
-        if found is None:
-            probe = {"principal": request["principal"], "action": action, "resource": request["resource"]}
-            result = cedarpy.is_authorized_batch([{**probe, "context": "{}"}], self._scopes, entities, None)[0]
-            found = frozenset(result.diagnostics.reasons)
-            if len(self._applicable) < ACTIONS_CACHED:
-                self._applicable[key] = found
+    def _applies(self, request: dict[str, Any], entities: cedarpy.Entities) -> frozenset[str]:
+        """The policies whose action scope holds for the request's action. The hierarchy of
+        actions comes from the schema the entity sets are built with, the same for every set,
+        so this is asked once per action."""
+        action = request["action"]
+        probe = {"principal": request["principal"], "action": action, "resource": request["resource"]}
+        result = cedarpy.is_authorized_batch([{**probe, "context": "{}"}], self._scopes, entities, None)[0]
+        found = frozenset(result.diagnostics.reasons)
+        if len(self._applicable) < ACTIONS_CACHED:
+            self._applicable[(action["type"], action["id"])] = found
         return found
 
     def _folded_set(self, reach: frozenset[str]) -> cedarpy.PolicySet:

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import cedarpy
 from warden_bus import traced
 
-from warden_policy.adapters.cedar_facts import facts_shape, names_entities_of
+from warden_policy.adapters.cedar_facts import LONG_MAX, LONG_MIN, SCALAR_SHAPES, names_entities_of, value_shape
 from warden_policy.adapters.cedar_fold import ActionFold, FoldedVerdict
 from warden_policy.domain.evaluation import (
     AGENT,
@@ -104,8 +104,48 @@ def _names_a_target(value: Any) -> bool:
 
 PrincipalKey = tuple[str, str, tuple[str, ...]]
 TargetKey = tuple[str, str, str]
-# A question's facts as the JSON Cedar reads and as the values that JSON encodes.
-Context = tuple[str, dict[str, Any]]
+
+
+class Context(NamedTuple):
+    """A question's facts as the JSON Cedar reads (the memo's key), the values that JSON
+    encodes, their shape (what the schema checks) and whether one of them names a target."""
+
+    text: str
+    values: dict[str, Any]
+    shape: tuple[tuple[str, str], ...]
+    names_target: bool
+
+
+# Per facts mapping of one `evaluate` call (questions share one): its Context, or why it has none.
+Encodings = dict[int, Context | ValueError | TypeError]
+
+
+def _context(facts: Mapping[str, Any]) -> Context:
+    """One pass over the facts; strings, booleans and longs (nearly all of them) as they are."""
+    values: dict[str, Any] = {}
+    shape: list[tuple[str, str]] = []
+    names_target = False
+    for name, value in facts.items():
+        kind = type(value)
+        if kind is str or kind is bool or (kind is int and LONG_MIN <= value <= LONG_MAX):
+            values[name] = value
+            shape.append((name, SCALAR_SHAPES[kind]))
+        else:
+            encoded = values[name] = _fact(value)
+            shape.append((name, value_shape(encoded)))
+            names_target = names_target or _names_a_target(value)
+    return Context(json.dumps(values), values, tuple(sorted(shape)), names_target)
+
+
+def _encoding(facts: Mapping[str, Any], encodings: Encodings) -> Context | ValueError | TypeError:
+    found = encodings.get(id(facts))
+    if found is None:
+        try:
+            found = _context(facts)
+        except (ValueError, TypeError) as err:  # facts JSON cannot carry
+            found = err
+        encodings[id(facts)] = found
+    return found
 
 
 def _principal_key(question: Question) -> PrincipalKey:
@@ -163,48 +203,47 @@ class CedarPolicy(PolicyEvaluator):
         # one entity set, so questions that disagree about an entity are evaluated apart.
         verdicts: dict[int, Verdict] = {}
         batches: dict[TargetKey, list[int]] = {}
-        names: dict[int, bool] = {}  # per facts mapping: does one of its values name a target
+        encodings: Encodings = {}
         for index, question in enumerate(questions):
-            batches.setdefault(self._target_key(question, names=names), []).append(index)
+            batches.setdefault(self._target_key(question, encodings=encodings), []).append(index)
         for target, indexes in batches.items():
             batch = [questions[i] for i in indexes]
-            found = self._evaluate_batch(batch, target)
+            found = self._evaluate_batch(batch, target, encodings)
             if target[0] == ANY_TARGET and any(v.errors for v in found):
                 # Errors name the entities: asked again under the real ones, one question at a time.
-                found = [v for q in batch for v in self._evaluate_batch([q], self._target_key(q, real=True))]
+                found = [v for q in batch for v in self._evaluate_batch([q], self._target_key(q, real=True), encodings)]
             verdicts.update(zip(indexes, found, strict=True))
         return [verdicts[i] for i in range(len(questions))]
 
-    def _target_key(self, question: Question, *, real: bool = False, names: dict[int, bool] | None = None) -> TargetKey:
-        """What the target entity is made of; its id only where a verdict may depend on it.
-        `names` keeps, per facts mapping of one call, whether its values name a target."""
+    def _target_key(self, question: Question, *, real: bool = False, encodings: Encodings | None = None) -> TargetKey:
+        """What the target entity is made of; its id only where a verdict may depend on it."""
         target = question.target
         named = real or self._targets_named or question.principal.type == TARGET
         if not named:
             facts = question.facts
-            named = names.get(id(facts)) if names is not None else None
-            if named is None:
-                named = any(map(_names_a_target, facts.values()))
-                if names is not None:
-                    names[id(facts)] = named
+            context = _encoding(facts, {} if encodings is None else encodings)
+            # Facts that cannot be encoded are refused in their batch: the one they always had.
+            named = context.names_target if isinstance(context, Context) else any(map(_names_a_target, facts.values()))
         anonymous = not named
         name = ANY_TARGET if anonymous else target.name
         return (name, str(target.environment), str(target.resource_group))
 
-    def _evaluate_batch(self, questions: list[Question], target: TargetKey) -> list[Verdict]:
+    def _evaluate_batch(self, questions: list[Question], target: TargetKey, encodings: Encodings) -> list[Verdict]:
         principals: dict[tuple[str, str], PrincipalKey] = {}
         for question in questions:
             key = _principal_key(question)
             if principals.setdefault(key[:2], key) != key:
                 # Same person named with different groups in one batch (never with a single question).
-                return [v for q in questions for v in self._evaluate_batch([q], target)]
+                return [v for q in questions for v in self._evaluate_batch([q], target, encodings)]
         entity_key = (target, *principals.values())
-        try:
-            contexts = self._contexts(questions)
-        except (ValueError, TypeError) as err:  # facts JSON cannot carry: deny, loudly
-            return [Verdict(False, (), (f"request rejected: {err}",)) for _ in questions]
+        contexts: list[Context] = []
+        for question in questions:
+            context = _encoding(question.facts, encodings)
+            if not isinstance(context, Context):  # facts JSON cannot carry: deny, loudly
+                return [Verdict(False, (), (f"request rejected: {context}",)) for _ in questions]
+            contexts.append(context)
         memo_keys = [
-            (entity_key, q.action, q.principal.type, q.principal.id, c[0])
+            (entity_key, q.action, q.principal.type, q.principal.id, c.text)
             for q, c in zip(questions, contexts, strict=True)
         ]
         kept = [self._verdicts.get(k) for k in memo_keys]
@@ -224,16 +263,11 @@ class CedarPolicy(PolicyEvaluator):
                 "principal": _uid(q.principal.type, q.principal.id),
                 "action": _uid("Action", q.action),
                 "resource": _uid(TARGET, target[0]),
-                "context": text,
+                "context": c.text,
             }
-            for q, (text, _) in zip(questions, contexts, strict=True)
+            for q, c in zip(questions, contexts, strict=True)
         ]
-        # Questions sharing one facts mapping share its encoding, and so its shape.
-        shapes_of: dict[int, tuple[Any, ...]] = {}
-        for _, facts in contexts:
-            if id(facts) not in shapes_of:
-                shapes_of[id(facts)] = facts_shape(facts)
-        shapes = {(q.action, q.principal.type, shapes_of[id(c[1])]) for q, c in zip(questions, contexts, strict=True)}
+        shapes = {(q.action, q.principal.type, c.shape) for q, c in zip(questions, contexts, strict=True)}
         try:
             entities = self._entity_set(entity_key, target)
             checked = self._cache_shapes and shapes <= self._valid_shapes
@@ -271,17 +305,6 @@ class CedarPolicy(PolicyEvaluator):
         self._verdicts[key] = verdict
         while len(self._verdicts) > self._verdicts_cached:
             self._verdicts.pop(next(iter(self._verdicts)))  # the oldest first
-
-    @staticmethod
-    def _contexts(questions: list[Question]) -> list[Context]:
-        """Each question's facts as Cedar JSON (the memo's key) and as Cedar values; questions
-        sharing one facts mapping share one encoding."""
-        encoded: dict[int, Context] = {}
-        for question in questions:
-            if id(question.facts) not in encoded:
-                facts = {k: _fact(v) for k, v in question.facts.items()}
-                encoded[id(question.facts)] = (json.dumps(facts), facts)
-        return [encoded[id(q.facts)] for q in questions]
 
     def _entity_set(self, key: tuple[Any, ...], target: TargetKey) -> cedarpy.Entities:
         """Parsed and checked against the schema once per distinct set (a target and who asks),
