@@ -288,7 +288,9 @@ class SqlStateStore:
                 Dialect.upsert("controls", ("kind", "scope", "value", "changed_by", "changed_at"), ("kind", "scope")),
                 (ctl.kind, ctl.scope, ctl.value, ctl.changed_by, at(now)),
             )
-        await OUTBOX.stage(s, c.message_id, [(e.id, e.to_bytes().decode()) for e in c.outbox], at(now))
+        # Kept: the relay publishes these very envelopes after the commit, as the bytes stored here,
+        # without writing their JSON a second time on the way from the COMMIT to the bus.
+        await OUTBOX.stage(s, c.message_id, [(e.id, e.keep_bytes().decode()) for e in c.outbox], at(now))
 
     async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]:
         async with self.db.read() as r:
