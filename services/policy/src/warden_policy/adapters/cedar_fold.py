@@ -19,8 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import cedarpy
 
@@ -31,8 +30,7 @@ POLICY_SETS_CACHED = 64
 UNCONSTRAINED = {"op": "All"}
 
 
-@dataclass(frozen=True)
-class FoldedVerdict:
+class FoldedVerdict(NamedTuple):
     allowed: bool
     reasons: tuple[str, ...]  # policy ids, as Cedar reports them
     errors: tuple[str, ...]
@@ -95,6 +93,7 @@ class ActionFold:
         self._scopes = _policy_set(scopes_only)
         self._applicable: dict[tuple[str, str], frozenset[str]] = {}
         self._folded_sets: dict[frozenset[str], cedarpy.PolicySet] = {}
+        self._reaches: dict[tuple[frozenset[str], ...], frozenset[str]] = {}
 
     def authorize(self, requests: Sequence[dict[str, Any]], entities: cedarpy.Entities) -> list[FoldedVerdict] | None:
         """Verdicts of `requests` (principal, action, resource as uid dicts, context as JSON text),
@@ -112,7 +111,7 @@ class ActionFold:
         # Groups whose actions reach the same policies share one call.
         calls: dict[frozenset[str], list[list[int]]] = {}
         for indexes in groups.values():
-            calls.setdefault(frozenset().union(*(applies[i] for i in indexes)), []).append(indexes)
+            calls.setdefault(self._reach(tuple(applies[i] for i in indexes)), []).append(indexes)
         verdicts: dict[int, FoldedVerdict] = {}
         for reach, members in calls.items():
             asked = [requests[indexes[0]] for indexes in members]
@@ -145,6 +144,15 @@ class ActionFold:
         if len(self._applicable) < ACTIONS_CACHED:
             self._applicable[(action["type"], action["id"])] = found
         return found
+
+    def _reach(self, applies: tuple[frozenset[str], ...]) -> frozenset[str]:
+        """The policies some of these actions reach; kept, so its set is found by identity."""
+        reach = self._reaches.get(applies)
+        if reach is None:
+            reach = frozenset().union(*applies)
+            if len(self._reaches) < POLICY_SETS_CACHED:
+                self._reaches[applies] = reach
+        return reach
 
     def _folded_set(self, reach: frozenset[str]) -> cedarpy.PolicySet:
         handle = self._folded_sets.get(reach)

@@ -242,6 +242,8 @@ class CedarPolicy(PolicyEvaluator):
             if not isinstance(context, Context):  # facts JSON cannot carry: deny, loudly
                 return [Verdict(False, (), (f"request rejected: {context}",)) for _ in questions]
             contexts.append(context)
+        if not self._verdicts_cached:
+            return self._authorize(questions, contexts, entity_key, target)
         memo_keys = [
             (entity_key, q.action, q.principal.type, q.principal.id, c.text)
             for q, c in zip(questions, contexts, strict=True)
