@@ -18,7 +18,7 @@ from warden_policy.adapters.stores import open_store
 from warden_policy.domain.approvals import Approval, ApprovalState, TransitionError
 from warden_policy.domain.model import RunMode
 from warden_policy.domain.rules import Counts
-from warden_policy.ports import Changes, Conflict, Released, Slot
+from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Released, Slot
 from warden_policy.relay import process_once
 from warden_testkit.postgres import POSTGRES_URL
 
@@ -127,6 +127,26 @@ async def test_policy_process_once_replays_the_stored_outbox(stores) -> None:
     assert [e.id for e in await store.unpublished(NOW)] == [e.id for e in sent]
     await store.mark_published([sent[0].id], NOW)
     assert [e.id for e in await store.unpublished(NOW)] == [sent[1].id]
+
+
+async def test_policy_sent_marks_are_written_by_the_next_transaction(stores) -> None:
+    """Marking sent messages opens no transaction of its own (it stood between a decision's
+    acknowledgements and its handler's return): the store's next transaction writes the marks,
+    one that rolls back leaves them to the one after, and closing writes what is left."""
+    store, other = stores
+    sent = [_msg("act-1"), _msg("act-2")]
+    await store.apply(Changes(message_id="cause-1", outbox=list(sent)), NOW)
+    await store.mark_published([sent[0].id], NOW)
+    assert [e.id for e in await other.unpublished(NOW)] == [e.id for e in sent]  # not written yet
+    with pytest.raises(AlreadyProcessed):
+        await store.apply(Changes(message_id="cause-1"), NOW)
+    assert [e.id for e in await other.unpublished(NOW)] == [e.id for e in sent]  # rolled back with it
+    later = _msg("act-3")
+    await store.apply(Changes(message_id="cause-2", outbox=[later]), NOW)
+    assert [e.id for e in await other.unpublished(NOW)] == [sent[1].id, later.id]
+    await store.mark_published([sent[1].id], NOW)
+    await store.close()
+    assert [e.id for e in await other.unpublished(NOW)] == [later.id]
 
 
 async def test_policy_process_once_redecides_after_a_conflict(stores) -> None:

@@ -14,7 +14,8 @@ comparison orders like time; TIMESTAMPTZ on PostgreSQL. The relay's flush claims
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -138,6 +139,9 @@ class SqlStateStore:
         self._default_schema = default_schema
         self._pool_size = pool_size
         self._database: Database | None = None
+        # Sent outbox messages not marked in the table yet (ids, when sent): the next transaction
+        # this store opens marks them (see `mark_published`).
+        self._sent: list[tuple[list[str], datetime]] = []
 
     @property
     def db(self) -> Database:
@@ -156,12 +160,31 @@ class SqlStateStore:
 
     async def close(self) -> None:
         if self._database is not None:
+            await self._mark_sent()
             await self._database.close()
             self._database = None
 
     def _at(self, value: datetime) -> object:
         """A timestamp as this backend stores and compares it."""
         return self.db.dialect.pick(sqlite=ts, postgres=_same)(value)
+
+    @asynccontextmanager
+    async def _transaction(self, *, durable: bool = True, commit_on_loop: bool = False) -> AsyncIterator[Session]:
+        """A write transaction that first marks the messages sent since the last one; they stay
+        to be marked by the next one if it rolls back."""
+        marks = list(self._sent)
+        async with self.db.transaction(durable=durable, commit_on_loop=commit_on_loop) as s:
+            for ids, sent_at in marks:
+                await OUTBOX.mark_published(s, ids, self._at(sent_at))
+            yield s
+        if marks:
+            # By identity: a concurrent transaction (PostgreSQL's pool) may have marked some too.
+            self._sent = [m for m in self._sent if not any(m is done for done in marks)]
+
+    async def _mark_sent(self) -> None:
+        if self._sent:
+            async with self._transaction(durable=False):
+                pass
 
     async def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self.db.read() as r:
@@ -229,7 +252,7 @@ class SqlStateStore:
         try:
             # Nothing is published until this is on disk: the fsync on the loop (same FULL sync)
             # saves a worker thread's two wake-ups on the path to the decision.
-            async with self.db.transaction(commit_on_loop=True) as s:
+            async with self._transaction(commit_on_loop=True) as s:
                 await self._write(s, changes, now)
         except warden_persistence.Conflict as err:
             # Deadlock or serialization failure between replicas: re-decide, like a lost CAS.
@@ -293,33 +316,36 @@ class SqlStateStore:
         await OUTBOX.stage(s, c.message_id, [(e.id, e.keep_bytes().decode()) for e in c.outbox], at(now))
 
     async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]:
+        await self._mark_sent()
         async with self.db.read() as r:
             return _envelopes(await OUTBOX.unpublished(r, self._at(created_before), limit))
 
     async def claim_unpublished(
         self, claimer: str, created_before: datetime, now: datetime, lease: timedelta, limit: int = 100
     ) -> list[Envelope]:
-        async with self.db.transaction() as s:
+        async with self._transaction() as s:
             bodies = await OUTBOX.claim(
                 s, claimer, self._at(created_before), now.timestamp(), (now + lease).timestamp(), limit
             )
         return _envelopes(bodies)
 
     async def release(self, claimer: str) -> None:
-        async with self.db.transaction() as s:
+        async with self._transaction() as s:
             await OUTBOX.release(s, claimer)
 
     async def mark_published(self, envelope_ids: Sequence[str], now: datetime) -> None:
         if not envelope_ids:
             return
-        # One statement for the whole outbox of a decision, not waiting for the disk: a mark an OS
-        # crash undoes only republishes the same ids, which the broker and every consumer drop.
-        async with self.db.transaction(durable=False) as s:
-            await OUTBOX.mark_published(s, envelope_ids, self._at(now))
+        # Marked by the next transaction this store opens (the next decision's, the flush's claim
+        # at the latest, close), not by one of their own: that one's BEGIN, UPDATE and COMMIT
+        # stood between a decision's acknowledgements and the handler's return, so the next
+        # message's fetch waited for it. A mark lost to a crash before then only republishes the
+        # same ids, which the broker and every consumer drop (as a mark an OS crash undid before).
+        self._sent.append((list(envelope_ids), now))
 
     async def purge(self, older_than: datetime, now: datetime) -> None:
         cutoff = self._at(older_than)
-        async with self.db.transaction() as s:
+        async with self._transaction() as s:
             await OUTBOX.purge(s, cutoff)
             await s.execute("DELETE FROM processed WHERE processed_at < ?", (cutoff,))
             await s.execute("DELETE FROM released WHERE released_at < ?", (cutoff,))
