@@ -33,7 +33,7 @@ from warden_audit.domain.chain import (
 from warden_audit.domain.checkpoint import Checkpoint, SignatureCheck
 from warden_audit.domain.merkle import MerkleAccumulator, aligned_blocks
 
-_HASH_LEN, _ID_LEN, _PREV_LEN, _SEQ_LEN = len(_HASH_MEMBER), len(_ID_MEMBER), len(_PREV_MEMBER), len(_SEQ_MEMBER)
+_HASH_LEN, _PREV_LEN = len(_HASH_MEMBER), len(_PREV_MEMBER)
 
 
 class ReadInto(Protocol):
@@ -43,11 +43,12 @@ class ReadInto(Protocol):
 
 
 CHUNK_BYTES = 1 << 22  # read size when streaming a segment file
-_HASH_END = _HASH_LEN + HASH_HEX_LEN
+_HASH_END = _HASH_LEN + HASH_HEX_LEN  # from the start of `,"hash":"` to the quote after the digest
 _AFTER_HASH = b'",' + _ID_MEMBER  # closes the digest and opens the message id
 _AFTER_HASH_LEN = len(_AFTER_HASH)
 _LINK_LEN = _PREV_LEN + HASH_HEX_LEN + len(_AT_MEMBER)  # `","prev_hash":"<64 hex>","recorded_at":"`
-_OPEN, _CLOSE = ord("{"), ord("}")  # from the start of `,"hash":"` to the quote after the digest
+_SEQ_TAIL = b'"' + _SEQ_MEMBER + b"%d" + _SOURCE_MEMBER  # closes `recorded_at`: `","seq":<n>,"source":`
+_OPEN, _CLOSE = ord("{"), ord("}")
 
 
 def _check_line(line: bytes, expected: int, prev: str, first_in_segment: bool) -> tuple[str, str]:
@@ -244,7 +245,7 @@ class ChainVerifier:
         cps = self._checkpoints
         next_cp_seq = cps[self._next_cp].seq if self._next_cp < len(cps) else -1
         find, rfind, startswith = buf.find, buf.rfind, buf.startswith
-        link = b"%s%s%s" % (_PREV_MEMBER, prev, _AT_MEMBER)  # what follows this line's message id
+        link = _PREV_MEMBER + prev + _AT_MEMBER  # what follows this line's message id
         pos = 0
         while pos < limit:
             nl = find(b"\n", pos, limit)
@@ -254,8 +255,12 @@ class ChainVerifier:
             at = rfind(_HASH_MEMBER, pos, nl)
             end = at + _HASH_END
             id_start = end + _AFTER_HASH_LEN
-            id_end = find(_PREV_MEMBER, id_start, nl)
-            seq_at = find(_SEQ_MEMBER, id_end + _LINK_LEN, nl)
+            # The message id ends at its first quote (it may hold no backslash, so no escaped
+            # quote), `recorded_at` at the first quote of its value: so the link and seq checked
+            # there are the first members of those names, the ones `split_line` reads. One call
+            # per check, and few checks: a bytes method call costs more than the search it makes.
+            id_end = find(b'"', id_start, nl)
+            at_end = find(b'"', id_end + _LINK_LEN, nl)
             hasher = sha256(view[pos:at])
             hasher.update(view[end + 1 : nl])
             digest = hasher.digest()
@@ -263,13 +268,12 @@ class ChainVerifier:
             if not (
                 at >= pos
                 and id_end >= 0
-                and seq_at >= 0
+                and at_end >= 0
                 and buf[pos] == _OPEN
                 and buf[nl - 1] == _CLOSE
-                and startswith(_AFTER_HASH, end, nl)
-                and startswith(hex_digest, at + _HASH_LEN, nl)
+                and startswith(hex_digest + _AFTER_HASH, at + _HASH_LEN, nl)
                 and startswith(link, id_end, nl)
-                and startswith(b"%d%s" % (expected, _SOURCE_MEMBER), seq_at + _SEQ_LEN, nl)
+                and startswith(_SEQ_TAIL % expected, at_end, nl)
                 and find(b"\\", id_start, id_end) < 0
             ):
                 line = bytes(view[pos:nl])
@@ -280,7 +284,7 @@ class ChainVerifier:
                     return self._fail(name, index, problem, reason), index
                 # Laid out otherwise but valid: the same hashed bytes as the fast path took.
             prev = hex_digest
-            link = b"%s%s%s" % (_PREV_MEMBER, prev, _AT_MEMBER)
+            link = _PREV_MEMBER + prev + _AT_MEMBER
             pos = nl + 1
             keep(digest)
             if expected == next_cp_seq:  # the tree must stand at this record: fold what is pending
