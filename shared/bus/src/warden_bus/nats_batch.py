@@ -2,10 +2,11 @@
 
 For handlers with `handle_batch` (see `BatchHandler`): one fetch -> one call -> one commit in the
 handler -> the acks, sent only after it returned. The next batch is fetched meanwhile (at most
-two batches unacked, within the durable's max_ack_pending for batches up to 500). A message that is not a valid envelope is
-dead-lettered on its own before the call. If the batch call raises, nothing was committed (the
-handler's contract), and every message of the batch is settled one by one through the shared
-per-message path, so one bad message is retried or dead-lettered alone and never blocks the rest.
+two batches unacked, within the durable's max_ack_pending for batches up to 500). A message that
+is not a valid envelope is dead-lettered on its own before the call. If the batch call raises,
+nothing was committed (the handler's contract), and every message of the batch is settled one by
+one through the shared per-message path, so one bad message is retried or dead-lettered alone and
+never blocks the rest.
 
 With tracing on, messages go one at a time through that per-message path, so each consumer span
 still times its own message.
