@@ -115,7 +115,7 @@ def _checked(
             return None
 
     try:
-        for span in _spans(segments, CHUNK_BYTES):
+        for span in _spans(segments, CHUNK_BYTES, jobs):
             future = None
             if span.start != span.end:
                 try:
@@ -135,9 +135,11 @@ def _checked(
                 future.cancel()
 
 
-def _spans(segments: Sequence[tuple[int, Path]], chunk_bytes: int) -> Iterator[_Span]:
+def _spans(segments: Sequence[tuple[int, Path]], chunk_bytes: int, jobs: int = 1) -> Iterator[_Span]:
     """Each segment cut into runs of whole lines of about `chunk_bytes`; an empty segment or one
-    whose last line is torn as one span for the parent (its walk writes the report)."""
+    whose last line is torn as one span for the parent (its walk writes the report). A segment
+    is cut into a multiple of `jobs` runs of equal size, so no worker is left to check a short
+    last run alone while the others wait (11.3 chunks of 8 MB: 12 of 7.9 MB)."""
     for index, (_, path) in enumerate(segments):
         with path.open("rb", buffering=0) as source:
             fd = source.fileno()
@@ -145,9 +147,13 @@ def _spans(segments: Sequence[tuple[int, Path]], chunk_bytes: int) -> Iterator[_
             if size == 0 or os.pread(fd, 1, size - 1) != b"\n":
                 yield _Span(index, 0, 0, True, True)
                 continue
-            start = 0
+            runs = -(-size // (chunk_bytes * jobs)) * jobs  # ceil, then a multiple of jobs
+            start, run = 0, 1
             while start < size:
-                end = _line_end(fd, min(start + chunk_bytes, size) - 1)
+                # Cut at fixed marks (not a step from the last cut), so rounding up to a line end
+                # does not add up over the runs.
+                end = _line_end(fd, max(start, size * run // runs - 1))
+                run += 1
                 yield _Span(index, start, end, start == 0, end == size)
                 start = end
 

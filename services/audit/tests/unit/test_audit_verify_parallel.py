@@ -4,6 +4,7 @@ clean log and for corruption at a chunk boundary, inside a later chunk, or past 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 from pathlib import Path
 
@@ -46,9 +47,10 @@ def both(audit_dir: Path, signer: Ed25519Signer, jobs: int = 2) -> VerifyReport:
     return parallel
 
 
-def spans_of(audit_dir: Path, segment: int) -> list[tuple[int, int]]:
+def spans_of(audit_dir: Path, segment: int, jobs: int = 2) -> list[tuple[int, int]]:
+    """The chunks `both` hands out with `jobs` workers."""
     segments = list_segments(audit_dir)
-    spans = verify_parallel._spans(segments, verify_parallel.CHUNK_BYTES)
+    spans = verify_parallel._spans(segments, verify_parallel.CHUNK_BYTES, jobs)
     return [(s.start, s.end) for s in spans if segments[s.index][0] == segment]
 
 
@@ -70,11 +72,25 @@ def edit_at(audit_dir: Path, segment: int, offset: int) -> None:
 @pytest.mark.usefixtures("chunks")
 @pytest.mark.parametrize("jobs", [2, 3])
 def test_a_clean_log_gives_the_sequential_report(log: Path, signer: Ed25519Signer, jobs: int) -> None:
-    assert len(spans_of(log, 1)) > 3
+    assert len(spans_of(log, 1, jobs)) > 3
     report = both(log, signer, jobs)
     assert (report.ok, report.records, report.last_checkpoint_seq) == (True, COUNT, COUNT)
     assert report.checkpoints == len([s for s in range(7, COUNT + 1, 7)]) + 1
     assert verify_processes(log, jobs) == jobs
+
+
+@pytest.mark.usefixtures("chunks")
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_each_segment_is_cut_into_a_multiple_of_jobs_runs_of_about_equal_size(log: Path, jobs: int) -> None:
+    for segment in (1, 2, 3):
+        spans = spans_of(log, segment, jobs)
+        sizes = [end - start for start, end in spans]
+        assert len(spans) % jobs == 0
+        assert spans[0][0] == 0 and spans[-1][1] == segment_path(log, segment).stat().st_size
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))  # no gap, no overlap
+        assert max(sizes) - min(sizes) <= 2 * max(
+            len(line) for line in segment_path(log, segment).read_bytes().splitlines(True)
+        )
 
 
 @pytest.mark.usefixtures("chunks")
