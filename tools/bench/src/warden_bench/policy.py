@@ -2,7 +2,9 @@
 
 Same run, same embedded NATS server (operator mode, topology permissions), same identities:
   baseline  the policy identity's consumer republishes every plan at once as a fixed decision
-            (bus in -> handler -> bus out, no gate);
+            (bus in -> handler -> bus out, no gate), through the same consumer the gate's plans
+            take (the bus's pull-batch loop, one message at a time), so the ratio is the gate's
+            own cost and not a difference between two ways of consuming;
   gate      the real policy service decides (Cedar policy, live state, SQLite transaction with
             the outbox, approval request) and publishes its PolicyDecided;
   rules     the gate's rules alone, in process (no bus, no store): as the gate runs them (Cedar
@@ -35,6 +37,7 @@ from warden_policy.adapters.config_files import load_policy_config
 from warden_policy.app import create_app
 from warden_policy.domain.model import Controls
 from warden_policy.domain.rules import DecisionRequest, GateRules
+from warden_policy.handlers import OneByOne
 from warden_security.keys import load_or_create_private_key, public_path
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
 
@@ -121,7 +124,7 @@ async def _baseline(broker: EmbeddedBroker, rounds: int, offset: int = 0) -> lis
         )
         await relay.publish(envelope_for(DECIDED, decided, source="warden/policy", correlationid=plan.incident_id))
 
-    relay.subscribe(PLANS, echo)
+    relay.subscribe(PLANS, OneByOne(echo))  # as the gate registers its plans handler
     await relay.start()
     try:
         return await _measure(broker, rounds, offset)
