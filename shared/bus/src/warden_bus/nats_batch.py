@@ -1,12 +1,10 @@
 """A pull consumer that hands a whole JetStream batch to a handler that commits it at once.
 
 For handlers with `handle_batch` (see `BatchHandler`): one fetch -> one call -> one commit in the
-handler -> the acks, sent only after it returned. The next batch is fetched meanwhile (at most
-two batches unacked, within the durable's max_ack_pending for batches up to 500). A message that
-is not a valid envelope is dead-lettered on its own before the call. If the batch call raises,
-nothing was committed (the handler's contract), and every message of the batch is settled one by
-one through the shared per-message path, so one bad message is retried or dead-lettered alone and
-never blocks the rest.
+handler -> the acks, sent only after it returned. A message that is not a valid envelope is
+dead-lettered on its own before the call. If the batch call raises, nothing was committed (the
+handler's contract), and every message of the batch is settled one by one through the shared
+per-message path, so one bad message is retried or dead-lettered alone and never blocks the rest.
 
 With tracing on, messages go one at a time through that per-message path, so each consumer span
 still times its own message.
@@ -63,21 +61,6 @@ def _prompt_next_msg(sub: Subscription) -> None:
     sub.next_msg = next_msg  # type: ignore[method-assign]
 
 
-async def _give_back(upcoming: asyncio.Future[list[Msg]]) -> None:
-    """A batch fetched ahead but never handled (the consumer is stopping) is handed back at once
-    (nak), not after the ack wait; one still being fetched is redelivered after it."""
-    if not upcoming.done():
-        upcoming.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await upcoming
-        return
-    if upcoming.cancelled() or upcoming.exception() is not None:
-        return
-    for msg in upcoming.result():
-        with contextlib.suppress(Exception):
-            await msg.nak()
-
-
 class BatchConsumer:
     def __init__(
         self,
@@ -111,29 +94,19 @@ class BatchConsumer:
         # only ask it for the next messages.
         sub = await js.pull_subscribe_bind(durable=self._identity, stream=self._topic.stream, inbox_prefix=self._inbox)
         _prompt_next_msg(sub._sub)
-        # The next batch is fetched while this one is handled: the pull's round trip and the
-        # broker's delivery overlap the handler's work and COMMIT instead of following them.
-        # Nothing of it is acked before its own turn, so a crash still redelivers it whole.
-        upcoming = asyncio.ensure_future(self._fetch(sub))
         try:
             while True:
-                msgs = await upcoming
-                upcoming = asyncio.ensure_future(self._fetch(sub))
-                if msgs:
-                    await self.settle_batch(msgs)
+                try:
+                    msgs = await sub.fetch(self._options.batch_size, timeout=FETCH_TIMEOUT_S)
+                except TimeoutError:
+                    continue
+                except (ConnectionClosedError, ServiceUnavailableError):
+                    await asyncio.sleep(0.5)  # unacknowledged messages are redelivered
+                    continue
+                await self.settle_batch(msgs)
         finally:
-            await _give_back(upcoming)
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-
-    async def _fetch(self, sub: JetStreamContext.PullSubscription) -> list[Msg]:
-        try:
-            return await sub.fetch(self._options.batch_size, timeout=FETCH_TIMEOUT_S)
-        except TimeoutError:
-            return []
-        except (ConnectionClosedError, ServiceUnavailableError):
-            await asyncio.sleep(0.5)  # unacknowledged messages are redelivered
-            return []
 
     async def settle_batch(self, msgs: list[Msg]) -> None:
         if tracing.active():
