@@ -13,6 +13,7 @@ from psycopg import sql
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import ActionPending, ProposedAction
 from warden_policy.adapters.postgres_store import PostgresStateStore
+from warden_policy.adapters.sql_store import RELEASED_COUNTS
 from warden_policy.adapters.sqlite_store import SqliteStateStore
 from warden_policy.adapters.stores import open_store
 from warden_policy.domain.approvals import Approval, ApprovalState, TransitionError
@@ -192,6 +193,19 @@ async def test_policy_released_actions_feed_the_blast_radius_counts(stores) -> N
         NOW,
     )
     assert await replica.released_counts("checkout", "inc-1", hour_ago) == Counts(1, 2, 2)
+
+
+async def test_policy_release_counts_search_indexes_and_never_scan_the_table(tmp_path: Path) -> None:
+    store = SqliteStateStore(tmp_path / "policy.db")
+    await store.open()
+    try:
+        await store.apply(Changes(released=[Released("a1", "checkout", "inc-1", NOW)]), NOW)
+    finally:
+        await store.close()
+    with sqlite3.connect(tmp_path / "policy.db") as db:
+        plan = [row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {RELEASED_COUNTS}", ("t", "x", "i", "x"))]
+    assert len([p for p in plan if p.startswith("SEARCH released USING")]) == 3, plan
+    assert not [p for p in plan if p.startswith("SCAN released")], plan
 
 
 async def test_policy_sqlite_store_upgrades_an_older_data_dir(tmp_path: Path) -> None:

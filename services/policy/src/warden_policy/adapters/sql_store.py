@@ -89,12 +89,26 @@ async def _covers(session: Session) -> None:
     )
 
 
+async def _released_by_time(session: Session) -> None:
+    # For the last hour's releases in RELEASED_COUNTS.
+    await session.script("CREATE INDEX IF NOT EXISTS released_time ON released (released_at)")
+
+
 MIGRATIONS = (
     Migration(1, _create),
     Migration(2, _columns_older_data_dirs_lack),
     # Replicas claim outbox rows before publishing them (issue 18).
     Migration(3, outbox_claims),
     Migration(4, _covers),
+    Migration(5, _released_by_time),
+)
+
+# One subquery per count, so each is answered from its index (target, incident, time) however
+# many days of releases the table retains; every decision asks.
+RELEASED_COUNTS = (
+    "SELECT (SELECT COUNT(*) FROM released WHERE target = ? AND released_at >= ?), "
+    "(SELECT COUNT(*) FROM released WHERE incident_id = ?), "
+    "(SELECT COUNT(*) FROM released WHERE released_at >= ?)"
 )
 
 APPROVAL_COLUMNS = tuple(c.strip() for c in COLUMNS.split(","))
@@ -239,12 +253,7 @@ class SqlStateStore:
 
     async def released_counts(self, target: str, incident_id: str, since: datetime) -> Counts:
         at = self._at(since)
-        rows = await self._rows(
-            "SELECT COUNT(CASE WHEN target = ? AND released_at >= ? THEN 1 END), "
-            "COUNT(CASE WHEN incident_id = ? THEN 1 END), COUNT(CASE WHEN released_at >= ? THEN 1 END) "
-            "FROM released",
-            (target, at, incident_id, at),
-        )
+        rows = await self._rows(RELEASED_COUNTS, (target, at, incident_id, at))
         r = rows[0]
         return Counts(int(r[0]), int(r[1]), int(r[2]))
 
