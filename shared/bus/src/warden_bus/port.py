@@ -23,8 +23,10 @@ class BatchHandler(Protocol):
     """A handler that can also take a whole pull batch in one call (one store commit for all).
 
     `handle_batch` is all or nothing: when it returns, every envelope is done and is acked; when
-    it raises, nothing of the batch may have been committed, and the adapter settles each
-    envelope through `__call__` alone. Adapters without batches only ever use `__call__`."""
+    it raises, the adapter settles each envelope through `__call__` alone, so nothing of the
+    batch may have been committed, or what was must be found done when `__call__` sees it again
+    (idempotent by envelope id, as policy's one-plan-at-a-time `OneByOne`). Adapters without
+    batches only ever use `__call__`."""
 
     async def __call__(self, envelope: Envelope) -> None: ...
 
