@@ -265,3 +265,53 @@ def fresh_world() -> Callable[..., tuple[World, TokenIssuer]]:
         return world, TokenIssuer(key, LOCAL_APPROVER_ISSUER)
 
     return build
+
+
+CedarAnswer = tuple[bool, set[str], tuple[str, ...]]
+
+
+def _cedar_alone(policy_dir: Path | None, question: Any) -> CedarAnswer:
+    """The question on its own, straight through cedarpy against the whole set (the shipped one
+    when `policy_dir` is None), real names, nothing reused: (allowed, reason ids, errors)."""
+    import json
+    from importlib import resources
+
+    import cedarpy
+
+    root = policy_dir or Path(str(resources.files("warden_policy").joinpath("cedar")))
+    policies = "\n".join(p.read_text() for p in sorted(root.glob("*.cedar")))
+    principal = question.principal
+    entities = [
+        {
+            "uid": {"type": "Warden::Target", "id": question.target.name},
+            "attrs": {"environment": question.target.environment, "resource_group": question.target.resource_group},
+            "parents": [],
+        },
+        {
+            "uid": {"type": f"Warden::{principal.type}", "id": principal.id},
+            "attrs": {},
+            "parents": [{"type": "Warden::Group", "id": g} for g in sorted(principal.groups)],
+        },
+    ]
+
+    def value(v: Any) -> Any:
+        if isinstance(v, set):
+            return [{"__entity": {"type": f"Warden::{p.type}", "id": p.id}} for p in sorted(v, key=str)]
+        return v
+
+    request = {
+        "principal": {"type": f"Warden::{principal.type}", "id": principal.id},
+        "action": {"type": "Warden::Action", "id": question.action},
+        "resource": {"type": "Warden::Target", "id": question.target.name},
+        "context": {k: value(v) for k, v in question.facts.items()},
+    }
+    result = cedarpy.is_authorized(request, policies, json.dumps(entities), (root / "schema.cedarschema").read_text())
+    ids = json.loads(cedarpy.policies_to_json_str(policies))["staticPolicies"]
+    reasons = {ids[p]["annotations"]["id"] for p in result.diagnostics.reasons}
+    return result.allowed, reasons, tuple(result.diagnostics.errors)
+
+
+@pytest.fixture
+def cedar_alone() -> Callable[[Path | None, Any], CedarAnswer]:
+    """What Cedar itself answers to one question, for comparing the adapter's verdicts with."""
+    return _cedar_alone

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from warden_policy.domain.evaluation import (
 )
 from warden_policy.policy_suite import DEFAULTS
 
+CedarAlone = Callable[[Path | None, Question], tuple[bool, set[str], tuple[str, ...]]]
 PLANNER = Principal(AGENT, "warden-planner")
 RELEASER = Principal(AGENT, "warden-policy")
 APPROVERS = [
@@ -123,40 +125,6 @@ def _questions() -> list[list[Question]]:
     return groups
 
 
-def _cedar_alone(root: Path, question: Question) -> tuple[bool, set[str], tuple[str, ...]]:
-    """The question on its own, straight through cedarpy against the whole set, real names."""
-    policies = "\n".join(p.read_text() for p in sorted(root.glob("*.cedar")))
-    principal = question.principal
-    entities = [
-        {
-            "uid": {"type": "Warden::Target", "id": question.target.name},
-            "attrs": {"environment": question.target.environment, "resource_group": question.target.resource_group},
-            "parents": [],
-        },
-        {
-            "uid": {"type": f"Warden::{principal.type}", "id": principal.id},
-            "attrs": {},
-            "parents": [{"type": "Warden::Group", "id": g} for g in sorted(principal.groups)],
-        },
-    ]
-
-    def value(v: Any) -> Any:
-        if isinstance(v, set):
-            return [{"__entity": {"type": f"Warden::{p.type}", "id": p.id}} for p in sorted(v, key=str)]
-        return v
-
-    request = {
-        "principal": {"type": f"Warden::{principal.type}", "id": principal.id},
-        "action": {"type": "Warden::Action", "id": question.action},
-        "resource": {"type": "Warden::Target", "id": question.target.name},
-        "context": {k: value(v) for k, v in question.facts.items()},
-    }
-    result = cedarpy.is_authorized(request, policies, json.dumps(entities), (root / "schema.cedarschema").read_text())
-    ids = json.loads(cedarpy.policies_to_json_str(policies))["staticPolicies"]
-    reasons = {ids[p]["annotations"]["id"] for p in result.diagnostics.reasons}
-    return result.allowed, reasons, tuple(result.diagnostics.errors)
-
-
 def _folded_calls(monkeypatch: pytest.MonkeyPatch, whole: cedarpy.PolicySet) -> list[tuple[int, bool]]:
     """(requests, against the whole set) of every call the adapter makes to Cedar."""
     calls: list[tuple[int, bool]] = []
@@ -172,12 +140,12 @@ def _folded_calls(monkeypatch: pytest.MonkeyPatch, whole: cedarpy.PolicySet) -> 
 
 @pytest.mark.parametrize("user_policies", [False, True])
 def test_folded_verdicts_are_cedars_own_for_every_action(
-    user_policies: bool, user_policy_dir: Path, monkeypatch: pytest.MonkeyPatch
+    user_policies: bool, user_policy_dir: Path, monkeypatch: pytest.MonkeyPatch, cedar_alone: CedarAlone
 ) -> None:
     root = user_policy_dir if user_policies else Path(str(resources.files("warden_policy").joinpath("cedar")))
     policy = CedarPolicy(root if user_policies else None, verdicts_cached=0)
     groups = _questions()
-    expected = [[_cedar_alone(root, q) for q in group] for group in groups]
+    expected = [[cedar_alone(root, q) for q in group] for group in groups]
     assert any(e[2] for group in expected for e in group) is user_policies  # errors are among the cases
     assert any(e[0] for group in expected for e in group) and not all(e[0] for group in expected for e in group)
     if user_policies:  # the action group is reached, and errors come several to a question
@@ -196,12 +164,14 @@ def test_folded_verdicts_are_cedars_own_for_every_action(
             assert calls == [(1, False)], group  # a gate pair is one request
 
 
-def test_all_questions_of_one_call_fold_by_principal_target_and_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_all_questions_of_one_call_fold_by_principal_target_and_facts(
+    monkeypatch: pytest.MonkeyPatch, cedar_alone: CedarAlone
+) -> None:
     policy = CedarPolicy(verdicts_cached=0)
     groups = _questions()
     questions = [q for group in groups for q in group]
     root = Path(str(resources.files("warden_policy").joinpath("cedar")))
-    expected = [_cedar_alone(root, q) for q in questions]
+    expected = [cedar_alone(root, q) for q in questions]
     policy.evaluate(questions)  # the schema checks every shape
     calls = _folded_calls(monkeypatch, policy._policies)
     found = [(v.allowed, {r.id for r in v.rules}, v.errors) for v in policy.evaluate(questions)]
@@ -222,7 +192,9 @@ def test_a_condition_that_reads_the_action_is_not_folded(tmp_path: Path) -> None
     assert fold("permit (principal == ?principal, action, resource);") is None
 
 
-def test_a_policy_that_reads_the_action_still_gets_cedars_verdicts(user_policy_dir: Path) -> None:
+def test_a_policy_that_reads_the_action_still_gets_cedars_verdicts(
+    user_policy_dir: Path, cedar_alone: CedarAlone
+) -> None:
     (user_policy_dir / "zz_reads_action.cedar").write_text(
         '@id("execute_named_in_body")\n@reason("execute is refused by its name")\n'
         'forbid (principal, action, resource) when { action == Warden::Action::"execute" && context.tier == 2 };\n'
@@ -235,4 +207,4 @@ def test_a_policy_that_reads_the_action_still_gets_cedars_verdicts(user_policy_d
             policy.evaluate([question])
     for group in groups:
         found = [(v.allowed, {r.id for r in v.rules}, v.errors) for v in policy.evaluate(group)]
-        assert found == [_cedar_alone(user_policy_dir, q) for q in group]
+        assert found == [cedar_alone(user_policy_dir, q) for q in group]

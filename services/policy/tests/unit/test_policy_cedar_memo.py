@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from warden_policy.domain.evaluation import (
 )
 from warden_policy.policy_suite import DEFAULTS
 
+CedarAlone = Callable[[Path | None, Question], tuple[bool, set[str], tuple[str, ...]]]
 AGENT_PLANNER = Principal(AGENT, "warden-planner")
 
 
@@ -74,49 +76,19 @@ def _questions() -> list[Question]:
     return questions
 
 
-def _cedar_itself(policy_dir: Path | None, question: Question) -> tuple[bool, set[str]]:
-    """The same request straight through cedarpy, real names, nothing reused."""
-    root = policy_dir or Path(str(resources.files("warden_policy").joinpath("cedar")))
-    policies = "\n".join(p.read_text() for p in sorted(root.glob("*.cedar")))
-    schema = (root / "schema.cedarschema").read_text()
-    principal = question.principal
-    entities = [
-        {
-            "uid": {"type": "Warden::Target", "id": question.target.name},
-            "attrs": {"environment": question.target.environment, "resource_group": question.target.resource_group},
-            "parents": [],
-        },
-        {
-            "uid": {"type": f"Warden::{principal.type}", "id": principal.id},
-            "attrs": {},
-            "parents": [{"type": "Warden::Group", "id": g} for g in sorted(principal.groups)],
-        },
-    ]
-
-    def value(v: Any) -> Any:
-        if isinstance(v, set):
-            return [{"__entity": {"type": f"Warden::{p.type}", "id": p.id}} for p in sorted(v, key=str)]
-        return v
-
-    request = {
-        "principal": {"type": f"Warden::{principal.type}", "id": principal.id},
-        "action": {"type": "Warden::Action", "id": question.action},
-        "resource": {"type": "Warden::Target", "id": question.target.name},
-        "context": {k: value(v) for k, v in question.facts.items()},
-    }
-    result = cedarpy.is_authorized(request, policies, json.dumps(entities), schema)
-    assert not result.diagnostics.errors
-    ids = json.loads(cedarpy.policies_to_json_str(policies))["staticPolicies"]
-    return result.allowed, {ids[p]["annotations"]["id"] for p in result.diagnostics.reasons}
+def _clean(answer: tuple[bool, set[str], tuple[str, ...]]) -> tuple[bool, set[str]]:
+    allowed, reasons, errors = answer
+    assert not errors
+    return allowed, reasons
 
 
 def _verdicts(policy: CedarPolicy, questions: list[Question]) -> list[tuple[bool, set[str]]]:
     return [(v.allowed, {r.id for r in v.rules}) for v in policy.evaluate(questions)]
 
 
-def test_every_verdict_is_cedars_own_first_time_and_from_the_memo() -> None:
+def test_every_verdict_is_cedars_own_first_time_and_from_the_memo(cedar_alone: CedarAlone) -> None:
     questions = _questions()
-    expected = [_cedar_itself(None, q) for q in questions]
+    expected = [_clean(cedar_alone(None, q)) for q in questions]
     policy = CedarPolicy()
     assert _verdicts(policy, questions) == expected
     # Asked again, one at a time and in the reverse order: answered from the memo, unchanged.
@@ -124,7 +96,7 @@ def test_every_verdict_is_cedars_own_first_time_and_from_the_memo() -> None:
     assert _verdicts(CedarPolicy(verdicts_cached=0), questions) == expected
 
 
-def test_a_policy_that_names_a_target_tells_it_apart_from_its_twin(policy_copy: Path) -> None:
+def test_a_policy_that_names_a_target_tells_it_apart_from_its_twin(policy_copy: Path, cedar_alone: CedarAlone) -> None:
     (policy_copy / "named.cedar").write_text(
         '@id("orders_db_hands_off")\n@reason("orders-db is changed by its owners only")\n'
         'forbid (principal, action == Warden::Action::"request_approval", resource == Warden::Target::"orders-db")\n'
@@ -137,7 +109,7 @@ def test_a_policy_that_names_a_target_tells_it_apart_from_its_twin(policy_copy: 
         assert [v.allowed for v in verdicts] == [True, False]
         assert [r.id for r in verdicts[1].rules] == ["orders_db_hands_off"]
     questions = _questions()
-    assert _verdicts(policy, questions) == [_cedar_itself(policy_copy, q) for q in questions]
+    assert _verdicts(policy, questions) == [_clean(cedar_alone(policy_copy, q)) for q in questions]
 
 
 def test_entity_literals_and_templates_are_found_wherever_they_are() -> None:
