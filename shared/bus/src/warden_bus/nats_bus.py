@@ -210,8 +210,7 @@ class NatsBus:
         for task in self._batch_tasks:
             task.cancel()
         for task in self._batch_tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_until_done(task)
         self._batch_tasks = []
         try:
             await self.broker.stop()
@@ -224,6 +223,22 @@ class NatsBus:
                 with contextlib.suppress(OSError):  # flushing what was buffered for the dead socket
                     await connection.close()
             self.broker.config.disconnect()
+
+
+CANCEL_RETRY_S = 0.5
+
+
+async def cancel_until_done(task: asyncio.Task[None]) -> None:
+    """Cancel `task` and wait for it, cancelling again while it still runs. A batch consumer's
+    fetch can drop a cancellation: nats-py's `next_msg` turns one that arrives on a closed
+    connection into `ConnectionClosedError`, which the loop waits out and fetches again, and on
+    Python 3.11 `asyncio.wait_for` (used by `next_msg`) drops one that lands as its inner future
+    completes (CPython gh-86296). A plain `await task` then waited forever: a `stop` hung in CI."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_RETRY_S)
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
 
 
 async def _undecoded(message: NatsMessage) -> NatsMessage:
