@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1  # Cedar's long
+
 
 def _value_shape(value: Any) -> Any:
     if isinstance(value, list):
@@ -14,14 +16,13 @@ def _value_shape(value: Any) -> Any:
         if "__entity" in value:
             return ("entity", value["__entity"]["type"])
         return ("record", tuple(sorted((k, repr(_value_shape(v))) for k, v in value.items())))
-    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+    if isinstance(value, int) and not isinstance(value, bool) and not LONG_MIN <= value <= LONG_MAX:
         return ("out_of_range_long",)  # never cached as valid: Cedar refuses it
     return type(value).__name__
 
 
 # The shape of a plain string, boolean or long as `value_shape` gives it, without the call.
 SCALAR_SHAPES = {str: repr("str"), bool: repr("bool"), int: repr("int")}
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
 def value_shape(value: Any) -> str:
