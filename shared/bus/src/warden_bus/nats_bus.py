@@ -23,6 +23,7 @@ from warden_contracts.envelope import Envelope
 
 from warden_bus import tracing
 from warden_bus.library_logs import adopt_faststream_loggers, broker_logger
+from warden_bus.nats_atomic_batch import MAX_BATCH, BatchMessage, BatchRefused, publish_atomic
 from warden_bus.nats_batch import BatchConsumer
 from warden_bus.nats_publish_acks import PublishAcks
 from warden_bus.nats_settlement import settle_message
@@ -52,6 +53,7 @@ class NatsBus:
         self._batches: list[BatchConsumer] = []
         self._batch_tasks: list[asyncio.Task[None]] = []
         self._publish_acks: PublishAcks | None = None
+        self._no_atomic: set[str] = set()  # streams whose server refused atomic batches
         self._acks_made = asyncio.Lock()
         self.broker = NatsBroker(
             nats_servers(url),
@@ -93,9 +95,11 @@ class NatsBus:
             await self._publish(envelope, subject, stream, trace_headers)
 
     async def publish_many(self, envelopes: Sequence[Envelope]) -> None:
-        """Publish all at once: every message is written before any acknowledgement is awaited, and
-        the acks are awaited together (`PublishAcks`: one reply subscription, a future per message)
-        instead of a request, a task and a timer per message. Acks that do not come
+        """Publish all at once. A group for one stream goes as atomic batches (`nats_atomic_batch`:
+        stored under one commit, one acknowledgement). Otherwise, or when the server refuses a
+        batch (a repeat of ids it stored, a stream without `allow_atomic`), every message is
+        written before any acknowledgement is awaited, and the acks are awaited together
+        (`PublishAcks`: one reply subscription, a future per message). Acks that do not come
         within the publish timeout are re-sent like `publish`'s. Raises the first failure after
         every publish has settled; a partial failure is safe to repeat whole: ids de-duplicate."""
         if tracing.active():  # a producer span per message covers its acknowledgement: one at a time
@@ -107,6 +111,14 @@ class NatsBus:
         if not envelopes:
             return
         sender = await self._acks()
+        if len(envelopes) > 1:
+            try:
+                await self._publish_batches(sender, envelopes)
+                return
+            except BatchRefused as refused:
+                if refused.disabled:
+                    self._no_atomic.add(self._route(envelopes[0])[1])
+                log.debug("publishing %d one by one: %s", len(envelopes), refused)
         pending = list(envelopes)
         for attempt in range(1, PUBLISH_ATTEMPTS + 1):
             acks: list[asyncio.Future[Any]] = []
@@ -134,6 +146,27 @@ class NatsBus:
                 raise TimeoutError(f"{len(late)} of {len(pending)} publishes not acknowledged")
             pending = [e for e, ack in zip(pending, acks, strict=True) if ack in late]
             await asyncio.sleep(retry_delay_s(attempt))
+
+    async def _publish_batches(self, sender: PublishAcks, envelopes: Sequence[Envelope]) -> None:
+        """Each run of envelopes for one stream as atomic batches, timed-out ones re-sent under a
+        new batch id. Raises `BatchRefused` for a stream without atomic batches, a group that spans
+        streams, or a batch the server would not store whole (a repeat of stored ids among them);
+        the batches committed before that one stay, and their ids de-duplicate the re-send."""
+        subject, stream = self._route(envelopes[0])
+        if stream in self._no_atomic:
+            raise BatchRefused(f"{stream} does not take atomic batches")
+        if any(self._route(e) != (subject, stream) for e in envelopes):
+            raise BatchRefused("the group spans subjects")
+        for start in range(0, len(envelopes), MAX_BATCH):
+            chunk = [BatchMessage(e.to_bytes(), self._headers(e, {})) for e in envelopes[start : start + MAX_BATCH]]
+            for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+                try:
+                    await publish_atomic(sender, subject, stream, chunk, self._publish_timeout)
+                    break
+                except TimeoutError:
+                    if attempt == PUBLISH_ATTEMPTS:
+                        raise TimeoutError(f"atomic batch of {len(chunk)} not acknowledged") from None
+                    await asyncio.sleep(retry_delay_s(attempt))
 
     async def _acks(self) -> PublishAcks:
         """The reply subscription of this connection (nats-py keeps it across reconnects)."""

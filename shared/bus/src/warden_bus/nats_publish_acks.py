@@ -26,7 +26,8 @@ class PublishAcks:
     def __init__(self, nc: Client, *, max_pending: int = MAX_PENDING) -> None:
         self.client = nc
         self._max_pending = max_pending
-        self._pending: dict[str, asyncio.Future[None]] = {}
+        self._pending: dict[str, asyncio.Future[bytes]] = {}
+        self._raw: set[str] = set()
         self._room = asyncio.Event()
         self._room.set()
         self._prefix = ""
@@ -39,17 +40,20 @@ class PublishAcks:
             self._prefix = f"{prefix}."
 
     async def publish(
-        self, subject: str, body: bytes, stream: str, headers: dict[str, str]
-    ) -> tuple[str, asyncio.Future[None]]:
+        self, subject: str, body: bytes, stream: str, headers: dict[str, str], *, raw: bool = False
+    ) -> tuple[str, asyncio.Future[bytes]]:
         """Writes the message (`headers` gains `Nats-Expected-Stream`); the future settles with its
-        acknowledgement or the broker's error. `forget` the token once done with the future."""
+        acknowledgement's bytes or the broker's error (`raw`: with the reply's bytes even when they
+        hold an error, for a caller that reads the reply itself). `forget` the token once done."""
         while len(self._pending) >= self._max_pending:
             self._room.clear()
             await self._room.wait()
         self._next += 1
         token = str(self._next)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[token] = future
+        if raw:
+            self._raw.add(token)
         headers[api.Header.EXPECTED_STREAM] = stream
         try:
             await self.client.publish(subject, body, reply=self._prefix + token, headers=headers)
@@ -60,6 +64,7 @@ class PublishAcks:
 
     def forget(self, token: str) -> None:
         """Frees the slot of a settled or abandoned publish: its acknowledgement, if late, is ignored."""
+        self._raw.discard(token)
         if self._pending.pop(token, None) is not None and len(self._pending) < self._max_pending:
             self._room.set()
 
@@ -68,17 +73,18 @@ class PublishAcks:
         future = self._pending.get(token)
         if future is None:
             return
+        raw = token in self._raw
         self.forget(token)  # settled: its slot is free at once, whoever awaits it
         if future.done():
             return
         if msg.headers and msg.headers.get(api.Header.STATUS) == NO_RESPONDERS_STATUS:
             future.set_exception(NoStreamResponseError())
             return
-        error = _error_of(msg.data)
+        error = None if raw else _error_of(msg.data)
         if error is not None:
             future.set_exception(error)
         else:
-            future.set_result(None)
+            future.set_result(msg.data)
 
 
 def _error_of(data: bytes) -> APIError | None:

@@ -31,6 +31,9 @@ def stream_config(t: topo.Topic, replicas: int = 1) -> StreamConfig:
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
         max_msg_size=1024 * 1024,
         num_replicas=replicas,
+        # A producer's group (an Alertmanager notification) stored under one commit: see
+        # `nats_atomic_batch`. Publishers that send one message at a time are unaffected.
+        allow_atomic=True,
     )
 
 
