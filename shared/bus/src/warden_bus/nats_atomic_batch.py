@@ -93,5 +93,7 @@ def _check_commit(reply: bytes, batch_id: str, count: int) -> None:
             f"atomic batch refused: {error.get('description', error)} ({code})",
             disabled=code == ATOMIC_PUBLISH_DISABLED,
         )
+    if "batch" not in ack:  # a server before 2.12 stored each message apart: it has no batches
+        raise BatchRefused(f"acknowledged as a single message, not a batch of {count}", disabled=True)
     if ack.get("batch") != batch_id or ack.get("count") != count:
-        raise BatchRefused(f"acknowledged as a single message, not a batch of {count}: {reply[:120]!r}")
+        raise BatchRefused(f"acknowledged as another batch than {batch_id} of {count}: {reply[:120]!r}")

@@ -101,6 +101,9 @@ def test_only_a_whole_batch_acknowledgement_is_taken_for_the_group() -> None:
     """A server without atomic batches stores each message apart and answers the commit as a single
     publish (no `batch`, no `count`): that must not pass for the group. Replies as 2.15 sends them."""
     _check_commit(b'{"stream":"S","seq":100,"batch":"b1","count":100}', "b1", 100)
+    with pytest.raises(BatchRefused) as single:
+        _check_commit(b'{"stream":"S","seq":100}', "b1", 100)
+    assert single.value.disabled  # such a server never batches: the stream is remembered
     for reply in (b'{"stream":"S","seq":100}', b'{"stream":"S","seq":100,"batch":"b2","count":100}', b"[]", b"x"):
         with pytest.raises(BatchRefused):
             _check_commit(reply, "b1", 100)
