@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from warden_contracts.envelope import _NAMESPACE, Envelope
-from warden_triage.adapters.webhook import alert_envelope
+from warden_contracts.envelope import _NAMESPACE, Envelope, envelope_for
+from warden_contracts.events import AlertReceived
+from warden_testkit.triage import storm
+from warden_triage.adapters.webhook import ALERT_TOPIC, SOURCE, alert_data, alert_envelope
 from warden_triage.adapters.webhook_body import BodyError, parse_json
 from warden_triage.domain.alertmanager import normalise_group
 from warden_triage.domain.builtin_sources import builtin_registry
@@ -44,6 +46,64 @@ def test_alert_envelope_bytes_are_the_model_dump(name: str) -> None:
         if alert.source_kind != "cloudevents":
             name_ = f"{alert.alert_id}@{alert.fired_at.isoformat()}/{alert.status}"
             assert envelope.id == str(uuid.uuid5(_NAMESPACE, name_))
+
+
+def _model_path_envelope(alert: AlertReceived, like: Envelope) -> Envelope:
+    """What the webhook published before `alert_data`: `envelope_for` over pydantic's dump."""
+    made = envelope_for(
+        ALERT_TOPIC,
+        alert,
+        source=SOURCE,
+        correlationid=f"alert:{alert.alert_id}",
+        subject=alert.alert_id,
+        id=like.id,
+    )
+    return made.model_copy(update={"time": like.time})
+
+
+def _every_fixture_alert() -> list[AlertReceived]:
+    alerts = [alert for name in BODY_FIXTURES for alert in _alerts_of(name)]
+    source = builtin_registry().by_route("prometheus")
+    assert source is not None
+    return alerts + source.normalise(json.loads(json.dumps(storm(alerts=200).groups[0])))
+
+
+@pytest.mark.parametrize("alert", _every_fixture_alert(), ids=lambda a: a.alert_id[:60])
+def test_alert_envelope_is_what_envelope_for_wrote(alert: AlertReceived) -> None:
+    envelope = alert_envelope(alert)
+    before = _model_path_envelope(alert, envelope)
+    assert alert_data(alert) == alert.model_dump(mode="json")
+    assert list(alert_data(alert)) == list(alert.model_dump(mode="json"))
+    assert envelope.keep_bytes() == before.model_dump_json(exclude_none=True).encode()
+    assert envelope == before
+    assert envelope.model_fields_set == before.model_fields_set - {"time"}  # set here by the copy
+
+
+@pytest.mark.parametrize(
+    "fired_at",
+    ["2026-11-15T08:00:00Z", "2026-11-15T08:00:00.5+02:00", "2026-11-15T08:00:00.000123-05:30", "2026-11-15T08:00:00"],
+)
+def test_fired_at_is_written_as_pydantic_writes_it(fired_at: str) -> None:
+    item = {"status": "firing", "startsAt": fired_at, "labels": {"alertname": "Up"}, "annotations": {"x": "y"}}
+    (alert,) = normalise_group(_group(item, truncatedAlerts=2), "prometheus", version="4")
+    envelope = alert_envelope(alert)
+    assert envelope.keep_bytes() == _model_path_envelope(alert, envelope).model_dump_json(exclude_none=True).encode()
+
+
+def test_an_alert_with_extra_fields_keeps_them_in_its_data() -> None:
+    (alert,) = _alerts_of("cloudevents_structured.json")
+    extended = AlertReceived.model_validate(alert.model_dump() | {"ticket": {"n": 1}})
+    assert alert_data(extended) == extended.model_dump(mode="json")
+    assert alert_data(extended)["ticket"] == {"n": 1}
+
+
+def test_the_data_is_a_copy_of_the_alert_fields() -> None:
+    (alert,) = normalise_group(_group(_item(pod="a")), "prometheus", version="4")
+    data = alert_data(alert)
+    data["labels"]["x"] = "y"
+    data["raw"]["x"] = "y"
+    assert "x" not in alert.labels
+    assert "x" not in alert.raw
 
 
 def _group(*alerts: dict[str, Any], **fields: Any) -> dict[str, Any]:
