@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from warden_triage.domain.sources import NormalisationError, require_mapping
 
@@ -49,23 +49,33 @@ def parse_time(text: str, path: str) -> datetime:
 
 
 def _plain_strings(mapping: Mapping[str, Any]) -> bool:
-    """A dict of str to str, each within the bounds `string_map` holds: nothing to convert."""
-    return (
-        type(mapping) is dict
-        and all(type(item) is str and len(item) <= MAX_DESCRIPTION for item in mapping.values())
-        and all(type(key) is str and len(key) <= MAX_TEXT for key in mapping)
-    )
+    """A dict of str to str, each within the bounds `string_map` holds: nothing to convert.
+    One loop over the items (half the time of two `all` passes: twice per alert)."""
+    if type(mapping) is not dict:
+        return False
+    for key, item in mapping.items():
+        if type(item) is not str or type(key) is not str or len(item) > MAX_DESCRIPTION or len(key) > MAX_TEXT:
+            return False
+    return True
 
 
 def string_map(value: Any, path: str, *, max_items: int = MAX_LABELS) -> dict[str, str]:
     """A JSON object of short strings (Prometheus labels and annotations are exactly that)."""
+    checked = checked_string_map(value, path, max_items=max_items)
+    # Either `value` itself, or a dict made here (empty, or the converted values).
+    return dict(checked) if checked is value else cast(dict[str, str], checked)
+
+
+def checked_string_map(value: Any, path: str, *, max_items: int = MAX_LABELS) -> Mapping[str, str]:
+    """`string_map` without its copy when `value` already is one: for a caller that only reads it,
+    or copies it anyway (an alert's labels go into a new dict with the common labels)."""
     if value is None:
         return {}
     mapping = require_mapping(value, path)
     if len(mapping) > max_items:
         raise NormalisationError(path, f"has more than {max_items} entries")
-    if _plain_strings(mapping):  # the common case (Prometheus labels are strings): a copy
-        return dict(mapping)
+    if _plain_strings(mapping):  # the common case (Prometheus labels are strings)
+        return mapping
     out: dict[str, str] = {}
     for key, item in mapping.items():
         if not isinstance(item, str | int | float | bool) or (isinstance(item, float) and item != item):
