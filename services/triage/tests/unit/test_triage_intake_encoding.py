@@ -17,6 +17,7 @@ from warden_triage.adapters.webhook import ALERT_TOPIC, SOURCE, alert_data, aler
 from warden_triage.adapters.webhook_body import BodyError, parse_json
 from warden_triage.domain.alertmanager import normalise_group
 from warden_triage.domain.builtin_sources import builtin_registry
+from warden_triage.domain.normalised import trusted_alert
 from warden_triage.domain.source_detection import ROUTES, guess_source
 from warden_triage.domain.sources import NormalisationError
 
@@ -156,3 +157,24 @@ def test_text_that_only_looks_like_a_surrogate_is_accepted(raw: bytes) -> None:
 def test_a_lone_surrogate_escape_is_still_refused(raw: bytes) -> None:
     with pytest.raises(BodyError, match="surrogate"):
         parse_json(raw)
+
+
+@pytest.mark.parametrize("alert", _every_fixture_alert(), ids=lambda a: a.alert_id[:60])
+def test_a_trusted_alert_is_the_validated_alert(alert: AlertReceived) -> None:
+    fields = alert.model_dump()
+    validated = AlertReceived.model_validate(fields)
+    built = trusted_alert(dict(fields))
+    assert built == validated == alert
+    assert built.model_fields_set == validated.model_fields_set
+    assert built.__pydantic_extra__ == validated.__pydantic_extra__
+    assert built.__pydantic_private__ == validated.__pydantic_private__
+    assert built.model_dump_json() == validated.model_dump_json()
+    assert type(built.severity) is type(validated.severity)
+
+
+def test_fields_a_trusted_alert_cannot_take_as_they_are_are_validated() -> None:
+    (alert,) = normalise_group(_group(_item()), "prometheus", version="4")
+    reordered = dict(reversed(alert.model_dump().items()))
+    assert list(trusted_alert(reordered).model_dump()) == list(AlertReceived.model_fields)
+    with pytest.raises(ValueError, match="status"):
+        trusted_alert({**alert.model_dump(), "status": "Firing", "extra": 1})

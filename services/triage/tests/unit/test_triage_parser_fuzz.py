@@ -83,6 +83,10 @@ def check(route: str, payload: Any) -> None:
         return
     for alert in alerts:
         assert isinstance(alert, AlertReceived) and alert.alert_id and alert.rule and alert.resource_id
+        # Built without validating again (`trusted_alert`): what validation would have made.
+        validated = AlertReceived.model_validate(alert.model_dump())
+        assert alert == validated and alert.model_fields_set == validated.model_fields_set
+        assert alert.model_dump_json() == validated.model_dump_json()
         alert_envelope(alert).to_bytes()
         REGISTRY.fingerprint(alert)
         CLASSIFIER.classify(alert)

@@ -25,6 +25,7 @@ from warden_contracts.events import AlertReceived, Severity
 from warden_triage.domain.azure_monitor import resource_group_of
 from warden_triage.domain.fields import (
     MAX_DESCRIPTION,
+    checked_string_map,
     object_list,
     optional_text,
     parse_time,
@@ -32,6 +33,7 @@ from warden_triage.domain.fields import (
     string_map,
 )
 from warden_triage.domain.kubernetes import service_of
+from warden_triage.domain.normalised import trusted_alert
 from warden_triage.domain.sources import NormalisationError, require_mapping
 
 PROMETHEUS = "prometheus"
@@ -93,41 +95,64 @@ class _Group:
     truncated: int
 
 
-def _alert(group: _Group, item: Mapping[str, Any], path: str) -> AlertReceived:
+class _GroupFieldError(NormalisationError):
+    """A group field at fault, read while normalising one of its alerts: its path is the group's."""
+
+
+def _title(group: _Group) -> str:
+    try:
+        return optional_text(group.body, "title", "title") or ""
+    except NormalisationError as err:
+        raise _GroupFieldError(err.field, err.message) from None
+
+
+def _alert(group: _Group, item: Mapping[str, Any], index: int) -> AlertReceived:
+    try:
+        return _checked_alert(group, item)
+    except _GroupFieldError as err:
+        raise NormalisationError(err.field, err.message) from None
+    except NormalisationError as err:  # named inside the alert; the path starts at the group
+        raise NormalisationError(f"alerts[{index}].{err.field}", err.message) from None
+
+
+def _checked_alert(group: _Group, item: Mapping[str, Any]) -> AlertReceived:
+    """Every field checked here as `AlertReceived` declares it, so it is built without pydantic
+    validating them again (`trusted_alert`); paths are relative to the alert."""
     source_kind, truncated = group.source_kind, group.truncated
-    labels = {**group.common_labels, **string_map(item.get("labels"), f"{path}.labels")}
-    annotations = string_map(item.get("annotations"), f"{path}.annotations")
-    rule = labels.get("alertname", "").strip() or (optional_text(group.body, "title", "title") or "")
+    labels = {**group.common_labels, **checked_string_map(item.get("labels"), "labels")}
+    annotations = checked_string_map(item.get("annotations"), "annotations")
+    rule = labels.get("alertname", "").strip() or _title(group)
     if not rule:
-        raise NormalisationError(f"{path}.labels.alertname", "is required")
-    status_text = required_text(item, "status", f"{path}.status")
-    if status_text not in _STATUS:
-        raise NormalisationError(f"{path}.status", f"must be one of {list(_STATUS)}, got {status_text[:32]!r}")
-    starts = required_text(item, "startsAt", f"{path}.startsAt")
-    fired_at = parse_time(starts, f"{path}.startsAt")
-    fingerprint = optional_text(item, "fingerprint", f"{path}.fingerprint") or sha256_hex(labels)[:16]
+        raise NormalisationError("labels.alertname", "is required")
+    status_text = required_text(item, "status", "status")
+    status = _STATUS.get(status_text)
+    if status is None:
+        raise NormalisationError("status", f"must be one of {list(_STATUS)}, got {status_text[:32]!r}")
+    fired_at = parse_time(required_text(item, "startsAt", "startsAt"), "startsAt")
+    fingerprint = optional_text(item, "fingerprint", "fingerprint") or sha256_hex(labels)[:16]
     resource_id = _first(labels, _RESOURCE_LABELS) or f"{source_kind}:{rule}"
     description = annotations.get("description") or annotations.get("summary") or ""
     if truncated:
         # Alertmanager dropped these before sending (`max_alerts`); they are gone at the source,
         # so every alert of the group says so and the gateway counts it.
         labels["truncated_alerts"] = str(truncated)
-    raw = group.raw | {"alert": dict(item)}
-    return AlertReceived(
-        source_kind=source_kind,
-        alert_id=f"{source_kind}:{fingerprint}:{fired_at.isoformat()}",
-        rule=rule,
-        status=_STATUS[status_text],
-        severity=severity_of(labels),
-        resource_id=resource_id,
-        service=service_of(labels),
-        environment=_first(labels, _ENVIRONMENT_LABELS) or UNKNOWN_ENVIRONMENT,
-        resource_group=labels.get("resource_group") or resource_group_of(resource_id),
-        signal="Metric",
-        description=description[:MAX_DESCRIPTION],
-        fired_at=fired_at,
-        labels=labels,
-        raw=raw,
+    return trusted_alert(
+        {
+            "source_kind": source_kind,
+            "alert_id": f"{source_kind}:{fingerprint}:{fired_at.isoformat()}",
+            "rule": rule,
+            "status": status,
+            "severity": severity_of(labels),
+            "resource_id": resource_id,
+            "service": service_of(labels),
+            "environment": _first(labels, _ENVIRONMENT_LABELS) or UNKNOWN_ENVIRONMENT,
+            "resource_group": labels.get("resource_group") or resource_group_of(resource_id),
+            "signal": "Metric",
+            "description": description[:MAX_DESCRIPTION],
+            "fired_at": fired_at,
+            "labels": labels,
+            "raw": {**group.raw, "alert": dict(item)},
+        }
     )
 
 
@@ -144,7 +169,7 @@ def normalise_group(payload: Any, source_kind: str, *, version: str) -> list[Ale
     string_map(items[0].get("labels"), "alerts[0].labels")
     common = string_map(body.get("commonLabels"), "commonLabels")
     group = _Group(source_kind, body, common, {k: body[k] for k in _GROUP_FIELDS if k in body}, truncated)
-    return [_alert(group, item, f"alerts[{i}]") for i, item in enumerate(items)]
+    return [_alert(group, item, i) for i, item in enumerate(items)]
 
 
 class AlertmanagerSource:
