@@ -13,6 +13,7 @@ import pytest
 from warden_contracts.envelope import _NAMESPACE, Envelope, envelope_for
 from warden_contracts.events import AlertReceived
 from warden_testkit.triage import storm
+from warden_triage.adapters import webhook
 from warden_triage.adapters.webhook import ALERT_TOPIC, SOURCE, alert_data, alert_envelope
 from warden_triage.adapters.webhook_body import BodyError, parse_json
 from warden_triage.domain.alertmanager import normalise_group
@@ -78,6 +79,18 @@ def test_alert_envelope_is_what_envelope_for_wrote(alert: AlertReceived) -> None
     assert envelope.keep_bytes() == before.model_dump_json(exclude_none=True).encode()
     assert envelope == before
     assert envelope.model_fields_set == before.model_fields_set - {"time"}  # set here by the copy
+    assert envelope.__pydantic_extra__ == before.__pydantic_extra__ == {}
+    assert envelope.payload(AlertReceived) == alert
+
+
+def test_the_envelope_is_built_as_the_model_it_was_written_for() -> None:
+    assert webhook._ENVELOPE_TRUSTABLE  # else every alert's envelope is validated (still right, slower)
+    (alert,) = normalise_group(_group(_item()), "prometheus", version="4")
+    envelope = alert_envelope(alert)
+    assert envelope.__pydantic_private__ == Envelope(**envelope.model_dump()).__pydantic_private__
+    assert envelope.time.tzinfo is not None
+    assert Envelope.from_bytes(envelope.keep_bytes()) == envelope
+    assert envelope.to_bytes() is envelope.to_bytes()  # the kept bytes: the bus encodes nothing again
 
 
 @pytest.mark.parametrize(
