@@ -211,6 +211,52 @@ async def test_incidents_links_and_joined_services(replicas: Replicas) -> None:
         assert await tx.open_incident("fp1") is None
 
 
+async def test_links_and_processed_ids_kept_for_the_commit_read_back_in_their_transaction(
+    replicas: Replicas,
+) -> None:
+    """Links and processed ids are written many rows per statement (links before a query reads
+    them, processed ids at the commit); meanwhile the transaction reads what it saved, and the
+    order of attachment is the order of saving, after every link already stored."""
+    store = await replicas.open()
+    change = await tracker(store).apply(alert("a0"), "m0")
+    assert change is not None
+    async with store.transaction() as tx:
+        await tx.mark_processed("m1", change, T0)
+        await tx.mark_processed("m2", None, T0)
+        first, second = await tx.processed("m1"), await tx.processed("m2")
+        assert first is not None and first.outcome == change
+        assert second is not None and second.outcome is None
+        incident = change.incident_id
+        for alert_id in ("b", "c"):
+            await tx.save_link(AlertLink(alert_id, incident, AlertStatus.FIRED, T0))
+        await tx.save_link(AlertLink("a0", incident, AlertStatus.RESOLVED, T0))  # stored: keeps its place
+        await tx.save_link(AlertLink("b", incident, AlertStatus.RESOLVED, T0))  # kept: keeps its place
+        assert [(x.alert_id, x.status) for x in await tx.links_of_incident(incident)] == [
+            ("a0", AlertStatus.RESOLVED),
+            ("b", AlertStatus.RESOLVED),
+            ("c", AlertStatus.FIRED),
+        ]
+        await tx.save_link(AlertLink("d", incident, AlertStatus.FIRED, T0))
+        assert await tx.count_firing(incident) == 2
+        assert [x.incident_id for x in await tx.links_of_alert("d")] == [incident]
+    async with store.transaction() as tx:
+        assert [x.alert_id for x in await tx.links_of_incident(incident)] == ["a0", "b", "c", "d"]
+        stored = await tx.processed("m1")
+        assert stored is not None and stored.outcome == change
+
+
+async def test_a_message_marked_twice_in_one_transaction_is_refused_and_nothing_is_written(
+    replicas: Replicas,
+) -> None:
+    store = await replicas.open()
+    with pytest.raises((sqlite3.IntegrityError, Conflict)):
+        async with store.transaction() as tx:
+            await tx.mark_processed("m1", None, T0)
+            await tx.mark_processed("m1", None, T0)
+    async with store.transaction() as tx:
+        assert await tx.processed("m1") is None
+
+
 async def test_a_second_open_incident_for_one_fingerprint_is_refused(replicas: Replicas) -> None:
     store = await replicas.open()
     async with store.transaction() as tx:

@@ -163,6 +163,15 @@ _RECORD_UNMATCHED = Dialect.insert_ignore(
     "unmatched_alerts", ["message_id", "alert_id", "status", "received_at", "reason"]
 )
 _LINKS = "SELECT alert_id, incident_id, status, updated_at FROM alerts"
+# Rows per multi-row INSERT of links (5 parameters each) and processed ids (3 each): a few
+# thousand parameters, far under SQLite's and PostgreSQL's limits.
+_WRITE_CHUNK = 200
+_NEXT_SEQ = "SELECT COALESCE(MAX(attached_seq), 0) FROM alerts"
+_SAVE_LINKS_HEAD = "INSERT INTO alerts (alert_id, incident_id, status, attached_seq, updated_at) VALUES "
+_SAVE_LINKS_TAIL = (
+    " ON CONFLICT (alert_id, incident_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at"
+)
+_MARK_PROCESSED_HEAD = "INSERT INTO processed (message_id, processed_at, outcome) VALUES "
 
 
 def _incident(row: Any) -> Incident:
@@ -217,7 +226,13 @@ class SqlTransaction(IncidentTransaction):
     kept until `flush` (before a query that reads incident rows, and before the commit). A
     storm's batch of 200 alerts on 50 incidents writes 50 rows, not 200. A new incident is
     written at once: the alert links that follow reference it. A key found without held alerts
-    is not asked again until one is added."""
+    is not asked again until one is added.
+
+    Alert links and processed ids are kept too, and written a few hundred rows per statement:
+    links before a query that reads them (and after the incident rows they reference), processed
+    ids at the commit (a message asked about again meanwhile is answered from what was kept).
+    A link new to the table is numbered as the statement-at-a-time upsert numbered it: after
+    every link stored before it, in the order this transaction saved them."""
 
     def __init__(self, session: Session) -> None:
         self._s = session
@@ -231,10 +246,17 @@ class SqlTransaction(IncidentTransaction):
         self._unprocessed: set[str] = set()  # message ids known to have no processed row
         self._links_by_alert: dict[str, list[AlertLink]] = {}  # alert id -> all its links, in order
         self._not_pending: set[str] = set()  # alert ids known to have no pending row
+        # Written by `flush` (links) and at the commit (processed ids), many rows per statement:
+        self._unwritten_links: dict[tuple[str, str], AlertLink] = {}  # first-save order, latest state
+        self._unwritten_processed: list[tuple[str, str, str | None]] = []  # (message id, at, outcome)
+        self._kept_outcomes: dict[str, str | None] = {}  # message id -> outcome, of those
         d = session.dialect
         # SQLite's write transaction excludes every other writer: what it read stays true unless it
         # writes it itself. PostgreSQL replicas write beside it, so there it reads as it goes.
         self._reads_ahead = d.name == "sqlite"
+        # SQLite has nothing to lock (its write transaction holds the only write lock): no lock
+        # names are made there, three an alert in a storm.
+        self._locks = d.name != "sqlite"
         self._for_update = d.for_update
         self._arrival = d.pick(sqlite="rowid", postgres="seq")
         self._joined = d.pick(
@@ -283,13 +305,52 @@ class SqlTransaction(IncidentTransaction):
         return incident
 
     async def flush(self) -> None:
-        """Writes the incident rows changed since they were last written."""
+        """Writes the incident rows changed since they were last written, then the alert links."""
         unwritten, self._unwritten = self._unwritten, {}
         for incident in unwritten.values():
             await self._write_incident(incident)
+        await self._flush_links()
+
+    async def _flush_links(self) -> None:
+        if not self._unwritten_links:
+            return
+        links, self._unwritten_links = list(self._unwritten_links.values()), {}
+        # The next number after every stored link. On PostgreSQL another replica may draw the same
+        # numbers for other incidents; one incident's links are written under its row lock
+        # (held since it was read), so their order holds, as with one upsert per link.
+        row = await self._s.one(_NEXT_SEQ)
+        seq = int(row[0]) if row else 0
+        for start in range(0, len(links), _WRITE_CHUNK):
+            chunk = links[start : start + _WRITE_CHUNK]
+            params: list[Any] = []
+            for link in chunk:
+                seq += 1  # an upsert that meets a stored link keeps that link's number
+                params += (link.alert_id, link.incident_id, link.status.value, seq, link.updated_at.isoformat())
+            rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+            await self._s.execute(_SAVE_LINKS_HEAD + rows + _SAVE_LINKS_TAIL, params)
+
+    async def _flush_processed(self) -> None:
+        marked, self._unwritten_processed = self._unwritten_processed, []
+        self._kept_outcomes = {}
+        for start in range(0, len(marked), _WRITE_CHUNK):
+            chunk = marked[start : start + _WRITE_CHUNK]
+            params: list[Any] = []
+            for row in chunk:
+                params += row
+            rows = ", ".join(["(?, ?, ?)"] * len(chunk))
+            await self._s.execute(_MARK_PROCESSED_HEAD + rows, params)
+
+    async def finish(self) -> None:
+        """Everything kept, written: before the commit."""
+        await self.flush()
+        await self._flush_processed()
 
     async def processed(self, message_id: str) -> Processed | None:
-        await self._lock(f"triage:message:{message_id}")
+        if self._locks:
+            await self._lock(f"triage:message:{message_id}")
+        if message_id in self._kept_outcomes:
+            outcome = self._kept_outcomes[message_id]
+            return Processed(IncidentChanged.model_validate_json(outcome) if outcome else None)
         if message_id in self._unprocessed:
             return None
         if message_id in self._outcomes:
@@ -302,14 +363,15 @@ class SqlTransaction(IncidentTransaction):
         return Processed(IncidentChanged.model_validate_json(outcome) if outcome else None)
 
     async def mark_processed(self, message_id: str, outcome: IncidentChanged | None, at: datetime) -> None:
-        await self._s.execute(
-            "INSERT INTO processed (message_id, processed_at, outcome) VALUES (?, ?, ?)",
-            (message_id, at.isoformat(), outcome.model_dump_json() if outcome else None),
-        )
-        self._unprocessed.discard(message_id)  # asked again, it is read back as stored
+        # Marked twice (or marked when stored), its INSERT fails on the key at the commit.
+        stored = outcome.model_dump_json() if outcome else None
+        self._unwritten_processed.append((message_id, at.isoformat(), stored))
+        self._kept_outcomes.setdefault(message_id, stored)
+        self._unprocessed.discard(message_id)  # asked again, it is answered from what was kept
 
     async def open_incident(self, fingerprint: str) -> Incident | None:
-        await self._lock(f"triage:key:{fingerprint}")
+        if self._locks:
+            await self._lock(f"triage:key:{fingerprint}")
         if fingerprint in self._open_by_key:
             return self._open_by_key[fingerprint]
         row = await self._s.one(
@@ -367,7 +429,8 @@ class SqlTransaction(IncidentTransaction):
         )
 
     async def open_incidents_in(self, environment: str, services: set[str]) -> list[Incident]:
-        await self._lock(f"triage:environment:{environment}")
+        if self._locks:
+            await self._lock(f"triage:environment:{environment}")
         if not services:
             return []
         await self.flush()  # the query reads incident rows: they must say what this transaction did
@@ -379,6 +442,7 @@ class SqlTransaction(IncidentTransaction):
         return [self._read(r) for r in rows]
 
     async def count_firing(self, incident_id: str) -> int:
+        await self._flush_links()
         row = await self._s.one(
             "SELECT COUNT(*) FROM alerts WHERE incident_id = ? AND status = 'Fired'", (incident_id,)
         )
@@ -399,7 +463,8 @@ class SqlTransaction(IncidentTransaction):
         )
 
     async def pending(self, key: str) -> list[PendingAlert]:
-        await self._lock(f"triage:key:{key}")
+        if self._locks:
+            await self._lock(f"triage:key:{key}")
         if key in self._none_held:
             return []
         rows = await self._s.all(
@@ -437,10 +502,12 @@ class SqlTransaction(IncidentTransaction):
     async def links_of_alert(self, alert_id: str) -> list[AlertLink]:
         if alert_id in self._links_by_alert:
             return list(self._links_by_alert[alert_id])
+        await self._flush_links()
         rows = await self._s.all(_LINKS + " WHERE alert_id = ? ORDER BY attached_seq", (alert_id,))
         return [_link(r) for r in rows]
 
     async def links_of_incident(self, incident_id: str, *, limit: int | None = None) -> list[AlertLink]:
+        await self._flush_links()
         query = _LINKS + " WHERE incident_id = ? ORDER BY attached_seq"
         if limit is None:
             rows = await self._s.all(query, (incident_id,))
@@ -449,16 +516,10 @@ class SqlTransaction(IncidentTransaction):
         return [_link(r) for r in rows]
 
     async def save_link(self, link: AlertLink) -> None:
-        # Upsert that keeps the original attachment order of an alert re-attached to its incident.
-        # Under PostgreSQL two transactions may draw the same number for different incidents; one
-        # incident's links are written under its row lock, so their order holds.
-        await self._s.execute(
-            "INSERT INTO alerts (alert_id, incident_id, status, attached_seq, updated_at) "
-            "VALUES (?, ?, ?, (SELECT COALESCE(MAX(attached_seq), 0) + 1 FROM alerts), ?) "
-            "ON CONFLICT (alert_id, incident_id) DO UPDATE SET status = excluded.status, "
-            "updated_at = excluded.updated_at",
-            (link.alert_id, link.incident_id, link.status.value, link.updated_at.isoformat()),
-        )
+        # Kept until `flush`, then upserted: a link already stored keeps its original attachment
+        # order (an alert re-attached to its incident), a new one is numbered after all stored.
+        # Saved again before the flush, it keeps its place among the kept and takes the new state.
+        self._unwritten_links[(link.alert_id, link.incident_id)] = link
         known = self._links_by_alert.get(link.alert_id)
         if known is not None:  # as the upsert left it: in its place if it was there, else last
             at = next((i for i, old in enumerate(known) if old.incident_id == link.incident_id), len(known))
@@ -501,4 +562,4 @@ class SqlIncidentStore(DatabaseOwner):
         async with self.db.transaction() as session:
             tx = SqlTransaction(session)
             yield tx
-            await tx.flush()
+            await tx.finish()
