@@ -270,11 +270,19 @@ class SqlTransaction(IncidentTransaction):
         for name in sorted(names):
             await self._lock(name)
 
-    async def read_ahead(self, message_ids: Sequence[str], alert_ids: Sequence[str]) -> None:
+    async def read_ahead(self, message_ids: Sequence[str], alert_ids: Sequence[str], keys: Sequence[str] = ()) -> None:
         """What a batch would ask per alert (its message's processed row, its alert's links and
-        whether it is held), in a few queries for the whole batch (SQLite only)."""
+        whether it is held) and per correlation key (its open incident, whether it has held
+        alerts), in a few queries for the whole batch (SQLite only)."""
         if not self._reads_ahead:
             return
+        for chunk in _chunks([k for k in keys if k not in self._open_by_key]):
+            where = f" WHERE status = 'open' AND fingerprint IN ({_marks(chunk)})"
+            open_now = {self._read(row).fingerprint for row in await self._s.all(_SELECT_INCIDENT + where, chunk)}
+            self._open_by_key.update((k, None) for k in chunk if k not in open_now)
+            query = f"SELECT DISTINCT key FROM pending_alerts WHERE key IN ({_marks(chunk)})"  # noqa: S608
+            held = {r[0] for r in await self._s.all(query, chunk)}
+            self._none_held.update(k for k in chunk if k not in held)
         for chunk in _chunks(message_ids):
             query = f"SELECT message_id, outcome FROM processed WHERE message_id IN ({_marks(chunk)})"  # noqa: S608
             found: dict[str, str | None] = {r[0]: r[1] for r in await self._s.all(query, chunk)}

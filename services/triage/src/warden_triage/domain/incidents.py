@@ -103,10 +103,15 @@ class IncidentTracker:
             return [await self._apply_alone(alert, message_id) for alert, message_id in alerts]
         async with self._lock:
             fates: list[str] = []
+            # A firing alert's context, computed once for the batch: its key is read ahead too.
+            contexts = [self._correlator.context(a) if a.status == AlertStatus.FIRED else None for a, _ in alerts]
             async with self._store.transaction() as tx:
                 await self._lock_in_order(tx, alerts)
-                await self._read_ahead(tx, alerts)
-                outcomes = [await self._apply_in(tx, alert, message_id, fates) for alert, message_id in alerts]
+                await self._read_ahead(tx, alerts, contexts)
+                outcomes = [
+                    await self._apply_in(tx, alert, message_id, fates, ctx)
+                    for (alert, message_id), ctx in zip(alerts, contexts, strict=True)
+                ]
             for fate in fates:
                 self._on_fate(fate)  # after the commit: a rolled-back attempt is not counted
             return outcomes
@@ -120,12 +125,21 @@ class IncidentTracker:
             keys = [self._correlator.context(alert).key for alert, _ in alerts]
             await lock_in_order([message_id for _, message_id in alerts], keys)
 
-    async def _read_ahead(self, tx: IncidentTransaction, alerts: Sequence[tuple[AlertReceived, str]]) -> None:
+    async def _read_ahead(
+        self,
+        tx: IncidentTransaction,
+        alerts: Sequence[tuple[AlertReceived, str]],
+        contexts: Sequence[AlertContext | None],
+    ) -> None:
         # A store that can (`read_ahead`) reads what the batch's alerts will ask of it in a few
-        # queries instead of a few per alert.
+        # queries instead of a few per alert (or per correlation key).
         read_ahead = getattr(tx, "read_ahead", None)
         if read_ahead is not None and len(alerts) > 1:
-            await read_ahead([message_id for _, message_id in alerts], [alert.alert_id for alert, _ in alerts])
+            await read_ahead(
+                [message_id for _, message_id in alerts],
+                [alert.alert_id for alert, _ in alerts],
+                [ctx.key for ctx in contexts if ctx is not None],
+            )
 
     async def _apply_alone(self, alert: AlertReceived, message_id: str) -> IncidentChanged | None:
         async with self._lock:
@@ -137,7 +151,12 @@ class IncidentTracker:
             return outcome
 
     async def _apply_in(
-        self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, fates: list[str]
+        self,
+        tx: IncidentTransaction,
+        alert: AlertReceived,
+        message_id: str,
+        fates: list[str],
+        ctx: AlertContext | None = None,
     ) -> IncidentChanged | None:
         seen = await tx.processed(message_id)
         if seen is not None:
@@ -145,7 +164,7 @@ class IncidentTracker:
         self._fate = ""
         now = self._clock()
         if alert.status == AlertStatus.FIRED:
-            outcome = await self._fired(tx, alert, message_id, now)
+            outcome = await self._fired(tx, alert, message_id, now, ctx or self._correlator.context(alert))
         else:
             outcome = await self._resolved(tx, alert, message_id, now)
         await tx.mark_processed(message_id, outcome, now)
@@ -153,9 +172,8 @@ class IncidentTracker:
         return outcome
 
     async def _fired(
-        self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, now: datetime
+        self, tx: IncidentTransaction, alert: AlertReceived, message_id: str, now: datetime, ctx: AlertContext
     ) -> IncidentChanged | None:
-        ctx = self._correlator.context(alert)
         window = self._correlator.catalog.maintenance_window(ctx.service, ctx.environment, now)
         if window is not None:
             await tx.record_unmatched(message_id, alert.alert_id, AlertStatus.FIRED, now, f"suppressed:{window.name}")
