@@ -117,11 +117,20 @@ SELECT_APPROVALS = f"SELECT {COLUMNS} FROM approvals "  # noqa: S608
 INSERT_APPROVAL = Dialect.insert_ignore("approvals", APPROVAL_COLUMNS)
 SLOT_COLUMNS = ("target", "action_id", "incident_id", "lease_until", "action_hash")
 OUTBOX = Outbox()
+# The statements of `_write`, built once rather than on every unit of work.
+INSERT_PROCESSED = Dialect.insert_ignore("processed", ("message_id", "processed_at"))
+INSERT_RELEASED = Dialect.insert_ignore("released", ("action_id", "target", "incident_id", "released_at"))
+INSERT_COVERED = Dialect.insert_ignore("covered", ("action_id", "incident_id", "handoff"))
+INSERT_USED_TOKEN = Dialect.insert_ignore("used_tokens", ("jti", "expires_at"))
+UPSERT_CONTROL = Dialect.upsert("controls", ("kind", "scope", "value", "changed_by", "changed_at"), ("kind", "scope"))
 
 
 def ts(value: datetime) -> str:
     """Fixed-width UTC text, so SQL string comparison orders like time (as strftime's
-    "%Y-%m-%dT%H:%M:%S.%f+00:00", at a third of its cost: a decision writes a dozen)."""
+    "%Y-%m-%dT%H:%M:%S.%f+00:00", at a third of its cost: a decision writes a dozen). A time
+    already in UTC (the clock's) is written as it is: astimezone would return it unchanged."""
+    if value.tzinfo is UTC:
+        return value.isoformat(timespec="microseconds")
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
@@ -269,10 +278,9 @@ class SqlStateStore:
 
     async def _write(self, s: Session, c: Changes, now: datetime) -> None:
         at = self._at
+        at_now = at(now)  # written as processed_at, created_at and the lease check
         if c.message_id is not None:
-            taken = await s.execute(
-                Dialect.insert_ignore("processed", ("message_id", "processed_at")), (c.message_id, at(now))
-            )
+            taken = await s.execute(INSERT_PROCESSED, (c.message_id, at_now))
             if taken != 1:
                 raise AlreadyProcessed(c.message_id)
         for a in c.new_approvals:
@@ -296,33 +304,24 @@ class SqlStateStore:
                 "incident_id = excluded.incident_id, lease_until = excluded.lease_until, "
                 "action_hash = excluded.action_hash "
                 "WHERE in_flight.lease_until <= ? OR in_flight.action_id = excluded.action_id",
-                (slot.target, slot.action_id, slot.incident_id, at(slot.lease_until), slot.action_hash, at(now)),
+                (slot.target, slot.action_id, slot.incident_id, at(slot.lease_until), slot.action_hash, at_now),
             )
             if taken != 1:
                 raise Conflict(f"target {slot.target} was taken meanwhile")
         for r in c.released:
-            await s.execute(
-                Dialect.insert_ignore("released", ("action_id", "target", "incident_id", "released_at")),
-                (r.action_id, r.target, r.incident_id, at(r.released_at)),
-            )
+            await s.execute(INSERT_RELEASED, (r.action_id, r.target, r.incident_id, at(r.released_at)))
         for cover in c.covered:
-            await s.execute(
-                Dialect.insert_ignore("covered", ("action_id", "incident_id", "handoff")),
-                (cover.action_id, cover.incident_id, cover.handoff.to_bytes().decode()),
-            )
+            await s.execute(INSERT_COVERED, (cover.action_id, cover.incident_id, cover.handoff.to_bytes().decode()))
         for action_id in c.uncover:
             await s.execute("DELETE FROM covered WHERE action_id = ?", (action_id,))
         for jti, expires_at in c.used_tokens:
-            if await s.execute(Dialect.insert_ignore("used_tokens", ("jti", "expires_at")), (jti, at(expires_at))) != 1:
+            if await s.execute(INSERT_USED_TOKEN, (jti, at(expires_at))) != 1:
                 raise Conflict(f"token {jti} was used meanwhile")
         for ctl in c.controls:
-            await s.execute(
-                Dialect.upsert("controls", ("kind", "scope", "value", "changed_by", "changed_at"), ("kind", "scope")),
-                (ctl.kind, ctl.scope, ctl.value, ctl.changed_by, at(now)),
-            )
+            await s.execute(UPSERT_CONTROL, (ctl.kind, ctl.scope, ctl.value, ctl.changed_by, at_now))
         # Kept: the relay publishes these very envelopes after the commit, as the bytes stored here,
         # without writing their JSON a second time on the way from the COMMIT to the bus.
-        await OUTBOX.stage(s, c.message_id, [(e.id, e.keep_bytes().decode()) for e in c.outbox], at(now))
+        await OUTBOX.stage(s, c.message_id, [(e.id, e.keep_bytes().decode()) for e in c.outbox], at_now)
 
     async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]:
         await self._mark_sent()
