@@ -96,3 +96,33 @@ def test_an_envelope_that_kept_its_bytes_equals_one_that_did_not() -> None:
     plain.time = kept.time
     kept.keep_bytes()
     assert kept == plain and plain == kept
+
+
+@pytest.mark.parametrize(
+    ("subject", "dataschema", "causationid"),
+    [("checkout", "urn:warden:schema:sre.alert.received.v1", None), (None, None, "cause-1"), ("", "", "")],
+)
+def test_an_assembled_envelope_is_what_validation_builds(
+    subject: str | None, dataschema: str | None, causationid: str | None
+) -> None:
+    args = {
+        "id": "e-1",
+        "source": "warden/triage",
+        "type": "sre.alert.received.v1",
+        "subject": subject,
+        "dataschema": dataschema,
+        "correlationid": "alert:a",
+        "causationid": causationid,
+        "data": {"alert_id": "a", "labels": {"k": "v"}, "n": 1, "none": None},
+    }
+    assembled = Envelope.assembled(**args)
+    validated = Envelope(**args, time=assembled.time)
+    assert assembled.__dict__ == validated.__dict__
+    assert list(assembled.__dict__) == list(validated.__dict__)  # field order: the JSON's order
+    assert assembled.model_fields_set == validated.model_fields_set - {"time"}
+    assert assembled.__pydantic_extra__ == validated.__pydantic_extra__
+    assert assembled.__pydantic_private__ == validated.__pydantic_private__
+    assert assembled.time.tzinfo is UTC
+    assert assembled.to_bytes() == validated.to_bytes()
+    assert assembled.keep_bytes() is assembled.to_bytes()
+    assert Envelope.from_bytes(assembled.to_bytes()) == assembled

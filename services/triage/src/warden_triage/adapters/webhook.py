@@ -19,7 +19,7 @@ from aiohttp import StreamReader, web
 from pydantic import TypeAdapter
 from warden_bus.runtime import Counters
 from warden_contracts import topology as topo
-from warden_contracts.envelope import MAX_MESSAGE_BYTES, SPEC_VERSION, Envelope, envelope_for, new_id, utcnow
+from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope, envelope_for, new_id
 from warden_contracts.events import AlertReceived, DeadLettered
 
 from warden_triage.adapters.backlog import Backlog
@@ -43,34 +43,6 @@ RETRY_AFTER_UNAVAILABLE_S = 5
 log = logging.getLogger("warden.triage.webhook")
 # How pydantic writes a `datetime` field in JSON mode (`Z` for UTC, its own fraction digits).
 _DATETIME_JSON = TypeAdapter(datetime).dump_python
-_CONTENT_TYPE = "application/json"
-# What `Envelope(...)` sets from `envelope_for`'s arguments; `alert_envelope` sets the same
-# itself while the model is the one it was written for (else it lets pydantic build it).
-_ENVELOPE_FIELDS_SET = frozenset(
-    {"id", "source", "type", "subject", "dataschema", "correlationid", "causationid", "data"}
-)
-_ENVELOPE_TRUSTABLE = (
-    tuple(Envelope.model_fields)
-    == (
-        "specversion",
-        "id",
-        "source",
-        "type",
-        "time",
-        "subject",
-        "dataschema",
-        "datacontenttype",
-        "correlationid",
-        "causationid",
-        "data",
-    )
-    and Envelope.model_fields["specversion"].default == SPEC_VERSION
-    and Envelope.model_fields["datacontenttype"].default == _CONTENT_TYPE
-    and Envelope.model_config.get("extra") == "allow"
-    and {name: (a.default, a.default_factory) for name, a in Envelope.__private_attributes__.items()}
-    == {"_validated": (None, None), "_encoded": (None, None)}
-)
-_set = object.__setattr__
 
 
 class EnvelopePublisher(Protocol):
@@ -108,44 +80,18 @@ def alert_data(alert: AlertReceived) -> dict[str, Any]:
 
 def alert_envelope(alert: AlertReceived) -> Envelope:
     """Same notification -> same id, so the broker drops a re-posted alert; a new episode of the
-    same alert gets a new id (see `delivery_id`). What `envelope_for` builds, from `alert_data`:
-    every field a str made here or the data dict, so pydantic is not asked to validate them
-    (that was a sixth of each alert's cost on the webhook; tests hold the two equal)."""
-    data = alert_data(alert)
-    message_id = delivery_id(alert)
-    if not _ENVELOPE_TRUSTABLE:
-        return Envelope(
-            id=message_id,
-            source=SOURCE,
-            type=ALERT_TOPIC,
-            subject=alert.alert_id,
-            dataschema=ALERT_DATASCHEMA,
-            correlationid=f"alert:{alert.alert_id}",
-            causationid=None,
-            data=data,
-        )
-    envelope = Envelope.__new__(Envelope)
-    _set(
-        envelope,
-        "__dict__",
-        {
-            "specversion": SPEC_VERSION,
-            "id": message_id,
-            "source": SOURCE,
-            "type": ALERT_TOPIC,
-            "time": utcnow(),
-            "subject": alert.alert_id,
-            "dataschema": ALERT_DATASCHEMA,
-            "datacontenttype": _CONTENT_TYPE,
-            "correlationid": f"alert:{alert.alert_id}",
-            "causationid": None,
-            "data": data,
-        },
+    same alert gets a new id (see `delivery_id`). What `envelope_for` builds, from `alert_data`;
+    every field is a str made here or that dict, so it is assembled, not validated again."""
+    return Envelope.assembled(
+        id=delivery_id(alert),
+        source=SOURCE,
+        type=ALERT_TOPIC,
+        subject=alert.alert_id,
+        dataschema=ALERT_DATASCHEMA,
+        correlationid=f"alert:{alert.alert_id}",
+        causationid=None,
+        data=alert_data(alert),
     )
-    _set(envelope, "__pydantic_fields_set__", set(_ENVELOPE_FIELDS_SET))
-    _set(envelope, "__pydantic_extra__", {})
-    _set(envelope, "__pydantic_private__", {"_validated": None, "_encoded": None})
-    return envelope
 
 
 async def _read_at_most(stream: StreamReader, size: int) -> bytes:
