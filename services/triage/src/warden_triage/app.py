@@ -56,8 +56,10 @@ class Settings(ServiceSettings):
     # connected (a broker that is down is answered at once). Under a storm on a busy machine a
     # group's acks took over 1 s: a 1 s deadline turned that into 503s and re-sent groups.
     webhook_publish_deadline_s: float = Field(default=5.0, gt=0, le=30)
-    # Alerts pulled, applied in one store transaction (one fsync) and acked together.
-    consume_batch_size: int = Field(default=200, ge=1, le=1000)
+    # Alerts pulled, applied in one store transaction (one fsync) and acked together. 500 over
+    # 200: 4-7 % more alerts/s in a storm, 3-5 % less CPU per alert (fewer commits and dirty
+    # pages per alert); a pull returns what is there, so a quiet stream still gets small batches.
+    consume_batch_size: int = Field(default=500, ge=1, le=1000)
     # How often held alert groups (`open_after`) are checked for a wait that is over: the lag
     # with which time alone opens their incident.
     held_sweep_interval_s: float = Field(default=10.0, gt=0, le=300)
