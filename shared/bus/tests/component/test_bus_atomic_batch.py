@@ -4,7 +4,6 @@ fall-backs to one publish per message when the server will not store a batch who
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
 
 import pytest
 from nats.js.api import StreamConfig
@@ -12,24 +11,16 @@ from warden_bus.nats_atomic_batch import MAX_BATCH, BatchMessage, BatchRefused, 
 from warden_bus.nats_publish_acks import PublishAcks
 from warden_bus.provision import stream_config
 from warden_contracts import topology as topo
-from warden_contracts.envelope import Envelope, envelope_for
-from warden_contracts.events import AlertReceived
+from warden_contracts.envelope import Envelope
 from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.contracts import alert as sample_alert
 
 ALERT = "sre.alert.received.v1"
 STREAM = topo.topic(ALERT).stream
 
 
 def alert(n: int) -> Envelope:
-    payload = AlertReceived(
-        source_kind="sandbox",
-        alert_id=f"a-{n}",
-        rule="m",
-        status="Fired",
-        resource_id="/r/x",
-        fired_at=datetime.now(UTC),
-    )
-    return envelope_for(ALERT, payload, source="test/ingest", correlationid=f"alert:a-{n}", id=f"atomic-{n}")
+    return sample_alert(n, id_prefix="atomic")
 
 
 async def _stored(broker: EmbeddedBroker) -> list[tuple[str, str | None]]:

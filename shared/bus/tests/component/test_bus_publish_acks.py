@@ -4,29 +4,20 @@ the broker's refusal reported at once, and a bound on what waits for acknowledge
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import pytest
 from nats.js.errors import APIError, NoStreamResponseError
 from warden_bus.nats_publish_acks import PublishAcks
 from warden_contracts import topology as topo
-from warden_contracts.envelope import Envelope, envelope_for
-from warden_contracts.events import AlertReceived
+from warden_contracts.envelope import Envelope
 from warden_testkit.bus import EmbeddedBroker
+from warden_testkit.contracts import alert as sample_alert
 
 ALERT = "sre.alert.received.v1"
 
 
 def alert(n: int) -> Envelope:
-    payload = AlertReceived(
-        source_kind="sandbox",
-        alert_id=f"a-{n}",
-        rule="m",
-        status="Fired",
-        resource_id="/r/x",
-        fired_at=datetime.now(UTC),
-    )
-    return envelope_for(ALERT, payload, source="test/ingest", correlationid=f"alert:a-{n}", id=f"acks-{n}")
+    return sample_alert(n, id_prefix="acks")
 
 
 async def test_publish_many_stores_what_publish_stores(broker: EmbeddedBroker) -> None:

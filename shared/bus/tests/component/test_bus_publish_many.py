@@ -4,27 +4,18 @@ with the same guarantees as one `publish` each (every message stored once, ids d
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 from warden_bus.nats_bus import NatsBus
-from warden_contracts.envelope import Envelope, envelope_for
-from warden_contracts.events import AlertReceived
+from warden_contracts.envelope import Envelope
 from warden_testkit.bus import EmbeddedBroker, eventually
+from warden_testkit.contracts import alert as sample_alert
 
 ALERT = "sre.alert.received.v1"
 
 
 def alert(n: int) -> Envelope:
-    payload = AlertReceived(
-        source_kind="sandbox",
-        alert_id=f"a-{n}",
-        rule="memory",
-        status="Fired",
-        resource_id="/r/checkout",
-        fired_at=datetime.now(UTC),
-    )
-    return envelope_for(ALERT, payload, source="test/ingest", correlationid=f"alert:a-{n}", id=f"alert-{n}")
+    return sample_alert(n, id_prefix="alert")
 
 
 @pytest.fixture

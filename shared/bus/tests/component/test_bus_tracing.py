@@ -6,7 +6,6 @@ import io
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -21,9 +20,9 @@ from warden_bus.nats_bus import NatsBus
 from warden_bus.runtime import JsonFormatter, ServiceRuntime
 from warden_bus.trace_export import TracingSettings, configure_tracing
 from warden_bus.trace_sdk import build_provider, read_trace_file
-from warden_contracts.envelope import Envelope, envelope_for, follow_up
-from warden_contracts.events import AlertReceived
+from warden_contracts.envelope import Envelope, follow_up
 from warden_testkit.bus import EmbeddedBroker, eventually
+from warden_testkit.contracts import alert as sample_alert
 from warden_testkit.contracts import incident_payload
 
 ALERT = "sre.alert.received.v1"
@@ -41,15 +40,7 @@ def spans() -> Iterator[InMemorySpanExporter]:
 
 
 def alert(n: int) -> Envelope:
-    payload = AlertReceived(
-        source_kind="sandbox",
-        alert_id=f"a-{n}",
-        rule="memory",
-        status="Fired",
-        resource_id="/r/checkout",
-        fired_at=datetime.now(UTC),
-    )
-    return envelope_for(ALERT, payload, source="test/ingest", correlationid=f"alert:a-{n}")
+    return sample_alert(n, id_prefix=None)
 
 
 def incident_of(cause: Envelope, incident_id: str) -> Envelope:
