@@ -8,6 +8,8 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from warden_contracts.assembly import assemble
 from warden_contracts.envelope import _NAMESPACE, Envelope, derived_id, envelope_for
 from warden_contracts.events import AlertReceived
 
@@ -126,3 +128,26 @@ def test_an_assembled_envelope_is_what_validation_builds(
     assert assembled.to_bytes() == validated.to_bytes()
     assert assembled.keep_bytes() is assembled.to_bytes()
     assert Envelope.from_bytes(assembled.to_bytes()) == assembled
+
+
+class _Forbidding(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    tags: list[str] = Field(default_factory=list)
+    _seen: list[str] = PrivateAttr(default_factory=list)
+
+
+class _Plain(BaseModel):
+    name: str
+
+
+@pytest.mark.parametrize("model", [_Forbidding, _Plain])
+def test_assemble_leaves_a_model_as_validation_does(model: type[BaseModel]) -> None:
+    fields = {"name": "n", "tags": ["a"]} if model is _Forbidding else {"name": "n"}
+    built, validated = assemble(model, dict(fields), fields_set=fields.keys()), model.model_validate(fields)
+    assert built == validated
+    assert built.__dict__ == validated.__dict__
+    assert built.model_fields_set == validated.model_fields_set
+    assert built.__pydantic_extra__ == validated.__pydantic_extra__
+    assert built.__pydantic_private__ == validated.__pydantic_private__
+    assert built.model_dump_json() == validated.model_dump_json()

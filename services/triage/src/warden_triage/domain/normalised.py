@@ -5,31 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import ValidationError
+from warden_contracts.assembly import assemble
 from warden_contracts.events import AlertReceived
 
 from warden_triage.domain.sources import NormalisationError, require_mapping
 
 _REQUIRED_TEXT = ("source_kind", "alert_id", "rule", "resource_id")
 _ALERT_FIELDS = tuple(AlertReceived.model_fields)
-# What `trusted_alert` sets is what pydantic's validation sets on a model of plain fields.
-_TRUSTABLE = not AlertReceived.__private_attributes__ and AlertReceived.model_config.get("extra") == "allow"
-_set = object.__setattr__
 
 
 def trusted_alert(fields: dict[str, Any]) -> AlertReceived:
     """`AlertReceived.model_validate(fields)` for fields a source parser has just checked one by
     one: each of the type the model declares (a `Severity`, an aware `datetime`, a dict of str
-    to str, ...), every field present, in declaration order, in dicts made for this alert alone.
-    Validating them again, or pydantic's `model_construct` (slower still, in Python), was a
-    sixth of each alert's cost on the webhook. Anything else is validated (tests hold them equal)."""
-    if not _TRUSTABLE or tuple(fields) != _ALERT_FIELDS:
+    to str, ...), every field present, in declaration order, in dicts made for this alert alone
+    (`warden_contracts.assembly`). Fields in another order or set are validated."""
+    if tuple(fields) != _ALERT_FIELDS:
         return AlertReceived.model_validate(fields)
-    alert = AlertReceived.__new__(AlertReceived)
-    _set(alert, "__dict__", fields)
-    _set(alert, "__pydantic_fields_set__", set(fields))
-    _set(alert, "__pydantic_extra__", {})
-    _set(alert, "__pydantic_private__", None)
-    return alert
+    return assemble(AlertReceived, fields, fields_set=fields.keys())
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
