@@ -29,7 +29,9 @@ ATOMIC_PUBLISH_DISABLED = 10174  # the stream was not provisioned with allow_ato
 
 
 class BatchRefused(Exception):
-    """The server did not store this batch as one (nothing of it is stored): publish one by one."""
+    """The server did not store this batch as one: nothing of it is stored, or (a server before
+    2.12, `disabled`) each message was stored apart. Either way: publish them one by one, and
+    the ids de-duplicate what is there already."""
 
     def __init__(self, reason: str, *, disabled: bool = False) -> None:
         super().__init__(reason)
