@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient
+from warden_bus.embedded_server import free_port
 
 AZURITE = Path(__file__).resolve().parents[4] / "tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
 # Azurite's documented development account (public, emulator-only).
@@ -20,18 +21,12 @@ DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def azurite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if shutil.which("node") is None:
         pytest.skip("node is not installed: Azurite cannot run")
     assert AZURITE.exists(), f"{AZURITE} missing: run `npm ci` in tools/azurite"
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("azurite")
     log = (workdir / "azurite.log").open("wb")
     process = subprocess.Popen(

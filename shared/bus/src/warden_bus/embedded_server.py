@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import socket
 import subprocess
@@ -13,11 +14,43 @@ from pathlib import Path
 
 from warden_bus.embedded_auth import AuthMaterial, ensure_auth_material, server_config
 
+# Ports handed out by this process, so two services it starts never get the same one.
+_handed_out: set[int] = set()
+LOWEST_PORT = 10000
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
 
 def free_port() -> int:
+    """A 127.0.0.1 port nothing listens on, for a server about to start. Below the kernel's
+    ephemeral range where it can be: a port from that range (what binding to port 0 gives) may be
+    taken meanwhile as the source port of any outgoing connection, and the server then fails with
+    'address already in use' (CI: policy did, in a stack test)."""
+    low = _ephemeral_low()
+    if low - LOWEST_PORT > 1000:
+        for _ in range(100):
+            port = random.randrange(LOWEST_PORT, low)
+            if port not in _handed_out and _bindable(port):
+                _handed_out.add(port)
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # not Linux, or unreadable: binding to port 0 it is
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def nats_server_binary() -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, ClassVar
 
 import httpx
 import yaml
+from warden_bus.embedded_server import free_port
 
 REPO = Path(__file__).resolve().parents[4]
 SANDBOX_RULES = REPO / "deploy" / "prometheus" / "warden-sandbox.rules.yml"
@@ -41,12 +41,6 @@ def missing_binaries() -> str | None:
     if not missing:
         return None
     return f"needs Debian's {' and '.join(missing)} (apt-get install {' '.join(missing)}; .ci/run installs them)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def warden_scrape_jobs(targets: dict[str, str]) -> list[dict[str, Any]]:
