@@ -106,7 +106,7 @@ class IncidentTracker:
             # A firing alert's context, computed once for the batch: its key is read ahead too.
             contexts = [self._correlator.context(a) if a.status == AlertStatus.FIRED else None for a, _ in alerts]
             async with self._store.transaction() as tx:
-                await self._lock_in_order(tx, alerts)
+                await self._lock_in_order(tx, alerts, contexts)
                 await self._read_ahead(tx, alerts, contexts)
                 outcomes = [
                     await self._apply_in(tx, alert, message_id, fates, ctx)
@@ -116,13 +116,20 @@ class IncidentTracker:
                 self._on_fate(fate)  # after the commit: a rolled-back attempt is not counted
             return outcomes
 
-    async def _lock_in_order(self, tx: IncidentTransaction, alerts: Sequence[tuple[AlertReceived, str]]) -> None:
+    async def _lock_in_order(
+        self,
+        tx: IncidentTransaction,
+        alerts: Sequence[tuple[AlertReceived, str]],
+        contexts: Sequence[AlertContext | None],
+    ) -> None:
         # A store shared by replicas (`orders_locks`) locks what a message reads before deciding.
         # Taking those of the whole batch first, in one global order, keeps two replicas'
         # batches from deadlocking on each other's message ids and correlation keys.
         lock_in_order = getattr(tx, "lock_in_order", None)
         if lock_in_order is not None and len(alerts) > 1 and getattr(self._store, "orders_locks", False):
-            keys = [self._correlator.context(alert).key for alert, _ in alerts]
+            keys = [
+                (ctx or self._correlator.context(alert)).key for (alert, _), ctx in zip(alerts, contexts, strict=True)
+            ]
             await lock_in_order([message_id for _, message_id in alerts], keys)
 
     async def _read_ahead(
