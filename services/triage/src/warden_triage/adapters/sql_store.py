@@ -276,7 +276,7 @@ class SqlTransaction(IncidentTransaction):
         alerts), in a few queries for the whole batch (SQLite only)."""
         if not self._reads_ahead:
             return
-        for chunk in _chunks([k for k in keys if k not in self._open_by_key]):
+        for chunk in _chunks([k for k in dict.fromkeys(keys) if k not in self._open_by_key]):  # a key per incident
             where = f" WHERE status = 'open' AND fingerprint IN ({_marks(chunk)})"
             open_now = {self._read(row).fingerprint for row in await self._s.all(_SELECT_INCIDENT + where, chunk)}
             self._open_by_key.update((k, None) for k in chunk if k not in open_now)
