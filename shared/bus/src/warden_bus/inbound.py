@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from pydantic import ValidationError
+from warden_contracts import reading
 from warden_contracts import topology as topo
 from warden_contracts.envelope import MAX_MESSAGE_BYTES, Envelope, derived_id, envelope_for
 from warden_contracts.events import DeadLettered
@@ -47,9 +48,20 @@ def _short(err: ValidationError) -> str:
 
 
 def parse(topic: topo.Topic, raw: bytes) -> Envelope:
-    """Raise PoisonMessage with a clear reason for anything that is not a valid message."""
+    """Raise PoisonMessage with a clear reason for anything that is not a valid message.
+
+    A valid message is read in one pass (`reading`); anything that refuses is validated again
+    the two-pass way, envelope first, whose errors name what is wrong."""
     if len(raw) > MAX_MESSAGE_BYTES:
         raise PoisonMessage(f"oversize: {len(raw)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit")
+    envelope = reading.read(raw, topic.payload)
+    if envelope is not None and (topic.name == topo.DEADLETTER_TOPIC or envelope.type == topic.name):
+        return envelope
+    return parse_in_two_passes(topic, raw)
+
+
+def parse_in_two_passes(topic: topo.Topic, raw: bytes) -> Envelope:
+    """`parse` of a message within the size limit, validating the envelope and then its payload."""
     try:
         envelope = Envelope.from_bytes(raw)
     except ValidationError as err:

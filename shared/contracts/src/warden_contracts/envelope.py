@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import uuid
+from collections.abc import Set
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -112,6 +113,14 @@ class Envelope(BaseModel):
             "data": data,
         }
         return assemble(cls, fields, fields_set=_ASSEMBLED_FIELDS, private={"_validated": None, "_encoded": None})
+
+    @classmethod
+    def read_from(cls, fields: dict[str, Any], fields_set: Set[str], payload: BaseModel) -> Envelope:
+        """The envelope validation made of a message (`reading`): `fields` are every field in
+        declaration order as validating it left them (and no extension attribute), `fields_set`
+        the ones it had, and `payload` is `data` validated by the reader that just did so."""
+        private = {"_validated": (fields["data"], payload), "_encoded": None}
+        return assemble(cls, fields, fields_set=fields_set, private=private)
 
 
 _ASSEMBLED_FIELDS = frozenset({"id", "source", "type", "subject", "dataschema", "correlationid", "causationid", "data"})
