@@ -210,3 +210,18 @@ def _put(document: Any, path: tuple[Any, ...], value: Any) -> Any:
 @given(mutated())
 def test_parse_answers_what_two_passes_answer_for_any_bytes(message: tuple[topo.Topic, bytes]) -> None:
     _assert_same(*message)
+
+
+def test_the_one_pass_reader_has_every_check_the_envelope_has() -> None:
+    # `reading` copies the envelope's fields and config, not its validator methods: a validator
+    # added to `Envelope` would be skipped on the one-pass path unless `reading` learns it too.
+    decorators = Envelope.__pydantic_decorators__
+    validators = (
+        decorators.validators,
+        decorators.field_validators,
+        decorators.root_validators,
+        decorators.model_validators,
+        decorators.field_serializers,
+        decorators.model_serializers,
+    )
+    assert not any(validators), "Envelope has validators or serializers that warden_contracts.reading does not copy"
