@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from warden_contracts.events import AlertReceived
+from warden_testkit.json_documents import node_paths
 from warden_triage.adapters.classification_file import load_classifier
 from warden_triage.adapters.webhook import alert_envelope
 from warden_triage.adapters.webhook_body import BodyError, cloudevent_body, parse_json
@@ -38,17 +39,6 @@ def _fixtures(prefix: str) -> list[Any]:
     return [json.loads(p.read_text()) for p in sorted(FIXTURES.glob(f"{prefix}*.json"))]
 
 
-def _paths(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [here]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out += _paths(item, (*here, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            out += _paths(item, (*here, index))
-    return out
-
-
 def _replace(document: Any, path: tuple[Any, ...], new: Any) -> Any:
     if not path:
         return new
@@ -67,7 +57,7 @@ def mutated(prefix: str) -> st.SearchStrategy[Any]:
     @st.composite
     def build(draw: st.DrawFn) -> Any:
         document = draw(st.sampled_from(documents))
-        path = draw(st.sampled_from(_paths(document)))
+        path = draw(st.sampled_from(node_paths(document)))
         return _replace(document, path, draw(json_values))
 
     return build()

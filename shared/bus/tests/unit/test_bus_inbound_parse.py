@@ -23,6 +23,7 @@ from warden_contracts import topology as topo
 from warden_contracts.envelope import Envelope, envelope_for
 from warden_contracts.events import AlertReceived, DeadLettered, PlanProposed, PolicyDecided
 from warden_testkit.contracts import alert, incident
+from warden_testkit.json_documents import node_paths
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 T0 = datetime(2026, 11, 15, 8, tzinfo=UTC)
@@ -151,24 +152,13 @@ json_values = st.recursive(
 )
 
 
-def _paths(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [here]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            out += _paths(item, (*here, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            out += _paths(item, (*here, index))
-    return out
-
-
 @st.composite
 def mutated(draw: st.DrawFn) -> tuple[topo.Topic, bytes]:
     topic, raw = draw(st.sampled_from(SAMPLES))
     topic = draw(st.sampled_from([topic, topic, topic, *(t for t, _ in SAMPLES)]))
     document = json.loads(raw)
     change = draw(st.sampled_from(["replace", "delete", "add", "none"]))
-    path = draw(st.sampled_from(_paths(document)))
+    path = draw(st.sampled_from(node_paths(document)))
     if change == "replace" or (change == "delete" and not path):
         document = _put(document, path, draw(json_values))
     elif change == "delete":
