@@ -197,6 +197,7 @@ async def test_backlog_back_pressure_then_everything_accepted_is_handled(
         data_dir=tmp_path / "triage",
         webhook_token=TOKEN,
         webhook_max_backlog=1,
+        webhook_backlog_hold_s=0,  # refused at once: the hold is the next test's
         http_port=0,
     )
     await runtime.start()
@@ -232,5 +233,40 @@ async def test_backlog_back_pressure_then_everything_accepted_is_handled(
                 )
                 await asyncio.sleep(0.2)
             assert handled == accepted  # one incident, every accepted alert attached
+    finally:
+        await runtime.stop()
+
+
+async def test_a_full_backlog_holds_calls_until_the_consumer_makes_room(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """Back-pressure as a slower answer, not a refusal: with room for one group at a time,
+    concurrent groups are all accepted (each held until the consumer has handled the one before)."""
+    runtime: ServiceRuntime = create_app(
+        nats_url=broker.url,
+        nats_creds=broker.creds("triage"),
+        data_dir=tmp_path / "triage",
+        webhook_token=TOKEN,
+        webhook_max_backlog=1,
+        webhook_backlog_hold_s=30,
+        http_port=0,
+    )
+    await runtime.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = (session, f"http://127.0.0.1:{runtime.bound_port}")
+            bodies = []
+            for episode in range(12):  # a new episode each: new alerts, never broker duplicates
+                group = json.loads(fixture("prometheus_grouped_firing.json"))
+                for item in group["alerts"]:
+                    item["startsAt"] = f"2026-11-15T11:00:{episode:02d}Z"
+                bodies.append(json.dumps(group).encode())
+            answers = await asyncio.gather(*(post(client, "prometheus", b) for b in bodies))
+            assert [status for status, _, _ in answers] == [202] * len(bodies)
+            async with session.get(f"{client[1]}/metrics") as resp:
+                metrics = await resp.text()
+            held = next(line for line in metrics.splitlines() if line.startswith("warden_webhook_held_total"))
+            assert float(held.rsplit(" ", 1)[1]) >= 1
+            assert "warden_webhook_backlogged_total{" not in metrics  # nobody was refused
+            alerts = await broker.wait_for("sre.alert.received.v1", count=2 * len(bodies))
+            assert len(alerts) == 2 * len(bodies)
     finally:
         await runtime.stop()

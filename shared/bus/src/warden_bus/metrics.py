@@ -39,6 +39,7 @@ HELP: dict[str, str] = {
     "webhook_unauthorized": "Webhook calls refused for a missing or wrong credential",
     "webhook_busy": "Webhook calls answered 429 because too many alerts were in flight",
     "webhook_backlogged": "Webhook calls answered 429 because triage's backlog was full",
+    "webhook_held": "Webhook calls that found triage's backlog full and waited for room",
     "webhook_unavailable": "Webhook calls answered 503 because the bus did not accept the alerts",
     "webhook_truncated_alerts": "Alerts the source dropped from a group before sending (truncatedAlerts)",
     "alerts": "Alerts handled by triage, by fate (opened, attached, held, ...)",

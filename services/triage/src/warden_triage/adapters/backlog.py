@@ -6,10 +6,18 @@ consumer's own process when the webhook runs apart, see `consumer_process`). The
 over-counts alerts the broker dropped as duplicates (they are never delivered), so when the
 handler has made no progress for `idle_reset_s` while the count says work is waiting, the count
 is taken to be stale and reset: back-pressure can lapse, never wedge.
+
+A call that finds the backlog full waits for room (`admit`, up to the gateway's hold) before it
+is refused: refused, a storm's sender sleeps its `Retry-After` (a whole second) while the
+consumer works the backlog off in a fraction of it and then waits for alerts. Held, the call is
+answered as soon as the consumer has made room. The alerts a held call is let in with are
+reserved at once, so the calls one report of progress wakes do not all pass the limit together.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +30,9 @@ class Backlog:
     clock: Callable[[], float] = time.monotonic
     _accepted: int = 0
     _handled: int = 0
+    _reserved: int = 0  # let in by `admit`, not yet `released`
     _last_progress: float = field(default=0.0)
+    _progress: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self._last_progress = self.clock()
@@ -32,10 +42,16 @@ class Backlog:
             self._last_progress = self.clock()  # idle time only counts while work is waiting
         self._accepted += count
 
+    def released(self, count: int) -> None:
+        """Alerts `admit` let in, now published (and `accepted`) or given up."""
+        self._reserved = max(0, self._reserved - count)
+        self._progress.set()
+
     def handled(self, count: int = 1) -> None:
         # Capped: alerts other producers publish directly were never counted as accepted.
         self._handled = min(self._handled + count, self._accepted)
         self._last_progress = self.clock()
+        self._progress.set()
 
     @property
     def depth(self) -> int:
@@ -47,4 +63,20 @@ class Backlog:
 
     @property
     def full(self) -> bool:
-        return self.depth >= self.limit
+        return self.depth + self._reserved >= self.limit
+
+    async def admit(self, count: int, hold_s: float) -> bool:
+        """Reserves room for `count` alerts, waiting up to `hold_s` for the consumer to make it;
+        False (nothing reserved) if the backlog is still full then. Let in, the caller reports
+        `released(count)` once the alerts are published (after `accepted`) or given up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + hold_s
+        while self.full:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._progress.wait(), remaining)
+        self._reserved += count
+        return True

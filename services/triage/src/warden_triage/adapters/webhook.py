@@ -138,6 +138,8 @@ class WebhookGateway:
     max_inflight: int = 256
     decoders: Mapping[str, BodyDecoder] = field(default_factory=dict)
     backlog: Backlog | None = None
+    # How long a call that finds the backlog full waits for room before it is answered 429.
+    backlog_hold_s: float = 2.0
     # Publishes in flight across all calls. The broker fsyncs what arrived together at once, so
     # more in flight is more alerts per fsync (32: 490 alerts/s, 512: 1,300 in the same bench);
     # the consumer takes whole batches now, so many ready publish tasks no longer starve it.
@@ -169,13 +171,6 @@ class WebhookGateway:
                     {"error": "too many alerts in flight, retry later"},
                     status=429,
                     headers={"Retry-After": str(RETRY_AFTER_BUSY_S)},
-                )
-            if self.backlog is not None and self.backlog.full:
-                self.counters.inc("webhook_backlogged")
-                return web.json_response(
-                    {"error": f"{self.backlog.depth} alerts waiting for triage, retry later"},
-                    status=429,
-                    headers={"Retry-After": str(RETRY_AFTER_BACKLOG_S)},
                 )
             self._inflight += 1
             try:
@@ -214,7 +209,21 @@ class WebhookGateway:
         if oversize is not None:
             reason = f"normalised alert {oversize.subject} exceeds the {MAX_MESSAGE_BYTES}-byte bus message limit"
             return await self._reject(route, raw, len(raw), Rejected(413, reason))
-        return await self._publish_all(alerts, envelopes)
+        if self.backlog is None:
+            return await self._publish_all(alerts, envelopes)
+        if self.backlog.full:
+            self.counters.inc("webhook_held")
+        if not await self.backlog.admit(len(envelopes), self.backlog_hold_s):
+            self.counters.inc("webhook_backlogged")
+            return web.json_response(
+                {"error": f"{self.backlog.depth} alerts waiting for triage, retry later"},
+                status=429,
+                headers={"Retry-After": str(RETRY_AFTER_BACKLOG_S)},
+            )
+        try:
+            return await self._publish_all(alerts, envelopes)
+        finally:
+            self.backlog.released(len(envelopes))  # what was published is `accepted` by now
 
     async def _publish_all(self, alerts: list[AlertReceived], envelopes: list[Envelope]) -> web.Response:
         # Concurrent: one group of alerts costs one broker round trip, not one per alert. A partly
