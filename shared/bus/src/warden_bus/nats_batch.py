@@ -9,6 +9,11 @@ per-message path, so one bad message is retried or dead-lettered alone and never
 With tracing on, messages go one at a time through that per-message path, so each consumer span
 still times its own message.
 
+After a full batch the next fetch is asked for before the batch is handled, so the server
+sends it while this one is committed (in alternating 20k storms: 9,386 against 9,092 alerts/s,
+p99 562 against 617 ms, the same CPU per alert); after a batch that was not full the consumer has
+caught up and the next fetch waits for new messages.
+
 nats-py's `fetch` takes each message of a batch with `next_msg`, a task, a uuid and a `wait_for`
 per message although the batch is already queued (a tenth of the consumer's CPU in a storm);
 `_prompt_next_msg` hands out a queued message at once and waits the library's way otherwise.
@@ -94,17 +99,26 @@ class BatchConsumer:
         # only ask it for the next messages.
         sub = await js.pull_subscribe_bind(durable=self._identity, stream=self._topic.stream, inbox_prefix=self._inbox)
         _prompt_next_msg(sub._sub)
+        size = self._options.batch_size
+        ahead: asyncio.Future[list[Msg]] | None = None
         try:
             while True:
                 try:
-                    msgs = await sub.fetch(self._options.batch_size, timeout=FETCH_TIMEOUT_S)
+                    msgs = await (ahead or sub.fetch(size, timeout=FETCH_TIMEOUT_S))
                 except TimeoutError:
                     continue
                 except (ConnectionClosedError, ServiceUnavailableError):
                     await asyncio.sleep(0.5)  # unacknowledged messages are redelivered
                     continue
+                finally:
+                    ahead = None
+                if len(msgs) == size and size > 1:  # more are likely waiting
+                    ahead = asyncio.ensure_future(sub.fetch(size, timeout=FETCH_TIMEOUT_S))
                 await self.settle_batch(msgs)
         finally:
+            if ahead is not None:
+                ahead.cancel()
+                ahead.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved: no warning
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
