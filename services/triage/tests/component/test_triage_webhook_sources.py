@@ -28,17 +28,21 @@ def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
-@pytest.fixture
-async def service(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
-    runtime: ServiceRuntime = create_app(
+def triage(broker: EmbeddedBroker, tmp_path: Path, **settings: Any) -> ServiceRuntime:
+    """Triage on the embedded broker with the test token, on a free port, and `settings`."""
+    return create_app(
         nats_url=broker.url,
         nats_creds=broker.creds("triage"),
         data_dir=tmp_path / "triage",
         webhook_token=TOKEN,
-        webhook_hmac_secrets={"grafana": GRAFANA_SECRET},
-        webhook_max_inflight=2,
         http_port=0,
+        **settings,
     )
+
+
+@pytest.fixture
+async def service(broker: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[tuple[aiohttp.ClientSession, str]]:
+    runtime = triage(broker, tmp_path, webhook_hmac_secrets={"grafana": GRAFANA_SECRET}, webhook_max_inflight=2)
     await runtime.start()
     try:
         async with aiohttp.ClientSession() as session:
@@ -191,15 +195,8 @@ async def test_back_pressure_answers_429_with_retry_after(service: tuple[aiohttp
 async def test_backlog_back_pressure_then_everything_accepted_is_handled(
     broker: EmbeddedBroker, tmp_path: Path
 ) -> None:
-    runtime: ServiceRuntime = create_app(
-        nats_url=broker.url,
-        nats_creds=broker.creds("triage"),
-        data_dir=tmp_path / "triage",
-        webhook_token=TOKEN,
-        webhook_max_backlog=1,
-        webhook_backlog_hold_s=0,  # refused at once: the hold is the next test's
-        http_port=0,
-    )
+    # Refused at once: the hold is the next test's.
+    runtime = triage(broker, tmp_path, webhook_max_backlog=1, webhook_backlog_hold_s=0)
     await runtime.start()
     try:
         async with aiohttp.ClientSession() as session:
@@ -240,15 +237,7 @@ async def test_backlog_back_pressure_then_everything_accepted_is_handled(
 async def test_a_full_backlog_holds_calls_until_the_consumer_makes_room(broker: EmbeddedBroker, tmp_path: Path) -> None:
     """Back-pressure as a slower answer, not a refusal: with room for one group at a time,
     concurrent groups are all accepted (each held until the consumer has handled the one before)."""
-    runtime: ServiceRuntime = create_app(
-        nats_url=broker.url,
-        nats_creds=broker.creds("triage"),
-        data_dir=tmp_path / "triage",
-        webhook_token=TOKEN,
-        webhook_max_backlog=1,
-        webhook_backlog_hold_s=30,
-        http_port=0,
-    )
+    runtime = triage(broker, tmp_path, webhook_max_backlog=1, webhook_backlog_hold_s=30)
     await runtime.start()
     try:
         async with aiohttp.ClientSession() as session:

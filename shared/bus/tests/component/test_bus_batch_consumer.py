@@ -5,13 +5,12 @@ settled message by message, its neighbours untouched."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-import pytest
 from warden_bus.nats_bus import NatsBus
 from warden_bus.port import SubscriptionOptions
 from warden_contracts.envelope import Envelope
-from warden_testkit.bus import EmbeddedBroker, eventually
+from warden_testkit.bus import eventually
 from warden_testkit.contracts import alert
 
 ALERT = "sre.alert.received.v1"
@@ -38,14 +37,6 @@ class Recorder:
 
     def handled(self) -> list[str]:
         return [i for batch in self.batches for i in batch] + self.alone
-
-
-@pytest.fixture
-async def buses(broker: EmbeddedBroker) -> AsyncIterator[dict[str, NatsBus]]:
-    made = {name: broker.bus(name) for name in ("ingest", "triage")}
-    yield made
-    for bus in made.values():
-        await bus.stop()
 
 
 async def test_full_batches_one_after_another_each_message_once_in_order(buses: dict[str, NatsBus]) -> None:

@@ -3,12 +3,9 @@ with the same guarantees as one `publish` each (every message stored once, ids d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from warden_bus.nats_bus import NatsBus
 from warden_contracts.envelope import Envelope
-from warden_testkit.bus import EmbeddedBroker, eventually
+from warden_testkit.bus import eventually
 from warden_testkit.contracts import alert as sample_alert
 
 ALERT = "sre.alert.received.v1"
@@ -16,14 +13,6 @@ ALERT = "sre.alert.received.v1"
 
 def alert(n: int) -> Envelope:
     return sample_alert(n, id_prefix="alert")
-
-
-@pytest.fixture
-async def buses(broker: EmbeddedBroker) -> AsyncIterator[dict[str, NatsBus]]:
-    made = {name: broker.bus(name) for name in ("ingest", "triage")}
-    yield made
-    for bus in made.values():
-        await bus.stop()
 
 
 async def test_a_group_is_stored_once_per_message_and_a_repeat_is_deduplicated(buses: dict[str, NatsBus]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -46,14 +46,6 @@ def alert(n: int) -> Envelope:
 def incident_of(cause: Envelope, incident_id: str) -> Envelope:
     env = follow_up(cause, INCIDENT, incident_payload(incident_id), source="warden/triage")
     return env.model_copy(update={"correlationid": incident_id})
-
-
-@pytest.fixture
-async def buses(broker: EmbeddedBroker) -> AsyncIterator[dict[str, NatsBus]]:
-    made = {name: broker.bus(name) for name in ("ingest", "triage", "planner")}
-    yield made
-    for bus in made.values():
-        await bus.stop()
 
 
 def named(spans: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
