@@ -57,7 +57,7 @@ async def test_admit_waits_for_the_consumer_then_reserves() -> None:
 
 
 async def test_one_report_of_progress_lets_in_only_what_fits() -> None:
-    # Ten held calls woken by one report: the first reserves the room, the rest keep waiting.
+    # Ten held calls woken by one report: the first two reserve the room, the rest keep waiting.
     backlog = Backlog(limit=5)
     backlog.accepted(5)
     held = [asyncio.create_task(backlog.admit(3, hold_s=0.3)) for _ in range(10)]
