@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from warden_bench.policy import bench, chunk_sizes, percentile
+from warden_bench.policy import approval_request_like_the_gates, bench, chunk_sizes, percentile
 
 
 async def test_cli_bench_policy_smoke() -> None:
     results = await bench(rounds=5, warmup=1, chunks=2)
-    assert {name: len(samples) for name, samples in results.items()} == {"baseline": 5, "gate": 5, "rules": 5}
+    assert {name: len(samples) for name, samples in results.items()} == {
+        "baseline": 5,
+        "pair": 5,
+        "gate": 5,
+        "rules": 5,
+    }
     assert all(s > 0 for samples in results.values() for s in samples)
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+
+
+def test_the_pair_relays_an_approval_request_of_the_gates_own_making() -> None:
+    request = approval_request_like_the_gates()
+    assert request.adaptive_card["actions"][0]["verb"] == "approve"
+    assert request.action.kind == "rollback_deployment"
+    assert request.brief is not None
+    assert request.rollback_plan
 
 
 def test_baseline_and_gate_take_turns_in_even_chunks() -> None:

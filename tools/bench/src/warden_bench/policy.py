@@ -5,6 +5,12 @@ Same run, same embedded NATS server (operator mode, topology permissions), same 
             (bus in -> handler -> bus out, no gate), through the same consumer the gate's plans
             take (the bus's pull-batch loop, one message at a time), so the ratio is the gate's
             own cost and not a difference between two ways of consuming;
+  pair      the same relay publishing what the gate publishes for these plans: the decision and
+            an approval request (built once by the gate's own card code, so of its size) on their
+            two streams, together (`publish_many`, as the gate's outbox relay does). The broker
+            stores each with its own fsync, and a subscriber of the decision sees it only after
+            both: what the gate's messages cost on the bus alone, so gate / pair is the gate's
+            own work (rules, live reads, its SQLite transaction);
   gate      the real policy service decides (Cedar policy, live state, SQLite transaction with
             the outbox, approval request) and publishes its PolicyDecided;
   rules     the gate's rules alone, in process (no bus, no store): as the gate runs them (Cedar
@@ -24,24 +30,33 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope, envelope_for, new_id
-from warden_contracts.events import DecisionOutcome, PlanProposed, PolicyDecided, ProposedAction
+from warden_contracts.events import (
+    ApprovalRequested,
+    DecisionOutcome,
+    PlanProposed,
+    PolicyDecided,
+    ProposedAction,
+)
 from warden_policy.adapters.cedar_policy import CedarPolicy
 from warden_policy.adapters.config_files import load_policy_config
 from warden_policy.app import create_app
-from warden_policy.domain.model import Controls
+from warden_policy.domain.approval_card import approval_request
+from warden_policy.domain.approvals import Approval
+from warden_policy.domain.model import Controls, RunMode
 from warden_policy.domain.rules import DecisionRequest, GateRules
 from warden_policy.handlers import OneByOne
 from warden_security.keys import load_or_create_private_key, public_path
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
 
 DECIDED = "sre.policy.decided.v1"
+APPROVAL_REQUESTED = "sre.approval.requested.v1"
 # The embedded server's configuration (warden_bus.embedded_auth) and the policy store's pragmas.
 DURABILITY = (
     "JetStream sync_interval always, file storage, 1 replica; policy SQLite WAL synchronous=FULL"
@@ -107,8 +122,35 @@ async def _measure(broker: EmbeddedBroker, rounds: int, offset: int) -> list[flo
     return samples
 
 
-async def _baseline(broker: EmbeddedBroker, rounds: int, offset: int = 0) -> list[float]:
+def approval_request_like_the_gates() -> ApprovalRequested:
+    """What the gate asks a human for one of these plans, from its own card code (the pair
+    relay re-addresses it per plan: building the card is the gate's work, not the bus's)."""
+    plan = _plan(0).payload(PlanProposed)
+    action = plan.actions[0]
+    spec = default_catalog().get(action.kind)
+    assert spec is not None
+    now = datetime.now(UTC)
+    approval = Approval(
+        approval_id=new_id(),
+        incident_id=plan.incident_id,
+        correlationid=plan.incident_id,
+        request_message_id=new_id(),
+        action=action,
+        action_hash="0" * 64,
+        tier=1,
+        environment=plan.environment,
+        run_mode=RunMode.REVIEW,
+        requested_by=plan.requested_by,
+        summary=plan.summary,
+        requested_at=now,
+        expires_at=now + timedelta(minutes=15),
+    )
+    return approval_request(approval, spec, ["tier 1 in review mode: a human approves"])
+
+
+async def _baseline(broker: EmbeddedBroker, rounds: int, offset: int = 0, *, pair: bool = False) -> list[float]:
     relay = broker.bus("policy")
+    request = approval_request_like_the_gates()
 
     async def echo(env: Envelope) -> None:
         plan = env.payload(PlanProposed)
@@ -122,7 +164,14 @@ async def _baseline(broker: EmbeddedBroker, rounds: int, offset: int = 0) -> lis
             run_mode="review",
             outcome=DecisionOutcome.AWAIT_APPROVAL,
         )
-        await relay.publish(envelope_for(DECIDED, decided, source="warden/policy", correlationid=plan.incident_id))
+        decision = envelope_for(DECIDED, decided, source="warden/policy", correlationid=plan.incident_id)
+        if not pair:
+            await relay.publish(decision)
+            return
+        asked = request.model_copy(update={"incident_id": plan.incident_id, "approval_id": new_id()})
+        await relay.publish_many(
+            [decision, envelope_for(APPROVAL_REQUESTED, asked, source="warden/policy", correlationid=plan.incident_id)]
+        )
 
     relay.subscribe(PLANS, OneByOne(echo))  # as the gate registers its plans handler
     await relay.start()
@@ -173,6 +222,7 @@ def chunk_sizes(rounds: int, chunks: int) -> list[int]:
 
 async def bench(rounds: int, warmup: int, chunks: int = 1) -> dict[str, list[float]]:
     baseline: list[float] = []
+    pair: list[float] = []
     gate: list[float] = []
     with tempfile.TemporaryDirectory(prefix="warden-bench-policy-") as tmp:
         root = Path(tmp)
@@ -185,18 +235,17 @@ async def bench(rounds: int, warmup: int, chunks: int = 1) -> dict[str, list[flo
                 # Every gate turn reopens the one policy store under root/policy; its plans keep
                 # naming targets no earlier turn used, so none is busy and every decision asks.
                 baseline += (await _baseline(broker, size + warmup, offset=done))[warmup:]
+                pair += (await _baseline(broker, size + warmup, offset=done, pair=True))[warmup:]
                 gate += (await _gate(broker, root, size + warmup, offset=GATE_TARGETS + done))[warmup:]
                 done += size + warmup
-    return {"baseline": baseline, "gate": gate, "rules": _rules(rounds, warmup)}
+    return {"baseline": baseline, "pair": pair, "gate": gate, "rules": _rules(rounds, warmup)}
 
 
-def _line(name: str, samples: list[float], base: list[float] | None = None) -> str:
+def _line(name: str, samples: list[float], base: list[float] | None = None, of: str = "baseline") -> str:
     p50, p99 = percentile(samples, 0.5) * 1000, percentile(samples, 0.99) * 1000
     text = f"{name:<44} p50 {p50:8.3f} ms  p99 {p99:8.3f} ms  mean {statistics.fmean(samples) * 1000:8.3f} ms"
     if base:
-        text += (
-            f"  ({p50 / (percentile(base, 0.5) * 1000):.2f}x / {p99 / (percentile(base, 0.99) * 1000):.2f}x baseline)"
-        )
+        text += f"  ({p50 / (percentile(base, 0.5) * 1000):.2f}x / {p99 / (percentile(base, 0.99) * 1000):.2f}x {of})"
     return text
 
 
@@ -210,11 +259,13 @@ def run(
     results = asyncio.run(bench(rounds, warmup, turns))
     typer.echo(
         f"warden bench policy: {rounds} sequential decisions per phase in {len(chunk_sizes(rounds, turns))} turns"
-        f" (relay, gate, relay, ...), {warmup} warm-up discarded per turn"
+        f" (relay, pair, gate, relay, ...), {warmup} warm-up discarded per turn"
     )
     typer.echo(f"durability: {DURABILITY} (baseline and gate on the same server and streams)")
     typer.echo(_line("baseline: bus relay, no gate", results["baseline"]))
+    typer.echo(_line("pair: relay of the gate's two messages", results["pair"], results["baseline"]))
     typer.echo(_line("gate: plan -> PolicyDecided (Cedar+SQLite)", results["gate"], results["baseline"]))
+    typer.echo(_line("gate against pair (its own work)", results["gate"], results["pair"], of="pair"))
     typer.echo(_line("rules: in process, Cedar verdict memo", results["rules"]))
     typer.echo(_line("rules: same, CPU time", _rules(rounds, warmup, clock=time.thread_time)))
     every = _rules(rounds, warmup, CedarPolicy(verdicts_cached=0))
