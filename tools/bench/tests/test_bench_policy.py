@@ -17,6 +17,17 @@ async def test_cli_bench_policy_smoke() -> None:
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
 
 
+async def test_bench_policy_observes_through_a_pull_consumer_of_the_decisions_stream() -> None:
+    results = await bench(rounds=5, warmup=1, chunks=1, durable=True)
+    assert {name: len(samples) for name, samples in results.items()} == {
+        "baseline": 5,
+        "pair": 5,
+        "gate": 5,
+        "rules": 5,
+    }
+    assert all(s > 0 for samples in results.values() for s in samples)
+
+
 def test_the_pair_relays_an_approval_request_of_the_gates_own_making() -> None:
     request = approval_request_like_the_gates()
     assert request.adaptive_card["actions"][0]["verb"] == "approve"

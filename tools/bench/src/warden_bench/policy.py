@@ -17,7 +17,8 @@ Same run, same embedded NATS server (operator mode, topology permissions), same 
             verdicts kept in a memo; these plans differ only in their target, which the shipped
             policy never names, so after the first decision the memo answers), and with every
             question put to Cedar (the cost of a decision whose facts are new).
-Plans are sent one at a time; latency is publish -> PolicyDecided observed by a core subscriber.
+Plans are sent one at a time; latency is publish -> PolicyDecided observed by a core subscriber
+(`--durable`: by a pull consumer of the decisions' stream, as the audit, their one consumer, reads).
 Review-mode plans on distinct targets, so every decision takes the same path (await approval).
 Baseline and gate take turns in `rounds` chunks (relay, gate, relay, gate, ...; each chunk's
 first `warmup` rounds discarded), so a change of load on a shared machine falls on both."""
@@ -34,7 +35,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import nats
 import typer
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import Envelope, envelope_for, new_id
 from warden_contracts.events import (
@@ -44,6 +47,7 @@ from warden_contracts.events import (
     PolicyDecided,
     ProposedAction,
 )
+from warden_contracts.topology import topic
 from warden_policy.adapters.cedar_policy import CedarPolicy
 from warden_policy.adapters.config_files import load_policy_config
 from warden_policy.app import create_app
@@ -93,18 +97,43 @@ def _plan(i: int) -> Envelope:
     return envelope_for(PLANS, payload, source="warden/planner", correlationid=incident)
 
 
-async def _measure(broker: EmbeddedBroker, rounds: int, offset: int) -> list[float]:
-    """Publish plans one by one; time each until its PolicyDecided arrives."""
+async def _measure(broker: EmbeddedBroker, rounds: int, offset: int, *, durable: bool = False) -> list[float]:
+    """Publish plans one by one; time each until its PolicyDecided arrives: at a core subscriber,
+    or (`durable`) through a pull consumer of the decisions' stream, as the audit reads them."""
     waiting: dict[str, asyncio.Future[float]] = {}
     observer = await broker.connect("admin")
 
-    async def on_decided(msg: Any) -> None:
-        incident = Envelope.from_bytes(msg.data).data.get("incident_id")
+    def seen(data: bytes) -> None:
+        incident = Envelope.from_bytes(data).data.get("incident_id")
         future = waiting.pop(str(incident), None)
         if future is not None and not future.done():
             future.set_result(time.perf_counter())
 
-    await observer.subscribe(DECIDED, cb=on_decided)
+    async def on_decided(msg: Any) -> None:
+        seen(msg.data)
+
+    reader: asyncio.Task[None] | None = None
+    if durable:
+        pull = await observer.jetstream().pull_subscribe(
+            DECIDED,
+            stream=topic(DECIDED).stream,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.NEW, inactive_threshold=30, mem_storage=True
+            ),
+        )
+
+        async def read() -> None:
+            while True:
+                try:
+                    msgs = await pull.fetch(10, timeout=1)
+                except nats.errors.TimeoutError:
+                    continue
+                for msg in msgs:
+                    seen(msg.data)
+
+        reader = asyncio.create_task(read())
+    else:
+        await observer.subscribe(DECIDED, cb=on_decided)
     planner = broker.bus("planner")
     await planner.start()
     samples: list[float] = []
@@ -117,6 +146,9 @@ async def _measure(broker: EmbeddedBroker, rounds: int, offset: int) -> list[flo
             await planner.publish(plan)
             samples.append(await asyncio.wait_for(future, timeout=30) - sent)
     finally:
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
         await planner.stop()
         await observer.close()
     return samples
@@ -148,7 +180,9 @@ def approval_request_like_the_gates() -> ApprovalRequested:
     return approval_request(approval, spec, ["tier 1 in review mode: a human approves"])
 
 
-async def _baseline(broker: EmbeddedBroker, rounds: int, offset: int = 0, *, pair: bool = False) -> list[float]:
+async def _baseline(
+    broker: EmbeddedBroker, rounds: int, offset: int = 0, *, pair: bool = False, durable: bool = False
+) -> list[float]:
     relay = broker.bus("policy")
     request = approval_request_like_the_gates()
 
@@ -176,12 +210,14 @@ async def _baseline(broker: EmbeddedBroker, rounds: int, offset: int = 0, *, pai
     relay.subscribe(PLANS, OneByOne(echo))  # as the gate registers its plans handler
     await relay.start()
     try:
-        return await _measure(broker, rounds, offset)
+        return await _measure(broker, rounds, offset, durable=durable)
     finally:
         await relay.stop()
 
 
-async def _gate(broker: EmbeddedBroker, root: Path, rounds: int, offset: int = GATE_TARGETS) -> list[float]:
+async def _gate(
+    broker: EmbeddedBroker, root: Path, rounds: int, offset: int = GATE_TARGETS, *, durable: bool = False
+) -> list[float]:
     load_or_create_private_key(root / "issuer" / "approver.pem")
     app = create_app(
         nats_url=broker.url,
@@ -192,7 +228,7 @@ async def _gate(broker: EmbeddedBroker, root: Path, rounds: int, offset: int = G
     )
     await app.start()
     try:
-        return await _measure(broker, rounds, offset)
+        return await _measure(broker, rounds, offset, durable=durable)
     finally:
         await app.stop()
 
@@ -220,7 +256,7 @@ def chunk_sizes(rounds: int, chunks: int) -> list[int]:
     return [rounds // chunks + (i < rounds % chunks) for i in range(chunks)]
 
 
-async def bench(rounds: int, warmup: int, chunks: int = 1) -> dict[str, list[float]]:
+async def bench(rounds: int, warmup: int, chunks: int = 1, *, durable: bool = False) -> dict[str, list[float]]:
     baseline: list[float] = []
     pair: list[float] = []
     gate: list[float] = []
@@ -234,9 +270,9 @@ async def bench(rounds: int, warmup: int, chunks: int = 1) -> dict[str, list[flo
             for size in chunk_sizes(rounds, chunks):
                 # Every gate turn reopens the one policy store under root/policy; its plans keep
                 # naming targets no earlier turn used, so none is busy and every decision asks.
-                baseline += (await _baseline(broker, size + warmup, offset=done))[warmup:]
-                pair += (await _baseline(broker, size + warmup, offset=done, pair=True))[warmup:]
-                gate += (await _gate(broker, root, size + warmup, offset=GATE_TARGETS + done))[warmup:]
+                baseline += (await _baseline(broker, size + warmup, offset=done, durable=durable))[warmup:]
+                pair += (await _baseline(broker, size + warmup, offset=done, pair=True, durable=durable))[warmup:]
+                gate += (await _gate(broker, root, size + warmup, GATE_TARGETS + done, durable=durable))[warmup:]
                 done += size + warmup
     return {"baseline": baseline, "pair": pair, "gate": gate, "rules": _rules(rounds, warmup)}
 
@@ -253,15 +289,19 @@ def run(
     rounds: Annotated[int, typer.Option("--rounds", "-n", min=5, help="decisions measured per phase")] = 300,
     warmup: Annotated[int, typer.Option(min=0, help="decisions discarded first per turn")] = 10,
     turns: Annotated[int, typer.Option(min=1, help="turns baseline and gate each take in a run")] = 4,
+    durable: Annotated[
+        bool, typer.Option(help="observe decisions through a pull consumer of their stream (as the audit does)")
+    ] = False,
 ) -> None:
     """Decision latency p50/p99 of the policy gate vs a bare bus relay measured in the same run."""
     logging.getLogger("faststream").setLevel(logging.WARNING)
-    results = asyncio.run(bench(rounds, warmup, turns))
+    results = asyncio.run(bench(rounds, warmup, turns, durable=durable))
     typer.echo(
         f"warden bench policy: {rounds} sequential decisions per phase in {len(chunk_sizes(rounds, turns))} turns"
         f" (relay, pair, gate, relay, ...), {warmup} warm-up discarded per turn"
     )
     typer.echo(f"durability: {DURABILITY} (baseline and gate on the same server and streams)")
+    typer.echo(f"decisions observed by: {'a pull consumer of their stream' if durable else 'a core subscriber'}")
     typer.echo(_line("baseline: bus relay, no gate", results["baseline"]))
     typer.echo(_line("pair: relay of the gate's two messages", results["pair"], results["baseline"]))
     typer.echo(_line("gate: plan -> PolicyDecided (Cedar+SQLite)", results["gate"], results["baseline"]))
