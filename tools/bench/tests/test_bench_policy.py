@@ -1,12 +1,15 @@
-"""Smoke test of `warden bench policy` with a tiny N: both phases measure real round trips."""
+"""Smoke test of `warden bench policy` with a tiny N: every phase measures real round trips,
+observed by a core subscriber or by a pull consumer of the decisions' stream."""
 
 from __future__ import annotations
 
+import pytest
 from warden_bench.policy import approval_request_like_the_gates, bench, chunk_sizes, percentile
 
 
-async def test_cli_bench_policy_smoke() -> None:
-    results = await bench(rounds=5, warmup=1, chunks=2)
+@pytest.mark.parametrize(("chunks", "durable"), [(2, False), (1, True)], ids=["core-subscriber", "pull-consumer"])
+async def test_cli_bench_policy_smoke(chunks: int, durable: bool) -> None:
+    results = await bench(rounds=5, warmup=1, chunks=chunks, durable=durable)
     assert {name: len(samples) for name, samples in results.items()} == {
         "baseline": 5,
         "pair": 5,
@@ -15,17 +18,6 @@ async def test_cli_bench_policy_smoke() -> None:
     }
     assert all(s > 0 for samples in results.values() for s in samples)
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
-
-
-async def test_bench_policy_observes_through_a_pull_consumer_of_the_decisions_stream() -> None:
-    results = await bench(rounds=5, warmup=1, chunks=1, durable=True)
-    assert {name: len(samples) for name, samples in results.items()} == {
-        "baseline": 5,
-        "pair": 5,
-        "gate": 5,
-        "rules": 5,
-    }
-    assert all(s > 0 for samples in results.values() for s in samples)
 
 
 def test_the_pair_relays_an_approval_request_of_the_gates_own_making() -> None:
