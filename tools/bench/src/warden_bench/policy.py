@@ -20,8 +20,8 @@ Same run, same embedded NATS server (operator mode, topology permissions), same 
 Plans are sent one at a time; latency is publish -> PolicyDecided observed by a core subscriber
 (`--durable`: by a pull consumer of the decisions' stream, as the audit, their one consumer, reads).
 Review-mode plans on distinct targets, so every decision takes the same path (await approval).
-Baseline and gate take turns in `rounds` chunks (relay, gate, relay, gate, ...; each chunk's
-first `warmup` rounds discarded), so a change of load on a shared machine falls on both."""
+Baseline, pair and gate take turns in `rounds` chunks (relay, pair, gate, relay, ...; each
+chunk's first `warmup` rounds discarded), so a change of load on a shared machine falls on all."""
 
 from __future__ import annotations
 
@@ -293,7 +293,8 @@ def run(
         bool, typer.Option(help="observe decisions through a pull consumer of their stream (as the audit does)")
     ] = False,
 ) -> None:
-    """Decision latency p50/p99 of the policy gate vs a bare bus relay measured in the same run."""
+    """Decision latency p50/p99 of the policy gate vs a bare bus relay (and a relay of the gate's
+    two messages) measured in the same run."""
     logging.getLogger("faststream").setLevel(logging.WARNING)
     results = asyncio.run(bench(rounds, warmup, turns, durable=durable))
     typer.echo(
