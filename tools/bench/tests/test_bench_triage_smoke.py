@@ -15,8 +15,13 @@ async def test_bench_measures_a_small_storm(tmp_path: Path) -> None:
     assert len(result.latencies) == 200 and min(result.latencies) >= 0
     assert result.raw_publish_per_s > 0 and result.raw_consume_per_s > 0
     assert result.peak_kib > 0
+    # The ratio's baseline ran before and after triage; the ratio is against their mean.
+    assert len(result.raw_e2e_runs) == 2 and all(x > 0 for x in result.raw_e2e_runs)
+    assert result.raw_e2e_per_s == sum(result.raw_e2e_runs) / 2
+    assert result.as_json()["raw_end_to_end_runs_per_s"] == [round(x, 1) for x in result.raw_e2e_runs]
     text = report(result)
     assert "x raw publish" in text and "p99" in text and "VmHWM" in text
+    assert "after triage" in text
 
 
 def test_bench_refuses_a_storm_that_cannot_be_split_evenly() -> None:
