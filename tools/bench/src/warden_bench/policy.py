@@ -55,12 +55,11 @@ from warden_policy.domain.approval_card import approval_request
 from warden_policy.domain.approvals import Approval
 from warden_policy.domain.model import Controls, RunMode
 from warden_policy.domain.rules import DecisionRequest, GateRules
+from warden_policy.envelopes import APPROVAL_REQUESTED, DECIDED
 from warden_policy.handlers import OneByOne
 from warden_security.keys import load_or_create_private_key, public_path
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
 
-DECIDED = "sre.policy.decided.v1"
-APPROVAL_REQUESTED = "sre.approval.requested.v1"
 # The embedded server's configuration (warden_bus.embedded_auth) and the policy store's pragmas.
 DURABILITY = (
     "JetStream sync_interval always, file storage, 1 replica; policy SQLite WAL synchronous=FULL"
