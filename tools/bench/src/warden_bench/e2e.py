@@ -49,6 +49,8 @@ from warden_contracts.envelope import Envelope
 from warden_sandbox.domain.alerts import DEFAULT_RULES, common_alert
 from warden_sandbox.domain.clock import iso
 
+from warden_bench.stats import percentile
+
 ALERT, INCIDENT, PLAN = "sre.alert.received.v1", "sre.incident.changed.v1", "sre.plan.proposed.v1"
 DECIDED, REPORTED, ESCALATION = "sre.policy.decided.v1", "sre.action.reported.v1", "sre.escalation.raised.v1"
 HIGH_MEMORY = next(rule for rule in DEFAULT_RULES if rule.key == "high_memory")
@@ -103,11 +105,6 @@ class Result:
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def bench_estate(path: Path, names: list[str]) -> Path:

@@ -44,6 +44,8 @@ from warden_security.keys import load_or_create_private_key, public_path, public
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
 from warden_testkit.releases import approved_tier1, release
 
+from warden_bench.stats import percentile
+
 REPORTED, APPROVED, PENDING = "sre.action.reported.v1", "sre.action.approved.v1", "sre.action.pending.v1"
 TICKETED = "sre.elevation.ticketed.v1"
 BASELINE_SUBJECT = "bench.baseline"
@@ -56,11 +58,6 @@ class Samples:
     acted: list[float] = field(default_factory=list)
     verified: list[float] = field(default_factory=list)
     baseline: list[float] = field(default_factory=list)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def _estate(path: Path, names: list[str]) -> Path:
@@ -222,7 +219,7 @@ def report(samples: Samples) -> str:
         ("approval -> verified report", samples.verified),
     ]
     for label, values in rows:
-        p50, p99 = percentile(values, 50), percentile(values, 99)
+        p50, p99 = statistics.median(values), percentile(values, 0.99)
         lines.append(f"{label:<34}{p50 * 1000:>10.1f}{p99 * 1000:>10.1f}{p50 / base:>15.1f}x")
     return "\n".join(lines)
 

@@ -33,6 +33,8 @@ from warden_planner.domain.records import IncidentRecord
 from warden_planner.domain.validation import vet
 from warden_testkit.planner import InMemoryObserver, ScriptedChatModel, healthy_service
 
+from warden_bench.stats import percentile
+
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 # class -> (fields over a healthy view, minutes since the latest deploy)
 CASES: dict[str, tuple[dict[str, Any], float]] = {
@@ -172,16 +174,11 @@ async def bench(rounds: int) -> dict[str, list[float]]:
     }
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
 def report(samples: dict[str, list[float]]) -> str:
     base = statistics.median(samples["baseline"])
     lines = [f"{'':<10}{'p50 ms':>10}{'p99 ms':>10}{'x baseline p50':>16}"]
     for label, values in samples.items():
-        p50, p99 = percentile(values, 50), percentile(values, 99)
+        p50, p99 = statistics.median(values), percentile(values, 0.99)
         lines.append(f"{label:<10}{p50:>10.3f}{p99:>10.3f}{p50 / base:>16.1f}")
     return "\n".join(lines)
 

@@ -60,6 +60,8 @@ from warden_policy.handlers import OneByOne
 from warden_security.keys import load_or_create_private_key, public_path
 from warden_testkit.bus import EmbeddedBroker, embedded_broker
 
+from warden_bench.stats import percentile
+
 # The embedded server's configuration (warden_bus.embedded_auth) and the policy store's pragmas.
 DURABILITY = (
     "JetStream sync_interval always, file storage, 1 replica; policy SQLite WAL synchronous=FULL"
@@ -67,11 +69,6 @@ DURABILITY = (
 )
 PLANS = "sre.plan.proposed.v1"
 GATE_TARGETS = 1_000_000  # the gate's plans are numbered from here, the relay's from 0
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _plan(i: int) -> Envelope:
@@ -277,10 +274,10 @@ async def bench(rounds: int, warmup: int, chunks: int = 1, *, durable: bool = Fa
 
 
 def _line(name: str, samples: list[float], base: list[float] | None = None, of: str = "baseline") -> str:
-    p50, p99 = percentile(samples, 0.5) * 1000, percentile(samples, 0.99) * 1000
+    p50, p99 = statistics.median(samples) * 1000, percentile(samples, 0.99) * 1000
     text = f"{name:<44} p50 {p50:8.3f} ms  p99 {p99:8.3f} ms  mean {statistics.fmean(samples) * 1000:8.3f} ms"
     if base:
-        text += f"  ({p50 / (percentile(base, 0.5) * 1000):.2f}x / {p99 / (percentile(base, 0.99) * 1000):.2f}x {of})"
+        text += f"  ({p50 / (statistics.median(base) * 1000):.2f}x / {p99 / (percentile(base, 0.99) * 1000):.2f}x {of})"
     return text
 
 

@@ -45,6 +45,8 @@ from warden_testkit.bus import EmbeddedBroker, embedded_broker
 from warden_testkit.triage import storm
 from warden_triage.adapters.store_inspection import incident_alert_counts, processed_times
 
+from warden_bench.stats import percentile
+
 ALERT_TOPIC = "sre.alert.received.v1"
 TOKEN = "bench-token"
 SENDERS = 8
@@ -94,7 +96,7 @@ class Result:
             "raw_each_end_to_end_per_s": round(self.raw_each_e2e_per_s, 1),
             "ratio": None if self.ratio is None else round(self.ratio, 3),
             "p50_ms": round(statistics.median(ms), 1),
-            "p99_ms": round(_percentile(ms, 0.99), 1),
+            "p99_ms": round(percentile(ms, 0.99), 1),
             "raw_p50_ms": round(statistics.median(self.raw_e2e_latencies or [0.0]) * 1000, 1),
             "peak_rss_mib": round(self.peak_kib / 1024, 1),
             # first / median / last RSS sampled during the storm: flat, or growing with it
@@ -114,11 +116,6 @@ class Result:
             "durability": self.durability,
             "raw_durability": self.raw_durability,
         }
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def raw_jetstream(broker: EmbeddedBroker, count: int, size: int) -> tuple[float, float]:
@@ -407,7 +404,7 @@ def report(r: Result) -> str:
             f"raw JetStream pull consume + ack           {r.raw_consume_per_s:10.0f} msg/s",
             f"triage sustained (webhook -> incident)     {r.per_s:10.0f} alerts/s"
             f"   = {r.per_s / r.raw_publish_per_s:.3f}x raw publish, {r.per_s / r.raw_consume_per_s:.3f}x raw consume",
-            f"ingest -> incident latency  p50 {statistics.median(ms):9.0f} ms   p99 {_percentile(ms, 0.99):9.0f} ms"
+            f"ingest -> incident latency  p50 {statistics.median(ms):9.0f} ms   p99 {percentile(ms, 0.99):9.0f} ms"
             f"   max {max(ms):9.0f} ms",
             f"triage CPU {1000 * r.cpu_s / r.alerts:.3f} ms per alert (user + system, intake and consumer)",
             f"triage memory  peak RSS (VmHWM) {r.peak_kib / 1024:7.1f} MiB   RSS during storm"
