@@ -3,9 +3,11 @@ real `azure-cosmos` SDK (the Cosmos adapters of several services use it).
 
 It speaks the documented wire format: account and container metadata, document create / read /
 replace / upsert / delete with ETag preconditions (412) and conflicts (409), atomic transactional
-batches, and queries whose WHERE clause is equality tests joined by AND (all the adapters
-issue). Tokens are checked as Entra (AAD) bearer tokens; the SDK skips certificate checks for
-127.0.0.1 (its emulator rule), TLS stays on.
+batches, and queries whose WHERE clause is comparisons of a field with a parameter (`=`, `<`,
+`<=`, `>`, `>=`) joined by AND (all the adapters issue); as in Cosmos DB, a range comparison of
+values of different types (a string with a number, say) matches nothing. Tokens are checked as
+Entra (AAD) bearer tokens; the SDK skips certificate checks for 127.0.0.1 (its emulator rule),
+TLS stays on.
 """
 
 from __future__ import annotations
@@ -32,7 +34,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 TOKEN = "cosmos-test-token"
-_CLAUSE = re.compile(r"^c\.(\w+)\s*=\s*(@\w+)$")
+_CLAUSE = re.compile(r"^c\.(\w+)\s*(=|<=|>=|<|>)\s*(@\w+)$")
+_ORDERED = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
 
 
 class StaticCredential:
@@ -58,6 +66,7 @@ class CosmosDouble:
     requests: list[tuple[str, str]] = field(default_factory=list)
     conflicts_on_replace: int = 0  # forced 412s, to exercise concurrency loops
     batches: list[tuple[str, list[str], bool]] = field(default_factory=list)  # (pk, operations, committed)
+    queries: list[tuple[str, int]] = field(default_factory=list)  # (query text, documents returned)
 
 
 def _tls(tmp: Path) -> ssl.SSLContext:
@@ -109,9 +118,22 @@ def _matches(doc: dict[str, Any], query: str, parameters: dict[str, Any]) -> boo
         parsed = _CLAUSE.match(clause.strip())
         if parsed is None:
             raise ValueError(f"the double does not understand the clause {clause!r}")
-        if doc.get(parsed.group(1)) != parameters[parsed.group(2)]:
+        name, operator, parameter = parsed.groups()
+        if not _compares(doc.get(name), operator, parameters[parameter]):
             return False
     return True
+
+
+def _compares(value: Any, operator: str, bound: Any) -> bool:
+    if operator == "=":
+        return bool(value == bound)
+    comparable = (isinstance(value, str) and isinstance(bound, str)) or (
+        isinstance(value, int | float)
+        and isinstance(bound, int | float)
+        and not isinstance(value, bool)
+        and not isinstance(bound, bool)
+    )
+    return comparable and bool(_ORDERED[operator](value, bound))
 
 
 def _app(db: CosmosDouble) -> web.Application:
@@ -229,6 +251,7 @@ def _app(db: CosmosDouble) -> web.Application:
                 for (c, p, _), d in db.documents.items()
                 if c == coll and (pk is None or p == _partition(request)) and _matches(d, body["query"], params)
             ]
+            db.queries.append((body["query"], len(found)))
             headers = {**_common(), "x-ms-item-count": str(len(found))}
             return web.json_response({"_rid": "cnRpZA==", "Documents": found, "_count": len(found)}, headers=headers)
         doc = await request.json()

@@ -33,6 +33,8 @@ from warden_policy.ports import AlreadyProcessed, Changes, Conflict, Covered, Sl
 PK = "policy"
 MAX_BATCH_OPERATIONS = 100
 Op = tuple[str, tuple[Any, ...], dict[str, Any]]
+Bound = tuple[str, str, Any]  # (field, operator, value): ("released_at", ">=", ts(since))
+RANGE_OPERATORS = frozenset({"<", "<=", ">", ">="})
 
 
 def ts(value: datetime) -> str:
@@ -82,11 +84,21 @@ class CosmosStateStore:
         except CosmosResourceNotFoundError:
             return None
 
-    async def _query(self, **where: Any) -> list[dict[str, Any]]:
+    async def _query(self, *bounds: Bound, **where: Any) -> list[dict[str, Any]]:
+        """The documents whose fields equal `where` and meet every (field, operator, value) bound.
+        The bounds are the server's to apply: the whole state shares one partition, and a read
+        filtered here would cost every document of the kind ever kept (each decision's rate
+        counts read all released actions of the retention, each purge all processed messages)."""
         names = sorted(where)
-        # Field names are this module's keyword arguments; values travel as parameters.
-        query = "SELECT * FROM c WHERE " + " AND ".join(f"c.{n} = @{n}" for n in names)  # noqa: S608
+        # Field names are this module's own; every value travels as a parameter.
+        clauses = [f"c.{n} = @{n}" for n in names]
         params: list[dict[str, object]] = [{"name": f"@{n}", "value": where[n]} for n in names]
+        for i, (name, operator, value) in enumerate(bounds):
+            if operator not in RANGE_OPERATORS or not name.isidentifier():
+                raise ValueError(f"not a bound this store issues: {name!r} {operator!r}")
+            clauses.append(f"c.{name} {operator} @b{i}")
+            params.append({"name": f"@b{i}", "value": value})
+        query = "SELECT * FROM c WHERE " + " AND ".join(clauses)  # noqa: S608
         return [dict(d) async for d in self._container.query_items(query, parameters=params, partition_key=PK)]
 
     async def outbox_of(self, message_id: str) -> list[Envelope] | None:
@@ -104,9 +116,8 @@ class CosmosStateStore:
         return [approval_from_row(d) for d in sorted(docs, key=lambda d: d["requested_at"])]
 
     async def due_approvals(self, now: datetime, limit: int = 100) -> list[Approval]:
-        # Pending approvals are few (each waits at most its deadline): filtered here, not indexed.
-        docs = await self._query(type="approval", state=ApprovalState.PENDING.value)
-        due = sorted((d for d in docs if d["expires_at"] <= ts(now)), key=lambda d: d["expires_at"])
+        docs = await self._query(("expires_at", "<=", ts(now)), type="approval", state=ApprovalState.PENDING.value)
+        due = sorted(docs, key=lambda d: d["expires_at"])
         return [approval_from_row(d) for d in due[:limit]]
 
     async def live_slot(self, target: str, now: datetime) -> Slot | None:
@@ -132,11 +143,10 @@ class CosmosStateStore:
         return {(d["kind"], d["scope"]): d["value"] for d in await self._query(type="control")}
 
     async def released_counts(self, target: str, incident_id: str, since: datetime) -> Counts:
-        docs = await self._query(type="released")
-        recent = [d for d in docs if d["released_at"] >= ts(since)]
+        recent = await self._query(("released_at", ">=", ts(since)), type="released")
         return Counts(
             on_target_last_hour=sum(1 for d in recent if d["target"] == target),
-            for_incident=sum(1 for d in docs if d["incident_id"] == incident_id),
+            for_incident=len(await self._query(type="released", incident_id=incident_id)),
             last_hour=len(recent),
         )
 
@@ -274,7 +284,7 @@ class CosmosStateStore:
             raise errors[err.error_index] from None
 
     async def unpublished(self, created_before: datetime, limit: int = 100) -> list[Envelope]:
-        docs = [d for d in await self._query(type="outbox", published=False) if d["created_at"] <= ts(created_before)]
+        docs = await self._query(("created_at", "<=", ts(created_before)), type="outbox", published=False)
         return [Envelope.from_bytes(d["body"].encode()) for d in sorted(docs, key=lambda d: d["seq"])[:limit]]
 
     async def claim_unpublished(
@@ -284,7 +294,7 @@ class CosmosStateStore:
         def free(d: dict[str, Any]) -> bool:
             return d.get("claimed_by") in (None, claimer) or float(d.get("claimed_until") or 0) < now.timestamp()
 
-        docs = [d for d in await self._query(type="outbox", published=False) if d["created_at"] <= ts(created_before)]
+        docs = await self._query(("created_at", "<=", ts(created_before)), type="outbox", published=False)
         docs = sorted((d for d in docs if free(d)), key=lambda d: d["seq"])
         causes = {d.get("cause_id") for d in docs[:limit]} - {None}
         chosen = [d for i, d in enumerate(docs) if i < limit or d.get("cause_id") in causes]
@@ -320,10 +330,10 @@ class CosmosStateStore:
 
     async def purge(self, older_than: datetime, now: datetime) -> None:
         cutoff = ts(older_than)
-        stale = [d for d in await self._query(type="outbox", published=True) if d["created_at"] < cutoff]
-        stale += [d for d in await self._query(type="processed") if d["processed_at"] < cutoff]
-        stale += [d for d in await self._query(type="released") if d["released_at"] < cutoff]
-        stale += [d for d in await self._query(type="token") if d["expires_at"] < ts(now)]
+        stale = await self._query(("created_at", "<", cutoff), type="outbox", published=True)
+        stale += await self._query(("processed_at", "<", cutoff), type="processed")
+        stale += await self._query(("released_at", "<", cutoff), type="released")
+        stale += await self._query(("expires_at", "<", ts(now)), type="token")
         for doc in stale:
             try:
                 await self._container.delete_item(doc["id"], partition_key=PK)

@@ -201,3 +201,32 @@ async def test_policy_covers_answer_like_the_sqlite_store(container: ContainerPr
         await sqlite.close()
     assert await covers(CosmosStateStore(container)) == expected
     assert expected == ["hash-1", [("act-1", "inc-2", True)], [], ["inc-3"]]
+
+
+async def test_rate_counts_and_purges_read_only_what_they_count(container: ContainerProxy, cosmos: Any) -> None:
+    """A week of released actions shares the one partition: a decision's rate counts must not read
+    them all, nor a purge every processed message still kept; the bounds are the server's."""
+    store = CosmosStateStore(container)
+    for day in range(1, 8):  # released on other targets and incidents, a day apart each
+        old = NOW - timedelta(days=day)
+        released = [Released(f"act-old-{day}", f"svc-old-{day}", f"inc-old-{day}", old)]
+        await store.apply(Changes(message_id=f"old-{day}", released=released), old)
+    recent = [Released("act-1", "svc-1", "inc-1", NOW - timedelta(minutes=5))]
+    await store.apply(Changes(message_id="m1", released=recent), NOW)
+    await store.apply(Changes(message_id="m2", released=[Released("act-2", "svc-2", "inc-1", NOW)]), NOW)
+
+    cosmos.queries.clear()
+    counts = await store.released_counts("svc-1", "inc-1", NOW - timedelta(hours=1))
+    assert (counts.on_target_last_hour, counts.for_incident, counts.last_hour) == (1, 2, 2)
+    assert sum(returned for _, returned in cosmos.queries) == 4  # the hour's two, the incident's two
+
+    cosmos.queries.clear()
+    await store.purge(NOW - timedelta(days=3, hours=1), NOW)
+    assert sum(returned for _, returned in cosmos.queries) == 8  # four days of markers and releases
+    kinds = sorted(d["type"] for d in cosmos.documents.values())
+    assert kinds == ["processed"] * 5 + ["released"] * 5
+
+
+async def test_a_bound_this_store_does_not_issue_is_refused(container: ContainerProxy) -> None:
+    with pytest.raises(ValueError, match="not a bound"):
+        await CosmosStateStore(container)._query(("released_at", "!=", "x"), type="released")
