@@ -6,9 +6,12 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .PHONY: bootstrap demo up test test-fast docs generate lint typecheck contracts pytest schemas
 
+# Bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set (CI, containers) every
+# process would otherwise compile its imports again (seconds per service started).
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.5,<1"
-	$(UV) sync --frozen 2>/dev/null || $(UV) sync
+	$(UV) sync --frozen --compile-bytecode 2>/dev/null || $(UV) sync --compile-bytecode
+	$(UV) run python -m compileall -q -j 0 shared services tools >/dev/null
 
 demo: bootstrap
 	$(UV) run warden demo
