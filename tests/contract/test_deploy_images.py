@@ -33,7 +33,7 @@ def requirements(service: str) -> list[str]:
 
 def test_the_dockerfile_installs_the_exported_list_for_one_package() -> None:
     assert 'uv export --frozen --no-dev --no-editable --package "warden-${SERVICE}"' in DOCKERFILE
-    assert "uv pip install --no-cache -r /tmp/requirements.txt" in DOCKERFILE
+    assert "uv pip install --no-cache --compile-bytecode -r /tmp/requirements.txt" in DOCKERFILE
 
 
 @pytest.mark.parametrize("service", topo.SERVICES)

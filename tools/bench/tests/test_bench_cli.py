@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from typer.testing import CliRunner
+from warden_bench.cli import cases, service_roots, warden_script
 from warden_cli.main import app
 
 
@@ -30,3 +31,11 @@ def test_bench_cli_table_names_the_baseline() -> None:
         "warden --version",
         "warden --help",
     ]
+
+
+def test_the_services_option_adds_every_launched_composition_root() -> None:
+    roots = service_roots()
+    assert {"warden_triage.app", "warden_policy.app", "warden_executor.app", "warden_audit.app"} <= set(roots)
+    names = [case.name for case in cases(warden_script(), services=True)]
+    assert names[:3] == ["python -c pass", "warden --version", "warden --help"]
+    assert names[3:] == [f"import {root}" for root in roots]

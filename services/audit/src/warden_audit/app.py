@@ -10,20 +10,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from azure.identity.aio import DefaultAzureCredential
-from azure.storage.blob.aio import ContainerClient
 from pydantic import Field, SecretStr
 from warden_bus.port import Bus, SubscriptionOptions
 from warden_bus.runtime import Counters, ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings, reject_unknown_settings
 from warden_contracts import topology as topo
 from warden_security.keys import load_public_key
-from warden_security.keyvault_signer import KeyVaultSigner, vault_credential
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER
 
 from warden_audit.adapters.anchor_file import AnchorFile, default_anchor_path
 from warden_audit.adapters.anchored_store import AnchoredStore
-from warden_audit.adapters.azure_blob_store import AzureAppendBlobStore
 from warden_audit.adapters.ed25519_signer import Ed25519Signer
 from warden_audit.adapters.kpi_gauges import KpiGauges
 from warden_audit.adapters.local_store import LocalSegmentStore
@@ -84,6 +80,12 @@ class Settings(ServiceSettings):
 def _store(settings: Settings) -> AuditStore:
     if settings.audit_store == "local":
         return LocalSegmentStore(settings.resolved_audit_dir, settings.segment_records)
+    # The Azure SDKs only for this backend: on the local default the audit never loads them.
+    from azure.identity.aio import DefaultAzureCredential
+    from azure.storage.blob.aio import ContainerClient
+
+    from warden_audit.adapters.azure_blob_store import AzureAppendBlobStore
+
     if settings.audit_blob_connection_string is not None:
         container = ContainerClient.from_connection_string(
             settings.audit_blob_connection_string.get_secret_value(), settings.audit_blob_container
@@ -100,6 +102,8 @@ def _store(settings: Settings) -> AuditStore:
 def checkpoint_signer(settings: Settings, credential: Any = None, options: dict[str, Any] | None = None) -> Signer:
     """The Key Vault key when a vault is configured, else the local Ed25519 key file."""
     if settings.keyvault_url:
+        from warden_security.keyvault_signer import KeyVaultSigner, vault_credential  # Azure SDK: only here
+
         return KeyVaultSigner(
             settings.keyvault_url,
             settings.audit_signing_key_name,

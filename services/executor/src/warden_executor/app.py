@@ -17,18 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
-from warden_bus.azure_servicebus.connection import connect
-from warden_bus.azure_servicebus.elevated_drain import ServiceBusApprovedActionSource
 from warden_bus.port import Bus, SubscriptionOptions
 from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logging
 from warden_bus.settings import ServiceSettings, reject_unknown_settings
 from warden_contracts.catalog import Catalog, default_catalog
 from warden_contracts.events import ReportStatus
-from warden_security.keyvault_signer import vault_credential, vault_public_key
 from warden_security.signatures import PublicKey, load_verifying_key, trust
 
 from warden_executor.adapters.clock import SystemClock
-from warden_executor.adapters.cosmos_ledger import CosmosLedger, ledger_container
 from warden_executor.adapters.nats_elevation import NatsApprovedActionSource, NatsElevation
 from warden_executor.adapters.sandbox_http import SandboxTargetProvider
 from warden_executor.adapters.sql_store import SqlControls, SqlDrainJournal, SqlLedger, SqlStore
@@ -45,6 +41,8 @@ from warden_executor.handlers import Handlers
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
+
+    from warden_executor.adapters.cosmos_ledger import CosmosLedger
 
 SERVICE = "executor"
 PENDING_TOPIC = "sre.action.pending.v1"
@@ -92,6 +90,8 @@ def policy_keys(s: Settings, credential: Any = None, options: dict[str, Any] | N
     if s.policy_pubkey is not None:
         keys.append(load_verifying_key(s.policy_pubkey))
     if s.keyvault_url:
+        from warden_security.keyvault_signer import vault_credential, vault_public_key  # Azure SDK: only here
+
         keys.append(
             vault_public_key(
                 s.keyvault_url,
@@ -217,6 +217,9 @@ def _approved_source(s: Settings, closers: list[Any]) -> Any:
     if s.bus_backend != "servicebus":
         return NatsApprovedActionSource(s.nats_url, SERVICE)
     # Readable only while the PIM activation of Data Receiver on the executor's subscription lasts.
+    from warden_bus.azure_servicebus.connection import connect
+    from warden_bus.azure_servicebus.elevated_drain import ServiceBusApprovedActionSource
+
     secret = s.servicebus_connection.get_secret_value() if s.servicebus_connection else None
     conn = connect(
         namespace=s.servicebus_namespace, connection=secret, managed_identity_client_id=s.managed_identity_client_id
@@ -226,6 +229,8 @@ def _approved_source(s: Settings, closers: list[Any]) -> Any:
 
 
 def _cosmos_ledger(s: Settings, closers: list[Any]) -> CosmosLedger:
+    from warden_executor.adapters.cosmos_ledger import CosmosLedger, ledger_container  # Azure SDK: only here
+
     container, close = ledger_container(s.cosmos_endpoint, managed_identity_client_id=s.managed_identity_client_id)
     closers.append(close)
     return CosmosLedger(container)

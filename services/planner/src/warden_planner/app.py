@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr
 from warden_bus.port import Bus
@@ -15,14 +15,7 @@ from warden_bus.runtime import ServiceRuntime, bus_from_settings, configure_logg
 from warden_bus.settings import ServiceSettings, reject_unknown_settings
 from warden_contracts.catalog import default_catalog
 
-from warden_planner.adapters.azure_monitor_observer import AzureMonitorObserver
 from warden_planner.adapters.composite_observer import CompositeObserver
-from warden_planner.adapters.openai_chat import (
-    OpenAIChatModel,
-    azure_openai,
-    managed_identity_token_provider,
-    openai_compatible,
-)
 from warden_planner.adapters.prometheus_observer import PrometheusMetrics
 from warden_planner.adapters.sandbox_estate import SandboxEstate
 from warden_planner.adapters.sandbox_observer import SandboxObserver
@@ -34,6 +27,12 @@ from warden_planner.domain.planner import Planner, RunbookPlanner
 from warden_planner.domain.runbooks import RunbookConfig
 from warden_planner.handlers import Outbox, register
 from warden_planner.scheduled_tasks import register_scheduled_tasks
+
+if TYPE_CHECKING:
+    from warden_planner.adapters.openai_chat import OpenAIChatModel
+
+# The OpenAI and Azure Monitor SDKs are imported by the branch that uses them: on the default
+# (runbook planner, sandbox observer) neither loads, two of the planner's 2.5 s start here.
 
 SERVICE = "planner"
 
@@ -167,6 +166,8 @@ def _observer(
             raise ValueError("observer_backend=azure_monitor needs azure_monitor_workspace_id")
         from azure.identity.aio import ManagedIdentityCredential
 
+        from warden_planner.adapters.azure_monitor_observer import AzureMonitorObserver
+
         monitor = AzureMonitorObserver(
             ManagedIdentityCredential(client_id=settings.managed_identity_client_id),
             settings.azure_monitor_workspace_id,
@@ -188,6 +189,13 @@ def _chat_model(settings: Settings) -> OpenAIChatModel | None:
         return None
     if not configured:
         raise ValueError(f"planner_kind=llm needs an endpoint for llm_provider={settings.llm_provider}")
+    from warden_planner.adapters.openai_chat import (
+        OpenAIChatModel,
+        azure_openai,
+        managed_identity_token_provider,
+        openai_compatible,
+    )
+
     timeout = settings.llm_request_timeout_s
     if settings.llm_provider == "azure":
         provider = managed_identity_token_provider(

@@ -17,12 +17,10 @@ from warden_contracts.envelope import utcnow
 from warden_security.action_signing import LocalSigner, Signer
 from warden_security.jwks import IssuerRouter, JwksTokenVerifier, Verifier
 from warden_security.keys import load_or_create_private_key, load_public_key
-from warden_security.keyvault_signer import KeyVaultSigner, vault_credential
 from warden_security.tokens import APPROVAL_AUDIENCE, LOCAL_APPROVER_ISSUER, TokenVerifier
 
 from warden_policy.adapters.cedar_policy import CedarPolicy
 from warden_policy.adapters.config_files import load_policy_config
-from warden_policy.adapters.cosmos_store import CosmosStateStore
 from warden_policy.adapters.stores import open_store
 from warden_policy.approval_desk import ApprovalDesk
 from warden_policy.domain.approver_rules import ApproverRules
@@ -96,6 +94,8 @@ def identity_verifier(s: Settings) -> IssuerRouter:
 def action_signer(s: Settings, credential: Any = None, options: dict[str, Any] | None = None) -> Signer:
     """The Key Vault key when a vault is configured, else the local Ed25519 key file."""
     if s.keyvault_url:
+        from warden_security.keyvault_signer import KeyVaultSigner, vault_credential  # Azure SDK: only here
+
         return KeyVaultSigner(
             s.keyvault_url,
             s.policy_signing_key_name,
@@ -103,6 +103,14 @@ def action_signer(s: Settings, credential: Any = None, options: dict[str, Any] |
             **(options or {}),
         )
     return LocalSigner(load_or_create_private_key(s.signing_key or s.data_dir / "keys" / "policy-signing.pem"))
+
+
+def _state_store(s: Settings) -> StateStore:
+    if s.state_backend == "cosmos":
+        from warden_policy.adapters.cosmos_store import CosmosStateStore  # Azure SDK: only here
+
+        return CosmosStateStore.from_endpoint(s.cosmos_endpoint, s.managed_identity_client_id)
+    return open_store(s.policy_store_url, s.data_dir)
 
 
 def create_app(
@@ -118,11 +126,7 @@ def create_app(
     policy: PolicyEvaluator = ports.policy or CedarPolicy(s.policy_dir)
     clock: Clock = ports.clock or utcnow
     bus: Bus = ports.bus or bus_from_settings(SERVICE, s)
-    store: StateStore = ports.store or (
-        CosmosStateStore.from_endpoint(s.cosmos_endpoint, s.managed_identity_client_id)
-        if s.state_backend == "cosmos"
-        else open_store(s.policy_store_url, s.data_dir)
-    )
+    store: StateStore = ports.store or _state_store(s)
     signer = action_signer(s, ports.keyvault_credential, ports.keyvault_options)
     release = Release(signer, timedelta(seconds=s.action_ttl_s))
     rules = GateRules(catalog, plans, policy)

@@ -31,16 +31,31 @@ Public API:
   `outbox_schema`, and `Relay` (publishes after the commit, marks, flushes, purges).
 - `connect_sqlite(path, read_only=False)` -> `sqlite3.Connection`: the raw opener, for code that
   needs sqlite3 itself (synchronous tools; `read_only` for inspecting another process's file);
-  `SqliteDatabase`, `PostgresDatabase` for tests and tools.
+  `SqliteDatabase`, `PostgresDatabase` for tests and tools (the latter, and psycopg with it, is
+  imported when first named: a service on the SQLite default never loads the driver).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from warden_persistence.database import Conflict, Database, Row, Session
 from warden_persistence.dialect import POSTGRES, SQLITE, Dialect
 from warden_persistence.location import backend_of, open_database
 from warden_persistence.migrations import Migration, add_missing_columns, migrate, schema_version, table_columns
 from warden_persistence.owner import DatabaseOwner
-from warden_persistence.postgres import PostgresDatabase, is_postgres_url, split_schema
+from warden_persistence.postgres_url import is_postgres_url, split_schema
 from warden_persistence.sqlite import PRAGMAS, SqliteDatabase, connect_sqlite
+
+if TYPE_CHECKING:
+    from warden_persistence.postgres import PostgresDatabase
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PostgresDatabase":
+        from warden_persistence.postgres import PostgresDatabase
+
+        return PostgresDatabase
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "POSTGRES",

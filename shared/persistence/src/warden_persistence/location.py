@@ -8,7 +8,7 @@ from typing import Literal
 
 from warden_persistence.database import Database
 from warden_persistence.migrations import Migration, migrate
-from warden_persistence.postgres import PostgresDatabase, split_schema
+from warden_persistence.postgres_url import split_schema
 from warden_persistence.sqlite import SqliteDatabase
 
 
@@ -39,6 +39,8 @@ async def open_database(
         db = await SqliteDatabase.open(sqlite_path)
     else:
         assert url is not None
+        from warden_persistence.postgres import PostgresDatabase  # the driver, only for this backend
+
         db = await PostgresDatabase.open(url, default_schema=default_schema, pool_size=pool_size)
     try:
         await migrate(db, migrations)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -23,24 +22,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from warden_persistence.database import Conflict, Row, Session, statements
 from warden_persistence.dialect import POSTGRES, Dialect
+from warden_persistence.postgres_url import split_schema
 
-POSTGRES_SCHEMES = ("postgresql", "postgres")
 _LOST_RACE = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure, psycopg.errors.UniqueViolation)
-
-
-def is_postgres_url(url: str) -> bool:
-    return urlsplit(url).scheme in POSTGRES_SCHEMES
-
-
-def split_schema(url: str, default: str = "public") -> tuple[str, str]:
-    """(`url` without its `schema` parameter, the schema; `default` when absent)."""
-    parts = urlsplit(url)
-    if parts.scheme not in POSTGRES_SCHEMES:
-        raise ValueError(f"unsupported store URL scheme {parts.scheme!r}: use postgresql://")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    schemas = [v for k, v in query if k == "schema"]
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
-    return urlunsplit(parts._replace(query=rest)), (schemas[-1] if schemas and schemas[-1] else default)
 
 
 class PostgresSession:

@@ -1,4 +1,6 @@
-"""`warden bench cli`: how long the shell takes to answer `--version` and `--help` (issue 15, goal 5).
+"""`warden bench cli`: how long the shell takes to answer `--version` and `--help` (issue 15, goal 5),
+and with `--services` how long each service's composition root takes to import: the start of
+every process `warden up` launches, before it connects to anything.
 
 Each case is a fresh interpreter started the way a user starts it (the installed `warden` script
 beside this interpreter), so imports, site start-up and the help rendering are all in the time.
@@ -9,6 +11,7 @@ across runs are the medians above the baseline.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
@@ -38,12 +41,24 @@ def warden_script() -> Path:
     return script
 
 
-def cases(script: Path) -> list[Case]:
-    return [
+def service_roots() -> list[str]:
+    """The `app` module of every process `warden up` starts that has one."""
+    from warden_cli.launcher import CHILDREN
+    from warden_cli.process_description import process
+
+    roots = [f"{process(child).module}.app" for child in CHILDREN]
+    return [root for root in roots if importlib.util.find_spec(root) is not None]
+
+
+def cases(script: Path, *, services: bool = False) -> list[Case]:
+    todo = [
         Case(BASELINE, (sys.executable, "-c", "pass")),
         Case("warden --version", (sys.executable, str(script), "--version")),
         Case("warden --help", (sys.executable, str(script), "--help")),
     ]
+    if services:
+        todo += [Case(f"import {root}", (sys.executable, "-c", f"import {root}")) for root in service_roots()]
+    return todo
 
 
 def _once(case: Case) -> float:
@@ -52,8 +67,8 @@ def _once(case: Case) -> float:
     return time.perf_counter() - started
 
 
-def measure(runs: int) -> dict[str, list[float]]:
-    todo = cases(warden_script())
+def measure(runs: int, *, services: bool = False) -> dict[str, list[float]]:
+    todo = cases(warden_script(), services=services)
     for case in todo:  # warm the page cache and .pyc files; not counted
         _once(case)
     times: dict[str, list[float]] = {case.name: [] for case in todo}
@@ -81,14 +96,18 @@ def summary(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
 def run(
     runs: Annotated[int, typer.Option(min=1, help="interleaved rounds of every case")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of the table")] = False,
+    services: Annotated[
+        bool, typer.Option("--services", help="also time importing each service's composition root")
+    ] = False,
 ) -> None:
-    """Start-up time of `warden --version` and `warden --help` (median of N runs) against a bare
-    `python -c pass` measured in the same run."""
-    rows = summary(measure(runs))
+    """Start-up time of `warden --version` and `warden --help` (and, `--services`, of importing each
+    service's composition root), median of N runs, against a bare `python -c pass` in the same run."""
+    rows = summary(measure(runs, services=services))
     if as_json:
         typer.echo(json.dumps({"runs": runs, "baseline": BASELINE, "cases": rows}, sort_keys=True))
         return
     typer.echo(f"warden bench cli: median of {runs} fresh processes per case, interleaved, same interpreter")
+    width = max(18, *(len(name) for name in rows))
     for name, row in rows.items():
         extra = "" if name == BASELINE else f"   +{row['above_baseline_s']:.3f} s over the baseline"
-        typer.echo(f"{name:<18} {row['median_s']:.3f} s (min {row['min_s']:.3f}, max {row['max_s']:.3f}){extra}")
+        typer.echo(f"{name:<{width}} {row['median_s']:.3f} s (min {row['min_s']:.3f}, max {row['max_s']:.3f}){extra}")
