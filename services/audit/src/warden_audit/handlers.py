@@ -103,7 +103,11 @@ class AuditHandler:
             raise RetryLater(f"audit store unavailable: {err}") from err
         for result in results:
             self._counters.inc("audit_duplicates" if result.duplicate else "audit_records")
-        await asyncio.gather(*(self._announce(result) for result in results))
+        announced = await asyncio.gather(*(self._announce(result) for result in results), return_exceptions=True)
+        failed = next((r for r in announced if isinstance(r, BaseException)), None)
+        if failed is not None:
+            # Settled one by one from here: each is found recorded and announced again (same ids).
+            raise failed
 
     async def _prepare(self, topic: str, envelope: Envelope) -> Item:
         message = envelope.model_dump(mode="json", exclude_none=True)
@@ -126,15 +130,20 @@ class AuditHandler:
         # A duplicate re-announces its record: the announcement may be what the crash lost.
         try:
             await self._bus.publish(recorded_envelope(result.record, self._recorder.last_checkpoint))
-        except Exception:
-            # The record is durable and the SIEM stream can be re-derived from the log: ack anyway.
+        except Exception as err:
+            # Not acknowledged: the record is durable, but an acknowledgement that outlives the
+            # failed publish (held by the client while the broker is down, sent on reconnect)
+            # would leave it never announced. Redelivered, it is found recorded and announced
+            # again under the same id, which the broker drops if the first did land.
             self._counters.inc("audit_announce_failures")
-            log.exception(
-                "could not publish %s for seq %s",
+            log.warning(
+                "could not publish %s for seq %s: %s",
                 RECORDED_TOPIC,
                 result.record["seq"],
+                err,
                 extra={"correlationid": result.record["correlationid"]},
             )
+            raise RetryLater(f"audit record {result.record['seq']} not announced: {err}") from err
 
 
 class _TopicHandler:

@@ -1,4 +1,4 @@
-"""The handler: record, announce on the SIEM stream, survive a failed announcement."""
+"""The handler: record, announce on the SIEM stream, redeliver a record whose announcement failed."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from warden_audit.adapters.local_store import LocalSegmentStore
 from warden_audit.domain.recorder import Recorder
 from warden_audit.handlers import AuditHandler
 from warden_audit.reader import read_records
-from warden_bus.port import Handler, RetryLater, SubscriptionOptions
+from warden_bus.port import BatchHandler, Handler, RetryLater, SubscriptionOptions
 from warden_bus.runtime import Counters
 from warden_contracts.envelope import Envelope, derived_id, envelope_for
 from warden_contracts.events import AuditRecorded, ControlChanged, ControlKind
@@ -71,16 +71,36 @@ async def test_records_and_announces_with_a_derived_id(tmp_path: Path) -> None:
     assert counters.values == {"audit_records": 1}
 
 
-async def test_failed_announcement_keeps_the_record_and_acks(tmp_path: Path) -> None:
+async def test_failed_announcement_keeps_the_record_and_asks_for_redelivery(tmp_path: Path) -> None:
+    """Acknowledged, a record whose announcement failed would never reach the SIEM stream (the
+    client sends a held acknowledgement on reconnect); redelivered, it is announced, not re-recorded."""
     bus, counters = FakeBus(), Counters()
     handle = await handler_on(tmp_path, bus, counters)
+    message = control(1)
     bus.fail = True
-    await handle(control(1))  # returns: the message is acknowledged
+    with pytest.raises(RetryLater, match="audit record 1 not announced"):
+        await handle(message)
     bus.fail = False
-    await handle(control(2))
+    await handle(message)  # the redelivery
+    assert [r["seq"] for r in read_records(tmp_path)] == [1]
+    assert [e.id for e in bus.published] == [derived_id(message.id, "audit-recorded")]
+    assert counters.values == {"audit_records": 1, "audit_announce_failures": 1, "audit_duplicates": 1}
+
+
+async def test_a_batch_with_a_failed_announcement_is_not_acknowledged_whole(tmp_path: Path) -> None:
+    bus, counters = FakeBus(), Counters()
+    handle = await handler_on(tmp_path, bus, counters)
+    assert isinstance(handle, BatchHandler)
+    batch = [control(1), control(2)]
+    bus.fail = True
+    with pytest.raises(RetryLater):
+        await handle.handle_batch(batch)
+    bus.fail = False
+    for message in batch:  # settled one by one, as the bus does after a failed batch
+        await handle(message)
     assert [r["seq"] for r in read_records(tmp_path)] == [1, 2]
-    assert [e.payload(AuditRecorded).seq for e in bus.published] == [2]
-    assert counters.values["audit_announce_failures"] == 1
+    assert sorted(e.payload(AuditRecorded).seq for e in bus.published) == [1, 2]
+    assert counters.values["audit_announce_failures"] == 2
 
 
 async def test_redelivery_adds_no_record_and_reannounces_the_same_id(tmp_path: Path) -> None:

@@ -54,8 +54,8 @@ BENCHMARKS: dict[str, Lazy] = {
     ),
     "cli": Lazy(
         "warden_bench.cli:run",
-        "Start-up time of `warden --version` and `warden --help` (median of N runs) against a bare\n"
-        "    `python -c pass` measured in the same run.",
+        "Start-up time of `warden --version` and `warden --help` (and, `--services`, of importing each\n"
+        "    service's composition root), median of N runs, against a bare `python -c pass` in the same run.",
         requires="warden_bench",
     ),
     "triage": Lazy(
