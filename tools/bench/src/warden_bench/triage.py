@@ -24,6 +24,7 @@ drifts during the run moves both sides of it, not only one.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import os
 import statistics
@@ -72,6 +73,10 @@ class Result:
     cpu_s: float = 0.0  # user + system CPU of the triage processes during the storm
     raw_each_e2e_per_s: float = 0.0  # the raw pipeline publishing each alert apart (before atomic batches)
     raw_e2e_runs: list[float] = field(default_factory=list)  # the baseline before and after triage
+    # (time.time(), CPU seconds of the triage processes so far), sampled through the storm
+    cpu_samples: list[tuple[float, float]] = field(default_factory=list)
+    commit_times: list[float] = field(default_factory=list)  # each alert's commit, as `done`
+    started_at: float = 0.0  # the first POST
 
     @property
     def per_s(self) -> float:
@@ -83,6 +88,10 @@ class Result:
         if self.durability != self.raw_durability or not self.raw_e2e_per_s:
             return None
         return self.steady_per_s / self.raw_e2e_per_s
+
+    @property
+    def cpu_by_quarter(self) -> list[float]:
+        return cpu_ms_per_alert_by_quarter(self.cpu_samples, self.commit_times, self.started_at)
 
     def as_json(self) -> dict[str, Any]:
         ms = sorted(x * 1000 for x in self.latencies)
@@ -109,6 +118,8 @@ class Result:
                 )
             ],
             "triage_cpu_ms_per_alert": round(1000 * self.cpu_s / self.alerts, 3),
+            # Flat, or rising as the store fills: what a longer storm would cost per alert.
+            "triage_cpu_ms_per_alert_by_quarter": [round(x, 3) for x in self.cpu_by_quarter],
             "incidents": self.incidents,
             "retries": self.retries,
             "raw_publish_per_s": round(self.raw_publish_per_s, 1),
@@ -324,19 +335,21 @@ async def measure(alerts: int, rate: float, tmp: Path) -> Result:
         data_dir.mkdir()
         proc, port = start_triage(broker, data_dir)
         rss: list[int] = []
+        cpu_samples: list[tuple[float, float]] = []
         try:
             async with aiohttp.ClientSession() as session:
                 base = f"http://127.0.0.1:{port}"
                 await _wait_healthy(session, base, proc)
-                sampler = asyncio.create_task(_sample_rss(proc.pid, rss))
                 cpu_before = _cpu_s(proc.pid)
                 started = time.time()
+                sampler = asyncio.create_task(_sample(proc.pid, rss, cpu_samples))
                 sent_at, retries = await _send_storm(session, f"{base}/webhooks/prometheus", plan.groups, rate)
                 db = data_dir / "state" / "triage.db"
                 done = await _wait_processed(db, set(sent_at), proc)
                 sampler.cancel()
                 peak = _rss_kib(proc.pid, "VmHWM")
                 cpu = _cpu_s(proc.pid) - cpu_before
+                cpu_samples.append((time.time(), cpu + cpu_before))
                 incidents = await asyncio.to_thread(incident_alert_counts, db)
         finally:
             proc.terminate()
@@ -367,13 +380,43 @@ async def measure(alerts: int, rate: float, tmp: Path) -> Result:
         cpu,
         raw_each,
         [raw_e2e, raw_after],
+        [(t, c - cpu_before) for t, c in [(started, cpu_before), *cpu_samples]],
+        [done[m].timestamp() for m in sent_at],
+        started,
     )
 
 
-async def _sample_rss(pid: int, into: list[int]) -> None:
+async def _sample(pid: int, rss: list[int], cpu: list[tuple[float, float]]) -> None:
     while True:
-        into.append(_rss_kib(pid, "VmRSS"))
+        rss.append(_rss_kib(pid, "VmRSS"))
+        cpu.append((time.time(), _cpu_s(pid)))
         await asyncio.sleep(0.5)
+
+
+def cpu_ms_per_alert_by_quarter(
+    samples: list[tuple[float, float]], commit_times: list[float], started_at: float
+) -> list[float]:
+    """Triage's CPU per alert in each quarter of the storm's alerts, taken in commit order: the
+    CPU spent (interpolated between `samples` of (time, CPU s)) from the previous quarter's last
+    commit (the first POST for the first) to this quarter's last, over its alerts."""
+    if not samples or len(commit_times) < 4:
+        return []
+    times = [t for t, _ in samples]
+
+    def cpu_at(t: float) -> float:
+        i = bisect.bisect_left(times, t)
+        if i == 0:
+            return samples[0][1]
+        if i == len(samples):
+            return samples[-1][1]
+        (t0, c0), (t1, c1) = samples[i - 1], samples[i]
+        return c0 if t1 == t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
+
+    commits = sorted(commit_times)
+    ends = [commits[len(commits) * q // 4 - 1] for q in (1, 2, 3, 4)]
+    begins = [started_at, *ends[:-1]]
+    sizes = [len(commits) * q // 4 - len(commits) * (q - 1) // 4 for q in (1, 2, 3, 4)]
+    return [1000 * (cpu_at(e) - cpu_at(b)) / n for b, e, n in zip(begins, ends, sizes, strict=True)]
 
 
 async def _wait_processed(db: Path, ids: set[str], proc: subprocess.Popen[bytes]) -> dict[str, datetime]:
@@ -406,7 +449,8 @@ def report(r: Result) -> str:
             f"   = {r.per_s / r.raw_publish_per_s:.3f}x raw publish, {r.per_s / r.raw_consume_per_s:.3f}x raw consume",
             f"ingest -> incident latency  p50 {statistics.median(ms):9.0f} ms   p99 {percentile(ms, 0.99):9.0f} ms"
             f"   max {max(ms):9.0f} ms",
-            f"triage CPU {1000 * r.cpu_s / r.alerts:.3f} ms per alert (user + system, intake and consumer)",
+            f"triage CPU {1000 * r.cpu_s / r.alerts:.3f} ms per alert (user + system, intake and consumer);"
+            f" by quarter of the storm {' / '.join(f'{x:.3f}' for x in r.cpu_by_quarter)}",
             f"triage memory  peak RSS (VmHWM) {r.peak_kib / 1024:7.1f} MiB   RSS during storm"
             f" first {mib[0]:.1f} / median {statistics.median(mib):.1f} / last {mib[-1]:.1f} MiB",
             f"{r.alerts} alerts, every one attached to one of {r.incidents} incidents; 429/503 retries: {r.retries}",
