@@ -15,8 +15,11 @@ async def test_cli_bench_policy_smoke(chunks: int, durable: bool) -> None:
         "pair": 5,
         "gate": 5,
         "rules": 5,
+        "gate_ratio_per_turn": chunks,
     }
     assert all(s > 0 for samples in results.values() for s in samples)
+    if chunks == 1:  # one turn: its ratio is the run's (the median of 5 samples is the third)
+        assert results["gate_ratio_per_turn"] == [sorted(results["gate"])[2] / sorted(results["baseline"])[2]]
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
 
 

@@ -21,7 +21,8 @@ Plans are sent one at a time; latency is publish -> PolicyDecided observed by a 
 (`--durable`: by a pull consumer of the decisions' stream, as the audit, their one consumer, reads).
 Review-mode plans on distinct targets, so every decision takes the same path (await approval).
 Baseline, pair and gate take turns in `rounds` chunks (relay, pair, gate, relay, ...; each
-chunk's first `warmup` rounds discarded), so a change of load on a shared machine falls on all."""
+chunk's first `warmup` rounds discarded), so a change of load on a shared machine falls on all;
+each turn's own gate / relay ratio is printed beside the run's, so one run shows its spread."""
 
 from __future__ import annotations
 
@@ -263,14 +264,25 @@ async def bench(rounds: int, warmup: int, chunks: int = 1, *, durable: bool = Fa
             if "sync_interval: always" not in conf:
                 raise RuntimeError(f"the embedded server does not run with {DURABILITY!r}: no numbers reported")
             done = 0
+            turn_ratios: list[float] = []
             for size in chunk_sizes(rounds, chunks):
                 # Every gate turn reopens the one policy store under root/policy; its plans keep
                 # naming targets no earlier turn used, so none is busy and every decision asks.
-                baseline += (await _baseline(broker, size + warmup, offset=done, durable=durable))[warmup:]
+                relay_turn = (await _baseline(broker, size + warmup, offset=done, durable=durable))[warmup:]
                 pair += (await _baseline(broker, size + warmup, offset=done, pair=True, durable=durable))[warmup:]
-                gate += (await _gate(broker, root, size + warmup, GATE_TARGETS + done, durable=durable))[warmup:]
+                gate_turn = (await _gate(broker, root, size + warmup, GATE_TARGETS + done, durable=durable))[warmup:]
+                baseline += relay_turn
+                gate += gate_turn
+                # Each turn's own ratio: how far one run's pooled ratio is from its turns'.
+                turn_ratios.append(statistics.median(gate_turn) / statistics.median(relay_turn))
                 done += size + warmup
-    return {"baseline": baseline, "pair": pair, "gate": gate, "rules": _rules(rounds, warmup)}
+    return {
+        "baseline": baseline,
+        "pair": pair,
+        "gate": gate,
+        "rules": _rules(rounds, warmup),
+        "gate_ratio_per_turn": turn_ratios,
+    }
 
 
 def _line(name: str, samples: list[float], base: list[float] | None = None, of: str = "baseline") -> str:
@@ -302,6 +314,8 @@ def run(
     typer.echo(_line("baseline: bus relay, no gate", results["baseline"]))
     typer.echo(_line("pair: relay of the gate's two messages", results["pair"], results["baseline"]))
     typer.echo(_line("gate: plan -> PolicyDecided (Cedar+SQLite)", results["gate"], results["baseline"]))
+    per_turn = results["gate_ratio_per_turn"]
+    typer.echo(f"{'gate / baseline p50, turn by turn':<44} {' '.join(f'{r:.2f}x' for r in per_turn)}")
     typer.echo(_line("gate against pair (its own work)", results["gate"], results["pair"], of="pair"))
     typer.echo(_line("rules: in process, Cedar verdict memo", results["rules"]))
     typer.echo(_line("rules: same, CPU time", _rules(rounds, warmup, clock=time.thread_time)))
