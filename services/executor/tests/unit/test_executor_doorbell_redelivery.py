@@ -9,7 +9,7 @@ from warden_contracts.catalog import default_catalog
 from warden_contracts.envelope import envelope_for
 from warden_contracts.events import ActionPending
 from warden_executor.domain.doorbell import DrainCoordinator, action_budget_s
-from warden_executor.domain.model import LedgerState
+from warden_executor.domain.model import ElevationUnavailable, LedgerState
 from warden_executor.handlers import Handlers
 
 
@@ -139,3 +139,43 @@ async def test_a_drain_that_fails_to_elevate_leaves_no_mark(coordinator, elevati
         await coordinator.on_doorbell("act-1")
 
     assert journal.owing == {} and journal.open == {}
+
+
+async def test_a_drain_left_open_without_an_action_is_owed_to_the_doorbell_when_no_grant_binds_to_it(
+    coordinator, elevation, journal, ledger, policy, executor, kit
+):
+    # A process killed after its drain finished the action but before it closed the drain: an
+    # authority granting per action (policy tickets) refuses a grant for no action in particular.
+    action = policy.action()
+    ledger.rows[action.action_id] = executor._entry(kit.approved(action), action, LedgerState.DONE)
+    journal.open["drain-left"] = "doorbell of the killed process"
+    elevation.refuse = "no elevation ticket for action (any)"
+
+    result = await coordinator.recover()
+
+    assert result is not None and not result.elevated and "owed" in result.detail
+    assert journal.open == {} and "drain-left" in journal.owing  # not retried for ever
+    assert await coordinator.recover() is None  # the next start has nothing left to recover
+
+    # The killed drain's doorbell comes back: its action is done, but the owed mark elevates.
+    elevation.refuse = None
+    redelivered = await coordinator.on_doorbell(action.action_id)
+    assert redelivered.elevated and not redelivered.already_done and journal.owing == {}
+
+
+async def test_an_unfinished_action_keeps_its_drain_open_until_a_grant_comes(
+    coordinator, elevation, journal, ledger, policy, executor, kit
+):
+    action = policy.action()
+    ledger.rows[action.action_id] = executor._entry(kit.approved(action), action, LedgerState.STARTED)
+    journal.open["drain-left"] = "doorbell of the killed process"
+    elevation.refuse = "authority unreachable"
+
+    with pytest.raises(ElevationUnavailable, match="authority unreachable"):
+        await coordinator.recover()
+    assert "drain-left" in journal.open  # recovery runs again and finishes the action then
+
+    elevation.refuse = None
+    result = await coordinator.recover()
+    assert result is not None and result.elevated and journal.open == {}
+    assert ledger.rows[action.action_id].state is LedgerState.DONE

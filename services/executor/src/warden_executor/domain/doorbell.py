@@ -148,6 +148,8 @@ class DrainCoordinator:
         None when there was nothing to recover. The recovery does not wait for a doorbell: the
         approved messages of interrupted actions are in the ledger, and a drain that was open may
         have left messages delivered but unacknowledged, which come back after the ack wait.
+        A drain left open with no unfinished action, when no grant is given for it, is marked
+        owed and closed: the killed drain's doorbell comes back unacknowledged and drains.
         """
         async with self._lock:
             open_drains = await self._journal.left_open()
@@ -157,9 +159,21 @@ class DrainCoordinator:
             ids = ", ".join(sorted({str(e.data.get("action_id")) for e in pending})) or "none"
             log.warning("recovering after restart: %d open drain(s), unfinished actions: %s", len(open_drains), ids)
             first = str(pending[0].data.get("action_id")) if pending else None
-            result = await self._elevate_and_drain(
-                f"recovery after restart (unfinished actions: {ids})", pending, action_id=first
-            )
+            try:
+                result = await self._elevate_and_drain(
+                    f"recovery after restart (unfinished actions: {ids})", pending, action_id=first
+                )
+            except ElevationUnavailable as err:
+                if pending:
+                    raise  # an interrupted action waits for its grant: recovery runs again
+                # Only a drain was left open, no action of its own: an authority that grants per
+                # action (policy tickets) has nothing to grant this for, so retrying kept the drain
+                # open and failed every second for ever. What the drain may have left delivered
+                # comes back with its unacknowledged doorbell, which the owed mark makes elevate.
+                log.warning("open drain(s) left to the doorbells' redelivery, owed: %s", err)
+                for drain_id in open_drains:
+                    await self._journal.owe(drain_id, "left open by an interrupted process")
+                result = DrainResult(elevated=False, detail=f"open drain owed to the next doorbell: {err}")
             for drain_id in open_drains:
                 await self._journal.closed(drain_id)
             return result
