@@ -141,14 +141,20 @@ async def test_a_drain_that_fails_to_elevate_leaves_no_mark(coordinator, elevati
     assert journal.owing == {} and journal.open == {}
 
 
+def left_open_by_a_killed_drain(state, policy, ledger, executor, journal, kit):
+    """The ledger row of the drain's action in `state`, and the drain's journal row still open."""
+    action = policy.action()
+    ledger.rows[action.action_id] = executor._entry(kit.approved(action), action, state)
+    journal.open["drain-left"] = "doorbell of the killed process"
+    return action
+
+
 async def test_a_drain_left_open_without_an_action_is_owed_to_the_doorbell_when_no_grant_binds_to_it(
     coordinator, elevation, journal, ledger, policy, executor, kit
 ):
     # A process killed after its drain finished the action but before it closed the drain: an
     # authority granting per action (policy tickets) refuses a grant for no action in particular.
-    action = policy.action()
-    ledger.rows[action.action_id] = executor._entry(kit.approved(action), action, LedgerState.DONE)
-    journal.open["drain-left"] = "doorbell of the killed process"
+    action = left_open_by_a_killed_drain(LedgerState.DONE, policy, ledger, executor, journal, kit)
     elevation.refuse = "no elevation ticket for action (any)"
 
     result = await coordinator.recover()
@@ -166,9 +172,7 @@ async def test_a_drain_left_open_without_an_action_is_owed_to_the_doorbell_when_
 async def test_an_unfinished_action_keeps_its_drain_open_until_a_grant_comes(
     coordinator, elevation, journal, ledger, policy, executor, kit
 ):
-    action = policy.action()
-    ledger.rows[action.action_id] = executor._entry(kit.approved(action), action, LedgerState.STARTED)
-    journal.open["drain-left"] = "doorbell of the killed process"
+    action = left_open_by_a_killed_drain(LedgerState.STARTED, policy, ledger, executor, journal, kit)
     elevation.refuse = "authority unreachable"
 
     with pytest.raises(ElevationUnavailable, match="authority unreachable"):
