@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import json
 import os
 import statistics
@@ -335,21 +336,22 @@ async def measure(alerts: int, rate: float, tmp: Path) -> Result:
         data_dir.mkdir()
         proc, port = start_triage(broker, data_dir)
         rss: list[int] = []
-        cpu_samples: list[tuple[float, float]] = []
+        cpu_samples: list[tuple[float, float]] = []  # (time, CPU s of the processes so far)
         try:
             async with aiohttp.ClientSession() as session:
                 base = f"http://127.0.0.1:{port}"
                 await _wait_healthy(session, base, proc)
                 cpu_before = _cpu_s(proc.pid)
                 started = time.time()
+                cpu_samples.append((started, cpu_before))
                 sampler = asyncio.create_task(_sample(proc.pid, rss, cpu_samples))
                 sent_at, retries = await _send_storm(session, f"{base}/webhooks/prometheus", plan.groups, rate)
                 db = data_dir / "state" / "triage.db"
                 done = await _wait_processed(db, set(sent_at), proc)
                 sampler.cancel()
                 peak = _rss_kib(proc.pid, "VmHWM")
-                cpu = _cpu_s(proc.pid) - cpu_before
-                cpu_samples.append((time.time(), cpu + cpu_before))
+                cpu_samples.append((time.time(), _cpu_s(proc.pid)))
+                cpu = cpu_samples[-1][1] - cpu_before
                 incidents = await asyncio.to_thread(incident_alert_counts, db)
         finally:
             proc.terminate()
@@ -380,7 +382,7 @@ async def measure(alerts: int, rate: float, tmp: Path) -> Result:
         cpu,
         raw_each,
         [raw_e2e, raw_after],
-        [(t, c - cpu_before) for t, c in [(started, cpu_before), *cpu_samples]],
+        [(t, c - cpu_before) for t, c in cpu_samples],
         [done[m].timestamp() for m in sent_at],
         started,
     )
@@ -413,9 +415,10 @@ def cpu_ms_per_alert_by_quarter(
         return c0 if t1 == t0 else c0 + (c1 - c0) * (t - t0) / (t1 - t0)
 
     commits = sorted(commit_times)
-    ends = [commits[len(commits) * q // 4 - 1] for q in (1, 2, 3, 4)]
+    cuts = [len(commits) * q // 4 for q in range(5)]  # alerts committed by the end of each quarter
+    ends = [commits[cut - 1] for cut in cuts[1:]]
     begins = [started_at, *ends[:-1]]
-    sizes = [len(commits) * q // 4 - len(commits) * (q - 1) // 4 for q in (1, 2, 3, 4)]
+    sizes = [b - a for a, b in itertools.pairwise(cuts)]
     return [1000 * (cpu_at(e) - cpu_at(b)) / n for b, e, n in zip(begins, ends, sizes, strict=True)]
 
 
