@@ -36,6 +36,8 @@ async def test_publish_many_stores_what_publish_stores(broker: EmbeddedBroker) -
         # A group goes as an atomic batch, whose headers the server stores beside the message's own.
         assert list(one.headers) == [h for h in two.headers if not h.startswith("Nats-Batch-")]
         assert two.headers["Nats-Msg-Id"] == "acks-2" and two.headers["Nats-Expected-Stream"] == stream
+        # The body is the whole CloudEvent: no copy of its attributes rides along to be parsed.
+        assert set(one.headers) == {"Nats-Msg-Id", "Nats-Expected-Stream"}
     finally:
         await admin.close()
         await bus.stop()
