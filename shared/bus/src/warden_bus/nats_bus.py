@@ -186,9 +186,9 @@ class NatsBus:
     @staticmethod
     def _headers(envelope: Envelope, trace_headers: dict[str, str]) -> dict[str, str]:
         # The body is the whole CloudEvent (structured mode): no consumer reads its attributes
-        # from headers. Copies of `type` and `correlationid` here were built, checked and stored
-        # per message and parsed by every consumer (with them, a tenth of triage's intake CPU
-        # went on nats-py's header encoding in a storm) for nothing.
+        # from headers. Copies of `type` and `correlationid` here were encoded, stored and parsed
+        # per message for nothing: nats-py's encoding of header values took 8.5 % of triage's
+        # intake samples in a storm with them, 4.7 % without.
         return {**trace_headers, "Nats-Msg-Id": envelope.id}
 
     async def _publish(self, envelope: Envelope, subject: str, stream: str, trace_headers: dict[str, str]) -> None:
